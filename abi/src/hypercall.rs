@@ -1,0 +1,125 @@
+//! Hypercall numbers and the layout of their first argument.
+//!
+//! A hypercall is a `syscall` instruction with ARG1..ARG5 in RDI, RSI, RDX, RAX and R8.
+//! ARG1 bits 3:0 select the hypercall, bits 7:4 carry flags or a sub-operation and bits
+//! 63:8 usually a capability selector. Results come back in RDI (status in bits 7:0) and
+//! RSI.
+
+/// Hypercall numbers (ARG1 bits 3:0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Hypercall {
+    /// Call a portal.
+    Call = 0,
+    /// Reply to the caller and wait for the next message.
+    Reply = 1,
+    /// Create a protection domain.
+    CreatePd = 2,
+    /// Create an execution context.
+    CreateEc = 3,
+    /// Create a scheduling context.
+    CreateSc = 4,
+    /// Create a portal.
+    CreatePt = 5,
+    /// Create a semaphore.
+    CreateSm = 6,
+    /// Revoke capabilities.
+    Revoke = 7,
+    /// Protection domain control (lookup, map_access_page, delegate, msr_access).
+    PdCtrl = 8,
+    /// Execution context control (recall).
+    EcCtrl = 9,
+    /// Scheduling context control (consumed time).
+    ScCtrl = 10,
+    /// Portal control (set the portal id).
+    PtCtrl = 11,
+    /// Semaphore control (up, down).
+    SmCtrl = 12,
+    /// Assign a PCI device to a PD's device page table.
+    AssignPci = 13,
+    /// Route a global system interrupt to a semaphore.
+    AssignGsi = 14,
+    /// Machine control (suspend, update_microcode).
+    MachineCtrl = 15,
+}
+
+impl Hypercall {
+    /// Decodes ARG1 bits 3:0. Every 4-bit value names a hypercall.
+    pub fn from_arg1(arg1: u64) -> Hypercall {
+        match arg1 & 0xf {
+            0 => Hypercall::Call,
+            1 => Hypercall::Reply,
+            2 => Hypercall::CreatePd,
+            3 => Hypercall::CreateEc,
+            4 => Hypercall::CreateSc,
+            5 => Hypercall::CreatePt,
+            6 => Hypercall::CreateSm,
+            7 => Hypercall::Revoke,
+            8 => Hypercall::PdCtrl,
+            9 => Hypercall::EcCtrl,
+            10 => Hypercall::ScCtrl,
+            11 => Hypercall::PtCtrl,
+            12 => Hypercall::SmCtrl,
+            13 => Hypercall::AssignPci,
+            14 => Hypercall::AssignGsi,
+            _ => Hypercall::MachineCtrl,
+        }
+    }
+}
+
+/// ARG1 bits 7:4: flags or sub-operation.
+pub fn arg1_flags(arg1: u64) -> u64 {
+    (arg1 >> 4) & 0xf
+}
+
+/// ARG1 bits 63:8: a capability selector for most hypercalls.
+pub fn arg1_selector(arg1: u64) -> u64 {
+    arg1 >> 8
+}
+
+/// Builds ARG1 from a hypercall, its flags (4 bits) and a selector.
+pub fn arg1(hypercall: Hypercall, flags: u64, selector: u64) -> u64 {
+    (hypercall as u64) | ((flags & 0xf) << 4) | (selector << 8)
+}
+
+/// `pd_ctrl` sub-operations (ARG1 bits 5:4).
+pub mod pd_ctrl {
+    /// Look up a capability range.
+    pub const LOOKUP: u64 = 0;
+    /// Map the APIC access page.
+    pub const MAP_ACCESS_PAGE: u64 = 1;
+    /// Delegate capabilities from one PD to another.
+    pub const DELEGATE: u64 = 2;
+    /// Read or write a model-specific register (pass-through PDs only).
+    pub const MSR_ACCESS: u64 = 3;
+}
+
+/// Delegate flags (the hotspot-free part of a typed item's metadata, ARG4 of
+/// `pd_ctrl delegate`).
+pub mod delegate {
+    /// Bit 8 set: do NOT map into the host page table (the reference inverts this bit).
+    pub const NOT_HOST: u64 = 1 << 8;
+    /// Bit 9: map into the device (DMA) page table.
+    pub const DEVICE: u64 = 1 << 9;
+    /// Bit 10: map into the guest page table.
+    pub const GUEST: u64 = 1 << 10;
+    /// Bit 11: the source is the kernel itself (only for privileged PDs).
+    pub const HYPERVISOR: u64 = 1 << 11;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_nibble_decodes_and_builds_back() {
+        for n in 0..16u64 {
+            let h = Hypercall::from_arg1(n | 0x1234_5600);
+            assert_eq!(h as u64, n);
+            let a = arg1(h, 0x5, 0x42);
+            assert_eq!(a & 0xf, n);
+            assert_eq!(arg1_flags(a), 5);
+            assert_eq!(arg1_selector(a), 0x42);
+        }
+    }
+}

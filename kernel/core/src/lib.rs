@@ -1,0 +1,19 @@
+//! Portable kernel logic: everything the kernel does that does not need the hardware.
+//!
+//! The kernel binary links this crate; `cargo test` runs the same code on the host with
+//! simulated physical memory. Nothing here is `unsafe`: access to physical memory goes
+//! through the small traits in [`phys`], which the kernel implements over its direct map.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod bootinfo;
+pub mod buddy;
+pub mod cmdline;
+pub mod elf;
+pub mod memmap;
+pub mod paging;
+pub mod phys;
