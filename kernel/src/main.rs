@@ -1,2 +1,176 @@
+//! Facet: a capability-based microhypervisor for x86_64.
+//!
+//! `kernel_start` is reached from the 32-bit multiboot entry (`boot::entry`) in long
+//! mode on the boot stack. It parses the boot information, brings up the consoles, the
+//! CPU, physical memory and the kernel address space, and hands control to the
+//! roottask. The kernel is not preemptible and runs with interrupts disabled.
+
 #![no_std]
 #![no_main]
+
+mod arch;
+mod boot;
+mod console;
+mod hypercall;
+mod mem;
+mod obj;
+mod root;
+mod sync;
+mod trap;
+
+use facet_kcore::bootinfo::{self, BootInfo};
+use facet_kcore::cmdline::{CrashTest, Options};
+use facet_kcore::phys::read_cstr;
+
+use arch::cpu::{self, Features};
+use mem::direct_map::{DirectMap, BOOT_MAPPED_LIMIT};
+
+/// The kernel's version, from its package.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Stops the boot with a message on every console.
+macro_rules! fatal {
+    ($($arg:tt)*) => {{
+        console::write_emergency(format_args!("FACET: boot failed: {}\nFACET: halted\n", format_args!($($arg)*)));
+        cpu::halt_forever()
+    }};
+}
+
+/// The 64-bit entry point, called by the boot code with the multiboot magic and the
+/// physical address of the boot information.
+#[no_mangle]
+pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
+    let early = DirectMap { limit: BOOT_MAPPED_LIMIT };
+    let parsed = bootinfo::parse(magic, info_addr as u64, &early);
+    let mut line = [0u8; 1024];
+    let cmdline: &[u8] = match &parsed {
+        Ok(i) if i.cmdline != 0 => read_cstr(&early, i.cmdline, &mut line).unwrap_or(&[]),
+        _ => &[],
+    };
+    let opts = Options::parse(cmdline);
+    // Without valid boot information the command line is unknown: use every console.
+    console::init(opts.serial || parsed.is_err(), !opts.novga || parsed.is_err());
+    println!("\nFacet {} microhypervisor (interface API 4.3)", VERSION);
+    let info = match parsed {
+        Ok(i) => i,
+        Err(e) => fatal!("bad boot information: {e}"),
+    };
+    println!("command line: \"{}\"", core::str::from_utf8(cmdline).unwrap_or("(not UTF-8)"));
+    println!(
+        "options: serial={} vga={} iommu={} pcid={} vpid={}",
+        opts.serial, !opts.novga, opts.iommu, !opts.nopcid, !opts.novpid
+    );
+
+    let features = Features::detect();
+    let enabled = cpu::enable(&features, !opts.nopcid);
+    print_features(&features, &enabled);
+
+    arch::pic::disable();
+    let stack_top = mem::image::stack().end;
+    let ist_top = mem::image::ist().end;
+    // SAFETY: the tables are static and only the bootstrap CPU runs; both stacks are
+    // part of the kernel image and mapped in every address space.
+    unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, stack_top, ist_top) };
+    arch::idt::init();
+    arch::syscall::init();
+
+    let plan = match mem::init::init(&info, &early) {
+        Ok(p) => p,
+        Err(e) => fatal!("memory: {e}"),
+    };
+    mem::set_kernel_ranges(mem::image::phys_range(), (plan.pool.start, plan.pool.end));
+    print_memory(&info, &plan);
+
+    if let Err(e) = mem::kspace::init(&info, features.page1g) {
+        fatal!("building the kernel address space: {e:?}");
+    }
+    self_test();
+    let (free, total) = mem::frames::stats();
+    println!("memory: kernel pool has {} of {} frames free", free, total);
+
+    match opts.crash {
+        Some(CrashTest::Panic) => panic!("crash test requested on the command line"),
+        Some(CrashTest::PageFault) => {
+            println!("crash test: reading an unmapped kernel address");
+            // SAFETY: not safe at all, on purpose: this address is unmapped and the
+            // read must fault so that the fault report can be tested.
+            let v = unsafe { core::ptr::read_volatile(0xffff_ffff_7fff_f000 as *const u64) };
+            println!("crash test failed: read {v:#x}");
+        }
+        None => {}
+    }
+
+    match root::loader::start(&info, &features, &plan, 0) {
+        Err(e) => fatal!("{e}"),
+        Ok(never) => match never {},
+    }
+}
+
+fn print_features(f: &Features, e: &cpu::Enabled) {
+    let vendor = core::str::from_utf8(&f.vendor).unwrap_or("?");
+    print!("cpu: {vendor} family {:#x} model {:#x}; features:", f.family, f.model);
+    let list = [
+        (f.xsave, "XSAVE"),
+        (f.fsgsbase, "FSGSBASE"),
+        (f.pcid, "PCID"),
+        (f.vmx, "VMX"),
+        (f.ept, "EPT"),
+        (f.svm, "SVM"),
+        (f.npt, "NPT"),
+        (f.smep, "SMEP"),
+        (f.tsc_deadline, "TSC-DEADLINE"),
+        (f.x2apic, "X2APIC"),
+        (f.page1g, "1G-PAGES"),
+    ];
+    for (present, name) in list {
+        if present {
+            print!(" {name}");
+        }
+    }
+    println!();
+    println!(
+        "cpu: enabled xcr0={:#x} fsgsbase={} pcid={} smep={}",
+        e.xcr0, e.fsgsbase, e.pcid, e.smep
+    );
+}
+
+fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
+    const KIB: u64 = 1024;
+    for r in info.regions() {
+        println!("memory: [{:#014x}, {:#014x}) type {}", r.addr, r.addr.saturating_add(r.len), r.kind);
+    }
+    for (n, m) in info.modules().iter().enumerate() {
+        println!("module {n}: [{:#x}, {:#x})", m.start, m.end);
+    }
+    println!(
+        "memory: {} KiB usable, kernel pool [{:#x}, {:#x}) with {} KiB managed, {} KiB for user space",
+        plan.usable / KIB,
+        plan.pool.start,
+        plan.pool.end,
+        plan.managed_frames * 4,
+        plan.user / KIB
+    );
+}
+
+/// Checks the kernel can make about itself, reported in the test protocol's format.
+fn self_test() {
+    let wx = mem::kspace::check_wx();
+    println!("kernel: {} mappings checked in the kernel half", wx.mappings);
+    let ok = wx.mappings > 0 && wx.violations == 0 && wx.mapped_guards == 0;
+    if ok {
+        println!("test kernel::wx_every_mapping ... ok");
+    } else {
+        println!(
+            "test kernel::wx_every_mapping ... FAILED ({} writable+executable, {} guard pages mapped, first at {:#x?})",
+            wx.violations, wx.mapped_guards, wx.first_bad
+        );
+    }
+}
+
+/// What a CPU does when nothing is left to run: sleep with interrupts on.
+pub fn idle() -> ! {
+    loop {
+        // SAFETY: enabling interrupts and halting is how an idle CPU waits.
+        unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) }
+    }
+}

@@ -67,9 +67,6 @@ mod tests {
             Options::parse(b"crash=pagefault").crash,
             Some(CrashTest::PageFault)
         );
-        assert_eq!(
-            Options::parse(&[0xff, b' ', 0x00, b' ', b'n', b'o', b'v', b'g', b'a']).novga,
-            true
-        );
+        assert!(Options::parse(&[0xff, b' ', 0x00, b' ', b'n', b'o', b'v', b'g', b'a']).novga);
     }
 }

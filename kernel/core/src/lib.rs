@@ -17,3 +17,4 @@ pub mod elf;
 pub mod memmap;
 pub mod paging;
 pub mod phys;
+pub mod xfer;

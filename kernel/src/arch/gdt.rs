@@ -1,0 +1,146 @@
+//! Global descriptor table, task-state segment and the per-CPU block.
+//!
+//! The selectors are the reference's: kernel code 0x08, kernel data 0x10, user code
+//! (32-bit) 0x1b, user data 0x23, user code (64-bit) 0x2b, TSS 0x30. The TSS carries the
+//! kernel stack for entries from user mode, an interrupt stack for double faults, NMIs
+//! and machine checks, and the I/O permission bitmap of the running protection domain.
+
+use core::arch::asm;
+use core::mem::size_of;
+
+use super::msr;
+
+pub const SEL_KERNEL_CODE: u16 = 0x08;
+pub const SEL_KERNEL_DATA: u16 = 0x10;
+pub const SEL_TSS: u16 = 0x30;
+
+/// Hardware task-state segment (64-bit).
+#[repr(C, packed)]
+pub struct Tss {
+    reserved0: u32,
+    pub rsp0: u64,
+    rsp1: u64,
+    rsp2: u64,
+    reserved1: u64,
+    pub ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    pub iomap_base: u16,
+}
+
+/// The TSS followed by its I/O permission bitmap (one bit per port, set = denied) and
+/// the terminating all-ones byte the CPU may read past the last port.
+#[repr(C, align(4096))]
+pub struct TssBlock {
+    pub tss: Tss,
+    pub iomap: [u8; 8192],
+    terminator: u8,
+}
+
+/// Per-CPU data reached through GS while in the kernel. The syscall entry stub relies on
+/// the offsets of `kernel_rsp` (8) and `user_rsp` (16).
+#[repr(C)]
+pub struct PerCpu {
+    pub self_ptr: u64,
+    pub kernel_rsp: u64,
+    pub user_rsp: u64,
+    pub cpu_id: u64,
+}
+
+/// Everything one CPU needs for its descriptor tables.
+#[repr(C, align(4096))]
+pub struct CpuTables {
+    pub tss: TssBlock,
+    pub gdt: [u64; 8],
+    pub percpu: PerCpu,
+}
+
+impl CpuTables {
+    /// Tables with every port denied.
+    pub const fn new() -> Self {
+        CpuTables {
+            tss: TssBlock {
+                tss: Tss {
+                    reserved0: 0,
+                    rsp0: 0,
+                    rsp1: 0,
+                    rsp2: 0,
+                    reserved1: 0,
+                    ist: [0; 7],
+                    reserved2: 0,
+                    reserved3: 0,
+                    iomap_base: size_of::<Tss>() as u16,
+                },
+                iomap: [0xff; 8192],
+                terminator: 0xff,
+            },
+            gdt: [
+                0,
+                0x00af_9a00_0000_ffff, // kernel code, 64-bit
+                0x00cf_9200_0000_ffff, // kernel data
+                0x00cf_fa00_0000_ffff, // user code, 32-bit
+                0x00cf_f200_0000_ffff, // user data
+                0x00af_fa00_0000_ffff, // user code, 64-bit
+                0,
+                0,
+            ],
+            percpu: PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp: 0, cpu_id: 0 },
+        }
+    }
+
+    /// Loads the GDT, TSS and GS base on the executing CPU.
+    ///
+    /// # Safety
+    /// 1. `self` must stay at this address for as long as the CPU runs (it is static).
+    /// 2. `kernel_stack_top` and `ist_top` must be the tops of mapped kernel stacks.
+    pub unsafe fn load(&'static mut self, cpu_id: u64, kernel_stack_top: u64, ist_top: u64) {
+        self.tss.tss.rsp0 = kernel_stack_top;
+        self.tss.tss.ist[0] = ist_top;
+        let base = &self.tss as *const TssBlock as u64;
+        let limit = (size_of::<TssBlock>() - 1).min(size_of::<Tss>() + 8192) as u64;
+        self.gdt[6] = (limit & 0xffff)
+            | (base & 0xff_ffff) << 16
+            | 0x89 << 40 // present, 64-bit TSS (available)
+            | ((limit >> 16) & 0xf) << 48
+            | ((base >> 24) & 0xff) << 56;
+        self.gdt[7] = base >> 32;
+        self.percpu.self_ptr = &self.percpu as *const PerCpu as u64;
+        self.percpu.kernel_rsp = kernel_stack_top;
+        self.percpu.cpu_id = cpu_id;
+        let gdtr = DescriptorPointer { limit: (size_of::<[u64; 8]>() - 1) as u16, base: self.gdt.as_ptr() as u64 };
+        // SAFETY: the GDT has the same kernel code and data descriptors as the boot GDT,
+        // so reloading the segment registers keeps the CPU running where it is; the TSS
+        // descriptor points at a static TSS (point 1).
+        unsafe {
+            asm!(
+                "lgdt [{gdtr}]",
+                "push {cs}",
+                "lea {tmp}, [rip + 2f]",
+                "push {tmp}",
+                "retfq",
+                "2:",
+                "mov ss, {ds:x}",
+                "mov ds, {ds:x}",
+                "mov es, {ds:x}",
+                "ltr {tss:x}",
+                gdtr = in(reg) &gdtr,
+                cs = in(reg) SEL_KERNEL_CODE as u64,
+                ds = in(reg) SEL_KERNEL_DATA as u64,
+                tss = in(reg) SEL_TSS as u64,
+                tmp = out(reg) _,
+            );
+            msr::write(msr::IA32_GS_BASE, self.percpu.self_ptr);
+            msr::write(msr::IA32_KERNEL_GS_BASE, 0);
+        }
+    }
+}
+
+/// Operand of LGDT and LIDT.
+#[repr(C, packed)]
+pub struct DescriptorPointer {
+    pub limit: u16,
+    pub base: u64,
+}
+
+/// The bootstrap CPU's tables. Other CPUs get theirs with SMP support.
+pub static mut BSP_TABLES: CpuTables = CpuTables::new();

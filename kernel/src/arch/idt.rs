@@ -1,0 +1,141 @@
+//! Interrupt descriptor table and the common entry/exit path.
+//!
+//! One 16-byte stub per vector pushes a zero error code where the CPU does not push one,
+//! then the vector number, and jumps to the common path, which switches GS for entries
+//! from user mode, saves the general-purpose registers into a [`Frame`] and calls
+//! [`crate::trap::exception_entry`]. Returning goes back through the same path, so the
+//! handler may change the frame. Double faults, NMIs and machine checks run on IST1.
+
+use core::arch::{asm, global_asm};
+
+use super::gdt::{DescriptorPointer, SEL_KERNEL_CODE};
+use super::regs::Frame;
+
+global_asm!(
+    r#"
+    .section .text.isr, "ax"
+    .balign 16
+    .global __isr_table
+__isr_table:
+    .set __isr_vec, 0
+    .rept 256
+    .balign 16
+    .if (__isr_vec == 8) || ((__isr_vec >= 10) && (__isr_vec <= 14)) || (__isr_vec == 17) || (__isr_vec == 21) || (__isr_vec == 29) || (__isr_vec == 30)
+    .else
+    push 0
+    .endif
+    push __isr_vec
+    jmp __isr_common
+    .set __isr_vec, __isr_vec + 1
+    .endr
+
+__isr_common:
+    test byte ptr [rsp + 24], 3
+    jz 1f
+    swapgs
+1:
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    cld
+    call {entry}
+    .global __return_from_frame
+__return_from_frame:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    test byte ptr [rsp + 24], 3
+    jz 2f
+    swapgs
+2:
+    add rsp, 16
+    iretq
+"#,
+    entry = sym crate::trap::exception_entry,
+);
+
+extern "C" {
+    static __isr_table: u8;
+    fn __return_from_frame() -> !;
+}
+
+/// Vectors that run on the interrupt stack (IST1): NMI, double fault, machine check.
+const IST_VECTORS: [usize; 3] = [2, 8, 18];
+
+/// The interrupt descriptor table (shared by all CPUs).
+#[repr(C, align(16))]
+pub struct Idt([[u64; 2]; 256]);
+
+static mut IDT: Idt = Idt([[0; 2]; 256]);
+
+/// Fills the IDT and loads it on the executing CPU.
+pub fn init() {
+    // SAFETY: only the bootstrap CPU calls this, once, before anything reads the IDT.
+    let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
+    // `__isr_table` is the first stub; the stubs follow at 16-byte intervals.
+    let base = core::ptr::addr_of!(__isr_table) as u64;
+    for (vector, gate) in idt.0.iter_mut().enumerate() {
+        let handler = base + 16 * vector as u64;
+        let ist = if IST_VECTORS.contains(&vector) { 1u64 } else { 0 };
+        // Interrupt gate, DPL 0 (user mode cannot raise vectors with INT n).
+        gate[0] = (handler & 0xffff)
+            | (SEL_KERNEL_CODE as u64) << 16
+            | ist << 32
+            | 0x8e << 40
+            | ((handler >> 16) & 0xffff) << 48;
+        gate[1] = handler >> 32;
+    }
+    load();
+}
+
+/// Loads the IDT on the executing CPU.
+pub fn load() {
+    let ptr = DescriptorPointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: core::ptr::addr_of!(IDT) as u64,
+    };
+    // SAFETY: the IDT is static and fully initialised by `init`.
+    unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack, preserves_flags)) }
+}
+
+/// Leaves the kernel by restoring `frame` (which must describe a user-mode state).
+///
+/// # Safety
+/// 1. `frame` must be a complete, valid user state: CS and SS are user selectors,
+///    RIP and RSP are canonical, RFLAGS has IOPL 0 and IF set.
+/// 2. GS must hold the kernel's per-CPU base (the exit path swaps it for the user's).
+pub unsafe fn enter_user(frame: &Frame) -> ! {
+    let top = crate::arch::syscall::kernel_stack_top();
+    let at = top - core::mem::size_of::<Frame>() as u64;
+    // SAFETY: the frame is copied to the top of this CPU's kernel stack, which nothing
+    // else uses once we leave; the exit path then restores it (points 1 and 2).
+    unsafe {
+        core::ptr::write(at as *mut Frame, *frame);
+        asm!("mov rsp, {}", "jmp {}", in(reg) at, sym __return_from_frame, options(noreturn));
+    }
+}

@@ -1,0 +1,34 @@
+//! Model-specific registers.
+
+use core::arch::asm;
+
+pub const IA32_STAR: u32 = 0xc000_0081;
+pub const IA32_LSTAR: u32 = 0xc000_0082;
+pub const IA32_FMASK: u32 = 0xc000_0084;
+pub const IA32_GS_BASE: u32 = 0xc000_0101;
+pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
+
+/// Reads an MSR.
+///
+/// # Safety
+/// 1. `msr` must exist on this CPU (reading a missing MSR raises #GP in the kernel).
+pub unsafe fn read(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: the caller guarantees the MSR exists (point 1).
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (hi as u64) << 32 | lo as u64
+}
+
+/// Writes an MSR.
+///
+/// # Safety
+/// 1. `msr` must exist and accept `value`.
+/// 2. The write must not break an invariant the kernel relies on (segment bases,
+///    system-call entry, paging mode).
+pub unsafe fn write(msr: u32, value: u64) {
+    // SAFETY: the caller guarantees points 1 and 2.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32,
+             options(nomem, nostack, preserves_flags))
+    }
+}

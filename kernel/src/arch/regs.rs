@@ -1,0 +1,47 @@
+//! The register frame saved on kernel entry (exception, interrupt or hypercall).
+//!
+//! The entry stubs push the general-purpose registers below the frame the CPU pushed
+//! (with a vector number and an error code in between), so every way into the kernel
+//! leaves the same layout on the kernel stack, and every way out restores it.
+
+/// Saved user or kernel state, lowest address first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Frame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Vector number; [`VECTOR_SYSCALL`] for a hypercall.
+    pub vector: u64,
+    /// CPU error code, or 0.
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Pseudo vector recorded for hypercalls.
+pub const VECTOR_SYSCALL: u64 = 0x100;
+
+impl Frame {
+    /// Whether the frame was saved while the CPU ran in user mode.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Frame>() == 22 * 8);

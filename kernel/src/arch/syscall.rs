@@ -1,0 +1,80 @@
+//! The `syscall` entry: hypercalls from user mode.
+//!
+//! The stub switches to the kernel GS and stack, builds the same [`Frame`] an exception
+//! would (user CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]), calls
+//! [`crate::hypercall::dispatch`] and leaves through the common exit path.
+
+use core::arch::global_asm;
+
+use super::gdt::PerCpu;
+use super::msr;
+use super::regs::VECTOR_SYSCALL;
+
+global_asm!(
+    r#"
+    .section .text.syscall, "ax"
+    .global __syscall_entry
+__syscall_entry:
+    swapgs
+    mov gs:[16], rsp
+    mov rsp, gs:[8]
+    push 0x23
+    push qword ptr gs:[16]
+    push r11
+    push 0x2b
+    push rcx
+    push 0
+    push {vector}
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    cld
+    call {dispatch}
+    jmp __return_from_frame
+"#,
+    vector = const VECTOR_SYSCALL,
+    dispatch = sym crate::hypercall::dispatch,
+);
+
+extern "C" {
+    fn __syscall_entry();
+}
+
+/// Sets up the syscall MSRs on the executing CPU. EFER.SCE is already on (boot code).
+pub fn init() {
+    // STAR: kernel CS 0x08 (SS 0x10); SYSRET bases user selectors at 0x18 (CS 0x2b, SS 0x23).
+    let star = (0x18u64 << 48) | (0x08u64 << 32);
+    // Mask IF, TF, DF, AC and NT on entry.
+    let fmask = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
+    // SAFETY: these MSRs exist on every x86_64 CPU; the entry point is the stub above.
+    unsafe {
+        msr::write(msr::IA32_STAR, star);
+        msr::write(msr::IA32_LSTAR, __syscall_entry as *const () as u64);
+        msr::write(msr::IA32_FMASK, fmask);
+    }
+}
+
+/// The top of the executing CPU's kernel stack (from the per-CPU block).
+pub fn kernel_stack_top() -> u64 {
+    let v: u64;
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel; offset 8 is
+    // `PerCpu::kernel_rsp`.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, kernel_rsp),
+                         options(nostack, readonly, preserves_flags))
+    }
+    v
+}

@@ -1,0 +1,4 @@
+//! The boot path: multiboot headers and the 32-bit entry (`entry`); boot information is
+//! parsed by `facet_kcore::bootinfo`.
+
+mod entry;

@@ -1,0 +1,129 @@
+//! The kernel address space: the direct map and the kernel image with W^X.
+//!
+//! Built once at boot with `facet_kcore::paging` and shared by every protection domain
+//! (PML4 slots 256..511 are copied into each user page table):
+//! - the direct map: every memory-map range, rounded out to 2 MiB, read-write,
+//!   no-execute, global;
+//! - `.text` read+execute, `.rodata` read-only no-execute, `.data`/`.bss` and the stacks
+//!   read-write no-execute, all global;
+//! - the page below each kernel stack stays unmapped (guard).
+//! The boot code's identity map is gone once this space is loaded.
+
+use facet_kcore::bootinfo::BootInfo;
+use facet_kcore::memmap::{Range, RangeSet};
+use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
+
+use super::direct_map::{DirectMap, DIRECT_MAP_BASE};
+use super::frames::PoolFrames;
+use super::image::{self, Section, KERNEL_OFFSET};
+use crate::sync::SpinLock;
+
+const TWO_MIB: u64 = 1 << 21;
+
+/// The kernel page table, once built.
+static KERNEL_PT: SpinLock<Option<u64>> = SpinLock::new(None);
+
+/// Highest physical address the direct map covers.
+static DIRECT_LIMIT: SpinLock<u64> = SpinLock::new(super::direct_map::BOOT_MAPPED_LIMIT);
+
+/// The kernel page table's root.
+pub fn kernel_root() -> Option<PageTable> {
+    KERNEL_PT.lock().map(|root| PageTable { root })
+}
+
+/// Physical memory through the direct map as it is now.
+pub fn phys() -> DirectMap {
+    DirectMap { limit: *DIRECT_LIMIT.lock() }
+}
+
+/// Builds the kernel address space and switches to it.
+pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
+    let mut mem = DirectMap { limit: super::direct_map::BOOT_MAPPED_LIMIT };
+    let mut frames = PoolFrames;
+    let pt = PageTable::new(&mut frames).ok_or(MapError::OutOfMemory)?;
+
+    let mut ranges = RangeSet::new();
+    for r in info.regions() {
+        let start = r.addr & !(TWO_MIB - 1);
+        let end = r.addr.saturating_add(r.len).saturating_add(TWO_MIB - 1) & !(TWO_MIB - 1);
+        // The direct map covers the first 64 TiB of physical address space at most.
+        let end = end.min(1 << 46);
+        if start < end && ranges.insert(Range { start, end }).is_err() {
+            return Err(MapError::OutOfMemory);
+        }
+    }
+    // The VGA text buffer sits in a hole of the memory map; the first 2 MiB are always mapped.
+    let _ = ranges.insert(Range { start: 0, end: TWO_MIB });
+    let direct = Attrs { write: true, execute: false, user: false, global: true, uncached: false };
+    let mut limit = 0;
+    for r in ranges.ranges() {
+        pt.map_range(&mut mem, &mut frames, DIRECT_MAP_BASE + r.start, r.start, r.end - r.start, direct, page1g)?;
+        limit = limit.max(r.end);
+    }
+
+    let rx = Attrs { write: false, execute: true, user: false, global: true, uncached: false };
+    let ro = Attrs { write: false, execute: false, user: false, global: true, uncached: false };
+    let rw = Attrs { write: true, execute: false, user: false, global: true, uncached: false };
+    for (section, attrs) in
+        [(image::text(), rx), (image::rodata(), ro), (image::data(), rw), (image::stack(), rw), (image::ist(), rw)]
+    {
+        map_section(&pt, &mut mem, &mut frames, section, attrs)?;
+    }
+
+    // SAFETY: the new table maps the kernel image at its link addresses, the current
+    // stack and the direct map (including every pool frame), which is all the kernel
+    // touches from here on; the boot identity map is no longer needed.
+    unsafe { crate::arch::cpu::write_cr3(pt.root) };
+    *KERNEL_PT.lock() = Some(pt.root);
+    *DIRECT_LIMIT.lock() = limit;
+    Ok(())
+}
+
+fn map_section(
+    pt: &PageTable,
+    mem: &mut DirectMap,
+    frames: &mut PoolFrames,
+    s: Section,
+    attrs: Attrs,
+) -> Result<(), MapError> {
+    let mut va = s.start;
+    while va < s.end {
+        pt.map(mem, frames, va, va - KERNEL_OFFSET, PageSize::Size4K, attrs)?;
+        va += 4096;
+    }
+    Ok(())
+}
+
+/// What the W^X self-check found in the kernel half of the address space.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WxReport {
+    /// Leaf mappings examined.
+    pub mappings: u64,
+    /// Leaves both writable and executable.
+    pub violations: u64,
+    /// Guard pages found mapped.
+    pub mapped_guards: u64,
+    /// First offending address, if any.
+    pub first_bad: Option<u64>,
+}
+
+/// Walks the kernel half of the current kernel page table and checks W^X and guards.
+pub fn check_wx() -> WxReport {
+    let mut r = WxReport::default();
+    let Some(pt) = kernel_root() else { return r };
+    let mem = phys();
+    pt.for_each_leaf(&mem, 0xffff_8000_0000_0000, u64::MAX, |va, _pa, _size, a| {
+        r.mappings += 1;
+        if a.write && a.execute {
+            r.violations += 1;
+            r.first_bad.get_or_insert(va);
+        }
+    });
+    for g in image::guards() {
+        if pt.translate(&mem, g).is_some() {
+            r.mapped_guards += 1;
+            r.first_bad.get_or_insert(g);
+        }
+    }
+    r
+}

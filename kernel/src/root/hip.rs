@@ -1,0 +1,59 @@
+//! Building the Hypervisor Information Page for the roottask.
+//!
+//! The layout is the reference's (see `facet_abi::hip`). Memory descriptors list the
+//! firmware memory map, then the multiboot modules (with the physical address of each
+//! command line), then the kernel's own memory as HYPERVISOR entries: its image and its
+//! pool. The reference has one HYPERVISOR entry because its pool sits inside its image;
+//! Facet's pool is separate and gets a second entry, which a roottask that honours the
+//! type handles without change.
+
+use facet_abi::hip::{self, CpuDesc, HipWriter, MemDesc};
+use facet_kcore::bootinfo::BootInfo;
+
+use crate::arch::cpu::{cpuid, Features};
+use crate::mem::init::Plan;
+
+/// Fills `page` with the HIP.
+pub fn build(page: &mut [u8], info: &BootInfo, features: &Features, plan: &Plan, image: (u64, u64)) {
+    let Some(mut w) = HipWriter::new(page) else { return };
+    let mut flags = 0;
+    if features.vmx {
+        flags |= hip::FEAT_VMX;
+    }
+    if features.svm {
+        flags |= hip::FEAT_SVM;
+    }
+    if info.efi {
+        flags |= hip::FEAT_UEFI;
+    }
+    w.add_features(flags);
+
+    let apic_id = cpuid(1, 0).ebx >> 24;
+    w.set_cpu(0, &CpuDesc { flags: 1, lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0], ..Default::default() });
+
+    let mut full = false;
+    for r in info.regions() {
+        full |= !w.push_mem(MemDesc { addr: r.addr, size: r.len, mem_type: r.kind, aux: 0 });
+    }
+    for m in info.modules() {
+        // The reference stores the command line's address in 32 bits; multiboot loaders
+        // place it below 4 GiB.
+        full |= !w.push_mem(MemDesc {
+            addr: m.start,
+            size: m.end - m.start,
+            mem_type: hip::MEM_MB_MODULE,
+            aux: m.cmdline as u32,
+        });
+    }
+    full |= !w.push_mem(MemDesc { addr: image.0, size: image.1 - image.0, mem_type: hip::MEM_HYPERVISOR, aux: 0 });
+    full |= !w.push_mem(MemDesc {
+        addr: plan.pool.start,
+        size: plan.pool.end - plan.pool.start,
+        mem_type: hip::MEM_HYPERVISOR,
+        aux: 0,
+    });
+    if full {
+        crate::println!("FACET WARNING: the HIP has room for {} memory descriptors; some were left out", hip::MAX_MEM_DESC);
+    }
+    w.finish();
+}

@@ -1,0 +1,104 @@
+//! Loading the roottask from multiboot module 0 and entering it.
+//!
+//! The ELF image is validated by `facet_kcore::elf` and its loadable segments are mapped
+//! in place, with the rights their program headers ask for. The HIP is mapped read-only
+//! one page below `USER_ADDR`, the UTCB one page below that. The roottask starts in ring
+//! 3 at its entry point with RSP pointing at the HIP and RDI holding the boot CPU's
+//! number, as in the reference.
+
+use facet_abi::layout::{ROOT_HIP_ADDR, ROOT_UTCB_ADDR, SEL_USER_CODE64, SEL_USER_DATA};
+use facet_kcore::bootinfo::BootInfo;
+use facet_kcore::elf::{parse_root, ElfError};
+use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
+
+use crate::arch::cpu::Features;
+use crate::arch::regs::Frame;
+use crate::mem::direct_map::virt;
+use crate::mem::frames::{self, PoolFrames};
+use crate::mem::init::Plan;
+use crate::mem::kspace;
+use crate::obj::pd::{self, Pd};
+
+/// Why the roottask could not be started.
+#[derive(Debug)]
+pub enum RootError {
+    NoModule,
+    OutsideMemory { start: u64, end: u64 },
+    Elf(ElfError),
+    OutOfMemory,
+    Map(MapError),
+}
+
+impl core::fmt::Display for RootError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            RootError::NoModule => write!(f, "no roottask module: pass the roottask ELF as multiboot module 0"),
+            RootError::OutsideMemory { start, end } => {
+                write!(f, "roottask module [{start:#x}, {end:#x}) lies outside the memory map")
+            }
+            RootError::Elf(e) => write!(f, "roottask module 0 is not an ELF64 executable Facet can load: {e}"),
+            RootError::OutOfMemory => write!(f, "kernel pool exhausted while building the roottask"),
+            RootError::Map(e) => write!(f, "roottask mapping failed: {e:?}"),
+        }
+    }
+}
+
+/// Builds the roottask and enters it. Returns only on failure.
+pub fn start(info: &BootInfo, features: &Features, plan: &Plan, cpu: u64) -> Result<core::convert::Infallible, RootError> {
+    let module = *info.modules().first().ok_or(RootError::NoModule)?;
+    let mem = kspace::phys();
+    if module.end < module.start || module.end > mem.limit || module.start % 4096 != 0 {
+        return Err(RootError::OutsideMemory { start: module.start, end: module.end });
+    }
+    // SAFETY: the module lies in RAM covered by the direct map (checked above), the
+    // allocator never hands out its frames (reserved at boot), and nothing writes to it
+    // while the kernel reads it here.
+    let image = unsafe {
+        core::slice::from_raw_parts(virt(module.start) as *const u8, (module.end - module.start) as usize)
+    };
+    let elf = parse_root(image, module.start).map_err(RootError::Elf)?;
+
+    let mut mem = kspace::phys();
+    let mut fs = PoolFrames;
+    let kernel = kspace::kernel_root().ok_or(RootError::OutOfMemory)?;
+    let pt = PageTable::new(&mut fs).ok_or(RootError::OutOfMemory)?;
+    pt.share_top_level(&mut mem, &kernel, 256, 511);
+
+    for s in elf.segments() {
+        let attrs = Attrs { write: s.writable, execute: s.executable, user: true, global: false, uncached: false };
+        for i in 0..s.pages {
+            pt.map(&mut mem, &mut fs, s.vaddr + i * 4096, s.phys + i * 4096, PageSize::Size4K, attrs)
+                .map_err(RootError::Map)?;
+        }
+    }
+
+    let hip_frame = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
+    // SAFETY: the frame was just allocated from the pool, is direct-mapped, and is only
+    // written here, before the roottask can see it.
+    let hip_page = unsafe { core::slice::from_raw_parts_mut(virt(hip_frame) as *mut u8, 4096) };
+    super::hip::build(hip_page, info, features, plan, crate::mem::image::phys_range());
+    let ro = Attrs { write: false, execute: false, user: true, global: false, uncached: false };
+    pt.map(&mut mem, &mut fs, ROOT_HIP_ADDR, hip_frame, PageSize::Size4K, ro).map_err(RootError::Map)?;
+
+    let utcb = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
+    let rw = Attrs { write: true, ..ro };
+    pt.map(&mut mem, &mut fs, ROOT_UTCB_ADDR, utcb, PageSize::Size4K, rw).map_err(RootError::Map)?;
+
+    pd::set_root(Pd { pml4: pt.root, privileged: true, passthrough: true });
+
+    let frame = Frame {
+        rip: elf.entry,
+        cs: SEL_USER_CODE64 as u64,
+        rflags: 0x202,
+        rsp: ROOT_HIP_ADDR,
+        ss: SEL_USER_DATA as u64,
+        rdi: cpu,
+        ..Frame::default()
+    };
+    crate::println!("FACET: starting the roottask at {:#x} ({} segments)", elf.entry, elf.segments().len());
+    // SAFETY: the new table shares the kernel half with the current one.
+    unsafe { crate::arch::cpu::write_cr3(pt.root) };
+    // SAFETY: the frame is a ring-3 state with user selectors, canonical RIP (inside an
+    // executable segment below USER_ADDR) and RSP, IF set and IOPL 0; GS is the kernel's.
+    unsafe { crate::arch::idt::enter_user(&frame) }
+}

@@ -1,0 +1,81 @@
+//! What happens on an exception or interrupt, and on a kernel panic.
+//!
+//! A fault in the kernel is fatal: the vector, error code, RIP, CR2 and all registers go
+//! to every console and the CPU halts. A fault in user mode would be delivered to the
+//! faulting EC's exception portal; until portals exist it stops the EC with a message.
+
+use core::panic::PanicInfo;
+
+use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
+use crate::arch::regs::Frame;
+use crate::console::write_emergency;
+
+/// Mnemonics of the architectural exceptions.
+const NAMES: [&str; 32] = [
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
+    "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
+];
+
+/// Called by the entry stubs with the saved frame.
+pub extern "C" fn exception_entry(frame: &mut Frame) {
+    let vector = frame.vector as usize;
+    if vector >= 32 {
+        // No device interrupts are routed yet; a stray one is ignored.
+        return;
+    }
+    let cr2 = read_cr2();
+    if frame.from_user() {
+        write_emergency(format_args!(
+            "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
+            NAMES[vector], vector, frame.error, frame.rip, cr2
+        ));
+        dump(frame, cr2);
+        crate::idle();
+    }
+    write_emergency(format_args!(
+        "\nFACET EXCEPTION {} (vector {}) in the kernel: error {:#x} rip {:#x} cr2 {:#x}\n",
+        NAMES[vector], vector, frame.error, frame.rip, cr2
+    ));
+    dump(frame, cr2);
+    write_emergency(format_args!("FACET: halted\n"));
+    halt_forever();
+}
+
+fn dump(f: &Frame, cr2: u64) {
+    write_emergency(format_args!(
+        "  rax {:016x} rbx {:016x} rcx {:016x} rdx {:016x}\n  rsi {:016x} rdi {:016x} rbp {:016x} rsp {:016x}\n",
+        f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.rsp
+    ));
+    write_emergency(format_args!(
+        "  r8  {:016x} r9  {:016x} r10 {:016x} r11 {:016x}\n  r12 {:016x} r13 {:016x} r14 {:016x} r15 {:016x}\n",
+        f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15
+    ));
+    write_emergency(format_args!(
+        "  rip {:016x} cs {:04x} rflags {:016x} ss {:04x} cr2 {:016x} cr3 {:016x}\n",
+        f.rip,
+        f.cs,
+        f.rflags,
+        f.ss,
+        cr2,
+        read_cr3()
+    ));
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    match info.location() {
+        Some(l) => write_emergency(format_args!(
+            "\nFACET PANIC at {}:{}:{}: {}\n",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        )),
+        None => write_emergency(format_args!("\nFACET PANIC: {}\n", info.message())),
+    }
+    let rsp: u64;
+    // SAFETY: reading the stack pointer has no effects.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    write_emergency(format_args!("  rsp {:016x} cr2 {:016x} cr3 {:016x}\nFACET: halted\n", rsp, read_cr2(), read_cr3()));
+    halt_forever();
+}

@@ -1,0 +1,36 @@
+//! The roottask's own command line (the multiboot module's), read through the HIP.
+//!
+//! Words: `test` runs the on-target suite; `hold` keeps the roottask alive after it
+//! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
+//! the harness expects in the memory map; `expect=svm|vmx|none` is the virtualization
+//! extension the emulated CPU offers.
+
+/// Parsed roottask arguments.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Args {
+    pub test: bool,
+    pub hold: bool,
+    pub usable: Option<u64>,
+    pub expect_virt: Option<&'static str>,
+}
+
+impl Args {
+    pub fn parse(line: &[u8]) -> Args {
+        let mut a = Args::default();
+        for w in line.split(|c| *c == b' ').filter(|w| !w.is_empty()) {
+            match w {
+                b"test" => a.test = true,
+                b"hold" => a.hold = true,
+                b"expect=svm" => a.expect_virt = Some("svm"),
+                b"expect=vmx" => a.expect_virt = Some("vmx"),
+                b"expect=none" => a.expect_virt = Some("none"),
+                _ => {
+                    if let Some(hex) = w.strip_prefix(b"usable=0x") {
+                        a.usable = core::str::from_utf8(hex).ok().and_then(|s| u64::from_str_radix(s, 16).ok());
+                    }
+                }
+            }
+        }
+        a
+    }
+}

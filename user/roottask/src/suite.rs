@@ -1,0 +1,112 @@
+//! The on-target test suite, reported in the harness's protocol:
+//! `test NAME ... ok` or `test NAME ... FAILED (reason)`, then `N passed, M failed`.
+
+use core::fmt::{self, Write};
+
+
+
+
+
+
+
+use facet_rt::println;
+
+use crate::args::Args;
+use crate::world::World;
+
+
+/// A failure message in a fixed buffer.
+pub struct Fail {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Write for Fail {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fail {
+    pub fn new(args: fmt::Arguments) -> Fail {
+        let mut f = Fail { buf: [0; 160], len: 0 };
+        let _ = f.write_fmt(args);
+        f
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+/// Result of one test.
+pub type TestResult = Result<(), Fail>;
+
+/// Fails the test with a formatted reason unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(Fail::new(format_args!($($arg)*)));
+        }
+    };
+}
+
+/// Fails unless two values are equal.
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr) => {{
+        let (l, r) = (&$left, &$right);
+        if l != r {
+            return Err(Fail::new(format_args!("expected {:?}, got {:?} ({})", r, l, stringify!($left))));
+        }
+    }};
+}
+
+mod boot;
+mod cpu;
+mod delegate;
+
+struct Runner {
+    passed: u32,
+    failed: u32,
+}
+
+impl Runner {
+    fn run(&mut self, name: &str, f: impl FnOnce() -> TestResult) {
+        match f() {
+            Ok(()) => {
+                self.passed += 1;
+                println!("test {name} ... ok");
+            }
+            Err(e) => {
+                self.failed += 1;
+                println!("test {name} ... FAILED ({})", e.as_str());
+            }
+        }
+    }
+}
+
+/// Runs every test; returns (passed, failed).
+pub fn run(w: &World, args: &Args) -> (u32, u32) {
+    let mut r = Runner { passed: 0, failed: 0 };
+    r.run("boot::initial_registers", || boot::initial_registers(w));
+    r.run("boot::utcb_mapped_zeroed_writable", boot::utcb_mapped_zeroed_writable);
+    r.run("hip::signature_length_checksum", || boot::hip_valid(w));
+    r.run("hip::interface_constants", || boot::hip_constants(w));
+    r.run("hip::memory_descriptors", || boot::hip_memory(w, args));
+    r.run("hip::boot_cpu_descriptor", || boot::hip_cpu(w));
+    r.run("cpu::virtualization_flags_match_cpuid", || cpu::virtualization_flags(w, args));
+    r.run("cpu::xsave_enabled", cpu::xsave_enabled);
+    r.run("cpu::fsgsbase_usable_in_user_mode", cpu::fsgsbase_usable);
+    r.run("cpu::sse_usable_in_user_mode", cpu::sse_usable);
+    r.run("delegate::ports_from_kernel", delegate::ports_from_kernel);
+    r.run("delegate::memory_from_kernel_maps_module", || delegate::memory_from_kernel(w));
+    r.run("delegate::bad_pd_selectors", delegate::bad_pd_selectors);
+    r.run("delegate::mismatched_kinds_give_null", delegate::mismatched_kinds);
+    (r.passed, r.failed)
+}
+
