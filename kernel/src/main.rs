@@ -40,7 +40,9 @@ macro_rules! fatal {
 /// physical address of the boot information.
 #[no_mangle]
 pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
-    let early = DirectMap { limit: BOOT_MAPPED_LIMIT };
+    let early = DirectMap {
+        limit: BOOT_MAPPED_LIMIT,
+    };
     let parsed = bootinfo::parse(magic, info_addr as u64, &early);
     let mut line = [0u8; 1024];
     let cmdline: &[u8] = match &parsed {
@@ -49,13 +51,19 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     };
     let opts = Options::parse(cmdline);
     // Without valid boot information the command line is unknown: use every console.
-    console::init(opts.serial || parsed.is_err(), !opts.novga || parsed.is_err());
+    console::init(
+        opts.serial || parsed.is_err(),
+        !opts.novga || parsed.is_err(),
+    );
     println!("\nFacet {} microhypervisor (interface API 4.3)", VERSION);
     let info = match parsed {
         Ok(i) => i,
         Err(e) => fatal!("bad boot information: {e}"),
     };
-    println!("command line: \"{}\"", core::str::from_utf8(cmdline).unwrap_or("(not UTF-8)"));
+    println!(
+        "command line: \"{}\"",
+        core::str::from_utf8(cmdline).unwrap_or("(not UTF-8)")
+    );
     println!(
         "options: serial={} vga={} iommu={} pcid={} vpid={}",
         opts.serial, !opts.novga, opts.iommu, !opts.nopcid, !opts.novpid
@@ -108,7 +116,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
 
 fn print_features(f: &Features, e: &cpu::Enabled) {
     let vendor = core::str::from_utf8(&f.vendor).unwrap_or("?");
-    print!("cpu: {vendor} family {:#x} model {:#x}; features:", f.family, f.model);
+    print!(
+        "cpu: {vendor} family {:#x} model {:#x}; features:",
+        f.family, f.model
+    );
     let list = [
         (f.xsave, "XSAVE"),
         (f.fsgsbase, "FSGSBASE"),
@@ -137,7 +148,12 @@ fn print_features(f: &Features, e: &cpu::Enabled) {
 fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
     const KIB: u64 = 1024;
     for r in info.regions() {
-        println!("memory: [{:#014x}, {:#014x}) type {}", r.addr, r.addr.saturating_add(r.len), r.kind);
+        println!(
+            "memory: [{:#014x}, {:#014x}) type {}",
+            r.addr,
+            r.addr.saturating_add(r.len),
+            r.kind
+        );
     }
     for (n, m) in info.modules().iter().enumerate() {
         println!("module {n}: [{:#x}, {:#x})", m.start, m.end);
@@ -155,7 +171,10 @@ fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
 /// Checks the kernel can make about itself, reported in the test protocol's format.
 fn self_test() {
     let wx = mem::kspace::check_wx();
-    println!("kernel: {} mappings checked in the kernel half", wx.mappings);
+    println!(
+        "kernel: {} mappings checked in the kernel half",
+        wx.mappings
+    );
     let ok = wx.mappings > 0 && wx.violations == 0 && wx.mapped_guards == 0;
     if ok {
         println!("test kernel::wx_every_mapping ... ok");

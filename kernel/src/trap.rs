@@ -12,8 +12,9 @@ use crate::console::write_emergency;
 
 /// Mnemonics of the architectural exceptions.
 const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-    "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
+    "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25",
+    "#26", "#27", "#HV", "#VC", "#SX", "#31",
 ];
 
 /// Called by the entry stubs with the saved frame.
@@ -24,7 +25,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         return;
     }
     let cr2 = read_cr2();
-    if frame.from_user() {
+    if frame.is_user() {
         write_emergency(format_args!(
             "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
             NAMES[vector], vector, frame.error, frame.rip, cr2
@@ -75,7 +76,14 @@ fn panic(info: &PanicInfo) -> ! {
     }
     let rsp: u64;
     // SAFETY: reading the stack pointer has no effects.
-    unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
-    write_emergency(format_args!("  rsp {:016x} cr2 {:016x} cr3 {:016x}\nFACET: halted\n", rsp, read_cr2(), read_cr3()));
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
+    };
+    write_emergency(format_args!(
+        "  rsp {:016x} cr2 {:016x} cr3 {:016x}\nFACET: halted\n",
+        rsp,
+        read_cr2(),
+        read_cr3()
+    ));
     halt_forever();
 }

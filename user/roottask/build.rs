@@ -4,7 +4,10 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    if std::env::var("TARGET").unwrap_or_default().ends_with("-none") {
+    if std::env::var("TARGET")
+        .unwrap_or_default()
+        .ends_with("-none")
+    {
         println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
         println!("cargo:rustc-link-arg-bins=--no-pie");

@@ -222,7 +222,7 @@ impl<'m> Buddy<'m> {
             let pfn = self.base_pfn + i as u64;
             let left = (hi - i) as u64;
             // Largest order allowed by the frame's alignment, by what is left of the run,
-            // and by MAX_ORDER. Both bounds are at most 63, so the cast is exact.
+            // and by MAX_ORDER. Both bounds are at most 64, so the casts are exact.
             let by_align = pfn.trailing_zeros() as usize;
             let by_size = left.ilog2() as usize;
             let o = by_align.min(by_size).min(MAX_ORDER);

@@ -10,7 +10,13 @@
 /// `rcv_order`) using the hotspot `hot`. Returns (send base, receive base, order): the
 /// range `[send base, +2^order)` of the sender appears at `[receive base, +2^order)`.
 /// Orders must be below 64 (callers take them from 5-bit CRD fields).
-pub fn clamp_hotspot(snd_base: u64, rcv_base: u64, snd_order: u32, rcv_order: u32, hot: u64) -> (u64, u64, u32) {
+pub fn clamp_hotspot(
+    snd_base: u64,
+    rcv_base: u64,
+    snd_order: u32,
+    rcv_order: u32,
+    hot: u64,
+) -> (u64, u64, u32) {
     let s = (1u64 << snd_order.min(63)) - 1;
     let r = (1u64 << rcv_order.min(63)) - 1;
     let (mut sb, mut rb) = (snd_base & !s, rcv_base & !r);
@@ -25,7 +31,12 @@ pub fn clamp_hotspot(snd_base: u64, rcv_base: u64, snd_order: u32, rcv_order: u3
 
 /// Combines ranges that must not move (I/O ports). Returns (base, order) of the
 /// intersection or `None` if the two ranges do not overlap.
-pub fn clamp_fixed(snd_base: u64, rcv_base: u64, snd_order: u32, rcv_order: u32) -> Option<(u64, u32)> {
+pub fn clamp_fixed(
+    snd_base: u64,
+    rcv_base: u64,
+    snd_order: u32,
+    rcv_order: u32,
+) -> Option<(u64, u32)> {
     let max = snd_order.max(rcv_order);
     if max < 64 && (snd_base ^ rcv_base) >> max != 0 {
         return None;
@@ -33,7 +44,11 @@ pub fn clamp_fixed(snd_base: u64, rcv_base: u64, snd_order: u32, rcv_order: u32)
     let order = snd_order.min(rcv_order);
     let mask = (1u64 << order.min(63)) - 1;
     // The smaller range keeps its own position; align it to its order.
-    let base = if snd_order < rcv_order { snd_base } else { rcv_base } & !mask;
+    let base = if snd_order < rcv_order {
+        snd_base
+    } else {
+        rcv_base
+    } & !mask;
     Some((base, order))
 }
 

@@ -76,7 +76,11 @@ impl Features {
         f.vendor[8..12].copy_from_slice(&v.ecx.to_le_bytes());
         let l1 = cpuid(1, 0);
         let base_family = (l1.eax >> 8) & 0xf;
-        f.family = if base_family == 0xf { base_family + ((l1.eax >> 20) & 0xff) } else { base_family };
+        f.family = if base_family == 0xf {
+            base_family + ((l1.eax >> 20) & 0xff)
+        } else {
+            base_family
+        };
         f.model = ((l1.eax >> 4) & 0xf) | (((l1.eax >> 16) & 0xf) << 4);
         f.vmx = l1.ecx & (1 << 5) != 0;
         f.pcid = l1.ecx & (1 << 17) != 0;

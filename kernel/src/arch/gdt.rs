@@ -84,7 +84,12 @@ impl CpuTables {
                 0,
                 0,
             ],
-            percpu: PerCpu { self_ptr: 0, kernel_rsp: 0, user_rsp: 0, cpu_id: 0 },
+            percpu: PerCpu {
+                self_ptr: 0,
+                kernel_rsp: 0,
+                user_rsp: 0,
+                cpu_id: 0,
+            },
         }
     }
 
@@ -107,7 +112,10 @@ impl CpuTables {
         self.percpu.self_ptr = &self.percpu as *const PerCpu as u64;
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
-        let gdtr = DescriptorPointer { limit: (size_of::<[u64; 8]>() - 1) as u16, base: self.gdt.as_ptr() as u64 };
+        let gdtr = DescriptorPointer {
+            limit: (size_of::<[u64; 8]>() - 1) as u16,
+            base: self.gdt.as_ptr() as u64,
+        };
         // SAFETY: the GDT has the same kernel code and data descriptors as the boot GDT,
         // so reloading the segment registers keeps the CPU running where it is; the TSS
         // descriptor points at a static TSS (point 1).

@@ -101,7 +101,11 @@ pub fn init() {
     let base = core::ptr::addr_of!(__isr_table) as u64;
     for (vector, gate) in idt.0.iter_mut().enumerate() {
         let handler = base + 16 * vector as u64;
-        let ist = if IST_VECTORS.contains(&vector) { 1u64 } else { 0 };
+        let ist = if IST_VECTORS.contains(&vector) {
+            1u64
+        } else {
+            0
+        };
         // Interrupt gate, DPL 0 (user mode cannot raise vectors with INT n).
         gate[0] = (handler & 0xffff)
             | (SEL_KERNEL_CODE as u64) << 16

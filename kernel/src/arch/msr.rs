@@ -15,7 +15,9 @@ pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub unsafe fn read(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: the caller guarantees the MSR exists (point 1).
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    }
     (hi as u64) << 32 | lo as u64
 }
 

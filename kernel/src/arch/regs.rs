@@ -39,7 +39,7 @@ pub const VECTOR_SYSCALL: u64 = 0x100;
 
 impl Frame {
     /// Whether the frame was saved while the CPU ran in user mode.
-    pub fn from_user(&self) -> bool {
+    pub fn is_user(&self) -> bool {
         self.cs & 3 == 3
     }
 }

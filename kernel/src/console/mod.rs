@@ -19,7 +19,10 @@ pub struct Consoles {
 
 impl Consoles {
     const fn none() -> Self {
-        Consoles { serial: None, vga: None }
+        Consoles {
+            serial: None,
+            vga: None,
+        }
     }
 }
 
@@ -57,7 +60,10 @@ pub fn write_emergency(args: fmt::Arguments) {
             let _ = c.write_fmt(args);
         }
         None => {
-            let mut c = Consoles { serial: Some(serial::Serial::assume_com1()), vga: Some(vga::Vga::new()) };
+            let mut c = Consoles {
+                serial: Some(serial::Serial::assume_com1()),
+                vga: Some(vga::Vga::new()),
+            };
             let _ = c.write_fmt(args);
         }
     }

@@ -46,7 +46,9 @@ impl Vga {
                     }
                     let ch = if (0x20..0x7f).contains(&b) { b } else { b'?' };
                     // SAFETY: the cell is on the last row of the text buffer.
-                    unsafe { Self::cell(COLS * (ROWS - 1) + self.col).write_volatile(ATTR | ch as u16) }
+                    unsafe {
+                        Self::cell(COLS * (ROWS - 1) + self.col).write_volatile(ATTR | ch as u16)
+                    }
                     self.col += 1;
                 }
             }

@@ -54,14 +54,24 @@ fn from_kernel(root: &pd::Pd, crd: Crd, window: Crd, meta: u64) -> Crd {
     }
     match window.kind() {
         Kind::Memory => {
-            let (sb, rb, o) =
-                clamp_hotspot(crd.base(), window.base(), crd.order() as u32, window.order() as u32, meta >> 12);
+            let (sb, rb, o) = clamp_hotspot(
+                crd.base(),
+                window.base(),
+                crd.order() as u32,
+                window.order() as u32,
+                meta >> 12,
+            );
             if meta & dflag::NOT_HOST == 0 {
                 map_memory(root, sb, rb, o, a);
             }
             Crd::new(Kind::Memory, rb, o as u8, a)
         }
-        Kind::Pio => match clamp_fixed(crd.base(), window.base(), crd.order() as u32, window.order() as u32) {
+        Kind::Pio => match clamp_fixed(
+            crd.base(),
+            window.base(),
+            crd.order() as u32,
+            window.order() as u32,
+        ) {
             Some((base, o)) => {
                 crate::arch::ports::allow(base, o, a & perm::PIO_A != 0);
                 Crd::new(Kind::Pio, base, o as u8, a)
@@ -89,7 +99,9 @@ fn map_memory(root: &pd::Pd, sb: u64, rb: u64, order: u32, a: u8) {
     };
     let max_user_page = USER_ADDR >> 12;
     for i in 0..pages {
-        let (Some(phys_page), Some(virt_page)) = (sb.checked_add(i), rb.checked_add(i)) else { break };
+        let (Some(phys_page), Some(virt_page)) = (sb.checked_add(i), rb.checked_add(i)) else {
+            break;
+        };
         if virt_page >= max_user_page || phys_page >= 1 << 40 {
             break;
         }
@@ -98,7 +110,16 @@ fn map_memory(root: &pd::Pd, sb: u64, rb: u64, order: u32, a: u8) {
             continue;
         }
         let target = (a != 0).then_some((phys, attrs));
-        if pt.remap(&mut mem, &mut frames, virt_page << 12, target, PageSize::Size4K).is_err() {
+        if pt
+            .remap(
+                &mut mem,
+                &mut frames,
+                virt_page << 12,
+                target,
+                PageSize::Size4K,
+            )
+            .is_err()
+        {
             break;
         }
     }

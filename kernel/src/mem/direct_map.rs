@@ -25,26 +25,30 @@ pub struct DirectMap {
 
 impl PhysRead for DirectMap {
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = addr.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = addr.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > self.limit {
             return false;
         }
         // SAFETY: the range lies below `limit`, which the direct map covers; boot-time
         // readers only read RAM and firmware tables, never device registers.
-        unsafe { core::ptr::copy_nonoverlapping(virt(addr) as *const u8, buf.as_mut_ptr(), buf.len()) }
+        unsafe {
+            core::ptr::copy_nonoverlapping(virt(addr) as *const u8, buf.as_mut_ptr(), buf.len())
+        }
         true
     }
 }
 
 impl PhysMem for DirectMap {
     fn read_u64(&self, addr: u64) -> u64 {
-        debug_assert!(addr % 8 == 0 && addr < self.limit);
+        debug_assert!(addr.is_multiple_of(8) && addr < self.limit);
         // SAFETY: page-table words live in kernel-pool frames, which the direct map covers.
         unsafe { core::ptr::read_volatile(virt(addr) as *const u64) }
     }
 
     fn write_u64(&mut self, addr: u64, value: u64) {
-        debug_assert!(addr % 8 == 0 && addr < self.limit);
+        debug_assert!(addr.is_multiple_of(8) && addr < self.limit);
         // SAFETY: as for `read_u64`; the page-table code only writes table frames it owns.
         unsafe { core::ptr::write_volatile(virt(addr) as *mut u64, value) }
     }

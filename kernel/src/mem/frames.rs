@@ -40,7 +40,10 @@ pub fn free(phys: u64, order: usize) {
 
 /// (free frames, total frames) of the pool.
 pub fn stats() -> (u64, u64) {
-    POOL.lock().as_ref().map(|p| (p.free_frames(), p.total_frames())).unwrap_or((0, 0))
+    POOL.lock()
+        .as_ref()
+        .map(|p| (p.free_frames(), p.total_frames()))
+        .unwrap_or((0, 0))
 }
 
 /// Page-table frames from the pool.

@@ -40,23 +40,38 @@ pub fn phys_range() -> (u64, u64) {
 }
 /// Code.
 pub fn text() -> Section {
-    Section { start: sym!(__text_start), end: sym!(__text_end) }
+    Section {
+        start: sym!(__text_start),
+        end: sym!(__text_end),
+    }
 }
 /// Read-only data.
 pub fn rodata() -> Section {
-    Section { start: sym!(__rodata_start), end: sym!(__rodata_end) }
+    Section {
+        start: sym!(__rodata_start),
+        end: sym!(__rodata_end),
+    }
 }
 /// Data and BSS.
 pub fn data() -> Section {
-    Section { start: sym!(__data_start), end: sym!(__data_end) }
+    Section {
+        start: sym!(__data_start),
+        end: sym!(__data_end),
+    }
 }
 /// The boot CPU's kernel stack (its guard page is the page below `start`).
 pub fn stack() -> Section {
-    Section { start: sym!(__stack_bottom), end: sym!(__stack_top) }
+    Section {
+        start: sym!(__stack_bottom),
+        end: sym!(__stack_top),
+    }
 }
 /// The interrupt stack for NMI, double fault and machine check.
 pub fn ist() -> Section {
-    Section { start: sym!(__ist_bottom), end: sym!(__ist_top) }
+    Section {
+        start: sym!(__ist_bottom),
+        end: sym!(__ist_top),
+    }
 }
 /// The guard pages, which must stay unmapped.
 pub fn guards() -> [u64; 2] {

@@ -40,7 +40,10 @@ pub enum MemError {
 impl core::fmt::Display for MemError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            MemError::NoPool => write!(f, "no usable memory below 4 GiB for the kernel pool (need at least 8 MiB)"),
+            MemError::NoPool => write!(
+                f,
+                "no usable memory below 4 GiB for the kernel pool (need at least 8 MiB)"
+            ),
             MemError::TooFragmented => write!(f, "the memory map is too fragmented"),
         }
     }
@@ -58,7 +61,11 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
     let full = |_| MemError::TooFragmented;
     let mut free = RangeSet::new();
     for r in info.regions().iter().filter(|r| r.kind == 1) {
-        free.insert(Range { start: r.addr, end: r.addr.saturating_add(r.len) }).map_err(full)?;
+        free.insert(Range {
+            start: r.addr,
+            end: r.addr.saturating_add(r.len),
+        })
+        .map_err(full)?;
     }
     free.align_inward(FRAME_SIZE);
     let usable = free.total();
@@ -67,14 +74,17 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
     free.remove(Range { start: 0, end: MIB }).map_err(full)?;
     let (ks, ke) = image::phys_range();
     free.remove(Range { start: ks, end: ke }).map_err(full)?;
-    free.remove(page_range(info.info_addr, info.info_len)).map_err(full)?;
+    free.remove(page_range(info.info_addr, info.info_len))
+        .map_err(full)?;
     let mut buf = [0u8; 4096];
     if info.cmdline != 0 {
         let len = read_cstr(mem, info.cmdline, &mut buf).map_or(0, |s| s.len() as u64);
-        free.remove(page_range(info.cmdline, len + 1)).map_err(full)?;
+        free.remove(page_range(info.cmdline, len + 1))
+            .map_err(full)?;
     }
     for m in info.modules() {
-        free.remove(page_range(m.start, m.end - m.start)).map_err(full)?;
+        free.remove(page_range(m.start, m.end - m.start))
+            .map_err(full)?;
         if m.cmdline != 0 {
             let len = read_cstr(mem, m.cmdline, &mut buf).map_or(0, |s| s.len() as u64);
             free.remove(page_range(m.cmdline, len + 1)).map_err(full)?;
@@ -82,7 +92,11 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
     }
 
     let mut low = free.clone();
-    low.remove(Range { start: BOOT_MAPPED_LIMIT, end: u64::MAX }).map_err(full)?;
+    low.remove(Range {
+        start: BOOT_MAPPED_LIMIT,
+        end: u64::MAX,
+    })
+    .map_err(full)?;
     let mut size = pool_size(usable);
     let start = loop {
         if let Some(s) = low.take(size, 2 * MIB) {
@@ -93,7 +107,10 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
             return Err(MemError::NoPool);
         }
     };
-    let pool = Range { start, end: start + size };
+    let pool = Range {
+        start,
+        end: start + size,
+    };
     free.remove(pool).map_err(full)?;
 
     let frames_in_pool = size / FRAME_SIZE;
@@ -115,11 +132,19 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
     let managed_frames = buddy.add_range(pool.start + meta_bytes, pool.end);
     frames::install(buddy);
 
-    Ok(Plan { usable, pool, managed_frames, user: free.total() })
+    Ok(Plan {
+        usable,
+        pool,
+        managed_frames,
+        user: free.total(),
+    })
 }
 
 fn page_range(start: u64, len: u64) -> Range {
     let s = start & !(FRAME_SIZE - 1);
     let e = start.saturating_add(len).saturating_add(FRAME_SIZE - 1) & !(FRAME_SIZE - 1);
-    Range { start: s, end: e.max(s) }
+    Range {
+        start: s,
+        end: e.max(s),
+    }
 }

@@ -7,6 +7,7 @@
 //! - `.text` read+execute, `.rodata` read-only no-execute, `.data`/`.bss` and the stacks
 //!   read-write no-execute, all global;
 //! - the page below each kernel stack stays unmapped (guard).
+//!
 //! The boot code's identity map is gone once this space is loaded.
 
 use facet_kcore::bootinfo::BootInfo;
@@ -33,12 +34,16 @@ pub fn kernel_root() -> Option<PageTable> {
 
 /// Physical memory through the direct map as it is now.
 pub fn phys() -> DirectMap {
-    DirectMap { limit: *DIRECT_LIMIT.lock() }
+    DirectMap {
+        limit: *DIRECT_LIMIT.lock(),
+    }
 }
 
 /// Builds the kernel address space and switches to it.
 pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
-    let mut mem = DirectMap { limit: super::direct_map::BOOT_MAPPED_LIMIT };
+    let mut mem = DirectMap {
+        limit: super::direct_map::BOOT_MAPPED_LIMIT,
+    };
     let mut frames = PoolFrames;
     let pt = PageTable::new(&mut frames).ok_or(MapError::OutOfMemory)?;
 
@@ -53,22 +58,65 @@ pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
         }
     }
     // The VGA text buffer sits in a hole of the memory map; the first 2 MiB are always mapped.
-    let _ = ranges.insert(Range { start: 0, end: TWO_MIB });
-    let direct = Attrs { write: true, execute: false, user: false, global: true, uncached: false };
+    let _ = ranges.insert(Range {
+        start: 0,
+        end: TWO_MIB,
+    });
+    let direct = Attrs {
+        write: true,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: false,
+    };
     let mut limit = 0;
     for r in ranges.ranges() {
-        pt.map_range(&mut mem, &mut frames, DIRECT_MAP_BASE + r.start, r.start, r.end - r.start, direct, page1g)?;
+        pt.map_range(
+            &mut mem,
+            &mut frames,
+            DIRECT_MAP_BASE + r.start,
+            r.start,
+            r.end - r.start,
+            direct,
+            page1g,
+        )?;
         limit = limit.max(r.end);
     }
 
-    let rx = Attrs { write: false, execute: true, user: false, global: true, uncached: false };
-    let ro = Attrs { write: false, execute: false, user: false, global: true, uncached: false };
-    let rw = Attrs { write: true, execute: false, user: false, global: true, uncached: false };
-    for (section, attrs) in
-        [(image::text(), rx), (image::rodata(), ro), (image::data(), rw), (image::stack(), rw), (image::ist(), rw)]
-    {
+    let rx = Attrs {
+        write: false,
+        execute: true,
+        user: false,
+        global: true,
+        uncached: false,
+    };
+    let ro = Attrs {
+        write: false,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: false,
+    };
+    let rw = Attrs {
+        write: true,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: false,
+    };
+    for (section, attrs) in [
+        (image::text(), rx),
+        (image::rodata(), ro),
+        (image::data(), rw),
+        (image::stack(), rw),
+        (image::ist(), rw),
+    ] {
         map_section(&pt, &mut mem, &mut frames, section, attrs)?;
     }
+
+    // Every address space copies the kernel half's top-level entries when it is created,
+    // so all of them exist from the start: later kernel mappings then appear everywhere.
+    pt.populate_top_level(&mut mem, &mut frames, 256, 511)?;
 
     // SAFETY: the new table maps the kernel image at its link addresses, the current
     // stack and the direct map (including every pool frame), which is all the kernel
@@ -112,13 +160,18 @@ pub fn check_wx() -> WxReport {
     let mut r = WxReport::default();
     let Some(pt) = kernel_root() else { return r };
     let mem = phys();
-    pt.for_each_leaf(&mem, 0xffff_8000_0000_0000, u64::MAX, |va, _pa, _size, a| {
-        r.mappings += 1;
-        if a.write && a.execute {
-            r.violations += 1;
-            r.first_bad.get_or_insert(va);
-        }
-    });
+    pt.for_each_leaf(
+        &mem,
+        0xffff_8000_0000_0000,
+        u64::MAX,
+        |va, _pa, _size, a| {
+            r.mappings += 1;
+            if a.write && a.execute {
+                r.violations += 1;
+                r.first_bad.get_or_insert(va);
+            }
+        },
+    );
     for g in image::guards() {
         if pt.translate(&mem, g).is_some() {
             r.mapped_guards += 1;

@@ -18,5 +18,8 @@ pub fn set_kernel_ranges(image: (u64, u64), pool: (u64, u64)) {
 
 /// Whether a physical frame belongs to the kernel and must never reach user space.
 pub fn is_kernel_frame(phys: u64) -> bool {
-    KERNEL_RANGES.lock().iter().any(|&(s, e)| phys >= s && phys < e)
+    KERNEL_RANGES
+        .lock()
+        .iter()
+        .any(|&(s, e)| phys >= s && phys < e)
 }

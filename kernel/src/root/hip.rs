@@ -14,8 +14,16 @@ use crate::arch::cpu::{cpuid, Features};
 use crate::mem::init::Plan;
 
 /// Fills `page` with the HIP.
-pub fn build(page: &mut [u8], info: &BootInfo, features: &Features, plan: &Plan, image: (u64, u64)) {
-    let Some(mut w) = HipWriter::new(page) else { return };
+pub fn build(
+    page: &mut [u8],
+    info: &BootInfo,
+    features: &Features,
+    plan: &Plan,
+    image: (u64, u64),
+) {
+    let Some(mut w) = HipWriter::new(page) else {
+        return;
+    };
     let mut flags = 0;
     if features.vmx {
         flags |= hip::FEAT_VMX;
@@ -29,11 +37,23 @@ pub fn build(page: &mut [u8], info: &BootInfo, features: &Features, plan: &Plan,
     w.add_features(flags);
 
     let apic_id = cpuid(1, 0).ebx >> 24;
-    w.set_cpu(0, &CpuDesc { flags: 1, lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0], ..Default::default() });
+    w.set_cpu(
+        0,
+        &CpuDesc {
+            flags: 1,
+            lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        },
+    );
 
     let mut full = false;
     for r in info.regions() {
-        full |= !w.push_mem(MemDesc { addr: r.addr, size: r.len, mem_type: r.kind, aux: 0 });
+        full |= !w.push_mem(MemDesc {
+            addr: r.addr,
+            size: r.len,
+            mem_type: r.kind,
+            aux: 0,
+        });
     }
     for m in info.modules() {
         // The reference stores the command line's address in 32 bits; multiboot loaders
@@ -45,7 +65,12 @@ pub fn build(page: &mut [u8], info: &BootInfo, features: &Features, plan: &Plan,
             aux: m.cmdline as u32,
         });
     }
-    full |= !w.push_mem(MemDesc { addr: image.0, size: image.1 - image.0, mem_type: hip::MEM_HYPERVISOR, aux: 0 });
+    full |= !w.push_mem(MemDesc {
+        addr: image.0,
+        size: image.1 - image.0,
+        mem_type: hip::MEM_HYPERVISOR,
+        aux: 0,
+    });
     full |= !w.push_mem(MemDesc {
         addr: plan.pool.start,
         size: plan.pool.end - plan.pool.start,
@@ -53,7 +78,10 @@ pub fn build(page: &mut [u8], info: &BootInfo, features: &Features, plan: &Plan,
         aux: 0,
     });
     if full {
-        crate::println!("FACET WARNING: the HIP has room for {} memory descriptors; some were left out", hip::MAX_MEM_DESC);
+        crate::println!(
+            "FACET WARNING: the HIP has room for {} memory descriptors; some were left out",
+            hip::MAX_MEM_DESC
+        );
     }
     w.finish();
 }

@@ -32,29 +32,51 @@ pub enum RootError {
 impl core::fmt::Display for RootError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            RootError::NoModule => write!(f, "no roottask module: pass the roottask ELF as multiboot module 0"),
+            RootError::NoModule => write!(
+                f,
+                "no roottask module: pass the roottask ELF as multiboot module 0"
+            ),
             RootError::OutsideMemory { start, end } => {
-                write!(f, "roottask module [{start:#x}, {end:#x}) lies outside the memory map")
+                write!(
+                    f,
+                    "roottask module [{start:#x}, {end:#x}) lies outside the memory map"
+                )
             }
-            RootError::Elf(e) => write!(f, "roottask module 0 is not an ELF64 executable Facet can load: {e}"),
-            RootError::OutOfMemory => write!(f, "kernel pool exhausted while building the roottask"),
+            RootError::Elf(e) => write!(
+                f,
+                "roottask module 0 is not an ELF64 executable Facet can load: {e}"
+            ),
+            RootError::OutOfMemory => {
+                write!(f, "kernel pool exhausted while building the roottask")
+            }
             RootError::Map(e) => write!(f, "roottask mapping failed: {e:?}"),
         }
     }
 }
 
 /// Builds the roottask and enters it. Returns only on failure.
-pub fn start(info: &BootInfo, features: &Features, plan: &Plan, cpu: u64) -> Result<core::convert::Infallible, RootError> {
+pub fn start(
+    info: &BootInfo,
+    features: &Features,
+    plan: &Plan,
+    cpu: u64,
+) -> Result<core::convert::Infallible, RootError> {
     let module = *info.modules().first().ok_or(RootError::NoModule)?;
     let mem = kspace::phys();
     if module.end < module.start || module.end > mem.limit || module.start % 4096 != 0 {
-        return Err(RootError::OutsideMemory { start: module.start, end: module.end });
+        return Err(RootError::OutsideMemory {
+            start: module.start,
+            end: module.end,
+        });
     }
     // SAFETY: the module lies in RAM covered by the direct map (checked above), the
     // allocator never hands out its frames (reserved at boot), and nothing writes to it
     // while the kernel reads it here.
     let image = unsafe {
-        core::slice::from_raw_parts(virt(module.start) as *const u8, (module.end - module.start) as usize)
+        core::slice::from_raw_parts(
+            virt(module.start) as *const u8,
+            (module.end - module.start) as usize,
+        )
     };
     let elf = parse_root(image, module.start).map_err(RootError::Elf)?;
 
@@ -65,10 +87,23 @@ pub fn start(info: &BootInfo, features: &Features, plan: &Plan, cpu: u64) -> Res
     pt.share_top_level(&mut mem, &kernel, 256, 511);
 
     for s in elf.segments() {
-        let attrs = Attrs { write: s.writable, execute: s.executable, user: true, global: false, uncached: false };
+        let attrs = Attrs {
+            write: s.writable,
+            execute: s.executable,
+            user: true,
+            global: false,
+            uncached: false,
+        };
         for i in 0..s.pages {
-            pt.map(&mut mem, &mut fs, s.vaddr + i * 4096, s.phys + i * 4096, PageSize::Size4K, attrs)
-                .map_err(RootError::Map)?;
+            pt.map(
+                &mut mem,
+                &mut fs,
+                s.vaddr + i * 4096,
+                s.phys + i * 4096,
+                PageSize::Size4K,
+                attrs,
+            )
+            .map_err(RootError::Map)?;
         }
     }
 
@@ -76,15 +111,47 @@ pub fn start(info: &BootInfo, features: &Features, plan: &Plan, cpu: u64) -> Res
     // SAFETY: the frame was just allocated from the pool, is direct-mapped, and is only
     // written here, before the roottask can see it.
     let hip_page = unsafe { core::slice::from_raw_parts_mut(virt(hip_frame) as *mut u8, 4096) };
-    super::hip::build(hip_page, info, features, plan, crate::mem::image::phys_range());
-    let ro = Attrs { write: false, execute: false, user: true, global: false, uncached: false };
-    pt.map(&mut mem, &mut fs, ROOT_HIP_ADDR, hip_frame, PageSize::Size4K, ro).map_err(RootError::Map)?;
+    super::hip::build(
+        hip_page,
+        info,
+        features,
+        plan,
+        crate::mem::image::phys_range(),
+    );
+    let ro = Attrs {
+        write: false,
+        execute: false,
+        user: true,
+        global: false,
+        uncached: false,
+    };
+    pt.map(
+        &mut mem,
+        &mut fs,
+        ROOT_HIP_ADDR,
+        hip_frame,
+        PageSize::Size4K,
+        ro,
+    )
+    .map_err(RootError::Map)?;
 
     let utcb = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
     let rw = Attrs { write: true, ..ro };
-    pt.map(&mut mem, &mut fs, ROOT_UTCB_ADDR, utcb, PageSize::Size4K, rw).map_err(RootError::Map)?;
+    pt.map(
+        &mut mem,
+        &mut fs,
+        ROOT_UTCB_ADDR,
+        utcb,
+        PageSize::Size4K,
+        rw,
+    )
+    .map_err(RootError::Map)?;
 
-    pd::set_root(Pd { pml4: pt.root, privileged: true, passthrough: true });
+    pd::set_root(Pd {
+        pml4: pt.root,
+        privileged: true,
+        passthrough: true,
+    });
 
     let frame = Frame {
         rip: elf.entry,
@@ -95,7 +162,11 @@ pub fn start(info: &BootInfo, features: &Features, plan: &Plan, cpu: u64) -> Res
         rdi: cpu,
         ..Frame::default()
     };
-    crate::println!("FACET: starting the roottask at {:#x} ({} segments)", elf.entry, elf.segments().len());
+    crate::println!(
+        "FACET: starting the roottask at {:#x} ({} segments)",
+        elf.entry,
+        elf.segments().len()
+    );
     // SAFETY: the new table shares the kernel half with the current one.
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
     // SAFETY: the frame is a ring-3 state with user selectors, canonical RIP (inside an

@@ -26,7 +26,9 @@ impl Args {
                 b"expect=none" => a.expect_virt = Some("none"),
                 _ => {
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
-                        a.usable = core::str::from_utf8(hex).ok().and_then(|s| u64::from_str_radix(s, 16).ok());
+                        a.usable = core::str::from_utf8(hex)
+                            .ok()
+                            .and_then(|s| u64::from_str_radix(s, 16).ok());
                     }
                 }
             }

@@ -26,9 +26,11 @@ pub const FROM_KERNEL: u64 = 1 | delegate::HYPERVISOR;
 fn main(cpu: u64, hip: u64) -> ! {
     // Ports first: without them there is no console.
     let com1 = Crd::new(Kind::Pio, 0x3f8, 3, perm::PIO_A);
-    let _ = facet_rt::hypercall::pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, com1, FROM_KERNEL, com1);
+    let _ =
+        facet_rt::hypercall::pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, com1, FROM_KERNEL, com1);
     let exit = Crd::new(Kind::Pio, 0xf4, 2, perm::PIO_A);
-    let _ = facet_rt::hypercall::pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, exit, FROM_KERNEL, exit);
+    let _ =
+        facet_rt::hypercall::pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, exit, FROM_KERNEL, exit);
 
     println!("Hello from the Facet roottask on CPU {cpu}");
     let world = world::World::new(cpu, hip);

@@ -14,13 +14,33 @@ pub fn print(w: &World) {
         "roottask: HIP at {:#x} ({} bytes, {}), API {}.{}, features{}{}{}{}",
         w.hip_addr,
         h.u16(off::LENGTH),
-        if h.is_valid() { "checksum ok" } else { "INVALID" },
+        if h.is_valid() {
+            "checksum ok"
+        } else {
+            "INVALID"
+        },
         ver / 1000,
         ver % 1000,
-        if flags & hip::FEAT_IOMMU != 0 { " IOMMU" } else { "" },
-        if flags & hip::FEAT_VMX != 0 { " VMX" } else { "" },
-        if flags & hip::FEAT_SVM != 0 { " SVM" } else { "" },
-        if flags & hip::FEAT_UEFI != 0 { " UEFI" } else { "" },
+        if flags & hip::FEAT_IOMMU != 0 {
+            " IOMMU"
+        } else {
+            ""
+        },
+        if flags & hip::FEAT_VMX != 0 {
+            " VMX"
+        } else {
+            ""
+        },
+        if flags & hip::FEAT_SVM != 0 {
+            " SVM"
+        } else {
+            ""
+        },
+        if flags & hip::FEAT_UEFI != 0 {
+            " UEFI"
+        } else {
+            ""
+        },
     );
     println!(
         "roottask: capabilities PD {} EC {} SC {}; UTCB at {:#x}; {} object selectors, {} exception events, {} VM-exit events, {} GSIs",
@@ -33,7 +53,9 @@ pub fn print(w: &World) {
         h.u32(off::SEL_VMI),
         h.u32(off::SEL_GSI)
     );
-    let cpus = (0..facet_abi::config::NUM_CPU).filter(|&i| h.cpu(i).flags & 1 != 0).count();
+    let cpus = (0..facet_abi::config::NUM_CPU)
+        .filter(|&i| h.cpu(i).flags & 1 != 0)
+        .count();
     println!("roottask: {} CPU(s) online", cpus);
     for i in 0..h.mem_count() {
         let m = h.mem(i);
@@ -46,7 +68,13 @@ pub fn print(w: &World) {
             4 => "NVS",
             _ => "other",
         };
-        println!("roottask: memory [{:#014x}, +{:#x}) {}", m.addr, m.size, kind);
+        println!(
+            "roottask: memory [{:#014x}, +{:#x}) {}",
+            m.addr, m.size, kind
+        );
     }
-    println!("roottask: command line \"{}\"", core::str::from_utf8(w.cmdline()).unwrap_or("?"));
+    println!(
+        "roottask: command line \"{}\"",
+        core::str::from_utf8(w.cmdline()).unwrap_or("?")
+    );
 }

@@ -1,19 +1,16 @@
 //! The on-target test suite, reported in the harness's protocol:
 //! `test NAME ... ok` or `test NAME ... FAILED (reason)`, then `N passed, M failed`.
+//!
+//! Failure messages live in a fixed buffer (the roottask has no heap yet), so the error
+//! type is large on purpose; tests run once and are not on a hot path.
+#![allow(clippy::result_large_err)]
 
 use core::fmt::{self, Write};
-
-
-
-
-
-
 
 use facet_rt::println;
 
 use crate::args::Args;
 use crate::world::World;
-
 
 /// A failure message in a fixed buffer.
 pub struct Fail {
@@ -35,7 +32,10 @@ impl Write for Fail {
 
 impl Fail {
     pub fn new(args: fmt::Arguments) -> Fail {
-        let mut f = Fail { buf: [0; 160], len: 0 };
+        let mut f = Fail {
+            buf: [0; 160],
+            len: 0,
+        };
         let _ = f.write_fmt(args);
         f
     }
@@ -61,7 +61,12 @@ macro_rules! ensure_eq {
     ($left:expr, $right:expr) => {{
         let (l, r) = (&$left, &$right);
         if l != r {
-            return Err(Fail::new(format_args!("expected {:?}, got {:?} ({})", r, l, stringify!($left))));
+            return Err(Fail::new(format_args!(
+                "expected {:?}, got {:?} ({})",
+                r,
+                l,
+                stringify!($left)
+            )));
         }
     }};
 }
@@ -92,21 +97,33 @@ impl Runner {
 
 /// Runs every test; returns (passed, failed).
 pub fn run(w: &World, args: &Args) -> (u32, u32) {
-    let mut r = Runner { passed: 0, failed: 0 };
+    let mut r = Runner {
+        passed: 0,
+        failed: 0,
+    };
     r.run("boot::initial_registers", || boot::initial_registers(w));
-    r.run("boot::utcb_mapped_zeroed_writable", boot::utcb_mapped_zeroed_writable);
+    r.run(
+        "boot::utcb_mapped_zeroed_writable",
+        boot::utcb_mapped_zeroed_writable,
+    );
     r.run("hip::signature_length_checksum", || boot::hip_valid(w));
     r.run("hip::interface_constants", || boot::hip_constants(w));
     r.run("hip::memory_descriptors", || boot::hip_memory(w, args));
     r.run("hip::boot_cpu_descriptor", || boot::hip_cpu(w));
-    r.run("cpu::virtualization_flags_match_cpuid", || cpu::virtualization_flags(w, args));
+    r.run("cpu::virtualization_flags_match_cpuid", || {
+        cpu::virtualization_flags(w, args)
+    });
     r.run("cpu::xsave_enabled", cpu::xsave_enabled);
     r.run("cpu::fsgsbase_usable_in_user_mode", cpu::fsgsbase_usable);
     r.run("cpu::sse_usable_in_user_mode", cpu::sse_usable);
     r.run("delegate::ports_from_kernel", delegate::ports_from_kernel);
-    r.run("delegate::memory_from_kernel_maps_module", || delegate::memory_from_kernel(w));
+    r.run("delegate::memory_from_kernel_maps_module", || {
+        delegate::memory_from_kernel(w)
+    });
     r.run("delegate::bad_pd_selectors", delegate::bad_pd_selectors);
-    r.run("delegate::mismatched_kinds_give_null", delegate::mismatched_kinds);
+    r.run(
+        "delegate::mismatched_kinds_give_null",
+        delegate::mismatched_kinds,
+    );
     (r.passed, r.failed)
 }
-

@@ -23,8 +23,17 @@ pub struct World {
 impl World {
     pub fn new(cpu: u64, hip_addr: u64) -> World {
         let hip = facet_rt::hip::at(hip_addr);
-        let mut w = World { cpu, hip_addr, hip, cmdline: [0; 256], cmdline_len: 0 };
-        if let Some(m) = (0..hip.mem_count()).map(|i| hip.mem(i)).find(|m| m.mem_type == MEM_MB_MODULE) {
+        let mut w = World {
+            cpu,
+            hip_addr,
+            hip,
+            cmdline: [0; 256],
+            cmdline_len: 0,
+        };
+        if let Some(m) = (0..hip.mem_count())
+            .map(|i| hip.mem(i))
+            .find(|m| m.mem_type == MEM_MB_MODULE)
+        {
             if m.aux != 0 {
                 w.read_cmdline(m.aux as u64);
             }

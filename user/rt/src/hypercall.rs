@@ -47,8 +47,20 @@ pub fn status(out: &Out) -> Status {
 /// `pd_ctrl delegate`: transfers the capabilities `crd` of PD `src` into the window
 /// `window` of PD `dst`, with transfer metadata `meta` (kind, flags, hotspot).
 /// Returns the delegated CRD and the resulting metadata.
-pub fn pd_ctrl_delegate(src: u64, dst: u64, crd: Crd, meta: u64, window: Crd) -> Result<(Crd, u64), Status> {
-    let o = raw(arg1(Hypercall::PdCtrl, pd_ctrl::DELEGATE, src), dst, crd.0, meta, window.0);
+pub fn pd_ctrl_delegate(
+    src: u64,
+    dst: u64,
+    crd: Crd,
+    meta: u64,
+    window: Crd,
+) -> Result<(Crd, u64), Status> {
+    let o = raw(
+        arg1(Hypercall::PdCtrl, pd_ctrl::DELEGATE, src),
+        dst,
+        crd.0,
+        meta,
+        window.0,
+    );
     match status(&o) {
         Status::Success => Ok((Crd(o.rdx), o.rax)),
         s => Err(s),

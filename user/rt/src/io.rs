@@ -6,14 +6,18 @@ use core::arch::asm;
 pub fn outb(port: u16, value: u8) {
     // SAFETY: without the port in this PD's I/O bitmap the CPU raises #GP; the write has
     // no effect on this program's memory.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 /// Reads a byte from a port this program may access.
 pub fn inb(port: u16) -> u8 {
     let v;
     // SAFETY: as for `outb`.
-    unsafe { asm!("in al, dx", in("dx") port, out("al") v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", in("dx") port, out("al") v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 

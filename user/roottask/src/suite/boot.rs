@@ -32,8 +32,15 @@ pub fn utcb_mapped_zeroed_writable() -> TestResult {
 pub fn hip_valid(w: &World) -> TestResult {
     let h = &w.hip;
     ensure_eq!(h.u32(off::SIGNATURE), hip::SIGNATURE);
-    ensure!(h.is_valid(), "checksum or length wrong (length {})", h.u16(off::LENGTH));
-    ensure_eq!(h.u16(off::LENGTH) as usize, hip::MEM_DESC_OFFSET + h.mem_count() * hip::MEM_DESC_SIZE);
+    ensure!(
+        h.is_valid(),
+        "checksum or length wrong (length {})",
+        h.u16(off::LENGTH)
+    );
+    ensure_eq!(
+        h.u16(off::LENGTH) as usize,
+        hip::MEM_DESC_OFFSET + h.mem_count() * hip::MEM_DESC_SIZE
+    );
     Ok(())
 }
 
@@ -76,14 +83,24 @@ pub fn hip_memory(w: &World, args: &Args) -> TestResult {
         }
     }
     if let Some(expected) = args.usable {
-        ensure!(usable == expected, "usable memory {:#x}, expected {:#x}", usable, expected);
+        ensure!(
+            usable == expected,
+            "usable memory {:#x}, expected {:#x}",
+            usable,
+            expected
+        );
     } else {
         ensure!(usable > 256 << 20, "only {:#x} bytes usable", usable);
     }
     ensure_eq!(modules, 1);
     ensure_eq!(hypervisor, 2);
     let m = first_module.ok_or_else(|| Fail::new(format_args!("no module")))?;
-    ensure!(m.addr % 4096 == 0 && m.size > 0, "module 0 at {:#x} size {:#x}", m.addr, m.size);
+    ensure!(
+        m.addr % 4096 == 0 && m.size > 0,
+        "module 0 at {:#x} size {:#x}",
+        m.addr,
+        m.size
+    );
     ensure!(m.aux != 0, "module 0 has no command line address");
     let k = kernel_image.ok_or_else(|| Fail::new(format_args!("no kernel entry")))?;
     ensure_eq!(k.addr, 0x20_0000u64);

@@ -28,7 +28,12 @@ pub fn virtualization_flags(w: &World, args: &Args) -> TestResult {
     match args.expect_virt {
         Some("svm") => ensure!(svm && !vmx, "expected SVM only (svm={}, vmx={})", svm, vmx),
         Some("vmx") => ensure!(vmx && !svm, "expected VMX only (svm={}, vmx={})", svm, vmx),
-        Some(_) => ensure!(!vmx && !svm, "expected no virtualization (svm={}, vmx={})", svm, vmx),
+        Some(_) => ensure!(
+            !vmx && !svm,
+            "expected no virtualization (svm={}, vmx={})",
+            svm,
+            vmx
+        ),
         None => {}
     }
     Ok(())
@@ -40,20 +45,36 @@ pub fn xsave_enabled() -> TestResult {
         ensure!(ecx & (1 << 27) == 0, "OSXSAVE set without XSAVE");
         return Ok(());
     }
-    ensure!(ecx & (1 << 27) != 0, "CPU has XSAVE but CR4.OSXSAVE is clear");
+    ensure!(
+        ecx & (1 << 27) != 0,
+        "CPU has XSAVE but CR4.OSXSAVE is clear"
+    );
     let (lo, hi): (u32, u32);
     // SAFETY: XGETBV is allowed in user mode once CR4.OSXSAVE is set (checked above).
-    unsafe { asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    unsafe {
+        asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack))
+    };
     let xcr0 = (hi as u64) << 32 | lo as u64;
     let d = cpuid(0xd, 0);
     let offered = (d.3 as u64) << 32 | d.0 as u64;
     ensure!(xcr0 & 3 == 3, "XCR0 {:#x} lacks x87/SSE", xcr0);
-    ensure!(xcr0 & !offered == 0, "XCR0 {:#x} has components the CPU does not offer ({:#x})", xcr0, offered);
+    ensure!(
+        xcr0 & !offered == 0,
+        "XCR0 {:#x} has components the CPU does not offer ({:#x})",
+        xcr0,
+        offered
+    );
     let mut expected = offered & 0b1110_0111;
     if expected & 0b100 == 0 || expected & 0b1110_0000 != 0b1110_0000 {
         expected &= !0b1110_0000;
     }
-    ensure!(xcr0 == (expected | 3), "XCR0 {:#x}, expected {:#x} (offered {:#x})", xcr0, expected | 3, offered);
+    ensure!(
+        xcr0 == (expected | 3),
+        "XCR0 {:#x}, expected {:#x} (offered {:#x})",
+        xcr0,
+        expected | 3,
+        offered
+    );
     Ok(())
 }
 

@@ -44,15 +44,30 @@ pub fn memory_from_kernel(w: &World) -> TestResult {
     ensure_eq!(got, Crd::new(Kind::Memory, target >> 12, 0, perm::MEM_R));
     // SAFETY: the page was just mapped readable at `target`.
     let magic = unsafe { (target as *const u32).read_volatile() };
-    ensure!(magic == 0x464c_457f, "module 0 starts with {:#x}, not the ELF magic", magic);
+    ensure!(
+        magic == 0x464c_457f,
+        "module 0 starts with {:#x}, not the ELF magic",
+        magic
+    );
     Ok(())
 }
 
 pub fn bad_pd_selectors() -> TestResult {
     let crd = Crd::new(Kind::Pio, 0x70, 0, perm::PIO_A);
-    for (src, dst) in [(0, ROOT_SEL_PD), (ROOT_SEL_PD, 0), (ROOT_SEL_EC, ROOT_SEL_PD), (ROOT_SEL_PD, 1 << 40)] {
+    for (src, dst) in [
+        (0, ROOT_SEL_PD),
+        (ROOT_SEL_PD, 0),
+        (ROOT_SEL_EC, ROOT_SEL_PD),
+        (ROOT_SEL_PD, 1 << 40),
+    ] {
         let r = pd_ctrl_delegate(src, dst, crd, FROM_KERNEL, crd);
-        ensure!(r == Err(Status::BadCap), "src {} dst {}: {:?}", src, dst, r.map(|x| x.0));
+        ensure!(
+            r == Err(Status::BadCap),
+            "src {} dst {}: {:?}",
+            src,
+            dst,
+            r.map(|x| x.0)
+        );
     }
     Ok(())
 }
