@@ -1,0 +1,340 @@
+//! The on-target tiers: one emulator run each, with the kernel's and the roottask's
+//! command lines, the emulator configuration, a timeout and what the serial log must
+//! show. This table is the single place that says what `cargo xtask test` runs.
+//!
+//! A roottask's module command line always starts with the word `roottask` (its
+//! argv\[0\]); under QEMU's `-initrd` the module path comes before it. The kernel's
+//! command line under QEMU's `-kernel` is likewise preceded by the kernel's path.
+
+use crate::artifacts::Multiboot;
+
+/// Which emulator runs the tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emulator {
+    /// `qemu-system-x86_64`; [`Tier::emulator_args`] are extra QEMU arguments.
+    Qemu,
+    /// `bochs-bin`; [`Tier::emulator_args`] are extra bochsrc lines.
+    Bochs,
+}
+
+/// What QEMU's `-initrd` carries (direct multiboot boot only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initrd {
+    /// The roottask ELF.
+    Roottask,
+    /// 4 KiB of 0x55: not an ELF.
+    Junk,
+    /// No module at all.
+    Absent,
+}
+
+/// How the kernel gets loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// QEMU's built-in multiboot loader (`-kernel`, `-append`, `-initrd`).
+    Direct(Initrd),
+    /// GRUB from a rescue ISO on a CD-ROM.
+    Grub(Multiboot),
+}
+
+/// What makes a run pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The roottask runs the on-target suite: closing line `N passed, 0 failed`, N test
+    /// lines `... ok`, no `FAILED`, no kernel panic or exception, QEMU exit status 1
+    /// (guest wrote 0 to port 0xf4; not checked for Bochs and `wx_monitor`). Each of
+    /// `must_contain` must appear in the log.
+    Suite {
+        must_contain: &'static [&'static str],
+        /// The roottask holds after the suite (`hold`); the harness then checks W^X of
+        /// the kernel's mappings through QEMU's monitor (`info tlb`) and quits QEMU.
+        wx_monitor: bool,
+    },
+    /// The kernel stops with a message: every substring must appear.
+    Fatal {
+        must_contain: &'static [&'static str],
+    },
+}
+
+/// One on-target tier.
+#[derive(Clone, Copy, Debug)]
+pub struct Tier {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub emulator: Emulator,
+    pub boot: Boot,
+    pub kernel_args: &'static str,
+    pub roottask_args: &'static str,
+    pub emulator_args: &'static [&'static str],
+    pub timeout_s: u64,
+    pub expect: Expect,
+    /// Runs only where the host has hardware KVM (`kvm_intel` or `kvm_amd`).
+    pub needs_hardware_kvm: bool,
+}
+
+const NO_EXTRA: &[&str] = &[];
+
+const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
+
+/// Every tier, in the order `cargo xtask test` runs them.
+pub const TIERS: &[Tier] = &[
+    Tier {
+        name: "tcg-amd",
+        about: "QEMU TCG, AMD EPYC (SVM), 2 CPUs; W^X of kernel mappings via the monitor",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test hold usable=0x1ff7fc00 expect=svm",
+        emulator_args: TCG_EPYC,
+        timeout_s: 120,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: true,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "tcg-intel",
+        about: "QEMU TCG, Intel Skylake (no VMX under TCG), 2 CPUs",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=none",
+        emulator_args: &["-accel", "tcg", "-cpu", "Skylake-Client-v4", "-smp", "2"],
+        timeout_s: 120,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "kvm",
+        about: "QEMU with hardware KVM, host CPU, 2 CPUs",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test",
+        emulator_args: &["-accel", "kvm", "-cpu", "host", "-smp", "2"],
+        timeout_s: 120,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: true,
+    },
+    Tier {
+        name: "tcg-iommu",
+        about: "QEMU TCG, q35 with Intel VT-d (interrupt remapping) and the edu device",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial iommu",
+        roottask_args: "test usable=0x1ff7ec00 expect=svm",
+        emulator_args: &[
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-device",
+            "intel-iommu,intremap=on",
+            "-device",
+            "edu",
+            "-cpu",
+            "EPYC",
+            "-smp",
+            "2",
+        ],
+        timeout_s: 120,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "grub-mb1",
+        about: "GRUB from an ISO, multiboot 1, QEMU TCG EPYC",
+        emulator: Emulator::Qemu,
+        boot: Boot::Grub(Multiboot::V1),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm",
+        emulator_args: TCG_EPYC,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "grub-mb2",
+        about: "GRUB from an ISO, multiboot 2, QEMU TCG EPYC",
+        emulator: Emulator::Qemu,
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm",
+        emulator_args: TCG_EPYC,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: NO_EXTRA,
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "bochs-vmx",
+        about: "Bochs, Skylake-X (VMX with EPT), 1 CPU, GRUB multiboot 2",
+        emulator: Emulator::Bochs,
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff8f000 expect=vmx",
+        emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
+        timeout_s: 600,
+        expect: Expect::Suite {
+            must_contain: &["VMX"],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "panic",
+        about: "deliberate kernel panic (crash=panic)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial crash=panic",
+        roottask_args: "",
+        emulator_args: TCG_EPYC,
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["FACET PANIC", "crash test"],
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "exception",
+        about: "deliberate kernel page fault (crash=pagefault)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial crash=pagefault",
+        roottask_args: "",
+        emulator_args: TCG_EPYC,
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["FACET EXCEPTION", "#PF", "cr2"],
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "no-roottask",
+        about: "boot without a multiboot module",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Absent),
+        kernel_args: "serial",
+        roottask_args: "",
+        emulator_args: TCG_EPYC,
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["no roottask module"],
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "bad-roottask",
+        about: "boot with a module that is not an ELF",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Junk),
+        kernel_args: "serial",
+        roottask_args: "",
+        emulator_args: TCG_EPYC,
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["roottask", "not an ELF"],
+        },
+        needs_hardware_kvm: false,
+    },
+];
+
+/// The tier called `name`.
+pub fn find(name: &str) -> Option<&'static Tier> {
+    TIERS.iter().find(|t| t.name == name)
+}
+
+/// The tier names, comma-separated (for error messages).
+pub fn names() -> String {
+    TIERS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in TIERS.iter().enumerate() {
+            assert!(
+                TIERS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn hold_and_monitor_go_together() {
+        for t in TIERS {
+            let hold = t.roottask_args.split_whitespace().any(|w| w == "hold");
+            let wx = matches!(
+                t.expect,
+                Expect::Suite {
+                    wx_monitor: true,
+                    ..
+                }
+            );
+            assert_eq!(
+                hold, wx,
+                "{}: `hold` without the monitor check or vice versa",
+                t.name
+            );
+            assert!(!wx || t.emulator == Emulator::Qemu, "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn suites_run_tests_and_fatal_tiers_do_not() {
+        for t in TIERS {
+            let test = t.roottask_args.split_whitespace().any(|w| w == "test");
+            assert_eq!(test, matches!(t.expect, Expect::Suite { .. }), "{}", t.name);
+            if let Expect::Fatal { must_contain } = t.expect {
+                assert!(!must_contain.is_empty(), "{}", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn bochs_boots_from_grub_and_qemu_runs_tcg_or_kvm() {
+        for t in TIERS {
+            match t.emulator {
+                Emulator::Bochs => assert!(matches!(t.boot, Boot::Grub(_)), "{}", t.name),
+                Emulator::Qemu => {
+                    let accel = t.emulator_args.windows(2).find(|w| w[0] == "-accel");
+                    let accel = accel.map(|w| w[1]);
+                    assert!(accel == Some("tcg") || accel == Some("kvm"), "{}", t.name);
+                    assert_eq!(accel == Some("kvm"), t.needs_hardware_kvm, "{}", t.name);
+                }
+            }
+            assert!(
+                t.kernel_args.split_whitespace().any(|w| w == "serial"),
+                "{}",
+                t.name
+            );
+            assert!(t.timeout_s >= 60, "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn lookup() {
+        assert_eq!(find("tcg-amd").map(|t| t.timeout_s), Some(120));
+        assert!(find("nope").is_none());
+        assert!(names().starts_with("tcg-amd, tcg-intel, kvm,"));
+    }
+}
