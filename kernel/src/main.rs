@@ -158,6 +158,15 @@ fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
     for (n, m) in info.modules().iter().enumerate() {
         println!("module {n}: [{:#x}, {:#x})", m.start, m.end);
     }
+    match info.rsdp {
+        Some(r) => println!(
+            "acpi: RSDP copy from the bootloader at {:#x} ({} bytes, {})",
+            r.addr,
+            r.len,
+            if r.new { "ACPI 2.0+" } else { "ACPI 1.0" }
+        ),
+        None => println!("acpi: no RSDP from the bootloader"),
+    }
     println!(
         "memory: {} KiB usable, kernel pool [{:#x}, {:#x}) with {} KiB managed, {} KiB for user space",
         plan.usable / KIB,

@@ -8,6 +8,9 @@
 
 use crate::artifacts::Multiboot;
 
+/// The roottask's greeting, which every suite run must show.
+const GREETING: &str = "Hello from the Facet roottask on CPU 0";
+
 /// Which emulator runs the tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Emulator {
@@ -72,8 +75,6 @@ pub struct Tier {
     pub needs_hardware_kvm: bool,
 }
 
-const NO_EXTRA: &[&str] = &[];
-
 const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
 
 /// Every tier, in the order `cargo xtask test` runs them.
@@ -88,7 +89,11 @@ pub const TIERS: &[Tier] = &[
         emulator_args: TCG_EPYC,
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[
+                GREETING,
+                "features: XSAVE FSGSBASE SVM NPT",
+                "cpu: enabled xcr0=0x7 fsgsbase=true",
+            ],
             wx_monitor: true,
         },
         needs_hardware_kvm: false,
@@ -103,7 +108,11 @@ pub const TIERS: &[Tier] = &[
         emulator_args: &["-accel", "tcg", "-cpu", "Skylake-Client-v4", "-smp", "2"],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[
+                GREETING,
+                "cpu: GenuineIntel",
+                "cpu: enabled xcr0=0x7 fsgsbase=true",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -118,7 +127,7 @@ pub const TIERS: &[Tier] = &[
         emulator_args: &["-accel", "kvm", "-cpu", "host", "-smp", "2"],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[GREETING],
             wx_monitor: false,
         },
         needs_hardware_kvm: true,
@@ -146,7 +155,7 @@ pub const TIERS: &[Tier] = &[
         ],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[GREETING, "options: serial=true vga=true iommu=true"],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -161,7 +170,11 @@ pub const TIERS: &[Tier] = &[
         emulator_args: TCG_EPYC,
         timeout_s: 180,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[
+                GREETING,
+                "command line: \"serial\"",
+                "acpi: no RSDP from the bootloader",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -176,7 +189,11 @@ pub const TIERS: &[Tier] = &[
         emulator_args: TCG_EPYC,
         timeout_s: 180,
         expect: Expect::Suite {
-            must_contain: NO_EXTRA,
+            must_contain: &[
+                GREETING,
+                "command line: \"serial\"",
+                "acpi: RSDP copy from the bootloader at",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -191,7 +208,11 @@ pub const TIERS: &[Tier] = &[
         emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
         timeout_s: 600,
         expect: Expect::Suite {
-            must_contain: &["VMX"],
+            must_contain: &[
+                GREETING,
+                "VMX EPT",
+                "cpu: enabled xcr0=0xe7 fsgsbase=true pcid=true",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
