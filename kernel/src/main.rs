@@ -108,6 +108,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         None => {}
     }
 
+    FEATURES.lock().replace(features);
     match root::loader::start(&info, &features, &plan, 0) {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},
@@ -193,6 +194,22 @@ fn self_test() {
             wx.violations, wx.mapped_guards, wx.first_bad
         );
     }
+}
+
+static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
+
+/// Whether CPU `cpu` is online. Only the bootstrap CPU runs so far.
+pub fn cpu_online(cpu: u32) -> bool {
+    cpu == 0
+}
+
+/// The HIP feature flags for virtualization this machine offers.
+pub fn hip_features() -> u32 {
+    let f = *FEATURES.lock();
+    f.map_or(0, |f| {
+        (if f.vmx { facet_abi::hip::FEAT_VMX } else { 0 })
+            | (if f.svm { facet_abi::hip::FEAT_SVM } else { 0 })
+    })
 }
 
 /// What a CPU does when nothing is left to run: sleep with interrupts on.

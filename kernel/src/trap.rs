@@ -24,6 +24,12 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         // No device interrupts are routed yet; a stray one is ignored.
         return;
     }
+    if !frame.is_user() {
+        if let Some(landing) = fixup(frame.rip) {
+            frame.rip = landing;
+            return;
+        }
+    }
     let cr2 = read_cr2();
     if frame.is_user() {
         write_emergency(format_args!(
@@ -40,6 +46,23 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     dump(frame, cr2);
     write_emergency(format_args!("FACET: halted\n"));
     halt_forever();
+}
+
+extern "C" {
+    static __fixup_start: [u64; 2];
+    static __fixup_end: [u64; 2];
+}
+
+/// The landing address for a fault at `rip` in an instruction that may fault on
+/// purpose (an MSR probe), from the `.fixup` table of (instruction, landing) pairs.
+fn fixup(rip: u64) -> Option<u64> {
+    let start = core::ptr::addr_of!(__fixup_start);
+    let end = core::ptr::addr_of!(__fixup_end);
+    let n = (end as usize - start as usize) / 16;
+    // SAFETY: the linker script places the table of 16-byte pairs between the two
+    // symbols, in read-only data.
+    let table = unsafe { core::slice::from_raw_parts(start, n) };
+    table.iter().find(|e| e[0] == rip).map(|e| e[1])
 }
 
 fn dump(f: &Frame, cr2: u64) {

@@ -12,6 +12,7 @@ extern crate std;
 
 pub mod bootinfo;
 pub mod buddy;
+pub mod capspace;
 pub mod cmdline;
 pub mod elf;
 pub mod memmap;

@@ -229,3 +229,9 @@ pub fn halt_forever() -> ! {
         unsafe { asm!("cli; hlt", options(nomem, nostack)) }
     }
 }
+
+/// Drops every non-global TLB entry of this CPU (by reloading CR3).
+pub fn flush_tlb() {
+    // SAFETY: reloading the current CR3 keeps the address space as it is.
+    unsafe { write_cr3(read_cr3()) }
+}

@@ -34,3 +34,55 @@ pub unsafe fn write(msr: u32, value: u64) {
              options(nomem, nostack, preserves_flags))
     }
 }
+
+/// Reads an MSR that may not exist: a #GP is caught (see `crate::trap`) and gives `None`.
+pub fn read_checked(msr: u32) -> Option<u64> {
+    let (lo, hi): (u32, u32);
+    let ok: u64;
+    // SAFETY: a missing MSR raises #GP at label 2, which the fault handler turns into a
+    // jump to label 4 through the fixup table; reading an MSR has no memory effects.
+    unsafe {
+        asm!(
+            "mov {ok}, 1",
+            "2: rdmsr",
+            "jmp 3f",
+            "4: xor {ok:e}, {ok:e}",
+            "xor eax, eax",
+            "xor edx, edx",
+            "3:",
+            ".pushsection .fixup, \"a\"",
+            ".quad 2b, 4b",
+            ".popsection",
+            ok = out(reg) ok,
+            in("ecx") msr,
+            out("eax") lo,
+            out("edx") hi,
+            options(nostack),
+        )
+    }
+    (ok != 0).then_some((hi as u64) << 32 | lo as u64)
+}
+
+/// Writes an MSR that may not exist or may refuse the value: a #GP gives `None`.
+pub fn write_checked(msr: u32, value: u64) -> Option<u64> {
+    let ok: u64;
+    // SAFETY: as for `read_checked`; callers keep MSRs the kernel depends on out.
+    unsafe {
+        asm!(
+            "mov {ok}, 1",
+            "2: wrmsr",
+            "jmp 3f",
+            "4: xor {ok:e}, {ok:e}",
+            "3:",
+            ".pushsection .fixup, \"a\"",
+            ".quad 2b, 4b",
+            ".popsection",
+            ok = out(reg) ok,
+            in("ecx") msr,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+            options(nostack),
+        )
+    }
+    (ok != 0).then_some(value)
+}

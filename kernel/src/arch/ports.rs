@@ -1,8 +1,8 @@
 //! The I/O permission bitmap of the running protection domain.
 //!
-//! Only the roottask exists so far, so its ports live directly in the bootstrap CPU's
-//! TSS bitmap. Per-PD bitmaps switched with the address space come with the capability
-//! model.
+//! Each Pd keeps its own bitmap (see `obj::pd`); the CPU's TSS holds a copy of the
+//! running Pd's, loaded when the Pd is activated and kept in step when its port
+//! capabilities change.
 
 use super::gdt::BSP_TABLES;
 
@@ -22,4 +22,12 @@ pub fn allow(base: u64, order: u32, allow: bool) {
             map[byte] |= 1 << bit;
         }
     }
+}
+
+/// Loads a whole bitmap (when another Pd starts running).
+pub fn load(bitmap: &[u8]) {
+    // SAFETY: as for `allow`.
+    let map = unsafe { &mut (*core::ptr::addr_of_mut!(BSP_TABLES)).tss.iomap };
+    let n = map.len().min(bitmap.len());
+    map[..n].copy_from_slice(&bitmap[..n]);
 }

@@ -1,129 +1,124 @@
-//! `pd_ctrl`: protection-domain control.
-//!
-//! Built so far: `delegate` from the kernel (the hypervisor flag, privileged PDs only)
-//! of memory into the host page table and of I/O ports into the I/O permission bitmap,
-//! which is how the roottask obtains its resources. Delegation between PDs, lookup,
-//! map_access_page and msr_access come with the capability model.
+//! `pd_ctrl`: lookup, map_access_page, delegate and msr_access.
 
-use facet_abi::crd::{Crd, Kind};
+use facet_abi::crd::{Crd, Kind as CrdKind};
 use facet_abi::hypercall::{arg1_flags, arg1_selector, delegate as dflag, pd_ctrl as op};
-use facet_abi::layout::USER_ADDR;
-use facet_abi::perm;
-use facet_abi::status::Status;
-use facet_kcore::paging::{Attrs, PageSize, PageTable};
-use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
+use facet_abi::status::Status;
+use facet_kcore::capspace;
+
+use super::caps::object;
+use super::delegation::{delegate_memory, delegate_objects, delegate_ports, ports_from_kernel};
 use super::HcResult;
 use crate::arch::regs::Frame;
-use crate::mem::{frames::PoolFrames, kspace};
-use crate::obj::pd::{self, RootCap};
+use crate::obj::pd::{self, Pd};
+use crate::obj::spaces::{obj_space, pio_space, tools};
+use crate::obj::{with, Kind};
 
-/// Transfer kinds in the metadata word (bits 1:0).
+/// Transfer kind in the metadata word (bits 1:0): delegate.
 const XFER_DELEGATE: u64 = 1;
 
 pub fn pd_ctrl(f: &mut Frame) -> HcResult {
     match arg1_flags(f.rdi) & 3 {
+        op::LOOKUP => lookup(f),
         op::DELEGATE => delegate(f),
+        op::MSR_ACCESS => msr_access(f),
+        // The APIC access page belongs to VMX virtualization.
         _ => Err(Status::BadFtr),
     }
 }
 
+/// ARG2 is a CRD; the answer replaces it: the capability found at its base (order 0:
+/// Facet records single capabilities), or a null CRD. Memory is not recorded in API 4.3,
+/// so a memory lookup is always null.
+fn lookup(f: &mut Frame) -> HcResult {
+    let crd = Crd(f.rsi);
+    let (spaces, mem, _) = tools();
+    let cur = pd::current();
+    let found = match crd.kind() {
+        CrdKind::Object => capspace::lookup(&spaces, &mem, obj_space(cur), crd.base()),
+        CrdKind::Pio if crd.base() < 1 << 16 => {
+            capspace::lookup(&spaces, &mem, pio_space(cur), crd.base())
+        }
+        _ => None,
+    };
+    f.rsi = match found {
+        Some(c) => Crd::new(crd.kind(), crd.base(), 0, c.perms).0,
+        None => Crd::NULL.0,
+    };
+    Ok(())
+}
+
 fn delegate(f: &mut Frame) -> HcResult {
-    let (src, dst) = (arg1_selector(f.rdi), f.rsi);
-    if pd::lookup(src) != Some(RootCap::Pd) || pd::lookup(dst) != Some(RootCap::Pd) {
-        return Err(Status::BadCap);
-    }
-    let root = pd::root().ok_or(Status::BadCap)?;
+    let src = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
+    let dst = object(f.rsi, Kind::Pd, 0)?;
     let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
-    let result = if meta & 3 == XFER_DELEGATE && meta & dflag::HYPERVISOR != 0 && root.privileged {
-        from_kernel(&root, crd, window, meta)
-    } else {
-        // Delegating a PD's capabilities to itself, or translating, changes nothing
-        // until there are other PDs.
+    let from_kernel =
+        meta & dflag::HYPERVISOR != 0 && with::<Pd, _>(src, |p| p.privileged).unwrap_or(false);
+    let result = if meta & 3 != XFER_DELEGATE || crd.kind() != window.kind() {
+        // Translation needs an IPC partner; an invalid kind or mismatched spaces transfer
+        // nothing.
         Crd::NULL
+    } else {
+        match crd.kind() {
+            CrdKind::Memory => delegate_memory(
+                if from_kernel { None } else { Some(src) },
+                dst,
+                crd,
+                window,
+                meta,
+            ),
+            CrdKind::Pio if from_kernel => ports_from_kernel(dst, crd, window),
+            CrdKind::Pio => delegate_ports(src, dst, crd, window),
+            CrdKind::Object if from_kernel => Crd::NULL,
+            CrdKind::Object => delegate_objects(src, dst, crd, window, meta >> 12),
+            CrdKind::Null => Crd::NULL,
+        }
     };
     f.rdx = result.0;
     f.rax = meta & 0xfff;
     Ok(())
 }
 
-fn from_kernel(root: &pd::Pd, crd: Crd, window: Crd, meta: u64) -> Crd {
-    let a = crd.perms() & window.perms();
-    if crd.kind() != window.kind() || (a == 0 && window.kind() != Kind::Memory) {
-        return Crd::NULL;
-    }
-    match window.kind() {
-        Kind::Memory => {
-            let (sb, rb, o) = clamp_hotspot(
-                crd.base(),
-                window.base(),
-                crd.order() as u32,
-                window.order() as u32,
-                meta >> 12,
-            );
-            if meta & dflag::NOT_HOST == 0 {
-                map_memory(root, sb, rb, o, a);
-            }
-            Crd::new(Kind::Memory, rb, o as u8, a)
-        }
-        Kind::Pio => match clamp_fixed(
-            crd.base(),
-            window.base(),
-            crd.order() as u32,
-            window.order() as u32,
-        ) {
-            Some((base, o)) => {
-                crate::arch::ports::allow(base, o, a & perm::PIO_A != 0);
-                Crd::new(Kind::Pio, base, o as u8, a)
-            }
-            None => Crd::NULL,
-        },
-        _ => Crd::NULL,
-    }
-}
+/// MSRs the kernel itself depends on: a pass-through Pd may not touch them.
+const PROTECTED_MSRS: [u32; 12] = [
+    0xc000_0080, // EFER
+    0xc000_0081, // STAR
+    0xc000_0082, // LSTAR
+    0xc000_0083, // CSTAR
+    0xc000_0084, // FMASK
+    0xc000_0100, // FS base
+    0xc000_0101, // GS base
+    0xc000_0102, // kernel GS base
+    0x0000_001b, // APIC base
+    0x0000_0174, // SYSENTER_CS
+    0x0000_0175, // SYSENTER_ESP
+    0x0000_0176, // SYSENTER_EIP
+];
 
-/// Maps `2^order` physical pages from page `sb` at user page `rb` (or unmaps them when
-/// `a` is 0). Pages of the kernel image and pool, and user pages at or above
-/// `USER_ADDR`, are skipped.
-fn map_memory(root: &pd::Pd, sb: u64, rb: u64, order: u32, a: u8) {
-    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX);
-    let pt = PageTable { root: root.pml4 };
-    let mut mem = kspace::phys();
-    let mut frames = PoolFrames;
-    let attrs = Attrs {
-        write: a & perm::MEM_W != 0,
-        execute: a & perm::MEM_X != 0,
-        user: true,
-        global: false,
-        uncached: false,
-    };
-    let max_user_page = USER_ADDR >> 12;
-    for i in 0..pages {
-        let (Some(phys_page), Some(virt_page)) = (sb.checked_add(i), rb.checked_add(i)) else {
-            break;
-        };
-        if virt_page >= max_user_page || phys_page >= 1 << 40 {
-            break;
-        }
-        let phys = phys_page << 12;
-        if crate::mem::is_kernel_frame(phys) {
-            continue;
-        }
-        let target = (a != 0).then_some((phys, attrs));
-        if pt
-            .remap(
-                &mut mem,
-                &mut frames,
-                virt_page << 12,
-                target,
-                PageSize::Size4K,
-            )
-            .is_err()
-        {
-            break;
-        }
+fn msr_access(f: &mut Frame) -> HcResult {
+    if !with::<Pd, _>(pd::current(), |p| p.passthrough).unwrap_or(false) {
+        return Err(Status::BadCap);
     }
-    // Reloading CR3 drops every non-global (user) translation of this PD.
-    // SAFETY: the root PD's table shares the kernel half, so the kernel stays mapped.
-    unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3()) };
+    let index = (f.rdi >> 8) as u32;
+    let write = f.rdi & (1 << 6) != 0;
+    if PROTECTED_MSRS.contains(&index)
+        || (0x800..0x900).contains(&index)
+        || (0xc80..0xd00).contains(&index)
+    {
+        return Err(Status::BadPar);
+    }
+    let r = if write {
+        crate::arch::msr::write_checked(index, f.rsi)
+    } else {
+        crate::arch::msr::read_checked(index)
+    };
+    match r {
+        Some(v) => {
+            if !write {
+                f.rsi = v;
+            }
+            Ok(())
+        }
+        None => Err(Status::BadPar),
+    }
 }

@@ -1,8 +1,167 @@
-//! Kernel objects.
+//! Kernel objects: Pd, Ec, Sc, Pt and Sm.
 //!
-//! So far only the roottask's protection domain exists; its object space holds the
-//! three capabilities the reference gives a roottask (PD, EC, SC at selectors 32..34).
-//! The general object space, the other object types and the mapping database come with
-//! the capability model.
+//! Each object occupies one frame of the kernel pool and is named by a handle, the
+//! frame's page number; capabilities store that handle. Every object begins with a
+//! [`Header`] that records its kind and how many references it has: one per capability
+//! (counted by the capability spaces through [`spaces::KernelSpaces`]) and one per
+//! object that points at it (an Ec at its Pd, an Sc or Pt at its Ec, an Sm at the Sm it
+//! signals). When the count drops to zero the object goes on a list of dead objects,
+//! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
+//! destructions never recurses on the kernel stack.
+//!
+//! The kernel is not preemptible and runs on one CPU so far, so objects are reached
+//! through [`with`], which lends out one object at a time; a caller never holds two
+//! loans of the same object.
 
+pub mod ec;
 pub mod pd;
+pub mod pt;
+pub mod sc;
+pub mod sm;
+pub mod spaces;
+
+use facet_abi::status::Status;
+
+use crate::mem::direct_map::virt;
+use crate::mem::frames;
+use crate::sync::SpinLock;
+
+/// A handle: the page number of the object's frame (never 0).
+pub type Handle = u64;
+
+/// The type of an object, also the kind tag of its capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Pd = 1,
+    Ec = 2,
+    Sc = 3,
+    Pt = 4,
+    Sm = 5,
+}
+
+impl Kind {
+    /// The kind with this tag.
+    pub fn from_tag(tag: u8) -> Option<Kind> {
+        Some(match tag {
+            1 => Kind::Pd,
+            2 => Kind::Ec,
+            3 => Kind::Sc,
+            4 => Kind::Pt,
+            5 => Kind::Sm,
+            _ => return None,
+        })
+    }
+}
+
+/// What every object starts with.
+#[repr(C)]
+pub struct Header {
+    kind: u8,
+    refs: u32,
+    next_dead: Handle,
+}
+
+impl Header {
+    /// A header for a new object with no references yet.
+    pub const fn new(kind: Kind) -> Header {
+        Header {
+            kind: kind as u8,
+            refs: 0,
+            next_dead: 0,
+        }
+    }
+}
+
+/// A kernel object type.
+pub trait Object: Sized {
+    /// Its kind.
+    const KIND: Kind;
+    /// Releases what the object owns (references, frames). The object frame itself is
+    /// freed by the caller.
+    fn destroy(handle: Handle);
+}
+
+/// The status for "the kernel pool is exhausted". The reference has no code for it (it
+/// stops); Facet returns ABORT and stays healthy.
+pub const OUT_OF_MEMORY: Status = Status::Abort;
+
+const _: () = assert!(core::mem::size_of::<pd::Pd>() <= 4096);
+const _: () = assert!(core::mem::size_of::<ec::Ec>() <= 4096);
+
+/// Places `value` in a new frame and returns its handle.
+pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
+    let phys = frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?;
+    // SAFETY: the frame was just allocated to us, is direct-mapped, page-aligned (enough
+    // for any object) and large enough (asserted above); nothing else refers to it yet.
+    unsafe { core::ptr::write(virt(phys) as *mut T, value) };
+    Ok(phys >> 12)
+}
+
+/// The kind of the object behind a handle taken from a capability.
+pub fn kind_of(h: Handle) -> Option<Kind> {
+    // SAFETY: handles come from capabilities or objects, which only exist while the
+    // object does; the header is at the start of every object frame.
+    Kind::from_tag(unsafe { (*(virt(h << 12) as *const Header)).kind })
+}
+
+/// Lends the object `h` of type `T` to `f`. Returns `None` if `h` is not a `T`.
+pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+    if h == 0 || kind_of(h) != Some(T::KIND) {
+        return None;
+    }
+    // SAFETY: `h` names a live object of type `T` (kind checked; liveness as in
+    // `kind_of`). Loans are not nested for the same object (module rule), the kernel is
+    // not preemptible and only one CPU touches objects, so this is the only reference.
+    let obj = unsafe { &mut *(virt(h << 12) as *mut T) };
+    Some(f(obj))
+}
+
+fn header(h: Handle) -> &'static mut Header {
+    // SAFETY: as for `with`; a header loan is never held across another loan.
+    unsafe { &mut *(virt(h << 12) as *mut Header) }
+}
+
+/// Adds a reference to `h`.
+pub fn get(h: Handle) {
+    let hd = header(h);
+    hd.refs = hd.refs.saturating_add(1);
+}
+
+static DEAD: SpinLock<Handle> = SpinLock::new(0);
+
+/// Drops a reference to `h`; at zero the object is queued for destruction.
+pub fn put(h: Handle) {
+    let hd = header(h);
+    hd.refs = hd.refs.saturating_sub(1);
+    if hd.refs == 0 {
+        let mut dead = DEAD.lock();
+        hd.next_dead = *dead;
+        *dead = h;
+    }
+}
+
+/// Destroys every object whose last reference went away (including those that die
+/// because of these destructions).
+pub fn reap() {
+    loop {
+        let h = {
+            let mut dead = DEAD.lock();
+            let h = *dead;
+            if h == 0 {
+                return;
+            }
+            *dead = header(h).next_dead;
+            h
+        };
+        match kind_of(h) {
+            Some(Kind::Pd) => pd::Pd::destroy(h),
+            Some(Kind::Ec) => ec::Ec::destroy(h),
+            Some(Kind::Sc) => sc::Sc::destroy(h),
+            Some(Kind::Pt) => pt::Pt::destroy(h),
+            Some(Kind::Sm) => sm::Sm::destroy(h),
+            None => {}
+        }
+        frames::free(h << 12, 0);
+    }
+}

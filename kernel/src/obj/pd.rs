@@ -1,47 +1,150 @@
 //! Pd: a protection domain, the unit of spatial isolation.
+//!
+//! A Pd owns a host page table (whose kernel half is shared with every other Pd), an
+//! object space (selectors), a port space (I/O ports) and the I/O permission bitmap the
+//! CPU checks while the Pd runs. The guest and device page tables come with the
+//! virtualization and IOMMU work.
 
-use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, ROOT_SEL_SC};
+use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
+use facet_kcore::paging::PageTable;
 
+use super::spaces::{obj_space, pio_space, tools};
+use super::{alloc, with, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use crate::mem::direct_map::virt;
+use crate::mem::frames;
+use crate::mem::kspace;
 use crate::sync::SpinLock;
+use facet_abi::status::Status;
 
 /// A protection domain.
-#[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct Pd {
-    /// Physical address of its PML4 (host page table).
+    hdr: Header,
+    /// Physical address of the PML4 of the host page table.
     pub pml4: u64,
+    /// The object space.
+    pub obj: Table,
+    /// The port space.
+    pub pio: Table,
+    /// Physical address of the two-frame I/O permission bitmap (set bit = denied).
+    pub iobitmap: u64,
     /// May delegate from the kernel itself (the hypervisor delegate flag).
     pub privileged: bool,
-    /// May access MSRs and passes devices' interrupts through.
-    #[allow(dead_code)] // read by msr_access, which comes with the capability model
+    /// May access MSRs (`pd_ctrl msr_access`).
     pub passthrough: bool,
 }
 
-static ROOT: SpinLock<Option<Pd>> = SpinLock::new(None);
+/// The Pd whose address space and ports are loaded on the (one) running CPU.
+static CURRENT: SpinLock<Handle> = SpinLock::new(0);
 
-/// Records the roottask's PD.
-pub fn set_root(pd: Pd) {
-    *ROOT.lock() = Some(pd);
+/// The running Pd.
+pub fn current() -> Handle {
+    *CURRENT.lock()
 }
 
-/// What a selector of the roottask names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RootCap {
-    Pd,
-    Ec,
-    Sc,
+/// Makes `pd` the running Pd: loads its page table and I/O bitmap.
+pub fn activate(pd: Handle) {
+    let Some((pml4, bitmap)) = with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap)) else {
+        return;
+    };
+    *CURRENT.lock() = pd;
+    // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
+    let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
+    crate::arch::ports::load(map);
+    // SAFETY: every Pd's table shares the kernel half, so the kernel stays mapped.
+    unsafe { crate::arch::cpu::write_cr3(pml4) };
 }
 
-/// Looks a selector up in the roottask's object space.
-pub fn lookup(sel: u64) -> Option<RootCap> {
-    match sel {
-        ROOT_SEL_PD => Some(RootCap::Pd),
-        ROOT_SEL_EC => Some(RootCap::Ec),
-        ROOT_SEL_SC => Some(RootCap::Sc),
-        _ => None,
+impl Pd {
+    /// Creates an empty Pd: no capabilities, no user mappings, no ports.
+    pub fn create(privileged: bool, passthrough: bool) -> Result<Handle, Status> {
+        let (_, mut mem, mut fs) = tools();
+        let kernel = kspace::kernel_root().ok_or(OUT_OF_MEMORY)?;
+        let pt = PageTable::new(&mut fs).ok_or(OUT_OF_MEMORY)?;
+        pt.share_top_level(&mut mem, &kernel, 256, 511);
+        let obj = Table::new(&mut fs, OBJECT_BITS);
+        let pio = Table::new(&mut fs, PORT_BITS);
+        let bitmap = frames::alloc_zeroed(1);
+        let (Some(obj), Some(pio), Some(bitmap)) = (obj, pio, bitmap) else {
+            obj.inspect(|t| t.free_all(&mem, |f| frames::free(f, 0)));
+            pio.inspect(|t| t.free_all(&mem, |f| frames::free(f, 0)));
+            if let Some(b) = bitmap {
+                frames::free(b, 1);
+            }
+            pt.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+            return Err(OUT_OF_MEMORY);
+        };
+        // SAFETY: the two frames were just allocated to this Pd and are direct-mapped.
+        unsafe { core::ptr::write_bytes(virt(bitmap) as *mut u8, 0xff, 8192) };
+        let pd = Pd {
+            hdr: Header::new(Kind::Pd),
+            pml4: pt.root,
+            obj,
+            pio,
+            iobitmap: bitmap,
+            privileged,
+            passthrough,
+        };
+        alloc(pd).inspect_err(|_| {
+            obj.free_all(&mem, |f| frames::free(f, 0));
+            pio.free_all(&mem, |f| frames::free(f, 0));
+            frames::free(bitmap, 1);
+            pt.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+        })
+    }
+
+    /// Allows or denies one port in this Pd's bitmap. The caller updates the CPU's copy
+    /// when the Pd is running.
+    pub fn set_port(&mut self, port: u64, allowed: bool) {
+        if port >= 1 << 16 {
+            return;
+        }
+        let byte = virt(self.iobitmap) + port / 8;
+        // SAFETY: the byte lies in the Pd's own two bitmap frames.
+        unsafe {
+            let v = core::ptr::read_volatile(byte as *const u8);
+            let bit = 1u8 << (port % 8);
+            core::ptr::write_volatile(byte as *mut u8, if allowed { v & !bit } else { v | bit });
+        }
+    }
+
+    /// The host page table.
+    pub fn page_table(&self) -> PageTable {
+        PageTable { root: self.pml4 }
     }
 }
 
-/// The roottask's PD.
-pub fn root() -> Option<Pd> {
-    *ROOT.lock()
+impl Object for Pd {
+    const KIND: Kind = Kind::Pd;
+
+    fn destroy(h: Handle) {
+        let Some((obj, pio, pml4, bitmap)) =
+            with::<Pd, _>(h, |p| (p.obj, p.pio, p.pml4, p.iobitmap))
+        else {
+            return;
+        };
+        let (mut spaces, mut mem, _) = tools();
+        // Take back everything this Pd holds, and everything delegated from it.
+        for (table, space) in [(obj, obj_space(h)), (pio, pio_space(h))] {
+            let mut used = [0u64; 64];
+            loop {
+                let mut n = 0;
+                table.for_each_used(&mem, |index, slot| {
+                    if slot.cap.is_some() && n < used.len() {
+                        used[n] = index;
+                        n += 1;
+                    }
+                });
+                if n == 0 {
+                    break;
+                }
+                for &index in &used[..n] {
+                    let _ = capspace::revoke(&mut spaces, &mut mem, space, index, 0, PERMS, true);
+                }
+            }
+            table.free_all(&mem, |f| frames::free(f, 0));
+        }
+        frames::free(bitmap, 1);
+        PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+    }
 }

@@ -2,14 +2,20 @@
 //!
 //! The ELF image is validated by `facet_kcore::elf` and its loadable segments are mapped
 //! in place, with the rights their program headers ask for. The HIP is mapped read-only
-//! one page below `USER_ADDR`, the UTCB one page below that. The roottask starts in ring
+//! one page below `USER_ADDR`, the UTCB one page below that. The root Pd, Ec and Sc are
+//! real objects with capabilities at selectors 32, 33 and 34 of the root's object space. The roottask starts in ring
 //! 3 at its entry point with RSP pointing at the HIP and RDI holding the boot CPU's
 //! number, as in the reference.
 
-use facet_abi::layout::{ROOT_HIP_ADDR, ROOT_UTCB_ADDR, SEL_USER_CODE64, SEL_USER_DATA};
+use facet_abi::layout::{
+    ROOT_HIP_ADDR, ROOT_SEL_EC, ROOT_SEL_PD, ROOT_SEL_SC, ROOT_UTCB_ADDR, SEL_USER_CODE64,
+    SEL_USER_DATA,
+};
+use facet_abi::perm;
 use facet_kcore::bootinfo::BootInfo;
+use facet_kcore::capspace::{self, Cap};
 use facet_kcore::elf::{parse_root, ElfError};
-use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
+use facet_kcore::paging::{Attrs, MapError, PageSize};
 
 use crate::arch::cpu::Features;
 use crate::arch::regs::Frame;
@@ -17,7 +23,11 @@ use crate::mem::direct_map::virt;
 use crate::mem::frames::{self, PoolFrames};
 use crate::mem::init::Plan;
 use crate::mem::kspace;
+use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
+use crate::obj::sc::{Sc, DEFAULT_PRIO, DEFAULT_QUANTUM};
+use crate::obj::spaces::{obj_space, tools};
+use crate::obj::{with, Kind};
 
 /// Why the roottask could not be started.
 #[derive(Debug)]
@@ -80,11 +90,10 @@ pub fn start(
     };
     let elf = parse_root(image, module.start).map_err(RootError::Elf)?;
 
+    let root = Pd::create(true, true).map_err(|_| RootError::OutOfMemory)?;
+    let pt = with::<Pd, _>(root, |p| p.page_table()).ok_or(RootError::OutOfMemory)?;
     let mut mem = kspace::phys();
     let mut fs = PoolFrames;
-    let kernel = kspace::kernel_root().ok_or(RootError::OutOfMemory)?;
-    let pt = PageTable::new(&mut fs).ok_or(RootError::OutOfMemory)?;
-    pt.share_top_level(&mut mem, &kernel, 256, 511);
 
     for s in elf.segments() {
         let attrs = Attrs {
@@ -135,23 +144,36 @@ pub fn start(
     )
     .map_err(RootError::Map)?;
 
-    let utcb = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
-    let rw = Attrs { write: true, ..ro };
-    pt.map(
-        &mut mem,
-        &mut fs,
-        ROOT_UTCB_ADDR,
-        utcb,
-        PageSize::Size4K,
-        rw,
-    )
-    .map_err(RootError::Map)?;
-
-    pd::set_root(Pd {
-        pml4: pt.root,
-        privileged: true,
-        passthrough: true,
-    });
+    // The root EC (global, with its UTCB) and its SC, and the three capabilities.
+    let ec = Ec::create(&EcParams {
+        pd: root,
+        cpu: cpu as u32,
+        global: true,
+        vcpu: false,
+        user_page: ROOT_UTCB_ADDR,
+        utcb_pd: root,
+        sp: ROOT_HIP_ADDR,
+        evt: 0,
+    })
+    .map_err(|_| RootError::OutOfMemory)?;
+    let sc = Sc::create(ec, DEFAULT_PRIO, DEFAULT_QUANTUM).map_err(|_| RootError::OutOfMemory)?;
+    let (mut spaces, _, _) = tools();
+    for (sel, kind, obj) in [
+        (ROOT_SEL_PD, Kind::Pd, root),
+        (ROOT_SEL_EC, Kind::Ec, ec),
+        (ROOT_SEL_SC, Kind::Sc, sc),
+    ] {
+        capspace::insert_root(
+            &mut spaces,
+            &mut mem,
+            &mut fs,
+            obj_space(root),
+            sel,
+            Cap::new(obj, kind as u8, perm::ALL),
+        )
+        .map_err(|_| RootError::OutOfMemory)?;
+    }
+    pd::activate(root);
 
     let frame = Frame {
         rip: elf.entry,

@@ -1,0 +1,61 @@
+//! Capability lookups in the calling Pd's object space, with the type and permission
+//! checks every hypercall makes.
+
+use facet_abi::status::Status;
+use facet_kcore::capspace::{self, Cap};
+
+use crate::obj::spaces::{obj_space, tools};
+use crate::obj::{pd, Handle, Kind};
+
+/// The capability at `sel` in the running Pd, if any.
+pub fn lookup(sel: u64) -> Option<Cap> {
+    let (spaces, mem, _) = tools();
+    if sel >= 1 << capspace::OBJECT_BITS {
+        return None;
+    }
+    capspace::lookup(&spaces, &mem, obj_space(pd::current()), sel)
+}
+
+/// The object behind `sel` if it is of kind `kind` and the capability has every bit of
+/// `perms`; otherwise BAD_CAP.
+pub fn object(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
+    match lookup(sel) {
+        Some(c) if c.kind == kind as u8 && c.perms & perms == perms => Ok(c.obj),
+        _ => Err(Status::BadCap),
+    }
+}
+
+/// Like [`object`], also returning the capability's permissions.
+pub fn object_with_perms(sel: u64, kind: Kind, perms: u8) -> Result<(Handle, u8), Status> {
+    match lookup(sel) {
+        Some(c) if c.kind == kind as u8 && c.perms & perms == perms => Ok((c.obj, c.perms)),
+        _ => Err(Status::BadCap),
+    }
+}
+
+/// Puts a new object's capability at `sel` in the running Pd. An occupied or
+/// out-of-range selector gives BAD_CAP, as in the reference; the object is then
+/// destroyed again (it has no other reference).
+pub fn install(sel: u64, kind: Kind, perms: u8, obj: Handle) -> Result<(), Status> {
+    let (mut spaces, mut mem, mut fs) = tools();
+    let r = capspace::insert_root(
+        &mut spaces,
+        &mut mem,
+        &mut fs,
+        obj_space(pd::current()),
+        sel,
+        Cap::new(obj, kind as u8, perms),
+    );
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Nothing refers to the object: queue it for destruction.
+            crate::obj::get(obj);
+            crate::obj::put(obj);
+            Err(match e {
+                capspace::CapError::OutOfMemory => crate::obj::OUT_OF_MEMORY,
+                _ => Status::BadCap,
+            })
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `create_pd`, `create_ec`, `create_sc`, `create_pt`, `create_sm`.
+//!
+//! Each creates an object and places a capability to it at the selector in ARG1[63:8]
+//! of the calling Pd, after checking the Pd capability in ARG2 for the permission to
+//! create that kind of object.
+
+use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
+use facet_abi::crd::{Crd, Kind as CrdKind};
+use facet_abi::hip::{FEAT_SVM, FEAT_VMX};
+use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::layout::USER_ADDR;
+use facet_abi::perm;
+use facet_abi::status::Status;
+
+use super::caps::{install, object, object_with_perms};
+use super::delegation::delegate_objects;
+use super::HcResult;
+use crate::arch::regs::Frame;
+use crate::obj::ec::{Ec, EcParams};
+use crate::obj::pd::{self, Pd};
+use crate::obj::pt::Pt;
+use crate::obj::sc::Sc;
+use crate::obj::sm::Sm;
+use crate::obj::{with, Kind};
+
+pub fn create_pd(f: &mut Frame) -> HcResult {
+    let (sel, passthrough) = (arg1_selector(f.rdi), arg1_flags(f.rdi) & 1 != 0);
+    let (parent, parent_perms) = object_with_perms(f.rsi, Kind::Pd, perm::PD_PD)?;
+    let parent_passthrough = with::<Pd, _>(parent, |p| p.passthrough).unwrap_or(false);
+    let new = Pd::create(false, passthrough && parent_passthrough)?;
+    // The new Pd's capability carries the parent capability's permissions.
+    install(sel, Kind::Pd, parent_perms, new)?;
+    // Capabilities named by ARG3 go to selector 0 onwards of the new Pd.
+    let crd = Crd(f.rdx);
+    if crd.kind() == CrdKind::Object {
+        let whole = Crd::new(CrdKind::Object, 0, 0x1f, perm::ALL);
+        delegate_objects(pd::current(), new, crd, whole, 0);
+    }
+    Ok(())
+}
+
+pub fn create_ec(f: &mut Frame) -> HcResult {
+    let (sel, flags) = (arg1_selector(f.rdi), arg1_flags(f.rdi));
+    let (cpu, user_page) = ((f.rdx & 0xfff) as u32, f.rdx & !0xfff);
+    if cpu as usize >= NUM_CPU || !crate::cpu_online(cpu) {
+        return Err(Status::BadCpu);
+    }
+    let vcpu = flags & 2 != 0;
+    if vcpu && crate::hip_features() & (FEAT_VMX | FEAT_SVM) == 0 {
+        return Err(Status::BadFtr);
+    }
+    let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;
+    if user_page >= USER_ADDR {
+        return Err(Status::BadPar);
+    }
+    let utcb_pd = if flags & 8 != 0 {
+        pd::current()
+    } else {
+        target
+    };
+    let ec = Ec::create(&EcParams {
+        pd: target,
+        cpu,
+        global: flags & 1 != 0,
+        vcpu,
+        user_page,
+        utcb_pd,
+        sp: f.rax,
+        evt: f.r8,
+    })?;
+    install(sel, Kind::Ec, perm::ALL, ec)
+}
+
+pub fn create_sc(f: &mut Frame) -> HcResult {
+    let sel = arg1_selector(f.rdi);
+    object(f.rsi, Kind::Pd, perm::PD_SC)?;
+    let ec = object(f.rdx, Kind::Ec, perm::EC_SC)?;
+    if !with::<Ec, _>(ec, |e| e.global).unwrap_or(false) {
+        return Err(Status::BadCap);
+    }
+    let (prio, quantum) = (f.rax & 0xff, f.rax >> 12);
+    if prio == 0 || quantum == 0 || prio >= NUM_PRIORITIES as u64 || quantum > u32::MAX as u64 {
+        return Err(Status::BadPar);
+    }
+    let sc = Sc::create(ec, prio as u8, quantum as u32)?;
+    install(sel, Kind::Sc, perm::ALL, sc)
+}
+
+pub fn create_pt(f: &mut Frame) -> HcResult {
+    let sel = arg1_selector(f.rdi);
+    object(f.rsi, Kind::Pd, perm::PD_PT)?;
+    let ec = object(f.rdx, Kind::Ec, perm::EC_PT)?;
+    if with::<Ec, _>(ec, |e| e.global).unwrap_or(true) {
+        return Err(Status::BadCap);
+    }
+    let pt = Pt::create(ec, f.rax, f.r8)?;
+    install(sel, Kind::Pt, perm::ALL, pt)
+}
+
+pub fn create_sm(f: &mut Frame) -> HcResult {
+    let sel = arg1_selector(f.rdi);
+    object(f.rsi, Kind::Pd, perm::PD_SM)?;
+    let chained = if f.rax != 0 {
+        let si = object(f.rax, Kind::Sm, perm::SM_UP)?;
+        // Chains are one level deep.
+        if with::<Sm, _>(si, |s| s.chained != 0).unwrap_or(true) {
+            return Err(Status::BadCap);
+        }
+        si
+    } else {
+        0
+    };
+    let sm = Sm::create(f.rdx, chained)?;
+    install(sel, Kind::Sm, perm::ALL, sm)
+}

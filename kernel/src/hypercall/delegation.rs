@@ -1,0 +1,217 @@
+//! Transferring capabilities between Pds: the arithmetic of `facet_kcore::xfer` applied
+//! to object, port and memory spaces.
+//!
+//! Object and port capabilities go through the mapping database (`capspace::delegate`),
+//! which records where each came from so that revoke can find them again. Memory is
+//! written straight into the receiver's host page table (API 4.3 keeps no record), with
+//! rights only ever reduced. A transfer from the kernel (the hypervisor flag, privileged
+//! Pds only) creates root capabilities for ports and maps physical memory.
+
+use facet_abi::crd::{Crd, Kind};
+use facet_abi::hypercall::delegate as dflag;
+use facet_abi::layout::USER_ADDR;
+use facet_abi::perm;
+use facet_kcore::capspace::{self, Cap};
+use facet_kcore::paging::{Attrs, PageSize};
+use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
+
+use crate::mem::frames::PoolFrames;
+use crate::mem::kspace;
+use crate::obj::pd::Pd;
+use crate::obj::spaces::{obj_space, pio_space, tools, PORT_OBJ};
+use crate::obj::{with, Handle};
+
+/// Largest number of pages, ports or selectors one transfer touches. Bigger requests are
+/// cut to this many (from their start): a hypercall must finish in bounded time.
+pub const MAX_UNITS: u64 = 1 << 20;
+
+/// Delegates object capabilities from `src` to `dst`; returns the CRD received.
+pub fn delegate_objects(src: Handle, dst: Handle, crd: Crd, window: Crd, hot: u64) -> Crd {
+    let a = crd.perms() & window.perms();
+    if a == 0 {
+        return Crd::NULL;
+    }
+    let (sb, rb, o) = clamp_hotspot(
+        crd.base(),
+        window.base(),
+        crd.order() as u32,
+        window.order() as u32,
+        hot,
+    );
+    let (mut spaces, mut mem, mut fs) = tools();
+    match capspace::delegate(
+        &mut spaces,
+        &mut mem,
+        &mut fs,
+        obj_space(src),
+        sb,
+        obj_space(dst),
+        rb,
+        o,
+        a,
+    ) {
+        Ok(_) => Crd::new(Kind::Object, rb, o as u8, a),
+        Err(_) => Crd::NULL,
+    }
+}
+
+/// Delegates port capabilities from `src` to `dst` (ports keep their numbers).
+pub fn delegate_ports(src: Handle, dst: Handle, crd: Crd, window: Crd) -> Crd {
+    let a = crd.perms() & window.perms();
+    if a == 0 {
+        return Crd::NULL;
+    }
+    let Some((base, o)) = clamp_fixed(
+        crd.base(),
+        window.base(),
+        crd.order() as u32,
+        window.order() as u32,
+    ) else {
+        return Crd::NULL;
+    };
+    let (mut spaces, mut mem, mut fs) = tools();
+    match capspace::delegate(
+        &mut spaces,
+        &mut mem,
+        &mut fs,
+        pio_space(src),
+        base,
+        pio_space(dst),
+        base,
+        o,
+        a,
+    ) {
+        Ok(_) => Crd::new(Kind::Pio, base, o as u8, a),
+        Err(_) => Crd::NULL,
+    }
+}
+
+/// Gives `dst` port capabilities straight from the kernel.
+pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
+    let a = crd.perms() & window.perms() & perm::PIO_A;
+    if a == 0 {
+        return Crd::NULL;
+    }
+    let Some((base, o)) = clamp_fixed(
+        crd.base(),
+        window.base(),
+        crd.order() as u32,
+        window.order() as u32,
+    ) else {
+        return Crd::NULL;
+    };
+    let (mut spaces, mut mem, mut fs) = tools();
+    let end = base
+        .saturating_add(1u64.checked_shl(o).unwrap_or(u64::MAX))
+        .min(1 << 16);
+    for port in base..end {
+        // A port the Pd already holds stays as it is.
+        let _ = capspace::insert_root(
+            &mut spaces,
+            &mut mem,
+            &mut fs,
+            pio_space(dst),
+            port,
+            Cap::new(PORT_OBJ, 1, a),
+        );
+    }
+    Crd::new(Kind::Pio, base, o as u8, a)
+}
+
+/// Maps memory into `dst`'s host page table, from physical memory (`src` = None, the
+/// kernel as source) or from `src`'s host page table. Returns the CRD received.
+pub fn delegate_memory(src: Option<Handle>, dst: Handle, crd: Crd, window: Crd, meta: u64) -> Crd {
+    let a = crd.perms() & window.perms();
+    let (sb, rb, o) = clamp_hotspot(
+        crd.base(),
+        window.base(),
+        crd.order() as u32,
+        window.order() as u32,
+        meta >> 12,
+    );
+    if meta & dflag::NOT_HOST == 0 {
+        map_pages(src, dst, sb, rb, o, a);
+    }
+    Crd::new(Kind::Memory, rb, o as u8, a)
+}
+
+fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8) {
+    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
+    let Some(dpt) = with::<Pd, _>(dst, |p| p.page_table()) else {
+        return;
+    };
+    let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
+    let mut mem = kspace::phys();
+    let mut frames = PoolFrames;
+    let max_user_page = USER_ADDR >> 12;
+    for i in 0..pages {
+        let (Some(s), Some(d)) = (sb.checked_add(i), rb.checked_add(i)) else {
+            break;
+        };
+        if d >= max_user_page {
+            break;
+        }
+        // Source page and the rights it has there.
+        let (phys, have) = match &spt {
+            None => {
+                if s >= 1 << 40 || crate::mem::is_kernel_frame(s << 12) {
+                    continue;
+                }
+                (s << 12, perm::MEM_ALL)
+            }
+            Some(spt) => {
+                if s >= max_user_page {
+                    break;
+                }
+                match spt.translate(&mem, s << 12) {
+                    Some((p, at, _)) => {
+                        let r = perm::MEM_R
+                            | if at.write { perm::MEM_W } else { 0 }
+                            | if at.execute { perm::MEM_X } else { 0 };
+                        (p & !0xfff, r)
+                    }
+                    None => continue,
+                }
+            }
+        };
+        let r = a & have;
+        let target = (r != 0).then_some((
+            phys,
+            Attrs {
+                write: r & perm::MEM_W != 0,
+                execute: r & perm::MEM_X != 0,
+                user: true,
+                global: false,
+                uncached: false,
+            },
+        ));
+        if dpt
+            .remap(&mut mem, &mut frames, d << 12, target, PageSize::Size4K)
+            .is_err()
+        {
+            break;
+        }
+    }
+    crate::arch::cpu::flush_tlb();
+}
+
+/// Removes the mappings of `[base, base + 2^order)` pages from `pd`'s host page table.
+/// Memory revocation in API 4.3 is all-or-nothing and touches only the named Pd.
+pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
+    let Some(pt) = with::<Pd, _>(pd, |p| p.page_table()) else {
+        return;
+    };
+    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
+    let mut mem = kspace::phys();
+    let mut frames = PoolFrames;
+    for i in 0..pages {
+        let Some(page) = base.checked_add(i) else {
+            break;
+        };
+        if page >= USER_ADDR >> 12 {
+            break;
+        }
+        let _ = pt.remap(&mut mem, &mut frames, page << 12, None, PageSize::Size4K);
+    }
+    crate::arch::cpu::flush_tlb();
+}

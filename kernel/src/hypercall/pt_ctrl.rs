@@ -1,0 +1,17 @@
+//! `pt_ctrl`: set the portal id a handler receives with each call.
+
+use facet_abi::hypercall::arg1_selector;
+use facet_abi::perm;
+
+use super::caps::object;
+use super::HcResult;
+use crate::arch::regs::Frame;
+use crate::obj::pt::Pt;
+use crate::obj::{with, Kind};
+
+pub fn pt_ctrl(f: &mut Frame) -> HcResult {
+    let pt = object(arg1_selector(f.rdi), Kind::Pt, perm::PT_CT)?;
+    let id = f.rsi;
+    with::<Pt, _>(pt, |p| p.id = id);
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `revoke`: take capabilities back.
+//!
+//! Object and port capabilities: the named permissions are removed from everything
+//! delegated from the range, recursively, and from the range itself with the `self`
+//! flag; capabilities left with no permission disappear (their objects die with the last
+//! one). Memory: the range is unmapped from the named Pd only (API 4.3). With the
+//! `remote` flag the range is taken from the Pd named by ARG3 instead of the caller. A
+//! semaphore in ARG1[63:8] is signalled when the revocation is complete, which in Facet
+//! is before the hypercall returns.
+
+use facet_abi::crd::{Crd, Kind as CrdKind};
+use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::perm;
+use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
+
+use super::caps::object;
+use super::delegation::{unmap_memory, MAX_UNITS};
+use super::HcResult;
+use crate::arch::regs::Frame;
+use crate::obj::pd;
+use crate::obj::sm::Sm;
+use crate::obj::spaces::{obj_space, pio_space, tools};
+use crate::obj::{with, Kind};
+
+pub fn revoke(f: &mut Frame) -> HcResult {
+    let flags = arg1_flags(f.rdi);
+    let (include_self, remote) = (flags & 1 != 0, flags & 2 != 0);
+    let target = if remote {
+        object(f.rdx, Kind::Pd, 0)?
+    } else {
+        pd::current()
+    };
+    let crd = Crd(f.rsi);
+    let (mut spaces, mut mem, _) = tools();
+    let (space, bits) = match crd.kind() {
+        CrdKind::Object => (Some(obj_space(target)), OBJECT_BITS),
+        CrdKind::Pio => (Some(pio_space(target)), PORT_BITS),
+        CrdKind::Memory => {
+            unmap_memory(target, crd.base(), crd.order() as u32);
+            (None, 0)
+        }
+        CrdKind::Null => (None, 0),
+    };
+    if let Some(space) = space {
+        // Clip the range to the space; beyond it there is nothing to revoke.
+        let len = 1u64
+            .checked_shl(crd.order() as u32)
+            .unwrap_or(u64::MAX)
+            .min(MAX_UNITS);
+        let end = crd.base().saturating_add(len).min(1 << bits);
+        let mut index = crd.base() & !(len - 1);
+        while index < end {
+            // Revoke in aligned chunks no bigger than the space allows.
+            let _ = capspace::revoke(
+                &mut spaces,
+                &mut mem,
+                space,
+                index,
+                0,
+                crd.perms(),
+                include_self,
+            );
+            index += 1;
+        }
+    }
+    let sm_sel = arg1_selector(f.rdi);
+    if sm_sel != 0 {
+        if let Ok(sm) = object(sm_sel, Kind::Sm, perm::SM_UP) {
+            with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Ec: an execution context, a thread (local or global) or a virtual CPU, bound to one
+//! CPU.
+//!
+//! So far Ecs are created and destroyed with their UTCB; running them (portals, the
+//! scheduler) comes with the IPC and scheduling work, vCPUs with virtualization.
+
+use facet_kcore::paging::{Attrs, PageSize};
+
+use super::{get, put, with, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use crate::arch::regs::Frame;
+use crate::mem::frames;
+use crate::mem::kspace;
+use facet_abi::status::Status;
+
+/// An execution context.
+#[repr(C)]
+pub struct Ec {
+    hdr: Header,
+    /// The Pd it runs in (a counted reference).
+    pub pd: Handle,
+    /// Its CPU.
+    pub cpu: u32,
+    /// A global Ec runs under its own Sc; a local one only through portals.
+    pub global: bool,
+    /// A virtual CPU.
+    pub vcpu: bool,
+    /// Physical address of the UTCB (or vLAPIC page for a vCPU), 0 if none.
+    pub utcb: u64,
+    /// Where the UTCB is mapped, and in which Pd (a counted reference), if anywhere.
+    pub utcb_addr: u64,
+    pub utcb_pd: Handle,
+    /// Event base: first selector of its exception (or VM-exit) portals.
+    pub evt: u64,
+    /// User register state.
+    pub regs: Frame,
+}
+
+/// What `create_ec` asks for.
+pub struct EcParams {
+    pub pd: Handle,
+    pub cpu: u32,
+    pub global: bool,
+    pub vcpu: bool,
+    pub user_page: u64,
+    pub utcb_pd: Handle,
+    pub sp: u64,
+    pub evt: u64,
+}
+
+impl Ec {
+    /// Creates an Ec with a zeroed UTCB mapped at `user_page` (if non-zero) in `utcb_pd`.
+    pub fn create(p: &EcParams) -> Result<Handle, Status> {
+        let utcb = if p.user_page != 0 {
+            frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?
+        } else {
+            0
+        };
+        if utcb != 0 {
+            let mut mem = kspace::phys();
+            let mut fs = frames::PoolFrames;
+            let attrs = Attrs {
+                write: true,
+                execute: false,
+                user: true,
+                global: false,
+                uncached: false,
+            };
+            let pt =
+                with::<super::pd::Pd, _>(p.utcb_pd, |d| d.page_table()).ok_or(Status::BadCap)?;
+            if pt
+                .remap(
+                    &mut mem,
+                    &mut fs,
+                    p.user_page,
+                    Some((utcb, attrs)),
+                    PageSize::Size4K,
+                )
+                .is_err()
+            {
+                frames::free(utcb, 0);
+                return Err(OUT_OF_MEMORY);
+            }
+            crate::arch::cpu::flush_tlb();
+        }
+        let regs = Frame {
+            rsp: p.sp,
+            ..Frame::default()
+        };
+        let ec = Ec {
+            hdr: Header::new(Kind::Ec),
+            pd: p.pd,
+            cpu: p.cpu,
+            global: p.global,
+            vcpu: p.vcpu,
+            utcb,
+            utcb_addr: p.user_page,
+            utcb_pd: if utcb != 0 { p.utcb_pd } else { 0 },
+            evt: p.evt,
+            regs,
+        };
+        let h = alloc_or_unmap(ec)?;
+        get(p.pd);
+        if utcb != 0 {
+            get(p.utcb_pd);
+        }
+        Ok(h)
+    }
+}
+
+fn alloc_or_unmap(ec: Ec) -> Result<Handle, Status> {
+    let (utcb, addr, pd) = (ec.utcb, ec.utcb_addr, ec.utcb_pd);
+    super::alloc(ec).inspect_err(|_| {
+        if utcb != 0 {
+            unmap_utcb(pd, addr);
+            frames::free(utcb, 0);
+        }
+    })
+}
+
+fn unmap_utcb(pd: Handle, addr: u64) {
+    let mut mem = kspace::phys();
+    let mut fs = frames::PoolFrames;
+    if let Some(pt) = with::<super::pd::Pd, _>(pd, |d| d.page_table()) {
+        let _ = pt.remap(&mut mem, &mut fs, addr, None, PageSize::Size4K);
+        crate::arch::cpu::flush_tlb();
+    }
+}
+
+impl Object for Ec {
+    const KIND: Kind = Kind::Ec;
+
+    fn destroy(h: Handle) {
+        let Some((pd, utcb, addr, upd)) =
+            with::<Ec, _>(h, |e| (e.pd, e.utcb, e.utcb_addr, e.utcb_pd))
+        else {
+            return;
+        };
+        if utcb != 0 {
+            // The UTCB frame goes back to the pool: it must vanish from user space first.
+            unmap_utcb(upd, addr);
+            frames::free(utcb, 0);
+            put(upd);
+        }
+        put(pd);
+    }
+}

@@ -1,0 +1,49 @@
+//! Sc: a scheduling context, a share of CPU time (priority and quantum) for a global Ec.
+//!
+//! Created and destroyed here; the scheduler that runs Ecs under their Scs comes with
+//! the IPC and scheduling work.
+
+use super::{get, put, with, Handle, Header, Kind, Object};
+use facet_abi::status::Status;
+
+/// Default priority of the roottask's Sc (the reference's).
+pub const DEFAULT_PRIO: u8 = 1;
+/// Default quantum of the roottask's Sc in microseconds (the reference's).
+pub const DEFAULT_QUANTUM: u32 = 10_000;
+
+/// A scheduling context.
+#[repr(C)]
+pub struct Sc {
+    hdr: Header,
+    /// The Ec it runs (a counted reference).
+    pub ec: Handle,
+    pub prio: u8,
+    pub quantum: u32,
+    /// Time consumed so far, in TSC ticks.
+    pub consumed: u64,
+}
+
+impl Sc {
+    /// Creates an Sc for `ec`.
+    pub fn create(ec: Handle, prio: u8, quantum: u32) -> Result<Handle, Status> {
+        let h = super::alloc(Sc {
+            hdr: Header::new(Kind::Sc),
+            ec,
+            prio,
+            quantum,
+            consumed: 0,
+        })?;
+        get(ec);
+        Ok(h)
+    }
+}
+
+impl Object for Sc {
+    const KIND: Kind = Kind::Sc;
+
+    fn destroy(h: Handle) {
+        if let Some(ec) = with::<Sc, _>(h, |s| s.ec) {
+            put(ec);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Sm: a counting semaphore, optionally chained to another one that it signals (the way
+//! interrupts reach user space). Blocking `down` comes with the IPC and scheduling work.
+
+use super::{get, put, with, Handle, Header, Kind, Object};
+use facet_abi::status::Status;
+
+/// A semaphore.
+#[repr(C)]
+pub struct Sm {
+    hdr: Header,
+    pub counter: u64,
+    /// The semaphore this one signals, 0 if none (a counted reference).
+    pub chained: Handle,
+}
+
+impl Sm {
+    /// Creates a semaphore with an initial count.
+    pub fn create(counter: u64, chained: Handle) -> Result<Handle, Status> {
+        let h = super::alloc(Sm {
+            hdr: Header::new(Kind::Sm),
+            counter,
+            chained,
+        })?;
+        if chained != 0 {
+            get(chained);
+        }
+        Ok(h)
+    }
+}
+
+impl Object for Sm {
+    const KIND: Kind = Kind::Sm;
+
+    fn destroy(h: Handle) {
+        if let Some(c) = with::<Sm, _>(h, |s| s.chained) {
+            if c != 0 {
+                put(c);
+            }
+        }
+    }
+}

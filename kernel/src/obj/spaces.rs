@@ -1,0 +1,65 @@
+//! The bridge between the capability spaces of `facet_kcore::capspace` and the kernel's
+//! objects: which table a space id names, reference counting, and the I/O bitmaps that
+//! follow a PD's port capabilities.
+//!
+//! Space ids: a PD's object space is `handle * 2`, its port space `handle * 2 + 1`.
+//! Port capabilities all carry [`PORT_OBJ`] as their object, which is never a handle
+//! (handles are page numbers of pool frames, far above 1).
+
+use facet_kcore::capspace::{Cap, Spaces, Table};
+
+use super::pd::Pd;
+use super::{get, put, with, Handle};
+use crate::mem::frames::PoolFrames;
+use crate::mem::kspace;
+
+/// The object value of every port capability.
+pub const PORT_OBJ: u64 = 1;
+
+/// The object space id of PD `pd`.
+pub fn obj_space(pd: Handle) -> u32 {
+    (pd << 1) as u32
+}
+
+/// The port space id of PD `pd`.
+pub fn pio_space(pd: Handle) -> u32 {
+    ((pd << 1) | 1) as u32
+}
+
+/// The kernel's view of all capability spaces.
+pub struct KernelSpaces;
+
+impl Spaces for KernelSpaces {
+    fn table(&self, space: u32) -> Option<Table> {
+        let pd = (space >> 1) as Handle;
+        with::<Pd, _>(pd, |p| if space & 1 == 0 { p.obj } else { p.pio })
+    }
+
+    fn changed(&mut self, space: u32, index: u64, cap: Option<Cap>) {
+        if space & 1 == 1 {
+            let pd = (space >> 1) as Handle;
+            let allowed = cap.is_some_and(|c| c.perms & facet_abi::perm::PIO_A != 0);
+            with::<Pd, _>(pd, |p| p.set_port(index, allowed));
+            if pd == super::pd::current() {
+                crate::arch::ports::allow(index, 0, allowed);
+            }
+        }
+    }
+
+    fn added(&mut self, obj: u64) {
+        if obj != PORT_OBJ {
+            get(obj);
+        }
+    }
+
+    fn dropped(&mut self, obj: u64) {
+        if obj != PORT_OBJ {
+            put(obj);
+        }
+    }
+}
+
+/// Everything the capability-space operations need, bundled.
+pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, PoolFrames) {
+    (KernelSpaces, kspace::phys(), PoolFrames)
+}
