@@ -450,7 +450,17 @@ mod tests {
         assert!(stop("1 passed, 0 failed\n"));
     }
 
-    const PASS: &str = "Facet (VMX)\ntest a ... ok\ntest b ... ok\n2 passed, 0 failed\n";
+    /// A passing log for tier `t`: every line it must contain, then two tests.
+    fn pass(t: &Tier) -> String {
+        let mut log = String::new();
+        if let Expect::Suite { must_contain, .. } = t.expect {
+            for m in must_contain {
+                log.push_str(m);
+                log.push('\n');
+            }
+        }
+        log + "test a ... ok\ntest b ... ok\n2 passed, 0 failed\n"
+    }
 
     fn exit(code: i32) -> Ending {
         use std::os::unix::process::ExitStatusExt;
@@ -460,11 +470,12 @@ mod tests {
     #[test]
     fn suite_verdicts_by_qemu_exit_status() {
         let t = find("tcg-intel").unwrap();
-        assert!(judge(t, exit(1), PASS).is_empty());
-        let p = judge(t, exit(3), PASS);
+        let pass = pass(t);
+        assert!(judge(t, exit(1), &pass).is_empty());
+        let p = judge(t, exit(3), &pass);
         assert_eq!(p.len(), 1);
         assert!(p[0].contains("wrote 1"), "{p:?}");
-        let p = judge(t, Ending::Stopped, PASS);
+        let p = judge(t, Ending::Stopped, &pass);
         assert!(p[0].contains("did not exit"), "{p:?}");
         let p = judge(t, Ending::TimedOut, "test a ... ok\n");
         assert_eq!(p.len(), 2, "{p:?}");
@@ -474,13 +485,13 @@ mod tests {
     #[test]
     fn held_and_bochs_suites_are_judged_by_the_log() {
         let t = find("tcg-amd").unwrap();
-        assert!(judge(t, Ending::Stopped, PASS).is_empty());
-        let p = judge(t, exit(0), PASS);
+        assert!(judge(t, Ending::Stopped, &pass(t)).is_empty());
+        let p = judge(t, exit(0), &pass(t));
         assert!(p[0].contains("QEMU ended early"), "{p:?}");
         let t = find("bochs-vmx").unwrap();
-        assert!(judge(t, Ending::Stopped, PASS).is_empty());
-        let p = judge(t, Ending::Stopped, &PASS.replace("VMX", "SVM"));
-        assert_eq!(p, ["the log lacks \"VMX\""]);
+        assert!(judge(t, Ending::Stopped, &pass(t)).is_empty());
+        let p = judge(t, Ending::Stopped, &pass(t).replace("VMX EPT", "SVM NPT"));
+        assert_eq!(p, ["the log lacks \"VMX EPT\""]);
     }
 
     #[test]

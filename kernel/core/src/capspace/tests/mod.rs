@@ -11,7 +11,7 @@ mod table;
 use super::*;
 use crate::phys::{FrameSource, PhysMem};
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::vec::Vec;
 
@@ -21,7 +21,8 @@ const FRAME: u64 = 4096;
 
 /// Table memory: only frames already handed out may be touched; writes are counted.
 struct Mem {
-    words: HashMap<u64, u64>,
+    /// The words from `POOL` on, grown as they are written.
+    words: Vec<u64>,
     writes: usize,
     /// The frame source's next frame: everything below it has been handed out.
     handed_end: Rc<Cell<u64>>,
@@ -43,11 +44,16 @@ impl Mem {
 impl PhysMem for Mem {
     fn read_u64(&self, addr: u64) -> u64 {
         self.check(addr);
-        self.words.get(&addr).copied().unwrap_or(0)
+        let at = ((addr - POOL) / 8) as usize;
+        self.words.get(at).copied().unwrap_or(0)
     }
     fn write_u64(&mut self, addr: u64, value: u64) {
         self.check(addr);
-        self.words.insert(addr, value);
+        let at = ((addr - POOL) / 8) as usize;
+        if at >= self.words.len() {
+            self.words.resize(at + 1, 0);
+        }
+        self.words[at] = value;
         self.writes += 1;
     }
 }
@@ -124,7 +130,7 @@ impl Sim {
         let next = Rc::new(Cell::new(POOL));
         Sim {
             mem: Mem {
-                words: HashMap::new(),
+                words: Vec::new(),
                 writes: 0,
                 handed_end: next.clone(),
             },
@@ -216,14 +222,10 @@ impl Sim {
     }
     /// Everything the operations can change: memory words and frames handed out.
     fn state(&self) -> (Vec<(u64, u64)>, usize) {
-        let mut words: Vec<_> = self
-            .mem
-            .words
-            .iter()
+        let words = (self.mem.words.iter().enumerate())
             .filter(|(_, &v)| v != 0)
-            .map(|(&a, &v)| (a, v))
+            .map(|(at, &v)| (POOL + at as u64 * 8, v))
             .collect();
-        words.sort_unstable();
         (words, self.frames.handed.len())
     }
     /// Every used slot of every space.
