@@ -478,8 +478,9 @@ mod tests {
         let p = judge(t, Ending::Stopped, &pass);
         assert!(p[0].contains("did not exit"), "{p:?}");
         let p = judge(t, Ending::TimedOut, "test a ... ok\n");
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[1].contains("timed out after 120 s"));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[1].contains("the log lacks"));
+        assert!(p[2].contains("timed out after 120 s"));
     }
 
     #[test]
