@@ -14,7 +14,7 @@ use facet_abi::perm;
 use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
 
 use super::caps::object;
-use super::delegation::{unmap_memory, MAX_UNITS};
+use super::delegation::unmap_memory;
 use super::HcResult;
 use crate::arch::regs::Frame;
 use crate::obj::pd;
@@ -42,25 +42,11 @@ pub fn revoke(f: &mut Frame) -> HcResult {
         CrdKind::Null => (None, 0),
     };
     if let Some(space) = space {
-        // Clip the range to the space; beyond it there is nothing to revoke.
-        let len = 1u64
-            .checked_shl(crd.order() as u32)
-            .unwrap_or(u64::MAX)
-            .min(MAX_UNITS);
-        let end = crd.base().saturating_add(len).min(1 << bits);
-        let mut index = crd.base() & !(len - 1);
-        while index < end {
-            // Revoke in aligned chunks no bigger than the space allows.
-            let _ = capspace::revoke(
-                &mut spaces,
-                &mut mem,
-                space,
-                index,
-                0,
-                crd.perms(),
-                include_self,
-            );
-            index += 1;
+        // The range, clipped to the space (a CRD may name more than the space holds).
+        let order = (crd.order() as u32).min(bits);
+        let base = crd.base() & !((1u64 << order) - 1);
+        if base < 1 << bits {
+            let _ = capspace::revoke(&mut spaces, &mut mem, space, base, order, crd.perms(), include_self);
         }
     }
     let sm_sel = arg1_selector(f.rdi);

@@ -72,6 +72,7 @@ macro_rules! ensure_eq {
 }
 
 mod boot;
+mod caps;
 mod cpu;
 mod delegate;
 
@@ -125,5 +126,23 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "delegate::mismatched_kinds_give_null",
         delegate::mismatched_kinds,
     );
+    r.run("caps::root_capabilities", caps::root_capabilities);
+    r.run("caps::semaphore_counts", caps::semaphore_counts);
+    r.run("caps::create_refusals", caps::create_refusals);
+    r.run("caps::ec_sc_pt_checks", caps::ec_sc_pt_checks);
+    r.run(
+        "caps::delegate_and_revoke_recursively",
+        caps::delegate_and_revoke_recursively,
+    );
+    r.run("caps::revoke_reduces_rights", caps::revoke_reduces_rights);
+    r.run(
+        "caps::remote_revoke_and_bad_pd",
+        caps::remote_revoke_and_bad_pd,
+    );
+    r.run(
+        "caps::ports_follow_capabilities",
+        caps::ports_follow_capabilities,
+    );
+    r.run("caps::msr_access", caps::msr_access);
     (r.passed, r.failed)
 }

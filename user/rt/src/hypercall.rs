@@ -66,3 +66,125 @@ pub fn pd_ctrl_delegate(
         s => Err(s),
     }
 }
+
+fn status_of(o: &Out) -> Result<(), Status> {
+    match status(o) {
+        Status::Success => Ok(()),
+        s => Err(s),
+    }
+}
+
+/// `create_pd`: a new PD at `sel`, created under PD `parent`, receiving the object
+/// capabilities `crd` of the caller at its selector 0 onwards.
+pub fn create_pd(sel: u64, parent: u64, crd: Crd, passthrough: bool) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::CreatePd, passthrough as u64, sel),
+        parent,
+        crd.0,
+        0,
+        0,
+    ))
+}
+
+/// `create_ec` flags (ARG1 bits 7:4).
+pub mod ec_flags {
+    /// A global EC (runs under an SC) instead of a local one.
+    pub const GLOBAL: u64 = 1 << 0;
+    /// A virtual CPU.
+    pub const VCPU: u64 = 1 << 1;
+    /// Map the UTCB into the calling PD instead of the EC's PD.
+    pub const UTCB_IN_CALLER: u64 = 1 << 3;
+}
+
+/// `create_ec`: an EC at `sel` in PD `pd` on `cpu`, UTCB at `utcb` (page-aligned, 0 for
+/// none), initial stack pointer `sp`, event base `evt`.
+pub fn create_ec(
+    sel: u64,
+    pd: u64,
+    flags: u64,
+    cpu: u64,
+    utcb: u64,
+    sp: u64,
+    evt: u64,
+) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::CreateEc, flags, sel),
+        pd,
+        utcb | (cpu & 0xfff),
+        sp,
+        evt,
+    ))
+}
+
+/// `create_sc`: an SC at `sel` for the global EC `ec`, with a priority and a quantum.
+pub fn create_sc(sel: u64, pd: u64, ec: u64, prio: u8, quantum: u64) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::CreateSc, 0, sel),
+        pd,
+        ec,
+        quantum << 12 | prio as u64,
+        0,
+    ))
+}
+
+/// `create_pt`: a portal at `sel` into the local EC `ec`.
+pub fn create_pt(sel: u64, pd: u64, ec: u64, mtd: u64, ip: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::CreatePt, 0, sel), pd, ec, mtd, ip))
+}
+
+/// `create_sm`: a semaphore at `sel` with an initial count, optionally chained.
+pub fn create_sm(sel: u64, pd: u64, count: u64, chained: u64) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::CreateSm, 0, sel),
+        pd,
+        count,
+        chained,
+        0,
+    ))
+}
+
+/// `revoke`: take back `crd` (and, with `include_self`, the range itself), in the
+/// caller or, with `remote`, in the PD named by that selector.
+pub fn revoke(crd: Crd, include_self: bool, remote: Option<u64>) -> Result<(), Status> {
+    let flags = include_self as u64 | (remote.is_some() as u64) << 1;
+    status_of(&raw(
+        arg1(Hypercall::Revoke, flags, 0),
+        crd.0,
+        remote.unwrap_or(0),
+        0,
+        0,
+    ))
+}
+
+/// `pd_ctrl lookup`: what the caller holds at the base of `crd`.
+pub fn lookup(crd: Crd) -> Result<Crd, Status> {
+    let o = raw(arg1(Hypercall::PdCtrl, pd_ctrl::LOOKUP, 0), crd.0, 0, 0, 0);
+    status_of(&o).map(|_| Crd(o.rsi))
+}
+
+/// `pd_ctrl msr_access`: reads an MSR (pass-through PDs only).
+pub fn msr_read(index: u32) -> Result<u64, Status> {
+    let o = raw(
+        arg1(Hypercall::PdCtrl, pd_ctrl::MSR_ACCESS, index as u64),
+        0,
+        0,
+        0,
+        0,
+    );
+    status_of(&o).map(|_| o.rsi)
+}
+
+/// `pt_ctrl`: sets a portal's id.
+pub fn pt_ctrl(pt: u64, id: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::PtCtrl, 0, pt), id, 0, 0, 0))
+}
+
+/// `sm_ctrl up`.
+pub fn sm_up(sm: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::SmCtrl, 0, sm), 0, 0, 0, 0))
+}
+
+/// `sm_ctrl down` (without deadline).
+pub fn sm_down(sm: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::SmCtrl, 1, sm), 0, 0, 0, 0))
+}

@@ -178,9 +178,10 @@ pub fn delegate(
 ///
 /// The trees are walked through their links, without recursion. Costs: per slot visited a
 /// few table walks; subtrees whose root has none of `perms` are skipped; unlinking a
-/// range slot that is deleted scans its parent's child list (older siblings only), while
-/// deleted descendants are unlinked in constant time. Absent frames of the range are
-/// skipped whole. Nothing is allocated, so nothing can fail midway.
+/// range slot that is deleted scans its parent's child list from the newest child up to
+/// it (the siblings delegated after it), while deleted descendants are unlinked in
+/// constant time. Absent frames of the range are skipped whole. Nothing is allocated or
+/// freed (emptied frames stay until [`Table::free_all`]), so nothing can fail midway.
 ///
 /// Errors, before anything is done: [`CapError::UnknownSpace`],
 /// [`CapError::IndexOutOfRange`].

@@ -161,7 +161,7 @@ impl Model {
         }
         let mut stack = std::vec![n];
         while let Some(d) = stack.pop() {
-            stack.extend(self.nodes[d].children.drain(..));
+            stack.append(&mut self.nodes[d].children);
             let at = self.nodes[d].at;
             assert_eq!(self.at.remove(&at), Some(d));
             out.deleted += 1;
