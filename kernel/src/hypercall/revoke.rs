@@ -46,7 +46,15 @@ pub fn revoke(f: &mut Frame) -> HcResult {
         let order = (crd.order() as u32).min(bits);
         let base = crd.base() & !((1u64 << order) - 1);
         if base < 1 << bits {
-            let _ = capspace::revoke(&mut spaces, &mut mem, space, base, order, crd.perms(), include_self);
+            let _ = capspace::revoke(
+                &mut spaces,
+                &mut mem,
+                space,
+                base,
+                order,
+                crd.perms(),
+                include_self,
+            );
         }
     }
     let sm_sel = arg1_selector(f.rdi);

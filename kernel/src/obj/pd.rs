@@ -125,64 +125,11 @@ impl Object for Pd {
         };
         let (mut spaces, mut mem, _) = tools();
         // Take back everything this Pd holds, and everything delegated from it.
-        for (table, space, bits) in [(obj, obj_space(h), OBJECT_BITS), (pio, pio_space(h), PORT_BITS)] {
+        for (table, space, bits) in [
+            (obj, obj_space(h), OBJECT_BITS),
+            (pio, pio_space(h), PORT_BITS),
+        ] {
             let _ = capspace::revoke(&mut spaces, &mut mem, space, 0, bits, PERMS, true);
-            table.free_all(&mem, |f| frames::free(f, 0));
-        }
-        frames::free(bitmap, 1);
-            pt.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
-        })
-    }
-
-    /// Allows or denies one port in this Pd's bitmap. The caller updates the CPU's copy
-    /// when the Pd is running.
-    pub fn set_port(&mut self, port: u64, allowed: bool) {
-        if port >= 1 << 16 {
-            return;
-        }
-        let byte = virt(self.iobitmap) + port / 8;
-        // SAFETY: the byte lies in the Pd's own two bitmap frames.
-        unsafe {
-            let v = core::ptr::read_volatile(byte as *const u8);
-            let bit = 1u8 << (port % 8);
-            core::ptr::write_volatile(byte as *mut u8, if allowed { v & !bit } else { v | bit });
-        }
-    }
-
-    /// The host page table.
-    pub fn page_table(&self) -> PageTable {
-        PageTable { root: self.pml4 }
-    }
-}
-
-impl Object for Pd {
-    const KIND: Kind = Kind::Pd;
-
-    fn destroy(h: Handle) {
-        let Some((obj, pio, pml4, bitmap)) =
-            with::<Pd, _>(h, |p| (p.obj, p.pio, p.pml4, p.iobitmap))
-        else {
-            return;
-        };
-        let (mut spaces, mut mem, _) = tools();
-        // Take back everything this Pd holds, and everything delegated from it.
-        for (table, space) in [(obj, obj_space(h)), (pio, pio_space(h))] {
-            let mut used = [0u64; 64];
-            loop {
-                let mut n = 0;
-                table.for_each_used(&mem, |index, slot| {
-                    if slot.cap.is_some() && n < used.len() {
-                        used[n] = index;
-                        n += 1;
-                    }
-                });
-                if n == 0 {
-                    break;
-                }
-                for &index in &used[..n] {
-                    let _ = capspace::revoke(&mut spaces, &mut mem, space, index, 0, PERMS, true);
-                }
-            }
             table.free_all(&mem, |f| frames::free(f, 0));
         }
         frames::free(bitmap, 1);
