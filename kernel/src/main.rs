@@ -12,6 +12,7 @@ mod arch;
 mod boot;
 mod console;
 mod hypercall;
+mod ipc;
 mod mem;
 mod obj;
 mod root;
@@ -71,6 +72,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
 
     let features = Features::detect();
     let enabled = cpu::enable(&features, !opts.nopcid);
+    arch::fpu::init(enabled.xcr0);
     print_features(&features, &enabled);
 
     arch::pic::disable();

@@ -32,12 +32,18 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     }
     let cr2 = read_cr2();
     if frame.is_user() {
+        if crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+            return;
+        }
         write_emergency(format_args!(
             "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
             NAMES[vector], vector, frame.error, frame.rip, cr2
         ));
         dump(frame, cr2);
-        crate::idle();
+        if !crate::ipc::exception::stop_current(frame) {
+            crate::idle();
+        }
+        return;
     }
     write_emergency(format_args!(
         "\nFACET EXCEPTION {} (vector {}) in the kernel: error {:#x} rip {:#x} cr2 {:#x}\n",

@@ -1,6 +1,7 @@
 //! x86_64 structures and instructions the kernel needs.
 
 pub mod cpu;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod io;

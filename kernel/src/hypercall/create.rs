@@ -71,7 +71,8 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
     install(sel, Kind::Ec, perm::ALL, ec)
 }
 
-pub fn create_sc(f: &mut Frame) -> HcResult {
+/// Returns whether the new Sc outranks the running one (which then yields).
+pub fn create_sc(f: &mut Frame) -> Result<bool, Status> {
     let sel = arg1_selector(f.rdi);
     object(f.rsi, Kind::Pd, perm::PD_SC)?;
     let ec = object(f.rdx, Kind::Ec, perm::EC_SC)?;
@@ -83,7 +84,11 @@ pub fn create_sc(f: &mut Frame) -> HcResult {
         return Err(Status::BadPar);
     }
     let sc = Sc::create(ec, prio as u8, quantum as u32)?;
-    install(sel, Kind::Sc, perm::ALL, sc)
+    install(sel, Kind::Sc, perm::ALL, sc)?;
+    crate::ipc::sched::enqueue(sc);
+    let current = crate::ipc::sched::current_sc();
+    let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
+    Ok(prio as u8 > current_prio)
 }
 
 pub fn create_pt(f: &mut Frame) -> HcResult {

@@ -5,7 +5,7 @@
 //! the status into OUT1 (RDI); handlers write any other results themselves. Objects
 //! whose last reference went away during the hypercall are destroyed before returning.
 
-mod caps;
+pub mod caps;
 mod create;
 mod delegation;
 mod pd_ctrl;
@@ -21,25 +21,70 @@ use crate::arch::regs::Frame;
 /// Result of a hypercall handler.
 pub type HcResult = Result<(), Status>;
 
+/// How a hypercall ends.
+pub enum Outcome {
+    /// Back to the caller with this status in RDI.
+    Status(Status),
+    /// Another Ec (or the caller with a status already in place) is to run with the
+    /// state now in the frame.
+    Switched,
+    /// Nothing is left to run on this CPU.
+    Idle,
+}
+
+impl Outcome {
+    fn from_switch(ran: bool) -> Outcome {
+        if ran {
+            Outcome::Switched
+        } else {
+            Outcome::Idle
+        }
+    }
+}
+
 /// Entry from the syscall stub.
 pub extern "C" fn dispatch(frame: &mut Frame) {
-    let result = match Hypercall::from_arg1(frame.rdi) {
+    let outcome = match Hypercall::from_arg1(frame.rdi) {
+        Hypercall::Call => match crate::ipc::call::call(frame) {
+            Ok(()) => Outcome::Switched,
+            Err(s) => Outcome::Status(s),
+        },
+        Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(frame)),
+        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(frame),
+        Hypercall::CreateSc => match create::create_sc(frame) {
+            Ok(preempt) => {
+                frame.rdi = Status::Success as u64;
+                if preempt {
+                    crate::ipc::sched::yield_current(frame);
+                }
+                Outcome::Switched
+            }
+            Err(s) => Outcome::Status(s),
+        },
+        _ => Outcome::Status(match other(frame) {
+            Ok(()) => Status::Success,
+            Err(s) => s,
+        }),
+    };
+    crate::obj::reap();
+    match outcome {
+        Outcome::Status(s) => frame.rdi = s as u64,
+        Outcome::Switched => {}
+        Outcome::Idle => crate::idle(),
+    }
+}
+
+fn other(frame: &mut Frame) -> HcResult {
+    match Hypercall::from_arg1(frame.rdi) {
         Hypercall::CreatePd => create::create_pd(frame),
         Hypercall::CreateEc => create::create_ec(frame),
-        Hypercall::CreateSc => create::create_sc(frame),
         Hypercall::CreatePt => create::create_pt(frame),
         Hypercall::CreateSm => create::create_sm(frame),
         Hypercall::Revoke => revoke::revoke(frame),
         Hypercall::PdCtrl => pd_ctrl::pd_ctrl(frame),
         Hypercall::PtCtrl => pt_ctrl::pt_ctrl(frame),
-        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(frame),
-        // Not built yet: IPC and scheduling (call, reply, ec_ctrl, sc_ctrl), interrupts
+        // Not built yet: ec_ctrl and sc_ctrl, interrupts
         // (assign_gsi), the IOMMU (assign_pci) and machine_ctrl.
         _ => Err(Status::BadHyp),
-    };
-    crate::obj::reap();
-    frame.rdi = match result {
-        Ok(()) => Status::Success as u64,
-        Err(s) => s as u64,
-    };
+    }
 }

@@ -1,25 +1,34 @@
 //! `sm_ctrl`: semaphore up (ARG1 bit 4 clear) and down (set; bit 5 = zero the counter).
 //!
-//! Blocking is built with the scheduler: until then a `down` that would block returns
-//! TIMEOUT at once, as a down with an expired deadline does.
+//! A `down` on a zero counter blocks the caller until an `up`. Deadlines need the timer
+//! and are not honoured yet: a down with a deadline waits like one without.
 
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
 
 use super::caps::object;
-use super::HcResult;
+use super::Outcome;
 use crate::arch::regs::Frame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
-pub fn sm_ctrl(f: &mut Frame) -> HcResult {
+pub fn sm_ctrl(f: &mut Frame) -> Outcome {
+    match sm_ctrl_inner(f) {
+        Ok(o) => o,
+        Err(s) => Outcome::Status(s),
+    }
+}
+
+fn sm_ctrl_inner(f: &mut Frame) -> Result<Outcome, Status> {
     let flags = arg1_flags(f.rdi);
     let down = flags & 1 != 0;
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
     let sm = object(arg1_selector(f.rdi), Kind::Sm, 1 << (flags & 1))?;
     if !down {
-        with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
-        return Ok(());
+        if !crate::ipc::semaphore::wake_one(sm) {
+            with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
+        }
+        return Ok(Outcome::Status(Status::Success));
     }
     if with::<Sm, _>(sm, |s| s.chained != 0).unwrap_or(true) {
         return Err(Status::BadCap);
@@ -34,8 +43,12 @@ pub fn sm_ctrl(f: &mut Frame) -> HcResult {
         }
     });
     if taken == Some(true) {
-        Ok(())
+        Ok(Outcome::Status(Status::Success))
     } else {
-        Err(Status::Timeout)
+        Ok(if crate::ipc::semaphore::block(f, sm) {
+            Outcome::Switched
+        } else {
+            Outcome::Idle
+        })
     }
 }

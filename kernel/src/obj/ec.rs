@@ -31,8 +31,41 @@ pub struct Ec {
     pub utcb_pd: Handle,
     /// Event base: first selector of its exception (or VM-exit) portals.
     pub evt: u64,
-    /// User register state.
+    /// User register state while the Ec is not on the CPU.
     pub regs: Frame,
+    /// What the Ec is doing (see [`State`]).
+    pub state: State,
+    /// The other side of a call: for a caller the handler, for a handler the caller.
+    pub partner: Handle,
+    /// The caller waits in an exception (its reply restores state through the MTD),
+    /// not in a `call`.
+    pub in_exception: bool,
+    /// The MTD of the exception message being handled.
+    pub mtd: u64,
+    /// Next Ec waiting on the same semaphore.
+    pub next_waiter: Handle,
+    /// The Sc that ran the Ec when it blocked (to be resumed with it).
+    pub blocked_sc: Handle,
+    /// FPU/SSE/AVX state while the Ec is not on the CPU.
+    pub fpu: crate::arch::fpu::FpuArea,
+}
+
+/// The life of an Ec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// A local Ec waiting for a call through one of its portals.
+    Idle,
+    /// Ready to run in user mode with its saved registers.
+    Ready,
+    /// A global Ec that has not received its start-up message yet.
+    Startup,
+    /// Waiting for the reply to a call or an exception message.
+    WaitReply,
+    /// Waiting on a semaphore.
+    WaitSm,
+    /// Stopped for good (a fault nobody handles).
+    Dead,
 }
 
 /// What `create_ec` asks for.
@@ -82,8 +115,12 @@ impl Ec {
             }
             crate::arch::cpu::flush_tlb();
         }
+        // A user-mode state: user selectors, interrupts on.
         let regs = Frame {
             rsp: p.sp,
+            cs: facet_abi::layout::SEL_USER_CODE64 as u64,
+            ss: facet_abi::layout::SEL_USER_DATA as u64,
+            rflags: 0x202,
             ..Frame::default()
         };
         let ec = Ec {
@@ -97,6 +134,17 @@ impl Ec {
             utcb_pd: if utcb != 0 { p.utcb_pd } else { 0 },
             evt: p.evt,
             regs,
+            state: if p.global {
+                State::Startup
+            } else {
+                State::Idle
+            },
+            partner: 0,
+            in_exception: false,
+            mtd: 0,
+            next_waiter: 0,
+            blocked_sc: 0,
+            fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
         let h = alloc_or_unmap(ec)?;
         get(p.pd);

@@ -21,6 +21,10 @@ pub struct Sc {
     pub quantum: u32,
     /// Time consumed so far, in TSC ticks.
     pub consumed: u64,
+    /// Next Sc in the same run queue.
+    pub next: Handle,
+    /// Whether the Sc is in a run queue.
+    pub queued: bool,
 }
 
 impl Sc {
@@ -32,6 +36,8 @@ impl Sc {
             prio,
             quantum,
             consumed: 0,
+            next: 0,
+            queued: false,
         })?;
         get(ec);
         Ok(h)
@@ -42,6 +48,7 @@ impl Object for Sc {
     const KIND: Kind = Kind::Sc;
 
     fn destroy(h: Handle) {
+        crate::ipc::sched::dequeue(h);
         if let Some(ec) = with::<Sc, _>(h, |s| s.ec) {
             put(ec);
         }

@@ -11,6 +11,9 @@ pub struct Sm {
     pub counter: u64,
     /// The semaphore this one signals, 0 if none (a counted reference).
     pub chained: Handle,
+    /// First and last Ec waiting (linked through `Ec::next_waiter`).
+    pub waiters: Handle,
+    pub last_waiter: Handle,
 }
 
 impl Sm {
@@ -20,6 +23,8 @@ impl Sm {
             hdr: Header::new(Kind::Sm),
             counter,
             chained,
+            waiters: 0,
+            last_waiter: 0,
         })?;
         if chained != 0 {
             get(chained);

@@ -174,6 +174,8 @@ pub fn start(
         .map_err(|_| RootError::OutOfMemory)?;
     }
     pd::activate(root);
+    with::<Ec, _>(ec, |e| e.state = crate::obj::ec::State::Ready);
+    crate::ipc::sched::start(sc, ec);
 
     let frame = Frame {
         rip: elf.entry,

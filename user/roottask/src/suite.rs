@@ -75,6 +75,7 @@ mod boot;
 mod caps;
 mod cpu;
 mod delegate;
+mod ipc;
 
 struct Runner {
     passed: u32,
@@ -144,5 +145,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         caps::ports_follow_capabilities,
     );
     r.run("caps::msr_access", caps::msr_access);
+    r.run("ipc::call_and_reply", ipc::call_and_reply);
+    r.run(
+        "ipc::exceptions_startup_and_semaphores",
+        ipc::exceptions_startup_and_semaphores,
+    );
     (r.passed, r.failed)
 }

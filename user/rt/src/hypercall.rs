@@ -188,3 +188,20 @@ pub fn sm_up(sm: u64) -> Result<(), Status> {
 pub fn sm_down(sm: u64) -> Result<(), Status> {
     status_of(&raw(arg1(Hypercall::SmCtrl, 1, sm), 0, 0, 0, 0))
 }
+
+/// `call`: calls portal `pt` with the message in the caller's UTCB; the reply is in the
+/// UTCB afterwards.
+pub fn call(pt: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::Call, 0, pt), 0, 0, 0, 0))
+}
+
+/// `reply`: answers the current call with the message in the UTCB and waits for the
+/// next one (a portal handler's last act; it does not return).
+pub fn reply() -> ! {
+    raw(arg1(Hypercall::Reply, 0, 0), 0, 0, 0, 0);
+    // The kernel never resumes a handler after its reply: the next call starts it at
+    // the portal's entry again.
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,50 @@
+//! Saving and restoring user FPU/SSE/AVX state with XSAVE (or FXSAVE where the CPU has
+//! no XSAVE). Facet switches this state eagerly whenever the CPU changes execution
+//! context: one XSAVE/XRSTOR pair per switch, and no #NM traps.
+
+use core::arch::asm;
+
+use crate::sync::SpinLock;
+
+/// Space for one context's state: large enough for x87, SSE, AVX and AVX-512 (the
+/// components the kernel enables; CPUID 0xD reports at most 2,696 bytes for them).
+#[repr(C, align(64))]
+pub struct FpuArea(pub [u8; 3072]);
+
+static XSAVE_MASK: SpinLock<u64> = SpinLock::new(0);
+
+/// Records the XCR0 the kernel enabled (0: no XSAVE, use FXSAVE).
+pub fn init(xcr0: u64) {
+    *XSAVE_MASK.lock() = xcr0;
+}
+
+/// Saves the CPU's user FPU state into `area`.
+pub fn save(area: &mut FpuArea) {
+    let mask = *XSAVE_MASK.lock();
+    // SAFETY: the area is 64-byte aligned and large enough for every enabled component
+    // (see `FpuArea`); the instructions only write the area.
+    unsafe {
+        if mask != 0 {
+            asm!("xsave64 [{}]", in(reg) area.0.as_mut_ptr(), in("eax") mask as u32, in("edx") (mask >> 32) as u32,
+                 options(nostack, preserves_flags));
+        } else {
+            asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// Loads the CPU's user FPU state from `area`. An all-zero area (a new context) loads
+/// the initial state.
+pub fn restore(area: &FpuArea) {
+    let mask = *XSAVE_MASK.lock();
+    // SAFETY: as for `save`. An all-zero XSAVE header (XSTATE_BV = 0) is valid and puts
+    // every component in its initial state.
+    unsafe {
+        if mask != 0 {
+            asm!("xrstor64 [{}]", in(reg) area.0.as_ptr(), in("eax") mask as u32, in("edx") (mask >> 32) as u32,
+                 options(nostack, preserves_flags));
+        } else {
+            asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack, preserves_flags));
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Exception messages: a fault in user mode becomes a call to the portal at the faulting
+//! Ec's event base plus the vector, carrying the state the portal's MTD selects; the
+//! handler's reply sets the state the faulting Ec resumes with. The start-up message of
+//! a global Ec (event base + 30) works the same way.
+
+use facet_abi::layout::EVENT_STARTUP;
+
+use super::{sched, switch_to, utcb};
+use crate::arch::regs::Frame;
+use crate::hypercall::caps::object;
+use crate::obj::ec::{Ec, State};
+use crate::obj::pt::Pt;
+use crate::obj::{with, Kind};
+
+/// Sends the running Ec's exception `vector` to its portal. Returns `false` if there is
+/// no usable portal: the Ec is then stopped and the next Sc runs (or the CPU idles,
+/// which `idle` reports through the second result).
+pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
+    let ec = sched::current_ec();
+    send(frame, ec, vector, cr2)
+}
+
+/// Delivers the start-up message of the global Ec `ec`, which is on the CPU.
+pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
+    if !send(frame, ec, EVENT_STARTUP, 0) {
+        crate::println!("FACET: global EC has no start-up portal; stopped");
+        stop_current(frame);
+    }
+}
+
+fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {
+    let Some(evt) = with::<Ec, _>(ec, |e| e.evt) else {
+        return false;
+    };
+    let Ok(pt) = object(evt.wrapping_add(vector), Kind::Pt, 0) else {
+        return false;
+    };
+    let Some((handler, id, ip, mtd)) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd)) else {
+        return false;
+    };
+    let Some((hstate, hutcb, hcpu)) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu)) else {
+        return false;
+    };
+    if hstate != State::Idle || hcpu != with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) {
+        return false;
+    }
+    with::<Ec, _>(ec, |e| {
+        e.state = State::WaitReply;
+        e.partner = handler;
+        e.in_exception = true;
+        e.mtd = mtd;
+    });
+    with::<Ec, _>(handler, |e| e.partner = ec);
+    utcb::load_exception(hutcb, frame, mtd, cr2);
+    switch_to(frame, handler);
+    with::<Ec, _>(ec, |e| e.state = State::WaitReply);
+    frame.rdi = id;
+    frame.rip = ip;
+    true
+}
+
+/// Stops the running Ec for good and runs the next Sc. Returns `false` if nothing is
+/// left to run.
+pub fn stop_current(frame: &mut Frame) -> bool {
+    let ec = sched::current_ec();
+    with::<Ec, _>(ec, |e| {
+        e.state = State::Dead;
+        e.regs = *frame;
+    });
+    sched::set_current_ec(0);
+    sched::schedule(frame)
+}

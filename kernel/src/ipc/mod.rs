@@ -1,0 +1,46 @@
+//! Running execution contexts: the scheduler, portal calls and replies, exception
+//! messages and blocking on semaphores.
+//!
+//! The kernel keeps no kernel stack for an Ec that is not running. On every entry the
+//! user state of the running Ec sits in a [`Frame`] on the CPU's kernel stack; switching
+//! to another Ec saves that frame (and the FPU state) into the running Ec and loads the
+//! other Ec's saved state into the frame, so the common exit path resumes whichever Ec
+//! now runs. An Ec that waits records what it waits for in its [`State`]; whoever ends
+//! the wait (a reply, a semaphore up) prepares its saved registers and makes it ready.
+
+pub mod call;
+pub mod exception;
+pub mod sched;
+pub mod semaphore;
+pub mod utcb;
+
+use crate::arch::regs::Frame;
+use crate::obj::ec::{Ec, State};
+use crate::obj::{pd, with, Handle};
+
+/// Puts `next` on the CPU in place of the running Ec. `frame` is the running Ec's saved
+/// user state; afterwards it holds `next`'s.
+pub fn switch_to(frame: &mut Frame, next: Handle) {
+    let cur = sched::current_ec();
+    if cur == next {
+        return;
+    }
+    if cur != 0 {
+        with::<Ec, _>(cur, |e| {
+            e.regs = *frame;
+            crate::arch::fpu::save(&mut e.fpu);
+        });
+    }
+    let Some(pd) = with::<Ec, _>(next, |e| {
+        *frame = e.regs;
+        crate::arch::fpu::restore(&e.fpu);
+        e.state = State::Ready;
+        e.pd
+    }) else {
+        return;
+    };
+    sched::set_current_ec(next);
+    if pd != pd::current() {
+        pd::activate(pd);
+    }
+}

@@ -1,0 +1,194 @@
+//! The scheduler: per-priority run queues of scheduling contexts, round robin within a
+//! priority, highest priority first.
+//!
+//! One CPU so far. An Sc in a queue is ready; the running Sc is not queued. The Ec an
+//! Sc runs is its own Ec or, while that Ec waits for a reply, the handler it called
+//! (the Sc is donated along the call chain). Preemption by the local APIC timer comes
+//! with interrupt support; until then an Sc runs until its Ec blocks.
+
+use facet_abi::config::NUM_PRIORITIES;
+
+use crate::obj::ec::{Ec, State};
+use crate::obj::sc::Sc;
+use crate::obj::{with, Handle};
+use crate::sync::SpinLock;
+
+struct Queues {
+    head: [Handle; NUM_PRIORITIES as usize],
+    tail: [Handle; NUM_PRIORITIES as usize],
+    current_sc: Handle,
+    current_ec: Handle,
+    since: u64,
+}
+
+static Q: SpinLock<Queues> = SpinLock::new(Queues {
+    head: [0; NUM_PRIORITIES as usize],
+    tail: [0; NUM_PRIORITIES as usize],
+    current_sc: 0,
+    current_ec: 0,
+    since: 0,
+});
+
+/// The Ec on the CPU.
+pub fn current_ec() -> Handle {
+    Q.lock().current_ec
+}
+
+/// Records the Ec on the CPU.
+pub fn set_current_ec(ec: Handle) {
+    Q.lock().current_ec = ec;
+}
+
+/// The Sc whose time the CPU is spending.
+pub fn current_sc() -> Handle {
+    Q.lock().current_sc
+}
+
+fn tsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Makes `sc` the running Sc (at boot, for the roottask's).
+pub fn start(sc: Handle, ec: Handle) {
+    let mut q = Q.lock();
+    q.current_sc = sc;
+    q.current_ec = ec;
+    q.since = tsc();
+}
+
+/// Adds a ready Sc at the end of its priority's queue.
+pub fn enqueue(sc: Handle) {
+    let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
+        return;
+    };
+    let mut q = Q.lock();
+    if queued || q.current_sc == sc {
+        return;
+    }
+    let tail = q.tail[prio];
+    with::<Sc, _>(sc, |s| {
+        s.next = 0;
+        s.queued = true;
+    });
+    if tail == 0 {
+        q.head[prio] = sc;
+    } else {
+        with::<Sc, _>(tail, |t| t.next = sc);
+    }
+    q.tail[prio] = sc;
+}
+
+/// Removes an Sc from its queue (when it is destroyed).
+pub fn dequeue(sc: Handle) {
+    let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
+        return;
+    };
+    let mut q = Q.lock();
+    if q.current_sc == sc {
+        q.current_sc = 0;
+    }
+    if !queued {
+        return;
+    }
+    let (mut prev, mut cur) = (0, q.head[prio]);
+    while cur != 0 && cur != sc {
+        prev = cur;
+        cur = with::<Sc, _>(cur, |s| s.next).unwrap_or(0);
+    }
+    if cur == 0 {
+        return;
+    }
+    let next = with::<Sc, _>(sc, |s| {
+        s.queued = false;
+        s.next
+    })
+    .unwrap_or(0);
+    if prev == 0 {
+        q.head[prio] = next;
+    } else {
+        with::<Sc, _>(prev, |p| p.next = next);
+    }
+    if q.tail[prio] == sc {
+        q.tail[prio] = prev;
+    }
+}
+
+fn pop_highest() -> Option<Handle> {
+    let mut q = Q.lock();
+    for prio in (0..NUM_PRIORITIES as usize).rev() {
+        let sc = q.head[prio];
+        if sc != 0 {
+            let next = with::<Sc, _>(sc, |s| {
+                s.queued = false;
+                s.next
+            })
+            .unwrap_or(0);
+            q.head[prio] = next;
+            if next == 0 {
+                q.tail[prio] = 0;
+            }
+            return Some(sc);
+        }
+    }
+    None
+}
+
+/// Charges the running Sc for the time since it started running.
+fn account() {
+    let now = tsc();
+    let (sc, since) = {
+        let mut q = Q.lock();
+        let r = (q.current_sc, q.since);
+        q.since = now;
+        r
+    };
+    if sc != 0 {
+        with::<Sc, _>(sc, |s| {
+            s.consumed = s.consumed.saturating_add(now.saturating_sub(since))
+        });
+    }
+}
+
+/// The Ec an Sc runs: its own, or the end of the call chain it was donated along.
+fn runnable_ec(sc: Handle) -> Option<Handle> {
+    let mut ec = with::<Sc, _>(sc, |s| s.ec)?;
+    for _ in 0..1024 {
+        let (state, partner) = with::<Ec, _>(ec, |e| (e.state, e.partner))?;
+        match state {
+            State::WaitReply if partner != 0 => ec = partner,
+            State::Ready | State::Startup => return Some(ec),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The running Sc stops (its Ec blocked or died): picks the next ready Sc and puts its
+/// Ec on the CPU. Returns `false` if nothing is ready.
+pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
+    account();
+    Q.lock().current_sc = 0;
+    while let Some(sc) = pop_highest() {
+        let Some(ec) = runnable_ec(sc) else { continue };
+        Q.lock().current_sc = sc;
+        let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
+        super::switch_to(frame, ec);
+        if startup {
+            super::exception::startup(frame, ec);
+        }
+        return true;
+    }
+    false
+}
+
+/// The running Sc goes to the end of its queue and the next one runs (a yield, or the
+/// end of a quantum once the timer preempts).
+pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
+    let sc = current_sc();
+    if sc != 0 {
+        Q.lock().current_sc = 0;
+        enqueue(sc);
+    }
+    schedule(frame);
+}

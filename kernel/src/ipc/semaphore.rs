@@ -1,0 +1,56 @@
+//! Blocking on semaphores and waking up.
+
+use super::sched;
+use crate::arch::regs::Frame;
+use crate::obj::ec::{Ec, State};
+use crate::obj::sm::Sm;
+use crate::obj::{with, Handle};
+
+/// The running Ec waits on `sm` (whose counter is zero). Returns `false` if the CPU has
+/// nothing else to run. The Ec resumes with SUCCESS when an `up` wakes it.
+pub fn block(frame: &mut Frame, sm: Handle) -> bool {
+    let ec = sched::current_ec();
+    let sc = sched::current_sc();
+    frame.rdi = 0;
+    with::<Ec, _>(ec, |e| {
+        e.state = State::WaitSm;
+        e.regs = *frame;
+        e.next_waiter = 0;
+        e.blocked_sc = sc;
+        crate::arch::fpu::save(&mut e.fpu);
+    });
+    let last = with::<Sm, _>(sm, |s| s.last_waiter).unwrap_or(0);
+    if last == 0 {
+        with::<Sm, _>(sm, |s| s.waiters = ec);
+    } else {
+        with::<Ec, _>(last, |e| e.next_waiter = ec);
+    }
+    with::<Sm, _>(sm, |s| s.last_waiter = ec);
+    sched::set_current_ec(0);
+    sched::schedule(frame)
+}
+
+/// Wakes the first Ec waiting on `sm`, if any; returns whether one was woken.
+pub fn wake_one(sm: Handle) -> bool {
+    let Some(ec) = with::<Sm, _>(sm, |s| s.waiters) else {
+        return false;
+    };
+    if ec == 0 {
+        return false;
+    }
+    let (next, sc) = with::<Ec, _>(ec, |e| {
+        e.state = State::Ready;
+        (e.next_waiter, e.blocked_sc)
+    })
+    .unwrap_or((0, 0));
+    with::<Sm, _>(sm, |s| {
+        s.waiters = next;
+        if next == 0 {
+            s.last_waiter = 0;
+        }
+    });
+    if sc != 0 {
+        sched::enqueue(sc);
+    }
+    true
+}

@@ -1,0 +1,160 @@
+//! Moving message contents between UTCBs, and exception state between a UTCB and saved
+//! registers, as the reference's UTCB layout defines them.
+//!
+//! A UTCB page starts with a header of four words (items, translate CRD, delegate CRD,
+//! TLS); message words follow. `items` holds the number of untyped words in bits 15:0
+//! and of typed items in bits 31:16. The exception layout reuses the words after the
+//! header: MTD, instruction length, RIP, RFLAGS, interruptibility, injection, vector
+//! information, then RAX..RDI, R8..R15 and the two qualification words.
+
+use facet_abi::mtd;
+
+use crate::arch::regs::Frame;
+use crate::mem::direct_map::virt;
+
+/// Message words after the header.
+pub const WORDS: usize = (4096 - 32) / 8;
+
+/// Byte offsets of the exception layout.
+mod off {
+    pub const ITEMS: u64 = 0;
+    pub const MTD: u64 = 32;
+    pub const RIP: u64 = 48;
+    pub const RFLAGS: u64 = 56;
+    pub const RAX: u64 = 88;
+    pub const R8: u64 = 152;
+    pub const QUAL: u64 = 216;
+    pub const DATA_END: u64 = 232;
+}
+
+fn rd(utcb: u64, at: u64) -> u64 {
+    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (owned by that Ec,
+    // direct-mapped) and `at` lies inside the page.
+    unsafe { core::ptr::read_volatile(virt(utcb + at) as *const u64) }
+}
+
+fn wr(utcb: u64, at: u64, v: u64) {
+    // SAFETY: as for `rd`.
+    unsafe { core::ptr::write_volatile(virt(utcb + at) as *mut u64, v) }
+}
+
+/// Copies the items word and the untyped words of `src` to `dst` (typed items are not
+/// transferred yet).
+pub fn copy_message(src: u64, dst: u64) {
+    if src == 0 || dst == 0 {
+        return;
+    }
+    let items = rd(src, off::ITEMS);
+    let n = ((items & 0xffff) as usize).min(WORDS);
+    wr(dst, off::ITEMS, items);
+    for i in 0..n as u64 {
+        wr(dst, 32 + 8 * i, rd(src, 32 + 8 * i));
+    }
+}
+
+/// A register of a frame, at a byte offset of the UTCB layout.
+type Gpr = (u64, fn(&mut Frame) -> &mut u64);
+
+const GPRS_ACDB: [Gpr; 4] = [
+    (0, |f| &mut f.rax),
+    (8, |f| &mut f.rcx),
+    (16, |f| &mut f.rdx),
+    (24, |f| &mut f.rbx),
+];
+const GPRS_BSD: [Gpr; 3] = [
+    (40, |f| &mut f.rbp),
+    (48, |f| &mut f.rsi),
+    (56, |f| &mut f.rdi),
+];
+const GPRS_R8: [Gpr; 8] = [
+    (0, |f| &mut f.r8),
+    (8, |f| &mut f.r9),
+    (16, |f| &mut f.r10),
+    (24, |f| &mut f.r11),
+    (32, |f| &mut f.r12),
+    (40, |f| &mut f.r13),
+    (48, |f| &mut f.r14),
+    (56, |f| &mut f.r15),
+];
+
+/// Writes the state `mtd` selects from a faulting Ec's registers into a handler's UTCB.
+pub fn load_exception(utcb: u64, regs: &mut Frame, mtd_bits: u64, cr2: u64) {
+    if utcb == 0 {
+        return;
+    }
+    let m = mtd_bits as u32;
+    if m & mtd::GPR_ACDB != 0 {
+        for (o, r) in GPRS_ACDB {
+            wr(utcb, off::RAX + o, *r(regs));
+        }
+    }
+    if m & mtd::GPR_BSD != 0 {
+        for (o, r) in GPRS_BSD {
+            wr(utcb, off::RAX + o, *r(regs));
+        }
+    }
+    if m & mtd::GPR_R8_R15 != 0 {
+        for (o, r) in GPRS_R8 {
+            wr(utcb, off::R8 + o, *r(regs));
+        }
+    }
+    if m & mtd::RSP != 0 {
+        wr(utcb, off::RAX + 32, regs.rsp);
+    }
+    if m & mtd::RIP_LEN != 0 {
+        wr(utcb, off::RIP, regs.rip);
+    }
+    if m & mtd::RFLAGS != 0 {
+        wr(utcb, off::RFLAGS, regs.rflags);
+    }
+    if m & mtd::QUAL != 0 {
+        wr(utcb, off::QUAL, regs.error);
+        wr(utcb, off::QUAL + 8, cr2);
+    }
+    wr(utcb, off::MTD, mtd_bits);
+    wr(utcb, off::ITEMS, (off::DATA_END - 32) / 8);
+}
+
+/// Applies the state a handler's reply selects (the MTD word of its UTCB) to the
+/// faulting Ec's registers. RFLAGS is sanitised: no IOPL, VM, RF or VIF/VIP; IF stays on.
+pub fn save_exception(utcb: u64, regs: &mut Frame) {
+    if utcb == 0 {
+        return;
+    }
+    let m = rd(utcb, off::MTD) as u32;
+    if m & mtd::GPR_ACDB != 0 {
+        for (o, r) in GPRS_ACDB {
+            *r(regs) = rd(utcb, off::RAX + o);
+        }
+    }
+    if m & mtd::GPR_BSD != 0 {
+        for (o, r) in GPRS_BSD {
+            *r(regs) = rd(utcb, off::RAX + o);
+        }
+    }
+    if m & mtd::GPR_R8_R15 != 0 {
+        for (o, r) in GPRS_R8 {
+            *r(regs) = rd(utcb, off::R8 + o);
+        }
+    }
+    if m & mtd::RSP != 0 {
+        regs.rsp = canonical_user(rd(utcb, off::RAX + 32), regs.rsp);
+    }
+    if m & mtd::RIP_LEN != 0 {
+        regs.rip = canonical_user(rd(utcb, off::RIP), regs.rip);
+    }
+    if m & mtd::RFLAGS != 0 {
+        const DROP: u64 = (1 << 20) | (1 << 19) | (1 << 17) | (1 << 16) | (3 << 12);
+        regs.rflags = (rd(utcb, off::RFLAGS) & !DROP & 0x3f_ffff) | (1 << 9) | 2;
+    }
+}
+
+/// A user address the kernel may return to: canonical and in the lower half. Anything
+/// else keeps the old value (an `iretq` to a non-canonical RIP would fault in the kernel).
+fn canonical_user(v: u64, old: u64) -> u64 {
+    if v < facet_abi::layout::USER_ADDR {
+        v
+    } else {
+        old
+    }
+}

@@ -1,0 +1,220 @@
+//! Execution: portal calls and replies, exception messages, start-up of global ECs,
+//! blocking on semaphores.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::layout::ROOT_SEL_PD;
+use facet_abi::mtd;
+use facet_abi::status::Status;
+use facet_rt::hypercall::{
+    call, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, sm_down, sm_up,
+};
+
+use super::{Fail, TestResult};
+
+const PD: u64 = ROOT_SEL_PD;
+const ROOT_UTCB: u64 = facet_abi::layout::ROOT_UTCB_ADDR;
+/// UTCBs of the ECs these tests create.
+const UTCB_ECHO: u64 = 0x3000_0000;
+const UTCB_EXC: u64 = 0x3000_1000;
+const UTCB_WORKER: u64 = 0x3000_2000;
+
+global_asm!(
+    r#"
+    .section .bss.ipc_stacks, "aw", @nobits
+    .balign 16
+    .skip 0x4000
+__echo_stack_top:
+    .skip 0x4000
+__exc_stack_top:
+    .skip 0x4000
+__worker_stack_top:
+
+    .section .text.ipc_entries, "ax"
+    .global __echo_entry
+__echo_entry:
+    lea rsp, [rip + __echo_stack_top]
+    call {echo}
+    ud2
+    .global __startup_entry
+__startup_entry:
+    lea rsp, [rip + __exc_stack_top]
+    call {startup}
+    ud2
+    .global __ud_entry
+__ud_entry:
+    lea rsp, [rip + __exc_stack_top]
+    call {ud}
+    ud2
+    .global __worker_entry
+__worker_entry:
+    call {worker}
+    ud2
+"#,
+    echo = sym echo_handler,
+    startup = sym startup_handler,
+    ud = sym ud_handler,
+    worker = sym worker,
+);
+
+extern "C" {
+    fn __echo_entry();
+    fn __startup_entry();
+    fn __ud_entry();
+    fn __worker_entry();
+    static __worker_stack_top: u8;
+}
+
+fn word(utcb: u64, i: u64) -> *mut u64 {
+    (utcb + 32 + 8 * i) as *mut u64
+}
+
+fn set_items(utcb: u64, untyped: u64) {
+    // SAFETY: `utcb` is a UTCB mapped read-write in this PD.
+    unsafe { (utcb as *mut u64).write_volatile(untyped) }
+}
+
+fn items(utcb: u64) -> u64 {
+    // SAFETY: as for `set_items`.
+    unsafe { (utcb as *const u64).read_volatile() }
+}
+
+/// Portal handler: answers (a + b, portal id).
+extern "C" fn echo_handler(id: u64) -> ! {
+    // SAFETY: the echo EC's UTCB is mapped at UTCB_ECHO.
+    unsafe {
+        let a = word(UTCB_ECHO, 0).read_volatile();
+        let b = word(UTCB_ECHO, 1).read_volatile();
+        word(UTCB_ECHO, 0).write_volatile(a.wrapping_add(b));
+        word(UTCB_ECHO, 1).write_volatile(id);
+    }
+    set_items(UTCB_ECHO, 2);
+    reply()
+}
+
+/// UTCB exception layout offsets (bytes).
+const U_MTD: u64 = 32;
+const U_RIP: u64 = 48;
+const U_RSP: u64 = 120;
+
+static UD_SEEN: AtomicU64 = AtomicU64::new(0);
+static WORKER_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Start-up portal handler: starts the worker at `__worker_entry` on its stack.
+extern "C" fn startup_handler(_id: u64) -> ! {
+    let sp = core::ptr::addr_of!(__worker_stack_top) as u64;
+    // SAFETY: the exception handler's UTCB is mapped at UTCB_EXC.
+    unsafe {
+        ((UTCB_EXC + U_RIP) as *mut u64).write_volatile(__worker_entry as *const () as u64);
+        ((UTCB_EXC + U_RSP) as *mut u64).write_volatile(sp);
+        ((UTCB_EXC + U_MTD) as *mut u64).write_volatile((mtd::RIP_LEN | mtd::RSP) as u64);
+    }
+    reply()
+}
+
+/// #UD portal handler: skips the two-byte `ud2`.
+extern "C" fn ud_handler(_id: u64) -> ! {
+    // SAFETY: as for `startup_handler`.
+    unsafe {
+        let rip = ((UTCB_EXC + U_RIP) as *const u64).read_volatile();
+        ((UTCB_EXC + U_RIP) as *mut u64).write_volatile(rip + 2);
+        ((UTCB_EXC + U_MTD) as *mut u64).write_volatile(mtd::RIP_LEN as u64);
+    }
+    UD_SEEN.fetch_add(1, Ordering::SeqCst);
+    reply()
+}
+
+/// The global EC: faults once, then wakes the roottask and parks.
+extern "C" fn worker() -> ! {
+    // SAFETY: `ud2` raises #UD, which the handler answers by skipping it.
+    unsafe { core::arch::asm!("ud2") };
+    WORKER_DONE.store(1, Ordering::SeqCst);
+    let _ = sm_up(430);
+    loop {
+        let _ = sm_down(431);
+    }
+}
+
+fn ok(r: Result<(), Status>, what: &str) -> TestResult {
+    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
+}
+
+pub fn call_and_reply() -> TestResult {
+    ok(
+        create_ec(400, PD, 0, 0, UTCB_ECHO, 0, 0),
+        "create handler EC",
+    )?;
+    ok(
+        create_pt(401, PD, 400, 0, __echo_entry as *const () as u64),
+        "create portal",
+    )?;
+    ok(pt_ctrl(401, 0x77), "pt_ctrl")?;
+    for (a, b) in [(40u64, 2u64), (1000, 337)] {
+        set_items(ROOT_UTCB, 2);
+        // SAFETY: the roottask's UTCB is mapped read-write.
+        unsafe {
+            word(ROOT_UTCB, 0).write_volatile(a);
+            word(ROOT_UTCB, 1).write_volatile(b);
+        }
+        ok(call(401), "call")?;
+        ensure_eq!(items(ROOT_UTCB), 2u64);
+        // SAFETY: as above.
+        let (sum, id) = unsafe {
+            (
+                word(ROOT_UTCB, 0).read_volatile(),
+                word(ROOT_UTCB, 1).read_volatile(),
+            )
+        };
+        ensure_eq!(sum, a + b);
+        ensure_eq!(id, 0x77u64);
+    }
+    ensure!(
+        call(999) == Err(Status::BadCap),
+        "call through an empty selector"
+    );
+    ensure!(
+        call(PD) == Err(Status::BadCap),
+        "call through a PD capability"
+    );
+    Ok(())
+}
+
+pub fn exceptions_startup_and_semaphores() -> TestResult {
+    ok(
+        create_ec(410, PD, 0, 0, UTCB_EXC, 0, 0),
+        "create exception handler EC",
+    )?;
+    ok(
+        create_ec(420, PD, ec_flags::GLOBAL, 0, UTCB_WORKER, 0, 500),
+        "create worker EC",
+    )?;
+    ok(
+        create_pt(
+            530,
+            PD,
+            410,
+            (mtd::RIP_LEN | mtd::RSP) as u64,
+            __startup_entry as *const () as u64,
+        ),
+        "startup portal",
+    )?;
+    ok(
+        create_pt(
+            506,
+            PD,
+            410,
+            mtd::RIP_LEN as u64,
+            __ud_entry as *const () as u64,
+        ),
+        "#UD portal",
+    )?;
+    ok(create_sm(430, PD, 0, 0), "create sm")?;
+    ok(create_sm(431, PD, 0, 0), "create parking sm")?;
+    ok(create_sc(440, PD, 420, 1, 10_000), "create worker SC")?;
+    // Blocks until the worker, which runs once the roottask waits, wakes it.
+    ok(sm_down(430), "down")?;
+    ensure_eq!(UD_SEEN.load(Ordering::SeqCst), 1u64);
+    ensure_eq!(WORKER_DONE.load(Ordering::SeqCst), 1u64);
+    Ok(())
+}
