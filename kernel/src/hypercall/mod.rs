@@ -11,6 +11,7 @@ mod delegation;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;
+mod sc_ctrl;
 mod sm_ctrl;
 
 use facet_abi::hypercall::Hypercall;
@@ -83,7 +84,8 @@ fn other(frame: &mut Frame) -> HcResult {
         Hypercall::Revoke => revoke::revoke(frame),
         Hypercall::PdCtrl => pd_ctrl::pd_ctrl(frame),
         Hypercall::PtCtrl => pt_ctrl::pt_ctrl(frame),
-        // Not built yet: ec_ctrl and sc_ctrl, interrupts
+        Hypercall::ScCtrl => sc_ctrl::sc_ctrl(frame),
+        // Not built yet: ec_ctrl (recall), interrupts
         // (assign_gsi), the IOMMU (assign_pci) and machine_ctrl.
         _ => Err(Status::BadHyp),
     }

@@ -150,6 +150,11 @@ fn account() {
     }
 }
 
+/// Charges the running Sc up to now (before its consumed time is read).
+pub fn account_now() {
+    account();
+}
+
 /// The Ec an Sc runs: its own, or the end of the call chain it was donated along.
 fn runnable_ec(sc: Handle) -> Option<Handle> {
     let mut ec = with::<Sc, _>(sc, |s| s.ec)?;

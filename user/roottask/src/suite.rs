@@ -150,5 +150,6 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::exceptions_startup_and_semaphores",
         ipc::exceptions_startup_and_semaphores,
     );
+    r.run("ipc::consumed_time", ipc::consumed_time);
     (r.passed, r.failed)
 }

@@ -205,3 +205,9 @@ pub fn reply() -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// `sc_ctrl`: the time the SC has consumed, in TSC ticks.
+pub fn sc_time(sc: u64) -> Result<u64, Status> {
+    let o = raw(arg1(Hypercall::ScCtrl, 0, sc), 0, 0, 0, 0);
+    status_of(&o).map(|_| o.rsi << 32 | (o.rdx & 0xffff_ffff))
+}

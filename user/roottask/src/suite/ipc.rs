@@ -8,7 +8,8 @@ use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::mtd;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{
-    call, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, sm_down, sm_up,
+    call, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, sc_time, sm_down,
+    sm_up,
 };
 
 use super::{Fail, TestResult};
@@ -216,5 +217,25 @@ pub fn exceptions_startup_and_semaphores() -> TestResult {
     ok(sm_down(430), "down")?;
     ensure_eq!(UD_SEEN.load(Ordering::SeqCst), 1u64);
     ensure_eq!(WORKER_DONE.load(Ordering::SeqCst), 1u64);
+    Ok(())
+}
+
+pub fn consumed_time() -> TestResult {
+    let sc = facet_abi::layout::ROOT_SEL_SC;
+    let a = sc_time(sc).map_err(|s| Fail::new(format_args!("sc_ctrl: {}", s.name())))?;
+    for _ in 0..10_000 {
+        core::hint::spin_loop();
+    }
+    let b = sc_time(sc).map_err(|s| Fail::new(format_args!("sc_ctrl: {}", s.name())))?;
+    ensure!(
+        b > a && a > 0,
+        "consumed time did not grow: {} then {}",
+        a,
+        b
+    );
+    ensure!(
+        sc_time(PD) == Err(Status::BadCap),
+        "sc_ctrl on a PD capability"
+    );
     Ok(())
 }
