@@ -6,9 +6,12 @@
 //!   boots Facet in QEMU with the serial console on the terminal.
 //! - `test [--tier NAME]... [--skip-host] [--no-build] [--list]`: host checks, then every
 //!   on-target tier (see `tiers.rs`), then a summary; non-zero exit if anything failed.
+//! - `bench [--debug] [--no-build]`: the roottask's benchmarks with exact instruction
+//!   counts (see `bench.rs`).
 //! - `iso [--debug]`: the GRUB ISOs, for debugging.
 
 mod artifacts;
+mod bench;
 mod emulator;
 mod harness;
 mod host;
@@ -37,6 +40,8 @@ commands:
                                    (Ctrl-A X quits QEMU)
   test [--tier NAME]... [--skip-host] [--no-build] [--list]
                                    host checks, then the on-target tiers, then a summary
+  bench [--debug] [--no-build]     run the benchmarks (QEMU TCG with -icount: exact
+                                   instruction counts)
   iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso and
                                    target/facet-mb2.iso (and one per GRUB tier)
 ";
@@ -63,6 +68,13 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "run" => run(&paths, rest),
         "test" => test(&paths, rest),
         "iso" => iso(&paths, rest),
+        "bench" => {
+            let o = parse_options(rest, &["--debug", "--no-build"])?;
+            setup::packages()?;
+            let built = prepare(&paths, &o)?;
+            bench::run(&paths, &built)?;
+            Ok(ExitCode::SUCCESS)
+        }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! The roottask's own command line (the multiboot module's), read through the HIP.
 //!
-//! Words: `test` runs the on-target suite; `hold` keeps the roottask alive after it
+//! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
 //! the harness expects in the memory map; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers.
@@ -9,6 +9,7 @@
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Args {
     pub test: bool,
+    pub bench: bool,
     pub hold: bool,
     pub usable: Option<u64>,
     pub expect_virt: Option<&'static str>,
@@ -20,6 +21,7 @@ impl Args {
         for w in line.split(|c| *c == b' ').filter(|w| !w.is_empty()) {
             match w {
                 b"test" => a.test = true,
+                b"bench" => a.bench = true,
                 b"hold" => a.hold = true,
                 b"expect=svm" => a.expect_virt = Some("svm"),
                 b"expect=vmx" => a.expect_virt = Some("vmx"),

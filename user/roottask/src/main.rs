@@ -8,6 +8,7 @@
 #![no_main]
 
 mod args;
+mod bench;
 mod report;
 mod suite;
 mod world;
@@ -37,7 +38,10 @@ fn main(cpu: u64, hip: u64) -> ! {
     report::print(&world);
     let args = args::Args::parse(world.cmdline());
 
-    if args.test {
+    if args.bench {
+        bench::run();
+        facet_rt::io::debug_exit(0);
+    } else if args.test {
         let (passed, failed) = suite::run(&world, &args);
         println!("{passed} passed, {failed} failed");
         if args.hold {

@@ -75,7 +75,7 @@ mod boot;
 mod caps;
 mod cpu;
 mod delegate;
-mod ipc;
+pub mod ipc;
 
 struct Runner {
     passed: u32,

@@ -141,7 +141,8 @@ fn ok(r: Result<(), Status>, what: &str) -> TestResult {
     r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
-pub fn call_and_reply() -> TestResult {
+/// Creates the echo handler EC (selector 400) and its portal (401, id 0x77).
+pub fn setup_echo() -> TestResult {
     ok(
         create_ec(400, PD, 0, 0, UTCB_ECHO, 0, 0),
         "create handler EC",
@@ -150,7 +151,11 @@ pub fn call_and_reply() -> TestResult {
         create_pt(401, PD, 400, 0, __echo_entry as *const () as u64),
         "create portal",
     )?;
-    ok(pt_ctrl(401, 0x77), "pt_ctrl")?;
+    ok(pt_ctrl(401, 0x77), "pt_ctrl")
+}
+
+pub fn call_and_reply() -> TestResult {
+    setup_echo()?;
     for (a, b) in [(40u64, 2u64), (1000, 337)] {
         set_items(ROOT_UTCB, 2);
         // SAFETY: the roottask's UTCB is mapped read-write.
