@@ -95,6 +95,15 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         fatal!("building the kernel address space: {e:?}");
     }
     self_test();
+    match arch::lapic::init() {
+        Some(count) => println!(
+            "lapic: id {}, timer every {} us ({} APIC ticks)",
+            arch::lapic::id(),
+            arch::lapic::TICK_US,
+            count
+        ),
+        None => println!("lapic: not usable; no preemption"),
+    }
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
 

@@ -21,7 +21,7 @@ const NAMES: [&str; 32] = [
 pub extern "C" fn exception_entry(frame: &mut Frame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
-        // No device interrupts are routed yet; a stray one is ignored.
+        interrupt(frame, vector as u8);
         return;
     }
     if !frame.is_user() {
@@ -52,6 +52,19 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     dump(frame, cr2);
     write_emergency(format_args!("FACET: halted\n"));
     halt_forever();
+}
+
+/// A device or timer interrupt. Device interrupts are not routed yet; a stray one is
+/// acknowledged and ignored.
+fn interrupt(frame: &mut Frame, vector: u8) {
+    use crate::arch::lapic;
+    if vector == lapic::VECTOR_SPURIOUS {
+        return;
+    }
+    lapic::eoi();
+    if vector == lapic::VECTOR_TIMER && frame.is_user() {
+        crate::ipc::sched::tick(frame);
+    }
 }
 
 extern "C" {

@@ -5,6 +5,7 @@ pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod io;
+pub mod lapic;
 pub mod msr;
 pub mod pic;
 pub mod ports;

@@ -187,6 +187,31 @@ pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
     false
 }
 
+/// A timer tick while user code ran: charges the running Sc and switches when its
+/// quantum is used up or a higher priority is ready.
+pub fn tick(frame: &mut crate::arch::regs::Frame) {
+    account();
+    let sc = current_sc();
+    let Some((prio, left)) = with::<Sc, _>(sc, |s| {
+        s.left = s.left.saturating_sub(1);
+        (s.prio as usize, s.left)
+    }) else {
+        return;
+    };
+    let higher = {
+        let q = Q.lock();
+        q.head[prio + 1..].iter().any(|&h| h != 0)
+    };
+    if left == 0 || higher {
+        with::<Sc, _>(sc, |s| {
+            if s.left == 0 {
+                s.left = crate::obj::sc::ticks(s.quantum);
+            }
+        });
+        yield_current(frame);
+    }
+}
+
 /// The running Sc goes to the end of its queue and the next one runs (a yield, or the
 /// end of a quantum once the timer preempts).
 pub fn yield_current(frame: &mut crate::arch::regs::Frame) {

@@ -180,3 +180,41 @@ pub fn check_wx() -> WxReport {
     }
     r
 }
+
+/// Kernel virtual addresses for device registers (uncached), handed out upwards.
+const MMIO_BASE: u64 = 0xffff_ffff_c000_0000;
+const MMIO_END: u64 = 0xffff_ffff_e000_0000;
+static MMIO_NEXT: SpinLock<u64> = SpinLock::new(MMIO_BASE);
+
+/// Maps one page of device registers at physical `phys` (page-aligned) read-write,
+/// uncached, no-execute, and returns its kernel virtual address.
+pub fn map_mmio(phys: u64) -> Option<u64> {
+    let pt = kernel_root()?;
+    let mut next = MMIO_NEXT.lock();
+    if *next >= MMIO_END {
+        return None;
+    }
+    let va = *next;
+    let attrs = Attrs {
+        write: true,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: true,
+    };
+    pt.map(
+        &mut phys_mem(),
+        &mut PoolFrames,
+        va,
+        phys & !0xfff,
+        PageSize::Size4K,
+        attrs,
+    )
+    .ok()?;
+    *next += 4096;
+    Some(va)
+}
+
+fn phys_mem() -> DirectMap {
+    phys()
+}

@@ -25,6 +25,8 @@ pub struct Sc {
     pub next: Handle,
     /// Whether the Sc is in a run queue.
     pub queued: bool,
+    /// Timer ticks left of the current quantum.
+    pub left: u32,
 }
 
 impl Sc {
@@ -38,10 +40,16 @@ impl Sc {
             consumed: 0,
             next: 0,
             queued: false,
+            left: ticks(quantum),
         })?;
         get(ec);
         Ok(h)
     }
+}
+
+/// Timer ticks in a quantum of `quantum` microseconds (at least one).
+pub fn ticks(quantum: u32) -> u32 {
+    (quantum as u64 / crate::arch::lapic::TICK_US).max(1) as u32
 }
 
 impl Object for Sc {

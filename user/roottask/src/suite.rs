@@ -151,5 +151,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::exceptions_startup_and_semaphores,
     );
     r.run("ipc::consumed_time", ipc::consumed_time);
+    r.run(
+        "ipc::timer_preempts_and_revoke_stops",
+        ipc::timer_preempts_and_revoke_stops,
+    );
     (r.passed, r.failed)
 }

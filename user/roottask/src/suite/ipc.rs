@@ -102,12 +102,20 @@ const U_RSP: u64 = 120;
 static UD_SEEN: AtomicU64 = AtomicU64::new(0);
 static WORKER_DONE: AtomicU64 = AtomicU64::new(0);
 
-/// Start-up portal handler: starts the worker at `__worker_entry` on its stack.
+/// Where the next global EC to start begins (0: `__worker_entry`).
+static NEXT_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// Start-up portal handler: starts the new global EC at `NEXT_ENTRY` (or
+/// `__worker_entry`) on the worker stack.
 extern "C" fn startup_handler(_id: u64) -> ! {
     let sp = core::ptr::addr_of!(__worker_stack_top) as u64;
+    let entry = match NEXT_ENTRY.load(Ordering::SeqCst) {
+        0 => __worker_entry as *const () as u64,
+        e => e,
+    };
     // SAFETY: the exception handler's UTCB is mapped at UTCB_EXC.
     unsafe {
-        ((UTCB_EXC + U_RIP) as *mut u64).write_volatile(__worker_entry as *const () as u64);
+        ((UTCB_EXC + U_RIP) as *mut u64).write_volatile(entry);
         ((UTCB_EXC + U_RSP) as *mut u64).write_volatile(sp);
         ((UTCB_EXC + U_MTD) as *mut u64).write_volatile((mtd::RIP_LEN | mtd::RSP) as u64);
     }
@@ -242,5 +250,63 @@ pub fn consumed_time() -> TestResult {
         sc_time(PD) == Err(Status::BadCap),
         "sc_ctrl on a PD capability"
     );
+    Ok(())
+}
+
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+/// A global EC that never blocks.
+extern "C" fn spinner() -> ! {
+    loop {
+        SPINS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn tsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Spins (without blocking) until `cond` holds or about `ticks` TSC ticks pass.
+fn spin_until(ticks: u64, cond: impl Fn() -> bool) -> bool {
+    let start = tsc();
+    while tsc().wrapping_sub(start) < ticks {
+        if cond() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    cond()
+}
+
+/// Needs `exceptions_startup_and_semaphores` first (the handler EC 410 and its portals).
+pub fn timer_preempts_and_revoke_stops() -> TestResult {
+    NEXT_ENTRY.store(spinner as *const () as u64, Ordering::SeqCst);
+    ok(
+        create_pt(
+            830,
+            PD,
+            410,
+            (mtd::RIP_LEN | mtd::RSP) as u64,
+            __startup_entry as *const () as u64,
+        ),
+        "startup portal",
+    )?;
+    ok(
+        create_ec(450, PD, ec_flags::GLOBAL, 0, UTCB_WORKER + 0x1000, 0, 800),
+        "create spinner EC",
+    )?;
+    // Same priority as the roottask: only the timer can give the spinner the CPU.
+    ok(create_sc(460, PD, 450, 1, 1000), "create spinner SC")?;
+    let ran = spin_until(20_000_000_000, || SPINS.load(Ordering::SeqCst) > 0);
+    ensure!(ran, "the spinner never ran: no preemption");
+    // And the roottask got the CPU back, or it would not be here. Take the spinner away.
+    let sc = facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 460, 0, facet_abi::perm::ALL);
+    let ec = facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 450, 0, facet_abi::perm::ALL);
+    ok(facet_rt::hypercall::revoke(sc, true, None), "revoke SC")?;
+    ok(facet_rt::hypercall::revoke(ec, true, None), "revoke EC")?;
+    let before = SPINS.load(Ordering::SeqCst);
+    spin_until(50_000_000, || false);
+    ensure_eq!(SPINS.load(Ordering::SeqCst), before);
     Ok(())
 }

@@ -1,0 +1,94 @@
+//! The local APIC (xAPIC, memory-mapped): the timer that preempts scheduling contexts,
+//! end-of-interrupt, and the spurious vector.
+//!
+//! The timer runs periodically at [`TICK_US`] microseconds, calibrated against the PIT;
+//! each tick charges the running scheduling context and ends its quantum when it is used
+//! up. (TSC-deadline mode and per-quantum one-shot programming are later refinements.)
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::io::{inb, outb};
+use super::msr;
+
+/// Vector of the timer interrupt.
+pub const VECTOR_TIMER: u8 = 0x20;
+/// Vector of spurious interrupts.
+pub const VECTOR_SPURIOUS: u8 = 0xff;
+/// Timer period.
+pub const TICK_US: u64 = 1000;
+
+const REG_ID: u64 = 0x20;
+const REG_EOI: u64 = 0xb0;
+const REG_SVR: u64 = 0xf0;
+const REG_TPR: u64 = 0x80;
+const REG_LVT_TIMER: u64 = 0x320;
+const REG_TIMER_INIT: u64 = 0x380;
+const REG_TIMER_CURRENT: u64 = 0x390;
+const REG_TIMER_DIVIDE: u64 = 0x3e0;
+
+static BASE: AtomicU64 = AtomicU64::new(0);
+
+fn read(reg: u64) -> u32 {
+    // SAFETY: BASE is the uncached kernel mapping of this CPU's APIC page; `reg` is a
+    // register offset inside it.
+    unsafe { core::ptr::read_volatile((BASE.load(Ordering::Relaxed) + reg) as *const u32) }
+}
+
+fn write(reg: u64, v: u32) {
+    // SAFETY: as for `read`.
+    unsafe { core::ptr::write_volatile((BASE.load(Ordering::Relaxed) + reg) as *mut u32, v) }
+}
+
+/// Maps and enables the local APIC and starts the periodic timer. Returns the APIC timer
+/// ticks per timer period, or `None` if the APIC cannot be used.
+pub fn init() -> Option<u32> {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
+    let apic_base = unsafe { msr::read(0x1b) };
+    let va = crate::mem::kspace::map_mmio(apic_base & 0xf_ffff_f000)?;
+    BASE.store(va, Ordering::Relaxed);
+    write(REG_TPR, 0);
+    write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
+    write(REG_TIMER_DIVIDE, 0b1011); // divide by 1
+    let per_ms = calibrate()?;
+    let count = (per_ms as u64 * TICK_US / 1000).clamp(1, u32::MAX as u64) as u32;
+    write(REG_LVT_TIMER, (1 << 17) | VECTOR_TIMER as u32); // periodic
+    write(REG_TIMER_INIT, count);
+    Some(count)
+}
+
+/// APIC timer ticks in 10 ms of the PIT (channel 2, gated through port 0x61), per ms.
+fn calibrate() -> Option<u32> {
+    const PIT_HZ: u64 = 1_193_182;
+    let pit_count = (PIT_HZ / 100) as u16;
+    let gate = inb(0x61);
+    outb(0x61, (gate & !0x02) | 0x01); // gate on, speaker off
+    outb(0x43, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0
+    outb(0x42, pit_count as u8);
+    outb(0x42, (pit_count >> 8) as u8);
+    write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
+    write(REG_TIMER_INIT, u32::MAX);
+    let mut spins = 0u64;
+    while inb(0x61) & 0x20 == 0 {
+        spins += 1;
+        if spins > 100_000_000 {
+            outb(0x61, gate);
+            return None;
+        }
+    }
+    let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
+    write(REG_TIMER_INIT, 0);
+    outb(0x61, gate);
+    (elapsed >= 10).then_some(elapsed / 10)
+}
+
+/// Acknowledges the interrupt being handled.
+pub fn eoi() {
+    if BASE.load(Ordering::Relaxed) != 0 {
+        write(REG_EOI, 0);
+    }
+}
+
+/// This CPU's APIC id.
+pub fn id() -> u32 {
+    read(REG_ID) >> 24
+}
