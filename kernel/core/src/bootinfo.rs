@@ -1799,26 +1799,15 @@ mod tests {
 
     // ---- robustness ----
 
-    /// xorshift64: deterministic pseudo-random numbers without a crate.
-    struct Rng(u64);
+    use crate::testrng::Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn fill(&mut self, b: &mut [u8]) {
-            for x in b {
-                *x = self.next() as u8;
-            }
-        }
+    /// Test-only extras on the shared generator.
+    trait Sizes {
+        fn size(&mut self) -> u32;
+        fn addr(&mut self) -> u32;
+    }
+
+    impl Sizes for Rng {
         /// Mostly small values, sometimes anything: sizes and counts near the limits.
         fn size(&mut self) -> u32 {
             match self.below(4) {

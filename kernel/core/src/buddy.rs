@@ -580,21 +580,7 @@ mod tests {
         assert_eq!(b.free_frames(), 0);
     }
 
-    /// xorshift64: deterministic pseudo-random numbers without crates.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testrng::Rng;
 
     #[test]
     fn randomized_against_a_model() {

@@ -985,22 +985,7 @@ mod tests {
         );
     }
 
-    /// xorshift64: deterministic pseudo-random numbers without a crate.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testrng::Rng;
 
     #[test]
     fn random_mutations_never_panic() {

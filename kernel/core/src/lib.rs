@@ -18,4 +18,6 @@ pub mod elf;
 pub mod memmap;
 pub mod paging;
 pub mod phys;
+#[cfg(test)]
+mod testrng;
 pub mod xfer;

@@ -429,21 +429,7 @@ mod tests {
         check(&s);
     }
 
-    /// xorshift64: deterministic pseudo-random numbers without crates.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testrng::Rng;
 
     const SPACE: usize = 4096;
 

@@ -5,21 +5,14 @@ use super::*;
 use std::format;
 use std::string::String;
 
-/// xorshift64: enough randomness, no crates.
-struct Rng(u64);
+use crate::testrng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+/// Test-only extras on the shared generator.
+trait Chance {
+    fn chance(&mut self, percent: u64) -> bool;
+}
+
+impl Chance for Rng {
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
