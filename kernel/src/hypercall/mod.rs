@@ -7,7 +7,7 @@
 
 pub mod caps;
 mod create;
-mod delegation;
+pub mod delegation;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;

@@ -38,14 +38,16 @@ pub fn call(frame: &mut Frame) -> Result<(), Status> {
         let _ = arg1_flags(frame.rdi) & DISABLE_BLOCKING;
         return Err(Status::Timeout);
     }
-    let cutcb = with::<Ec, _>(caller, |e| {
+    let (cutcb, cpd) = with::<Ec, _>(caller, |e| {
         e.state = State::WaitReply;
         e.partner = handler;
         e.in_exception = false;
-        e.utcb
+        (e.utcb, e.pd)
     })
-    .unwrap_or(0);
+    .unwrap_or((0, 0));
+    let hpd = with::<Ec, _>(handler, |e| e.pd).unwrap_or(0);
     utcb::copy_message(cutcb, hutcb);
+    super::typed::transfer(cpd, hpd, cutcb, hutcb);
     // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
     frame.rdi &= !0xff;
     with::<Ec, _>(handler, |e| e.partner = caller);
@@ -74,11 +76,14 @@ pub fn reply(frame: &mut Frame) -> bool {
         with::<Ec, _>(handler, |e| crate::arch::fpu::save(&mut e.fpu));
         return sched::schedule(frame);
     }
-    let (in_exc, cutcb) = with::<Ec, _>(caller, |e| (e.in_exception, e.utcb)).unwrap_or((false, 0));
+    let (in_exc, cutcb, cpd) =
+        with::<Ec, _>(caller, |e| (e.in_exception, e.utcb, e.pd)).unwrap_or((false, 0, 0));
+    let hpd = with::<Ec, _>(handler, |e| e.pd).unwrap_or(0);
     if in_exc {
         with::<Ec, _>(caller, |e| utcb::save_exception(hutcb, &mut e.regs));
     } else {
         utcb::copy_message(hutcb, cutcb);
+        super::typed::transfer(hpd, cpd, hutcb, cutcb);
     }
     with::<Ec, _>(handler, |e| e.partner = 0);
     with::<Ec, _>(caller, |e| e.partner = 0);

@@ -12,6 +12,7 @@ pub mod call;
 pub mod exception;
 pub mod sched;
 pub mod semaphore;
+pub mod typed;
 pub mod utcb;
 
 use crate::arch::regs::Frame;

@@ -158,3 +158,33 @@ fn canonical_user(v: u64, old: u64) -> u64 {
         old
     }
 }
+
+/// Number of typed items in a UTCB (items bits 31:16), bounded by what fits.
+pub fn typed_count(utcb: u64) -> usize {
+    if utcb == 0 {
+        return 0;
+    }
+    (((rd(utcb, off::ITEMS) >> 16) & 0xffff) as usize).min(WORDS / 2)
+}
+
+/// Typed item `i`: (CRD, metadata). Items sit at the end of the page, growing down.
+pub fn typed_item(utcb: u64, i: usize) -> (u64, u64) {
+    let at = 4096 - 16 * (i as u64 + 1);
+    (rd(utcb, at), rd(utcb, at + 8))
+}
+
+/// Writes typed item `i`.
+pub fn set_typed_item(utcb: u64, i: usize, crd: u64, meta: u64) {
+    let at = 4096 - 16 * (i as u64 + 1);
+    wr(utcb, at, crd);
+    wr(utcb, at + 8, meta);
+}
+
+/// The receive window for delegations (UTCB header word 2).
+pub fn delegate_window(utcb: u64) -> u64 {
+    if utcb == 0 {
+        0
+    } else {
+        rd(utcb, 16)
+    }
+}

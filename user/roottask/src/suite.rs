@@ -147,6 +147,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("caps::msr_access", caps::msr_access);
     r.run("ipc::call_and_reply", ipc::call_and_reply);
     r.run(
+        "ipc::reply_delegates_typed_items",
+        ipc::reply_delegates_typed_items,
+    );
+    r.run(
         "ipc::exceptions_startup_and_semaphores",
         ipc::exceptions_startup_and_semaphores,
     );

@@ -38,6 +38,11 @@ __echo_entry:
     lea rsp, [rip + __echo_stack_top]
     call {echo}
     ud2
+    .global __grant_entry
+__grant_entry:
+    lea rsp, [rip + __echo_stack_top]
+    call {grant}
+    ud2
     .global __startup_entry
 __startup_entry:
     lea rsp, [rip + __exc_stack_top]
@@ -54,6 +59,7 @@ __worker_entry:
     ud2
 "#,
     echo = sym echo_handler,
+    grant = sym grant_handler,
     startup = sym startup_handler,
     ud = sym ud_handler,
     worker = sym worker,
@@ -61,6 +67,7 @@ __worker_entry:
 
 extern "C" {
     fn __echo_entry();
+    fn __grant_entry();
     fn __startup_entry();
     fn __ud_entry();
     fn __worker_entry();
@@ -91,6 +98,19 @@ extern "C" fn echo_handler(id: u64) -> ! {
         word(UTCB_ECHO, 1).write_volatile(id);
     }
     set_items(UTCB_ECHO, 2);
+    reply()
+}
+
+/// Portal handler: replies with one typed item delegating SM 710 (up right only).
+extern "C" fn grant_handler(_id: u64) -> ! {
+    let crd =
+        facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 710, 0, facet_abi::perm::SM_UP);
+    // SAFETY: the echo EC's UTCB is mapped at UTCB_ECHO; typed items sit at its end.
+    unsafe {
+        ((UTCB_ECHO + 4096 - 16) as *mut u64).write_volatile(crd.0);
+        ((UTCB_ECHO + 4096 - 8) as *mut u64).write_volatile(1);
+    }
+    set_items(UTCB_ECHO, 1 << 16);
     reply()
 }
 
@@ -308,5 +328,40 @@ pub fn timer_preempts_and_revoke_stops() -> TestResult {
     let before = SPINS.load(Ordering::SeqCst);
     spin_until(50_000_000, || false);
     ensure_eq!(SPINS.load(Ordering::SeqCst), before);
+    Ok(())
+}
+
+/// Needs `call_and_reply` first (the handler EC 400).
+pub fn reply_delegates_typed_items() -> TestResult {
+    use facet_abi::crd::{Crd, Kind};
+    use facet_abi::perm;
+    ok(create_sm(710, PD, 0, 0), "create sm")?;
+    ok(
+        create_pt(402, PD, 400, 0, __grant_entry as *const () as u64),
+        "create portal",
+    )?;
+    let window = Crd::new(Kind::Object, 720, 0, perm::ALL);
+    // SAFETY: the roottask's UTCB is mapped read-write; word 2 is the delegate window.
+    unsafe { ((ROOT_UTCB + 16) as *mut u64).write_volatile(window.0) };
+    set_items(ROOT_UTCB, 0);
+    ok(call(402), "call")?;
+    ensure_eq!(items(ROOT_UTCB), 1u64 << 16);
+    // SAFETY: as above; typed items sit at the end of the page.
+    let (crd, meta) = unsafe {
+        (
+            ((ROOT_UTCB + 4096 - 16) as *const u64).read_volatile(),
+            ((ROOT_UTCB + 4096 - 8) as *const u64).read_volatile(),
+        )
+    };
+    ensure_eq!(Crd(crd), Crd::new(Kind::Object, 720, 0, perm::SM_UP));
+    ensure_eq!(meta, 1u64);
+    let got = facet_rt::hypercall::lookup(Crd::new(Kind::Object, 720, 0, perm::ALL))
+        .map_err(|s| Fail::new(format_args!("lookup: {}", s.name())))?;
+    ensure_eq!(got, Crd::new(Kind::Object, 720, 0, perm::SM_UP));
+    ok(sm_up(720), "up through the received capability")?;
+    ensure!(
+        sm_down(720) == Err(Status::BadCap),
+        "down without the right"
+    );
     Ok(())
 }
