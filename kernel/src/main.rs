@@ -16,6 +16,7 @@ mod ipc;
 mod mem;
 mod obj;
 mod root;
+mod smp;
 mod sync;
 mod trap;
 
@@ -104,6 +105,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         ),
         None => println!("lapic: not usable; no preemption"),
     }
+    // Until the ACPI tables are read, application processors are found by APIC id.
+    let ids: [u32; 16] = core::array::from_fn(|i| i as u32);
+    let aps = smp::start(&ids[..], &features, !opts.nopcid);
+    println!("smp: {} CPU(s) online", aps + 1);
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
 
@@ -209,7 +214,8 @@ fn self_test() {
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
 
-/// Whether CPU `cpu` is online. Only the bootstrap CPU runs so far.
+/// Whether CPU `cpu` can run execution contexts. Only the bootstrap CPU schedules so
+/// far; the others are online but idle.
 pub fn cpu_online(cpu: u32) -> bool {
     cpu == 0
 }

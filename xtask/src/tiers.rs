@@ -85,7 +85,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial",
-        roottask_args: "test hold usable=0x1ff7fc00 expect=svm",
+        roottask_args: "test hold usable=0x1ff7fc00 expect=svm cpus=2",
         emulator_args: TCG_EPYC,
         timeout_s: 120,
         expect: Expect::Suite {
@@ -104,7 +104,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff7fc00 expect=none",
+        roottask_args: "test usable=0x1ff7fc00 expect=none cpus=2",
         emulator_args: &["-accel", "tcg", "-cpu", "Skylake-Client-v4", "-smp", "2"],
         timeout_s: 120,
         expect: Expect::Suite {
@@ -138,7 +138,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial iommu",
-        roottask_args: "test usable=0x1ff7ec00 expect=svm",
+        roottask_args: "test usable=0x1ff7ec00 expect=svm cpus=2",
         emulator_args: &[
             "-accel",
             "tcg",
@@ -166,7 +166,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Grub(Multiboot::V1),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff7fc00 expect=svm",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=2",
         emulator_args: TCG_EPYC,
         timeout_s: 180,
         expect: Expect::Suite {
@@ -185,7 +185,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Grub(Multiboot::V2),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff7fc00 expect=svm",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=2",
         emulator_args: TCG_EPYC,
         timeout_s: 180,
         expect: Expect::Suite {
@@ -204,7 +204,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Bochs,
         boot: Boot::Grub(Multiboot::V2),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff8f000 expect=vmx",
+        roottask_args: "test usable=0x1ff8f000 expect=vmx cpus=1",
         emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
         timeout_s: 600,
         expect: Expect::Suite {

@@ -27,6 +27,9 @@ const REG_TIMER_CURRENT: u64 = 0x390;
 const REG_TIMER_DIVIDE: u64 = 0x3e0;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
+static TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
+const REG_ICR_LOW: u64 = 0x300;
+const REG_ICR_HIGH: u64 = 0x310;
 
 fn read(reg: u64) -> u32 {
     // SAFETY: BASE is the uncached kernel mapping of this CPU's APIC page; `reg` is a
@@ -51,34 +54,72 @@ pub fn init() -> Option<u32> {
     write(REG_TIMER_DIVIDE, 0b1011); // divide by 1
     let per_ms = calibrate()?;
     let count = (per_ms as u64 * TICK_US / 1000).clamp(1, u32::MAX as u64) as u32;
-    write(REG_LVT_TIMER, (1 << 17) | VECTOR_TIMER as u32); // periodic
-    write(REG_TIMER_INIT, count);
+    TIMER_COUNT.store(count as u64, Ordering::Relaxed);
+    start_timer(count);
     Some(count)
 }
 
-/// APIC timer ticks in 10 ms of the PIT (channel 2, gated through port 0x61), per ms.
-fn calibrate() -> Option<u32> {
+fn start_timer(count: u32) {
+    write(REG_TIMER_DIVIDE, 0b1011);
+    write(REG_LVT_TIMER, (1 << 17) | VECTOR_TIMER as u32); // periodic
+    write(REG_TIMER_INIT, count);
+}
+
+/// Enables the local APIC of an application processor (same mapping, same timer
+/// period as the bootstrap CPU's).
+pub fn init_ap() {
+    write(REG_TPR, 0);
+    write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
+    let count = TIMER_COUNT.load(Ordering::Relaxed) as u32;
+    if count != 0 {
+        start_timer(count);
+    }
+}
+
+/// Sends an inter-processor interrupt: `command` is the ICR's low word.
+pub fn send_ipi(apic_id: u32, command: u32) {
+    write(REG_ICR_HIGH, apic_id << 24);
+    write(REG_ICR_LOW, command);
+    for _ in 0..1_000_000 {
+        if read(REG_ICR_LOW) & (1 << 12) == 0 {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Busy-waits `us` microseconds (at most 50 ms) on the PIT's channel 2, gated through
+/// port 0x61. Returns `false` if the PIT never counted down.
+pub fn pit_wait_us(us: u64) -> bool {
     const PIT_HZ: u64 = 1_193_182;
-    let pit_count = (PIT_HZ / 100) as u16;
+    let count = (PIT_HZ * us.min(50_000) / 1_000_000).max(1) as u16;
     let gate = inb(0x61);
     outb(0x61, (gate & !0x02) | 0x01); // gate on, speaker off
     outb(0x43, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0
-    outb(0x42, pit_count as u8);
-    outb(0x42, (pit_count >> 8) as u8);
-    write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
-    write(REG_TIMER_INIT, u32::MAX);
+    outb(0x42, count as u8);
+    outb(0x42, (count >> 8) as u8);
     let mut spins = 0u64;
-    while inb(0x61) & 0x20 == 0 {
+    let done = loop {
+        if inb(0x61) & 0x20 != 0 {
+            break true;
+        }
         spins += 1;
         if spins > 100_000_000 {
-            outb(0x61, gate);
-            return None;
+            break false;
         }
-    }
+    };
+    outb(0x61, gate);
+    done
+}
+
+/// APIC timer ticks in 10 ms of the PIT, per ms.
+fn calibrate() -> Option<u32> {
+    write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
+    write(REG_TIMER_INIT, u32::MAX);
+    let ok = pit_wait_us(10_000);
     let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
     write(REG_TIMER_INIT, 0);
-    outb(0x61, gate);
-    (elapsed >= 10).then_some(elapsed / 10)
+    (ok && elapsed >= 10).then_some(elapsed / 10)
 }
 
 /// Acknowledges the interrupt being handled.

@@ -218,3 +218,46 @@ pub fn map_mmio(phys: u64) -> Option<u64> {
 fn phys_mem() -> DirectMap {
     phys()
 }
+
+/// Kernel stacks of the application processors: one 64 KiB slot per CPU holding a guard
+/// page, a 16 KiB kernel stack, another guard page and an 8 KiB interrupt stack.
+const STACKS_BASE: u64 = 0xffff_ffff_a000_0000;
+
+/// Maps the kernel stack and interrupt stack of CPU `cpu`; returns their tops.
+pub fn map_cpu_stacks(cpu: u64) -> Option<(u64, u64)> {
+    let pt = kernel_root()?;
+    let slot = STACKS_BASE + cpu * 0x1_0000;
+    let rw = Attrs {
+        write: true,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: false,
+    };
+    let mut mem = phys_mem();
+    let stack = super::frames::alloc_zeroed(2)?;
+    let ist = super::frames::alloc_zeroed(1)?;
+    for i in 0..4 {
+        pt.map(
+            &mut mem,
+            &mut PoolFrames,
+            slot + 0x1000 + i * 0x1000,
+            stack + i * 0x1000,
+            PageSize::Size4K,
+            rw,
+        )
+        .ok()?;
+    }
+    for i in 0..2 {
+        pt.map(
+            &mut mem,
+            &mut PoolFrames,
+            slot + 0x6000 + i * 0x1000,
+            ist + i * 0x1000,
+            PageSize::Size4K,
+            rw,
+        )
+        .ok()?;
+    }
+    Some((slot + 0x5000, slot + 0x8000))
+}

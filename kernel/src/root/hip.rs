@@ -10,7 +10,7 @@
 use facet_abi::hip::{self, CpuDesc, HipWriter, MemDesc};
 use facet_kcore::bootinfo::BootInfo;
 
-use crate::arch::cpu::{cpuid, Features};
+use crate::arch::cpu::Features;
 use crate::mem::init::Plan;
 
 /// Fills `page` with the HIP.
@@ -36,15 +36,15 @@ pub fn build(
     }
     w.add_features(flags);
 
-    let apic_id = cpuid(1, 0).ebx >> 24;
-    w.set_cpu(
-        0,
-        &CpuDesc {
+    for cpu in 0..crate::smp::count() {
+        let apic_id = crate::smp::apic_id(cpu);
+        let desc = CpuDesc {
             flags: 1,
             lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             ..Default::default()
-        },
-    );
+        };
+        w.set_cpu(cpu as usize, &desc);
+    }
 
     let mut full = false;
     for r in info.regions() {

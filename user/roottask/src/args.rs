@@ -2,7 +2,8 @@
 //!
 //! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
-//! the harness expects in the memory map; `expect=svm|vmx|none` is the virtualization
+//! the harness expects in the memory map; `cpus=N` the number of CPUs the emulator
+//! has; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers.
 
 /// Parsed roottask arguments.
@@ -12,6 +13,7 @@ pub struct Args {
     pub bench: bool,
     pub hold: bool,
     pub usable: Option<u64>,
+    pub cpus: Option<usize>,
     pub expect_virt: Option<&'static str>,
 }
 
@@ -27,6 +29,9 @@ impl Args {
                 b"expect=vmx" => a.expect_virt = Some("vmx"),
                 b"expect=none" => a.expect_virt = Some("none"),
                 _ => {
+                    if let Some(n) = w.strip_prefix(b"cpus=") {
+                        a.cpus = core::str::from_utf8(n).ok().and_then(|s| s.parse().ok());
+                    }
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
                         a.usable = core::str::from_utf8(hex)
                             .ok()

@@ -119,3 +119,24 @@ pub fn hip_cpu(w: &World) -> TestResult {
 pub fn facet_rt_cpuid(leaf: u32) -> (u32, u32, u32, u32) {
     super::cpu::cpuid(leaf, 0)
 }
+
+pub fn hip_cpus_online(w: &World, args: &Args) -> TestResult {
+    let online: usize = (0..facet_abi::config::NUM_CPU)
+        .filter(|&i| w.hip.cpu(i).flags & 1 != 0)
+        .count();
+    if let Some(n) = args.cpus {
+        ensure_eq!(online, n);
+    }
+    // Every online CPU has a distinct local APIC id.
+    for i in 0..online {
+        for j in 0..i {
+            ensure!(
+                w.hip.cpu(i).lapic[0] != w.hip.cpu(j).lapic[0],
+                "CPUs {} and {} share an APIC id",
+                i,
+                j
+            );
+        }
+    }
+    Ok(())
+}

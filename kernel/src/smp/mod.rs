@@ -1,0 +1,165 @@
+//! Multiprocessor start-up: the bootstrap CPU wakes every application processor with
+//! INIT and start-up IPIs; each one sets up its descriptor tables, system-call entry,
+//! control registers and local APIC, reports in, and waits in the idle loop.
+//!
+//! Execution contexts run on the bootstrap CPU only so far (the scheduler is not per
+//! CPU yet); the other CPUs are online and take timer interrupts while idle.
+
+mod trampoline;
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use facet_kcore::paging::{Attrs, PageSize, PageTable};
+
+use crate::arch::{self, cpu::Features, gdt::CpuTables, lapic};
+use crate::mem::direct_map::virt;
+use crate::mem::{frames, kspace};
+use trampoline::{PARAM_CPU, PARAM_CR3, PARAM_ENTRY, PARAM_STACK, TRAMPOLINE};
+
+/// Bit n set: CPU n is online.
+static ONLINE: AtomicU64 = AtomicU64::new(1);
+/// Local APIC id of each CPU, by CPU number.
+static APIC_IDS: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
+static FEATURES: crate::sync::SpinLock<Option<(Features, bool)>> = crate::sync::SpinLock::new(None);
+
+/// Whether CPU `cpu` is online.
+pub fn online(cpu: u32) -> bool {
+    cpu < 64 && ONLINE.load(Ordering::Acquire) & (1 << cpu) != 0
+}
+
+/// Number of online CPUs.
+pub fn count() -> u32 {
+    ONLINE.load(Ordering::Acquire).count_ones()
+}
+
+/// The local APIC id of CPU `cpu`.
+pub fn apic_id(cpu: u32) -> u32 {
+    APIC_IDS
+        .get(cpu as usize)
+        .map_or(0, |a| a.load(Ordering::Relaxed))
+}
+
+/// Starts the application processors whose APIC ids are listed (the bootstrap CPU's own
+/// id is skipped), stopping at the first id where no CPU answers. Returns how many came
+/// online.
+pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
+    *FEATURES.lock() = Some((*features, use_pcid));
+    let bsp = lapic::id();
+    APIC_IDS[0].store(bsp, Ordering::Relaxed);
+    let code = trampoline::code();
+    if code.len() as u64 > PARAM_CR3 {
+        crate::println!("smp: trampoline too large");
+        return 0;
+    }
+    // SAFETY: the first MiB is never given to the allocator or to user space; the
+    // trampoline page is written only here, by this CPU, while no AP runs it.
+    unsafe {
+        core::ptr::copy_nonoverlapping(code.as_ptr(), virt(TRAMPOLINE) as *mut u8, code.len())
+    };
+    let Some(cr3) = trampoline_table() else {
+        return 0;
+    };
+    write_param(PARAM_CR3, cr3);
+    write_param(PARAM_ENTRY, ap_entry as *const () as u64);
+
+    let mut started = 0;
+    let mut cpu = 1u32;
+    for &id in apic_ids.iter().filter(|&&id| id != bsp) {
+        if cpu >= 64 {
+            break;
+        }
+        let Some((stack, _)) = kspace::map_cpu_stacks(cpu as u64) else {
+            break;
+        };
+        write_param(PARAM_STACK, stack);
+        write_param(PARAM_CPU, cpu as u64);
+        APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
+        lapic::send_ipi(id, 0x4500); // INIT
+        lapic::pit_wait_us(10_000);
+        for _ in 0..2 {
+            lapic::send_ipi(id, 0x4600 | (TRAMPOLINE >> 12) as u32); // start-up
+            lapic::pit_wait_us(200);
+        }
+        // Wait up to a second for the AP to report in.
+        let mut ok = false;
+        for _ in 0..100 {
+            if online(cpu) {
+                ok = true;
+                break;
+            }
+            lapic::pit_wait_us(10_000);
+        }
+        if ok {
+            started += 1;
+            cpu += 1;
+        } else {
+            crate::println!("smp: no CPU answered at APIC id {id}");
+            break;
+        }
+    }
+    started
+}
+
+fn write_param(off: u64, v: u64) {
+    // SAFETY: the parameter block lies in the trampoline page (see `start`).
+    unsafe { core::ptr::write_volatile(virt(TRAMPOLINE + off) as *mut u64, v) }
+}
+
+/// A page table with the trampoline page identity-mapped (read+execute) and the kernel
+/// half shared. Its PML4 is in the pool, below 4 GiB, as the 32-bit code needs.
+fn trampoline_table() -> Option<u64> {
+    let mut mem = kspace::phys();
+    let mut fs = frames::PoolFrames;
+    let kernel = kspace::kernel_root()?;
+    let pt = PageTable::new(&mut fs)?;
+    pt.share_top_level(&mut mem, &kernel, 256, 511);
+    let rx = Attrs {
+        write: false,
+        execute: true,
+        user: false,
+        global: false,
+        uncached: false,
+    };
+    pt.map(
+        &mut mem,
+        &mut fs,
+        TRAMPOLINE,
+        TRAMPOLINE,
+        PageSize::Size4K,
+        rx,
+    )
+    .ok()?;
+    (pt.root < 1 << 32).then_some(pt.root)
+}
+
+/// Where an application processor enters the kernel, on its own stack.
+extern "C" fn ap_entry(cpu: u32) -> ! {
+    let Some((features, pcid)) = *FEATURES.lock() else {
+        crate::arch::cpu::halt_forever()
+    };
+    let _ = arch::cpu::enable(&features, pcid);
+    let Some(kernel) = kspace::kernel_root() else {
+        crate::arch::cpu::halt_forever()
+    };
+    // SAFETY: the kernel page table maps everything the kernel uses, including this
+    // CPU's stack (mapped by `map_cpu_stacks`).
+    unsafe { arch::cpu::write_cr3(kernel.root) };
+    let Some(tables) = frames::alloc_zeroed(2) else {
+        crate::arch::cpu::halt_forever()
+    };
+    const _: () = assert!(core::mem::size_of::<CpuTables>() <= 4 * 4096);
+    let ptr = virt(tables) as *mut CpuTables;
+    let slot = 0xffff_ffff_a000_0000 + cpu as u64 * 0x1_0000;
+    // SAFETY: the four frames were just allocated to this CPU for good and are
+    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough.
+    unsafe {
+        ptr.write(CpuTables::new());
+        (*ptr).load(cpu as u64, slot + 0x5000, slot + 0x8000);
+    }
+    arch::idt::load();
+    arch::syscall::init();
+    lapic::init_ap();
+    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
+    crate::println!("smp: CPU {} online (APIC id {})", cpu, lapic::id());
+    crate::idle()
+}
