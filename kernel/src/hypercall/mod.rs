@@ -8,6 +8,7 @@
 pub mod caps;
 mod create;
 pub mod delegation;
+mod ec_ctrl;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;
@@ -85,7 +86,8 @@ fn other(frame: &mut Frame) -> HcResult {
         Hypercall::PdCtrl => pd_ctrl::pd_ctrl(frame),
         Hypercall::PtCtrl => pt_ctrl::pt_ctrl(frame),
         Hypercall::ScCtrl => sc_ctrl::sc_ctrl(frame),
-        // Not built yet: ec_ctrl (recall), interrupts
+        Hypercall::EcCtrl => ec_ctrl::ec_ctrl(frame),
+        // Not built yet: interrupts
         // (assign_gsi), the IOMMU (assign_pci) and machine_ctrl.
         _ => Err(Status::BadHyp),
     }

@@ -3,7 +3,7 @@
 //! handler's reply sets the state the faulting Ec resumes with. The start-up message of
 //! a global Ec (event base + 30) works the same way.
 
-use facet_abi::layout::EVENT_STARTUP;
+use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 
 use super::{sched, switch_to, utcb};
 use crate::arch::regs::Frame;
@@ -26,6 +26,12 @@ pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
         crate::println!("FACET: global EC has no start-up portal; stopped");
         stop_current(frame);
     }
+}
+
+/// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a
+/// recall portal the recall is dropped and the Ec simply continues.
+pub fn recall(frame: &mut Frame, ec: crate::obj::Handle) {
+    let _ = send(frame, ec, EVENT_RECALL, 0);
 }
 
 fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {

@@ -181,6 +181,8 @@ pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
         super::switch_to(frame, ec);
         if startup {
             super::exception::startup(frame, ec);
+        } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
+            super::exception::recall(frame, ec);
         }
         return true;
     }

@@ -46,6 +46,9 @@ pub struct Ec {
     pub next_waiter: Handle,
     /// The Sc that ran the Ec when it blocked (to be resumed with it).
     pub blocked_sc: Handle,
+    /// A recall is pending: the next time the Ec would return to user mode it sends a
+    /// message to event base + 31 instead.
+    pub recall: bool,
     /// FPU/SSE/AVX state while the Ec is not on the CPU.
     pub fpu: crate::arch::fpu::FpuArea,
 }
@@ -144,6 +147,7 @@ impl Ec {
             mtd: 0,
             next_waiter: 0,
             blocked_sc: 0,
+            recall: false,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
         let h = alloc_or_unmap(ec)?;

@@ -211,3 +211,8 @@ pub fn sc_time(sc: u64) -> Result<u64, Status> {
     let o = raw(arg1(Hypercall::ScCtrl, 0, sc), 0, 0, 0, 0);
     status_of(&o).map(|_| o.rsi << 32 | (o.rdx & 0xffff_ffff))
 }
+
+/// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.
+pub fn ec_recall(ec: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::EcCtrl, 0, ec), 0, 0, 0, 0))
+}

@@ -43,6 +43,11 @@ __grant_entry:
     lea rsp, [rip + __echo_stack_top]
     call {grant}
     ud2
+    .global __recall_entry
+__recall_entry:
+    lea rsp, [rip + __exc_stack_top]
+    call {recall}
+    ud2
     .global __startup_entry
 __startup_entry:
     lea rsp, [rip + __exc_stack_top]
@@ -60,6 +65,7 @@ __worker_entry:
 "#,
     echo = sym echo_handler,
     grant = sym grant_handler,
+    recall = sym recall_handler,
     startup = sym startup_handler,
     ud = sym ud_handler,
     worker = sym worker,
@@ -68,6 +74,7 @@ __worker_entry:
 extern "C" {
     fn __echo_entry();
     fn __grant_entry();
+    fn __recall_entry();
     fn __startup_entry();
     fn __ud_entry();
     fn __worker_entry();
@@ -111,6 +118,16 @@ extern "C" fn grant_handler(_id: u64) -> ! {
         ((UTCB_ECHO + 4096 - 8) as *mut u64).write_volatile(1);
     }
     set_items(UTCB_ECHO, 1 << 16);
+    reply()
+}
+
+static RECALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Recall portal handler: counts, and lets the EC continue unchanged (empty MTD).
+extern "C" fn recall_handler(_id: u64) -> ! {
+    RECALLS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the exception handler's UTCB is mapped at UTCB_EXC.
+    unsafe { ((UTCB_EXC + U_MTD) as *mut u64).write_volatile(0) };
     reply()
 }
 
@@ -320,6 +337,23 @@ pub fn timer_preempts_and_revoke_stops() -> TestResult {
     ok(create_sc(460, PD, 450, 1, 1000), "create spinner SC")?;
     let ran = spin_until(20_000_000_000, || SPINS.load(Ordering::SeqCst) > 0);
     ensure!(ran, "the spinner never ran: no preemption");
+    // Recall: the spinner reports to event base + 31 before it runs again.
+    ok(
+        create_pt(831, PD, 410, 0, __recall_entry as *const () as u64),
+        "recall portal",
+    )?;
+    ensure!(
+        facet_rt::hypercall::ec_recall(PD) == Err(Status::BadCap),
+        "recall of a PD capability"
+    );
+    ok(facet_rt::hypercall::ec_recall(450), "recall")?;
+    let recalled = spin_until(20_000_000_000, || RECALLS.load(Ordering::SeqCst) > 0);
+    ensure!(recalled, "the recall portal was never called");
+    let spins = SPINS.load(Ordering::SeqCst);
+    ensure!(
+        spin_until(20_000_000_000, || SPINS.load(Ordering::SeqCst) > spins),
+        "the spinner did not continue"
+    );
     // And the roottask got the CPU back, or it would not be here. Take the spinner away.
     let sc = facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 460, 0, facet_abi::perm::ALL);
     let ec = facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 450, 0, facet_abi::perm::ALL);

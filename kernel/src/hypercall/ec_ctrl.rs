@@ -1,0 +1,24 @@
+//! `ec_ctrl recall`: ask an Ec to report to its recall portal (event base + 31) the next
+//! time it would return to user mode, so that its handler can inspect or change its state.
+
+use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::perm;
+use facet_abi::status::Status;
+
+use super::caps::object;
+use super::HcResult;
+use crate::arch::regs::Frame;
+use crate::obj::ec::Ec;
+use crate::obj::{with, Kind};
+
+/// The only sub-operation in API 4.3.
+const RECALL: u64 = 0;
+
+pub fn ec_ctrl(f: &mut Frame) -> HcResult {
+    if arg1_flags(f.rdi) & 3 != RECALL {
+        return Err(Status::BadPar);
+    }
+    let ec = object(arg1_selector(f.rdi), Kind::Ec, perm::EC_CT)?;
+    with::<Ec, _>(ec, |e| e.recall = true);
+    Ok(())
+}
