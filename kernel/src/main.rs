@@ -105,6 +105,14 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         ),
         None => println!("lapic: not usable; no preemption"),
     }
+    if let Err(e) = obj::kern::init() {
+        fatal!("creating the kernel's interrupt semaphores: {}", e.name());
+    }
+    // Until the ACPI tables are read: the I/O APIC at its standard address, with the
+    // PC's timer override (IRQ 0 -> GSI 2), and application processors by APIC id.
+    if arch::arch_ioapic_default() {
+        println!("ioapic: at 0xfec00000");
+    }
     // Until the ACPI tables are read, application processors are found by APIC id.
     let ids: [u32; 16] = core::array::from_fn(|i| i as u32);
     let aps = smp::start(&ids[..], &features, !opts.nopcid);

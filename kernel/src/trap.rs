@@ -62,8 +62,18 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         return;
     }
     lapic::eoi();
-    if vector == lapic::VECTOR_TIMER && frame.is_user() {
-        crate::ipc::sched::tick(frame);
+    if vector == lapic::VECTOR_TIMER {
+        if frame.is_user() {
+            crate::ipc::sched::tick(frame);
+        }
+        return;
+    }
+    let base = crate::arch::ioapic::VECTOR_BASE;
+    if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
+        crate::ipc::semaphore::interrupt((vector - base) as u32);
+        if frame.is_user() && crate::ipc::sched::higher_ready() {
+            crate::ipc::sched::yield_current(frame);
+        }
     }
 }
 

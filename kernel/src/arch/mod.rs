@@ -5,9 +5,15 @@ pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod io;
+pub mod ioapic;
 pub mod lapic;
 pub mod msr;
 pub mod pic;
 pub mod ports;
 pub mod regs;
 pub mod syscall;
+
+/// Registers the I/O APIC at its standard address (until the ACPI tables say more).
+pub fn arch_ioapic_default() -> bool {
+    ioapic::add(0xfec0_0000, 0, 0).is_some()
+}

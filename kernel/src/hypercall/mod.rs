@@ -5,6 +5,7 @@
 //! the status into OUT1 (RDI); handlers write any other results themselves. Objects
 //! whose last reference went away during the hypercall are destroyed before returning.
 
+mod assign_gsi;
 pub mod caps;
 mod create;
 pub mod delegation;
@@ -72,7 +73,7 @@ pub extern "C" fn dispatch(frame: &mut Frame) {
     match outcome {
         Outcome::Status(s) => frame.rdi = s as u64,
         Outcome::Switched => {}
-        Outcome::Idle => crate::idle(),
+        Outcome::Idle => crate::ipc::sched::idle_until_ready(frame),
     }
 }
 
@@ -87,7 +88,8 @@ fn other(frame: &mut Frame) -> HcResult {
         Hypercall::PtCtrl => pt_ctrl::pt_ctrl(frame),
         Hypercall::ScCtrl => sc_ctrl::sc_ctrl(frame),
         Hypercall::EcCtrl => ec_ctrl::ec_ctrl(frame),
-        // Not built yet: interrupts
+        Hypercall::AssignGsi => assign_gsi::assign_gsi(frame),
+        // Not built yet: the IOMMU
         // (assign_gsi), the IOMMU (assign_pci) and machine_ctrl.
         _ => Err(Status::BadHyp),
     }

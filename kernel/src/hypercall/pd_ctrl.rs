@@ -69,7 +69,9 @@ fn delegate(f: &mut Frame) -> HcResult {
             ),
             CrdKind::Pio if from_kernel => ports_from_kernel(dst, crd, window),
             CrdKind::Pio => delegate_ports(src, dst, crd, window),
-            CrdKind::Object if from_kernel => Crd::NULL,
+            CrdKind::Object if from_kernel => {
+                delegate_objects(crate::obj::kern::pd(), dst, crd, window, meta >> 12)
+            }
             CrdKind::Object => delegate_objects(src, dst, crd, window, meta >> 12),
             CrdKind::Null => Crd::NULL,
         }

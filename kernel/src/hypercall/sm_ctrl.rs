@@ -30,7 +30,15 @@ fn sm_ctrl_inner(f: &mut Frame) -> Result<Outcome, Status> {
         }
         return Ok(Outcome::Status(Status::Success));
     }
-    if with::<Sm, _>(sm, |s| s.chained != 0).unwrap_or(true) {
+    let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));
+    if gsi != 0 {
+        // Waiting on an interrupt semaphore re-enables its (level-triggered) interrupt.
+        crate::arch::ioapic::mask(gsi - 1, false);
+        if chained {
+            return Ok(Outcome::Status(Status::Success));
+        }
+    }
+    if chained {
         return Err(Status::BadCap);
     }
     let zero = flags & 2 != 0;

@@ -224,3 +224,24 @@ pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
     }
     schedule(frame);
 }
+
+/// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
+/// then puts its Ec into `frame`.
+pub fn idle_until_ready(frame: &mut crate::arch::regs::Frame) {
+    loop {
+        // SAFETY: enabling interrupts and halting is how an idle CPU waits; interrupts
+        // taken here only queue work (they see a kernel-mode frame).
+        unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+        if schedule(frame) {
+            return;
+        }
+    }
+}
+
+/// Whether an Sc of higher priority than the running one is ready.
+pub fn higher_ready() -> bool {
+    let cur = current_sc();
+    let prio = with::<Sc, _>(cur, |s| s.prio as usize).unwrap_or(0);
+    let q = Q.lock();
+    q.head[prio + 1..].iter().any(|&h| h != 0)
+}

@@ -54,3 +54,21 @@ pub fn wake_one(sm: Handle) -> bool {
     }
     true
 }
+
+/// A GSI fired: a level-triggered one is masked until its semaphore is waited on again,
+/// and the semaphore (or the one it is chained to) is signalled.
+pub fn interrupt(gsi: u32) {
+    if crate::arch::ioapic::is_level(gsi) {
+        crate::arch::ioapic::mask(gsi, true);
+    }
+    let Some(sm) = crate::obj::kern::gsi_sm(gsi) else {
+        return;
+    };
+    let target = match with::<Sm, _>(sm, |s| s.chained) {
+        Some(c) if c != 0 => c,
+        _ => sm,
+    };
+    if !wake_one(target) {
+        with::<Sm, _>(target, |s| s.counter = s.counter.saturating_add(1));
+    }
+}

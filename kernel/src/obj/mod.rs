@@ -14,6 +14,7 @@
 //! loans of the same object.
 
 pub mod ec;
+pub mod kern;
 pub mod pd;
 pub mod pt;
 pub mod sc;

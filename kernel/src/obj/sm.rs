@@ -11,6 +11,8 @@ pub struct Sm {
     pub counter: u64,
     /// The semaphore this one signals, 0 if none (a counted reference).
     pub chained: Handle,
+    /// For the kernel's interrupt semaphores: the GSI plus one (0 for ordinary ones).
+    pub gsi: u32,
     /// First and last Ec waiting (linked through `Ec::next_waiter`).
     pub waiters: Handle,
     pub last_waiter: Handle,
@@ -23,6 +25,7 @@ impl Sm {
             hdr: Header::new(Kind::Sm),
             counter,
             chained,
+            gsi: 0,
             waiters: 0,
             last_waiter: 0,
         })?;

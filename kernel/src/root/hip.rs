@@ -7,7 +7,7 @@
 //! Facet's pool is separate and gets a second entry, which a roottask that honours the
 //! type handles without change.
 
-use facet_abi::hip::{self, CpuDesc, HipWriter, MemDesc};
+use facet_abi::hip::{self, CpuDesc, HipWriter, IoapicDesc, MemDesc};
 use facet_kcore::bootinfo::BootInfo;
 
 use crate::arch::cpu::Features;
@@ -44,6 +44,19 @@ pub fn build(
             ..Default::default()
         };
         w.set_cpu(cpu as usize, &desc);
+    }
+
+    let (ioapics, count) = crate::arch::ioapic::list();
+    for (i, io) in ioapics[..count].iter().enumerate() {
+        w.set_ioapic(
+            i,
+            &IoapicDesc {
+                id: io.id,
+                version: io.version,
+                gsi_base: io.gsi_base,
+                base: io.phys,
+            },
+        );
     }
 
     let mut full = false;

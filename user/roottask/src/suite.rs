@@ -76,6 +76,7 @@ mod caps;
 mod cpu;
 mod delegate;
 pub mod ipc;
+mod irq;
 
 struct Runner {
     passed: u32,
@@ -156,6 +157,11 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::exceptions_startup_and_semaphores,
     );
     r.run("ipc::consumed_time", ipc::consumed_time);
+    r.run("irq::hip_lists_ioapic", || irq::hip_lists_ioapic(w));
+    r.run(
+        "irq::pit_interrupt_wakes_semaphore",
+        irq::pit_interrupt_wakes_semaphore,
+    );
     r.run(
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,

@@ -216,3 +216,10 @@ pub fn sc_time(sc: u64) -> Result<u64, Status> {
 pub fn ec_recall(ec: u64) -> Result<(), Status> {
     status_of(&raw(arg1(Hypercall::EcCtrl, 0, ec), 0, 0, 0, 0))
 }
+
+/// `assign_gsi`: routes the GSI of interrupt semaphore `sm` to `cpu`; `chain` is a
+/// semaphore to signal instead (`u64::MAX`: none). Returns the MSI address and data.
+pub fn assign_gsi(sm: u64, dev: u64, cpu: u32, chain: u64) -> Result<(u64, u64), Status> {
+    let o = raw(arg1(Hypercall::AssignGsi, 0, sm), dev, cpu as u64, chain, 0);
+    status_of(&o).map(|_| (o.rsi, o.rdx))
+}
