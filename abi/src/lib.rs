@@ -15,3 +15,4 @@ pub mod layout;
 pub mod mtd;
 pub mod perm;
 pub mod status;
+pub mod utcb;

@@ -17,6 +17,7 @@ mod mem;
 mod obj;
 mod root;
 mod smp;
+mod svm;
 mod sync;
 mod trap;
 
@@ -104,6 +105,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             count
         ),
         None => println!("lapic: not usable; no preemption"),
+    }
+    if svm::init_cpu(features.svm && features.npt) {
+        println!("svm: enabled with nested paging");
     }
     if let Err(e) = obj::kern::init() {
         fatal!("creating the kernel's interrupt semaphores: {}", e.name());

@@ -22,6 +22,9 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
         interrupt(frame, vector as u8);
+        if frame.is_user() {
+            crate::ipc::resume(frame);
+        }
         return;
     }
     if !frame.is_user() {
@@ -33,6 +36,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     let cr2 = read_cr2();
     if frame.is_user() {
         if crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+            crate::ipc::resume(frame);
             return;
         }
         write_emergency(format_args!(
@@ -41,8 +45,9 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         ));
         dump(frame, cr2);
         if !crate::ipc::exception::stop_current(frame) {
-            crate::idle();
+            crate::ipc::sched::idle_until_ready(frame);
         }
+        crate::ipc::resume(frame);
         return;
     }
     write_emergency(format_args!(

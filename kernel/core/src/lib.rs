@@ -10,6 +10,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
 pub mod capspace;

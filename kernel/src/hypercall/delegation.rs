@@ -130,14 +130,22 @@ pub fn delegate_memory(src: Option<Handle>, dst: Handle, crd: Crd, window: Crd, 
         meta >> 12,
     );
     if meta & dflag::NOT_HOST == 0 {
-        map_pages(src, dst, sb, rb, o, a);
+        map_pages(src, dst, sb, rb, o, a, false);
+    }
+    if meta & dflag::GUEST != 0 {
+        map_pages(src, dst, sb, rb, o, a, true);
     }
     Crd::new(Kind::Memory, rb, o as u8, a)
 }
 
-fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8) {
+fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, guest: bool) {
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
-    let Some(dpt) = with::<Pd, _>(dst, |p| p.page_table()) else {
+    let dpt = if guest {
+        with::<Pd, _>(dst, |p| p.guest_table()).flatten()
+    } else {
+        with::<Pd, _>(dst, |p| Some(p.page_table())).flatten()
+    };
+    let Some(dpt) = dpt else {
         return;
     };
     let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
@@ -148,7 +156,9 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
         let (Some(s), Some(d)) = (sb.checked_add(i), rb.checked_add(i)) else {
             break;
         };
-        if d >= max_user_page {
+        // Guest-physical addresses may use the lower 47 bits; host ones stay below
+        // USER_ADDR.
+        if d >= max_user_page && (!guest || d >= 1 << 35) {
             break;
         }
         // Source page and the rights it has there.

@@ -75,6 +75,7 @@ pub extern "C" fn dispatch(frame: &mut Frame) {
         Outcome::Switched => {}
         Outcome::Idle => crate::ipc::sched::idle_until_ready(frame),
     }
+    crate::ipc::resume(frame);
 }
 
 fn other(frame: &mut Frame) -> HcResult {

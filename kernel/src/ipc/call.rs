@@ -80,7 +80,10 @@ pub fn reply(frame: &mut Frame) -> bool {
         with::<Ec, _>(caller, |e| (e.in_exception, e.utcb, e.pd)).unwrap_or((false, 0, 0));
     let hpd = with::<Ec, _>(handler, |e| e.pd).unwrap_or(0);
     if in_exc {
-        with::<Ec, _>(caller, |e| utcb::save_exception(hutcb, &mut e.regs));
+        with::<Ec, _>(caller, |e| match e.vmcb {
+            0 => utcb::save_exception(hutcb, &mut e.regs),
+            vmcb => crate::svm::state::save(hutcb, crate::svm::vmcb::Vmcb(vmcb), &mut e.regs),
+        });
     } else {
         utcb::copy_message(hutcb, cutcb);
         super::typed::transfer(hpd, cpd, hutcb, cutcb);

@@ -20,9 +20,16 @@ pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
     send(frame, ec, vector, cr2)
 }
 
-/// Delivers the start-up message of the global Ec `ec`, which is on the CPU.
+/// Delivers the start-up message of the global Ec `ec`, which is on the CPU (event base
+/// + 30 for a thread, + NUM_VMI - 2 for a vCPU).
 pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
-    if !send(frame, ec, EVENT_STARTUP, 0) {
+    let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
+    let event = if vcpu {
+        facet_abi::config::NUM_VMI as u64 - 2
+    } else {
+        EVENT_STARTUP
+    };
+    if !send(frame, ec, event, 0) {
         crate::println!("FACET: global EC has no start-up portal; stopped");
         stop_current(frame);
     }
@@ -31,7 +38,19 @@ pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
 /// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a
 /// recall portal the recall is dropped and the Ec simply continues.
 pub fn recall(frame: &mut Frame, ec: crate::obj::Handle) {
-    let _ = send(frame, ec, EVENT_RECALL, 0);
+    let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
+    let event = if vcpu {
+        facet_abi::config::NUM_VMI as u64 - 1
+    } else {
+        EVENT_RECALL
+    };
+    let _ = send(frame, ec, event, 0);
+}
+
+/// Sends the VM exit `index` of the vCPU on the CPU to its VMM's portal.
+pub fn vm_exit(frame: &mut Frame, index: u64) -> bool {
+    let ec = sched::current_ec();
+    send(frame, ec, index, 0)
 }
 
 fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {
@@ -57,7 +76,10 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
         e.mtd = mtd;
     });
     with::<Ec, _>(handler, |e| e.partner = ec);
-    utcb::load_exception(hutcb, frame, mtd, cr2);
+    match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
+        0 => utcb::load_exception(hutcb, frame, mtd, cr2),
+        vmcb => crate::svm::state::load(hutcb, crate::svm::vmcb::Vmcb(vmcb), frame, mtd as u32),
+    }
     switch_to(frame, handler);
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);
     frame.rdi = id;

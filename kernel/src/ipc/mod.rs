@@ -45,3 +45,35 @@ pub fn switch_to(frame: &mut Frame, next: Handle) {
         pd::activate(pd);
     }
 }
+
+/// Leaves the kernel towards the Ec on the CPU. A thread returns through the frame; a
+/// vCPU runs here, exit after exit, until one of its exits puts a thread on the CPU
+/// (its VMM's handler, or whatever the scheduler picks).
+pub fn resume(frame: &mut Frame) {
+    loop {
+        let ec = sched::current_ec();
+        let vmcb = with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0);
+        if vmcb == 0 {
+            return;
+        }
+        match crate::svm::run::enter(frame, crate::svm::vmcb::Vmcb(vmcb)) {
+            crate::svm::run::Exit::Interrupt => {
+                // Take the pending interrupt now; a timer tick may switch Ecs.
+                // SAFETY: briefly enabling interrupts lets the pending one be handled
+                // on this stack; the handlers see a kernel-mode frame.
+                unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
+                sched::tick(frame);
+            }
+            crate::svm::run::Exit::Message(index) => {
+                if !exception::vm_exit(frame, index) {
+                    crate::println!(
+                        "FACET: vCPU exit {index:#x} has no usable portal; vCPU stopped"
+                    );
+                    if !exception::stop_current(frame) {
+                        sched::idle_until_ready(frame);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -15,16 +15,16 @@ use crate::mem::direct_map::virt;
 /// Message words after the header.
 pub const WORDS: usize = (4096 - 32) / 8;
 
-/// Byte offsets of the exception layout.
+/// Byte offsets of the exception layout (from `facet_abi::utcb`).
 mod off {
-    pub const ITEMS: u64 = 0;
-    pub const MTD: u64 = 32;
-    pub const RIP: u64 = 48;
-    pub const RFLAGS: u64 = 56;
-    pub const RAX: u64 = 88;
-    pub const R8: u64 = 152;
-    pub const QUAL: u64 = 216;
-    pub const DATA_END: u64 = 232;
+    use facet_abi::utcb as u;
+    pub const ITEMS: u64 = u::ITEMS as u64;
+    pub const MTD: u64 = u::MTD as u64;
+    pub const RIP: u64 = u::RIP as u64;
+    pub const RFLAGS: u64 = u::RFLAGS as u64;
+    pub const RAX: u64 = u::RAX as u64;
+    pub const R8: u64 = u::R8 as u64;
+    pub const QUAL: u64 = u::QUAL as u64;
 }
 
 fn rd(utcb: u64, at: u64) -> u64 {
@@ -112,7 +112,7 @@ pub fn load_exception(utcb: u64, regs: &mut Frame, mtd_bits: u64, cr2: u64) {
         wr(utcb, off::QUAL + 8, cr2);
     }
     wr(utcb, off::MTD, mtd_bits);
-    wr(utcb, off::ITEMS, (off::DATA_END - 32) / 8);
+    wr(utcb, off::ITEMS, facet_abi::utcb::STATE_WORDS);
 }
 
 /// Applies the state a handler's reply selects (the MTD word of its UTCB) to the

@@ -46,6 +46,8 @@ pub struct Ec {
     pub next_waiter: Handle,
     /// The Sc that ran the Ec when it blocked (to be resumed with it).
     pub blocked_sc: Handle,
+    /// Physical address of the VMCB of a vCPU (0 for a thread).
+    pub vmcb: u64,
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
     pub recall: bool,
@@ -86,6 +88,14 @@ pub struct EcParams {
 impl Ec {
     /// Creates an Ec with a zeroed UTCB mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
+        let vmcb = if p.vcpu {
+            let npt = with::<super::pd::Pd, _>(p.pd, |d| d.guest_table())
+                .flatten()
+                .ok_or(OUT_OF_MEMORY)?;
+            crate::svm::new_vmcb(npt.root).ok_or(OUT_OF_MEMORY)?
+        } else {
+            0
+        };
         let utcb = if p.user_page != 0 {
             frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?
         } else {
@@ -148,6 +158,7 @@ impl Ec {
             next_waiter: 0,
             blocked_sc: 0,
             recall: false,
+            vmcb,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
         let h = alloc_or_unmap(ec)?;
@@ -187,6 +198,9 @@ impl Object for Ec {
         else {
             return;
         };
+        if let Some(vmcb) = with::<Ec, _>(h, |e| e.vmcb).filter(|&v| v != 0) {
+            frames::free(vmcb, 0);
+        }
         if utcb != 0 {
             // The UTCB frame goes back to the pool: it must vanish from user space first.
             unmap_utcb(upd, addr);

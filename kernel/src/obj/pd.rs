@@ -32,6 +32,8 @@ pub struct Pd {
     pub privileged: bool,
     /// May access MSRs (`pd_ctrl msr_access`).
     pub passthrough: bool,
+    /// Physical address of the nested (guest) page table's PML4, 0 until first used.
+    pub npt: u64,
 }
 
 /// The Pd whose address space and ports are loaded on the (one) running CPU.
@@ -77,6 +79,7 @@ impl Pd {
         // SAFETY: the two frames were just allocated to this Pd and are direct-mapped.
         unsafe { core::ptr::write_bytes(virt(bitmap) as *mut u8, 0xff, 8192) };
         let pd = Pd {
+            npt: 0,
             hdr: Header::new(Kind::Pd),
             pml4: pt.root,
             obj,
@@ -112,6 +115,14 @@ impl Pd {
     pub fn page_table(&self) -> PageTable {
         PageTable { root: self.pml4 }
     }
+
+    /// The guest page table (nested paging), created on first use.
+    pub fn guest_table(&mut self) -> Option<PageTable> {
+        if self.npt == 0 {
+            self.npt = PageTable::new(&mut frames::PoolFrames)?.root;
+        }
+        Some(PageTable { root: self.npt })
+    }
 }
 
 impl Object for Pd {
@@ -134,5 +145,8 @@ impl Object for Pd {
         }
         frames::free(bitmap, 1);
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+        if let Some(npt) = with::<Pd, _>(h, |p| p.npt).filter(|&n| n != 0) {
+            PageTable { root: npt }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
+        }
     }
 }

@@ -77,6 +77,7 @@ mod cpu;
 mod delegate;
 pub mod ipc;
 mod irq;
+mod vm;
 
 struct Runner {
     passed: u32,
@@ -166,5 +167,8 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
     );
+    r.run("vm::svm_guest_runs_and_exits", || {
+        vm::svm_guest_runs_and_exits(w)
+    });
     (r.passed, r.failed)
 }

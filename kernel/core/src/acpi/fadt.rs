@@ -89,9 +89,8 @@ pub struct Fadt {
 pub fn parse<M: PhysRead + ?Sized>(mem: &M, addr: u64) -> Result<Fadt, AcpiError> {
     let (t, h) = Body::open(mem, addr, SIGNATURE, MIN_LEN)?;
     // Fields past MIN_LEN: read only when inside the table.
-    let opt_u64 = |off| -> Result<u64, AcpiError> {
-        Ok(if t.holds(off, 8) { t.u64(off)? } else { 0 })
-    };
+    let opt_u64 =
+        |off| -> Result<u64, AcpiError> { Ok(if t.holds(off, 8) { t.u64(off)? } else { 0 }) };
     let opt_gas = |off| -> Result<Option<Gas>, AcpiError> {
         Ok(if t.holds(off, Gas::LEN) {
             Some(t.gas(off)?)

@@ -25,10 +25,12 @@ use crate::phys::PhysRead;
 
 /// The MADT's signature.
 pub const SIGNATURE: &[u8; 4] = b"APIC";
-/// Processors kept; further ones are counted in [`Madt::dropped_cpus`].
-pub const MAX_CPUS: usize = 64;
-/// I/O APICs kept; further ones are counted in [`Madt::dropped_ioapics`].
-pub const MAX_IOAPICS: usize = 8;
+/// Processors kept (the interface's CPU limit); further ones are counted in
+/// [`Madt::dropped_cpus`].
+pub const MAX_CPUS: usize = facet_abi::config::NUM_CPU;
+/// I/O APICs kept (the interface's I/O APIC limit); further ones are counted in
+/// [`Madt::dropped_ioapics`].
+pub const MAX_IOAPICS: usize = facet_abi::config::NUM_IOAPIC;
 /// Interrupt source overrides kept; further ones are counted in
 /// [`Madt::dropped_overrides`].
 pub const MAX_OVERRIDES: usize = 16;
@@ -36,7 +38,7 @@ pub const MAX_OVERRIDES: usize = 16;
 pub const MAX_NMI_SOURCES: usize = 4;
 /// Local APIC NMI entries kept (firmware often lists one per processor); further ones are
 /// counted in [`Madt::dropped_nmis`].
-pub const MAX_LAPIC_NMIS: usize = 64;
+pub const MAX_LAPIC_NMIS: usize = MAX_CPUS;
 /// [`LapicNmi::acpi_id`] of an entry that applies to every processor.
 pub const ALL_PROCESSORS: u32 = u32::MAX;
 

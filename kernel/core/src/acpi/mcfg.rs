@@ -49,10 +49,7 @@ impl McfgEntry {
         if !(self.start_bus..=self.end_bus).contains(&bus) || dev > 31 || func > 7 {
             return None;
         }
-        Some(
-            self.base
-                + (u64::from(bus) << 20 | u64::from(dev) << 15 | u64::from(func) << 12),
-        )
+        Some(self.base + (u64::from(bus) << 20 | u64::from(dev) << 15 | u64::from(func) << 12))
     }
 }
 
@@ -97,8 +94,7 @@ pub fn parse<M: PhysRead + ?Sized>(mem: &M, addr: u64) -> Result<Mcfg, AcpiError
         if e.end_bus < e.start_bus {
             return Err(t.bad_entry(off, "end bus lies below start bus"));
         }
-        if e
-            .base
+        if e.base
             .checked_add((u64::from(e.end_bus) + 1) * BUS_BYTES)
             .is_none()
         {

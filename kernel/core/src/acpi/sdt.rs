@@ -159,7 +159,9 @@ impl Tables {
         // No overflow: the header check bounded addr + length, and the entry lies inside.
         if self.xsdt {
             let at = self.addr + u64::from(HEADER_LEN) + 8 * u64::from(index);
-            read_array(mem, at, "XSDT entry").ok().map(u64::from_le_bytes)
+            read_array(mem, at, "XSDT entry")
+                .ok()
+                .map(u64::from_le_bytes)
         } else {
             let at = self.addr + u64::from(HEADER_LEN) + 4 * u64::from(index);
             read_array(mem, at, "RSDT entry")

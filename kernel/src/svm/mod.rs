@@ -1,0 +1,112 @@
+//! AMD SVM with nested paging: virtual CPUs whose VM exits become messages to the
+//! virtual machine monitor's portals, as the reference does it.
+//!
+//! Each vCPU Ec owns a VMCB. The guest-physical address space is the Pd's nested page
+//! table (filled by `pd_ctrl delegate` with the guest subspace flag). The kernel
+//! intercepts what it must (physical interrupts, VMRUN, shutdown) and what a VMM needs
+//! (HLT, CPUID, I/O, MSRs, VMMCALL); the VMM sees every exit at its event base plus the
+//! exit code (NPT faults at NUM_VMI-4, invalid state at NUM_VMI-3, start-up at
+//! NUM_VMI-2, recall at NUM_VMI-1).
+
+pub mod run;
+pub mod state;
+pub mod vmcb;
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::arch::msr;
+use crate::mem::frames;
+use vmcb::Vmcb;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static IOPM: AtomicU64 = AtomicU64::new(0);
+static MSRPM: AtomicU64 = AtomicU64::new(0);
+
+/// Whether vCPUs can be created.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// Turns SVM on for the executing CPU (the first call also builds the shared I/O and
+/// MSR permission maps, which intercept everything). Returns whether SVM is usable.
+pub fn init_cpu(has_svm_npt: bool) -> bool {
+    if !has_svm_npt {
+        return false;
+    }
+    if IOPM.load(Ordering::Acquire) == 0 {
+        let (Some(iopm), Some(msrpm)) = (frames::alloc_zeroed(2), frames::alloc_zeroed(1)) else {
+            return false;
+        };
+        // SAFETY: the frames were just allocated for the permission maps and are
+        // direct-mapped; all ones means "intercept".
+        unsafe {
+            core::ptr::write_bytes(
+                crate::mem::direct_map::virt(iopm) as *mut u8,
+                0xff,
+                4 * 4096,
+            );
+            core::ptr::write_bytes(
+                crate::mem::direct_map::virt(msrpm) as *mut u8,
+                0xff,
+                2 * 4096,
+            );
+        }
+        IOPM.store(iopm, Ordering::Release);
+        MSRPM.store(msrpm, Ordering::Release);
+    }
+    let Some(hsave) = frames::alloc_zeroed(0) else {
+        return false;
+    };
+    // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
+    // CPU uses to save host state across VMRUN, owned by this CPU from now on.
+    unsafe {
+        msr::write(0xc000_0080, msr::read(0xc000_0080) | (1 << 12));
+        msr::write(0xc001_0117, hsave);
+    }
+    ENABLED.store(true, Ordering::Release);
+    true
+}
+
+/// A new VMCB for a vCPU of a Pd whose nested page table is at `npt`: intercepts set,
+/// the guest in the state of an x86 CPU after INIT (real mode) until the VMM's start-up
+/// reply says otherwise.
+pub fn new_vmcb(npt: u64) -> Option<u64> {
+    let phys = frames::alloc_zeroed(0)?;
+    let v = Vmcb(phys);
+    // Physical interrupts, NMI, SMI, INIT, CPUID, HLT, I/O, MSRs, shutdown.
+    let misc1 = 1
+        | (1 << 1)
+        | (1 << 2)
+        | (1 << 3)
+        | (1 << 18)
+        | (1 << 24)
+        | (1 << 27)
+        | (1 << 28)
+        | (1 << 31);
+    v.w32(vmcb::INTERCEPT_MISC1, misc1);
+    // VMRUN (required), VMMCALL.
+    v.w32(vmcb::INTERCEPT_MISC2, 1 | (1 << 1));
+    v.w64(vmcb::IOPM_BASE, IOPM.load(Ordering::Acquire));
+    v.w64(vmcb::MSRPM_BASE, MSRPM.load(Ordering::Acquire));
+    v.w32(vmcb::ASID, 1);
+    // Interrupt masking virtualized: the host's IF governs physical interrupts.
+    v.w64(vmcb::VINTR, 1 << 24);
+    v.w64(vmcb::NP_ENABLE, 1);
+    v.w64(vmcb::N_CR3, npt);
+    v.set_seg(vmcb::CS, 0xf000, 0x9b, 0xffff, 0xffff_0000);
+    for s in [vmcb::DS, vmcb::ES, vmcb::SS, vmcb::FS, vmcb::GS] {
+        v.set_seg(s, 0, 0x93, 0xffff, 0);
+    }
+    v.set_seg(vmcb::GDTR, 0, 0, 0xffff, 0);
+    v.set_seg(vmcb::IDTR, 0, 0, 0xffff, 0);
+    v.set_seg(vmcb::LDTR, 0, 0x82, 0xffff, 0);
+    v.set_seg(vmcb::TR, 0, 0x8b, 0xffff, 0);
+    v.w64(vmcb::CR0, 0x10);
+    v.w64(vmcb::EFER, 1 << 12);
+    v.w64(vmcb::RFLAGS, 2);
+    v.w64(vmcb::RIP, 0xfff0);
+    v.w64(vmcb::DR6, 0xffff_0ff0);
+    v.w64(vmcb::DR7, 0x400);
+    v.w64(vmcb::G_PAT, 0x0007_0406_0007_0406);
+    Some(phys)
+}

@@ -1,0 +1,101 @@
+//! Running a vCPU: VMRUN until the next exit, and turning the exit into a message.
+
+use core::arch::global_asm;
+
+use facet_abi::config::NUM_VMI;
+
+use super::vmcb::{self, Vmcb};
+use crate::arch::regs::Frame;
+
+global_asm!(
+    r#"
+    .section .text.svm, "ax"
+    .global __svm_vmrun
+    // rdi: guest registers (a Frame), rsi: VMCB physical address.
+__svm_vmrun:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    push rdi
+    mov rax, rsi
+    mov rbx, [rdi + 13*8]
+    mov rcx, [rdi + 12*8]
+    mov rdx, [rdi + 11*8]
+    mov rsi, [rdi + 10*8]
+    mov rbp, [rdi + 8*8]
+    mov r8,  [rdi + 7*8]
+    mov r9,  [rdi + 6*8]
+    mov r10, [rdi + 5*8]
+    mov r11, [rdi + 4*8]
+    mov r12, [rdi + 3*8]
+    mov r13, [rdi + 2*8]
+    mov r14, [rdi + 1*8]
+    mov r15, [rdi + 0*8]
+    mov rdi, [rdi + 9*8]
+    clgi
+    sti
+    vmrun rax
+    cli
+    push rdi
+    mov rdi, [rsp + 8]
+    mov [rdi + 13*8], rbx
+    mov [rdi + 12*8], rcx
+    mov [rdi + 11*8], rdx
+    mov [rdi + 10*8], rsi
+    mov [rdi + 8*8], rbp
+    mov [rdi + 7*8], r8
+    mov [rdi + 6*8], r9
+    mov [rdi + 5*8], r10
+    mov [rdi + 4*8], r11
+    mov [rdi + 3*8], r12
+    mov [rdi + 2*8], r13
+    mov [rdi + 1*8], r14
+    mov [rdi + 0*8], r15
+    pop rax
+    mov [rdi + 9*8], rax
+    add rsp, 8
+    stgi
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+"#
+);
+
+extern "C" {
+    fn __svm_vmrun(guest: *mut Frame, vmcb: u64);
+}
+
+/// What an exit asks for.
+pub enum Exit {
+    /// A physical interrupt arrived: take it and continue (or switch, if it woke
+    /// something more important).
+    Interrupt,
+    /// A message to the VMM's portal at event base + this index.
+    Message(u64),
+}
+
+/// Runs the vCPU whose general registers are in `frame` until its next exit.
+pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
+    // The guest's TLB entries are tagged with ASID 1, shared by every vCPU: flush them.
+    v.w32(vmcb::TLB_CONTROL, 1);
+    // SAFETY: the VMCB is a valid, owned control block (see `super::new_vmcb`), the
+    // HSAVE area is set for this CPU, and the assembly saves every host register it
+    // changes. Host GS and TR stay as they are because the kernel never executes
+    // VMLOAD with guest state.
+    unsafe { __svm_vmrun(frame, v.0) };
+    let code = v.r64(vmcb::EXITCODE);
+    match code {
+        0x60 => Exit::Interrupt,
+        u64::MAX => Exit::Message(NUM_VMI as u64 - 3),
+        0x400 => Exit::Message(NUM_VMI as u64 - 4),
+        c if c < NUM_VMI as u64 - 4 => Exit::Message(c),
+        _ => Exit::Message(NUM_VMI as u64 - 3),
+    }
+}

@@ -1,0 +1,154 @@
+//! Moving a vCPU's state between its VMCB (plus the general registers the kernel keeps)
+//! and a VMM's UTCB, for the parts a message transfer descriptor (MTD) selects.
+
+use facet_abi::mtd;
+use facet_abi::utcb as u;
+
+use super::vmcb::{self, Vmcb};
+use crate::arch::regs::Frame;
+use crate::mem::direct_map::virt;
+
+fn rd(utcb: u64, at: usize) -> u64 {
+    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (direct-mapped),
+    // `at` an offset inside the page.
+    unsafe { core::ptr::read_volatile(virt(utcb + at as u64) as *const u64) }
+}
+
+fn wr(utcb: u64, at: usize, v: u64) {
+    // SAFETY: as for `rd`.
+    unsafe { core::ptr::write_volatile(virt(utcb + at as u64) as *mut u64, v) }
+}
+
+/// The segment registers in UTCB order with their VMCB offsets.
+const SEGS: [(usize, u64, u32); 10] = [
+    (u::ES, vmcb::ES, mtd::DS_ES),
+    (u::DS, vmcb::DS, mtd::DS_ES),
+    (u::FS, vmcb::FS, mtd::FS_GS),
+    (u::GS, vmcb::GS, mtd::FS_GS),
+    (u::CS, vmcb::CS, mtd::CS_SS),
+    (u::SS, vmcb::SS, mtd::CS_SS),
+    (u::TR, vmcb::TR, mtd::TR),
+    (u::LDTR, vmcb::LDTR, mtd::LDTR),
+    (u::GDTR, vmcb::GDTR, mtd::GDTR),
+    (u::IDTR, vmcb::IDTR, mtd::IDTR),
+];
+
+/// The general registers other than RAX and RSP (which live in the VMCB).
+fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 14] {
+    [
+        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
+        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
+        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
+        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
+        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
+        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
+        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
+        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
+        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
+        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
+        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
+        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
+        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
+        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
+    ]
+}
+
+/// VMCB registers under one MTD bit, UTCB offset first.
+const REGS: [(usize, u64, u32); 14] = [
+    (u::RAX, vmcb::RAX, mtd::GPR_ACDB),
+    (u::RSP, vmcb::RSP, mtd::RSP),
+    (u::RIP, vmcb::RIP, mtd::RIP_LEN),
+    (u::RFLAGS, vmcb::RFLAGS, mtd::RFLAGS),
+    (u::CR0, vmcb::CR0, mtd::CR),
+    (u::CR2, vmcb::CR2, mtd::CR),
+    (u::CR3, vmcb::CR3, mtd::CR),
+    (u::CR4, vmcb::CR4, mtd::CR),
+    (u::DR7, vmcb::DR7, mtd::DR),
+    (u::EFER, vmcb::EFER, mtd::EFER_PAT),
+    (u::PAT, vmcb::G_PAT, mtd::EFER_PAT),
+    (u::SYSENTER_CS, vmcb::SYSENTER_CS, mtd::SYSENTER),
+    (u::SYSENTER_RSP, vmcb::SYSENTER_ESP, mtd::SYSENTER),
+    (u::SYSENTER_RIP, vmcb::SYSENTER_EIP, mtd::SYSENTER),
+];
+
+/// Writes the state `m` selects into the VMM's UTCB (a VM-exit message).
+pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
+    if utcb == 0 {
+        return;
+    }
+    for (at, r, bit) in gprs(f) {
+        if m & bit != 0 {
+            wr(utcb, at, *r);
+        }
+    }
+    for (at, field, bit) in REGS {
+        if m & bit != 0 {
+            wr(utcb, at, v.r64(field));
+        }
+    }
+    if m & mtd::RIP_LEN != 0 {
+        let nrip = v.r64(vmcb::NRIP);
+        wr(utcb, u::INST_LEN, nrip.saturating_sub(v.r64(vmcb::RIP)));
+    }
+    for (at, field, bit) in SEGS {
+        if m & bit != 0 {
+            let (sel, attr, limit, base) = v.seg(field);
+            wr(
+                utcb,
+                at,
+                sel as u64 | (attr as u64) << 16 | (limit as u64) << 32,
+            );
+            wr(utcb, at + 8, base);
+        }
+    }
+    if m & mtd::QUAL != 0 {
+        wr(utcb, u::QUAL, v.r64(vmcb::EXITINFO1));
+        wr(utcb, u::QUAL + 8, v.r64(vmcb::EXITINFO2));
+    }
+    if m & mtd::INJ != 0 {
+        wr(utcb, u::INJ, v.r64(vmcb::EVENTINJ));
+    }
+    if m & mtd::TSC != 0 {
+        wr(utcb, u::TSC_OFF, v.r64(vmcb::TSC_OFFSET));
+    }
+    wr(utcb, u::MTD, m as u64);
+    wr(utcb, u::ITEMS, u::STATE_WORDS);
+}
+
+/// Applies the state the VMM's reply selects (its UTCB's MTD word) to the vCPU.
+pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
+    if utcb == 0 {
+        return;
+    }
+    let m = rd(utcb, u::MTD) as u32;
+    for (at, r, bit) in gprs(f) {
+        if m & bit != 0 {
+            *r = rd(utcb, at);
+        }
+    }
+    for (at, field, bit) in REGS {
+        if m & bit != 0 {
+            v.w64(field, rd(utcb, at));
+        }
+    }
+    // The guest must keep SVM enabled in its EFER, or VMRUN refuses it.
+    v.w64(vmcb::EFER, v.r64(vmcb::EFER) | (1 << 12));
+    for (at, field, bit) in SEGS {
+        if m & bit != 0 {
+            let w = rd(utcb, at);
+            v.set_seg(
+                field,
+                w as u16,
+                (w >> 16) as u16,
+                (w >> 32) as u32,
+                rd(utcb, at + 8),
+            );
+        }
+    }
+    if m & mtd::INJ != 0 {
+        v.w64(vmcb::EVENTINJ, rd(utcb, u::INJ));
+    }
+    if m & mtd::TSC != 0 {
+        v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+    }
+}

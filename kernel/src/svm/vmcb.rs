@@ -1,0 +1,98 @@
+//! Field offsets of the control and state-save areas (the whole table, not all used yet).
+#![allow(dead_code)]
+
+//! The AMD virtual machine control block (VMCB): offsets of the fields Facet uses, and
+//! access through the direct map. Field offsets are from the AMD64 Architecture
+//! Programmer's Manual, volume 2, appendix B.
+
+use crate::mem::direct_map::virt;
+
+pub const INTERCEPT_CR: u64 = 0x000;
+pub const INTERCEPT_EXC: u64 = 0x008;
+pub const INTERCEPT_MISC1: u64 = 0x00c;
+pub const INTERCEPT_MISC2: u64 = 0x010;
+pub const IOPM_BASE: u64 = 0x040;
+pub const MSRPM_BASE: u64 = 0x048;
+pub const TSC_OFFSET: u64 = 0x050;
+pub const ASID: u64 = 0x058;
+pub const TLB_CONTROL: u64 = 0x05c;
+pub const VINTR: u64 = 0x060;
+pub const INT_SHADOW: u64 = 0x068;
+pub const EXITCODE: u64 = 0x070;
+pub const EXITINFO1: u64 = 0x078;
+pub const EXITINFO2: u64 = 0x080;
+pub const EXITINTINFO: u64 = 0x088;
+pub const NP_ENABLE: u64 = 0x090;
+pub const EVENTINJ: u64 = 0x0a8;
+pub const N_CR3: u64 = 0x0b0;
+pub const NRIP: u64 = 0x0c8;
+
+pub const ES: u64 = 0x400;
+pub const CS: u64 = 0x410;
+pub const SS: u64 = 0x420;
+pub const DS: u64 = 0x430;
+pub const FS: u64 = 0x440;
+pub const GS: u64 = 0x450;
+pub const GDTR: u64 = 0x460;
+pub const LDTR: u64 = 0x470;
+pub const IDTR: u64 = 0x480;
+pub const TR: u64 = 0x490;
+pub const CPL: u64 = 0x4cb;
+pub const EFER: u64 = 0x4d0;
+pub const CR4: u64 = 0x548;
+pub const CR3: u64 = 0x550;
+pub const CR0: u64 = 0x558;
+pub const DR7: u64 = 0x560;
+pub const DR6: u64 = 0x568;
+pub const RFLAGS: u64 = 0x570;
+pub const RIP: u64 = 0x578;
+pub const RSP: u64 = 0x5d8;
+pub const RAX: u64 = 0x5f8;
+pub const STAR: u64 = 0x600;
+pub const LSTAR: u64 = 0x608;
+pub const SFMASK: u64 = 0x618;
+pub const KERNEL_GS_BASE: u64 = 0x620;
+pub const SYSENTER_CS: u64 = 0x628;
+pub const SYSENTER_ESP: u64 = 0x630;
+pub const SYSENTER_EIP: u64 = 0x638;
+pub const CR2: u64 = 0x640;
+pub const G_PAT: u64 = 0x668;
+
+/// A VMCB in a pool frame, by physical address.
+#[derive(Clone, Copy)]
+pub struct Vmcb(pub u64);
+
+impl Vmcb {
+    pub fn r64(self, at: u64) -> u64 {
+        // SAFETY: `self.0` is the physical address of a VMCB frame the Ec owns (direct
+        // mapped), `at` an offset inside it; the CPU does not touch the VMCB outside
+        // VMRUN, which runs on this CPU only.
+        unsafe { core::ptr::read_volatile(virt(self.0 + at) as *const u64) }
+    }
+    pub fn w64(self, at: u64, v: u64) {
+        // SAFETY: as for `r64`.
+        unsafe { core::ptr::write_volatile(virt(self.0 + at) as *mut u64, v) }
+    }
+    pub fn r32(self, at: u64) -> u32 {
+        // SAFETY: as for `r64`.
+        unsafe { core::ptr::read_volatile(virt(self.0 + at) as *const u32) }
+    }
+    pub fn w32(self, at: u64, v: u32) {
+        // SAFETY: as for `r64`.
+        unsafe { core::ptr::write_volatile(virt(self.0 + at) as *mut u32, v) }
+    }
+    /// A segment register: (selector, attributes, limit, base).
+    pub fn seg(self, at: u64) -> (u16, u16, u32, u64) {
+        let w = self.r64(at);
+        (
+            w as u16,
+            (w >> 16) as u16,
+            (w >> 32) as u32,
+            self.r64(at + 8),
+        )
+    }
+    pub fn set_seg(self, at: u64, sel: u16, attr: u16, limit: u32, base: u64) {
+        self.w64(at, sel as u64 | (attr as u64) << 16 | (limit as u64) << 32);
+        self.w64(at + 8, base);
+    }
+}

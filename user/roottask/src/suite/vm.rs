@@ -1,0 +1,168 @@
+//! Virtual CPUs: a guest runs under AMD SVM with nested paging and its exits reach the
+//! VMM's portals with the state their MTDs select.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::crd::{Crd, Kind};
+use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
+use facet_abi::hypercall::delegate;
+use facet_abi::layout::ROOT_SEL_PD;
+use facet_abi::status::Status;
+use facet_abi::{mtd, perm, utcb as u};
+use facet_rt::hypercall::{
+    create_ec, create_pt, create_sc, create_sm, ec_flags, pd_ctrl_delegate, reply, sm_down, sm_up,
+};
+
+use super::{Fail, TestResult};
+use crate::world::{World, SCRATCH};
+use crate::FROM_KERNEL;
+
+const PD: u64 = ROOT_SEL_PD;
+const VMM_UTCB: u64 = 0x3000_8000;
+const EVT: u64 = 2000;
+/// Guest physical page of the guest's code.
+const GUEST_CODE_PAGE: u64 = 1;
+/// A RAM page for the guest, away from the kernel and the modules.
+const GUEST_RAM_PHYS: u64 = 0x0100_0000;
+
+static SEEN_RAX: AtomicU64 = AtomicU64::new(0);
+static SEEN_RIP: AtomicU64 = AtomicU64::new(0);
+static SEEN_LEN: AtomicU64 = AtomicU64::new(0);
+
+global_asm!(
+    r#"
+    .section .bss.vm_stack, "aw", @nobits
+    .balign 16
+    .skip 0x4000
+__vmm_stack_top:
+    .section .text.vm_entries, "ax"
+__vm_startup_entry:
+    lea rsp, [rip + __vmm_stack_top]
+    call {startup}
+    ud2
+__vm_hlt_entry:
+    lea rsp, [rip + __vmm_stack_top]
+    call {hlt}
+    ud2
+    .global __vm_startup_entry
+    .global __vm_hlt_entry
+"#,
+    startup = sym vm_startup,
+    hlt = sym vm_hlt,
+);
+
+extern "C" {
+    fn __vm_startup_entry();
+    fn __vm_hlt_entry();
+}
+
+fn put(at: usize, v: u64) {
+    // SAFETY: the VMM EC's UTCB is mapped read-write at VMM_UTCB.
+    unsafe { ((VMM_UTCB + at as u64) as *mut u64).write_volatile(v) }
+}
+
+fn get(at: usize) -> u64 {
+    // SAFETY: as for `put`.
+    unsafe { ((VMM_UTCB + at as u64) as *const u64).read_volatile() }
+}
+
+/// Start-up: real mode, CS base 0, at the guest's code page.
+extern "C" fn vm_startup(_id: u64) -> ! {
+    put(u::RIP, GUEST_CODE_PAGE << 12);
+    put(u::RFLAGS, 2);
+    put(u::CS, 0x9b << 16 | 0xffff << 32);
+    put(u::CS + 8, 0);
+    put(u::SS, 0x93 << 16 | 0xffff << 32);
+    put(u::SS + 8, 0);
+    put(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    reply()
+}
+
+/// HLT exit: record what the guest did, wake the roottask, and keep the vCPU parked.
+extern "C" fn vm_hlt(_id: u64) -> ! {
+    SEEN_RAX.store(get(u::RAX), Ordering::SeqCst);
+    SEEN_RIP.store(get(u::RIP), Ordering::SeqCst);
+    SEEN_LEN.store(get(u::INST_LEN), Ordering::SeqCst);
+    let _ = sm_up(900);
+    loop {
+        let _ = sm_down(901);
+    }
+}
+
+fn ok(r: Result<(), Status>, what: &str) -> TestResult {
+    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
+}
+
+pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
+    let flags = w.hip.u32(off::API_FLG);
+    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
+    if flags & FEAT_SVM == 0 {
+        // Without SVM no vCPU can be made (VMX vCPUs are not built yet either).
+        let r = create_ec(950, PD, vcpu, 0, 0, 0, EVT);
+        ensure!(
+            r == Err(Status::BadFtr),
+            "vCPU without SVM: {:?} (VMX offered: {})",
+            r,
+            flags & FEAT_VMX != 0
+        );
+        return Ok(());
+    }
+    // Guest memory: a RAM page, mapped for the VMM to write the guest's code ...
+    let host = SCRATCH + 0x40_0000;
+    let ram = Crd::new(Kind::Memory, GUEST_RAM_PHYS >> 12, 0, perm::MEM_ALL);
+    let at = Crd::new(Kind::Memory, host >> 12, 0, perm::MEM_R | perm::MEM_W);
+    pd_ctrl_delegate(PD, PD, ram, FROM_KERNEL, at)
+        .map_err(|s| Fail::new(format_args!("map: {}", s.name())))?;
+    // mov ax, 0x1234; hlt
+    let code: [u8; 4] = [0xb8, 0x34, 0x12, 0xf4];
+    for (i, b) in code.iter().enumerate() {
+        // SAFETY: the page was just mapped read-write at `host`.
+        unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
+    }
+    // ... and given to the guest at guest-physical page 1 (guest page table only). It
+    // comes from the kernel again: delegated from the VMM's read-write mapping it would
+    // lack the execute right (rights are only ever reduced).
+    let gpa = Crd::new(Kind::Memory, GUEST_CODE_PAGE, 0, perm::MEM_ALL);
+    let meta = FROM_KERNEL | delegate::NOT_HOST | delegate::GUEST;
+    pd_ctrl_delegate(PD, PD, ram, meta, gpa)
+        .map_err(|s| Fail::new(format_args!("guest map: {}", s.name())))?;
+
+    ok(create_ec(940, PD, 0, 0, VMM_UTCB, 0, 0), "VMM handler EC")?;
+    ok(
+        create_pt(
+            EVT + 254,
+            PD,
+            940,
+            0,
+            __vm_startup_entry as *const () as u64,
+        ),
+        "start-up portal",
+    )?;
+    ok(
+        create_pt(
+            EVT + 0x78,
+            PD,
+            940,
+            (mtd::GPR_ACDB | mtd::RIP_LEN) as u64,
+            __vm_hlt_entry as *const () as u64,
+        ),
+        "HLT portal",
+    )?;
+    ok(create_sm(900, PD, 0, 0), "sm")?;
+    ok(create_sm(901, PD, 0, 0), "parking sm")?;
+    ensure!(
+        create_ec(950, PD, vcpu, 7, 0, 0, EVT) == Err(Status::BadCpu),
+        "vCPU on CPU 7"
+    );
+    ok(create_ec(950, PD, vcpu, 0, 0, 0, EVT), "vCPU")?;
+    ok(create_sc(951, PD, 950, 1, 10_000), "vCPU SC")?;
+    ok(sm_down(900), "wait for the guest")?;
+    ensure_eq!(SEEN_RAX.load(Ordering::SeqCst) & 0xffff, 0x1234u64);
+    ensure_eq!(SEEN_RIP.load(Ordering::SeqCst), (GUEST_CODE_PAGE << 12) + 3);
+    // The instruction length comes from the next-RIP the CPU saves, where it has that
+    // feature (CPUID 0x8000000A EDX bit 3; QEMU's TCG does not): 1 for HLT, else 0.
+    let nrips = super::cpu::cpuid(0x8000_000a, 0).3 & (1 << 3) != 0;
+    ensure_eq!(SEEN_LEN.load(Ordering::SeqCst), nrips as u64);
+    Ok(())
+}
