@@ -8,6 +8,7 @@
 #![no_std]
 #![no_main]
 
+mod acpi;
 mod arch;
 mod boot;
 mod console;
@@ -112,14 +113,20 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     if let Err(e) = obj::kern::init() {
         fatal!("creating the kernel's interrupt semaphores: {}", e.name());
     }
-    // Until the ACPI tables are read: the I/O APIC at its standard address, with the
-    // PC's timer override (IRQ 0 -> GSI 2), and application processors by APIC id.
-    if arch::arch_ioapic_default() {
-        println!("ioapic: at 0xfec00000");
+    acpi::init(&info);
+    // Without ACPI tables: the I/O APIC at its standard address, and application
+    // processors probed by APIC id.
+    if !acpi::setup_ioapics() && arch::arch_ioapic_default() {
+        println!("ioapic: no MADT; assuming one at 0xfec00000");
     }
-    // Until the ACPI tables are read, application processors are found by APIC id.
-    let ids: [u32; 16] = core::array::from_fn(|i| i as u32);
-    let aps = smp::start(&ids[..], &features, !opts.nopcid);
+    let mut ids = [0u32; 64];
+    let n = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
+        for (i, id) in ids.iter_mut().enumerate().take(16) {
+            *id = i as u32;
+        }
+        16
+    });
+    let aps = smp::start(&ids[..n], &features, !opts.nopcid);
     println!("smp: {} CPU(s) online", aps + 1);
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);

@@ -138,7 +138,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial iommu",
-        roottask_args: "test usable=0x1ff7ec00 expect=svm cpus=2",
+        roottask_args: "test usable=0x1ff7ec00 expect=svm cpus=2 q35",
         emulator_args: &[
             "-accel",
             "tcg",
@@ -204,7 +204,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Bochs,
         boot: Boot::Grub(Multiboot::V2),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff8f000 expect=vmx cpus=1",
+        roottask_args: "test usable=0x1ff8f000 expect=vmx",
         emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
         timeout_s: 600,
         expect: Expect::Suite {

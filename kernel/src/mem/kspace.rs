@@ -32,6 +32,19 @@ pub fn kernel_root() -> Option<PageTable> {
     KERNEL_PT.lock().map(|root| PageTable { root })
 }
 
+static MAPPED: SpinLock<Option<RangeSet>> = SpinLock::new(None);
+
+/// Whether the direct map covers all of `[start, end)`.
+pub fn is_mapped(start: u64, end: u64) -> bool {
+    match MAPPED.lock().as_ref() {
+        Some(set) => set
+            .ranges()
+            .iter()
+            .any(|r| start >= r.start && end <= r.end),
+        None => end <= super::direct_map::BOOT_MAPPED_LIMIT,
+    }
+}
+
 /// Physical memory through the direct map as it is now.
 pub fn phys() -> DirectMap {
     DirectMap {
@@ -124,6 +137,7 @@ pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
     *KERNEL_PT.lock() = Some(pt.root);
     *DIRECT_LIMIT.lock() = limit;
+    *MAPPED.lock() = Some(ranges);
     Ok(())
 }
 

@@ -40,6 +40,7 @@ pub fn build(
         let apic_id = crate::smp::apic_id(cpu);
         let desc = CpuDesc {
             flags: 1,
+            acpi_id: crate::acpi::acpi_id(apic_id) as u8,
             lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             ..Default::default()
         };
@@ -57,6 +58,26 @@ pub fn build(
                 base: io.phys,
             },
         );
+    }
+
+    let facts = crate::acpi::facts();
+    w.put_u64(hip::off::XSDT_RSDT_TABLE, facts.root_table);
+    w.put_u32(hip::off::PCI_BUS_START, facts.pci_bus_start);
+    w.put_u64(hip::off::MCFG_BASE, facts.mcfg_base);
+    w.put_u64(hip::off::MCFG_SIZE, facts.mcfg_size);
+    w.put_u64(hip::off::DMAR_TABLE, facts.dmar);
+    w.put_u64(hip::off::HPET_BASE, facts.hpet);
+    for (at, gas) in [
+        (hip::off::PM1A_CNT, facts.pm1a_cnt),
+        (hip::off::PM1B_CNT, facts.pm1b_cnt),
+    ] {
+        if let Some(g) = gas {
+            w.put_u32(
+                at,
+                u32::from_le_bytes([g.space_id, g.bit_width, g.bit_offset, g.access_size]),
+            );
+            w.put_u64(at + 4, g.address);
+        }
     }
 
     let mut full = false;

@@ -2,7 +2,8 @@
 //!
 //! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
-//! the harness expects in the memory map; `cpus=N` the number of CPUs the emulator
+//! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
+//! `cpus=N` the number of CPUs the emulator
 //! has; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers.
 
@@ -14,6 +15,7 @@ pub struct Args {
     pub hold: bool,
     pub usable: Option<u64>,
     pub cpus: Option<usize>,
+    pub q35: bool,
     pub expect_virt: Option<&'static str>,
 }
 
@@ -24,6 +26,7 @@ impl Args {
             match w {
                 b"test" => a.test = true,
                 b"bench" => a.bench = true,
+                b"q35" => a.q35 = true,
                 b"hold" => a.hold = true,
                 b"expect=svm" => a.expect_virt = Some("svm"),
                 b"expect=vmx" => a.expect_virt = Some("vmx"),

@@ -115,6 +115,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("hip::memory_descriptors", || boot::hip_memory(w, args));
     r.run("hip::boot_cpu_descriptor", || boot::hip_cpu(w));
     r.run("hip::cpus_online", || boot::hip_cpus_online(w, args));
+    r.run("hip::acpi_tables", || boot::hip_acpi(w, args));
     r.run("cpu::virtualization_flags_match_cpuid", || {
         cpu::virtualization_flags(w, args)
     });

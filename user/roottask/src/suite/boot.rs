@@ -140,3 +140,55 @@ pub fn hip_cpus_online(w: &World, args: &Args) -> TestResult {
     }
     Ok(())
 }
+
+/// Reads the 4-byte signature of the ACPI table at physical `addr` by mapping its page.
+fn table_signature(addr: u64) -> Result<[u8; 4], Fail> {
+    use facet_abi::crd::{Crd, Kind};
+    let va = crate::world::SCRATCH + 0x60_0000;
+    let crd = Crd::new(Kind::Memory, addr >> 12, 0, facet_abi::perm::MEM_R);
+    let window = Crd::new(Kind::Memory, va >> 12, 0, facet_abi::perm::MEM_R);
+    facet_rt::hypercall::pd_ctrl_delegate(
+        facet_abi::layout::ROOT_SEL_PD,
+        facet_abi::layout::ROOT_SEL_PD,
+        crd,
+        crate::FROM_KERNEL,
+        window,
+    )
+    .map_err(|s| Fail::new(format_args!("map {:#x}: {}", addr, s.name())))?;
+    let at = va + (addr & 0xfff);
+    ensure!(addr & 0xfff <= 0xffc, "table header crosses a page");
+    // SAFETY: the page was just mapped readable at `va`.
+    Ok(unsafe { (at as *const [u8; 4]).read_volatile() })
+}
+
+pub fn hip_acpi(w: &World, args: &Args) -> TestResult {
+    let h = &w.hip;
+    let root = h.u64(off::XSDT_RSDT_TABLE);
+    ensure!(root != 0, "no root table in the HIP");
+    let sig = table_signature(root)?;
+    ensure!(
+        &sig == b"RSDT" || &sig == b"XSDT",
+        "root table signature {:?}",
+        sig
+    );
+    // PM1a control block: a system-I/O register with an address.
+    let gas = h.u32(off::PM1A_CNT);
+    ensure!(
+        gas & 0xff == 1 && h.u64(off::PM1A_CNT + 4) != 0,
+        "PM1a_CNT {:#x} at {:#x}",
+        gas,
+        h.u64(off::PM1A_CNT + 4)
+    );
+    if args.q35 {
+        ensure_eq!(h.u64(off::MCFG_BASE), 0xb000_0000u64);
+        ensure_eq!(h.u64(off::MCFG_SIZE), 0x1000_0000u64);
+        let dmar = h.u64(off::DMAR_TABLE);
+        ensure!(dmar != 0, "no DMAR table with an IOMMU present");
+        ensure_eq!(&table_signature(dmar)?, b"DMAR");
+    } else if args.cpus.is_some() {
+        // QEMU's pc machine has no MCFG and no DMAR.
+        ensure_eq!(h.u64(off::MCFG_SIZE), 0u64);
+        ensure_eq!(h.u64(off::DMAR_TABLE), 0u64);
+    }
+    Ok(())
+}
