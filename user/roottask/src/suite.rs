@@ -169,7 +169,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
     );
-    r.run("vm::svm_guest_runs_and_exits", || vm::svm_guest_runs_and_exits(w));
+    r.run("vm::svm_guest_runs_and_exits", || {
+        vm::svm_guest_runs_and_exits(w)
+    });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,
