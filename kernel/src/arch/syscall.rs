@@ -67,6 +67,17 @@ pub fn init() {
     }
 }
 
+/// The executing CPU's number (from the per-CPU block).
+pub fn cpu_id() -> u64 {
+    let v: u64;
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, cpu_id),
+                         options(nostack, readonly, preserves_flags))
+    }
+    v
+}
+
 /// The top of the executing CPU's kernel stack (from the per-CPU block).
 pub fn kernel_stack_top() -> u64 {
     let v: u64;

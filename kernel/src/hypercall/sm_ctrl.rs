@@ -1,7 +1,8 @@
 //! `sm_ctrl`: semaphore up (ARG1 bit 4 clear) and down (set; bit 5 = zero the counter).
 //!
-//! A `down` on a zero counter blocks the caller until an `up`. Deadlines need the timer
-//! and are not honoured yet: a down with a deadline waits like one without.
+//! A `down` on a zero counter blocks the caller until an `up` or, if ARG2:ARG3 (high and
+//! low 32 bits) name an absolute TSC deadline, until then (TIMEOUT). The deadline is
+//! checked on every timer tick, so it is honoured to within one tick.
 
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
@@ -53,7 +54,13 @@ fn sm_ctrl_inner(f: &mut Frame) -> Result<Outcome, Status> {
     if taken == Some(true) {
         Ok(Outcome::Status(Status::Success))
     } else {
-        Ok(if crate::ipc::semaphore::block(f, sm) {
+        let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
+        // SAFETY: RDTSC only reads the time-stamp counter.
+        let now = unsafe { core::arch::x86_64::_rdtsc() };
+        if deadline != 0 && deadline <= now {
+            return Ok(Outcome::Status(Status::Timeout));
+        }
+        Ok(if crate::ipc::semaphore::block(f, sm, deadline) {
             Outcome::Switched
         } else {
             Outcome::Idle

@@ -8,12 +8,20 @@ use crate::obj::{with, Handle};
 
 /// The running Ec waits on `sm` (whose counter is zero). Returns `false` if the CPU has
 /// nothing else to run. The Ec resumes with SUCCESS when an `up` wakes it.
-pub fn block(frame: &mut Frame, sm: Handle) -> bool {
+pub fn block(frame: &mut Frame, sm: Handle, deadline: u64) -> bool {
     let ec = sched::current_ec();
     let sc = sched::current_sc();
     frame.rdi = 0;
+    if deadline != 0 {
+        let mut t = TIMED.lock();
+        if let Some(slot) = t.iter_mut().find(|s| **s == 0) {
+            *slot = ec;
+        }
+    }
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitSm;
+        e.deadline = deadline;
+        e.waiting_on = sm;
         e.regs = *frame;
         e.next_waiter = 0;
         e.blocked_sc = sc;
@@ -40,6 +48,8 @@ pub fn wake_one(sm: Handle) -> bool {
     }
     let (next, sc) = with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
+        e.deadline = 0;
+        e.waiting_on = 0;
         (e.next_waiter, e.blocked_sc)
     })
     .unwrap_or((0, 0));
@@ -71,4 +81,66 @@ pub fn interrupt(gsi: u32) {
     if !wake_one(target) {
         with::<Sm, _>(target, |s| s.counter = s.counter.saturating_add(1));
     }
+}
+
+/// Ecs waiting with a deadline (0: free slot). A fixed table: a wait beyond its capacity
+/// simply has no deadline.
+static TIMED: crate::sync::SpinLock<[Handle; 256]> = crate::sync::SpinLock::new([0; 256]);
+
+/// Ends every semaphore wait whose deadline has passed: the Ec resumes with TIMEOUT.
+pub fn expire(now: u64) {
+    let mut t = TIMED.lock();
+    for slot in t.iter_mut().filter(|s| **s != 0) {
+        let ec = *slot;
+        let Some((state, deadline, sm, sc)) =
+            with::<Ec, _>(ec, |e| (e.state, e.deadline, e.waiting_on, e.blocked_sc))
+        else {
+            *slot = 0;
+            continue;
+        };
+        if state != State::WaitSm || deadline == 0 {
+            *slot = 0;
+            continue;
+        }
+        if deadline > now {
+            continue;
+        }
+        *slot = 0;
+        unlink(sm, ec);
+        with::<Ec, _>(ec, |e| {
+            e.state = State::Ready;
+            e.deadline = 0;
+            e.waiting_on = 0;
+            e.regs.rdi = facet_abi::status::Status::Timeout as u64;
+        });
+        if sc != 0 {
+            sched::enqueue(sc);
+        }
+    }
+}
+
+/// Removes `ec` from the wait list of `sm`.
+fn unlink(sm: Handle, ec: Handle) {
+    let Some(mut cur) = with::<Sm, _>(sm, |s| s.waiters) else {
+        return;
+    };
+    let mut prev = 0;
+    while cur != 0 && cur != ec {
+        prev = cur;
+        cur = with::<Ec, _>(cur, |e| e.next_waiter).unwrap_or(0);
+    }
+    if cur == 0 {
+        return;
+    }
+    let next = with::<Ec, _>(ec, |e| e.next_waiter).unwrap_or(0);
+    if prev == 0 {
+        with::<Sm, _>(sm, |s| s.waiters = next);
+    } else {
+        with::<Ec, _>(prev, |e| e.next_waiter = next);
+    }
+    with::<Sm, _>(sm, |s| {
+        if s.last_waiter == ec {
+            s.last_waiter = prev;
+        }
+    });
 }

@@ -48,6 +48,10 @@ pub struct Ec {
     pub blocked_sc: Handle,
     /// Physical address of the VMCB of a vCPU (0 for a thread).
     pub vmcb: u64,
+    /// Absolute TSC deadline of a semaphore wait (0: none).
+    pub deadline: u64,
+    /// The semaphore the Ec waits on (while in `WaitSm`).
+    pub waiting_on: Handle,
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
     pub recall: bool,
@@ -158,6 +162,8 @@ impl Ec {
             next_waiter: 0,
             blocked_sc: 0,
             recall: false,
+            deadline: 0,
+            waiting_on: 0,
             vmcb,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };

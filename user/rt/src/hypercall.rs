@@ -223,3 +223,14 @@ pub fn assign_gsi(sm: u64, dev: u64, cpu: u32, chain: u64) -> Result<(u64, u64),
     let o = raw(arg1(Hypercall::AssignGsi, 0, sm), dev, cpu as u64, chain, 0);
     status_of(&o).map(|_| (o.rsi, o.rdx))
 }
+
+/// `sm_ctrl down` with an absolute TSC deadline (0: none); TIMEOUT when it passes.
+pub fn sm_down_until(sm: u64, deadline: u64) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::SmCtrl, 1, sm),
+        deadline >> 32,
+        deadline & 0xffff_ffff,
+        0,
+        0,
+    ))
+}

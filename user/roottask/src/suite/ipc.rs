@@ -399,3 +399,25 @@ pub fn reply_delegates_typed_items() -> TestResult {
     );
     Ok(())
 }
+
+pub fn semaphore_deadlines() -> TestResult {
+    use facet_rt::hypercall::sm_down_until;
+    ok(create_sm(730, PD, 0, 0), "create sm")?;
+    ensure!(
+        sm_down_until(730, 1) == Err(Status::Timeout),
+        "a deadline in the past must time out at once"
+    );
+    let start = tsc();
+    let deadline = start + 5_000_000;
+    ensure!(
+        sm_down_until(730, deadline) == Err(Status::Timeout),
+        "the wait did not time out"
+    );
+    ensure!(tsc() >= deadline, "woke before the deadline");
+    ok(sm_up(730), "up")?;
+    ok(
+        sm_down_until(730, tsc() + 1_000_000_000),
+        "down with a count",
+    )?;
+    Ok(())
+}
