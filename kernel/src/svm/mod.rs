@@ -19,6 +19,14 @@ use crate::mem::frames;
 use vmcb::Vmcb;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The bootstrap CPU's page for host state across VMRUN (VMSAVE/VMLOAD). vCPUs run on
+/// that CPU only so far.
+static HOST_AREA: AtomicU64 = AtomicU64::new(0);
+
+/// This CPU's host-state page.
+pub fn host_area() -> u64 {
+    HOST_AREA.load(Ordering::Acquire)
+}
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
 
@@ -54,9 +62,10 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         IOPM.store(iopm, Ordering::Release);
         MSRPM.store(msrpm, Ordering::Release);
     }
-    let Some(hsave) = frames::alloc_zeroed(0) else {
+    let (Some(hsave), Some(host)) = (frames::alloc_zeroed(0), frames::alloc_zeroed(0)) else {
         return false;
     };
+    HOST_AREA.store(host, Ordering::Release);
     // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
     // CPU uses to save host state across VMRUN, owned by this CPU from now on.
     unsafe {

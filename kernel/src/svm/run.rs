@@ -11,7 +11,10 @@ global_asm!(
     r#"
     .section .text.svm, "ax"
     .global __svm_vmrun
-    // rdi: guest registers (a Frame), rsi: VMCB physical address.
+    // rdi: guest registers (a Frame), rsi: VMCB physical address, rdx: this CPU's
+    // host-state page. VMSAVE/VMLOAD around VMRUN switch the state VMRUN leaves alone
+    // (FS, GS, TR, LDTR and their hidden parts, KERNEL_GS_BASE, STAR/LSTAR/CSTAR/SFMASK,
+    // SYSENTER): the guest gets its own, the kernel gets its own back.
 __svm_vmrun:
     push rbp
     push rbx
@@ -20,7 +23,14 @@ __svm_vmrun:
     push r14
     push r15
     push rdi
+    push rdx
+    push rsi
+    // No interrupts or NMIs while the guest's GS, TR and syscall MSRs are loaded.
+    clgi
+    mov rax, rdx
+    vmsave rax
     mov rax, rsi
+    vmload rax
     mov rbx, [rdi + 13*8]
     mov rcx, [rdi + 12*8]
     mov rdx, [rdi + 11*8]
@@ -35,12 +45,12 @@ __svm_vmrun:
     mov r14, [rdi + 1*8]
     mov r15, [rdi + 0*8]
     mov rdi, [rdi + 9*8]
-    clgi
     sti
     vmrun rax
     cli
+    vmsave rax
     push rdi
-    mov rdi, [rsp + 8]
+    mov rdi, [rsp + 24]
     mov [rdi + 13*8], rbx
     mov [rdi + 12*8], rcx
     mov [rdi + 11*8], rdx
@@ -56,6 +66,9 @@ __svm_vmrun:
     mov [rdi + 0*8], r15
     pop rax
     mov [rdi + 9*8], rax
+    pop rsi
+    pop rax
+    vmload rax
     add rsp, 8
     stgi
     pop r15
@@ -69,7 +82,7 @@ __svm_vmrun:
 );
 
 extern "C" {
-    fn __svm_vmrun(guest: *mut Frame, vmcb: u64);
+    fn __svm_vmrun(guest: *mut Frame, vmcb: u64, host: u64);
 }
 
 /// What an exit asks for.
@@ -85,11 +98,15 @@ pub enum Exit {
 pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     // The guest's TLB entries are tagged with ASID 1, shared by every vCPU: flush them.
     v.w32(vmcb::TLB_CONTROL, 1);
+    let host = super::host_area();
+    if host == 0 {
+        return Exit::Message(NUM_VMI as u64 - 3);
+    }
     // SAFETY: the VMCB is a valid, owned control block (see `super::new_vmcb`), the
-    // HSAVE area is set for this CPU, and the assembly saves every host register it
-    // changes. Host GS and TR stay as they are because the kernel never executes
-    // VMLOAD with guest state.
-    unsafe { __svm_vmrun(frame, v.0) };
+    // HSAVE area is set for this CPU, the host-state page is this CPU's, and the
+    // assembly saves every host register it changes and restores the host's GS, TR,
+    // syscall MSRs and the rest with VMLOAD before anything uses them.
+    unsafe { __svm_vmrun(frame, v.0, host) };
     let code = v.r64(vmcb::EXITCODE);
     match code {
         0x60 => Exit::Interrupt,

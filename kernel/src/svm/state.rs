@@ -54,7 +54,7 @@ fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 14] {
 }
 
 /// VMCB registers under one MTD bit, UTCB offset first.
-const REGS: [(usize, u64, u32); 14] = [
+const REGS: [(usize, u64, u32); 18] = [
     (u::RAX, vmcb::RAX, mtd::GPR_ACDB),
     (u::RSP, vmcb::RSP, mtd::RSP),
     (u::RIP, vmcb::RIP, mtd::RIP_LEN),
@@ -69,6 +69,10 @@ const REGS: [(usize, u64, u32); 14] = [
     (u::SYSENTER_CS, vmcb::SYSENTER_CS, mtd::SYSENTER),
     (u::SYSENTER_RSP, vmcb::SYSENTER_ESP, mtd::SYSENTER),
     (u::SYSENTER_RIP, vmcb::SYSENTER_EIP, mtd::SYSENTER),
+    (u::STAR, vmcb::STAR, mtd::SYSCALL_SWAPGS),
+    (u::LSTAR, vmcb::LSTAR, mtd::SYSCALL_SWAPGS),
+    (u::FMASK, vmcb::SFMASK, mtd::SYSCALL_SWAPGS),
+    (u::KERNEL_GS_BASE, vmcb::KERNEL_GS_BASE, mtd::SYSCALL_SWAPGS),
 ];
 
 /// Writes the state `m` selects into the VMM's UTCB (a VM-exit message).

@@ -29,6 +29,8 @@ const GUEST_RAM_PHYS: u64 = 0x0100_0000;
 static SEEN_RAX: AtomicU64 = AtomicU64::new(0);
 static SEEN_RIP: AtomicU64 = AtomicU64::new(0);
 static SEEN_LEN: AtomicU64 = AtomicU64::new(0);
+static SEEN_FS: AtomicU64 = AtomicU64::new(0);
+static SEEN_GS: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
@@ -84,6 +86,8 @@ extern "C" fn vm_hlt(_id: u64) -> ! {
     SEEN_RAX.store(get(u::RAX), Ordering::SeqCst);
     SEEN_RIP.store(get(u::RIP), Ordering::SeqCst);
     SEEN_LEN.store(get(u::INST_LEN), Ordering::SeqCst);
+    SEEN_FS.store(get(u::FS + 8), Ordering::SeqCst);
+    SEEN_GS.store(get(u::GS) & 0xffff, Ordering::SeqCst);
     let _ = sm_up(900);
     loop {
         let _ = sm_down(901);
@@ -114,8 +118,11 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     let at = Crd::new(Kind::Memory, host >> 12, 0, perm::MEM_R | perm::MEM_W);
     pd_ctrl_delegate(PD, PD, ram, FROM_KERNEL, at)
         .map_err(|s| Fail::new(format_args!("map: {}", s.name())))?;
-    // mov ax, 0x1234; hlt
-    let code: [u8; 4] = [0xb8, 0x34, 0x12, 0xf4];
+    // mov ax, 0x10; mov fs, ax; mov gs, ax; mov ax, 0x1234; hlt
+    // (loading GS and FS must change the guest's, not the kernel's)
+    let code: [u8; 11] = [
+        0xb8, 0x10, 0x00, 0x8e, 0xe0, 0x8e, 0xe8, 0xb8, 0x34, 0x12, 0xf4,
+    ];
     for (i, b) in code.iter().enumerate() {
         // SAFETY: the page was just mapped read-write at `host`.
         unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
@@ -144,7 +151,7 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
             EVT + 0x78,
             PD,
             940,
-            (mtd::GPR_ACDB | mtd::RIP_LEN) as u64,
+            (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::FS_GS) as u64,
             __vm_hlt_entry as *const () as u64,
         ),
         "HLT portal",
@@ -159,7 +166,12 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     ok(create_sc(951, PD, 950, 1, 10_000), "vCPU SC")?;
     ok(sm_down(900), "wait for the guest")?;
     ensure_eq!(SEEN_RAX.load(Ordering::SeqCst) & 0xffff, 0x1234u64);
-    ensure_eq!(SEEN_RIP.load(Ordering::SeqCst), (GUEST_CODE_PAGE << 12) + 3);
+    ensure_eq!(
+        SEEN_RIP.load(Ordering::SeqCst),
+        (GUEST_CODE_PAGE << 12) + 10
+    );
+    ensure_eq!(SEEN_FS.load(Ordering::SeqCst), 0x100u64);
+    ensure_eq!(SEEN_GS.load(Ordering::SeqCst), 0x10u64);
     // The instruction length comes from the next-RIP the CPU saves, where it has that
     // feature (CPUID 0x8000000A EDX bit 3; QEMU's TCG does not): 1 for HLT, else 0.
     let nrips = super::cpu::cpuid(0x8000_000a, 0).3 & (1 << 3) != 0;
