@@ -51,6 +51,9 @@ pub fn call(frame: &mut Frame) -> Result<(), Status> {
     // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
     frame.rdi &= !0xff;
     with::<Ec, _>(handler, |e| e.partner = caller);
+    // A call links the two Ecs; each keeps the other alive until the reply.
+    crate::obj::get(handler);
+    crate::obj::get(caller);
     switch_to(frame, handler);
     frame.rdi = id;
     frame.rip = ip;
@@ -90,6 +93,8 @@ pub fn reply(frame: &mut Frame) -> bool {
     }
     with::<Ec, _>(handler, |e| e.partner = 0);
     with::<Ec, _>(caller, |e| e.partner = 0);
+    crate::obj::put(handler);
+    crate::obj::put(caller);
     // The handler keeps its registers for the next call and waits.
     switch_to(frame, caller);
     with::<Ec, _>(handler, |e| e.state = State::Idle);

@@ -76,6 +76,8 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
         e.mtd = mtd;
     });
     with::<Ec, _>(handler, |e| e.partner = ec);
+    crate::obj::get(handler);
+    crate::obj::get(ec);
     match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
         0 => utcb::load_exception(hutcb, frame, mtd, cr2),
         vmcb => crate::svm::state::load(hutcb, crate::svm::vmcb::Vmcb(vmcb), frame, mtd as u32),

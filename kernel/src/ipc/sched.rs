@@ -35,8 +35,17 @@ pub fn current_ec() -> Handle {
 }
 
 /// Records the Ec on the CPU.
+///
+/// The running Ec holds a reference to itself, so that revoking its last capability
+/// while it runs destroys it only once it has left the CPU.
 pub fn set_current_ec(ec: Handle) {
-    Q.lock().current_ec = ec;
+    if ec != 0 {
+        crate::obj::get(ec);
+    }
+    let old = core::mem::replace(&mut Q.lock().current_ec, ec);
+    if old != 0 {
+        crate::obj::put(old);
+    }
 }
 
 /// The Sc whose time the CPU is spending.
@@ -51,6 +60,7 @@ fn tsc() -> u64 {
 
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {
+    crate::obj::get(ec);
     let mut q = Q.lock();
     q.current_sc = sc;
     q.current_ec = ec;

@@ -144,3 +144,32 @@ fn unlink(sm: Handle, ec: Handle) {
         }
     });
 }
+
+/// Removes a dying Ec from the queue of `sm` and from the deadline table.
+pub fn forget(sm: Handle, ec: Handle) {
+    if sm != 0 {
+        unlink(sm, ec);
+    }
+    for slot in TIMED.lock().iter_mut().filter(|s| **s == ec) {
+        *slot = 0;
+    }
+}
+
+/// Releases the first waiter of a dying semaphore with ABORT; `false` when none is left.
+pub fn release_one(sm: Handle) -> bool {
+    let Some(ec) = with::<Sm, _>(sm, |s| s.waiters).filter(|&e| e != 0) else {
+        return false;
+    };
+    let sc = with::<Ec, _>(ec, |e| e.blocked_sc).unwrap_or(0);
+    forget(sm, ec);
+    with::<Ec, _>(ec, |e| {
+        e.state = State::Ready;
+        e.waiting_on = 0;
+        e.deadline = 0;
+        e.regs.rdi = facet_abi::status::Status::Abort as u64;
+    });
+    if sc != 0 {
+        sched::enqueue(sc);
+    }
+    true
+}

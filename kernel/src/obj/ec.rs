@@ -199,6 +199,12 @@ impl Object for Ec {
     const KIND: Kind = Kind::Ec;
 
     fn destroy(h: Handle) {
+        // An Ec that dies while waiting on a semaphore leaves its queue.
+        if let Some((crate::obj::ec::State::WaitSm, sm)) =
+            with::<Ec, _>(h, |e| (e.state, e.waiting_on))
+        {
+            crate::ipc::semaphore::forget(sm, h);
+        }
         let Some((pd, utcb, addr, upd)) =
             with::<Ec, _>(h, |e| (e.pd, e.utcb, e.utcb_addr, e.utcb_pd))
         else {

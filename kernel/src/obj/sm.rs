@@ -40,6 +40,8 @@ impl Object for Sm {
     const KIND: Kind = Kind::Sm;
 
     fn destroy(h: Handle) {
+        // Ecs still waiting are released with ABORT.
+        while crate::ipc::semaphore::release_one(h) {}
         if let Some(c) = with::<Sm, _>(h, |s| s.chained) {
             if c != 0 {
                 put(c);

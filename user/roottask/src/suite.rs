@@ -160,6 +160,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::exceptions_startup_and_semaphores,
     );
     r.run("ipc::consumed_time", ipc::consumed_time);
+    r.run(
+        "ipc::handler_revoking_itself_is_safe",
+        ipc::handler_revoking_itself_is_safe,
+    );
     r.run("ipc::semaphore_deadlines", ipc::semaphore_deadlines);
     r.run("irq::hip_lists_ioapic", || irq::hip_lists_ioapic(w));
     r.run(

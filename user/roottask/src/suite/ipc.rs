@@ -48,6 +48,11 @@ __recall_entry:
     lea rsp, [rip + __exc_stack_top]
     call {recall}
     ud2
+    .global __suicide_entry
+__suicide_entry:
+    lea rsp, [rip + __echo_stack_top]
+    call {suicide}
+    ud2
     .global __startup_entry
 __startup_entry:
     lea rsp, [rip + __exc_stack_top]
@@ -65,6 +70,7 @@ __worker_entry:
 "#,
     echo = sym echo_handler,
     grant = sym grant_handler,
+    suicide = sym suicide_handler,
     recall = sym recall_handler,
     startup = sym startup_handler,
     ud = sym ud_handler,
@@ -74,6 +80,7 @@ __worker_entry:
 extern "C" {
     fn __echo_entry();
     fn __grant_entry();
+    fn __suicide_entry();
     fn __recall_entry();
     fn __startup_entry();
     fn __ud_entry();
@@ -128,6 +135,24 @@ extern "C" fn recall_handler(_id: u64) -> ! {
     RECALLS.fetch_add(1, Ordering::SeqCst);
     // SAFETY: the exception handler's UTCB is mapped at UTCB_EXC.
     unsafe { ((UTCB_EXC + U_MTD) as *mut u64).write_volatile(0) };
+    reply()
+}
+
+/// Portal handler that revokes its own portal and EC capabilities before replying: the
+/// kernel must keep the running EC alive until it has replied.
+extern "C" fn suicide_handler(_id: u64) -> ! {
+    let all = facet_abi::perm::ALL;
+    let _ = facet_rt::hypercall::revoke(
+        facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 961, 0, all),
+        true,
+        None,
+    );
+    let _ = facet_rt::hypercall::revoke(
+        facet_abi::crd::Crd::new(facet_abi::crd::Kind::Object, 960, 0, all),
+        true,
+        None,
+    );
+    set_items(0x3000_9000, 0);
     reply()
 }
 
@@ -419,5 +444,33 @@ pub fn semaphore_deadlines() -> TestResult {
         sm_down_until(730, tsc() + 1_000_000_000),
         "down with a count",
     )?;
+    Ok(())
+}
+
+pub fn handler_revoking_itself_is_safe() -> TestResult {
+    use facet_abi::crd::{Crd, Kind};
+    use facet_abi::perm;
+    ok(
+        create_ec(960, PD, 0, 0, 0x3000_9000, 0, 0),
+        "create handler EC",
+    )?;
+    ok(
+        create_pt(961, PD, 960, 0, __suicide_entry as *const () as u64),
+        "create portal",
+    )?;
+    set_items(ROOT_UTCB, 0);
+    ok(call(961), "call")?;
+    for sel in [960, 961] {
+        let c = facet_rt::hypercall::lookup(Crd::new(Kind::Object, sel, 0, perm::ALL))
+            .map_err(|s| Fail::new(format_args!("lookup: {}", s.name())))?;
+        ensure_eq!(c, Crd::NULL);
+    }
+    ensure!(call(961) == Err(Status::BadCap), "the portal is gone");
+    // The selectors are free again, and the kernel healthy.
+    ok(
+        create_sm(960, PD, 1, 0),
+        "re-create at the handler's selector",
+    )?;
+    ok(sm_down(960), "down")?;
     Ok(())
 }
