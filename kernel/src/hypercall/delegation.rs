@@ -55,18 +55,25 @@ pub fn delegate_objects(src: Handle, dst: Handle, crd: Crd, window: Crd, hot: u6
     }
 }
 
-/// Delegates port capabilities from `src` to `dst` (ports keep their numbers).
-pub fn delegate_ports(src: Handle, dst: Handle, crd: Crd, window: Crd) -> Crd {
-    let a = crd.perms() & window.perms();
+/// The ports a send range and a receive window have in common, and the rights both
+/// grant (within `mask`): (base, order, rights), or `None` if nothing transfers.
+fn port_range(crd: Crd, window: Crd, mask: u8) -> Option<(u64, u32, u8)> {
+    let a = crd.perms() & window.perms() & mask;
     if a == 0 {
-        return Crd::NULL;
+        return None;
     }
-    let Some((base, o)) = clamp_fixed(
+    let (base, o) = clamp_fixed(
         crd.base(),
         window.base(),
         crd.order() as u32,
         window.order() as u32,
-    ) else {
+    )?;
+    Some((base, o, a))
+}
+
+/// Delegates port capabilities from `src` to `dst` (ports keep their numbers).
+pub fn delegate_ports(src: Handle, dst: Handle, crd: Crd, window: Crd) -> Crd {
+    let Some((base, o, a)) = port_range(crd, window, perm::ALL) else {
         return Crd::NULL;
     };
     let (mut spaces, mut mem, mut fs) = tools();
@@ -88,16 +95,7 @@ pub fn delegate_ports(src: Handle, dst: Handle, crd: Crd, window: Crd) -> Crd {
 
 /// Gives `dst` port capabilities straight from the kernel.
 pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
-    let a = crd.perms() & window.perms() & perm::PIO_A;
-    if a == 0 {
-        return Crd::NULL;
-    }
-    let Some((base, o)) = clamp_fixed(
-        crd.base(),
-        window.base(),
-        crd.order() as u32,
-        window.order() as u32,
-    ) else {
+    let Some((base, o, a)) = port_range(crd, window, perm::PIO_A) else {
         return Crd::NULL;
     };
     let (mut spaces, mut mem, mut fs) = tools();
