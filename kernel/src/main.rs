@@ -100,10 +100,12 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     self_test();
     match arch::lapic::init() {
         Some(count) => println!(
-            "lapic: id {}, timer every {} us ({} APIC ticks)",
+            "lapic: id {}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
             arch::lapic::id(),
             arch::lapic::TICK_US,
-            count
+            count,
+            arch::lapic::frequencies().0,
+            arch::lapic::frequencies().1
         ),
         None => println!("lapic: not usable; no preemption"),
     }

@@ -112,13 +112,34 @@ pub fn pit_wait_us(us: u64) -> bool {
     done
 }
 
-/// APIC timer ticks in 10 ms of the PIT, per ms.
+/// TSC and APIC-timer (bus) frequencies in kHz, measured against the PIT.
+static FREQ_TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+static FREQ_BUS_KHZ: AtomicU64 = AtomicU64::new(0);
+
+/// (TSC, bus) frequency in kHz, 0 if not measured.
+pub fn frequencies() -> (u64, u64) {
+    (
+        FREQ_TSC_KHZ.load(Ordering::Relaxed),
+        FREQ_BUS_KHZ.load(Ordering::Relaxed),
+    )
+}
+
+/// APIC timer ticks in 10 ms of the PIT, per ms; also measures the TSC over the same
+/// interval.
 fn calibrate() -> Option<u32> {
     write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
     write(REG_TIMER_INIT, u32::MAX);
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    let t0 = unsafe { core::arch::x86_64::_rdtsc() };
     let ok = pit_wait_us(10_000);
+    // SAFETY: as above.
+    let t1 = unsafe { core::arch::x86_64::_rdtsc() };
     let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
     write(REG_TIMER_INIT, 0);
+    if ok {
+        FREQ_TSC_KHZ.store(t1.wrapping_sub(t0) / 10, Ordering::Relaxed);
+        FREQ_BUS_KHZ.store(elapsed as u64 / 10, Ordering::Relaxed);
+    }
     (ok && elapsed >= 10).then_some(elapsed / 10)
 }
 

@@ -60,6 +60,9 @@ pub fn build(
         );
     }
 
+    let (tsc_khz, bus_khz) = crate::arch::lapic::frequencies();
+    w.put_u32(hip::off::FREQ_TSC, tsc_khz.min(u32::MAX as u64) as u32);
+    w.put_u32(hip::off::FREQ_BUS, bus_khz.min(u32::MAX as u64) as u32);
     let facts = crate::acpi::facts();
     w.put_u64(hip::off::XSDT_RSDT_TABLE, facts.root_table);
     w.put_u32(hip::off::PCI_BUS_START, facts.pci_bus_start);

@@ -117,6 +117,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("hip::boot_cpu_descriptor", || boot::hip_cpu(w));
     r.run("hip::cpus_online", || boot::hip_cpus_online(w, args));
     r.run("hip::acpi_tables", || boot::hip_acpi(w, args));
+    r.run("hip::frequencies", || boot::hip_frequencies(w));
     r.run("cpu::virtualization_flags_match_cpuid", || {
         cpu::virtualization_flags(w, args)
     });

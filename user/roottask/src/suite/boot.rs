@@ -192,3 +192,16 @@ pub fn hip_acpi(w: &World, args: &Args) -> TestResult {
     }
     Ok(())
 }
+
+pub fn hip_frequencies(w: &World) -> TestResult {
+    let tsc = w.hip.u32(off::FREQ_TSC) as u64;
+    let bus = w.hip.u32(off::FREQ_BUS) as u64;
+    // Plausible machines: a TSC between 100 MHz and 10 GHz, an APIC timer clock below it.
+    ensure!(
+        (100_000..10_000_000).contains(&tsc),
+        "TSC frequency {} kHz",
+        tsc
+    );
+    ensure!(bus > 0 && bus <= 10_000_000, "bus frequency {} kHz", bus);
+    Ok(())
+}
