@@ -30,6 +30,10 @@ static SEEN_RAX: AtomicU64 = AtomicU64::new(0);
 static SEEN_RIP: AtomicU64 = AtomicU64::new(0);
 static SEEN_LEN: AtomicU64 = AtomicU64::new(0);
 static SEEN_FS: AtomicU64 = AtomicU64::new(0);
+static SEEN_IO: AtomicU64 = AtomicU64::new(0);
+static SEEN_IO_RAX: AtomicU64 = AtomicU64::new(0);
+static SEEN_NPF_GPA: AtomicU64 = AtomicU64::new(0);
+static SEEN_NPF_ERR: AtomicU64 = AtomicU64::new(0);
 static SEEN_GS: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
@@ -47,16 +51,30 @@ __vm_hlt_entry:
     lea rsp, [rip + __vmm_stack_top]
     call {hlt}
     ud2
+__vm_io_entry:
+    lea rsp, [rip + __vmm_stack_top]
+    call {io}
+    ud2
+__vm_npf_entry:
+    lea rsp, [rip + __vmm_stack_top]
+    call {npf}
+    ud2
+    .global __vm_io_entry
+    .global __vm_npf_entry
     .global __vm_startup_entry
     .global __vm_hlt_entry
 "#,
     startup = sym vm_startup,
     hlt = sym vm_hlt,
+    io = sym vm_io,
+    npf = sym vm_npf,
 );
 
 extern "C" {
     fn __vm_startup_entry();
     fn __vm_hlt_entry();
+    fn __vm_io_entry();
+    fn __vm_npf_entry();
 }
 
 fn put(at: usize, v: u64) {
@@ -78,6 +96,25 @@ extern "C" fn vm_startup(_id: u64) -> ! {
     put(u::SS, 0x93 << 16 | 0xffff << 32);
     put(u::SS + 8, 0);
     put(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    reply()
+}
+
+/// I/O exit: record the qualification, continue after the instruction (SVM gives the
+/// next RIP in the second qualification word).
+extern "C" fn vm_io(_id: u64) -> ! {
+    SEEN_IO.store(get(u::QUAL), Ordering::SeqCst);
+    SEEN_IO_RAX.store(get(u::RAX), Ordering::SeqCst);
+    put(u::RIP, get(u::QUAL + 8));
+    put(u::MTD, mtd::RIP_LEN as u64);
+    reply()
+}
+
+/// Nested page fault: record the address and error, skip the 3-byte `mov [0x2000], al`.
+extern "C" fn vm_npf(_id: u64) -> ! {
+    SEEN_NPF_ERR.store(get(u::QUAL), Ordering::SeqCst);
+    SEEN_NPF_GPA.store(get(u::QUAL + 8), Ordering::SeqCst);
+    put(u::RIP, get(u::RIP) + 3);
+    put(u::MTD, mtd::RIP_LEN as u64);
     reply()
 }
 
@@ -155,6 +192,26 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
             __vm_hlt_entry as *const () as u64,
         ),
         "HLT portal",
+    )?;
+    ok(
+        create_pt(
+            EVT + 0x7b,
+            PD,
+            940,
+            (mtd::GPR_ACDB | mtd::QUAL | mtd::RIP_LEN) as u64,
+            __vm_io_entry as *const () as u64,
+        ),
+        "I/O portal",
+    )?;
+    ok(
+        create_pt(
+            EVT + 252,
+            PD,
+            940,
+            (mtd::QUAL | mtd::RIP_LEN) as u64,
+            __vm_npf_entry as *const () as u64,
+        ),
+        "NPT fault portal",
     )?;
     ok(create_sm(900, PD, 0, 0), "sm")?;
     ok(create_sm(901, PD, 0, 0), "parking sm")?;
