@@ -81,12 +81,12 @@ const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
 pub const TIERS: &[Tier] = &[
     Tier {
         name: "tcg-amd",
-        about: "QEMU TCG, AMD EPYC (SVM), 2 CPUs; W^X of kernel mappings via the monitor",
+        about: "QEMU TCG, AMD EPYC (SVM), 4 CPUs; W^X of kernel mappings via the monitor",
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial",
-        roottask_args: "test hold usable=0x1ff7fc00 expect=svm cpus=2",
-        emulator_args: TCG_EPYC,
+        roottask_args: "test hold usable=0x1ff7fc00 expect=svm cpus=4",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "4"],
         timeout_s: 120,
         expect: Expect::Suite {
             must_contain: &[
@@ -113,6 +113,21 @@ pub const TIERS: &[Tier] = &[
                 "cpu: GenuineIntel",
                 "cpu: enabled xcr0=0x7 fsgsbase=true",
             ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "tcg-smp1",
+        about: "QEMU TCG, AMD EPYC (SVM), a single CPU",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=1",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "1"],
+        timeout_s: 120,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "smp: 1 CPU(s) online"],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -356,6 +371,6 @@ mod tests {
     fn lookup() {
         assert_eq!(find("tcg-amd").map(|t| t.timeout_s), Some(120));
         assert!(find("nope").is_none());
-        assert!(names().starts_with("tcg-amd, tcg-intel, kvm,"));
+        assert!(names().starts_with("tcg-amd, tcg-intel, tcg-smp1, kvm,"));
     }
 }
