@@ -107,6 +107,9 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     // assembly saves every host register it changes and restores the host's GS, TR,
     // syscall MSRs and the rest with VMLOAD before anything uses them.
     unsafe { __svm_vmrun(frame, v.0, host) };
+    // An injected event is delivered by this VMRUN (or shows up in EXITINTINFO if the
+    // exit interrupted its delivery); it must not be injected again.
+    v.w64(vmcb::EVENTINJ, 0);
     let code = v.r64(vmcb::EXITCODE);
     match code {
         0x60 => Exit::Interrupt,

@@ -118,13 +118,26 @@ extern "C" fn vm_npf(_id: u64) -> ! {
     reply()
 }
 
-/// HLT exit: record what the guest did, wake the roottask, and keep the vCPU parked.
+static HLTS: AtomicU64 = AtomicU64::new(0);
+static SEEN_RBX: AtomicU64 = AtomicU64::new(0);
+
+/// HLT exits. The first: record what the guest did and inject interrupt 0x20 after the
+/// HLT. The second (in the guest's interrupt handler): record RBX, wake the roottask
+/// and keep the vCPU parked.
 extern "C" fn vm_hlt(_id: u64) -> ! {
-    SEEN_RAX.store(get(u::RAX), Ordering::SeqCst);
-    SEEN_RIP.store(get(u::RIP), Ordering::SeqCst);
-    SEEN_LEN.store(get(u::INST_LEN), Ordering::SeqCst);
-    SEEN_FS.store(get(u::FS + 8), Ordering::SeqCst);
-    SEEN_GS.store(get(u::GS) & 0xffff, Ordering::SeqCst);
+    if HLTS.fetch_add(1, Ordering::SeqCst) == 0 {
+        SEEN_RAX.store(get(u::RAX), Ordering::SeqCst);
+        SEEN_RIP.store(get(u::RIP), Ordering::SeqCst);
+        SEEN_LEN.store(get(u::INST_LEN), Ordering::SeqCst);
+        SEEN_FS.store(get(u::FS + 8), Ordering::SeqCst);
+        SEEN_GS.store(get(u::GS) & 0xffff, Ordering::SeqCst);
+        put(u::RIP, get(u::RIP) + 1);
+        // Valid (bit 31), type external interrupt (0), vector 0x20.
+        put(u::INJ, 0x8000_0020);
+        put(u::MTD, (mtd::RIP_LEN | mtd::INJ) as u64);
+        reply()
+    }
+    SEEN_RBX.store(get(u::RBX), Ordering::SeqCst);
     let _ = sm_up(900);
     loop {
         let _ = sm_down(901);
@@ -164,6 +177,23 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
         // SAFETY: the page was just mapped read-write at `host`.
         unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
     }
+    // The guest's interrupt handler for vector 0x20 at 0x1020: mov bx, 0x5678; hlt
+    for (i, b) in [0xbbu8, 0x78, 0x56, 0xf4].iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { ((host + 0x20 + i as u64) as *mut u8).write_volatile(*b) };
+    }
+    // Guest page 0 holds the real-mode interrupt table: entry 0x20 -> 0000:1020.
+    let ivt_host = host + 0x1000;
+    let ivt_ram = Crd::new(Kind::Memory, (GUEST_RAM_PHYS >> 12) + 1, 0, perm::MEM_ALL);
+    let ivt_at = Crd::new(Kind::Memory, ivt_host >> 12, 0, perm::MEM_R | perm::MEM_W);
+    pd_ctrl_delegate(PD, PD, ivt_ram, FROM_KERNEL, ivt_at)
+        .map_err(|s| Fail::new(format_args!("map: {}", s.name())))?;
+    // SAFETY: the page was just mapped read-write at `ivt_host`.
+    unsafe { ((ivt_host + 0x20 * 4) as *mut u32).write_volatile(0x0000_1020) };
+    let ivt_gpa = Crd::new(Kind::Memory, 0, 0, perm::MEM_ALL);
+    let meta = FROM_KERNEL | delegate::NOT_HOST | delegate::GUEST;
+    pd_ctrl_delegate(PD, PD, ivt_ram, meta, ivt_gpa)
+        .map_err(|s| Fail::new(format_args!("guest IVT: {}", s.name())))?;
     // ... and given to the guest at guest-physical page 1 (guest page table only). It
     // comes from the kernel again: delegated from the VMM's read-write mapping it would
     // lack the execute right (rights are only ever reduced).
