@@ -178,6 +178,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::svm_guest_runs_and_exits", || {
         vm::svm_guest_runs_and_exits(w)
     });
+    r.run("vm::svm_triple_fault_is_an_exit", || {
+        vm::svm_triple_fault_is_an_exit(w)
+    });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,

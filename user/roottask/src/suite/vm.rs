@@ -42,6 +42,8 @@ global_asm!(
     .balign 16
     .skip 0x4000
 __vmm_stack_top:
+    .skip 0x4000
+__vmm2_stack_top:
     .section .text.vm_entries, "ax"
 __vm_startup_entry:
     lea rsp, [rip + __vmm_stack_top]
@@ -59,6 +61,16 @@ __vm_npf_entry:
     lea rsp, [rip + __vmm_stack_top]
     call {npf}
     ud2
+__vm2_startup_entry:
+    lea rsp, [rip + __vmm2_stack_top]
+    call {startup2}
+    ud2
+__vm2_shutdown_entry:
+    lea rsp, [rip + __vmm2_stack_top]
+    call {shutdown2}
+    ud2
+    .global __vm2_startup_entry
+    .global __vm2_shutdown_entry
     .global __vm_io_entry
     .global __vm_npf_entry
     .global __vm_startup_entry
@@ -68,12 +80,16 @@ __vm_npf_entry:
     hlt = sym vm_hlt,
     io = sym vm_io,
     npf = sym vm_npf,
+    startup2 = sym vm2_startup,
+    shutdown2 = sym vm2_shutdown,
 );
 
 extern "C" {
     fn __vm_startup_entry();
     fn __vm_hlt_entry();
     fn __vm_io_entry();
+    fn __vm2_startup_entry();
+    fn __vm2_shutdown_entry();
     fn __vm_npf_entry();
 }
 
@@ -97,6 +113,35 @@ extern "C" fn vm_startup(_id: u64) -> ! {
     put(u::SS + 8, 0);
     put(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
     reply()
+}
+
+/// The second VMM's UTCB (for the triple-fault guest).
+const VMM2_UTCB: u64 = 0x3000_a000;
+static SHUTDOWNS: AtomicU64 = AtomicU64::new(0);
+
+fn put2(at: usize, v: u64) {
+    // SAFETY: the second VMM EC's UTCB is mapped read-write at VMM2_UTCB.
+    unsafe { ((VMM2_UTCB + at as u64) as *mut u64).write_volatile(v) }
+}
+
+/// Start-up of the second vCPU: real mode at 0x1030, where the guest makes its
+/// interrupt table unusable and raises an exception.
+extern "C" fn vm2_startup(_id: u64) -> ! {
+    put2(u::RIP, 0x1030);
+    put2(u::RFLAGS, 2);
+    put2(u::CS, 0x9b << 16 | 0xffff << 32);
+    put2(u::CS + 8, 0);
+    put2(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    reply()
+}
+
+/// Shutdown (triple fault) exit: count it, wake the roottask, park.
+extern "C" fn vm2_shutdown(_id: u64) -> ! {
+    SHUTDOWNS.fetch_add(1, Ordering::SeqCst);
+    let _ = sm_up(902);
+    loop {
+        let _ = sm_down(903);
+    }
 }
 
 /// I/O exit: record the qualification, continue after the instruction (SVM gives the
@@ -182,6 +227,16 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
         // SAFETY: as above.
         unsafe { ((host + 0x20 + i as u64) as *mut u8).write_volatile(*b) };
     }
+    // At 0x1030 (second guest): lidt [0x1040]; int3 -- with a zero-limit interrupt
+    // table the exception escalates to a triple fault. At 0x1040: limit 0, base 0.
+    for (i, b) in [0x0fu8, 0x01, 0x1e, 0x40, 0x10, 0xcc].iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { ((host + 0x30 + i as u64) as *mut u8).write_volatile(*b) };
+    }
+    for i in 0..6u64 {
+        // SAFETY: as above.
+        unsafe { ((host + 0x40 + i) as *mut u8).write_volatile(0) };
+    }
     // Guest page 0 holds the real-mode interrupt table: entry 0x20 -> 0000:1020.
     let ivt_host = host + 0x1000;
     let ivt_ram = Crd::new(Kind::Memory, (GUEST_RAM_PHYS >> 12) + 1, 0, perm::MEM_ALL);
@@ -263,5 +318,41 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     // feature (CPUID 0x8000000A EDX bit 3; QEMU's TCG does not): 1 for HLT, else 0.
     let nrips = super::cpu::cpuid(0x8000_000a, 0).3 & (1 << 3) != 0;
     ensure_eq!(SEEN_LEN.load(Ordering::SeqCst), nrips as u64);
+    Ok(())
+}
+
+pub fn svm_triple_fault_is_an_exit(w: &World) -> TestResult {
+    if w.hip.u32(off::API_FLG) & FEAT_SVM == 0 {
+        return Ok(());
+    }
+    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
+    let evt = EVT + 1000;
+    ok(create_ec(941, PD, 0, 0, VMM2_UTCB, 0, 0), "second VMM EC")?;
+    ok(
+        create_pt(
+            evt + 254,
+            PD,
+            941,
+            0,
+            __vm2_startup_entry as *const () as u64,
+        ),
+        "start-up portal",
+    )?;
+    ok(
+        create_pt(
+            evt + 0x7f,
+            PD,
+            941,
+            0,
+            __vm2_shutdown_entry as *const () as u64,
+        ),
+        "shutdown portal",
+    )?;
+    ok(create_sm(902, PD, 0, 0), "sm")?;
+    ok(create_sm(903, PD, 0, 0), "parking sm")?;
+    ok(create_ec(952, PD, vcpu, 0, 0, 0, evt), "second vCPU")?;
+    ok(create_sc(953, PD, 952, 1, 10_000), "its SC")?;
+    ok(sm_down(902), "wait for the shutdown exit")?;
+    ensure_eq!(SHUTDOWNS.load(Ordering::SeqCst), 1u64);
     Ok(())
 }
