@@ -181,6 +181,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::svm_triple_fault_is_an_exit", || {
         vm::svm_triple_fault_is_an_exit(w)
     });
+    r.run("vm::svm_recall_of_a_spinning_vcpu", || {
+        vm::svm_recall_of_a_spinning_vcpu(w)
+    });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,

@@ -44,6 +44,8 @@ global_asm!(
 __vmm_stack_top:
     .skip 0x4000
 __vmm2_stack_top:
+    .skip 0x4000
+__vmm3_stack_top:
     .section .text.vm_entries, "ax"
 __vm_startup_entry:
     lea rsp, [rip + __vmm_stack_top]
@@ -69,6 +71,16 @@ __vm2_shutdown_entry:
     lea rsp, [rip + __vmm2_stack_top]
     call {shutdown2}
     ud2
+__vm3_startup_entry:
+    lea rsp, [rip + __vmm3_stack_top]
+    call {startup3}
+    ud2
+__vm3_recall_entry:
+    lea rsp, [rip + __vmm3_stack_top]
+    call {recall3}
+    ud2
+    .global __vm3_startup_entry
+    .global __vm3_recall_entry
     .global __vm2_startup_entry
     .global __vm2_shutdown_entry
     .global __vm_io_entry
@@ -82,6 +94,8 @@ __vm2_shutdown_entry:
     npf = sym vm_npf,
     startup2 = sym vm2_startup,
     shutdown2 = sym vm2_shutdown,
+    startup3 = sym vm3_startup,
+    recall3 = sym vm3_recall,
 );
 
 extern "C" {
@@ -89,6 +103,8 @@ extern "C" {
     fn __vm_hlt_entry();
     fn __vm_io_entry();
     fn __vm2_startup_entry();
+    fn __vm3_startup_entry();
+    fn __vm3_recall_entry();
     fn __vm2_shutdown_entry();
     fn __vm_npf_entry();
 }
@@ -141,6 +157,36 @@ extern "C" fn vm2_shutdown(_id: u64) -> ! {
     let _ = sm_up(902);
     loop {
         let _ = sm_down(903);
+    }
+}
+
+/// The third VMM's UTCB (for the spinning guest).
+const VMM3_UTCB: u64 = 0x3000_b000;
+static RECALLED_RIP: AtomicU64 = AtomicU64::new(0);
+
+fn put3(at: usize, v: u64) {
+    // SAFETY: the third VMM EC's UTCB is mapped read-write at VMM3_UTCB.
+    unsafe { ((VMM3_UTCB + at as u64) as *mut u64).write_volatile(v) }
+}
+
+/// Start-up of the third vCPU: real mode at 0x1050, `jmp $` forever.
+extern "C" fn vm3_startup(_id: u64) -> ! {
+    put3(u::RIP, 0x1050);
+    put3(u::RFLAGS, 2);
+    put3(u::CS, 0x9b << 16 | 0xffff << 32);
+    put3(u::CS + 8, 0);
+    put3(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    reply()
+}
+
+/// Recall exit: where the spinning guest was, then wake the roottask and park.
+extern "C" fn vm3_recall(_id: u64) -> ! {
+    // SAFETY: as for `put3`.
+    let rip = unsafe { ((VMM3_UTCB + u::RIP as u64) as *const u64).read_volatile() };
+    RECALLED_RIP.store(rip, Ordering::SeqCst);
+    let _ = sm_up(904);
+    loop {
+        let _ = sm_down(905);
     }
 }
 
@@ -236,6 +282,11 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     for i in 0..6u64 {
         // SAFETY: as above.
         unsafe { ((host + 0x40 + i) as *mut u8).write_volatile(0) };
+    }
+    // At 0x1050 (third guest): jmp $
+    for (i, b) in [0xebu8, 0xfe].iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { ((host + 0x50 + i as u64) as *mut u8).write_volatile(*b) };
     }
     // Guest page 0 holds the real-mode interrupt table: entry 0x20 -> 0000:1020.
     let ivt_host = host + 0x1000;
@@ -355,4 +406,51 @@ pub fn svm_triple_fault_is_an_exit(w: &World) -> TestResult {
     ok(sm_down(902), "wait for the shutdown exit")?;
     ensure_eq!(SHUTDOWNS.load(Ordering::SeqCst), 1u64);
     Ok(())
+}
+
+pub fn svm_recall_of_a_spinning_vcpu(w: &World) -> TestResult {
+    if w.hip.u32(off::API_FLG) & FEAT_SVM == 0 {
+        return Ok(());
+    }
+    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
+    let evt = EVT + 2000;
+    ok(create_ec(942, PD, 0, 0, VMM3_UTCB, 0, 0), "third VMM EC")?;
+    ok(
+        create_pt(
+            evt + 254,
+            PD,
+            942,
+            0,
+            __vm3_startup_entry as *const () as u64,
+        ),
+        "start-up portal",
+    )?;
+    ok(
+        create_pt(
+            evt + 255,
+            PD,
+            942,
+            mtd::RIP_LEN as u64,
+            __vm3_recall_entry as *const () as u64,
+        ),
+        "recall portal",
+    )?;
+    ok(create_sm(904, PD, 0, 0), "sm")?;
+    ok(create_sm(905, PD, 0, 0), "parking sm")?;
+    ok(create_ec(954, PD, vcpu, 0, 0, 0, evt), "spinning vCPU")?;
+    ok(create_sc(955, PD, 954, 1, 1000), "its SC")?;
+    // Let it spin for a while (the timer shares the CPU), then recall it.
+    let start = unsafe_tsc();
+    while unsafe_tsc().wrapping_sub(start) < 50_000_000 {
+        core::hint::spin_loop();
+    }
+    ok(facet_rt::hypercall::ec_recall(954), "recall")?;
+    ok(sm_down(904), "wait for the recall exit")?;
+    ensure_eq!(RECALLED_RIP.load(Ordering::SeqCst), 0x1050u64);
+    Ok(())
+}
+
+fn unsafe_tsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
