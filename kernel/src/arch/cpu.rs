@@ -235,3 +235,30 @@ pub fn flush_tlb() {
     // SAFETY: reloading the current CR3 keeps the address space as it is.
     unsafe { write_cr3(read_cr3()) }
 }
+
+/// The user FS base (IA32_FS_BASE; the kernel does not use FS).
+pub fn user_fs_base() -> u64 {
+    // SAFETY: IA32_FS_BASE exists on every x86_64 CPU.
+    unsafe { super::msr::read(0xc000_0100) }
+}
+
+/// The user GS base: while in the kernel it sits in IA32_KERNEL_GS_BASE (swapped on
+/// entry).
+pub fn user_gs_base() -> u64 {
+    // SAFETY: IA32_KERNEL_GS_BASE exists on every x86_64 CPU.
+    unsafe { super::msr::read(super::msr::IA32_KERNEL_GS_BASE) }
+}
+
+/// Loads the user FS and GS bases of the Ec about to run.
+pub fn set_user_bases(fs: u64, gs: u64) {
+    // SAFETY: both MSRs only affect user mode (the kernel's GS base is in IA32_GS_BASE
+    // while in the kernel); non-canonical values would #GP, so they are made canonical.
+    unsafe {
+        super::msr::write(0xc000_0100, canonical(fs));
+        super::msr::write(super::msr::IA32_KERNEL_GS_BASE, canonical(gs));
+    }
+}
+
+fn canonical(v: u64) -> u64 {
+    (((v << 16) as i64) >> 16) as u64
+}

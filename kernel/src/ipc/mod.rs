@@ -30,11 +30,15 @@ pub fn switch_to(frame: &mut Frame, next: Handle) {
         with::<Ec, _>(cur, |e| {
             e.regs = *frame;
             crate::arch::fpu::save(&mut e.fpu);
+            e.fs_base = crate::arch::cpu::user_fs_base();
+            e.gs_base = crate::arch::cpu::user_gs_base();
         });
     }
     let Some(pd) = with::<Ec, _>(next, |e| {
         *frame = e.regs;
         crate::arch::fpu::restore(&e.fpu);
+        // User FS and GS bases belong to the Ec (user mode may change them itself).
+        crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base);
         e.state = State::Ready;
         e.pd
     }) else {

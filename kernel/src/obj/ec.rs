@@ -46,6 +46,9 @@ pub struct Ec {
     pub next_waiter: Handle,
     /// The Sc that ran the Ec when it blocked (to be resumed with it).
     pub blocked_sc: Handle,
+    /// User FS and GS bases while the Ec is not on the CPU.
+    pub fs_base: u64,
+    pub gs_base: u64,
     /// Physical address of the VMCB of a vCPU (0 for a thread).
     pub vmcb: u64,
     /// Absolute TSC deadline of a semaphore wait (0: none).
@@ -162,6 +165,8 @@ impl Ec {
             next_waiter: 0,
             blocked_sc: 0,
             recall: false,
+            fs_base: 0,
+            gs_base: 0,
             deadline: 0,
             waiting_on: 0,
             vmcb,

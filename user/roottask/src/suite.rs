@@ -161,6 +161,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::exceptions_startup_and_semaphores,
     );
     r.run("ipc::consumed_time", ipc::consumed_time);
+    r.run("cpu::fs_base_is_per_ec", cpu::fs_base_is_per_ec);
     r.run(
         "ipc::handler_revoking_itself_is_safe",
         ipc::handler_revoking_itself_is_safe,

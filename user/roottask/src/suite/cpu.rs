@@ -96,6 +96,30 @@ pub fn fsgsbase_usable() -> TestResult {
     Ok(())
 }
 
+/// The FS base set with WRFSBASE belongs to the EC: another EC does not see it, and it
+/// survives the switch there and back.
+pub fn fs_base_is_per_ec() -> TestResult {
+    if cpuid(7, 0).1 & 1 == 0 {
+        return Ok(());
+    }
+    let before: u64;
+    // SAFETY: as in `fsgsbase_usable`.
+    unsafe { asm!("rdfsbase {}", out(reg) before, options(nomem, nostack)) };
+    // SAFETY: as above; restored below.
+    unsafe { asm!("wrfsbase {}", in(reg) 0x7777_0000u64, options(nomem, nostack)) };
+    let seen = super::ipc::fs_base_of_handler();
+    let mine: u64;
+    // SAFETY: as above.
+    unsafe {
+        asm!("rdfsbase {}", out(reg) mine, options(nomem, nostack));
+        asm!("wrfsbase {}", in(reg) before, options(nomem, nostack));
+    }
+    let seen = seen?;
+    ensure_eq!(seen, 0u64);
+    ensure_eq!(mine, 0x7777_0000u64);
+    Ok(())
+}
+
 pub fn sse_usable() -> TestResult {
     let out: u64;
     // SAFETY: SSE registers are usable in user mode when CR4.OSFXSR is set and CR0.EM

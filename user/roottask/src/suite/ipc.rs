@@ -53,6 +53,11 @@ __suicide_entry:
     lea rsp, [rip + __echo_stack_top]
     call {suicide}
     ud2
+    .global __fsbase_entry
+__fsbase_entry:
+    lea rsp, [rip + __echo_stack_top]
+    call {fsbase}
+    ud2
     .global __startup_entry
 __startup_entry:
     lea rsp, [rip + __exc_stack_top]
@@ -70,6 +75,7 @@ __worker_entry:
 "#,
     echo = sym echo_handler,
     grant = sym grant_handler,
+    fsbase = sym fsbase_handler,
     suicide = sym suicide_handler,
     recall = sym recall_handler,
     startup = sym startup_handler,
@@ -80,6 +86,7 @@ __worker_entry:
 extern "C" {
     fn __echo_entry();
     fn __grant_entry();
+    fn __fsbase_entry();
     fn __suicide_entry();
     fn __recall_entry();
     fn __startup_entry();
@@ -154,6 +161,29 @@ extern "C" fn suicide_handler(_id: u64) -> ! {
     );
     set_items(0x3000_9000, 0);
     reply()
+}
+
+/// Portal handler: replies with its own FS base.
+extern "C" fn fsbase_handler(_id: u64) -> ! {
+    let fs: u64;
+    // SAFETY: RDFSBASE is enabled for user mode (checked by the caller).
+    unsafe { core::arch::asm!("rdfsbase {}", out(reg) fs, options(nomem, nostack)) };
+    // SAFETY: the echo EC's UTCB is mapped at UTCB_ECHO.
+    unsafe { word(UTCB_ECHO, 0).write_volatile(fs) };
+    set_items(UTCB_ECHO, 1);
+    reply()
+}
+
+/// Calls a handler EC (the echo EC, needs `call_and_reply` first) that reports its FS base.
+pub fn fs_base_of_handler() -> Result<u64, Fail> {
+    ok(
+        create_pt(403, PD, 400, 0, __fsbase_entry as *const () as u64),
+        "create portal",
+    )?;
+    set_items(ROOT_UTCB, 0);
+    ok(call(403), "call")?;
+    // SAFETY: the roottask's UTCB is mapped read-write.
+    Ok(unsafe { word(ROOT_UTCB, 0).read_volatile() })
 }
 
 /// UTCB exception layout offsets (bytes).
