@@ -176,14 +176,12 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
     );
-    r.run("vm::svm_guest_runs_and_exits", || {
-        vm::svm_guest_runs_and_exits(w)
+    r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
+    r.run("vm::triple_fault_is_an_exit", || {
+        vm::triple_fault_is_an_exit(w)
     });
-    r.run("vm::svm_triple_fault_is_an_exit", || {
-        vm::svm_triple_fault_is_an_exit(w)
-    });
-    r.run("vm::svm_recall_of_a_spinning_vcpu", || {
-        vm::svm_recall_of_a_spinning_vcpu(w)
+    r.run("vm::recall_of_a_spinning_vcpu", || {
+        vm::recall_of_a_spinning_vcpu(w)
     });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",

@@ -1,5 +1,5 @@
-//! Virtual CPUs: a guest runs under AMD SVM with nested paging and its exits reach the
-//! VMM's portals with the state their MTDs select.
+//! Virtual CPUs: a guest runs under AMD SVM with nested paging or Intel VMX with EPT, and
+//! its exits reach the VMM's portals with the state their MTDs select.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -122,12 +122,17 @@ fn get(at: usize) -> u64 {
 /// Start-up: real mode, CS base 0, at the guest's code page.
 extern "C" fn vm_startup(_id: u64) -> ! {
     put(u::RIP, GUEST_CODE_PAGE << 12);
+    // A stack inside the code page, for the injected interrupt's return frame.
+    put(u::RSP, (GUEST_CODE_PAGE << 12) + 0x800);
     put(u::RFLAGS, 2);
     put(u::CS, 0x9b << 16 | 0xffff << 32);
     put(u::CS + 8, 0);
     put(u::SS, 0x93 << 16 | 0xffff << 32);
     put(u::SS + 8, 0);
-    put(u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    put(
+        u::MTD,
+        (mtd::RIP_LEN | mtd::RSP | mtd::RFLAGS | mtd::CS_SS) as u64,
+    );
     reply()
 }
 
@@ -195,7 +200,13 @@ extern "C" fn vm3_recall(_id: u64) -> ! {
 extern "C" fn vm_io(_id: u64) -> ! {
     SEEN_IO.store(get(u::QUAL), Ordering::SeqCst);
     SEEN_IO_RAX.store(get(u::RAX), Ordering::SeqCst);
-    put(u::RIP, get(u::QUAL + 8));
+    // SVM reports the next RIP; on VMX it is RIP plus the instruction length.
+    let next = if VMX.load(Ordering::SeqCst) != 0 {
+        get(u::RIP) + get(u::INST_LEN)
+    } else {
+        get(u::QUAL + 8)
+    };
+    put(u::RIP, next);
     put(u::MTD, mtd::RIP_LEN as u64);
     reply()
 }
@@ -210,6 +221,17 @@ extern "C" fn vm_npf(_id: u64) -> ! {
 }
 
 static HLTS: AtomicU64 = AtomicU64::new(0);
+/// 1 when the vCPUs run on VMX (exit numbers and qualifications differ from SVM's).
+static VMX: AtomicU64 = AtomicU64::new(0);
+
+/// Exit numbers: (HLT, I/O, nested page fault, shutdown) on SVM and on VMX.
+fn exits() -> (u64, u64, u64, u64) {
+    if VMX.load(Ordering::SeqCst) != 0 {
+        (12, 30, 48, 2)
+    } else {
+        (0x78, 0x7b, 252, 0x7f)
+    }
+}
 static SEEN_RBX: AtomicU64 = AtomicU64::new(0);
 
 /// HLT exits. The first: record what the guest did and inject interrupt 0x20 after the
@@ -239,11 +261,12 @@ fn ok(r: Result<(), Status>, what: &str) -> TestResult {
     r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
-pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
+pub fn guest_runs_and_exits(w: &World) -> TestResult {
     let flags = w.hip.u32(off::API_FLG);
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     if flags & FEAT_SVM == 0 {
-        // Without SVM no vCPU can be made (VMX vCPUs are not built yet either).
+        // vCPUs run on SVM so far: without it (VMX vCPUs are not built yet) none can be
+        // made.
         let r = create_ec(950, PD, vcpu, 0, 0, 0, EVT);
         ensure!(
             r == Err(Status::BadFtr),
@@ -253,16 +276,21 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
         );
         return Ok(());
     }
+    VMX.store((flags & FEAT_SVM == 0) as u64, Ordering::SeqCst);
+    let (hlt, io, npf, _) = exits();
     // Guest memory: a RAM page, mapped for the VMM to write the guest's code ...
     let host = SCRATCH + 0x40_0000;
     let ram = Crd::new(Kind::Memory, GUEST_RAM_PHYS >> 12, 0, perm::MEM_ALL);
     let at = Crd::new(Kind::Memory, host >> 12, 0, perm::MEM_R | perm::MEM_W);
     pd_ctrl_delegate(PD, PD, ram, FROM_KERNEL, at)
         .map_err(|s| Fail::new(format_args!("map: {}", s.name())))?;
-    // mov ax, 0x10; mov fs, ax; mov gs, ax; mov ax, 0x1234; hlt
-    // (loading GS and FS must change the guest's, not the kernel's)
-    let code: [u8; 11] = [
-        0xb8, 0x10, 0x00, 0x8e, 0xe0, 0x8e, 0xe8, 0xb8, 0x34, 0x12, 0xf4,
+    // mov ax, 0x10; mov fs, ax; mov gs, ax   (the guest's FS and GS, not the kernel's)
+    // mov ax, 0x1234; out 0x80, al           (an I/O exit)
+    // mov [0x2000], al                       (a nested page fault: nothing there)
+    // hlt
+    let code: [u8; 16] = [
+        0xb8, 0x10, 0x00, 0x8e, 0xe0, 0x8e, 0xe8, 0xb8, 0x34, 0x12, 0xe6, 0x80, 0xa2, 0x00, 0x20,
+        0xf4,
     ];
     for (i, b) in code.iter().enumerate() {
         // SAFETY: the page was just mapped read-write at `host`.
@@ -321,7 +349,7 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     )?;
     ok(
         create_pt(
-            EVT + 0x78,
+            EVT + hlt,
             PD,
             940,
             (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::FS_GS) as u64,
@@ -331,7 +359,7 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     )?;
     ok(
         create_pt(
-            EVT + 0x7b,
+            EVT + io,
             PD,
             940,
             (mtd::GPR_ACDB | mtd::QUAL | mtd::RIP_LEN) as u64,
@@ -341,7 +369,7 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     )?;
     ok(
         create_pt(
-            EVT + 252,
+            EVT + npf,
             PD,
             940,
             (mtd::QUAL | mtd::RIP_LEN) as u64,
@@ -361,21 +389,51 @@ pub fn svm_guest_runs_and_exits(w: &World) -> TestResult {
     ensure_eq!(SEEN_RAX.load(Ordering::SeqCst) & 0xffff, 0x1234u64);
     ensure_eq!(
         SEEN_RIP.load(Ordering::SeqCst),
-        (GUEST_CODE_PAGE << 12) + 10
+        (GUEST_CODE_PAGE << 12) + 15
     );
     ensure_eq!(SEEN_FS.load(Ordering::SeqCst), 0x100u64);
     ensure_eq!(SEEN_GS.load(Ordering::SeqCst), 0x10u64);
-    // The instruction length comes from the next-RIP the CPU saves, where it has that
-    // feature (CPUID 0x8000000A EDX bit 3; QEMU's TCG does not): 1 for HLT, else 0.
+    // The instruction length: VMX reports it; SVM derives it from the next-RIP the CPU
+    // saves, where it has that feature (CPUID 0x8000000A EDX bit 3; QEMU's TCG does not).
+    let vmx = VMX.load(Ordering::SeqCst) != 0;
     let nrips = super::cpu::cpuid(0x8000_000a, 0).3 & (1 << 3) != 0;
-    ensure_eq!(SEEN_LEN.load(Ordering::SeqCst), nrips as u64);
+    ensure_eq!(SEEN_LEN.load(Ordering::SeqCst), (vmx || nrips) as u64);
+    // OUT to port 0x80, 8 bits: port in bits 31:16 on both; SVM: "in" bit 0 clear, size
+    // 8 in bit 4; VMX: size - 1 in bits 2:0, "in" bit 3 clear, immediate operand bit 6.
+    let io = SEEN_IO.load(Ordering::SeqCst);
+    let shape = if vmx {
+        io & 0x7 == 0 && io & 8 == 0 && io & 0x40 != 0
+    } else {
+        io & 1 == 0 && io & 0x70 == 0x10
+    };
+    ensure!(
+        io >> 16 & 0xffff == 0x80 && shape,
+        "I/O qualification {:#x}",
+        io
+    );
+    ensure_eq!(SEEN_IO_RAX.load(Ordering::SeqCst) & 0xff, 0x34u64);
+    // A write to guest-physical 0x2000, where nothing is mapped: SVM error code (present
+    // bit 0 clear, write bit 1); VMX qualification (write bit 1, no rights in bits 5:3).
+    ensure_eq!(SEEN_NPF_GPA.load(Ordering::SeqCst), 0x2000u64);
+    let err = SEEN_NPF_ERR.load(Ordering::SeqCst);
+    let not_present = if vmx { err >> 3 & 7 == 0 } else { err & 1 == 0 };
+    ensure!(
+        not_present && err & 2 != 0,
+        "nested page fault qualification {:#x}",
+        err
+    );
+    // The interrupt the VMM injected at the HLT ran the guest's handler, which stopped at
+    // its own HLT with BX set.
+    ensure_eq!(HLTS.load(Ordering::SeqCst), 2u64);
+    ensure_eq!(SEEN_RBX.load(Ordering::SeqCst) & 0xffff, 0x5678u64);
     Ok(())
 }
 
-pub fn svm_triple_fault_is_an_exit(w: &World) -> TestResult {
+pub fn triple_fault_is_an_exit(w: &World) -> TestResult {
     if w.hip.u32(off::API_FLG) & FEAT_SVM == 0 {
         return Ok(());
     }
+    let (_, _, _, shutdown) = exits();
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     let evt = EVT + 1000;
     ok(create_ec(941, PD, 0, 0, VMM2_UTCB, 0, 0), "second VMM EC")?;
@@ -391,7 +449,7 @@ pub fn svm_triple_fault_is_an_exit(w: &World) -> TestResult {
     )?;
     ok(
         create_pt(
-            evt + 0x7f,
+            evt + shutdown,
             PD,
             941,
             0,
@@ -408,7 +466,7 @@ pub fn svm_triple_fault_is_an_exit(w: &World) -> TestResult {
     Ok(())
 }
 
-pub fn svm_recall_of_a_spinning_vcpu(w: &World) -> TestResult {
+pub fn recall_of_a_spinning_vcpu(w: &World) -> TestResult {
     if w.hip.u32(off::API_FLG) & FEAT_SVM == 0 {
         return Ok(());
     }
