@@ -94,6 +94,26 @@ pub mod pd_ctrl {
     pub const MSR_ACCESS: u64 = 3;
 }
 
+/// Transfer kinds (metadata bits 1:0 of a typed item or of `pd_ctrl delegate`).
+pub mod xfer {
+    /// Translate: name the receiver's own capability for the sent one.
+    pub const TRANSLATE: u64 = 0;
+    /// Delegate: copy the capabilities into the receiver's window.
+    pub const DELEGATE: u64 = 1;
+    /// Translate, and delegate if there is nothing to translate.
+    pub const TRANS_DELEGATE: u64 = 2;
+}
+
+/// `call` flags (ARG1 bits 7:4).
+pub mod call {
+    /// Fail at once instead of waiting for a busy handler.
+    pub const DISABLE_BLOCKING: u64 = 1 << 0;
+    /// Do not lend the caller's scheduling context.
+    pub const DISABLE_DONATION: u64 = 1 << 1;
+    /// Do not give the handler a reply capability.
+    pub const DISABLE_REPLYCAP: u64 = 1 << 2;
+}
+
 /// Delegate flags (the hotspot-free part of a typed item's metadata, ARG4 of
 /// `pd_ctrl delegate`).
 pub mod delegate {

@@ -21,9 +21,42 @@ pub const EVENT_STARTUP: u64 = 30;
 /// Event offset of the recall message of an EC.
 pub const EVENT_RECALL: u64 = 31;
 
+/// VM-exit event of a nested-page-table (or EPT) violation.
+pub const VM_EVENT_NPT: u64 = crate::config::NUM_VMI as u64 - 4;
+/// VM-exit event of a failed entry or invalid guest state.
+pub const VM_EVENT_INVALID: u64 = crate::config::NUM_VMI as u64 - 3;
+/// Start-up event of a vCPU.
+pub const VM_EVENT_STARTUP: u64 = crate::config::NUM_VMI as u64 - 2;
+/// Recall event of a vCPU.
+pub const VM_EVENT_RECALL: u64 = crate::config::NUM_VMI as u64 - 1;
+
 /// Code segment selector the kernel uses for user-mode 64-bit code.
 pub const SEL_USER_CODE64: u16 = 0x2b;
 /// Data/stack segment selector for user mode.
 pub const SEL_USER_DATA: u16 = 0x23;
 /// Code segment selector for user-mode 32-bit code.
 pub const SEL_USER_CODE32: u16 = 0x1b;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_numbers_are_the_references() {
+        assert_eq!((EVENT_STARTUP, EVENT_RECALL), (30, 31));
+        assert_eq!(
+            (
+                VM_EVENT_NPT,
+                VM_EVENT_INVALID,
+                VM_EVENT_STARTUP,
+                VM_EVENT_RECALL
+            ),
+            (252, 253, 254, 255)
+        );
+        assert_eq!((ROOT_SEL_PD, ROOT_SEL_EC, ROOT_SEL_SC), (32, 33, 34));
+        assert_eq!(
+            (ROOT_HIP_ADDR, ROOT_UTCB_ADDR),
+            (0x7fff_ffff_e000, 0x7fff_ffff_d000)
+        );
+    }
+}

@@ -70,8 +70,7 @@ fn interrupt(frame: &mut Frame, vector: u8) {
     if vector == lapic::VECTOR_TIMER {
         // Only the bootstrap CPU runs Ecs so far, so only it looks after their deadlines.
         if crate::arch::syscall::cpu_id() == 0 {
-            // SAFETY: RDTSC only reads the time-stamp counter.
-            crate::ipc::semaphore::expire(unsafe { core::arch::x86_64::_rdtsc() });
+            crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
         }
         if frame.is_user() {
             crate::ipc::sched::tick(frame);

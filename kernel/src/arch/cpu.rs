@@ -262,3 +262,9 @@ pub fn set_user_bases(fs: u64, gs: u64) {
 fn canonical(v: u64) -> u64 {
     (((v << 16) as i64) >> 16) as u64
 }
+
+/// The time-stamp counter.
+pub fn tsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -129,11 +129,9 @@ pub fn frequencies() -> (u64, u64) {
 fn calibrate() -> Option<u32> {
     write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
     write(REG_TIMER_INIT, u32::MAX);
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    let t0 = unsafe { core::arch::x86_64::_rdtsc() };
+    let t0 = crate::arch::cpu::tsc();
     let ok = pit_wait_us(10_000);
-    // SAFETY: as above.
-    let t1 = unsafe { core::arch::x86_64::_rdtsc() };
+    let t1 = crate::arch::cpu::tsc();
     let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
     write(REG_TIMER_INIT, 0);
     if ok {

@@ -1,7 +1,7 @@
 //! `pd_ctrl`: lookup, map_access_page, delegate and msr_access.
 
 use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hypercall::{arg1_flags, arg1_selector, delegate as dflag, pd_ctrl as op};
+use facet_abi::hypercall::{arg1_flags, arg1_selector, delegate as dflag, pd_ctrl as op, xfer};
 
 use facet_abi::status::Status;
 use facet_kcore::capspace;
@@ -13,9 +13,6 @@ use crate::arch::regs::Frame;
 use crate::obj::pd::{self, Pd};
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::{with, Kind};
-
-/// Transfer kind in the metadata word (bits 1:0): delegate.
-const XFER_DELEGATE: u64 = 1;
 
 pub fn pd_ctrl(f: &mut Frame) -> HcResult {
     match arg1_flags(f.rdi) & 3 {
@@ -54,7 +51,7 @@ fn delegate(f: &mut Frame) -> HcResult {
     let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
     let from_kernel =
         meta & dflag::HYPERVISOR != 0 && with::<Pd, _>(src, |p| p.privileged).unwrap_or(false);
-    let result = if meta & 3 != XFER_DELEGATE || crd.kind() != window.kind() {
+    let result = if meta & 3 != xfer::DELEGATE || crd.kind() != window.kind() {
         // Translation needs an IPC partner; an invalid kind or mismatched spaces transfer
         // nothing.
         Crd::NULL

@@ -55,8 +55,7 @@ fn sm_ctrl_inner(f: &mut Frame) -> Result<Outcome, Status> {
         Ok(Outcome::Status(Status::Success))
     } else {
         let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
-        // SAFETY: RDTSC only reads the time-stamp counter.
-        let now = unsafe { core::arch::x86_64::_rdtsc() };
+        let now = crate::arch::cpu::tsc();
         if deadline != 0 && deadline <= now {
             return Ok(Outcome::Status(Status::Timeout));
         }

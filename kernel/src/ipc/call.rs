@@ -6,7 +6,7 @@
 //! the handler's message back (or, for an exception message, the state its MTD selects)
 //! and resumes the caller; the handler waits for the next call, keeping its registers.
 
-use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::hypercall::arg1_selector;
 use facet_abi::status::Status;
 
 use super::{sched, switch_to, utcb};
@@ -15,9 +15,6 @@ use crate::hypercall::caps::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
-
-/// `call` flag: fail at once instead of waiting for a busy handler.
-const DISABLE_BLOCKING: u64 = 1;
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
 /// the caller's status is set when it is resumed by the reply.
@@ -32,10 +29,9 @@ pub fn call(frame: &mut Frame) -> Result<(), Status> {
         return Err(Status::BadCpu);
     }
     if hstate != State::Idle {
-        // The handler is busy. Waiting for it (the reference lets the caller help it
-        // finish) needs preemption; until then a busy handler answers TIMEOUT, as a
-        // non-blocking call does.
-        let _ = arg1_flags(frame.rdi) & DISABLE_BLOCKING;
+        // The handler is busy. The reference lets a blocking caller help it finish;
+        // Facet does not yet, so every call to a busy handler answers TIMEOUT, as a call
+        // with `call::DISABLE_BLOCKING` does in the reference.
         return Err(Status::Timeout);
     }
     let (cutcb, cpd) = with::<Ec, _>(caller, |e| {

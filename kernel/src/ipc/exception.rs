@@ -25,7 +25,7 @@ pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
 pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
-        facet_abi::config::NUM_VMI as u64 - 2
+        facet_abi::layout::VM_EVENT_STARTUP
     } else {
         EVENT_STARTUP
     };
@@ -40,7 +40,7 @@ pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
 pub fn recall(frame: &mut Frame, ec: crate::obj::Handle) {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
-        facet_abi::config::NUM_VMI as u64 - 1
+        facet_abi::layout::VM_EVENT_RECALL
     } else {
         EVENT_RECALL
     };

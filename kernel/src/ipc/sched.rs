@@ -53,10 +53,7 @@ pub fn current_sc() -> Handle {
     Q.lock().current_sc
 }
 
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
+use crate::arch::cpu::tsc;
 
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {

@@ -6,12 +6,11 @@
 //! yet and transfers nothing.
 
 use facet_abi::crd::{Crd, Kind};
+use facet_abi::hypercall::xfer;
 
 use super::utcb;
 use crate::hypercall::delegation::{delegate_memory, delegate_objects, delegate_ports};
 use crate::obj::Handle;
-
-const XFER_DELEGATE: u64 = 1;
 
 /// Carries out the typed items of `src_utcb` (sent by Pd `src`) into Pd `dst`, writing
 /// the results into `dst_utcb`.
@@ -24,7 +23,7 @@ pub fn transfer(src: Handle, dst: Handle, src_utcb: u64, dst_utcb: u64) {
     for i in 0..n {
         let (c, meta) = utcb::typed_item(src_utcb, i);
         let crd = Crd(c);
-        let result = if meta & 3 == XFER_DELEGATE && crd.kind() == window.kind() {
+        let result = if meta & 3 == xfer::DELEGATE && crd.kind() == window.kind() {
             match crd.kind() {
                 Kind::Object => delegate_objects(src, dst, crd, window, meta >> 12),
                 Kind::Pio => delegate_ports(src, dst, crd, window),

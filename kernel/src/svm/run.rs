@@ -2,7 +2,7 @@
 
 use core::arch::global_asm;
 
-use facet_abi::config::NUM_VMI;
+use facet_abi::layout::{VM_EVENT_INVALID, VM_EVENT_NPT};
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
@@ -100,7 +100,7 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     v.w32(vmcb::TLB_CONTROL, 1);
     let host = super::host_area();
     if host == 0 {
-        return Exit::Message(NUM_VMI as u64 - 3);
+        return Exit::Message(VM_EVENT_INVALID);
     }
     // SAFETY: the VMCB is a valid, owned control block (see `super::new_vmcb`), the
     // HSAVE area is set for this CPU, the host-state page is this CPU's, and the
@@ -113,9 +113,9 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     let code = v.r64(vmcb::EXITCODE);
     match code {
         0x60 => Exit::Interrupt,
-        u64::MAX => Exit::Message(NUM_VMI as u64 - 3),
-        0x400 => Exit::Message(NUM_VMI as u64 - 4),
-        c if c < NUM_VMI as u64 - 4 => Exit::Message(c),
-        _ => Exit::Message(NUM_VMI as u64 - 3),
+        u64::MAX => Exit::Message(VM_EVENT_INVALID),
+        0x400 => Exit::Message(VM_EVENT_NPT),
+        c if c < VM_EVENT_NPT => Exit::Message(c),
+        _ => Exit::Message(VM_EVENT_INVALID),
     }
 }

@@ -14,7 +14,7 @@ mod suite;
 mod world;
 
 use facet_abi::crd::{Crd, Kind};
-use facet_abi::hypercall::delegate;
+use facet_abi::hypercall::{delegate, xfer};
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_rt::println;
@@ -22,7 +22,7 @@ use facet_rt::println;
 facet_rt::entry!(main);
 
 /// Transfer metadata: a delegation from the kernel into the host space.
-pub const FROM_KERNEL: u64 = 1 | delegate::HYPERVISOR;
+pub const FROM_KERNEL: u64 = xfer::DELEGATE | delegate::HYPERVISOR;
 
 fn main(cpu: u64, hip: u64) -> ! {
     // Ports first: without them there is no console.

@@ -16,7 +16,7 @@ use crate::FROM_KERNEL;
 
 const PD: u64 = ROOT_SEL_PD;
 /// Transfer metadata: a plain delegation between PDs.
-const DELEGATE: u64 = 1;
+const DELEGATE: u64 = facet_abi::hypercall::xfer::DELEGATE;
 
 fn obj(sel: u64) -> Crd {
     Crd::new(Kind::Object, sel, 0, perm::ALL)
