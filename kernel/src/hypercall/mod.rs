@@ -71,11 +71,14 @@ pub extern "C" fn dispatch(frame: &mut Frame) {
     };
     crate::obj::reap();
     match outcome {
+        // Back to the caller, a thread (vCPUs make no hypercalls): nothing to resume.
         Outcome::Status(s) => frame.rdi = s as u64,
-        Outcome::Switched => {}
-        Outcome::Idle => crate::ipc::sched::idle_until_ready(frame),
+        Outcome::Switched => crate::ipc::resume(frame),
+        Outcome::Idle => {
+            crate::ipc::sched::idle_until_ready(frame);
+            crate::ipc::resume(frame);
+        }
     }
-    crate::ipc::resume(frame);
 }
 
 fn other(frame: &mut Frame) -> HcResult {
