@@ -21,6 +21,8 @@ mod smp;
 mod svm;
 mod sync;
 mod trap;
+mod vcpu;
+mod vmx;
 
 use facet_kcore::bootinfo::{self, BootInfo};
 use facet_kcore::cmdline::{CrashTest, Options};
@@ -109,8 +111,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         ),
         None => println!("lapic: not usable; no preemption"),
     }
-    if svm::init_cpu(features.svm && features.npt) {
-        println!("svm: enabled with nested paging");
+    match vcpu::init(&features) {
+        Some(what) => println!("vcpu: {what}"),
+        None => println!("vcpu: no usable virtualization extension"),
     }
     if let Err(e) = obj::kern::init() {
         fatal!("creating the kernel's interrupt semaphores: {}", e.name());
@@ -146,7 +149,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
 
     FEATURES.lock().replace(features);
-    match root::loader::start(&info, &features, &plan, 0) {
+    match root::loader::start(&info, &plan, 0) {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},
     }
@@ -241,12 +244,17 @@ pub fn cpu_online(cpu: u32) -> bool {
     cpu == 0
 }
 
-/// The HIP feature flags for virtualization this machine offers.
+/// The HIP feature flags for virtualization this machine offers: the extension that
+/// was enabled, as the reference clears the flag of one it found unusable.
 pub fn hip_features() -> u32 {
-    let f = *FEATURES.lock();
-    f.map_or(0, |f| {
-        (if f.vmx { facet_abi::hip::FEAT_VMX } else { 0 })
-            | (if f.svm { facet_abi::hip::FEAT_SVM } else { 0 })
+    (if vcpu::is_vmx() {
+        facet_abi::hip::FEAT_VMX
+    } else {
+        0
+    }) | (if vcpu::is_svm() {
+        facet_abi::hip::FEAT_SVM
+    } else {
+        0
     })
 }
 

@@ -49,8 +49,7 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
     if vcpu && crate::hip_features() & (FEAT_VMX | FEAT_SVM) == 0 {
         return Err(Status::BadFtr);
     }
-    // vCPUs run on SVM so far; VMX comes with its own issue.
-    if vcpu && !crate::svm::enabled() {
+    if vcpu && !crate::vcpu::enabled() {
         return Err(Status::BadFtr);
     }
     let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;

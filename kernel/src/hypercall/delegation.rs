@@ -200,7 +200,11 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
             break;
         }
     }
-    crate::arch::cpu::flush_tlb();
+    if guest {
+        crate::vcpu::guest_tables_changed();
+    } else {
+        crate::arch::cpu::flush_tlb();
+    }
 }
 
 /// Removes the mappings of `[base, base + 2^order)` pages from `pd`'s host page table.

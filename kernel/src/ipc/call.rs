@@ -81,7 +81,7 @@ pub fn reply(frame: &mut Frame) -> bool {
     if in_exc {
         with::<Ec, _>(caller, |e| match e.vmcb {
             0 => utcb::save_exception(hutcb, &mut e.regs),
-            vmcb => crate::svm::state::save(hutcb, crate::svm::vmcb::Vmcb(vmcb), &mut e.regs),
+            block => crate::vcpu::save(hutcb, block, &mut e.regs),
         });
     } else {
         utcb::copy_message(hutcb, cutcb);

@@ -80,7 +80,7 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
     crate::obj::get(ec);
     match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
         0 => utcb::load_exception(hutcb, frame, mtd, cr2),
-        vmcb => crate::svm::state::load(hutcb, crate::svm::vmcb::Vmcb(vmcb), frame, mtd as u32),
+        block => crate::vcpu::load(hutcb, block, frame, mtd as u32, vector),
     }
     switch_to(frame, handler);
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);

@@ -60,15 +60,15 @@ pub fn resume(frame: &mut Frame) {
         if vmcb == 0 {
             return;
         }
-        match crate::svm::run::enter(frame, crate::svm::vmcb::Vmcb(vmcb)) {
-            crate::svm::run::Exit::Interrupt => {
+        match crate::vcpu::enter(frame, vmcb) {
+            crate::vcpu::Exit::Interrupt => {
                 // Take the pending interrupt now; a timer tick may switch Ecs.
                 // SAFETY: briefly enabling interrupts lets the pending one be handled
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
                 sched::tick(frame);
             }
-            crate::svm::run::Exit::Message(index) => {
+            crate::vcpu::Exit::Message(index) => {
                 if !exception::vm_exit(frame, index) {
                     crate::println!(
                         "FACET: vCPU exit {index:#x} has no usable portal; vCPU stopped"

@@ -99,7 +99,7 @@ impl Ec {
             let npt = with::<super::pd::Pd, _>(p.pd, |d| d.guest_table())
                 .flatten()
                 .ok_or(OUT_OF_MEMORY)?;
-            crate::svm::new_vmcb(npt.root).ok_or(OUT_OF_MEMORY)?
+            crate::vcpu::create(npt.root).ok_or(OUT_OF_MEMORY)?
         } else {
             0
         };
@@ -215,8 +215,8 @@ impl Object for Ec {
         else {
             return;
         };
-        if let Some(vmcb) = with::<Ec, _>(h, |e| e.vmcb).filter(|&v| v != 0) {
-            frames::free(vmcb, 0);
+        if let Some(block) = with::<Ec, _>(h, |e| e.vmcb).filter(|&v| v != 0) {
+            crate::vcpu::destroy(block);
         }
         if utcb != 0 {
             // The UTCB frame goes back to the pool: it must vanish from user space first.

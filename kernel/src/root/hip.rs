@@ -10,27 +10,14 @@
 use facet_abi::hip::{self, CpuDesc, HipWriter, IoapicDesc, MemDesc};
 use facet_kcore::bootinfo::BootInfo;
 
-use crate::arch::cpu::Features;
 use crate::mem::init::Plan;
 
 /// Fills `page` with the HIP.
-pub fn build(
-    page: &mut [u8],
-    info: &BootInfo,
-    features: &Features,
-    plan: &Plan,
-    image: (u64, u64),
-) {
+pub fn build(page: &mut [u8], info: &BootInfo, plan: &Plan, image: (u64, u64)) {
     let Some(mut w) = HipWriter::new(page) else {
         return;
     };
-    let mut flags = 0;
-    if features.vmx {
-        flags |= hip::FEAT_VMX;
-    }
-    if features.svm {
-        flags |= hip::FEAT_SVM;
-    }
+    let mut flags = crate::hip_features();
     if info.efi {
         flags |= hip::FEAT_UEFI;
     }

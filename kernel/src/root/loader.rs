@@ -17,7 +17,6 @@ use facet_kcore::capspace::{self, Cap};
 use facet_kcore::elf::{parse_root, ElfError};
 use facet_kcore::paging::{Attrs, MapError, PageSize};
 
-use crate::arch::cpu::Features;
 use crate::arch::regs::Frame;
 use crate::mem::direct_map::virt;
 use crate::mem::frames::{self, PoolFrames};
@@ -67,7 +66,6 @@ impl core::fmt::Display for RootError {
 /// Builds the roottask and enters it. Returns only on failure.
 pub fn start(
     info: &BootInfo,
-    features: &Features,
     plan: &Plan,
     cpu: u64,
 ) -> Result<core::convert::Infallible, RootError> {
@@ -120,13 +118,7 @@ pub fn start(
     // SAFETY: the frame was just allocated from the pool, is direct-mapped, and is only
     // written here, before the roottask can see it.
     let hip_page = unsafe { core::slice::from_raw_parts_mut(virt(hip_frame) as *mut u8, 4096) };
-    super::hip::build(
-        hip_page,
-        info,
-        features,
-        plan,
-        crate::mem::image::phys_range(),
-    );
+    super::hip::build(hip_page, info, plan, crate::mem::image::phys_range());
     let ro = Attrs {
         write: false,
         execute: false,

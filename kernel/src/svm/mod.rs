@@ -12,13 +12,12 @@ pub mod run;
 pub mod state;
 pub mod vmcb;
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::msr;
 use crate::mem::frames;
 use vmcb::Vmcb;
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The bootstrap CPU's page for host state across VMRUN (VMSAVE/VMLOAD). vCPUs run on
 /// that CPU only so far.
 static HOST_AREA: AtomicU64 = AtomicU64::new(0);
@@ -29,11 +28,6 @@ pub fn host_area() -> u64 {
 }
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
-
-/// Whether vCPUs can be created.
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Acquire)
-}
 
 /// Turns SVM on for the executing CPU (the first call also builds the shared I/O and
 /// MSR permission maps, which intercept everything). Returns whether SVM is usable.
@@ -72,7 +66,6 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         msr::write(0xc000_0080, msr::read(0xc000_0080) | (1 << 12));
         msr::write(0xc001_0117, hsave);
     }
-    ENABLED.store(true, Ordering::Release);
     true
 }
 

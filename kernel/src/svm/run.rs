@@ -85,14 +85,7 @@ extern "C" {
     fn __svm_vmrun(guest: *mut Frame, vmcb: u64, host: u64);
 }
 
-/// What an exit asks for.
-pub enum Exit {
-    /// A physical interrupt arrived: take it and continue (or switch, if it woke
-    /// something more important).
-    Interrupt,
-    /// A message to the VMM's portal at event base + this index.
-    Message(u64),
-}
+use crate::vcpu::Exit;
 
 /// Runs the vCPU whose general registers are in `frame` until its next exit.
 pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {

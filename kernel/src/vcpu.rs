@@ -1,0 +1,108 @@
+//! Virtual CPUs independent of the vendor: the kernel enables whichever of AMD SVM (with
+//! nested paging) or Intel VMX (with EPT and unrestricted guests) the bootstrap CPU
+//! offers, and the rest of the kernel creates, runs and exchanges state with vCPUs
+//! through this module only.
+//!
+//! A vCPU Ec holds the physical address of its control block (a VMCB or a VMCS); the
+//! general registers other than those the control block keeps live in the Ec's frame.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::arch::cpu::Features;
+use crate::arch::regs::Frame;
+
+const NONE: u8 = 0;
+const SVM: u8 = 1;
+const VMX: u8 = 2;
+
+static VENDOR: AtomicU8 = AtomicU8::new(NONE);
+
+/// What an exit asks the kernel to do next.
+pub enum Exit {
+    /// A physical interrupt arrived: take it and continue (or switch, if it woke
+    /// something more important).
+    Interrupt,
+    /// A message to the VMM's portal at event base + this index.
+    Message(u64),
+}
+
+/// Enables the extension the executing (bootstrap) CPU offers, SVM first. Returns its
+/// name, or `None` when vCPUs are not available: a CPU without the nested-paging part of
+/// its extension is treated as having no virtualization at all.
+pub fn init(f: &Features) -> Option<&'static str> {
+    if crate::svm::init_cpu(f.svm && f.npt) {
+        VENDOR.store(SVM, Ordering::Release);
+        return Some("SVM with nested paging");
+    }
+    if crate::vmx::init_cpu(f) {
+        VENDOR.store(VMX, Ordering::Release);
+        return Some("VMX with EPT and unrestricted guests");
+    }
+    None
+}
+
+/// Whether vCPUs can be created.
+pub fn enabled() -> bool {
+    VENDOR.load(Ordering::Acquire) != NONE
+}
+
+/// Whether the enabled extension is VMX (for the HIP's feature flags).
+pub fn is_vmx() -> bool {
+    VENDOR.load(Ordering::Acquire) == VMX
+}
+
+/// Whether the enabled extension is SVM.
+pub fn is_svm() -> bool {
+    VENDOR.load(Ordering::Acquire) == SVM
+}
+
+/// A control block for a new vCPU of a Pd whose guest page table is rooted at `npt`.
+pub fn create(npt: u64) -> Option<u64> {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::new_vmcb(npt),
+        VMX => crate::vmx::new_vmcs(npt),
+        _ => None,
+    }
+}
+
+/// Frees the control block of a destroyed vCPU.
+pub fn destroy(block: u64) {
+    if VENDOR.load(Ordering::Acquire) == VMX {
+        crate::vmx::run::forget(block);
+        crate::mem::frames::free(block, 1);
+    } else {
+        crate::mem::frames::free(block, 0);
+    }
+}
+
+/// A guest page table changed: translations cached from it must not be used again.
+/// (SVM entries flush the guest's TLB every time.)
+pub fn guest_tables_changed() {
+    if VENDOR.load(Ordering::Acquire) == VMX {
+        crate::vmx::run::guest_tables_changed();
+    }
+}
+
+/// Runs the vCPU whose general registers are in `frame` until its next exit.
+pub fn enter(frame: &mut Frame, block: u64) -> Exit {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::run::enter(frame, crate::svm::vmcb::Vmcb(block)),
+        _ => crate::vmx::run::enter(frame, block),
+    }
+}
+
+/// Writes the guest state `mtd` selects into a VMM's UTCB (an exit message).
+pub fn load(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64) {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::state::load(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
+        _ => crate::vmx::state::load(utcb, block, frame, mtd, event),
+    }
+}
+
+/// Applies the state a VMM's reply selects to the vCPU.
+pub fn save(utcb: u64, block: u64, frame: &mut Frame) {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::state::save(utcb, crate::svm::vmcb::Vmcb(block), frame),
+        _ => crate::vmx::state::save(utcb, block, frame),
+    }
+}

@@ -1,0 +1,165 @@
+//! Intel VMX with EPT: virtual CPUs whose VM exits become messages to the VMM's portals,
+//! as the reference does it.
+//!
+//! The guest-physical address space is the Pd's guest page table. Facet builds it in the
+//! x86 page-table format, which EPT reads as: bits 0..2 read/write/execute (an x86 table
+//! entry's present, writable and user bits, all set for tables and user leaves), memory
+//! type 0 (uncached) for leaves, bit 7 a large page. So the same table serves SVM and VMX;
+//! guest memory is uncached under VMX and always executable there until an EPT-specific
+//! format is written. Guests run with "unrestricted guest", so real mode works.
+
+pub mod run;
+pub mod state;
+pub mod vmcs;
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::arch::cpu::Features;
+use crate::arch::msr;
+use crate::mem::direct_map::virt;
+use crate::mem::frames;
+
+static REVISION: AtomicU32 = AtomicU32::new(0);
+
+fn rdmsr(m: u32) -> u64 {
+    // SAFETY: only VMX capability MSRs are read, after CPUID reported VMX.
+    unsafe { msr::read(m) }
+}
+
+/// A control value: the bits wanted, forced to what the capability MSR allows.
+fn control(cap: u32, true_cap: u32, wanted: u32) -> u32 {
+    let use_true = rdmsr(0x480) & (1 << 55) != 0;
+    let v = rdmsr(if use_true { true_cap } else { cap });
+    (wanted | v as u32) & (v >> 32) as u32
+}
+
+/// Turns VMX on for the executing CPU. Needs EPT and unrestricted guests.
+pub fn init_cpu(f: &Features) -> bool {
+    if !f.vmx || !f.ept {
+        return false;
+    }
+    let secondary = rdmsr(0x48b) >> 32;
+    if secondary & (1 << 7) == 0 {
+        return false;
+    }
+    let fc = rdmsr(0x3a);
+    if fc & 1 == 0 {
+        // SAFETY: IA32_FEATURE_CONTROL is unlocked: enable VMXON outside SMX and lock.
+        unsafe { msr::write(0x3a, fc | 1 | 4) };
+    } else if fc & 4 == 0 {
+        return false;
+    }
+    let revision = (rdmsr(0x480) & 0x7fff_ffff) as u32;
+    REVISION.store(revision, Ordering::Release);
+    let Some(region) = frames::alloc_zeroed(0) else {
+        return false;
+    };
+    // SAFETY: the frame is ours; the VMXON region starts with the revision id.
+    unsafe { (virt(region) as *mut u32).write(revision) };
+    // CR0 and CR4 must satisfy the fixed bits; CR4.VMXE enables VMX.
+    let cr0 = (crate::arch::cpu::read_cr0() | rdmsr(0x486)) & rdmsr(0x487);
+    let cr4 = (crate::arch::cpu::read_cr4() | rdmsr(0x488) | (1 << 13)) & rdmsr(0x489);
+    let ok: u8;
+    // SAFETY: the control-register values keep every bit the kernel relies on (they only
+    // add the bits VMX requires); VMXON takes the physical address of the region.
+    unsafe {
+        asm!("mov cr0, {}", in(reg) cr0, options(nostack));
+        asm!("mov cr4, {}", in(reg) cr4, options(nostack));
+        asm!("vmxon [{}]", "setna {}", in(reg) &region, out(reg_byte) ok, options(nostack));
+    }
+    if ok != 0 {
+        return false;
+    }
+    true
+}
+
+/// A new VMCS for a vCPU of a Pd whose guest page table is at `npt`, made current, with
+/// the controls set and the guest in the state after INIT (real mode).
+pub fn new_vmcs(npt: u64) -> Option<u64> {
+    use vmcs::*;
+    // The VMCS and a page of kernel-private vCPU data after it (`run::Side`).
+    let phys = frames::alloc_zeroed(1)?;
+    // SAFETY: the frame is ours; a VMCS starts with the revision id.
+    unsafe { (virt(phys) as *mut u32).write(REVISION.load(Ordering::Acquire)) };
+    let ok: u8;
+    // SAFETY: VMCLEAR and VMPTRLD take the physical address of the new VMCS.
+    unsafe {
+        asm!("vmclear [{p}]", "vmptrld [{p}]", "setna {o}", p = in(reg) &phys, o = out(reg_byte) ok, options(nostack))
+    };
+    if ok != 0 {
+        frames::free(phys, 1);
+        return None;
+    }
+    run::set_current(phys);
+    // External interrupts and NMIs exit; the preemption timer is a backstop (see
+    // `run::enter`).
+    write(
+        PIN_CONTROLS,
+        control(0x481, 0x48d, 1 | (1 << 3) | (1 << 6)) as u64,
+    );
+    // TSC offsetting; HLT, unconditional I/O and (without MSR bitmaps) every MSR access exit; secondary on.
+    write(
+        PROC_CONTROLS,
+        control(0x482, 0x48e, (1 << 3) | (1 << 7) | (1 << 24) | (1 << 31)) as u64,
+    );
+    // EPT and unrestricted guest.
+    write(
+        PROC_CONTROLS2,
+        ((1u64 << 1) | (1 << 7)) & (rdmsr(0x48b) >> 32),
+    );
+    // 64-bit host; save the guest's and load the host's PAT and EFER.
+    write(
+        EXIT_CONTROLS,
+        control(
+            0x483,
+            0x48f,
+            (1 << 9) | (1 << 18) | (1 << 19) | (1 << 20) | (1 << 21),
+        ) as u64,
+    );
+    // Load the guest's PAT and EFER on entry.
+    write(
+        ENTRY_CONTROLS,
+        control(0x484, 0x490, (1 << 14) | (1 << 15)) as u64,
+    );
+    write(GUEST_PAT, 0x0007_0406_0007_0406);
+    write(EXCEPTION_BITMAP, 0);
+    write(EPT_POINTER, npt | (3 << 3) | 6);
+    write(LINK_POINTER, u64::MAX);
+    // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.
+    let cr0_fixed = rdmsr(0x486) & !(1 | (1 << 31));
+    write(GUEST_CR0, cr0_fixed | 0x10);
+    write(CR0_MASK, cr0_fixed);
+    write(CR0_SHADOW, 0x10);
+    let cr4_fixed = rdmsr(0x488);
+    write(GUEST_CR4, cr4_fixed);
+    write(CR4_MASK, cr4_fixed);
+    write(CR4_SHADOW, 0);
+    write(GUEST_CR3, 0);
+    write(GUEST_DR7, 0x400);
+    write(GUEST_RFLAGS, 2);
+    write(GUEST_RIP, 0xfff0);
+    write(GUEST_RSP, 0);
+    write(GUEST_EFER, 0);
+    for n in 0..8u64 {
+        let (sel, limit, ar, base) = segment(n);
+        let (s, b, a) = match n {
+            1 => (0xf000, 0xffff_0000, 0x9b),
+            6 => (0, 0, 0x1_0000),
+            7 => (0, 0, 0x8b),
+            _ => (0, 0, 0x93),
+        };
+        write(sel, s);
+        write(limit, 0xffff);
+        write(ar, a);
+        write(base, b);
+    }
+    write(GUEST_GDTR_LIMIT, 0xffff);
+    write(GUEST_IDTR_LIMIT, 0xffff);
+    write(GUEST_GDTR_BASE, 0);
+    write(GUEST_IDTR_BASE, 0);
+    write(GUEST_ACTIVITY, 0);
+    write(GUEST_INTERRUPTIBILITY, 0);
+    run::host_state();
+    Some(phys)
+}

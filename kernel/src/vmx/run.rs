@@ -1,0 +1,288 @@
+//! Running a vCPU on VMX: VMLAUNCH/VMRESUME until the next exit.
+
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::layout::VM_EVENT_INVALID;
+
+use super::vmcs::{self, read, write};
+use crate::arch::regs::Frame;
+use crate::mem::direct_map::virt;
+use crate::vcpu::Exit;
+
+global_asm!(
+    r#"
+    .section .text.vmx, "ax"
+    .global __vmx_enter
+    // rdi: guest registers (a Frame), rsi: 0 to launch, 1 to resume.
+    // Returns 0 after a VM exit, 1 if the entry failed.
+__vmx_enter:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    push rdi
+    mov rax, 0x6c14
+    vmwrite rax, rsp
+    lea rdx, [rip + 2f]
+    mov rax, 0x6c16
+    vmwrite rax, rdx
+    cmp rsi, 0
+    mov rax, [rdi + 14*8]
+    mov rbx, [rdi + 13*8]
+    mov rcx, [rdi + 12*8]
+    mov rdx, [rdi + 11*8]
+    mov rsi, [rdi + 10*8]
+    mov rbp, [rdi + 8*8]
+    mov r8,  [rdi + 7*8]
+    mov r9,  [rdi + 6*8]
+    mov r10, [rdi + 5*8]
+    mov r11, [rdi + 4*8]
+    mov r12, [rdi + 3*8]
+    mov r13, [rdi + 2*8]
+    mov r14, [rdi + 1*8]
+    mov r15, [rdi + 0*8]
+    mov rdi, [rdi + 9*8]
+    jne 1f
+    vmlaunch
+    jmp 3f
+1:
+    vmresume
+3:
+    // The entry failed: nothing of the guest ran.
+    pop rdi
+    mov eax, 1
+    jmp 4f
+2:
+    // A VM exit: RSP is what was written to HOST_RSP (the frame pointer on top).
+    push rdi
+    mov rdi, [rsp + 8]
+    mov [rdi + 14*8], rax
+    mov [rdi + 13*8], rbx
+    mov [rdi + 12*8], rcx
+    mov [rdi + 11*8], rdx
+    mov [rdi + 10*8], rsi
+    mov [rdi + 8*8], rbp
+    mov [rdi + 7*8], r8
+    mov [rdi + 6*8], r9
+    mov [rdi + 5*8], r10
+    mov [rdi + 4*8], r11
+    mov [rdi + 3*8], r12
+    mov [rdi + 2*8], r13
+    mov [rdi + 1*8], r14
+    mov [rdi + 0*8], r15
+    pop rax
+    mov [rdi + 9*8], rax
+    add rsp, 8
+    xor eax, eax
+4:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+"#
+);
+
+extern "C" {
+    fn __vmx_enter(guest: *mut Frame, resume: u64) -> u64;
+}
+
+/// The VMCS current on this CPU (vCPUs run on the bootstrap CPU only so far).
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+/// Bumped whenever a guest page table loses or changes a mapping; an entry that sees a
+/// new value first invalidates the CPU's cached guest-physical translations.
+static EPT_GENERATION: AtomicU64 = AtomicU64::new(1);
+/// The generation this CPU last invalidated for.
+static EPT_FLUSHED: AtomicU64 = AtomicU64::new(0);
+
+/// Kernel-private per-vCPU data in the page after the VMCS (the VMCS region itself is
+/// opaque to software).
+#[repr(C)]
+struct Side {
+    /// Whether VMLAUNCH succeeded once (later entries use VMRESUME).
+    launched: u64,
+    /// The guest's CR2, which VMX leaves in the register across exits.
+    cr2: u64,
+}
+
+fn side(vmcs: u64) -> *mut Side {
+    virt(vmcs + 4096) as *mut Side
+}
+
+/// Records the current VMCS (after VMPTRLD).
+pub fn set_current(phys: u64) {
+    CURRENT.store(phys, Ordering::Release);
+}
+
+/// Guest page tables changed: entries invalidate the EPT translations they cached.
+pub fn guest_tables_changed() {
+    EPT_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Writes the host state the CPU returns to on a VM exit (but CR3 and FS base, set per
+/// entry, and RSP/RIP, set by the entry code).
+pub fn host_state() {
+    use vmcs::*;
+    let (gdt, idt) = descriptor_bases();
+    write(HOST_CR0, crate::arch::cpu::read_cr0());
+    write(HOST_CR4, crate::arch::cpu::read_cr4());
+    write(HOST_CS_SEL, crate::arch::gdt::SEL_KERNEL_CODE as u64);
+    for s in [HOST_SS_SEL, HOST_DS_SEL, HOST_ES_SEL] {
+        write(s, crate::arch::gdt::SEL_KERNEL_DATA as u64);
+    }
+    write(HOST_FS_SEL, 0);
+    write(HOST_GS_SEL, 0);
+    write(HOST_TR_SEL, crate::arch::gdt::SEL_TSS as u64);
+    // SAFETY: reading the GS base, EFER and PAT MSRs has no side effects.
+    let (gs, efer, pat) = unsafe {
+        (
+            crate::arch::msr::read(0xc000_0101),
+            crate::arch::msr::read(0xc000_0080),
+            crate::arch::msr::read(0x277),
+        )
+    };
+    write(HOST_GS_BASE, gs);
+    write(
+        HOST_TR_BASE,
+        core::ptr::addr_of!(crate::arch::gdt::BSP_TABLES) as u64,
+    );
+    write(HOST_GDTR_BASE, gdt);
+    write(HOST_IDTR_BASE, idt);
+    write(HOST_EFER, efer);
+    write(HOST_PAT, pat);
+    write(HOST_SYSENTER_CS, 0);
+    write(HOST_SYSENTER_ESP, 0);
+    write(HOST_SYSENTER_EIP, 0);
+}
+
+fn descriptor_bases() -> (u64, u64) {
+    let mut gdtr = [0u8; 10];
+    let mut idtr = [0u8; 10];
+    // SAFETY: SGDT/SIDT store 10 bytes each into the buffers.
+    unsafe {
+        asm!("sgdt [{}]", in(reg) gdtr.as_mut_ptr(), options(nostack));
+        asm!("sidt [{}]", in(reg) idtr.as_mut_ptr(), options(nostack));
+    }
+    let base = |b: [u8; 10]| u64::from_le_bytes([b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]]);
+    (base(gdtr), base(idtr))
+}
+
+/// Makes `phys` the current VMCS.
+pub fn make_current(phys: u64) -> bool {
+    if CURRENT.load(Ordering::Acquire) == phys {
+        return true;
+    }
+    let failed: u8;
+    // SAFETY: VMPTRLD takes the physical address of a VMCS the vCPU owns.
+    unsafe {
+        asm!("vmptrld [{}]", "setna {}", in(reg) &phys, out(reg_byte) failed, options(nostack))
+    };
+    if failed == 0 {
+        set_current(phys);
+    }
+    failed == 0
+}
+
+/// Runs the vCPU whose general registers are in `frame` until its next exit.
+pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
+    if !make_current(phys) {
+        return Exit::Message(VM_EVENT_INVALID);
+    }
+    let generation = EPT_GENERATION.load(Ordering::Acquire);
+    if EPT_FLUSHED.swap(generation, Ordering::AcqRel) != generation {
+        invept_all();
+    }
+    // A physical interrupt makes the guest exit whatever its RFLAGS.IF, but an emulator
+    // (Bochs) only does so while the guest has interrupts enabled. The preemption timer
+    // bounds the time in the guest to about two timer ticks in any case.
+    write(vmcs::PREEMPTION_TIMER, preemption_ticks());
+    // The kernel returns on the address space and with the user FS base of the moment.
+    write(vmcs::HOST_CR3, crate::arch::cpu::read_cr3());
+    write(vmcs::HOST_FS_BASE, crate::arch::cpu::user_fs_base());
+    let side = side(phys);
+    // SAFETY: the side page belongs to this vCPU (allocated with its VMCS). CR2 is not
+    // used by the kernel between here and the entry (no page faults happen there).
+    let launched = unsafe {
+        asm!("mov cr2, {}", in(reg) (*side).cr2, options(nostack));
+        (*side).launched
+    };
+    // SAFETY: the VMCS is current and complete (see `super::new_vmcs`); host RSP/RIP are
+    // written by the assembly, which saves every host register it changes.
+    let failed = unsafe { __vmx_enter(frame, launched) };
+    // SAFETY: as above; the guest's CR2 is read before anything can fault.
+    unsafe { (*side).cr2 = crate::arch::cpu::read_cr2() };
+    restore_tr();
+    if failed != 0 {
+        crate::println!(
+            "vmx: VM entry refused, instruction error {}",
+            read(vmcs::INSTRUCTION_ERROR)
+        );
+        return Exit::Message(VM_EVENT_INVALID);
+    }
+    // SAFETY: as above.
+    unsafe { (*side).launched = 1 };
+    let reason = read(vmcs::EXIT_REASON);
+    // An injected event has been delivered (or is reported in the IDT-vectoring
+    // information); it must not be injected again. After a failed entry it is still
+    // pending, for the VMM to see.
+    if reason & (1 << 31) == 0 {
+        write(vmcs::ENTRY_INTR_INFO, 0);
+    }
+    match reason & 0xffff {
+        // A physical interrupt, or the preemption timer that stands in for one.
+        1 | 52 if reason & (1 << 31) == 0 => Exit::Interrupt,
+        // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its
+        // reason (invalid guest state 33, MSR loading 34) the same way.
+        r => Exit::Message(r & 0xff),
+    }
+}
+
+/// Two local APIC timer periods in preemption-timer units (the TSC divided by
+/// 2^IA32_VMX_MISC[4:0]).
+fn preemption_ticks() -> u64 {
+    static TICKS: AtomicU64 = AtomicU64::new(0);
+    let t = TICKS.load(Ordering::Relaxed);
+    if t != 0 {
+        return t;
+    }
+    // SAFETY: IA32_VMX_MISC exists when VMX is enabled; reading it has no side effects.
+    let shift = unsafe { crate::arch::msr::read(0x485) } & 0x1f;
+    let tsc_khz = crate::arch::lapic::frequencies().0.max(1000);
+    let per_tick = tsc_khz * crate::arch::lapic::TICK_US / 1000;
+    let t = ((2 * per_tick) >> shift).clamp(1, u32::MAX as u64);
+    TICKS.store(t, Ordering::Relaxed);
+    t
+}
+
+fn invept_all() {
+    let descriptor = [0u64; 2];
+    // SAFETY: INVEPT type 2 (all contexts) only drops cached translations; the
+    // descriptor is ignored for that type but must be readable.
+    unsafe { asm!("invept {}, [{}]", in(reg) 2u64, in(reg) descriptor.as_ptr(), options(nostack)) };
+}
+
+/// A VM exit sets the TR limit to 0x67, which hides the I/O permission bitmap: reload TR
+/// (clearing the descriptor's busy bit first).
+fn restore_tr() {
+    // SAFETY: the GDT and TSS are static; clearing the busy type bit of the TSS
+    // descriptor and reloading TR restores the full limit; nothing else uses TR now.
+    unsafe {
+        let gdt = &mut (*core::ptr::addr_of_mut!(crate::arch::gdt::BSP_TABLES)).gdt;
+        gdt[6] &= !(1 << 41);
+        asm!("ltr {:x}", in(reg) crate::arch::gdt::SEL_TSS, options(nostack));
+    }
+}
+
+/// Forgets a VMCS that is being freed: it must not stay active on the CPU.
+pub fn forget(phys: u64) {
+    // SAFETY: VMCLEAR of the VMCS being freed makes it inactive and flushes it to memory.
+    unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
+    if CURRENT.load(Ordering::Acquire) == phys {
+        set_current(0);
+    }
+}

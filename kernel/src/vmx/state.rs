@@ -1,0 +1,234 @@
+//! Moving a vCPU's state between its VMCS (plus the general registers the kernel keeps)
+//! and a VMM's UTCB, for the parts an MTD selects. Segment access rights travel in the
+//! UTCB in the compressed 12-bit form (as on SVM); VMX keeps the upper four bits at
+//! 15:12 and marks unusable segments with bit 16.
+
+use facet_abi::mtd;
+use facet_abi::utcb as u;
+
+use facet_abi::layout::VM_EVENT_RECALL;
+
+use super::vmcs::{self, read, write};
+use crate::arch::regs::Frame;
+use crate::mem::direct_map::virt;
+
+fn rd(utcb: u64, at: usize) -> u64 {
+    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (direct-mapped),
+    // `at` an offset inside the page.
+    unsafe { core::ptr::read_volatile(virt(utcb + at as u64) as *const u64) }
+}
+
+fn wr(utcb: u64, at: usize, v: u64) {
+    // SAFETY: as for `rd`.
+    unsafe { core::ptr::write_volatile(virt(utcb + at as u64) as *mut u64, v) }
+}
+
+/// UTCB segment offset, VMCS segment number, MTD bit.
+const SEGS: [(usize, u64, u32); 8] = [
+    (u::ES, 0, mtd::DS_ES),
+    (u::CS, 1, mtd::CS_SS),
+    (u::SS, 2, mtd::CS_SS),
+    (u::DS, 3, mtd::DS_ES),
+    (u::FS, 4, mtd::FS_GS),
+    (u::GS, 5, mtd::FS_GS),
+    (u::LDTR, 6, mtd::LDTR),
+    (u::TR, 7, mtd::TR),
+];
+
+const REGS: [(usize, u64, u32); 10] = [
+    (u::RSP, vmcs::GUEST_RSP, mtd::RSP),
+    (u::RIP, vmcs::GUEST_RIP, mtd::RIP_LEN),
+    (u::RFLAGS, vmcs::GUEST_RFLAGS, mtd::RFLAGS),
+    (u::CR3, vmcs::GUEST_CR3, mtd::CR),
+    (u::DR7, vmcs::GUEST_DR7, mtd::DR),
+    (u::EFER, vmcs::GUEST_EFER, mtd::EFER_PAT),
+    (u::PAT, vmcs::GUEST_PAT, mtd::EFER_PAT),
+    (u::SYSENTER_CS, vmcs::GUEST_SYSENTER_CS, mtd::SYSENTER),
+    (u::SYSENTER_RSP, vmcs::GUEST_SYSENTER_ESP, mtd::SYSENTER),
+    (u::SYSENTER_RIP, vmcs::GUEST_SYSENTER_EIP, mtd::SYSENTER),
+];
+
+fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 15] {
+    [
+        (u::RAX, &mut f.rax, mtd::GPR_ACDB),
+        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
+        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
+        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
+        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
+        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
+        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
+        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
+        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
+        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
+        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
+        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
+        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
+        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
+        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
+    ]
+}
+
+/// Writes the state `m` selects into the VMM's UTCB (the message of exit `event`).
+pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
+    if utcb == 0 || !super::run::make_current(vmcs) {
+        return;
+    }
+    for (at, r, bit) in gprs(f) {
+        if m & bit != 0 {
+            wr(utcb, at, *r);
+        }
+    }
+    for (at, field, bit) in REGS {
+        if m & bit != 0 {
+            wr(utcb, at, read(field));
+        }
+    }
+    if m & mtd::CR != 0 {
+        // The guest sees its shadows for the bits the kernel owns.
+        let cr0 = read(vmcs::GUEST_CR0) & !read(vmcs::CR0_MASK)
+            | read(vmcs::CR0_SHADOW) & read(vmcs::CR0_MASK);
+        let cr4 = read(vmcs::GUEST_CR4) & !read(vmcs::CR4_MASK)
+            | read(vmcs::CR4_SHADOW) & read(vmcs::CR4_MASK);
+        wr(utcb, u::CR0, cr0);
+        wr(utcb, u::CR4, cr4);
+    }
+    if m & mtd::RIP_LEN != 0 {
+        wr(utcb, u::INST_LEN, read(vmcs::INSTRUCTION_LEN));
+    }
+    for (at, n, bit) in SEGS {
+        if m & bit != 0 {
+            let (sel, limit, ar, base) = vmcs::segment(n);
+            let a = read(ar);
+            let compressed = if a & 0x1_0000 != 0 {
+                0
+            } else {
+                (a & 0xff) | ((a >> 4) & 0xf00)
+            };
+            wr(
+                utcb,
+                at,
+                read(sel) & 0xffff | compressed << 16 | (read(limit) & 0xffff_ffff) << 32,
+            );
+            wr(utcb, at + 8, read(base));
+        }
+    }
+    if m & mtd::GDTR != 0 {
+        wr(utcb, u::GDTR, read(vmcs::GUEST_GDTR_LIMIT) << 32);
+        wr(utcb, u::GDTR + 8, read(vmcs::GUEST_GDTR_BASE));
+    }
+    if m & mtd::IDTR != 0 {
+        wr(utcb, u::IDTR, read(vmcs::GUEST_IDTR_LIMIT) << 32);
+        wr(utcb, u::IDTR + 8, read(vmcs::GUEST_IDTR_BASE));
+    }
+    if m & mtd::QUAL != 0 {
+        wr(utcb, u::QUAL, read(vmcs::EXIT_QUALIFICATION));
+        wr(utcb, u::QUAL + 8, read(vmcs::GUEST_PHYSICAL));
+    }
+    if m & mtd::INJ != 0 {
+        // After a failed entry or a recall the VMM sees what is pending for injection;
+        // after any other exit, the exit's interruption information and the event whose
+        // delivery the exit interrupted.
+        if event == 33 || event == VM_EVENT_RECALL {
+            wr(
+                utcb,
+                u::INJ,
+                read(vmcs::ENTRY_INTR_INFO) & 0xffff_ffff | read(vmcs::ENTRY_INTR_ERROR) << 32,
+            );
+        } else {
+            wr(
+                utcb,
+                u::INJ,
+                read(vmcs::EXIT_INTR_INFO) & 0xffff_ffff | read(vmcs::EXIT_INTR_ERROR) << 32,
+            );
+            wr(
+                utcb,
+                u::VECT_INFO,
+                read(vmcs::IDT_VECT_INFO) & 0xffff_ffff | read(vmcs::IDT_VECT_ERROR) << 32,
+            );
+        }
+    }
+    if m & mtd::STA != 0 {
+        wr(
+            utcb,
+            u::INTR_STATE,
+            read(vmcs::GUEST_INTERRUPTIBILITY) & 0xffff_ffff | read(vmcs::GUEST_ACTIVITY) << 32,
+        );
+    }
+    if m & mtd::TSC != 0 {
+        wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
+    }
+    wr(utcb, u::MTD, m as u64);
+    wr(utcb, u::ITEMS, u::STATE_WORDS);
+}
+
+/// Applies the state the VMM's reply selects (its UTCB's MTD word) to the vCPU. What
+/// the CPU would refuse (reserved bits, inconsistent state) makes the next entry fail,
+/// which the VMM sees as exit 33 (invalid guest state): the kernel keeps its own
+/// controls and the host state out of the VMM's reach.
+pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
+    if utcb == 0 || !super::run::make_current(vmcs) {
+        return;
+    }
+    let m = rd(utcb, u::MTD) as u32;
+    for (at, r, bit) in gprs(f) {
+        if m & bit != 0 {
+            *r = rd(utcb, at);
+        }
+    }
+    for (at, field, bit) in REGS {
+        if m & bit != 0 {
+            write(field, rd(utcb, at));
+        }
+    }
+    if m & mtd::CR != 0 {
+        let mask0 = read(vmcs::CR0_MASK);
+        let mask4 = read(vmcs::CR4_MASK);
+        write(vmcs::CR0_SHADOW, rd(utcb, u::CR0));
+        write(
+            vmcs::GUEST_CR0,
+            rd(utcb, u::CR0) & !mask0 | read(vmcs::GUEST_CR0) & mask0,
+        );
+        write(vmcs::CR4_SHADOW, rd(utcb, u::CR4));
+        write(
+            vmcs::GUEST_CR4,
+            rd(utcb, u::CR4) & !mask4 | read(vmcs::GUEST_CR4) & mask4,
+        );
+    }
+    for (at, n, bit) in SEGS {
+        if m & bit != 0 {
+            let (sel, limit, ar, base) = vmcs::segment(n);
+            let w = rd(utcb, at);
+            let c = (w >> 16) & 0xfff;
+            let a = if c == 0 {
+                0x1_0000
+            } else {
+                (c & 0xff) | ((c & 0xf00) << 4)
+            };
+            write(sel, w & 0xffff);
+            write(ar, a);
+            write(limit, w >> 32);
+            write(base, rd(utcb, at + 8));
+        }
+    }
+    if m & mtd::EFER_PAT != 0 {
+        // The "IA-32e mode guest" entry control follows the guest's EFER.LMA.
+        let lma = rd(utcb, u::EFER) & (1 << 10) != 0;
+        let entry = read(vmcs::ENTRY_CONTROLS) & !(1 << 9);
+        write(vmcs::ENTRY_CONTROLS, entry | (lma as u64) << 9);
+    }
+    if m & mtd::INJ != 0 {
+        let inj = rd(utcb, u::INJ);
+        write(vmcs::ENTRY_INTR_INFO, inj & 0xffff_ffff);
+        write(vmcs::ENTRY_INTR_ERROR, inj >> 32);
+        // Software interrupts and exceptions need the instruction length.
+        write(vmcs::ENTRY_INST_LEN, rd(utcb, u::INST_LEN) & 0xf);
+    }
+    if m & mtd::STA != 0 {
+        let sta = rd(utcb, u::INTR_STATE);
+        write(vmcs::GUEST_INTERRUPTIBILITY, sta & 0xf);
+        write(vmcs::GUEST_ACTIVITY, (sta >> 32) & 0x3);
+    }
+    if m & mtd::TSC != 0 {
+        write(vmcs::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+    }
+}
