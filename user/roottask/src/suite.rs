@@ -79,6 +79,7 @@ mod fuzz;
 pub mod ipc;
 mod irq;
 mod vm;
+mod vm_long;
 
 struct Runner {
     passed: u32,
@@ -182,6 +183,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     });
     r.run("vm::recall_of_a_spinning_vcpu", || {
         vm::recall_of_a_spinning_vcpu(w)
+    });
+    r.run("vm::long_mode_guest_beside_a_spinning_vm", || {
+        vm_long::long_mode_guest_beside_a_spinning_vm(w)
     });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
