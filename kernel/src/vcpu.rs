@@ -69,10 +69,9 @@ pub fn create(npt: u64) -> Option<u64> {
 pub fn destroy(block: u64) {
     if VENDOR.load(Ordering::Acquire) == VMX {
         crate::vmx::run::forget(block);
-        crate::mem::frames::free(block, 1);
-    } else {
-        crate::mem::frames::free(block, 0);
     }
+    // Both extensions allocate the control block with a kernel-private page after it.
+    crate::mem::frames::free(block, 1);
 }
 
 /// A guest page table changed: translations cached from it must not be used again.

@@ -73,7 +73,8 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
 /// the guest in the state of an x86 CPU after INIT (real mode) until the VMM's start-up
 /// reply says otherwise.
 pub fn new_vmcb(npt: u64) -> Option<u64> {
-    let phys = frames::alloc_zeroed(0)?;
+    // The VMCB and the page for its guest-state snapshot (`Vmcb::snapshot`).
+    let phys = frames::alloc_zeroed(1)?;
     let v = Vmcb(phys);
     // Physical interrupts, NMI, SMI, INIT, CPUID, HLT, I/O, MSRs, shutdown.
     let misc1 = 1
@@ -110,5 +111,6 @@ pub fn new_vmcb(npt: u64) -> Option<u64> {
     v.w64(vmcb::DR6, 0xffff_0ff0);
     v.w64(vmcb::DR7, 0x400);
     v.w64(vmcb::G_PAT, 0x0007_0406_0007_0406);
+    v.snapshot();
     Some(phys)
 }

@@ -106,7 +106,13 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     let code = v.r64(vmcb::EXITCODE);
     match code {
         0x60 => Exit::Interrupt,
-        u64::MAX => Exit::Message(VM_EVENT_INVALID),
+        // VMRUN refused the state (-1; QEMU stores it as 32 bits). What the CPU wrote to
+        // the state-save area then is not the guest's (QEMU leaves the host's there):
+        // the VMM gets back the state it last wrote.
+        u64::MAX | 0xffff_ffff => {
+            v.restore_snapshot();
+            Exit::Message(VM_EVENT_INVALID)
+        }
         0x400 => Exit::Message(VM_EVENT_NPT),
         c if c < VM_EVENT_NPT => Exit::Message(c),
         _ => Exit::Message(VM_EVENT_INVALID),

@@ -155,4 +155,6 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
     if m & mtd::TSC != 0 {
         v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
     }
+    // Only a VMM's state can make VMRUN refuse the guest: keep what was entered.
+    v.snapshot();
 }

@@ -95,4 +95,34 @@ impl Vmcb {
         self.w64(at, sel as u64 | (attr as u64) << 16 | (limit as u64) << 32);
         self.w64(at + 8, base);
     }
+
+    /// Keeps a copy of the guest state (the state-save area) in the page after the
+    /// VMCB, which the kernel allocates with it and the CPU never reads.
+    pub fn snapshot(self) {
+        // SAFETY: both ranges lie in the two frames the vCPU owns (see `r64`) and do
+        // not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                virt(self.0 + SAVE_AREA) as *const u8,
+                virt(self.0 + 4096) as *mut u8,
+                SAVE_AREA_LEN,
+            )
+        }
+    }
+
+    /// Puts the guest state of the last [`Vmcb::snapshot`] back.
+    pub fn restore_snapshot(self) {
+        // SAFETY: as for `snapshot`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                virt(self.0 + 4096) as *const u8,
+                virt(self.0 + SAVE_AREA) as *mut u8,
+                SAVE_AREA_LEN,
+            )
+        }
+    }
 }
+
+/// The state-save area: from ES to the end of the last field Facet uses.
+const SAVE_AREA: u64 = ES;
+const SAVE_AREA_LEN: usize = 0x300;

@@ -224,9 +224,13 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         );
         return Exit::Message(VM_EVENT_INVALID);
     }
-    // SAFETY: as above.
-    unsafe { (*side).launched = 1 };
     let reason = read(vmcs::EXIT_REASON);
+    if reason & (1 << 31) == 0 {
+        // The VMCS is launched once an entry got through (a refused VMLAUNCH leaves it
+        // clear, to be launched again).
+        // SAFETY: as above.
+        unsafe { (*side).launched = 1 };
+    }
     // An injected event has been delivered (or is reported in the IDT-vectoring
     // information); it must not be injected again. After a failed entry it is still
     // pending, for the VMM to see.

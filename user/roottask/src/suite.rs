@@ -79,6 +79,7 @@ mod fuzz;
 pub mod ipc;
 mod irq;
 mod vm;
+mod vm_bad;
 mod vm_long;
 
 struct Runner {
@@ -186,6 +187,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     });
     r.run("vm::long_mode_guest_beside_a_spinning_vm", || {
         vm_long::long_mode_guest_beside_a_spinning_vm(w)
+    });
+    r.run("vm::malformed_state_is_refused_and_repairable", || {
+        vm_bad::malformed_state_is_refused_and_repairable(w)
     });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
