@@ -8,8 +8,58 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use facet_abi::mtd;
+use facet_abi::utcb as u;
+
 use crate::arch::cpu::Features;
 use crate::arch::regs::Frame;
+
+/// Assembly: loads a guest's general registers but RAX and RSP from the frame at RDI
+/// (RDI itself last), for the entry code of both extensions.
+#[macro_export]
+macro_rules! load_guest_registers {
+    () => {
+        "
+    mov rbx, [rdi + 13*8]
+    mov rcx, [rdi + 12*8]
+    mov rdx, [rdi + 11*8]
+    mov rsi, [rdi + 10*8]
+    mov rbp, [rdi + 8*8]
+    mov r8,  [rdi + 7*8]
+    mov r9,  [rdi + 6*8]
+    mov r10, [rdi + 5*8]
+    mov r11, [rdi + 4*8]
+    mov r12, [rdi + 3*8]
+    mov r13, [rdi + 2*8]
+    mov r14, [rdi + 1*8]
+    mov r15, [rdi + 0*8]
+    mov rdi, [rdi + 9*8]
+"
+    };
+}
+
+/// Assembly: stores a guest's general registers but RAX, RSP and RDI into the frame at
+/// RDI.
+#[macro_export]
+macro_rules! store_guest_registers {
+    () => {
+        "
+    mov [rdi + 13*8], rbx
+    mov [rdi + 12*8], rcx
+    mov [rdi + 11*8], rdx
+    mov [rdi + 10*8], rsi
+    mov [rdi + 8*8], rbp
+    mov [rdi + 7*8], r8
+    mov [rdi + 6*8], r9
+    mov [rdi + 5*8], r10
+    mov [rdi + 4*8], r11
+    mov [rdi + 3*8], r12
+    mov [rdi + 2*8], r13
+    mov [rdi + 1*8], r14
+    mov [rdi + 0*8], r15
+"
+    };
+}
 
 const NONE: u8 = 0;
 const SVM: u8 = 1;
@@ -104,4 +154,26 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame) {
         SVM => crate::svm::state::save(utcb, crate::svm::vmcb::Vmcb(block), frame),
         _ => crate::vmx::state::save(utcb, block, frame),
     }
+}
+
+/// The general registers other than RAX and RSP with their UTCB offsets and MTD bits:
+/// what the kernel keeps in a vCPU's frame on both extensions (SVM keeps RAX in the
+/// VMCB, VMX in the frame; RSP is in the VMCB or VMCS).
+pub fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 14] {
+    [
+        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
+        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
+        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
+        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
+        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
+        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
+        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
+        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
+        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
+        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
+        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
+        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
+        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
+        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
+    ]
 }

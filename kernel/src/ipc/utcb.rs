@@ -38,6 +38,17 @@ fn wr(utcb: u64, at: u64, v: u64) {
     unsafe { core::ptr::write_volatile(virt(utcb + at) as *mut u64, v) }
 }
 
+/// Reads the word at byte offset `at` of the UTCB frame at `utcb` (for the vCPU state
+/// transfer, which uses the same layout).
+pub fn read_word(utcb: u64, at: usize) -> u64 {
+    rd(utcb, at as u64)
+}
+
+/// Writes the word at byte offset `at` of the UTCB frame at `utcb`.
+pub fn write_word(utcb: u64, at: usize, v: u64) {
+    wr(utcb, at as u64, v)
+}
+
 /// Copies the items word and the untyped words of `src` to `dst` (typed items are not
 /// transferred yet).
 pub fn copy_message(src: u64, dst: u64) {

@@ -7,7 +7,7 @@ use facet_abi::layout::{VM_EVENT_INVALID, VM_EVENT_NPT};
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
 
-global_asm!(
+global_asm!(concat!(
     r#"
     .section .text.svm, "ax"
     .global __svm_vmrun
@@ -31,40 +31,17 @@ __svm_vmrun:
     vmsave rax
     mov rax, rsi
     vmload rax
-    mov rbx, [rdi + 13*8]
-    mov rcx, [rdi + 12*8]
-    mov rdx, [rdi + 11*8]
-    mov rsi, [rdi + 10*8]
-    mov rbp, [rdi + 8*8]
-    mov r8,  [rdi + 7*8]
-    mov r9,  [rdi + 6*8]
-    mov r10, [rdi + 5*8]
-    mov r11, [rdi + 4*8]
-    mov r12, [rdi + 3*8]
-    mov r13, [rdi + 2*8]
-    mov r14, [rdi + 1*8]
-    mov r15, [rdi + 0*8]
-    mov rdi, [rdi + 9*8]
-    sti
+"#,
+    crate::load_guest_registers!(),
+    r#"    sti
     vmrun rax
     cli
     vmsave rax
     push rdi
     mov rdi, [rsp + 24]
-    mov [rdi + 13*8], rbx
-    mov [rdi + 12*8], rcx
-    mov [rdi + 11*8], rdx
-    mov [rdi + 10*8], rsi
-    mov [rdi + 8*8], rbp
-    mov [rdi + 7*8], r8
-    mov [rdi + 6*8], r9
-    mov [rdi + 5*8], r10
-    mov [rdi + 4*8], r11
-    mov [rdi + 3*8], r12
-    mov [rdi + 2*8], r13
-    mov [rdi + 1*8], r14
-    mov [rdi + 0*8], r15
-    pop rax
+"#,
+    crate::store_guest_registers!(),
+    r#"    pop rax
     mov [rdi + 9*8], rax
     pop rsi
     pop rax
@@ -79,7 +56,7 @@ __svm_vmrun:
     pop rbp
     ret
 "#
-);
+));
 
 extern "C" {
     fn __svm_vmrun(guest: *mut Frame, vmcb: u64, host: u64);

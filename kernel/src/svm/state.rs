@@ -6,18 +6,8 @@ use facet_abi::utcb as u;
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
-use crate::mem::direct_map::virt;
-
-fn rd(utcb: u64, at: usize) -> u64 {
-    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (direct-mapped),
-    // `at` an offset inside the page.
-    unsafe { core::ptr::read_volatile(virt(utcb + at as u64) as *const u64) }
-}
-
-fn wr(utcb: u64, at: usize, v: u64) {
-    // SAFETY: as for `rd`.
-    unsafe { core::ptr::write_volatile(virt(utcb + at as u64) as *mut u64, v) }
-}
+use crate::ipc::utcb::{read_word as rd, write_word as wr};
+use crate::vcpu::gprs;
 
 /// The segment registers in UTCB order with their VMCB offsets.
 const SEGS: [(usize, u64, u32); 10] = [
@@ -32,26 +22,6 @@ const SEGS: [(usize, u64, u32); 10] = [
     (u::GDTR, vmcb::GDTR, mtd::GDTR),
     (u::IDTR, vmcb::IDTR, mtd::IDTR),
 ];
-
-/// The general registers other than RAX and RSP (which live in the VMCB).
-fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 14] {
-    [
-        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
-        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
-        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
-        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
-        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
-        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
-        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
-        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
-        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
-        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
-        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
-        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
-        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
-        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
-    ]
-}
 
 /// VMCB registers under one MTD bit, UTCB offset first.
 const REGS: [(usize, u64, u32); 18] = [

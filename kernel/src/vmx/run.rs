@@ -10,7 +10,7 @@ use crate::arch::regs::Frame;
 use crate::mem::direct_map::virt;
 use crate::vcpu::Exit;
 
-global_asm!(
+global_asm!(concat!(
     r#"
     .section .text.vmx, "ax"
     .global __vmx_enter
@@ -31,21 +31,9 @@ __vmx_enter:
     vmwrite rax, rdx
     cmp rsi, 0
     mov rax, [rdi + 14*8]
-    mov rbx, [rdi + 13*8]
-    mov rcx, [rdi + 12*8]
-    mov rdx, [rdi + 11*8]
-    mov rsi, [rdi + 10*8]
-    mov rbp, [rdi + 8*8]
-    mov r8,  [rdi + 7*8]
-    mov r9,  [rdi + 6*8]
-    mov r10, [rdi + 5*8]
-    mov r11, [rdi + 4*8]
-    mov r12, [rdi + 3*8]
-    mov r13, [rdi + 2*8]
-    mov r14, [rdi + 1*8]
-    mov r15, [rdi + 0*8]
-    mov rdi, [rdi + 9*8]
-    jne 1f
+"#,
+    crate::load_guest_registers!(),
+    r#"    jne 1f
     vmlaunch
     jmp 3f
 1:
@@ -60,20 +48,9 @@ __vmx_enter:
     push rdi
     mov rdi, [rsp + 8]
     mov [rdi + 14*8], rax
-    mov [rdi + 13*8], rbx
-    mov [rdi + 12*8], rcx
-    mov [rdi + 11*8], rdx
-    mov [rdi + 10*8], rsi
-    mov [rdi + 8*8], rbp
-    mov [rdi + 7*8], r8
-    mov [rdi + 6*8], r9
-    mov [rdi + 5*8], r10
-    mov [rdi + 4*8], r11
-    mov [rdi + 3*8], r12
-    mov [rdi + 2*8], r13
-    mov [rdi + 1*8], r14
-    mov [rdi + 0*8], r15
-    pop rax
+"#,
+    crate::store_guest_registers!(),
+    r#"    pop rax
     mov [rdi + 9*8], rax
     add rsp, 8
     xor eax, eax
@@ -86,7 +63,7 @@ __vmx_enter:
     pop rbp
     ret
 "#
-);
+));
 
 extern "C" {
     fn __vmx_enter(guest: *mut Frame, resume: u64) -> u64;

@@ -3,25 +3,14 @@
 //! UTCB in the compressed 12-bit form (as on SVM); VMX keeps the upper four bits at
 //! 15:12 and marks unusable segments with bit 16.
 
+use facet_abi::layout::VM_EVENT_RECALL;
 use facet_abi::mtd;
 use facet_abi::utcb as u;
 
-use facet_abi::layout::VM_EVENT_RECALL;
-
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
-use crate::mem::direct_map::virt;
-
-fn rd(utcb: u64, at: usize) -> u64 {
-    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (direct-mapped),
-    // `at` an offset inside the page.
-    unsafe { core::ptr::read_volatile(virt(utcb + at as u64) as *const u64) }
-}
-
-fn wr(utcb: u64, at: usize, v: u64) {
-    // SAFETY: as for `rd`.
-    unsafe { core::ptr::write_volatile(virt(utcb + at as u64) as *mut u64, v) }
-}
+use crate::ipc::utcb::{read_word as rd, write_word as wr};
+use crate::vcpu::gprs;
 
 /// UTCB segment offset, VMCS segment number, MTD bit.
 const SEGS: [(usize, u64, u32); 8] = [
@@ -48,30 +37,13 @@ const REGS: [(usize, u64, u32); 10] = [
     (u::SYSENTER_RIP, vmcs::GUEST_SYSENTER_EIP, mtd::SYSENTER),
 ];
 
-fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 15] {
-    [
-        (u::RAX, &mut f.rax, mtd::GPR_ACDB),
-        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
-        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
-        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
-        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
-        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
-        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
-        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
-        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
-        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
-        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
-        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
-        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
-        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
-        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
-    ]
-}
-
 /// Writes the state `m` selects into the VMM's UTCB (the message of exit `event`).
 pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     if utcb == 0 || !super::run::make_current(vmcs) {
         return;
+    }
+    if m & mtd::GPR_ACDB != 0 {
+        wr(utcb, u::RAX, f.rax);
     }
     for (at, r, bit) in gprs(f) {
         if m & bit != 0 {
@@ -170,6 +142,9 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         return;
     }
     let m = rd(utcb, u::MTD) as u32;
+    if m & mtd::GPR_ACDB != 0 {
+        f.rax = rd(utcb, u::RAX);
+    }
     for (at, r, bit) in gprs(f) {
         if m & bit != 0 {
             *r = rd(utcb, at);
