@@ -63,6 +63,14 @@ pub const GDTR: usize = 528;
 pub const IDTR: usize = 544;
 pub const TSC_VAL: usize = 560;
 pub const TSC_OFF: usize = 568;
+/// TSC_AUX (u32), then the exception intercept bitmap (u32) under MTD CTRL.
+pub const TSC_AUX: usize = 576;
+pub const EXC_BITMAP: usize = 580;
+/// Bits of the INJ word's low half that are requests to the kernel, not part of the
+/// event: an exit when the guest can take an interrupt (interrupt window), and, on
+/// VMX, when it can take an NMI.
+pub const INJ_REQUEST_INTR_WINDOW: u64 = 1 << 12;
+pub const INJ_REQUEST_NMI_WINDOW: u64 = 1 << 13;
 /// End of the architectural-state layout.
 pub const STATE_END: usize = 664;
 /// Number of message words the state layout occupies (what a state message's `items`

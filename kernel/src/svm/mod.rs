@@ -69,6 +69,17 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
     true
 }
 
+/// Intercepts no VMM can turn off (MTD CTRL): physical interrupts, NMI, SMI, INIT, INVD,
+/// HLT, port I/O and MSRs (through the all-intercepting permission maps), shutdown.
+pub const FORCED_MISC1: u32 =
+    1 | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 22) | (1 << 24) | (1 << 27) | (1 << 28) | (1 << 31);
+/// INVLPG is never intercepted (nested paging makes it the guest's business).
+pub const CLEARED_MISC1: u32 = 1 << 25;
+/// VMRUN (the CPU refuses a VMCB without it), VMLOAD, VMSAVE, CLGI, SKINIT.
+pub const FORCED_MISC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6);
+/// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
+pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
+
 /// A new VMCB for a vCPU of a Pd whose nested page table is at `npt`: intercepts set,
 /// the guest in the state of an x86 CPU after INIT (real mode) until the VMM's start-up
 /// reply says otherwise.
@@ -76,19 +87,10 @@ pub fn new_vmcb(npt: u64) -> Option<u64> {
     // The VMCB and the page for its guest-state snapshot (`Vmcb::snapshot`).
     let phys = frames::alloc_zeroed(1)?;
     let v = Vmcb(phys);
-    // Physical interrupts, NMI, SMI, INIT, CPUID, HLT, I/O, MSRs, shutdown.
-    let misc1 = 1
-        | (1 << 1)
-        | (1 << 2)
-        | (1 << 3)
-        | (1 << 18)
-        | (1 << 24)
-        | (1 << 27)
-        | (1 << 28)
-        | (1 << 31);
-    v.w32(vmcb::INTERCEPT_MISC1, misc1);
-    // VMRUN (required), VMMCALL.
-    v.w32(vmcb::INTERCEPT_MISC2, 1 | (1 << 1));
+    // What the kernel always intercepts, and CPUID; VMMCALL.
+    v.w32(vmcb::INTERCEPT_MISC1, FORCED_MISC1 | (1 << 18));
+    v.w32(vmcb::INTERCEPT_MISC2, FORCED_MISC2 | (1 << 1));
+    v.w32(vmcb::INTERCEPT_EXC, FORCED_EXCEPTIONS);
     v.w64(vmcb::IOPM_BASE, IOPM.load(Ordering::Acquire));
     v.w64(vmcb::MSRPM_BASE, MSRPM.load(Ordering::Acquire));
     v.w32(vmcb::ASID, 1);

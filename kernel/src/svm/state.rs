@@ -83,7 +83,19 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
         wr(utcb, u::INJ, v.r64(vmcb::EVENTINJ));
     }
     if m & mtd::TSC != 0 {
+        wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
         wr(utcb, u::TSC_OFF, v.r64(vmcb::TSC_OFFSET));
+    }
+    if m & mtd::CTRL != 0 {
+        let misc =
+            v.r32(vmcb::INTERCEPT_MISC1) as u64 | (v.r32(vmcb::INTERCEPT_MISC2) as u64) << 32;
+        wr(utcb, u::CTRL, misc);
+        let exc = rd(utcb, u::TSC_AUX) & 0xffff_ffff;
+        wr(
+            utcb,
+            u::TSC_AUX,
+            exc | (v.r32(vmcb::INTERCEPT_EXC) as u64) << 32,
+        );
     }
     wr(utcb, u::MTD, m as u64);
     wr(utcb, u::ITEMS, u::STATE_WORDS);
@@ -119,8 +131,33 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
             );
         }
     }
+    if m & mtd::CTRL != 0 {
+        let ctrl = rd(utcb, u::CTRL);
+        let misc1 = (ctrl as u32 & !super::CLEARED_MISC1) | super::FORCED_MISC1;
+        v.w32(vmcb::INTERCEPT_MISC1, misc1);
+        v.w32(
+            vmcb::INTERCEPT_MISC2,
+            (ctrl >> 32) as u32 | super::FORCED_MISC2,
+        );
+        let exc = (rd(utcb, u::TSC_AUX) >> 32) as u32;
+        v.w32(vmcb::INTERCEPT_EXC, exc | super::FORCED_EXCEPTIONS);
+    }
     if m & mtd::INJ != 0 {
-        v.w64(vmcb::EVENTINJ, rd(utcb, u::INJ));
+        let inj = rd(utcb, u::INJ);
+        // An interrupt-window request: a virtual interrupt pending (V_IRQ, ignoring the
+        // virtual TPR) with its delivery intercepted, so the guest exits (VINTR) as soon
+        // as it could take it.
+        let vintr = v.r64(vmcb::VINTR) & !((1 << 8) | (1 << 20));
+        let misc1 = v.r32(vmcb::INTERCEPT_MISC1) & !(1 << 4);
+        if inj & u::INJ_REQUEST_INTR_WINDOW != 0 {
+            v.w64(vmcb::VINTR, vintr | (1 << 8) | (1 << 20));
+            v.w32(vmcb::INTERCEPT_MISC1, misc1 | (1 << 4));
+        } else {
+            v.w64(vmcb::VINTR, vintr);
+            v.w32(vmcb::INTERCEPT_MISC1, misc1);
+        }
+        let requests = u::INJ_REQUEST_INTR_WINDOW | u::INJ_REQUEST_NMI_WINDOW;
+        v.w64(vmcb::EVENTINJ, inj & !requests);
     }
     if m & mtd::TSC != 0 {
         v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));

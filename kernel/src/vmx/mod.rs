@@ -34,6 +34,47 @@ fn control(cap: u32, true_cap: u32, wanted: u32) -> u32 {
     (wanted | v as u32) & (v >> 32) as u32
 }
 
+/// Processor-based controls a VMM may choose (MTD CTRL): interrupt-window and TSC
+/// offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC, CR3 load/store, CR8 load/store,
+/// NMI-window, MOV DR, monitor trap flag, MONITOR, PAUSE. Others (I/O and MSR bitmaps,
+/// the TPR shadow) would need memory the kernel does not set up.
+const ALLOWED_PROC: u32 = (1 << 2)
+    | (1 << 3)
+    | (1 << 7)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 12)
+    | (1 << 15)
+    | (1 << 16)
+    | (1 << 19)
+    | (1 << 20)
+    | (1 << 22)
+    | (1 << 23)
+    | (1 << 27)
+    | (1 << 29)
+    | (1 << 30);
+/// HLT and unconditional I/O exiting, secondary controls.
+const FORCED_PROC: u32 = (1 << 7) | (1 << 24) | (1 << 31);
+/// Secondary controls a VMM may choose: descriptor-table exiting, RDTSCP, WBINVD
+/// exiting, INVPCID.
+const ALLOWED_PROC2: u32 = (1 << 2) | (1 << 3) | (1 << 6) | (1 << 12);
+/// EPT and unrestricted guest.
+const FORCED_PROC2: u32 = (1 << 1) | (1 << 7);
+/// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
+pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
+
+/// The primary processor-based controls for what a VMM `wanted`, with the kernel's
+/// own and the CPU's fixed settings applied.
+pub fn proc_controls(wanted: u32) -> u32 {
+    control(0x482, 0x48e, wanted & ALLOWED_PROC | FORCED_PROC)
+}
+
+/// The secondary processor-based controls, likewise.
+pub fn proc_controls2(wanted: u32) -> u32 {
+    (wanted & ALLOWED_PROC2 | FORCED_PROC2) & (rdmsr(0x48b) >> 32) as u32
+}
+
 /// Turns VMX on for the executing CPU. Needs EPT and unrestricted guests.
 pub fn init_cpu(f: &Features) -> bool {
     if !f.vmx || !f.ept {
@@ -98,16 +139,11 @@ pub fn new_vmcs(npt: u64) -> Option<u64> {
         PIN_CONTROLS,
         control(0x481, 0x48d, 1 | (1 << 3) | (1 << 6)) as u64,
     );
-    // TSC offsetting; HLT, unconditional I/O and (without MSR bitmaps) every MSR access exit; secondary on.
-    write(
-        PROC_CONTROLS,
-        control(0x482, 0x48e, (1 << 3) | (1 << 7) | (1 << 24) | (1 << 31)) as u64,
-    );
-    // EPT and unrestricted guest.
-    write(
-        PROC_CONTROLS2,
-        ((1u64 << 1) | (1 << 7)) & (rdmsr(0x48b) >> 32),
-    );
+    // TSC offsetting and what the kernel always wants (HLT, I/O, secondary controls);
+    // without MSR bitmaps every MSR access exits.
+    write(PROC_CONTROLS, proc_controls(1 << 3) as u64);
+    write(PROC_CONTROLS2, proc_controls2(0) as u64);
+    write(EXCEPTION_BITMAP, FORCED_EXCEPTIONS as u64);
     // 64-bit host; save the guest's and load the host's PAT and EFER.
     write(
         EXIT_CONTROLS,
@@ -123,7 +159,6 @@ pub fn new_vmcs(npt: u64) -> Option<u64> {
         control(0x484, 0x490, (1 << 14) | (1 << 15)) as u64,
     );
     write(GUEST_PAT, 0x0007_0406_0007_0406);
-    write(EXCEPTION_BITMAP, 0);
     write(EPT_POINTER, npt | (3 << 3) | 6);
     write(LINK_POINTER, u64::MAX);
     // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.

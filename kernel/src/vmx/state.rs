@@ -127,7 +127,14 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         );
     }
     if m & mtd::TSC != 0 {
+        wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
         wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
+    }
+    if m & mtd::CTRL != 0 {
+        let ctrl = read(vmcs::PROC_CONTROLS) & 0xffff_ffff | read(vmcs::PROC_CONTROLS2) << 32;
+        wr(utcb, u::CTRL, ctrl);
+        let aux = rd(utcb, u::TSC_AUX) & 0xffff_ffff;
+        wr(utcb, u::TSC_AUX, aux | read(vmcs::EXCEPTION_BITMAP) << 32);
     }
     wr(utcb, u::MTD, m as u64);
     wr(utcb, u::ITEMS, u::STATE_WORDS);
@@ -191,9 +198,35 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         let entry = read(vmcs::ENTRY_CONTROLS) & !(1 << 9);
         write(vmcs::ENTRY_CONTROLS, entry | (lma as u64) << 9);
     }
+    if m & mtd::CTRL != 0 {
+        let ctrl = rd(utcb, u::CTRL);
+        write(
+            vmcs::PROC_CONTROLS,
+            super::proc_controls(ctrl as u32) as u64,
+        );
+        write(
+            vmcs::PROC_CONTROLS2,
+            super::proc_controls2((ctrl >> 32) as u32) as u64,
+        );
+        let exc = rd(utcb, u::TSC_AUX) >> 32;
+        write(
+            vmcs::EXCEPTION_BITMAP,
+            exc | super::FORCED_EXCEPTIONS as u64,
+        );
+    }
     if m & mtd::INJ != 0 {
         let inj = rd(utcb, u::INJ);
-        write(vmcs::ENTRY_INTR_INFO, inj & 0xffff_ffff);
+        // Window requests become the interrupt-window and NMI-window exiting controls.
+        let mut proc = read(vmcs::PROC_CONTROLS) as u32 & !((1 << 2) | (1 << 22));
+        if inj & u::INJ_REQUEST_INTR_WINDOW != 0 {
+            proc |= 1 << 2;
+        }
+        if inj & u::INJ_REQUEST_NMI_WINDOW != 0 {
+            proc |= 1 << 22;
+        }
+        write(vmcs::PROC_CONTROLS, super::proc_controls(proc) as u64);
+        let requests = u::INJ_REQUEST_INTR_WINDOW | u::INJ_REQUEST_NMI_WINDOW;
+        write(vmcs::ENTRY_INTR_INFO, inj & 0xffff_ffff & !requests);
         write(vmcs::ENTRY_INTR_ERROR, inj >> 32);
         // Software interrupts and exceptions need the instruction length.
         write(vmcs::ENTRY_INST_LEN, rd(utcb, u::INST_LEN) & 0xf);

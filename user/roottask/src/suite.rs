@@ -81,6 +81,7 @@ mod irq;
 mod vm;
 mod vm_bad;
 mod vm_long;
+mod vm_window;
 
 struct Runner {
     passed: u32,
@@ -190,6 +191,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     });
     r.run("vm::malformed_state_is_refused_and_repairable", || {
         vm_bad::malformed_state_is_refused_and_repairable(w)
+    });
+    r.run("vm::intercepts_and_interrupt_window", || {
+        vm_window::intercepts_and_interrupt_window(w)
     });
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",

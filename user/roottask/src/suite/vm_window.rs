@@ -1,0 +1,194 @@
+//! Intercept control and the interrupt window: the VMM turns on RDTSC exiting through
+//! MTD CTRL at start-up, answers the guest's RDTSC, then asks for an exit as soon as
+//! the guest can take an interrupt (the INJ window request), and injects one there.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
+use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
+use facet_abi::status::Status;
+use facet_abi::{mtd, utcb as u};
+use facet_rt::hypercall::{
+    create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
+};
+
+use super::{Fail, TestResult};
+use crate::world::{World, SCRATCH};
+
+const PD: u64 = ROOT_SEL_PD;
+const VMM: u64 = 946;
+const UTCB: u64 = 0x3001_3000;
+const VCPU: u64 = 962;
+const VCPU_SC: u64 = 963;
+const EVT: u64 = 7000;
+const SM_DONE: u64 = 912;
+const SM_PARK: u64 = 913;
+/// Guest code in the first VM's code page (guest-physical 0x1000, mapped for the VMM
+/// at SCRATCH + 0x40_0000 by the first guest test): rdtsc; sti; nop; hlt.
+const CODE_AT: u64 = 0x1060;
+const CODE: [u8; 5] = [0x0f, 0x31, 0xfb, 0x90, 0xf4];
+
+static RDTSC_EXITS: AtomicU64 = AtomicU64::new(0);
+static WINDOW_RIP: AtomicU64 = AtomicU64::new(0);
+static WINDOW_RAX: AtomicU64 = AtomicU64::new(0);
+static HANDLER_RBX: AtomicU64 = AtomicU64::new(0);
+/// RDTSC exiting: SVM intercept bit 14 of the first word, VMX primary control bit 12.
+static RDTSC_CTRL: AtomicU64 = AtomicU64::new(0);
+
+global_asm!(
+    r#"
+    .section .bss.vm_window_stack, "aw", @nobits
+    .balign 16
+    .skip 0x4000
+vm_window_stack:
+    .section .text.vm_window_entries, "ax"
+    .global __vm_window_startup
+    .global __vm_window_rdtsc
+    .global __vm_window_open
+    .global __vm_window_hlt
+__vm_window_startup:
+    lea rsp, [rip + vm_window_stack]
+    call {startup}
+    ud2
+__vm_window_rdtsc:
+    lea rsp, [rip + vm_window_stack]
+    call {rdtsc}
+    ud2
+__vm_window_open:
+    lea rsp, [rip + vm_window_stack]
+    call {open}
+    ud2
+__vm_window_hlt:
+    lea rsp, [rip + vm_window_stack]
+    call {hlt}
+    ud2
+"#,
+    startup = sym window_startup,
+    rdtsc = sym window_rdtsc,
+    open = sym window_open,
+    hlt = sym window_hlt,
+);
+
+extern "C" {
+    fn __vm_window_startup();
+    fn __vm_window_rdtsc();
+    fn __vm_window_open();
+    fn __vm_window_hlt();
+}
+
+fn put(at: usize, v: u64) {
+    // SAFETY: the VMM EC's UTCB is mapped read-write at UTCB.
+    unsafe { ((UTCB + at as u64) as *mut u64).write_volatile(v) }
+}
+
+fn get(at: usize) -> u64 {
+    // SAFETY: as for `put`.
+    unsafe { ((UTCB + at as u64) as *const u64).read_volatile() }
+}
+
+/// Start-up (the message carries the current intercepts): add RDTSC exiting, start in
+/// real mode with interrupts disabled.
+extern "C" fn window_startup(_id: u64) -> ! {
+    put(u::CTRL, get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst));
+    put(u::RIP, CODE_AT);
+    put(u::RSP, 0x1800);
+    put(u::RFLAGS, 2);
+    put(u::CS, 0x9b << 16 | 0xffff << 32);
+    put(u::CS + 8, 0);
+    put(u::SS, 0x93 << 16 | 0xffff << 32);
+    put(u::SS + 8, 0);
+    put(
+        u::MTD,
+        (mtd::CTRL | mtd::RIP_LEN | mtd::RSP | mtd::RFLAGS | mtd::CS_SS) as u64,
+    );
+    reply()
+}
+
+/// RDTSC: answer 0x77, skip the two bytes, and ask for the interrupt window.
+extern "C" fn window_rdtsc(_id: u64) -> ! {
+    RDTSC_EXITS.fetch_add(1, Ordering::SeqCst);
+    put(u::RAX, 0x77);
+    put(u::RDX, 0);
+    put(u::RIP, get(u::RIP) + 2);
+    put(u::INJ, u::INJ_REQUEST_INTR_WINDOW);
+    put(u::MTD, (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::INJ) as u64);
+    reply()
+}
+
+/// The window is open: inject interrupt 0x20 (external, valid), no further request.
+extern "C" fn window_open(_id: u64) -> ! {
+    WINDOW_RIP.store(get(u::RIP), Ordering::SeqCst);
+    WINDOW_RAX.store(get(u::RAX), Ordering::SeqCst);
+    put(u::INJ, 0x8000_0020);
+    put(u::MTD, mtd::INJ as u64);
+    reply()
+}
+
+extern "C" fn window_hlt(_id: u64) -> ! {
+    HANDLER_RBX.store(get(u::RBX), Ordering::SeqCst);
+    let _ = sm_up(SM_DONE);
+    loop {
+        let _ = sm_down(SM_PARK);
+    }
+}
+
+fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
+    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
+}
+
+fn entry(f: unsafe extern "C" fn()) -> u64 {
+    f as *const () as u64
+}
+
+pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
+    let flags = w.hip.u32(off::API_FLG);
+    if flags & (FEAT_SVM | FEAT_VMX) == 0 {
+        return Ok(());
+    }
+    let vmx = flags & FEAT_VMX != 0;
+    // (RDTSC exit, interrupt-window exit, HLT exit, RDTSC intercept control)
+    let (rdtsc, window, hlt, ctrl) = if vmx {
+        (16, 7, 12, 1 << 12)
+    } else {
+        (0x6e, 0x64, 0x78, 1 << 14)
+    };
+    RDTSC_CTRL.store(ctrl, Ordering::SeqCst);
+    let host = SCRATCH + 0x40_0000 + (CODE_AT & 0xfff);
+    for (i, b) in CODE.iter().enumerate() {
+        // SAFETY: the first guest test mapped the code page read-write there.
+        unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
+    }
+    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
+    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
+    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
+    let gprs = mtd::GPR_ACDB | mtd::RIP_LEN;
+    for (event, m, f) in [
+        (
+            VM_EVENT_STARTUP,
+            mtd::CTRL,
+            __vm_window_startup as unsafe extern "C" fn(),
+        ),
+        (rdtsc, gprs, __vm_window_rdtsc),
+        (window, gprs, __vm_window_open),
+        (hlt, mtd::GPR_ACDB, __vm_window_hlt),
+    ] {
+        ok(
+            create_pt(EVT + event, PD, VMM, m as u64, entry(f)),
+            "portal",
+        )?;
+    }
+    ok(
+        create_ec(VCPU, PD, ec_flags::GLOBAL | ec_flags::VCPU, 0, 0, 0, EVT),
+        "vCPU",
+    )?;
+    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
+    ok(sm_down(SM_DONE), "wait for the guest's handler")?;
+    ensure_eq!(RDTSC_EXITS.load(Ordering::SeqCst), 1u64);
+    // The window opens after `sti` and the instruction it shields: at the HLT.
+    ensure_eq!(WINDOW_RIP.load(Ordering::SeqCst), CODE_AT + 4);
+    // The VMM's answer to RDTSC reached the guest.
+    ensure_eq!(WINDOW_RAX.load(Ordering::SeqCst) & 0xffff_ffff, 0x77u64);
+    ensure_eq!(HANDLER_RBX.load(Ordering::SeqCst) & 0xffff, 0x5678u64);
+    Ok(())
+}
