@@ -111,7 +111,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         ),
         None => println!("lapic: not usable; no preemption"),
     }
-    match vcpu::init(&features) {
+    match vcpu::init(&features, !opts.novpid) {
         Some(what) => println!("vcpu: {what}"),
         None => println!("vcpu: no usable virtualization extension"),
     }

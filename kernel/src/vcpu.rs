@@ -6,7 +6,9 @@
 //! A vCPU Ec holds the physical address of its control block (a VMCB or a VMCS); the
 //! general registers other than those the control block keeps live in the Ec's frame.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+use facet_kcore::tags::TagSet;
 
 use facet_abi::mtd;
 use facet_abi::utcb as u;
@@ -67,6 +69,15 @@ const VMX: u8 = 2;
 
 static VENDOR: AtomicU8 = AtomicU8::new(NONE);
 
+/// Whether guests get their own TLB tags (VPIDs, ASIDs): unless `novpid`.
+static TAGGED: AtomicBool = AtomicBool::new(false);
+/// The TLB tags of live vCPUs.
+static TAGS: crate::sync::SpinLock<TagSet> = crate::sync::SpinLock::new(TagSet::new(0));
+/// Bumped whenever a guest page table loses or changes a mapping.
+static GUEST_GENERATION: AtomicU64 = AtomicU64::new(1);
+/// The generation the CPU running vCPUs last flushed guest translations for.
+static GUEST_FLUSHED: AtomicU64 = AtomicU64::new(0);
+
 /// What an exit asks the kernel to do next.
 pub enum Exit {
     /// A physical interrupt arrived: take it and continue (or switch, if it woke
@@ -79,16 +90,54 @@ pub enum Exit {
 /// Enables the extension the executing (bootstrap) CPU offers, SVM first. Returns its
 /// name, or `None` when vCPUs are not available: a CPU without the nested-paging part of
 /// its extension is treated as having no virtualization at all.
-pub fn init(f: &Features) -> Option<&'static str> {
+/// `tags` says whether guests may get their own TLB tags (not `novpid`).
+pub fn init(f: &Features, tags: bool) -> Option<&'static str> {
     if crate::svm::init_cpu(f.svm && f.npt) {
         VENDOR.store(SVM, Ordering::Release);
+        // ASID 1 is shared by untagged vCPUs; tag t is ASID t + 1.
+        let asids = crate::svm::asid_count();
+        enable_tags(tags && asids > 2, asids.saturating_sub(2));
         return Some("SVM with nested paging");
     }
     if crate::vmx::init_cpu(f) {
         VENDOR.store(VMX, Ordering::Release);
+        enable_tags(tags && crate::vmx::has_vpid(), TagSet::CAPACITY);
         return Some("VMX with EPT and unrestricted guests");
     }
     None
+}
+
+fn enable_tags(on: bool, max: u32) {
+    TAGGED.store(on, Ordering::Release);
+    if on {
+        TAGS.lock().set_max(max);
+        crate::println!("vcpu: {max} TLB tags for guests");
+    }
+}
+
+/// A TLB tag for a new vCPU, or 0: untagged (the host's tag on VMX, which then flushes
+/// guest translations on every entry and exit; on SVM a shared ASID flushed on every
+/// entry). A tag may have been used by a destroyed vCPU: its first entry flushes.
+pub fn alloc_tag() -> u32 {
+    if !TAGGED.load(Ordering::Acquire) {
+        return 0;
+    }
+    TAGS.lock().alloc().unwrap_or(0)
+}
+
+/// Gives back the tag of a destroyed vCPU.
+pub fn free_tag(tag: u32) {
+    if tag != 0 {
+        TAGS.lock().free(tag);
+    }
+}
+
+/// Whether the CPU about to enter a guest must drop cached guest-physical translations
+/// first (a guest page table changed since it last did); answering `true` records that
+/// it will.
+pub fn guest_tables_stale() -> bool {
+    let generation = GUEST_GENERATION.load(Ordering::Acquire);
+    GUEST_FLUSHED.swap(generation, Ordering::AcqRel) != generation
 }
 
 /// Whether vCPUs can be created.
@@ -117,19 +166,21 @@ pub fn create(npt: u64) -> Option<u64> {
 
 /// Frees the control block of a destroyed vCPU.
 pub fn destroy(block: u64) {
-    if VENDOR.load(Ordering::Acquire) == VMX {
-        crate::vmx::run::forget(block);
+    match VENDOR.load(Ordering::Acquire) {
+        VMX => free_tag(crate::vmx::run::forget(block)),
+        _ => free_tag(
+            crate::svm::vmcb::Vmcb(block)
+                .r32(crate::svm::vmcb::ASID)
+                .saturating_sub(1),
+        ),
     }
     // Both extensions allocate the control block with a kernel-private page after it.
     crate::mem::frames::free(block, 1);
 }
 
 /// A guest page table changed: translations cached from it must not be used again.
-/// (SVM entries flush the guest's TLB every time.)
 pub fn guest_tables_changed() {
-    if VENDOR.load(Ordering::Acquire) == VMX {
-        crate::vmx::run::guest_tables_changed();
-    }
+    GUEST_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Runs the vCPU whose general registers are in `frame` until its next exit.

@@ -119,15 +119,19 @@ pub const TIERS: &[Tier] = &[
     },
     Tier {
         name: "tcg-smp1",
-        about: "QEMU TCG, AMD EPYC (SVM), a single CPU",
+        about: "QEMU TCG, AMD EPYC (SVM), a single CPU, no TLB tags (nopcid novpid)",
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
-        kernel_args: "serial",
+        kernel_args: "serial nopcid novpid",
         roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=1",
         emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "1"],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: &[GREETING, "smp: 1 CPU(s) online"],
+            must_contain: &[
+                GREETING,
+                "smp: 1 CPU(s) online",
+                "pcid=false vpid=false",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,

@@ -69,6 +69,11 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
     true
 }
 
+/// The number of ASIDs the CPU offers (CPUID 0x8000000A EBX; ASID 0 is the host's).
+pub fn asid_count() -> u32 {
+    crate::arch::cpu::cpuid(0x8000_000a, 0).ebx
+}
+
 /// Intercepts no VMM can turn off (MTD CTRL): physical interrupts, NMI, SMI, INIT, INVD,
 /// HLT, port I/O and MSRs (through the all-intercepting permission maps), shutdown.
 pub const FORCED_MISC1: u32 =
@@ -93,7 +98,9 @@ pub fn new_vmcb(npt: u64) -> Option<u64> {
     v.w32(vmcb::INTERCEPT_EXC, FORCED_EXCEPTIONS);
     v.w64(vmcb::IOPM_BASE, IOPM.load(Ordering::Acquire));
     v.w64(vmcb::MSRPM_BASE, MSRPM.load(Ordering::Acquire));
-    v.w32(vmcb::ASID, 1);
+    // A tag of its own (ASID tag + 1), or the shared ASID 1.
+    v.w32(vmcb::ASID, crate::vcpu::alloc_tag() + 1);
+    v.request_flush();
     // Interrupt masking virtualized: the host's IF governs physical interrupts.
     v.w64(vmcb::VINTR, 1 << 24);
     v.w64(vmcb::NP_ENABLE, 1);

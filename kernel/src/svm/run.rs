@@ -66,8 +66,12 @@ use crate::vcpu::Exit;
 
 /// Runs the vCPU whose general registers are in `frame` until its next exit.
 pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
-    // The guest's TLB entries are tagged with ASID 1, shared by every vCPU: flush them.
-    v.w32(vmcb::TLB_CONTROL, 1);
+    // Flush the TLB (all ASIDs: what every CPU with SVM can do) when the vCPU shares
+    // ASID 1, when a guest page table changed, and when the vCPU's paging state came from
+    // its VMM or its ASID is new.
+    let stale = crate::vcpu::guest_tables_stale();
+    let flush = v.take_flush() || stale || v.r32(vmcb::ASID) == 1;
+    v.w32(vmcb::TLB_CONTROL, flush as u32);
     let host = super::host_area();
     if host == 0 {
         return Exit::Message(VM_EVENT_INVALID);

@@ -131,6 +131,9 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
             );
         }
     }
+    if m & (mtd::CR | mtd::EFER_PAT | mtd::PDPTE | mtd::TLB) != 0 {
+        v.request_flush();
+    }
     if m & mtd::CTRL != 0 {
         let ctrl = rd(utcb, u::CTRL);
         let misc1 = (ctrl as u32 & !super::CLEARED_MISC1) | super::FORCED_MISC1;

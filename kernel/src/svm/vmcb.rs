@@ -123,6 +123,24 @@ impl Vmcb {
     }
 }
 
+/// Where in the page after the VMCB the kernel notes that the vCPU's TLB entries must
+/// go before its next VMRUN.
+const FLUSH_FLAG: u64 = 4096 + 0xf00;
+
+impl Vmcb {
+    /// The vCPU's cached translations must go before its next VMRUN.
+    pub fn request_flush(self) {
+        self.w64(FLUSH_FLAG, 1);
+    }
+
+    /// Takes the request made with [`Vmcb::request_flush`].
+    pub fn take_flush(self) -> bool {
+        let f = self.r64(FLUSH_FLAG) != 0;
+        self.w64(FLUSH_FLAG, 0);
+        f
+    }
+}
+
 /// The state-save area: from ES to the end of the last field Facet uses.
 const SAVE_AREA: u64 = ES;
 const SAVE_AREA_LEN: usize = 0x300;

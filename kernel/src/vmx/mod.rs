@@ -70,9 +70,18 @@ pub fn proc_controls(wanted: u32) -> u32 {
     control(0x482, 0x48e, wanted & ALLOWED_PROC | FORCED_PROC)
 }
 
-/// The secondary processor-based controls, likewise.
-pub fn proc_controls2(wanted: u32) -> u32 {
-    (wanted & ALLOWED_PROC2 | FORCED_PROC2) & (rdmsr(0x48b) >> 32) as u32
+/// The secondary processor-based controls, likewise; `vpid` keeps VPIDs enabled.
+pub fn proc_controls2(wanted: u32, vpid: bool) -> u32 {
+    let forced = FORCED_PROC2 | if vpid { 1 << 5 } else { 0 };
+    (wanted & ALLOWED_PROC2 | forced) & (rdmsr(0x48b) >> 32) as u32
+}
+
+/// Whether VPIDs can be used: the control exists and INVVPID can invalidate one.
+pub fn has_vpid() -> bool {
+    let vpid_control = rdmsr(0x48b) >> 32 & (1 << 5) != 0;
+    // IA32_VMX_EPT_VPID_CAP: INVVPID (bit 32) with the single-context type (bit 41).
+    let cap = rdmsr(0x48c);
+    vpid_control && cap & (1 << 32) != 0 && cap & (1 << 41) != 0
 }
 
 /// Turns VMX on for the executing CPU. Needs EPT and unrestricted guests.
@@ -142,7 +151,10 @@ pub fn new_vmcs(npt: u64) -> Option<u64> {
     // TSC offsetting and what the kernel always wants (HLT, I/O, secondary controls);
     // without MSR bitmaps every MSR access exits.
     write(PROC_CONTROLS, proc_controls(1 << 3) as u64);
-    write(PROC_CONTROLS2, proc_controls2(0) as u64);
+    let vpid = crate::vcpu::alloc_tag();
+    write(VPID, vpid as u64);
+    write(PROC_CONTROLS2, proc_controls2(0, vpid != 0) as u64);
+    run::init_side(phys, vpid);
     write(EXCEPTION_BITMAP, FORCED_EXCEPTIONS as u64);
     // 64-bit host; save the guest's and load the host's PAT and EFER.
     write(

@@ -71,11 +71,6 @@ extern "C" {
 
 /// The VMCS current on this CPU (vCPUs run on the bootstrap CPU only so far).
 static CURRENT: AtomicU64 = AtomicU64::new(0);
-/// Bumped whenever a guest page table loses or changes a mapping; an entry that sees a
-/// new value first invalidates the CPU's cached guest-physical translations.
-static EPT_GENERATION: AtomicU64 = AtomicU64::new(1);
-/// The generation this CPU last invalidated for.
-static EPT_FLUSHED: AtomicU64 = AtomicU64::new(0);
 
 /// Kernel-private per-vCPU data in the page after the VMCS (the VMCS region itself is
 /// opaque to software).
@@ -85,6 +80,19 @@ struct Side {
     launched: u64,
     /// The guest's CR2, which VMX leaves in the register across exits.
     cr2: u64,
+    /// The vCPU's VPID (0: none).
+    vpid: u64,
+    /// Whether the VPID's translations must be invalidated before the next entry.
+    flush: u64,
+}
+
+/// Sets up the side data of a new vCPU with TLB tag `vpid` (0 for none).
+pub fn init_side(vmcs: u64, vpid: u32) {
+    // SAFETY: the side page was just allocated with the VMCS and belongs to it.
+    unsafe {
+        (*side(vmcs)).vpid = vpid as u64;
+        (*side(vmcs)).flush = 1;
+    }
 }
 
 fn side(vmcs: u64) -> *mut Side {
@@ -96,9 +104,10 @@ pub fn set_current(phys: u64) {
     CURRENT.store(phys, Ordering::Release);
 }
 
-/// Guest page tables changed: entries invalidate the EPT translations they cached.
-pub fn guest_tables_changed() {
-    EPT_GENERATION.fetch_add(1, Ordering::AcqRel);
+/// The vCPU's guest-linear translations (its VPID's) must go before its next entry.
+pub fn flush_vpid(vmcs: u64) {
+    // SAFETY: the side page belongs to the vCPU.
+    unsafe { (*side(vmcs)).flush = 1 };
 }
 
 /// Writes the host state the CPU returns to on a VM exit (but CR3 and FS base, set per
@@ -170,9 +179,18 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     if !make_current(phys) {
         return Exit::Message(VM_EVENT_INVALID);
     }
-    let generation = EPT_GENERATION.load(Ordering::Acquire);
-    if EPT_FLUSHED.swap(generation, Ordering::AcqRel) != generation {
+    if crate::vcpu::guest_tables_stale() {
         invept_all();
+    }
+    // SAFETY: the side page belongs to this vCPU.
+    let (vpid, flush) = unsafe {
+        (
+            (*side(phys)).vpid,
+            core::mem::take(&mut (*side(phys)).flush),
+        )
+    };
+    if vpid != 0 && flush != 0 {
+        invvpid_single(vpid);
     }
     // A physical interrupt makes the guest exit whatever its RFLAGS.IF, but an emulator
     // (Bochs) only does so while the guest has interrupts enabled. The preemption timer
@@ -240,6 +258,15 @@ fn preemption_ticks() -> u64 {
     t
 }
 
+fn invvpid_single(vpid: u64) {
+    let descriptor = [vpid, 0u64];
+    // SAFETY: INVVPID type 1 (single context) only drops cached translations of the
+    // VPID named in the descriptor.
+    unsafe {
+        asm!("invvpid {}, [{}]", in(reg) 1u64, in(reg) descriptor.as_ptr(), options(nostack))
+    };
+}
+
 fn invept_all() {
     let descriptor = [0u64; 2];
     // SAFETY: INVEPT type 2 (all contexts) only drops cached translations; the
@@ -259,11 +286,15 @@ fn restore_tr() {
     }
 }
 
-/// Forgets a VMCS that is being freed: it must not stay active on the CPU.
-pub fn forget(phys: u64) {
+/// Forgets a VMCS that is being freed: it must not stay active on the CPU. Returns its
+/// VPID, for the caller to give back.
+pub fn forget(phys: u64) -> u32 {
+    // SAFETY: the side page belongs to the vCPU being freed.
+    let vpid = unsafe { (*side(phys)).vpid } as u32;
     // SAFETY: VMCLEAR of the VMCS being freed makes it inactive and flushes it to memory.
     unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
     if CURRENT.load(Ordering::Acquire) == phys {
         set_current(0);
     }
+    vpid
 }

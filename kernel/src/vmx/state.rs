@@ -198,15 +198,21 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         let entry = read(vmcs::ENTRY_CONTROLS) & !(1 << 9);
         write(vmcs::ENTRY_CONTROLS, entry | (lma as u64) << 9);
     }
+    // New paging state from the VMM, or its explicit request: the guest's cached
+    // linear translations are stale.
+    if m & (mtd::CR | mtd::EFER_PAT | mtd::PDPTE | mtd::TLB) != 0 {
+        super::run::flush_vpid(vmcs);
+    }
     if m & mtd::CTRL != 0 {
         let ctrl = rd(utcb, u::CTRL);
         write(
             vmcs::PROC_CONTROLS,
             super::proc_controls(ctrl as u32) as u64,
         );
+        let vpid = read(vmcs::VPID) != 0;
         write(
             vmcs::PROC_CONTROLS2,
-            super::proc_controls2((ctrl >> 32) as u32) as u64,
+            super::proc_controls2((ctrl >> 32) as u32, vpid) as u64,
         );
         let exc = rd(utcb, u::TSC_AUX) >> 32;
         write(
