@@ -88,6 +88,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, stack_top, ist_top) };
     arch::idt::init();
     arch::syscall::init();
+    // The bootstrap CPU holds the kernel lock until it enters the roottask.
+    let _ = smp::bkl::enter();
 
     let plan = match mem::init::init(&info, &early) {
         Ok(p) => p,
@@ -238,10 +240,9 @@ fn self_test() {
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
 
-/// Whether CPU `cpu` can run execution contexts. Only the bootstrap CPU schedules so
-/// far; the others are online but idle.
+/// Whether CPU `cpu` can run execution contexts (every online CPU does).
 pub fn cpu_online(cpu: u32) -> bool {
-    cpu == 0
+    smp::online(cpu)
 }
 
 /// The HIP feature flags for virtualization this machine offers: the extension that

@@ -19,6 +19,18 @@ const NAMES: [&str; 32] = [
 
 /// Called by the entry stubs with the saved frame.
 pub extern "C" fn exception_entry(frame: &mut Frame) {
+    // A shootdown is answered without the kernel lock: its sender holds it.
+    if frame.vector == crate::smp::shootdown::VECTOR as u64 {
+        crate::arch::lapic::eoi();
+        crate::smp::shootdown::answer();
+        return;
+    }
+    let held = crate::smp::bkl::enter();
+    handle(frame);
+    crate::smp::bkl::leave(held);
+}
+
+fn handle(frame: &mut Frame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
         interrupt(frame, vector as u8);
@@ -67,6 +79,16 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         return;
     }
     lapic::eoi();
+    if vector == crate::smp::VECTOR_RESCHEDULE {
+        // Another CPU made an Sc of this one ready, or recalls the Ec running here.
+        if frame.is_user() {
+            if crate::ipc::sched::higher_ready() {
+                crate::ipc::sched::yield_current(frame);
+            }
+            crate::ipc::sched::deliver_recall(frame);
+        }
+        return;
+    }
     if vector == lapic::VECTOR_TIMER {
         // Only the bootstrap CPU runs Ecs so far, so only it looks after their deadlines.
         if crate::arch::syscall::cpu_id() == 0 {

@@ -127,11 +127,7 @@ pub const TIERS: &[Tier] = &[
         emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "1"],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: &[
-                GREETING,
-                "smp: 1 CPU(s) online",
-                "pcid=false vpid=false",
-            ],
+            must_contain: &[GREETING, "smp: 1 CPU(s) online", "pcid=false vpid=false"],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,

@@ -230,6 +230,19 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Drops every TLB entry of this CPU, global ones and all PCIDs included.
+pub fn flush_tlb_all() {
+    let cr4 = read_cr4();
+    if cr4 & (1 << 7) == 0 {
+        return flush_tlb();
+    }
+    // SAFETY: clearing and restoring CR4.PGE changes nothing else and drops every TLB
+    // entry, global ones and those of every PCID included.
+    unsafe {
+        asm!("mov cr4, {}", "mov cr4, {}", in(reg) cr4 & !(1 << 7), in(reg) cr4, options(nostack, preserves_flags))
+    }
+}
+
 /// Drops every non-global TLB entry of this CPU (by reloading CR3).
 pub fn flush_tlb() {
     // SAFETY: reloading the current CR3 keeps the address space as it is.

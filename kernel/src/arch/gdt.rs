@@ -7,6 +7,9 @@
 
 use core::arch::asm;
 use core::mem::size_of;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::config::NUM_CPU;
 
 use super::msr;
 
@@ -110,6 +113,9 @@ impl CpuTables {
             | ((base >> 24) & 0xff) << 56;
         self.gdt[7] = base >> 32;
         self.percpu.self_ptr = &self.percpu as *const PerCpu as u64;
+        if let Some(slot) = TABLES.get(cpu_id as usize) {
+            slot.store(self as *mut CpuTables as u64, Ordering::Release);
+        }
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
         let gdtr = DescriptorPointer {
@@ -141,6 +147,15 @@ impl CpuTables {
             msr::write(msr::IA32_KERNEL_GS_BASE, 0);
         }
     }
+}
+
+/// Each CPU's tables, by CPU number (registered by [`CpuTables::load`]).
+static TABLES: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// CPU `cpu`'s tables, once it has loaded them.
+pub fn tables(cpu: u32) -> Option<*mut CpuTables> {
+    let t = TABLES.get(cpu as usize)?.load(Ordering::Acquire);
+    (t != 0).then_some(t as *mut CpuTables)
 }
 
 /// Operand of LGDT and LIDT.

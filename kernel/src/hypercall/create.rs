@@ -52,6 +52,10 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
     if vcpu && !crate::vcpu::enabled() {
         return Err(Status::BadFtr);
     }
+    // Virtualization is enabled on the bootstrap CPU only so far.
+    if vcpu && cpu != 0 {
+        return Err(Status::BadCpu);
+    }
     let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;
     if user_page >= USER_ADDR {
         return Err(Status::BadPar);

@@ -203,7 +203,7 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
     if guest {
         crate::vcpu::guest_tables_changed();
     } else {
-        crate::arch::cpu::flush_tlb();
+        crate::smp::shootdown::everywhere();
     }
 }
 
@@ -225,5 +225,5 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
         }
         let _ = pt.remap(&mut mem, &mut frames, page << 12, None, PageSize::Size4K);
     }
-    crate::arch::cpu::flush_tlb();
+    crate::smp::shootdown::everywhere();
 }

@@ -19,6 +19,14 @@ pub fn ec_ctrl(f: &mut Frame) -> HcResult {
         return Err(Status::BadPar);
     }
     let ec = object(arg1_selector(f.rdi), Kind::Ec, perm::EC_CT)?;
-    with::<Ec, _>(ec, |e| e.recall = true);
+    let cpu = with::<Ec, _>(ec, |e| {
+        e.recall = true;
+        e.cpu
+    })
+    .unwrap_or(0);
+    // An Ec running on another CPU hears of it now, not at its next scheduling.
+    if crate::ipc::sched::current_ec_on(cpu) == ec {
+        crate::smp::reschedule(cpu);
+    }
     Ok(())
 }

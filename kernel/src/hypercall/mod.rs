@@ -47,6 +47,12 @@ impl Outcome {
 
 /// Entry from the syscall stub.
 pub extern "C" fn dispatch(frame: &mut Frame) {
+    let held = crate::smp::bkl::enter();
+    dispatch_locked(frame);
+    crate::smp::bkl::leave(held);
+}
+
+fn dispatch_locked(frame: &mut Frame) {
     let outcome = match Hypercall::from_arg1(frame.rdi) {
         Hypercall::Call => match crate::ipc::call::call(frame) {
             Ok(()) => Outcome::Switched,

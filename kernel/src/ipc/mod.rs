@@ -67,6 +67,7 @@ pub fn resume(frame: &mut Frame) {
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
                 sched::tick(frame);
+                sched::deliver_recall(frame);
             }
             crate::vcpu::Exit::Message(index) => {
                 if !exception::vm_exit(frame, index) {

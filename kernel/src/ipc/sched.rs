@@ -1,12 +1,14 @@
 //! The scheduler: per-priority run queues of scheduling contexts, round robin within a
 //! priority, highest priority first.
 //!
-//! One CPU so far. An Sc in a queue is ready; the running Sc is not queued. The Ec an
-//! Sc runs is its own Ec or, while that Ec waits for a reply, the handler it called
-//! (the Sc is donated along the call chain). Preemption by the local APIC timer comes
-//! with interrupt support; until then an Sc runs until its Ec blocks.
+//! Every CPU has its own queues and runs the Scs whose Ecs are bound to it (the big
+//! kernel lock serializes the kernel, the per-CPU structures keep each CPU's current Ec
+//! and Sc apart). An Sc in a queue is ready; the running Sc is not queued. The Ec an Sc
+//! runs is its own Ec or, while that Ec waits for a reply, the handler it called (the Sc
+//! is donated along the call chain, which never leaves the CPU). The local APIC timer
+//! preempts; an Sc made ready for another CPU sends that CPU the reschedule IPI.
 
-use facet_abi::config::NUM_PRIORITIES;
+use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 
 use crate::obj::ec::{Ec, State};
 use crate::obj::sc::Sc;
@@ -21,17 +23,36 @@ struct Queues {
     since: u64,
 }
 
-static Q: SpinLock<Queues> = SpinLock::new(Queues {
-    head: [0; NUM_PRIORITIES as usize],
-    tail: [0; NUM_PRIORITIES as usize],
-    current_sc: 0,
-    current_ec: 0,
-    since: 0,
-});
+static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
+    SpinLock::new(Queues {
+        head: [0; NUM_PRIORITIES as usize],
+        tail: [0; NUM_PRIORITIES as usize],
+        current_sc: 0,
+        current_ec: 0,
+        since: 0,
+    })
+}; NUM_CPU];
+
+/// The executing CPU's queues.
+fn here() -> &'static SpinLock<Queues> {
+    &QUEUES[crate::arch::syscall::cpu_id() as usize % NUM_CPU]
+}
+
+/// The CPU an Sc runs on: its Ec's.
+fn cpu_of(sc: Handle) -> u32 {
+    with::<Sc, _>(sc, |s| s.ec)
+        .and_then(|ec| with::<Ec, _>(ec, |e| e.cpu))
+        .unwrap_or(0)
+}
+
+/// The Ec running on CPU `cpu` (0 if none).
+pub fn current_ec_on(cpu: u32) -> Handle {
+    QUEUES[cpu as usize % NUM_CPU].lock().current_ec
+}
 
 /// The Ec on the CPU.
 pub fn current_ec() -> Handle {
-    Q.lock().current_ec
+    here().lock().current_ec
 }
 
 /// Records the Ec on the CPU.
@@ -42,7 +63,7 @@ pub fn set_current_ec(ec: Handle) {
     if ec != 0 {
         crate::obj::get(ec);
     }
-    let old = core::mem::replace(&mut Q.lock().current_ec, ec);
+    let old = core::mem::replace(&mut here().lock().current_ec, ec);
     if old != 0 {
         crate::obj::put(old);
     }
@@ -50,7 +71,7 @@ pub fn set_current_ec(ec: Handle) {
 
 /// The Sc whose time the CPU is spending.
 pub fn current_sc() -> Handle {
-    Q.lock().current_sc
+    here().lock().current_sc
 }
 
 use crate::arch::cpu::tsc;
@@ -58,7 +79,7 @@ use crate::arch::cpu::tsc;
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {
     crate::obj::get(ec);
-    let mut q = Q.lock();
+    let mut q = here().lock();
     q.current_sc = sc;
     q.current_ec = ec;
     q.since = tsc();
@@ -69,7 +90,8 @@ pub fn enqueue(sc: Handle) {
     let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
         return;
     };
-    let mut q = Q.lock();
+    let cpu = cpu_of(sc);
+    let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
     if queued || q.current_sc == sc {
         return;
     }
@@ -84,6 +106,8 @@ pub fn enqueue(sc: Handle) {
         with::<Sc, _>(tail, |t| t.next = sc);
     }
     q.tail[prio] = sc;
+    drop(q);
+    crate::smp::reschedule(cpu);
 }
 
 /// Removes an Sc from its queue (when it is destroyed).
@@ -91,7 +115,7 @@ pub fn dequeue(sc: Handle) {
     let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
         return;
     };
-    let mut q = Q.lock();
+    let mut q = QUEUES[cpu_of(sc) as usize % NUM_CPU].lock();
     if q.current_sc == sc {
         q.current_sc = 0;
     }
@@ -122,7 +146,7 @@ pub fn dequeue(sc: Handle) {
 }
 
 fn pop_highest() -> Option<Handle> {
-    let mut q = Q.lock();
+    let mut q = here().lock();
     for prio in (0..NUM_PRIORITIES as usize).rev() {
         let sc = q.head[prio];
         if sc != 0 {
@@ -145,7 +169,7 @@ fn pop_highest() -> Option<Handle> {
 fn account() {
     let now = tsc();
     let (sc, since) = {
-        let mut q = Q.lock();
+        let mut q = here().lock();
         let r = (q.current_sc, q.since);
         q.since = now;
         r
@@ -180,10 +204,10 @@ fn runnable_ec(sc: Handle) -> Option<Handle> {
 /// Ec on the CPU. Returns `false` if nothing is ready.
 pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
     account();
-    Q.lock().current_sc = 0;
+    here().lock().current_sc = 0;
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else { continue };
-        Q.lock().current_sc = sc;
+        here().lock().current_sc = sc;
         let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
         super::switch_to(frame, ec);
         if startup {
@@ -208,7 +232,7 @@ pub fn tick(frame: &mut crate::arch::regs::Frame) {
         return;
     };
     let higher = {
-        let q = Q.lock();
+        let q = here().lock();
         q.head[prio + 1..].iter().any(|&h| h != 0)
     };
     if left == 0 || higher {
@@ -226,7 +250,7 @@ pub fn tick(frame: &mut crate::arch::regs::Frame) {
 pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
     let sc = current_sc();
     if sc != 0 {
-        Q.lock().current_sc = 0;
+        here().lock().current_sc = 0;
         enqueue(sc);
     }
     schedule(frame);
@@ -236,12 +260,24 @@ pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut crate::arch::regs::Frame) {
     loop {
+        // The kernel lock is free while the CPU sleeps.
+        crate::smp::bkl::release();
         // SAFETY: enabling interrupts and halting is how an idle CPU waits; interrupts
         // taken here only queue work (they see a kernel-mode frame).
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+        crate::smp::bkl::reacquire();
         if schedule(frame) {
             return;
         }
+    }
+}
+
+/// Delivers a pending recall of the Ec on the CPU (from the reschedule IPI, or after a
+/// guest's exit).
+pub fn deliver_recall(frame: &mut crate::arch::regs::Frame) {
+    let ec = current_ec();
+    if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
+        super::exception::recall(frame, ec);
     }
 }
 
@@ -249,6 +285,6 @@ pub fn idle_until_ready(frame: &mut crate::arch::regs::Frame) {
 pub fn higher_ready() -> bool {
     let cur = current_sc();
     let prio = with::<Sc, _>(cur, |s| s.prio as usize).unwrap_or(0);
-    let q = Q.lock();
+    let q = here().lock();
     q.head[prio + 1..].iter().any(|&h| h != 0)
 }

@@ -133,7 +133,7 @@ impl Ec {
                 frames::free(utcb, 0);
                 return Err(OUT_OF_MEMORY);
             }
-            crate::arch::cpu::flush_tlb();
+            crate::smp::shootdown::everywhere();
         }
         // A user-mode state: user selectors, interrupts on.
         let regs = Frame {
@@ -196,7 +196,7 @@ fn unmap_utcb(pd: Handle, addr: u64) {
     let mut fs = frames::PoolFrames;
     if let Some(pt) = with::<super::pd::Pd, _>(pd, |d| d.page_table()) {
         let _ = pt.remap(&mut mem, &mut fs, addr, None, PageSize::Size4K);
-        crate::arch::cpu::flush_tlb();
+        crate::smp::shootdown::everywhere();
     }
 }
 

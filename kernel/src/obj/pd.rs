@@ -13,7 +13,8 @@ use super::{alloc, with, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::mem::kspace;
-use crate::sync::SpinLock;
+use core::sync::atomic::{AtomicU64, Ordering};
+use facet_abi::config::NUM_CPU;
 use facet_abi::status::Status;
 
 /// A protection domain.
@@ -36,12 +37,17 @@ pub struct Pd {
     pub npt: u64,
 }
 
-/// The Pd whose address space and ports are loaded on the (one) running CPU.
-static CURRENT: SpinLock<Handle> = SpinLock::new(0);
+/// The Pd whose address space and ports are loaded on each CPU.
+static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// The running Pd.
+/// The Pd running on the executing CPU.
 pub fn current() -> Handle {
-    *CURRENT.lock()
+    current_on(crate::arch::syscall::cpu_id() as u32)
+}
+
+/// The Pd running on CPU `cpu`.
+pub fn current_on(cpu: u32) -> Handle {
+    CURRENT[cpu as usize % NUM_CPU].load(Ordering::Acquire)
 }
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
@@ -49,7 +55,7 @@ pub fn activate(pd: Handle) {
     let Some((pml4, bitmap)) = with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap)) else {
         return;
     };
-    *CURRENT.lock() = pd;
+    CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(pd, Ordering::Release);
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
     crate::arch::ports::load(map);

@@ -40,8 +40,11 @@ impl Spaces for KernelSpaces {
             let pd = (space >> 1) as Handle;
             let allowed = cap.is_some_and(|c| c.perms & facet_abi::perm::PIO_A != 0);
             with::<Pd, _>(pd, |p| p.set_port(index, allowed));
-            if pd == super::pd::current() {
-                crate::arch::ports::allow(index, 0, allowed);
+            // Every CPU running the Pd has its bitmap in its TSS.
+            for cpu in 0..facet_abi::config::NUM_CPU as u32 {
+                if crate::smp::online(cpu) && super::pd::current_on(cpu) == pd {
+                    crate::arch::ports::allow(cpu, index, 0, allowed);
+                }
             }
         }
     }

@@ -2,9 +2,12 @@
 //! INIT and start-up IPIs; each one sets up its descriptor tables, system-call entry,
 //! control registers and local APIC, reports in, and waits in the idle loop.
 //!
-//! Execution contexts run on the bootstrap CPU only so far (the scheduler is not per
-//! CPU yet); the other CPUs are online and take timer interrupts while idle.
+//! Every online CPU runs the Ecs bound to it from its own run queue; they take turns in
+//! the kernel under the big kernel lock (`bkl`), wake each other with the reschedule
+//! IPI and keep their TLBs in step with the shootdown IPI.
 
+pub mod bkl;
+pub mod shootdown;
 mod trampoline;
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -30,6 +33,22 @@ pub fn online(cpu: u32) -> bool {
 /// Number of online CPUs.
 pub fn count() -> u32 {
     ONLINE.load(Ordering::Acquire).count_ones()
+}
+
+/// The interrupt vector that makes a CPU look at its run queue (and at a recall of the
+/// Ec it runs).
+pub const VECTOR_RESCHEDULE: u8 = 0xf0;
+
+/// Sends the fixed-delivery interrupt `vector` to CPU `cpu`.
+pub fn send_ipi(cpu: u32, vector: u8) {
+    lapic::send_ipi(apic_id(cpu), vector as u32);
+}
+
+/// Makes CPU `cpu` look at its run queue, unless it is the executing one.
+pub fn reschedule(cpu: u32) {
+    if cpu as u64 != crate::arch::syscall::cpu_id() && online(cpu) {
+        send_ipi(cpu, VECTOR_RESCHEDULE);
+    }
 }
 
 /// The local APIC id of CPU `cpu`.
@@ -159,7 +178,16 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     arch::idt::load();
     arch::syscall::init();
     lapic::init_ap();
-    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
     crate::println!("smp: CPU {} online (APIC id {})", cpu, lapic::id());
-    crate::idle()
+    // From here on this CPU runs the Ecs bound to it (online first: the bootstrap CPU
+    // holds the kernel lock while it waits for this one).
+    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
+    let _ = bkl::enter();
+    let mut frame = crate::arch::regs::Frame::default();
+    crate::ipc::sched::idle_until_ready(&mut frame);
+    crate::ipc::resume(&mut frame);
+    bkl::release();
+    // SAFETY: `idle_until_ready` put a runnable Ec's user state into the frame, and GS
+    // holds this CPU's per-CPU base.
+    unsafe { crate::arch::idt::enter_user(&frame) }
 }

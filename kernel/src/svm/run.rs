@@ -76,11 +76,14 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     if host == 0 {
         return Exit::Message(VM_EVENT_INVALID);
     }
+    // Other CPUs may use the kernel while this one runs the guest.
+    crate::smp::bkl::release();
     // SAFETY: the VMCB is a valid, owned control block (see `super::new_vmcb`), the
     // HSAVE area is set for this CPU, the host-state page is this CPU's, and the
     // assembly saves every host register it changes and restores the host's GS, TR,
     // syscall MSRs and the rest with VMLOAD before anything uses them.
     unsafe { __svm_vmrun(frame, v.0, host) };
+    crate::smp::bkl::reacquire();
     // An injected event is delivered by this VMRUN (or shows up in EXITINTINFO if the
     // exit interrupted its delivery); it must not be injected again.
     v.w64(vmcb::EVENTINJ, 0);

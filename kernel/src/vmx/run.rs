@@ -206,9 +206,12 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         asm!("mov cr2, {}", in(reg) (*side).cr2, options(nostack));
         (*side).launched
     };
+    // Other CPUs may use the kernel while this one runs the guest.
+    crate::smp::bkl::release();
     // SAFETY: the VMCS is current and complete (see `super::new_vmcs`); host RSP/RIP are
     // written by the assembly, which saves every host register it changes.
     let failed = unsafe { __vmx_enter(frame, launched) };
+    crate::smp::bkl::reacquire();
     // SAFETY: as above; the guest's CR2 is read before anything can fault.
     unsafe { (*side).cr2 = crate::arch::cpu::read_cr2() };
     restore_tr();

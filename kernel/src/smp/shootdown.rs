@@ -1,0 +1,57 @@
+//! TLB shootdown: a mapping removed from a page table is gone from every CPU's TLB
+//! before the hypercall that removed it returns.
+//!
+//! The CPU that removed it (holding the big kernel lock) bumps a generation, flushes its
+//! own TLB and sends the shootdown IPI to every other online CPU, then waits until each
+//! has flushed for that generation. A CPU answers from its IPI handler (in user mode, in
+//! a guest, halted) or while it spins for the kernel lock.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_abi::config::NUM_CPU;
+
+use crate::arch::syscall::cpu_id;
+
+/// The interrupt vector of the shootdown IPI.
+pub const VECTOR: u8 = 0xf1;
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static FLUSHED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Flushes this CPU's TLB if a shootdown asks for it (from the IPI handler and the
+/// lock's spin loop; needs no lock).
+pub fn answer() {
+    let g = GENERATION.load(Ordering::Acquire);
+    let me = &FLUSHED[cpu_id() as usize % NUM_CPU];
+    if me.load(Ordering::Relaxed) != g {
+        crate::arch::cpu::flush_tlb_all();
+        me.store(g, Ordering::Release);
+    }
+}
+
+/// Removes stale translations from every CPU (the caller holds the kernel lock and has
+/// changed a host page table).
+pub fn everywhere() {
+    let me = cpu_id() as u32;
+    let others = (0..NUM_CPU as u32).filter(|&c| c != me && super::online(c));
+    if others.clone().next().is_none() {
+        crate::arch::cpu::flush_tlb();
+        return;
+    }
+    let g = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
+    crate::arch::cpu::flush_tlb_all();
+    FLUSHED[me as usize % NUM_CPU].store(g, Ordering::Release);
+    for c in others.clone() {
+        super::send_ipi(c, VECTOR);
+    }
+    for c in others {
+        let mut spins: u64 = 0;
+        while FLUSHED[c as usize].load(Ordering::Acquire) < g {
+            core::hint::spin_loop();
+            spins += 1;
+            if spins == 100_000_000 {
+                crate::println!("smp: CPU {c} does not answer the TLB shootdown; waiting");
+            }
+        }
+    }
+}
