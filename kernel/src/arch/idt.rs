@@ -137,9 +137,10 @@ pub unsafe fn enter_user(frame: &Frame) -> ! {
     let top = crate::arch::syscall::kernel_stack_top();
     let at = top - core::mem::size_of::<Frame>() as u64;
     // SAFETY: the frame is copied to the top of this CPU's kernel stack, which nothing
-    // else uses once we leave; the exit path then restores it (points 1 and 2).
+    // else uses once we leave; the exit path then restores it (points 1 and 2). The
+    // source may itself lie near the top of that stack: the copy allows overlap.
     unsafe {
-        core::ptr::write(at as *mut Frame, *frame);
+        core::ptr::copy(frame as *const Frame, at as *mut Frame, 1);
         asm!("mov rsp, {}", "jmp {}", in(reg) at, sym __return_from_frame, options(noreturn));
     }
 }

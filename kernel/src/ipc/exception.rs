@@ -21,18 +21,23 @@ pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
 }
 
 /// Delivers the start-up message of the global Ec `ec`, which is on the CPU (event base
-/// + 30 for a thread, + NUM_VMI - 2 for a vCPU).
-pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) {
+/// plus 30 for a thread, plus NUM_VMI - 2 for a vCPU). Returns `false` if that failed
+/// and nothing else is ready either.
+pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) -> bool {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
         facet_abi::layout::VM_EVENT_STARTUP
     } else {
         EVENT_STARTUP
     };
-    if !send(frame, ec, event, 0) {
-        crate::println!("FACET: global EC has no start-up portal; stopped");
-        stop_current(frame);
+    if send(frame, ec, event, 0) {
+        return true;
     }
+    crate::println!(
+        "FACET: global EC on CPU {} has no usable start-up portal; stopped",
+        crate::arch::syscall::cpu_id()
+    );
+    stop_current(frame)
 }
 
 /// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a

@@ -211,7 +211,7 @@ pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
         let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
         super::switch_to(frame, ec);
         if startup {
-            super::exception::startup(frame, ec);
+            return super::exception::startup(frame, ec);
         } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
             super::exception::recall(frame, ec);
         }

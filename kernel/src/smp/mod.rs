@@ -90,7 +90,9 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
         let Some((stack, _)) = kspace::map_cpu_stacks(cpu as u64) else {
             break;
         };
-        write_param(PARAM_STACK, stack);
+        // The top of the stack stays free for the frame of the first return to user
+        // mode (see `ap_entry`).
+        write_param(PARAM_STACK, stack - FRAME_RESERVE);
         write_param(PARAM_CPU, cpu as u64);
         APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
         lapic::send_ipi(id, 0x4500); // INIT
@@ -151,6 +153,11 @@ fn trampoline_table() -> Option<u64> {
     (pt.root < 1 << 32).then_some(pt.root)
 }
 
+/// Bytes at the top of an application processor's kernel stack that its start-up code
+/// leaves alone.
+const FRAME_RESERVE: u64 = 512;
+const _: () = assert!(core::mem::size_of::<crate::arch::regs::Frame>() as u64 <= FRAME_RESERVE);
+
 /// Where an application processor enters the kernel, on its own stack.
 extern "C" fn ap_entry(cpu: u32) -> ! {
     let Some((features, pcid)) = *FEATURES.lock() else {
@@ -183,11 +190,21 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     // holds the kernel lock while it waits for this one).
     ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
     let _ = bkl::enter();
-    let mut frame = crate::arch::regs::Frame::default();
-    crate::ipc::sched::idle_until_ready(&mut frame);
-    crate::ipc::resume(&mut frame);
+    // The frame lives where every later kernel entry puts it: at the top of the stack,
+    // which the start-up code left free (FRAME_RESERVE).
+    let at =
+        arch::syscall::kernel_stack_top() - core::mem::size_of::<crate::arch::regs::Frame>() as u64;
+    // SAFETY: the reserved top of this CPU's kernel stack is mapped, aligned for a Frame
+    // and used by nothing else until this CPU leaves for user mode.
+    let frame = unsafe {
+        let f = at as *mut crate::arch::regs::Frame;
+        f.write(crate::arch::regs::Frame::default());
+        &mut *f
+    };
+    crate::ipc::sched::idle_until_ready(frame);
+    crate::ipc::resume(frame);
     bkl::release();
     // SAFETY: `idle_until_ready` put a runnable Ec's user state into the frame, and GS
     // holds this CPU's per-CPU base.
-    unsafe { crate::arch::idt::enter_user(&frame) }
+    unsafe { crate::arch::idt::enter_user(frame) }
 }

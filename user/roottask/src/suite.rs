@@ -78,6 +78,7 @@ mod delegate;
 mod fuzz;
 pub mod ipc;
 mod irq;
+mod smp;
 mod vm;
 mod vm_bad;
 mod vm_long;
@@ -195,6 +196,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::intercepts_and_interrupt_window", || {
         vm_window::intercepts_and_interrupt_window(w)
     });
+    r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,
