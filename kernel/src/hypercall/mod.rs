@@ -55,7 +55,7 @@ pub extern "C" fn dispatch(frame: &mut Frame) {
 fn dispatch_locked(frame: &mut Frame) {
     let outcome = match Hypercall::from_arg1(frame.rdi) {
         Hypercall::Call => match crate::ipc::call::call(frame) {
-            Ok(()) => Outcome::Switched,
+            Ok(runs) => Outcome::from_switch(runs),
             Err(s) => Outcome::Status(s),
         },
         Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(frame)),

@@ -6,7 +6,7 @@
 //! the handler's message back (or, for an exception message, the state its MTD selects)
 //! and resumes the caller; the handler waits for the next call, keeping its registers.
 
-use facet_abi::hypercall::arg1_selector;
+use facet_abi::hypercall::{arg1_flags, arg1_selector, call as call_flags};
 use facet_abi::status::Status;
 
 use super::{sched, switch_to, utcb};
@@ -17,8 +17,9 @@ use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
-/// the caller's status is set when it is resumed by the reply.
-pub fn call(frame: &mut Frame) -> Result<(), Status> {
+/// the caller's status is set when it is resumed by the reply. A caller that waits for
+/// a busy handler leaves the CPU: `Ok(false)` then says nothing else is ready.
+pub fn call(frame: &mut Frame) -> Result<bool, Status> {
     let pt = object(arg1_selector(frame.rdi), Kind::Pt, 0)?;
     let (handler, id, ip) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap)?;
     let caller = sched::current_ec();
@@ -29,10 +30,12 @@ pub fn call(frame: &mut Frame) -> Result<(), Status> {
         return Err(Status::BadCpu);
     }
     if hstate != State::Idle {
-        // The handler is busy. The reference lets a blocking caller help it finish;
-        // Facet does not yet, so every call to a busy handler answers TIMEOUT, as a call
-        // with `call::DISABLE_BLOCKING` does in the reference.
-        return Err(Status::Timeout);
+        // The handler is busy: fail at once if the caller asked so, else wait until it
+        // is free and call again.
+        if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
+            return Err(Status::Timeout);
+        }
+        return Ok(wait_for(frame, caller, handler));
     }
     let (cutcb, cpd) = with::<Ec, _>(caller, |e| {
         e.state = State::WaitReply;
@@ -54,7 +57,7 @@ pub fn call(frame: &mut Frame) -> Result<(), Status> {
     frame.rdi = id;
     frame.rip = ip;
     with::<Ec, _>(caller, |e| e.state = State::WaitReply);
-    Ok(())
+    Ok(true)
 }
 
 /// Handles `reply`. Returns `false` if the CPU has nothing left to run.
@@ -70,6 +73,9 @@ pub fn reply(frame: &mut Frame) -> bool {
         with::<Ec, _>(handler, |e| {
             e.state = if global { State::WaitSm } else { State::Idle }
         });
+        if !global {
+            release_helpers(handler, false);
+        }
         with::<Ec, _>(handler, |e| e.regs = *frame);
         sched::set_current_ec(0);
         with::<Ec, _>(handler, |e| crate::arch::fpu::save(&mut e.fpu));
@@ -94,5 +100,80 @@ pub fn reply(frame: &mut Frame) -> bool {
     // The handler keeps its registers for the next call and waits.
     switch_to(frame, caller);
     with::<Ec, _>(handler, |e| e.state = State::Idle);
+    release_helpers(handler, false);
     true
+}
+
+/// Makes `caller` wait until `handler` is free. Its saved RIP goes back over the
+/// `syscall` instruction, so that once woken it issues the same call again (with the same
+/// registers and UTCB) instead of needing a continuation of its own. Returns whether the
+/// CPU has something else to run.
+fn wait_for(frame: &mut Frame, caller: crate::obj::Handle, handler: crate::obj::Handle) -> bool {
+    const SYSCALL_LEN: u64 = 2;
+    frame.rip = frame.rip.wrapping_sub(SYSCALL_LEN);
+    let sc = sched::current_sc();
+    with::<Ec, _>(caller, |e| {
+        e.state = State::WaitHandler;
+        e.waiting_on = handler;
+        e.next_waiter = 0;
+        e.blocked_sc = sc;
+        e.regs = *frame;
+        e.fs_base = crate::arch::cpu::user_fs_base();
+        e.gs_base = crate::arch::cpu::user_gs_base();
+        crate::arch::fpu::save(&mut e.fpu);
+    });
+    // At the end of the handler's queue: callers are served in the order they came.
+    let mut last = with::<Ec, _>(handler, |e| e.helpers).unwrap_or(0);
+    if last == 0 {
+        with::<Ec, _>(handler, |e| e.helpers = caller);
+    } else {
+        while let Some(next) = with::<Ec, _>(last, |e| e.next_waiter).filter(|&n| n != 0) {
+            last = next;
+        }
+        with::<Ec, _>(last, |e| e.next_waiter = caller);
+    }
+    sched::set_current_ec(0);
+    sched::schedule(frame)
+}
+
+/// `handler` became free (or, with `all`, is going away): the first of the callers
+/// waiting for it (or all of them) become ready to issue their calls again.
+pub fn release_helpers(handler: crate::obj::Handle, all: bool) {
+    loop {
+        let Some(first) = with::<Ec, _>(handler, |e| e.helpers).filter(|&f| f != 0) else {
+            return;
+        };
+        let Some((next, sc)) = with::<Ec, _>(first, |e| {
+            e.state = State::Ready;
+            e.waiting_on = 0;
+            (core::mem::replace(&mut e.next_waiter, 0), e.blocked_sc)
+        }) else {
+            return;
+        };
+        with::<Ec, _>(handler, |e| e.helpers = next);
+        if sc != 0 {
+            sched::enqueue(sc);
+        }
+        if !all {
+            return;
+        }
+    }
+}
+
+/// `caller`, waiting for `handler`, is going away: it leaves the queue.
+pub fn forget_helper(handler: crate::obj::Handle, caller: crate::obj::Handle) {
+    let next = with::<Ec, _>(caller, |e| e.next_waiter).unwrap_or(0);
+    if with::<Ec, _>(handler, |e| e.helpers).unwrap_or(0) == caller {
+        with::<Ec, _>(handler, |e| e.helpers = next);
+        return;
+    }
+    let mut cur = with::<Ec, _>(handler, |e| e.helpers).unwrap_or(0);
+    while cur != 0 {
+        let n = with::<Ec, _>(cur, |e| e.next_waiter).unwrap_or(0);
+        if n == caller {
+            with::<Ec, _>(cur, |e| e.next_waiter = next);
+            return;
+        }
+        cur = n;
+    }
 }

@@ -53,8 +53,11 @@ pub struct Ec {
     pub vmcb: u64,
     /// Absolute TSC deadline of a semaphore wait (0: none).
     pub deadline: u64,
-    /// The semaphore the Ec waits on (while in `WaitSm`).
+    /// The semaphore the Ec waits on (while in `WaitSm`), or the handler (while in
+    /// `WaitHandler`).
     pub waiting_on: Handle,
+    /// First of the callers waiting for this (busy) handler, linked by `next_waiter`.
+    pub helpers: Handle,
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
     pub recall: bool,
@@ -76,6 +79,8 @@ pub enum State {
     WaitReply,
     /// Waiting on a semaphore.
     WaitSm,
+    /// Waiting for a busy portal handler to finish (it then issues its call again).
+    WaitHandler,
     /// Stopped for good (a fault nobody handles).
     Dead,
 }
@@ -169,6 +174,7 @@ impl Ec {
             gs_base: 0,
             deadline: 0,
             waiting_on: 0,
+            helpers: 0,
             vmcb,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
@@ -204,12 +210,14 @@ impl Object for Ec {
     const KIND: Kind = Kind::Ec;
 
     fn destroy(h: Handle) {
-        // An Ec that dies while waiting on a semaphore leaves its queue.
-        if let Some((crate::obj::ec::State::WaitSm, sm)) =
-            with::<Ec, _>(h, |e| (e.state, e.waiting_on))
-        {
-            crate::ipc::semaphore::forget(sm, h);
+        // An Ec that dies while waiting on a semaphore or a handler leaves its queue;
+        // the callers waiting for it try again (and find it gone).
+        match with::<Ec, _>(h, |e| (e.state, e.waiting_on)) {
+            Some((State::WaitSm, sm)) => crate::ipc::semaphore::forget(sm, h),
+            Some((State::WaitHandler, handler)) => crate::ipc::call::forget_helper(handler, h),
+            _ => {}
         }
+        crate::ipc::call::release_helpers(h, true);
         let Some((pd, utcb, addr, upd)) =
             with::<Ec, _>(h, |e| (e.pd, e.utcb, e.utcb_addr, e.utcb_pd))
         else {

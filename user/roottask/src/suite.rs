@@ -76,6 +76,7 @@ mod caps;
 mod cpu;
 mod delegate;
 mod fuzz;
+mod helping;
 pub mod ipc;
 mod irq;
 mod smp;
@@ -179,6 +180,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
+    );
+    r.run(
+        "ipc::busy_handler_makes_callers_wait",
+        helping::busy_handler_makes_callers_wait,
     );
     r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
     r.run("vm::triple_fault_is_an_exit", || {

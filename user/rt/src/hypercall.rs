@@ -192,7 +192,13 @@ pub fn sm_down(sm: u64) -> Result<(), Status> {
 /// `call`: calls portal `pt` with the message in the caller's UTCB; the reply is in the
 /// UTCB afterwards.
 pub fn call(pt: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::Call, 0, pt), 0, 0, 0, 0))
+    call_with(pt, 0)
+}
+
+/// `call` with flags from `facet_abi::hypercall::call` (for example DISABLE_BLOCKING:
+/// TIMEOUT at once if the handler is busy, instead of waiting for it).
+pub fn call_with(pt: u64, flags: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::Call, flags, pt), 0, 0, 0, 0))
 }
 
 /// `reply`: answers the current call with the message in the UTCB and waits for the
