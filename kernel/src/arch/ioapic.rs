@@ -101,6 +101,14 @@ pub fn set_mode(gsi: u32, level: bool, active_low: bool) {
     }
 }
 
+/// Whether an I/O APIC pin serves `gsi` (the others are for MSIs).
+pub fn serves(gsi: u32) -> bool {
+    let s = STATE.lock();
+    s.list[..s.count]
+        .iter()
+        .any(|i| gsi >= i.gsi_base && gsi < i.gsi_base + i.pins)
+}
+
 /// Routes `gsi` to the CPU with local APIC id `apic_id` and unmasks it. Returns `false`
 /// if no I/O APIC serves the GSI.
 pub fn route(gsi: u32, apic_id: u32) -> bool {

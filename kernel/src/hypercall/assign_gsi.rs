@@ -3,9 +3,14 @@
 //! ARG1[63:8] names one of the kernel's interrupt semaphores (obtained by delegation
 //! from the kernel), ARG3[31:0] the CPU, ARG3 bit 32 level-triggered and bit 33
 //! active-low (applied with the override flag, ARG1 bit 4). ARG4 may name a semaphore to
-//! chain to (~0: none; the interrupt semaphore itself: unchain). ARG2 names the device
-//! for MSIs, which come with the IOMMU and PCI work: a GSI no I/O APIC serves is BAD_DEV.
-//! The MSI address and data (zero for I/O APIC pins) come back in ARG2 and ARG3.
+//! chain to (~0: none; the interrupt semaphore itself: unchain).
+//!
+//! A GSI no I/O APIC serves is an MSI: ARG2 names the device by the address where the
+//! caller mapped its PCI configuration page (from the MCFG region), which proves that
+//! the caller owns the device, as in the reference; anything else is BAD_DEV. The MSI
+//! address (the CPU's local APIC, physical destination) and data (the GSI's vector,
+//! edge-triggered) come back in ARG2 and ARG3 for the driver to program; for an I/O APIC
+//! pin both are zero.
 
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
@@ -43,13 +48,40 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
             crate::obj::put(old);
         }
     }
+    let apic_id = crate::smp::apic_id(cpu);
+    if !ioapic::serves(gsi) {
+        device_rid(f.rsi).ok_or(Status::BadDev)?;
+        f.rsi = MSI_ADDRESS | (apic_id as u64 & 0xff) << 12;
+        f.rdx = ioapic::VECTOR_BASE as u64 + gsi as u64;
+        return Ok(());
+    }
     if arg1_flags(f.rdi) & 1 != 0 {
         ioapic::set_mode(gsi, f.rdx & (1 << 32) != 0, f.rdx & (1 << 33) != 0);
     }
-    if !ioapic::route(gsi, crate::smp::apic_id(cpu)) {
+    if !ioapic::route(gsi, apic_id) {
         return Err(Status::BadDev);
     }
     f.rsi = 0;
     f.rdx = 0;
     Ok(())
+}
+
+/// The base of the MSI address window (local APIC interrupts).
+const MSI_ADDRESS: u64 = 0xfee0_0000;
+
+/// The PCI requester id (bus, device, function) of the device whose configuration page
+/// the running Pd has mapped at `va`, if it has.
+fn device_rid(va: u64) -> Option<u32> {
+    let facts = crate::acpi::facts();
+    let pt = with::<crate::obj::pd::Pd, _>(crate::obj::pd::current(), |p| p.page_table())?;
+    let mem = crate::mem::kspace::phys();
+    if va >= facet_abi::layout::USER_ADDR {
+        return None;
+    }
+    let (phys, attrs, _) = pt.translate(&mem, va & !0xfff)?;
+    if !attrs.user {
+        return None;
+    }
+    let offset = (phys & !0xfff).checked_sub(facts.mcfg_base)?;
+    (offset < facts.mcfg_size).then(|| (facts.pci_bus_start << 8) + (offset / 4096) as u32)
 }

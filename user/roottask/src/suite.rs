@@ -79,6 +79,7 @@ mod fuzz;
 mod helping;
 pub mod ipc;
 mod irq;
+mod msi;
 mod smp;
 mod vm;
 mod vm_bad;
@@ -173,6 +174,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     );
     r.run("ipc::semaphore_deadlines", ipc::semaphore_deadlines);
     r.run("irq::hip_lists_ioapic", || irq::hip_lists_ioapic(w));
+    r.run("irq::edu_msi_reaches_its_semaphore", || {
+        msi::edu_msi_reaches_its_semaphore(w, args)
+    });
     r.run(
         "irq::pit_interrupt_wakes_semaphore",
         irq::pit_interrupt_wakes_semaphore,

@@ -1,0 +1,143 @@
+//! Message-signalled interrupts: QEMU's `edu` PCI device, found through the MCFG region,
+//! raises interrupts as MSIs routed by `assign_gsi` to a GSI semaphore, which sees exactly
+//! one `up` per raised interrupt. `assign_gsi` refuses an MSI for a device the caller has
+//! not mapped.
+
+use facet_abi::crd::{Crd, Kind};
+use facet_abi::hip::off;
+use facet_abi::layout::ROOT_SEL_PD;
+use facet_abi::perm;
+use facet_abi::status::Status;
+use facet_rt::hypercall::{assign_gsi, pd_ctrl_delegate, sm_down, sm_down_until};
+
+use super::{Fail, TestResult};
+use crate::args::Args;
+use crate::world::{World, SCRATCH};
+use crate::FROM_KERNEL;
+
+const PD: u64 = ROOT_SEL_PD;
+/// A GSI beyond the I/O APIC's pins: an MSI.
+const MSI_GSI: u64 = 100;
+/// Where the roottask receives its interrupt semaphore.
+const SM: u64 = 1700;
+/// Where the device's configuration page and its registers (BAR 0) are mapped.
+const CONFIG: u64 = SCRATCH + 0x80_0000;
+const REGS: u64 = SCRATCH + 0x81_0000;
+/// The edu device's ids and registers.
+const EDU_ID: u32 = 0x11e8_1234;
+const EDU_RAISE: u64 = 0x60;
+const EDU_ACK: u64 = 0x64;
+const INTERRUPTS: u32 = 1000;
+
+fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
+    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
+}
+
+fn map(phys: u64, at: u64, what: &str) -> TestResult {
+    let crd = Crd::new(Kind::Memory, phys >> 12, 0, perm::MEM_R | perm::MEM_W);
+    let window = Crd::new(Kind::Memory, at >> 12, 0, perm::MEM_R | perm::MEM_W);
+    ok(pd_ctrl_delegate(PD, PD, crd, FROM_KERNEL, window), what).map(|_| ())
+}
+
+fn cfg32(off: u64) -> u32 {
+    // SAFETY: the device's configuration page is mapped at CONFIG.
+    unsafe { ((CONFIG + off) as *const u32).read_volatile() }
+}
+
+fn set_cfg32(off: u64, v: u32) {
+    // SAFETY: as for `cfg32`.
+    unsafe { ((CONFIG + off) as *mut u32).write_volatile(v) }
+}
+
+fn reg_write(off: u64, v: u32) {
+    // SAFETY: the device's registers are mapped at REGS.
+    unsafe { ((REGS + off) as *mut u32).write_volatile(v) }
+}
+
+/// Finds the edu device on the first bus of the MCFG region and maps its configuration
+/// page at CONFIG; its physical address.
+fn find_edu(w: &World) -> Result<Option<u64>, Fail> {
+    let base = w.hip.u64(off::MCFG_BASE);
+    let size = w.hip.u64(off::MCFG_SIZE);
+    for dev in 0..32u64 {
+        let phys = base + (dev << 15);
+        if (dev << 15) >= size {
+            break;
+        }
+        map(phys, CONFIG, "configuration page")?;
+        if cfg32(0) == EDU_ID {
+            return Ok(Some(phys));
+        }
+    }
+    Ok(None)
+}
+
+/// The offset of the MSI capability in the mapped configuration page.
+fn msi_capability() -> Option<u64> {
+    let mut at = (cfg32(0x34) & 0xfc) as u64;
+    for _ in 0..48 {
+        if at == 0 {
+            return None;
+        }
+        let head = cfg32(at);
+        if head & 0xff == 0x05 {
+            return Some(at);
+        }
+        at = ((head >> 8) & 0xfc) as u64;
+    }
+    None
+}
+
+pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
+    if !args.q35 {
+        // Only QEMU's q35 machine has the MCFG region and the edu device.
+        return Ok(());
+    }
+    let Some(_) = find_edu(w)? else {
+        return Err(Fail::new(format_args!("no edu device on bus 0")));
+    };
+    // Memory decoding and bus mastering (an MSI is a memory write by the device).
+    set_cfg32(0x04, cfg32(0x04) | 0x6);
+    let bar0 = (cfg32(0x10) & !0xf) as u64;
+    map(bar0, REGS, "edu registers")?;
+    // The semaphore of the MSI GSI, from the kernel.
+    let gsi = Crd::new(
+        Kind::Object,
+        facet_abi::config::NUM_CPU as u64 + MSI_GSI,
+        0,
+        perm::ALL,
+    );
+    let window = Crd::new(Kind::Object, SM, 0, perm::ALL);
+    ok(
+        pd_ctrl_delegate(PD, PD, gsi, FROM_KERNEL, window),
+        "GSI semaphore",
+    )?;
+    // Bad input: no device mapped there, a page that is not configuration space, a CPU
+    // that does not exist.
+    ensure_eq!(assign_gsi(SM, 0x1000, 0, u64::MAX), Err(Status::BadDev));
+    ensure_eq!(assign_gsi(SM, SCRATCH, 0, u64::MAX), Err(Status::BadDev));
+    ensure_eq!(assign_gsi(SM, CONFIG, 77, u64::MAX), Err(Status::BadCpu));
+    let (address, data) = ok(assign_gsi(SM, CONFIG, 0, u64::MAX), "assign_gsi")?;
+    ensure_eq!(address & 0xfff0_0000, 0xfee0_0000u64);
+    ensure_eq!(address >> 12 & 0xff, w.hip.cpu(0).lapic[0] as u64);
+    // Program the device's MSI capability and enable it.
+    let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
+    let control = cfg32(cap) >> 16;
+    set_cfg32(cap + 4, address as u32);
+    if control & (1 << 7) != 0 {
+        set_cfg32(cap + 8, 0);
+        set_cfg32(cap + 12, data as u32);
+    } else {
+        set_cfg32(cap + 8, data as u32);
+    }
+    set_cfg32(cap, cfg32(cap) | 1 << 16);
+    for i in 0..INTERRUPTS {
+        reg_write(EDU_RAISE, 1);
+        sm_down(SM).map_err(|s| Fail::new(format_args!("interrupt {}: {}", i, s.name())))?;
+        reg_write(EDU_ACK, 1);
+    }
+    // Exactly one `up` per interrupt: nothing is left over.
+    ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
+    set_cfg32(cap, cfg32(cap) & !(1 << 16));
+    Ok(())
+}
