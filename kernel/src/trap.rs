@@ -71,11 +71,23 @@ fn handle(frame: &mut Frame) {
     halt_forever();
 }
 
-/// A device or timer interrupt. Device interrupts are not routed yet; a stray one is
-/// acknowledged and ignored.
+/// A device, timer or inter-processor interrupt. A device interrupt ups its GSI's
+/// semaphore (one nobody assigned is counted there too, never fatal); a spurious one is
+/// ignored.
 fn interrupt(frame: &mut Frame, vector: u8) {
     use crate::arch::lapic;
     if vector == lapic::VECTOR_SPURIOUS {
+        return;
+    }
+    let base = crate::arch::ioapic::VECTOR_BASE;
+    if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
+        // A level-triggered pin is masked before the EOI: the EOI lets the I/O APIC send
+        // it again at once while the device still asserts it.
+        crate::ipc::semaphore::interrupt((vector - base) as u32);
+        lapic::eoi();
+        if frame.is_user() && crate::ipc::sched::higher_ready() {
+            crate::ipc::sched::yield_current(frame);
+        }
         return;
     }
     lapic::eoi();
@@ -90,20 +102,12 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         return;
     }
     if vector == lapic::VECTOR_TIMER {
-        // Only the bootstrap CPU runs Ecs so far, so only it looks after their deadlines.
+        // The bootstrap CPU looks after every CPU's semaphore deadlines.
         if crate::arch::syscall::cpu_id() == 0 {
             crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
         }
         if frame.is_user() {
             crate::ipc::sched::tick(frame);
-        }
-        return;
-    }
-    let base = crate::arch::ioapic::VECTOR_BASE;
-    if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
-        crate::ipc::semaphore::interrupt((vector - base) as u32);
-        if frame.is_user() && crate::ipc::sched::higher_ready() {
-            crate::ipc::sched::yield_current(frame);
         }
     }
 }

@@ -230,6 +230,26 @@ pub fn assign_gsi(sm: u64, dev: u64, cpu: u32, chain: u64) -> Result<(u64, u64),
     status_of(&o).map(|_| (o.rsi, o.rdx))
 }
 
+/// `assign_gsi` for an I/O APIC pin with its trigger mode and polarity overridden
+/// (level-triggered and active-low is how PCI wires its INTx pins).
+pub fn assign_gsi_mode(
+    sm: u64,
+    cpu: u32,
+    level: bool,
+    active_low: bool,
+    chain: u64,
+) -> Result<(), Status> {
+    let mode = (level as u64) << 32 | (active_low as u64) << 33;
+    let o = raw(
+        arg1(Hypercall::AssignGsi, 1, sm),
+        0,
+        cpu as u64 | mode,
+        chain,
+        0,
+    );
+    status_of(&o)
+}
+
 /// `sm_ctrl down` with an absolute TSC deadline (0: none); TIMEOUT when it passes.
 pub fn sm_down_until(sm: u64, deadline: u64) -> Result<(), Status> {
     status_of(&raw(

@@ -8,7 +8,7 @@ use facet_abi::hip::off;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{assign_gsi, pd_ctrl_delegate, sm_down, sm_down_until};
+use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, pd_ctrl_delegate, sm_down, sm_down_until};
 
 use super::{Fail, TestResult};
 use crate::args::Args;
@@ -28,6 +28,10 @@ const EDU_ID: u32 = 0x11e8_1234;
 const EDU_RAISE: u64 = 0x60;
 const EDU_ACK: u64 = 0x64;
 const INTERRUPTS: u32 = 1000;
+/// The I/O APIC pins PCI INTx lines reach on q35 (PIRQ A..H), and where the roottask
+/// receives their semaphores.
+const PCI_GSIS: core::ops::Range<u64> = 16..24;
+const PIN_SM: u64 = 1710;
 
 fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
     r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
@@ -139,5 +143,56 @@ pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
     // Exactly one `up` per interrupt: nothing is left over.
     ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
     set_cfg32(cap, cfg32(cap) & !(1 << 16));
+    Ok(())
+}
+
+/// The same device with MSIs off interrupts through its INTx pin, a level-triggered,
+/// active-low I/O APIC input. Which of the PCI pins it reaches depends on the slot: the
+/// first interrupt finds it. The kernel masks the pin at each interrupt and unmasks it at
+/// the next `down`, so the driver acknowledges the device before it waits again.
+pub fn edu_pin_interrupt_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
+    if !args.q35 {
+        return Ok(());
+    }
+    let Some(_) = find_edu(w)? else {
+        return Err(Fail::new(format_args!("no edu device on bus 0")));
+    };
+    let bar0 = (cfg32(0x10) & !0xf) as u64;
+    map(bar0, REGS, "edu registers")?;
+    // Memory decoding, bus mastering, INTx enabled (command bit 10 clear).
+    set_cfg32(0x04, (cfg32(0x04) | 0x6) & !(1 << 10));
+    for g in PCI_GSIS {
+        let sel = PIN_SM + g - PCI_GSIS.start;
+        let gsi = Crd::new(
+            Kind::Object,
+            facet_abi::config::NUM_CPU as u64 + g,
+            0,
+            perm::ALL,
+        );
+        let window = Crd::new(Kind::Object, sel, 0, perm::ALL);
+        ok(
+            pd_ctrl_delegate(PD, PD, gsi, FROM_KERNEL, window),
+            "GSI semaphore",
+        )?;
+        ok(assign_gsi_mode(sel, 0, true, true, u64::MAX), "assign_gsi")?;
+    }
+    // One interrupt, acknowledged; exactly one pin saw it.
+    reg_write(EDU_RAISE, 1);
+    reg_write(EDU_ACK, 1);
+    let mut hit = None;
+    for g in PCI_GSIS {
+        let sel = PIN_SM + g - PCI_GSIS.start;
+        if sm_down_until(sel, 1).is_ok() {
+            ensure!(hit.is_none(), "two pins saw one interrupt");
+            hit = Some(sel);
+        }
+    }
+    let sm = hit.ok_or_else(|| Fail::new(format_args!("no PCI pin saw the interrupt")))?;
+    for i in 0..INTERRUPTS {
+        reg_write(EDU_RAISE, 1);
+        reg_write(EDU_ACK, 1);
+        sm_down(sm).map_err(|s| Fail::new(format_args!("interrupt {}: {}", i, s.name())))?;
+    }
+    ensure_eq!(sm_down_until(sm, 1), Err(Status::Timeout));
     Ok(())
 }
