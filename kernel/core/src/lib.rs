@@ -22,4 +22,5 @@ pub mod phys;
 pub mod tags;
 #[cfg(test)]
 mod testrng;
+pub mod topology;
 pub mod xfer;

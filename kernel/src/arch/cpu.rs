@@ -230,6 +230,25 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Logical processors and cores per package, as the reference reads them: CPUID leaf 1
+/// (with HTT) and leaf 4, or on AMD with CMP_LEGACY one core per logical processor.
+pub fn package_counts() -> (u32, u32) {
+    let l1 = cpuid(1, 0);
+    let per_package = if l1.edx & (1 << 28) != 0 {
+        (l1.ebx >> 16 & 0xff).max(1)
+    } else {
+        1
+    };
+    let mut cores = 1;
+    if cpuid(0, 0).eax >= 4 {
+        cores = (cpuid(4, 0).eax >> 26 & 0x3f) + 1;
+    }
+    if cpuid(0x8000_0000, 0).eax >= 0x8000_0001 && cpuid(0x8000_0001, 0).ecx & (1 << 1) != 0 {
+        cores = per_package;
+    }
+    (per_package, cores)
+}
+
 /// Drops every TLB entry of this CPU, global ones and all PCIDs included.
 pub fn flush_tlb_all() {
     let cr4 = read_cr4();

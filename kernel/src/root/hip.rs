@@ -23,13 +23,17 @@ pub fn build(page: &mut [u8], info: &BootInfo, plan: &Plan, image: (u64, u64)) {
     }
     w.add_features(flags);
 
+    let (per_package, cores) = crate::arch::cpu::package_counts();
     for cpu in 0..crate::smp::count() {
         let apic_id = crate::smp::apic_id(cpu);
+        let place = facet_kcore::topology::place(apic_id, per_package, cores);
         let desc = CpuDesc {
             flags: 1,
+            thread: place.thread as u8,
+            core: place.core as u8,
+            package: place.package as u8,
             acpi_id: crate::acpi::acpi_id(apic_id) as u8,
             lapic: [apic_id, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            ..Default::default()
         };
         w.set_cpu(cpu as usize, &desc);
     }

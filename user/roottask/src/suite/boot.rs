@@ -127,7 +127,12 @@ pub fn hip_cpus_online(w: &World, args: &Args) -> TestResult {
     if let Some(n) = args.cpus {
         ensure_eq!(online, n);
     }
-    // Every online CPU has a distinct local APIC id.
+    // Every online CPU has a distinct local APIC id and a distinct place (package,
+    // core, thread).
+    let place = |i: usize| {
+        let c = w.hip.cpu(i);
+        (c.package, c.core, c.thread)
+    };
     for i in 0..online {
         for j in 0..i {
             ensure!(
@@ -135,6 +140,13 @@ pub fn hip_cpus_online(w: &World, args: &Args) -> TestResult {
                 "CPUs {} and {} share an APIC id",
                 i,
                 j
+            );
+            ensure!(
+                place(i) != place(j),
+                "CPUs {} and {} share the place {:?}",
+                i,
+                j,
+                place(i)
             );
         }
     }

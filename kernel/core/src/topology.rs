@@ -1,0 +1,92 @@
+//! Where a CPU sits in the machine (package, core, SMT thread), decoded from its initial
+//! APIC id the way the reference does: CPUID leaf 1 gives the logical processors per
+//! package, leaf 4 (or, on AMD with CMP_LEGACY, the same count) the cores per package,
+//! and the APIC id is thread bits, then core bits, then the package number.
+
+/// A CPU's place: (thread, core, package).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub thread: u32,
+    pub core: u32,
+    pub package: u32,
+}
+
+/// Bits needed to number `n` things (0 for one).
+fn bits_for(n: u32) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        32 - (n - 1).leading_zeros()
+    }
+}
+
+/// Decodes `apic_id` with `per_package` logical processors per package and `cores`
+/// cores per package (both at least 1; nonsense counts are treated as 1).
+pub fn place(apic_id: u32, per_package: u32, cores: u32) -> Place {
+    let per_package = per_package.max(1);
+    let cores = cores.clamp(1, per_package);
+    let t_bits = bits_for(per_package / cores);
+    let c_bits = bits_for(cores);
+    let mask = |bits: u32| 1u32.checked_shl(bits).map_or(u32::MAX, |b| b - 1);
+    Place {
+        thread: apic_id & mask(t_bits),
+        core: apic_id.checked_shr(t_bits).unwrap_or(0) & mask(c_bits),
+        package: apic_id.checked_shr(t_bits + c_bits).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_core_per_package_numbers_packages() {
+        for id in 0..4 {
+            assert_eq!(
+                place(id, 1, 1),
+                Place {
+                    thread: 0,
+                    core: 0,
+                    package: id
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn cores_and_threads_split_the_id() {
+        // 2 packages of 4 cores with 2 threads: ids 0..15.
+        assert_eq!(
+            place(0b1_11_1, 8, 4),
+            Place {
+                thread: 1,
+                core: 3,
+                package: 1
+            }
+        );
+        // 6 cores, no SMT: three core bits.
+        assert_eq!(
+            place(0b1_101, 6, 6),
+            Place {
+                thread: 0,
+                core: 5,
+                package: 1
+            }
+        );
+    }
+
+    #[test]
+    fn nonsense_counts_do_not_panic() {
+        for id in [0, 1, 0xff, u32::MAX] {
+            for (a, b) in [
+                (0, 0),
+                (1, 8),
+                (255, 0),
+                (u32::MAX, u32::MAX),
+                (0, u32::MAX),
+            ] {
+                let _ = place(id, a, b);
+            }
+        }
+    }
+}
