@@ -9,9 +9,9 @@
 //! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
 //! destructions never recurses on the kernel stack.
 //!
-//! The kernel is not preemptible and runs on one CPU so far, so objects are reached
-//! through [`with`], which lends out one object at a time; a caller never holds two
-//! loans of the same object.
+//! The kernel is not preemptible and one CPU at a time runs kernel code (the big kernel
+//! lock, `smp::bkl`), so objects are reached through [`with`], which lends out one
+//! object at a time; a caller never holds two loans of the same object.
 
 pub mod ec;
 pub mod kern;
@@ -113,7 +113,8 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
     }
     // SAFETY: `h` names a live object of type `T` (kind checked; liveness as in
     // `kind_of`). Loans are not nested for the same object (module rule), the kernel is
-    // not preemptible and only one CPU touches objects, so this is the only reference.
+    // not preemptible and the big kernel lock keeps every other CPU out of kernel code
+    // that touches objects, so this is the only reference.
     let obj = unsafe { &mut *(virt(h << 12) as *mut T) };
     Some(f(obj))
 }
