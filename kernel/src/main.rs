@@ -102,10 +102,15 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         fatal!("building the kernel address space: {e:?}");
     }
     self_test();
-    match arch::lapic::init() {
+    match arch::lapic::init(features.x2apic) {
         Some(count) => println!(
-            "lapic: id {}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
+            "lapic: id {}{}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
             arch::lapic::id(),
+            if arch::lapic::x2apic() {
+                " (x2APIC)"
+            } else {
+                ""
+            },
             arch::lapic::TICK_US,
             count,
             arch::lapic::frequencies().0,

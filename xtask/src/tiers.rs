@@ -112,6 +112,7 @@ pub const TIERS: &[Tier] = &[
                 GREETING,
                 "cpu: GenuineIntel",
                 "cpu: enabled xcr0=0x7 fsgsbase=true",
+                "lapic: id 0 (x2APIC)",
             ],
             wx_monitor: false,
         },

@@ -1,11 +1,16 @@
-//! The local APIC (xAPIC, memory-mapped): the timer that preempts scheduling contexts,
-//! end-of-interrupt, and the spurious vector.
+//! The local APIC: the timer that preempts scheduling contexts, end-of-interrupt, the
+//! spurious vector and inter-processor interrupts.
+//!
+//! Where the CPU has x2APIC mode the kernel uses it (registers as MSRs 0x800 + offset/16,
+//! 32-bit APIC ids, one 64-bit ICR write per IPI); firmware may have switched it on
+//! already, and then the memory-mapped registers are gone. Otherwise the xAPIC page is
+//! mapped uncached into the kernel's MMIO window.
 //!
 //! The timer runs periodically at [`TICK_US`] microseconds, calibrated against the PIT;
 //! each tick charges the running scheduling context and ends its quantum when it is used
 //! up. (TSC-deadline mode and per-quantum one-shot programming are later refinements.)
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::io::{inb, outb};
 use super::msr;
@@ -27,28 +32,65 @@ const REG_TIMER_CURRENT: u64 = 0x390;
 const REG_TIMER_DIVIDE: u64 = 0x3e0;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
+/// Whether the local APICs run in x2APIC mode (all CPUs alike).
+static X2APIC: AtomicBool = AtomicBool::new(false);
+/// Whether the local APIC is usable at all.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+const IA32_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
 static TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
 const REG_ICR_LOW: u64 = 0x300;
 const REG_ICR_HIGH: u64 = 0x310;
 
 fn read(reg: u64) -> u32 {
+    if X2APIC.load(Ordering::Relaxed) {
+        // SAFETY: in x2APIC mode every register is the MSR 0x800 + offset / 16.
+        return unsafe { msr::read(0x800 + (reg >> 4) as u32) } as u32;
+    }
     // SAFETY: BASE is the uncached kernel mapping of this CPU's APIC page; `reg` is a
     // register offset inside it.
     unsafe { core::ptr::read_volatile((BASE.load(Ordering::Relaxed) + reg) as *const u32) }
 }
 
 fn write(reg: u64, v: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        // SAFETY: as for `read`; the registers written here are all writable.
+        unsafe { msr::write(0x800 + (reg >> 4) as u32, v as u64) };
+        return;
+    }
     // SAFETY: as for `read`.
     unsafe { core::ptr::write_volatile((BASE.load(Ordering::Relaxed) + reg) as *mut u32, v) }
 }
 
-/// Maps and enables the local APIC and starts the periodic timer. Returns the APIC timer
-/// ticks per timer period, or `None` if the APIC cannot be used.
-pub fn init() -> Option<u32> {
+/// Switches the executing CPU's local APIC into x2APIC mode (xAPIC first: the CPU does
+/// not allow going straight from disabled to x2APIC).
+fn enable_x2apic() {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting the enable and then the
+    // x2APIC bit is the architectural way into x2APIC mode, which the CPU reported.
+    unsafe {
+        let base = msr::read(IA32_APIC_BASE);
+        if base & APIC_BASE_X2APIC == 0 {
+            msr::write(IA32_APIC_BASE, base | APIC_BASE_ENABLE);
+            msr::write(IA32_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+        }
+    }
+}
+
+/// Enables the local APIC (in x2APIC mode if `x2apic`, or if firmware chose it) and
+/// starts the periodic timer. Returns the APIC timer ticks per timer period, or `None`
+/// if the APIC cannot be used.
+pub fn init(x2apic: bool) -> Option<u32> {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
-    let apic_base = unsafe { msr::read(0x1b) };
-    let va = crate::mem::kspace::map_mmio(apic_base & 0xf_ffff_f000)?;
-    BASE.store(va, Ordering::Relaxed);
+    let apic_base = unsafe { msr::read(IA32_APIC_BASE) };
+    if x2apic || apic_base & APIC_BASE_X2APIC != 0 {
+        enable_x2apic();
+        X2APIC.store(true, Ordering::Relaxed);
+    } else {
+        let va = crate::mem::kspace::map_mmio(apic_base & 0xf_ffff_f000)?;
+        BASE.store(va, Ordering::Relaxed);
+    }
+    ENABLED.store(true, Ordering::Relaxed);
     write(REG_TPR, 0);
     write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
     write(REG_TIMER_DIVIDE, 0b1011); // divide by 1
@@ -68,6 +110,9 @@ fn start_timer(count: u32) {
 /// Enables the local APIC of an application processor (same mapping, same timer
 /// period as the bootstrap CPU's).
 pub fn init_ap() {
+    if X2APIC.load(Ordering::Relaxed) {
+        enable_x2apic();
+    }
     write(REG_TPR, 0);
     write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
     let count = TIMER_COUNT.load(Ordering::Relaxed) as u32;
@@ -78,6 +123,12 @@ pub fn init_ap() {
 
 /// Sends an inter-processor interrupt: `command` is the ICR's low word.
 pub fn send_ipi(apic_id: u32, command: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        // One write with the 32-bit destination; there is no delivery status to wait for.
+        // SAFETY: the ICR MSR exists in x2APIC mode; the command is the caller's.
+        unsafe { msr::write(0x830, (apic_id as u64) << 32 | command as u64) };
+        return;
+    }
     write(REG_ICR_HIGH, apic_id << 24);
     write(REG_ICR_LOW, command);
     for _ in 0..1_000_000 {
@@ -143,12 +194,21 @@ fn calibrate() -> Option<u32> {
 
 /// Acknowledges the interrupt being handled.
 pub fn eoi() {
-    if BASE.load(Ordering::Relaxed) != 0 {
+    if ENABLED.load(Ordering::Relaxed) {
         write(REG_EOI, 0);
     }
 }
 
 /// This CPU's APIC id.
 pub fn id() -> u32 {
-    read(REG_ID) >> 24
+    if X2APIC.load(Ordering::Relaxed) {
+        read(REG_ID)
+    } else {
+        read(REG_ID) >> 24
+    }
+}
+
+/// Whether the local APICs run in x2APIC mode.
+pub fn x2apic() -> bool {
+    X2APIC.load(Ordering::Relaxed)
 }
