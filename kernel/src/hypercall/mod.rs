@@ -15,6 +15,7 @@ mod pt_ctrl;
 mod revoke;
 mod sc_ctrl;
 mod sm_ctrl;
+pub mod xfer_item;
 
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;

@@ -1,13 +1,12 @@
 //! `pd_ctrl`: lookup, map_access_page, delegate and msr_access.
 
 use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hypercall::{arg1_flags, arg1_selector, delegate as dflag, pd_ctrl as op, xfer};
+use facet_abi::hypercall::{arg1_flags, arg1_selector, pd_ctrl as op};
 
 use facet_abi::status::Status;
 use facet_kcore::capspace;
 
 use super::caps::object;
-use super::delegation::{delegate_memory, delegate_objects, delegate_ports, ports_from_kernel};
 use super::HcResult;
 use crate::arch::regs::Frame;
 use crate::obj::pd::{self, Pd};
@@ -49,32 +48,11 @@ fn delegate(f: &mut Frame) -> HcResult {
     let src = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
     let dst = object(f.rsi, Kind::Pd, 0)?;
     let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
-    let from_kernel =
-        meta & dflag::HYPERVISOR != 0 && with::<Pd, _>(src, |p| p.privileged).unwrap_or(false);
-    let result = if meta & 3 != xfer::DELEGATE || crd.kind() != window.kind() {
-        // Translation needs an IPC partner; an invalid kind or mismatched spaces transfer
-        // nothing.
-        Crd::NULL
-    } else {
-        match crd.kind() {
-            CrdKind::Memory => delegate_memory(
-                if from_kernel { None } else { Some(src) },
-                dst,
-                crd,
-                window,
-                meta,
-            ),
-            CrdKind::Pio if from_kernel => ports_from_kernel(dst, crd, window),
-            CrdKind::Pio => delegate_ports(src, dst, crd, window),
-            CrdKind::Object if from_kernel => {
-                delegate_objects(crate::obj::kern::pd(), dst, crd, window, meta >> 12)
-            }
-            CrdKind::Object => delegate_objects(src, dst, crd, window, meta >> 12),
-            CrdKind::Null => Crd::NULL,
-        }
-    };
+    // The destination CRD is both the translate and the delegate window, as in the
+    // reference.
+    let (result, flags) = super::xfer_item::xfer_item(src, dst, crd, meta, window, window);
     f.rdx = result.0;
-    f.rax = meta & 0xfff;
+    f.rax = flags;
     Ok(())
 }
 

@@ -191,7 +191,16 @@ pub fn set_typed_item(utcb: u64, i: usize, crd: u64, meta: u64) {
     wr(utcb, at + 8, meta);
 }
 
-/// The receive window for delegations (UTCB header word 2).
+/// The receiver's translate window (UTCB header word 1).
+pub fn translate_window(utcb: u64) -> u64 {
+    if utcb == 0 {
+        0
+    } else {
+        rd(utcb, 8)
+    }
+}
+
+/// The receiver's delegate window (UTCB header word 2).
 pub fn delegate_window(utcb: u64) -> u64 {
     if utcb == 0 {
         0

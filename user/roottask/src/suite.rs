@@ -157,6 +157,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         caps::ports_follow_capabilities,
     );
     r.run("caps::msr_access", caps::msr_access);
+    r.run(
+        "caps::translate_names_the_receivers_capability",
+        caps::translate_names_the_receivers_capability,
+    );
     r.run("ipc::call_and_reply", ipc::call_and_reply);
     r.run(
         "ipc::reply_delegates_typed_items",

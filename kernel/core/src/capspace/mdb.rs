@@ -226,6 +226,35 @@ pub fn lookup(spaces: &impl Spaces, mem: &impl PhysMem, space: u32, index: u64) 
     Cap::decode(mem.read_u64(addr + W_CAP))
 }
 
+/// Translation: the index in `rcv_space` of the capability from which the one at `index`
+/// of `snd_space` was delegated, directly or through other spaces (its nearest such
+/// ancestor), and the sender's capability. When the sender and the receiver are the same
+/// space and nothing is found, the index itself is the answer (a PD translating its own
+/// capability, as the reference does for Genode). `None` when nothing matches.
+pub fn translate(
+    spaces: &impl Spaces,
+    mem: &impl PhysMem,
+    snd_space: u32,
+    index: u64,
+    rcv_space: u32,
+) -> Option<(u64, Cap)> {
+    let snd = table_of(spaces, snd_space).ok()?;
+    let start = read_slot(mem, snd.slot_addr(mem, index)?);
+    let cap = start.cap?;
+    let mut link = start.parent;
+    // Every step goes to an older slot, so the walk ends; the bound only guards
+    // against a corrupted tree.
+    for _ in 0..(1u32 << 24) {
+        let Some(at) = link else { break };
+        if at.space == rcv_space {
+            return Some((at.index as u64, cap));
+        }
+        let table = table_of(spaces, at.space).ok()?;
+        link = read_slot(mem, table.slot_addr(mem, at.index as u64)?).parent;
+    }
+    (snd_space == rcv_space).then_some((index, cap))
+}
+
 /// The state of one revoke.
 struct Mdb<'a, S, M> {
     spaces: &'a mut S,

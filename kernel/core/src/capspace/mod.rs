@@ -29,7 +29,9 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use mdb::{delegate, insert_root, lookup, revoke, DelegateOutcome, RevokeOutcome, Spaces};
+pub use mdb::{
+    delegate, insert_root, lookup, revoke, translate, DelegateOutcome, RevokeOutcome, Spaces,
+};
 pub use table::Table;
 
 /// Index bits of an object space: selectors `0..2^25`.

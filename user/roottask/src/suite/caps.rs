@@ -280,3 +280,42 @@ pub fn msr_access() -> TestResult {
     ensure_eq!(msr_read(0x277), Ok(0x0007_0406_0007_0406u64));
     Ok(())
 }
+
+/// Translation names the receiver's own capability that a sent one derives from, inside
+/// the receiver's window and with the sender's rights; translate-or-delegate delegates
+/// when there is nothing to translate.
+pub fn translate_names_the_receivers_capability() -> TestResult {
+    use facet_abi::hypercall::xfer::{TRANSLATE, TRANS_DELEGATE};
+    let (sm, child) = (1800, 1801);
+    ok(create_sm(sm, PD, 0, 0), "create_sm")?;
+    // The child PD gets the semaphore at its selector 0.
+    ok(create_pd(child, PD, obj(sm), false), "create_pd")?;
+    let all = Crd::new(Kind::Object, 0, 20, perm::ALL);
+    let xlt = |src, dst, crd, meta, window| {
+        pd_ctrl_delegate(src, dst, crd, meta, window)
+            .map_err(|s| Fail::new(format_args!("translate: {}", s.name())))
+    };
+    // The child's capability derives from the roottask's at `sm`.
+    ensure_eq!(xlt(child, PD, obj(0), TRANSLATE, all)?.0, obj(sm));
+    // Not inside the window: nothing.
+    let small = Crd::new(Kind::Object, 0, 4, perm::ALL);
+    ensure_eq!(xlt(child, PD, obj(0), TRANSLATE, small)?.0, Crd::NULL);
+    // The other way round nothing derives: nothing; within one PD a capability is itself.
+    ensure_eq!(xlt(PD, child, obj(sm), TRANSLATE, all)?.0, Crd::NULL);
+    ensure_eq!(xlt(PD, PD, obj(sm), TRANSLATE, all)?.0, obj(sm));
+    // Memory is not translated.
+    let mem = Crd::new(Kind::Memory, SCRATCH >> 12, 0, perm::MEM_R);
+    let mem_all = Crd::new(Kind::Memory, 0, 30, perm::MEM_R);
+    ensure_eq!(xlt(PD, PD, mem, TRANSLATE, mem_all)?.0, Crd::NULL);
+    // Translate-or-delegate: nothing to translate into the child, so it delegates (and
+    // says so in bit 0 of the answer) ...
+    let window = Crd::new(Kind::Object, 7, 0, perm::ALL);
+    let (got, flags) = xlt(PD, child, obj(sm), TRANS_DELEGATE, window)?;
+    ensure_eq!(got, obj(7));
+    ensure_eq!(flags & 1, 1u64);
+    // ... and back from the child it translates.
+    let (got, flags) = xlt(child, PD, obj(7), TRANS_DELEGATE, all)?;
+    ensure_eq!(got, obj(sm));
+    ensure_eq!(flags & 1, 0u64);
+    Ok(())
+}

@@ -564,3 +564,29 @@ fn tearing_down_a_space() {
     // B: root, directory, leaf of 100 and of 5000; Q: root and one leaf.
     assert_eq!(freed.len(), 6);
 }
+
+#[test]
+fn translate_finds_the_nearest_ancestor_in_the_receiver() {
+    let mut sim = world();
+    sim.insert(A, 5, cap(0x40, 3, ALL)).unwrap();
+    // A:5 -> B:9 -> C:2 -> B:20
+    sim.delegate(A, 5, B, 9, 0, ALL).unwrap();
+    sim.delegate(B, 9, C, 2, 0, 0b0111).unwrap();
+    sim.delegate(C, 2, B, 20, 0, 0b0011).unwrap();
+    let t = |s, i, r| translate(&sim.world, &sim.mem, s, i, r);
+    assert_eq!(t(C, 2, A), Some((5, cap(0x40, 3, 0b0111))));
+    assert_eq!(t(C, 2, B), Some((9, cap(0x40, 3, 0b0111))));
+    // B:20's nearest ancestor in B is B:9 (through C), not itself.
+    assert_eq!(t(B, 20, B), Some((9, cap(0x40, 3, 0b0011))));
+    assert_eq!(t(B, 20, A), Some((5, cap(0x40, 3, 0b0011))));
+    // A root has no ancestor: nothing in another space; itself in its own.
+    assert_eq!(t(A, 5, B), None);
+    assert_eq!(t(A, 5, A), Some((5, cap(0x40, 3, ALL))));
+    // Empty slots, unknown spaces and indices out of range translate to nothing.
+    assert_eq!(t(C, 3, A), None);
+    assert_eq!(t(9, 2, A), None);
+    assert_eq!(t(C, 1 << 40, A), None);
+    // After a revoke the chain is gone.
+    sim.revoke(A, 5, 0, ALL, false).unwrap();
+    assert_eq!(translate(&sim.world, &sim.mem, C, 2, A), None);
+}
