@@ -29,6 +29,9 @@ pub struct Pd {
     pub pio: Table,
     /// Physical address of the two-frame I/O permission bitmap (set bit = denied).
     pub iobitmap: u64,
+    /// Bytes at the start of the bitmap that may allow a port (past them everything is
+    /// denied): what a switch to this Pd copies into the CPU's TSS.
+    pub io_extent: u16,
     /// May delegate from the kernel itself (the hypervisor delegate flag).
     pub privileged: bool,
     /// May access MSRs (`pd_ctrl msr_access`).
@@ -52,13 +55,14 @@ pub fn current_on(cpu: u32) -> Handle {
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
 pub fn activate(pd: Handle) {
-    let Some((pml4, bitmap)) = with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap)) else {
+    let Some((pml4, bitmap, extent)) = with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap, p.io_extent))
+    else {
         return;
     };
     CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(pd, Ordering::Release);
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
-    crate::arch::ports::load(map);
+    crate::arch::ports::load(map, extent as usize);
     // SAFETY: every Pd's table shares the kernel half, so the kernel stays mapped.
     unsafe { crate::arch::cpu::write_cr3(pml4) };
 }
@@ -91,6 +95,7 @@ impl Pd {
             obj,
             pio,
             iobitmap: bitmap,
+            io_extent: 0,
             privileged,
             passthrough,
         };
@@ -107,6 +112,9 @@ impl Pd {
     pub fn set_port(&mut self, port: u64, allowed: bool) {
         if port >= 1 << 16 {
             return;
+        }
+        if allowed {
+            self.io_extent = self.io_extent.max((port / 8 + 1) as u16);
         }
         let byte = virt(self.iobitmap) + port / 8;
         // SAFETY: the byte lies in the Pd's own two bitmap frames.
