@@ -55,18 +55,19 @@ mod tests {
 
     #[test]
     fn cores_and_threads_split_the_id() {
-        // 2 packages of 4 cores with 2 threads: ids 0..15.
+        // 2 packages of 4 cores with 2 threads: ids 0..15; 0b1111 is package 1, core 3,
+        // thread 1.
         assert_eq!(
-            place(0b1_11_1, 8, 4),
+            place(0b1111, 8, 4),
             Place {
                 thread: 1,
                 core: 3,
                 package: 1
             }
         );
-        // 6 cores, no SMT: three core bits.
+        // 6 cores, no SMT: three core bits; 0b1101 is package 1, core 5.
         assert_eq!(
-            place(0b1_101, 6, 6),
+            place(0b1101, 6, 6),
             Place {
                 thread: 0,
                 core: 5,
