@@ -155,11 +155,12 @@ pub fn is_svm() -> bool {
     VENDOR.load(Ordering::Acquire) == SVM
 }
 
-/// A control block for a new vCPU of a Pd whose guest page table is rooted at `npt`.
-pub fn create(npt: u64) -> Option<u64> {
+/// A control block for a new vCPU of a Pd whose guest page table is rooted at `npt` and
+/// whose APIC-access page (used on VMX) is `apic_access`.
+pub fn create(npt: u64, apic_access: u64) -> Option<u64> {
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::new_vmcb(npt),
-        VMX => crate::vmx::new_vmcs(npt),
+        VMX => crate::vmx::new_vmcs(npt, apic_access),
         _ => None,
     }
 }

@@ -18,9 +18,49 @@ pub fn pd_ctrl(f: &mut Frame) -> HcResult {
         op::LOOKUP => lookup(f),
         op::DELEGATE => delegate(f),
         op::MSR_ACCESS => msr_access(f),
-        // The APIC access page belongs to VMX virtualization.
-        _ => Err(Status::BadFtr),
+        _ => map_access_page(f),
     }
+}
+
+/// Maps the running Pd's APIC-access page into its guest-physical space at the page ARG2
+/// names: a memory CRD of order 0 with exactly read and write rights, else BAD_PAR (the
+/// reference's rule). Guest accesses to that page become APIC-access exits on VMX once
+/// the VMM turns on APIC-access virtualization (MTD CTRL).
+fn map_access_page(f: &mut Frame) -> HcResult {
+    let crd = Crd(f.rsi);
+    let rw = facet_abi::perm::MEM_R | facet_abi::perm::MEM_W;
+    if crd.kind() != CrdKind::Memory || crd.perms() != rw || crd.order() != 0 {
+        return Err(Status::BadPar);
+    }
+    let gpa = crd.base();
+    if gpa >= 1 << 35 {
+        return Err(Status::BadPar);
+    }
+    let cur = pd::current();
+    let (page, table) =
+        with::<Pd, _>(cur, |p| (p.apic_access_page(), p.guest_table())).ok_or(Status::BadCap)?;
+    let (Some(page), Some(table)) = (page, table) else {
+        return Err(crate::obj::OUT_OF_MEMORY);
+    };
+    let attrs = facet_kcore::paging::Attrs {
+        write: true,
+        execute: false,
+        user: true,
+        global: false,
+        uncached: false,
+    };
+    let mut mem = crate::mem::kspace::phys();
+    table
+        .remap(
+            &mut mem,
+            &mut crate::mem::frames::PoolFrames,
+            gpa << 12,
+            Some((page, attrs)),
+            facet_kcore::paging::PageSize::Size4K,
+        )
+        .map_err(|_| crate::obj::OUT_OF_MEMORY)?;
+    crate::vcpu::guest_tables_changed();
+    Ok(())
 }
 
 /// ARG2 is a CRD; the answer replaces it: the capability found at its base (order 0:

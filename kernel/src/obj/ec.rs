@@ -101,10 +101,13 @@ impl Ec {
     /// Creates an Ec with a zeroed UTCB mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
         let vmcb = if p.vcpu {
-            let npt = with::<super::pd::Pd, _>(p.pd, |d| d.guest_table())
-                .flatten()
-                .ok_or(OUT_OF_MEMORY)?;
-            crate::vcpu::create(npt.root).ok_or(OUT_OF_MEMORY)?
+            let (npt, access) =
+                with::<super::pd::Pd, _>(p.pd, |d| (d.guest_table(), d.apic_access_page()))
+                    .ok_or(OUT_OF_MEMORY)?;
+            let (Some(npt), Some(access)) = (npt, access) else {
+                return Err(OUT_OF_MEMORY);
+            };
+            crate::vcpu::create(npt.root, access).ok_or(OUT_OF_MEMORY)?
         } else {
             0
         };

@@ -38,6 +38,8 @@ pub struct Pd {
     pub passthrough: bool,
     /// Physical address of the nested (guest) page table's PML4, 0 until first used.
     pub npt: u64,
+    /// The APIC-access page of the Pd's vCPUs (VMX), 0 until first used.
+    pub apic_access: u64,
 }
 
 /// The Pd whose address space and ports are loaded on each CPU.
@@ -96,6 +98,7 @@ impl Pd {
             pio,
             iobitmap: bitmap,
             io_extent: 0,
+            apic_access: 0,
             privileged,
             passthrough,
         };
@@ -131,6 +134,14 @@ impl Pd {
     }
 
     /// The guest page table (nested paging), created on first use.
+    /// The APIC-access page, allocated on first use.
+    pub fn apic_access_page(&mut self) -> Option<u64> {
+        if self.apic_access == 0 {
+            self.apic_access = frames::alloc_zeroed(0)?;
+        }
+        Some(self.apic_access)
+    }
+
     pub fn guest_table(&mut self) -> Option<PageTable> {
         if self.npt == 0 {
             self.npt = PageTable::new(&mut frames::PoolFrames)?.root;
@@ -161,6 +172,10 @@ impl Object for Pd {
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
         if let Some(npt) = with::<Pd, _>(h, |p| p.npt).filter(|&n| n != 0) {
             PageTable { root: npt }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
+        }
+        // Its vCPUs are gone (each held a reference): no VMCS names the page any more.
+        if let Some(page) = with::<Pd, _>(h, |p| p.apic_access).filter(|&a| a != 0) {
+            frames::free(page, 0);
         }
     }
 }

@@ -56,9 +56,10 @@ const ALLOWED_PROC: u32 = (1 << 2)
     | (1 << 30);
 /// HLT and unconditional I/O exiting, secondary controls.
 const FORCED_PROC: u32 = (1 << 7) | (1 << 24) | (1 << 31);
-/// Secondary controls a VMM may choose: descriptor-table exiting, RDTSCP, WBINVD
+/// Secondary controls a VMM may choose: APIC-access virtualization (the page is the
+/// Pd's, see `pd_ctrl map_access_page`), descriptor-table exiting, RDTSCP, WBINVD
 /// exiting, INVPCID.
-const ALLOWED_PROC2: u32 = (1 << 2) | (1 << 3) | (1 << 6) | (1 << 12);
+const ALLOWED_PROC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 12);
 /// EPT and unrestricted guest.
 const FORCED_PROC2: u32 = (1 << 1) | (1 << 7);
 /// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
@@ -126,7 +127,7 @@ pub fn init_cpu(f: &Features) -> bool {
 
 /// A new VMCS for a vCPU of a Pd whose guest page table is at `npt`, made current, with
 /// the controls set and the guest in the state after INIT (real mode).
-pub fn new_vmcs(npt: u64) -> Option<u64> {
+pub fn new_vmcs(npt: u64, apic_access: u64) -> Option<u64> {
     use vmcs::*;
     // The VMCS and a page of kernel-private vCPU data after it (`run::Side`).
     let phys = frames::alloc_zeroed(1)?;
@@ -172,6 +173,9 @@ pub fn new_vmcs(npt: u64) -> Option<u64> {
     );
     write(GUEST_PAT, 0x0007_0406_0007_0406);
     write(EPT_POINTER, npt | (3 << 3) | 6);
+    // Where guest accesses become APIC-access exits once the VMM virtualizes APIC
+    // accesses (secondary control bit 0, through MTD CTRL).
+    write(APIC_ACCESS_ADDR, apic_access);
     write(LINK_POINTER, u64::MAX);
     // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.
     let cr0_fixed = rdmsr(0x486) & !(1 | (1 << 31));

@@ -9,6 +9,7 @@ pub const IO_BITMAP_A: u64 = 0x2000;
 pub const IO_BITMAP_B: u64 = 0x2002;
 pub const MSR_BITMAP: u64 = 0x2004;
 pub const TSC_OFFSET: u64 = 0x2010;
+pub const APIC_ACCESS_ADDR: u64 = 0x2014;
 pub const EPT_POINTER: u64 = 0x201a;
 pub const GUEST_PHYSICAL: u64 = 0x2400;
 pub const LINK_POINTER: u64 = 0x2800;

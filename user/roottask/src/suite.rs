@@ -82,6 +82,7 @@ mod irq;
 mod msi;
 mod smp;
 mod vm;
+mod vm_apic;
 mod vm_bad;
 mod vm_long;
 mod vm_window;
@@ -212,6 +213,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::intercepts_and_interrupt_window", || {
         vm_window::intercepts_and_interrupt_window(w)
     });
+    r.run("vm::apic_access_page", || vm_apic::apic_access_page(w));
     r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",

@@ -195,6 +195,18 @@ pub fn call(pt: u64) -> Result<(), Status> {
     call_with(pt, 0)
 }
 
+/// `pd_ctrl map_access_page`: maps the running PD's APIC-access page at the guest-physical
+/// page `crd` names (memory, order 0, read and write rights).
+pub fn map_access_page(crd: Crd) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(Hypercall::PdCtrl, pd_ctrl::MAP_ACCESS_PAGE, 0),
+        crd.0,
+        0,
+        0,
+        0,
+    ))
+}
+
 /// `call` with flags from `facet_abi::hypercall::call` (for example DISABLE_BLOCKING:
 /// TIMEOUT at once if the handler is busy, instead of waiting for it).
 pub fn call_with(pt: u64, flags: u64) -> Result<(), Status> {
