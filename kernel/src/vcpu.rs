@@ -8,6 +8,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
+use facet_abi::config::NUM_CPU;
 use facet_kcore::tags::TagSet;
 
 use facet_abi::mtd;
@@ -75,8 +76,8 @@ static TAGGED: AtomicBool = AtomicBool::new(false);
 static TAGS: crate::sync::SpinLock<TagSet> = crate::sync::SpinLock::new(TagSet::new(0));
 /// Bumped whenever a guest page table loses or changes a mapping.
 static GUEST_GENERATION: AtomicU64 = AtomicU64::new(1);
-/// The generation the CPU running vCPUs last flushed guest translations for.
-static GUEST_FLUSHED: AtomicU64 = AtomicU64::new(0);
+/// The generation each CPU last flushed guest translations for.
+static GUEST_FLUSHED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// What an exit asks the kernel to do next.
 pub enum Exit {
@@ -94,6 +95,7 @@ pub enum Exit {
 pub fn init(f: &Features, tags: bool) -> Option<&'static str> {
     if crate::svm::init_cpu(f.svm && f.npt) {
         VENDOR.store(SVM, Ordering::Release);
+        mark_ready();
         // ASID 1 is shared by untagged vCPUs; tag t is ASID t + 1.
         let asids = crate::svm::asid_count();
         enable_tags(tags && asids > 2, asids.saturating_sub(2));
@@ -101,11 +103,35 @@ pub fn init(f: &Features, tags: bool) -> Option<&'static str> {
     }
     if crate::vmx::init_cpu(f) {
         VENDOR.store(VMX, Ordering::Release);
+        mark_ready();
         enable_tags(tags && crate::vmx::has_vpid(), TagSet::CAPACITY);
         return Some("VMX with EPT and unrestricted guests");
     }
     None
 }
+
+/// Turns the extension the bootstrap CPU enabled on for an application processor too.
+/// Returns whether vCPUs can run there.
+pub fn init_ap(f: &Features) -> bool {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::init_cpu(f.svm && f.npt),
+        VMX => crate::vmx::init_cpu(f),
+        _ => false,
+    }
+}
+
+/// Whether vCPUs can run on CPU `cpu`.
+pub fn usable_on(cpu: u32) -> bool {
+    cpu < NUM_CPU as u32 && READY_CPUS.load(Ordering::Acquire) & (1 << cpu) != 0
+}
+
+/// Records that vCPUs can run on the executing CPU.
+pub fn mark_ready() {
+    READY_CPUS.fetch_or(1 << crate::arch::syscall::cpu_id(), Ordering::AcqRel);
+}
+
+/// CPUs with the extension on (bit n: CPU n).
+static READY_CPUS: AtomicU64 = AtomicU64::new(0);
 
 fn enable_tags(on: bool, max: u32) {
     TAGGED.store(on, Ordering::Release);
@@ -137,7 +163,8 @@ pub fn free_tag(tag: u32) {
 /// it will.
 pub fn guest_tables_stale() -> bool {
     let generation = GUEST_GENERATION.load(Ordering::Acquire);
-    GUEST_FLUSHED.swap(generation, Ordering::AcqRel) != generation
+    let here = &GUEST_FLUSHED[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
+    here.swap(generation, Ordering::AcqRel) != generation
 }
 
 /// Whether vCPUs can be created.
@@ -165,10 +192,10 @@ pub fn create(npt: u64, apic_access: u64) -> Option<u64> {
     }
 }
 
-/// Frees the control block of a destroyed vCPU.
-pub fn destroy(block: u64) {
+/// Frees the control block of a destroyed vCPU that was bound to CPU `cpu`.
+pub fn destroy(block: u64, cpu: u32) {
     match VENDOR.load(Ordering::Acquire) {
-        VMX => free_tag(crate::vmx::run::forget(block)),
+        VMX => free_tag(crate::vmx::run::forget(block, cpu)),
         _ => free_tag(
             crate::svm::vmcb::Vmcb(block)
                 .r32(crate::svm::vmcb::ASID)

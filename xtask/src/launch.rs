@@ -271,7 +271,7 @@ mod tests {
         );
         for line in [
             "megs: 512",
-            "cpu: model=corei7_skylake_x, count=1, ips=200000000",
+            "cpu: model=corei7_skylake_x, count=2, ips=200000000",
             "ata0-master: type=cdrom, path=/w/target/facet-bochs-vmx.iso, status=inserted",
             "boot: cdrom",
             "com1: enabled=1, mode=file, dev=/w/target/logs/bochs-vmx.log",

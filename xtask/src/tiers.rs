@@ -216,12 +216,12 @@ pub const TIERS: &[Tier] = &[
     },
     Tier {
         name: "bochs-vmx",
-        about: "Bochs, Skylake-X (VMX with EPT), 1 CPU, GRUB multiboot 2",
+        about: "Bochs, Skylake-X (VMX with EPT), 2 CPUs, GRUB multiboot 2",
         emulator: Emulator::Bochs,
         boot: Boot::Grub(Multiboot::V2),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff8f000 expect=vmx",
-        emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
+        roottask_args: "test usable=0x1ff8f000 expect=vmx cpus=2",
+        emulator_args: &["cpu: model=corei7_skylake_x, count=2, ips=200000000"],
         timeout_s: 600,
         expect: Expect::Suite {
             must_contain: &[

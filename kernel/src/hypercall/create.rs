@@ -52,8 +52,8 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
     if vcpu && !crate::vcpu::enabled() {
         return Err(Status::BadFtr);
     }
-    // Virtualization is enabled on the bootstrap CPU only so far.
-    if vcpu && cpu != 0 {
+    // A CPU where the extension could not be turned on runs no vCPUs.
+    if vcpu && !crate::vcpu::usable_on(cpu) {
         return Err(Status::BadCpu);
     }
     let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;

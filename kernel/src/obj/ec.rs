@@ -226,8 +226,8 @@ impl Object for Ec {
         else {
             return;
         };
-        if let Some(block) = with::<Ec, _>(h, |e| e.vmcb).filter(|&v| v != 0) {
-            crate::vcpu::destroy(block);
+        if let Some((block, cpu)) = with::<Ec, _>(h, |e| (e.vmcb, e.cpu)).filter(|&(v, _)| v != 0) {
+            crate::vcpu::destroy(block, cpu);
         }
         if utcb != 0 {
             // The UTCB frame goes back to the pool: it must vanish from user space first.

@@ -185,6 +185,9 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     arch::idt::load();
     arch::syscall::init();
     lapic::init_ap();
+    if crate::vcpu::init_ap(&features) {
+        crate::vcpu::mark_ready();
+    }
     crate::println!("smp: CPU {} online (APIC id {})", cpu, lapic::id());
     // From here on this CPU runs the Ecs bound to it (online first: the bootstrap CPU
     // holds the kernel lock while it waits for this one).

@@ -1,5 +1,7 @@
 //! TLB shootdown: a mapping removed from a page table is gone from every CPU's TLB
-//! before the hypercall that removed it returns.
+//! before the hypercall that removed it returns. The same IPI carries the other request
+//! that must be answered on a given CPU without the kernel lock: VMCLEAR of a freed
+//! vCPU's VMCS, which may be cached on the CPU the vCPU ran on.
 //!
 //! The CPU that removed it (holding the big kernel lock) bumps a generation, flushes its
 //! own TLB and sends the shootdown IPI to every other online CPU, then waits until each
@@ -18,9 +20,29 @@ pub const VECTOR: u8 = 0xf1;
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static FLUSHED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// Flushes this CPU's TLB if a shootdown asks for it (from the IPI handler and the
-/// lock's spin loop; needs no lock).
+/// Per CPU: a VMCS another CPU wants cleared here (0: none).
+static VMCLEAR: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Has CPU `cpu` VMCLEAR the VMCS at `phys` (a vCPU bound to it is being freed) and
+/// waits until it has (the caller holds the kernel lock; the answer needs none).
+pub fn vmclear_on(cpu: u32, phys: u64) {
+    let slot = &VMCLEAR[cpu as usize % NUM_CPU];
+    slot.store(phys, Ordering::Release);
+    super::send_ipi(cpu, VECTOR);
+    while slot.load(Ordering::Acquire) != 0 {
+        core::hint::spin_loop();
+    }
+}
+
+/// Does what other CPUs asked of this one: a TLB flush, a VMCLEAR (from the IPI handler
+/// and the lock's spin loop; needs no lock).
 pub fn answer() {
+    let vmcs = &VMCLEAR[cpu_id() as usize % NUM_CPU];
+    let phys = vmcs.load(Ordering::Acquire);
+    if phys != 0 {
+        crate::vmx::run::clear_here(phys);
+        vmcs.store(0, Ordering::Release);
+    }
     let g = GENERATION.load(Ordering::Acquire);
     let me = &FLUSHED[cpu_id() as usize % NUM_CPU];
     if me.load(Ordering::Relaxed) != g {

@@ -67,12 +67,15 @@ __ap_lm64:
     xorl %ebp, %ebp
     jmpq *%rax
 
+    // The descriptors come with their accessed bits set: loading one with the bit clear
+    // makes the CPU write it, and once paging is on this page is mapped read-only (a
+    // write there faults, and with no IDT yet the AP triple-faults).
     .balign 8
 __ap_gdt:
     .quad 0
-    .quad 0x00cf9a000000ffff
-    .quad 0x00cf92000000ffff
-    .quad 0x00af9a000000ffff
+    .quad 0x00cf9b000000ffff
+    .quad 0x00cf93000000ffff
+    .quad 0x00af9b000000ffff
 __ap_gdt_ptr:
     .short __ap_gdt_ptr - __ap_gdt - 1
     .long 0x8000 + (__ap_gdt - __ap_trampoline_start)

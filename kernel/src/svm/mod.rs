@@ -14,17 +14,18 @@ pub mod vmcb;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use facet_abi::config::NUM_CPU;
+
 use crate::arch::msr;
 use crate::mem::frames;
 use vmcb::Vmcb;
 
-/// The bootstrap CPU's page for host state across VMRUN (VMSAVE/VMLOAD). vCPUs run on
-/// that CPU only so far.
-static HOST_AREA: AtomicU64 = AtomicU64::new(0);
+/// Each CPU's page for host state across VMRUN (VMSAVE/VMLOAD).
+static HOST_AREA: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// This CPU's host-state page.
+/// This CPU's host-state page (0 if SVM is not on here).
 pub fn host_area() -> u64 {
-    HOST_AREA.load(Ordering::Acquire)
+    HOST_AREA[crate::arch::syscall::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire)
 }
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
@@ -59,7 +60,7 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
     let (Some(hsave), Some(host)) = (frames::alloc_zeroed(0), frames::alloc_zeroed(0)) else {
         return false;
     };
-    HOST_AREA.store(host, Ordering::Release);
+    HOST_AREA[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
     // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
     // CPU uses to save host state across VMRUN, owned by this CPU from now on.
     unsafe {

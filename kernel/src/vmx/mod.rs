@@ -211,6 +211,8 @@ pub fn new_vmcs(npt: u64, apic_access: u64) -> Option<u64> {
     write(GUEST_IDTR_BASE, 0);
     write(GUEST_ACTIVITY, 0);
     write(GUEST_INTERRUPTIBILITY, 0);
-    run::host_state();
+    // Another CPU may run the vCPU: the VMCS leaves this one (its host state is written
+    // at the first entry, where it runs).
+    run::clear_here(phys);
     Some(phys)
 }

@@ -3,6 +3,7 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use facet_abi::config::NUM_CPU;
 use facet_abi::layout::VM_EVENT_INVALID;
 
 use super::vmcs::{self, read, write};
@@ -69,8 +70,12 @@ extern "C" {
     fn __vmx_enter(guest: *mut Frame, resume: u64) -> u64;
 }
 
-/// The VMCS current on this CPU (vCPUs run on the bootstrap CPU only so far).
-static CURRENT: AtomicU64 = AtomicU64::new(0);
+/// The VMCS current on each CPU (0: none).
+static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+fn current_slot() -> &'static AtomicU64 {
+    &CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU]
+}
 
 /// Kernel-private per-vCPU data in the page after the VMCS (the VMCS region itself is
 /// opaque to software).
@@ -84,6 +89,8 @@ struct Side {
     vpid: u64,
     /// Whether the VPID's translations must be invalidated before the next entry.
     flush: u64,
+    /// The CPU (plus one) whose host state the VMCS holds; 0 before the first entry.
+    host_cpu: u64,
 }
 
 /// Sets up the side data of a new vCPU with TLB tag `vpid` (0 for none).
@@ -101,7 +108,7 @@ fn side(vmcs: u64) -> *mut Side {
 
 /// Records the current VMCS (after VMPTRLD).
 pub fn set_current(phys: u64) {
-    CURRENT.store(phys, Ordering::Release);
+    current_slot().store(phys, Ordering::Release);
 }
 
 /// The vCPU's guest-linear translations (its VPID's) must go before its next entry.
@@ -135,7 +142,7 @@ pub fn host_state() {
     write(HOST_GS_BASE, gs);
     write(
         HOST_TR_BASE,
-        core::ptr::addr_of!(crate::arch::gdt::BSP_TABLES) as u64,
+        crate::arch::gdt::tables(crate::arch::syscall::cpu_id() as u32).map_or(0, |t| t as u64),
     );
     write(HOST_GDTR_BASE, gdt);
     write(HOST_IDTR_BASE, idt);
@@ -160,7 +167,7 @@ fn descriptor_bases() -> (u64, u64) {
 
 /// Makes `phys` the current VMCS.
 pub fn make_current(phys: u64) -> bool {
-    if CURRENT.load(Ordering::Acquire) == phys {
+    if current_slot().load(Ordering::Acquire) == phys {
         return true;
     }
     let failed: u8;
@@ -178,6 +185,15 @@ pub fn make_current(phys: u64) -> bool {
 pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     if !make_current(phys) {
         return Exit::Message(VM_EVENT_INVALID);
+    }
+    // The host state is the CPU's own (its TSS, GDT, IDT, per-CPU GS base): written at
+    // the vCPU's first entry, on the CPU it is bound to.
+    let here = crate::arch::syscall::cpu_id() + 1;
+    // SAFETY: the side page belongs to this vCPU.
+    if unsafe { (*side(phys)).host_cpu } != here {
+        host_state();
+        // SAFETY: as above.
+        unsafe { (*side(phys)).host_cpu = here };
     }
     if crate::vcpu::guest_tables_stale() {
         invept_all();
@@ -283,21 +299,36 @@ fn restore_tr() {
     // SAFETY: the GDT and TSS are static; clearing the busy type bit of the TSS
     // descriptor and reloading TR restores the full limit; nothing else uses TR now.
     unsafe {
-        let gdt = &mut (*core::ptr::addr_of_mut!(crate::arch::gdt::BSP_TABLES)).gdt;
+        let Some(tables) = crate::arch::gdt::tables(crate::arch::syscall::cpu_id() as u32) else {
+            return;
+        };
+        let gdt = &mut (*tables).gdt;
         gdt[6] &= !(1 << 41);
         asm!("ltr {:x}", in(reg) crate::arch::gdt::SEL_TSS, options(nostack));
     }
 }
 
-/// Forgets a VMCS that is being freed: it must not stay active on the CPU. Returns its
-/// VPID, for the caller to give back.
-pub fn forget(phys: u64) -> u32 {
+/// Forgets a VMCS that is being freed: it must not stay active on the CPU of its vCPU,
+/// `cpu`, which may have it cached (VMCLEAR writes it back and deactivates it). Returns
+/// its VPID, for the caller to give back.
+pub fn forget(phys: u64, cpu: u32) -> u32 {
     // SAFETY: the side page belongs to the vCPU being freed.
     let vpid = unsafe { (*side(phys)).vpid } as u32;
-    // SAFETY: VMCLEAR of the VMCS being freed makes it inactive and flushes it to memory.
-    unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
-    if CURRENT.load(Ordering::Acquire) == phys {
-        set_current(0);
+    if cpu as u64 == crate::arch::syscall::cpu_id() || !crate::smp::online(cpu) {
+        clear_here(phys);
+    } else {
+        crate::smp::shootdown::vmclear_on(cpu, phys);
     }
     vpid
+}
+
+/// VMCLEAR on the executing CPU (from `forget`, or for another CPU's request).
+pub fn clear_here(phys: u64) {
+    // SAFETY: VMCLEAR of a VMCS the kernel owns only makes it inactive and flushes it to
+    // memory.
+    unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
+    let slot = current_slot();
+    if slot.load(Ordering::Acquire) == phys {
+        slot.store(0, Ordering::Release);
+    }
 }
