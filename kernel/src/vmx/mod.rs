@@ -156,6 +156,14 @@ pub fn new_vmcs(npt: u64, apic_access: u64) -> Option<u64> {
     write(VPID, vpid as u64);
     write(PROC_CONTROLS2, proc_controls2(0, vpid != 0) as u64);
     run::init_side(phys, vpid);
+    // The system-call MSRs and KERNEL_GS_BASE switch through the MSR lists.
+    let n = run::SWITCHED_MSRS.len() as u64;
+    write(ENTRY_MSR_LOAD_ADDR, phys + run::GUEST_MSRS);
+    write(ENTRY_MSR_LOAD_COUNT, n);
+    write(EXIT_MSR_STORE_ADDR, phys + run::GUEST_MSRS);
+    write(EXIT_MSR_STORE_COUNT, n);
+    write(EXIT_MSR_LOAD_ADDR, phys + run::HOST_MSRS);
+    write(EXIT_MSR_LOAD_COUNT, n);
     write(EXCEPTION_BITMAP, FORCED_EXCEPTIONS as u64);
     // 64-bit host; save the guest's and load the host's PAT and EFER.
     write(

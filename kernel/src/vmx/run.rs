@@ -100,6 +100,50 @@ pub fn init_side(vmcs: u64, vpid: u32) {
         (*side(vmcs)).vpid = vpid as u64;
         (*side(vmcs)).flush = 1;
     }
+    for (i, &msr) in SWITCHED_MSRS.iter().enumerate() {
+        set_msr_entry(vmcs + GUEST_MSRS, i, msr, 0);
+        // The host's values: the system-call MSRs are the same on every CPU; its
+        // KERNEL_GS_BASE is rewritten before any thread returns to user mode.
+        let host = if msr == KERNEL_GS_BASE {
+            0
+        } else {
+            // SAFETY: these MSRs exist on every x86_64 CPU.
+            unsafe { crate::arch::msr::read(msr) }
+        };
+        set_msr_entry(vmcs + HOST_MSRS, i, msr, host);
+    }
+}
+
+/// The MSRs VMX does not switch but a 64-bit guest uses (SYSCALL and SWAPGS): the CPU
+/// loads the guest's from a list at each entry, stores them back at each exit and loads
+/// the host's from a second list.
+pub const SWITCHED_MSRS: [u32; 4] = [0xc000_0081, 0xc000_0082, 0xc000_0084, KERNEL_GS_BASE];
+const KERNEL_GS_BASE: u32 = 0xc000_0102;
+/// Where in the VMCS's two frames the guest's and the host's MSR lists lie (the second
+/// frame is the side page).
+pub const GUEST_MSRS: u64 = 4096 + 0x100;
+pub const HOST_MSRS: u64 = 4096 + 0x200;
+
+fn set_msr_entry(list: u64, i: usize, msr: u32, value: u64) {
+    let at = virt(list + 16 * i as u64);
+    // SAFETY: the list lies in the vCPU's side page; an entry is the MSR index, a
+    // reserved word and the value.
+    unsafe {
+        (at as *mut u32).write_volatile(msr);
+        ((at + 4) as *mut u32).write_volatile(0);
+        ((at + 8) as *mut u64).write_volatile(value);
+    }
+}
+
+/// The guest's value of the `i`th switched MSR.
+pub fn guest_msr(vmcs: u64, i: usize) -> u64 {
+    // SAFETY: as for `set_msr_entry`.
+    unsafe { (virt(vmcs + GUEST_MSRS + 16 * i as u64 + 8) as *const u64).read_volatile() }
+}
+
+/// Sets the guest's value of the `i`th switched MSR.
+pub fn set_guest_msr(vmcs: u64, i: usize, value: u64) {
+    set_msr_entry(vmcs + GUEST_MSRS, i, SWITCHED_MSRS[i], value);
 }
 
 fn side(vmcs: u64) -> *mut Side {

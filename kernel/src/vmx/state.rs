@@ -12,6 +12,9 @@ use crate::arch::regs::Frame;
 use crate::ipc::utcb::{read_word as rd, write_word as wr};
 use crate::vcpu::gprs;
 
+/// UTCB offsets of the switched MSRs, in the order of `run::SWITCHED_MSRS`.
+const SYSCALL_MSRS: [usize; 4] = [u::STAR, u::LSTAR, u::FMASK, u::KERNEL_GS_BASE];
+
 /// UTCB segment offset, VMCS segment number, MTD bit.
 const SEGS: [(usize, u64, u32); 8] = [
     (u::ES, 0, mtd::DS_ES),
@@ -126,6 +129,11 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
             read(vmcs::GUEST_INTERRUPTIBILITY) & 0xffff_ffff | read(vmcs::GUEST_ACTIVITY) << 32,
         );
     }
+    if m & mtd::SYSCALL_SWAPGS != 0 {
+        for (i, at) in SYSCALL_MSRS.iter().enumerate() {
+            wr(utcb, *at, super::run::guest_msr(vmcs, i));
+        }
+    }
     if m & mtd::TSC != 0 {
         wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
         wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
@@ -190,6 +198,11 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             write(ar, a);
             write(limit, w >> 32);
             write(base, rd(utcb, at + 8));
+        }
+    }
+    if m & mtd::SYSCALL_SWAPGS != 0 {
+        for (i, at) in SYSCALL_MSRS.iter().enumerate() {
+            super::run::set_guest_msr(vmcs, i, rd(utcb, *at));
         }
     }
     if m & mtd::EFER_PAT != 0 {

@@ -55,6 +55,7 @@ static EFER_WRITTEN: AtomicU64 = AtomicU64::new(0);
 static HLT_EFER: AtomicU64 = AtomicU64::new(0);
 static HLT_CS: AtomicU64 = AtomicU64::new(0);
 static HLT_RIP: AtomicU64 = AtomicU64::new(0);
+static HLT_KGS: AtomicU64 = AtomicU64::new(0);
 static SPINNER_RIP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
@@ -82,7 +83,7 @@ g2_pm:
     movl $0xa000, %eax
     movl %eax, %cr3
     movl $0xc0000080, %ecx
-    movl $0x100, %eax
+    movl $0x101, %eax
     xorl %edx, %edx
     wrmsr
     movl %cr0, %eax
@@ -95,6 +96,10 @@ g2_lm:
     movl $0x4711, %eax
     cpuid
     movl %eax, 0x9004
+    syscall
+    hlt
+    // Where SYSCALL goes: the LSTAR the VMM set (the host's must not be used).
+g2_syscall_target:
     hlt
     .balign 8
 g2_gdt:
@@ -105,6 +110,8 @@ g2_gdt:
 g2_gdtp:
     .word 31
     .long g2_gdt - __vm_long_guest_start + 0x8000
+    .global __vm_long_syscall_offset
+    .set __vm_long_syscall_offset, g2_syscall_target - __vm_long_guest_start
 __vm_long_guest_end:
 
     .section .bss.vm_long_stacks, "aw", @nobits
@@ -156,6 +163,8 @@ __vm_spin_recall:
 );
 
 extern "C" {
+    /// Not a variable: its address is the target's offset in the guest image.
+    static __vm_long_syscall_offset: u8;
     static __vm_long_guest_start: u8;
     static __vm_long_guest_end: u8;
     fn __vm_long_startup();
@@ -216,14 +225,26 @@ extern "C" fn long_wrmsr(_id: u64) -> ! {
     skip_two(0)
 }
 
+/// CPUID: answer, and set up SYSCALL for the guest (STAR's kernel selectors, LSTAR at
+/// the guest's target, no flag mask) as an OS would have by WRMSR.
 extern "C" fn long_cpuid(_id: u64) -> ! {
     CPUID_LEAF.store(get(UTCB_A, u::RAX), Ordering::SeqCst);
     CPUID_LEN.store(get(UTCB_A, u::INST_LEN), Ordering::SeqCst);
     put(UTCB_A, u::RAX, 0x1234_5678);
-    skip_two(mtd::GPR_ACDB)
+    put(UTCB_A, u::STAR, 0x18 << 32);
+    put(UTCB_A, u::LSTAR, syscall_target());
+    put(UTCB_A, u::FMASK, 0);
+    put(UTCB_A, u::KERNEL_GS_BASE, 0x4242_0000);
+    skip_two(mtd::GPR_ACDB | mtd::SYSCALL_SWAPGS)
+}
+
+/// The guest-physical (= guest-virtual) address of the guest's SYSCALL target.
+fn syscall_target() -> u64 {
+    GUEST_BASE + core::ptr::addr_of!(__vm_long_syscall_offset) as u64
 }
 
 extern "C" fn long_hlt(_id: u64) -> ! {
+    HLT_KGS.store(get(UTCB_A, u::KERNEL_GS_BASE), Ordering::SeqCst);
     HLT_EFER.store(get(UTCB_A, u::EFER), Ordering::SeqCst);
     HLT_CS.store(get(UTCB_A, u::CS), Ordering::SeqCst);
     HLT_RIP.store(get(UTCB_A, u::RIP), Ordering::SeqCst);
@@ -316,7 +337,7 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
         (cpuid, gprs, __vm_long_cpuid),
         (
             hlt,
-            mtd::RIP_LEN | mtd::EFER_PAT | mtd::CS_SS,
+            mtd::RIP_LEN | mtd::EFER_PAT | mtd::CS_SS | mtd::SYSCALL_SWAPGS,
             __vm_long_hlt,
         ),
     ] {
@@ -356,7 +377,7 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     ok(create_sc(VCPU2_SC, PD, VCPU2, 1, 1000), "VM2 SC")?;
     ok(sm_down(SM_DONE), "wait for the second guest's HLT")?;
 
-    ensure_eq!(EFER_WRITTEN.load(Ordering::SeqCst), 0x100u64);
+    ensure_eq!(EFER_WRITTEN.load(Ordering::SeqCst), 0x101u64);
     ensure_eq!(CPUID_LEAF.load(Ordering::SeqCst) & 0xffff_ffff, 0x4711u64);
     let vmx = flags & FEAT_VMX != 0;
     let nrips = super::cpu::cpuid(0x8000_000a, 0).3 & (1 << 3) != 0;
@@ -378,12 +399,10 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     // SAFETY: the shared page is mapped at HOST + 0x1000 in the VMM.
     let shared = unsafe { ((HOST + 0x1000) as *const u64).read_volatile() };
     ensure_eq!(shared, 0x1234_5678_feed_beefu64);
-    let hlt_at = HLT_RIP.load(Ordering::SeqCst);
-    ensure!(
-        (GUEST_BASE..GUEST_BASE + 0x100).contains(&hlt_at),
-        "HLT at {:#x}",
-        hlt_at
-    );
+    // SYSCALL went to the guest's LSTAR (the HLT there), and the guest's KERNEL_GS_BASE
+    // came back as the VMM set it.
+    ensure_eq!(HLT_RIP.load(Ordering::SeqCst), syscall_target());
+    ensure_eq!(HLT_KGS.load(Ordering::SeqCst), 0x4242_0000u64);
     // The spinner had the CPU in between, and answers a recall where it spins.
     let spun = ok(sc_time(SPINNER_SC), "spinner time")?;
     ensure!(spun > 0, "the spinning vCPU never ran");
