@@ -219,16 +219,32 @@ pub fn enter(frame: &mut Frame, block: u64) -> Exit {
     }
 }
 
-/// Writes the guest state `mtd` selects into a VMM's UTCB (an exit message).
-pub fn load(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64) {
+/// Writes the guest state `mtd` selects into a VMM's UTCB (an exit message); `xcr0` is
+/// the guest's XCR0, which travels with the control registers.
+pub fn load(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64, xcr0: u64) {
+    if mtd & facet_abi::mtd::CR != 0 && utcb != 0 {
+        crate::ipc::utcb::write_word(utcb, facet_abi::utcb::XCR0, xcr0);
+    }
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::state::load(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
         _ => crate::vmx::state::load(utcb, block, frame, mtd, event),
     }
 }
 
-/// Applies the state a VMM's reply selects to the vCPU.
-pub fn save(utcb: u64, block: u64, frame: &mut Frame) {
+/// Applies the state a VMM's reply selects to the vCPU, including its XCR0 (with the
+/// control registers; a value the kernel could not run the guest with is ignored).
+pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
+    if utcb != 0 {
+        let mtd = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
+        let wanted = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::XCR0);
+        let host = crate::arch::fpu::host_xcr0();
+        if mtd & facet_abi::mtd::CR != 0
+            && host != 0
+            && facet_kcore::xcr0::valid_for_guest(wanted, host)
+        {
+            *xcr0 = wanted;
+        }
+    }
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::state::save(utcb, crate::svm::vmcb::Vmcb(block), frame),
         _ => crate::vmx::state::save(utcb, block, frame),

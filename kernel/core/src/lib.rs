@@ -23,4 +23,5 @@ pub mod tags;
 #[cfg(test)]
 mod testrng;
 pub mod topology;
+pub mod xcr0;
 pub mod xfer;

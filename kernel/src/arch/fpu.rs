@@ -18,6 +18,24 @@ pub fn init(xcr0: u64) {
     *XSAVE_MASK.lock() = xcr0;
 }
 
+/// The XCR0 the kernel runs with (0 without XSAVE).
+pub fn host_xcr0() -> u64 {
+    *XSAVE_MASK.lock()
+}
+
+/// Loads XCR0 (a guest's before it runs, the kernel's after).
+///
+/// # Safety
+/// `value` must be valid for this CPU (`facet_kcore::xcr0::valid_for_guest` against
+/// [`host_xcr0`], or the host's own).
+pub unsafe fn set_xcr0(value: u64) {
+    // SAFETY: the caller guarantees a value XSETBV accepts.
+    unsafe {
+        asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32,
+             options(nostack, preserves_flags))
+    };
+}
+
 /// Saves the CPU's user FPU state into `area`.
 pub fn save(area: &mut FpuArea) {
     let mask = *XSAVE_MASK.lock();

@@ -87,7 +87,7 @@ pub fn reply(frame: &mut Frame) -> bool {
     if in_exc {
         with::<Ec, _>(caller, |e| match e.vmcb {
             0 => utcb::save_exception(hutcb, &mut e.regs),
-            block => crate::vcpu::save(hutcb, block, &mut e.regs),
+            block => crate::vcpu::save(hutcb, block, &mut e.regs, &mut e.guest_xcr0),
         });
     } else {
         utcb::copy_message(hutcb, cutcb);

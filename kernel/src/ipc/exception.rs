@@ -85,7 +85,10 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
     crate::obj::get(ec);
     match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
         0 => utcb::load_exception(hutcb, frame, mtd, cr2),
-        block => crate::vcpu::load(hutcb, block, frame, mtd as u32, vector),
+        block => {
+            let xcr0 = with::<Ec, _>(ec, |e| e.guest_xcr0).unwrap_or(1);
+            crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0)
+        }
     }
     switch_to(frame, handler);
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);

@@ -60,7 +60,22 @@ pub fn resume(frame: &mut Frame) {
         if vmcb == 0 {
             return;
         }
-        match crate::vcpu::enter(frame, vmcb) {
+        // The guest's XCR0 while it runs (its FPU state is the vCPU's, switched like any
+        // Ec's with the kernel's XCR0, which includes every component a guest may use).
+        let host_xcr0 = crate::arch::fpu::host_xcr0();
+        let guest_xcr0 = with::<Ec, _>(ec, |e| e.guest_xcr0).unwrap_or(1);
+        let switch_xcr0 = host_xcr0 != 0 && guest_xcr0 != host_xcr0;
+        if switch_xcr0 {
+            // SAFETY: a vCPU's XCR0 is only ever set to a value checked against the
+            // host's (see `vcpu::save`), or is the initial x87-only value.
+            unsafe { crate::arch::fpu::set_xcr0(guest_xcr0) };
+        }
+        let exit = crate::vcpu::enter(frame, vmcb);
+        if switch_xcr0 {
+            // SAFETY: the host's own XCR0.
+            unsafe { crate::arch::fpu::set_xcr0(host_xcr0) };
+        }
+        match exit {
             crate::vcpu::Exit::Interrupt => {
                 // Take the pending interrupt now; a timer tick may switch Ecs.
                 // SAFETY: briefly enabling interrupts lets the pending one be handled

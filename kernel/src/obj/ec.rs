@@ -51,6 +51,8 @@ pub struct Ec {
     pub gs_base: u64,
     /// Physical address of the VMCB of a vCPU (0 for a thread).
     pub vmcb: u64,
+    /// The XCR0 a vCPU's guest runs with (x87 only at first).
+    pub guest_xcr0: u64,
     /// Absolute TSC deadline of a semaphore wait (0: none).
     pub deadline: u64,
     /// The semaphore the Ec waits on (while in `WaitSm`), or the handler (while in
@@ -179,6 +181,7 @@ impl Ec {
             waiting_on: 0,
             helpers: 0,
             vmcb,
+            guest_xcr0: 1,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
         let h = alloc_or_unmap(ec)?;

@@ -81,8 +81,10 @@ pub const FORCED_MISC1: u32 =
     1 | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 22) | (1 << 24) | (1 << 27) | (1 << 28) | (1 << 31);
 /// INVLPG is never intercepted (nested paging makes it the guest's business).
 pub const CLEARED_MISC1: u32 = 1 << 25;
-/// VMRUN (the CPU refuses a VMCB without it), VMLOAD, VMSAVE, CLGI, SKINIT.
-pub const FORCED_MISC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6);
+/// VMRUN (the CPU refuses a VMCB without it), VMLOAD, VMSAVE, CLGI, SKINIT, and XSETBV
+/// (the guest's XCR0 goes through its VMM, which the kernel checks: VMX exits on XSETBV
+/// anyway).
+pub const FORCED_MISC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 13);
 /// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
 pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
 

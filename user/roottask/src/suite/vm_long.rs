@@ -56,6 +56,7 @@ static HLT_EFER: AtomicU64 = AtomicU64::new(0);
 static HLT_CS: AtomicU64 = AtomicU64::new(0);
 static HLT_RIP: AtomicU64 = AtomicU64::new(0);
 static HLT_KGS: AtomicU64 = AtomicU64::new(0);
+static XSETBV_VALUE: AtomicU64 = AtomicU64::new(0);
 static SPINNER_RIP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
@@ -78,7 +79,7 @@ g2_pm:
     movw %ax, %es
     movw %ax, %ss
     movl %cr4, %eax
-    orl $0x20, %eax
+    orl $0x40020, %eax
     movl %eax, %cr4
     movl $0xa000, %eax
     movl %eax, %cr3
@@ -96,6 +97,17 @@ g2_lm:
     movl $0x4711, %eax
     cpuid
     movl %eax, 0x9004
+    // The XCR0 the VMM gave the guest, then one the guest sets (an exit the VMM emulates).
+    xorl %ecx, %ecx
+    xgetbv
+    movl %eax, 0x9008
+    movl $7, %eax
+    xorl %edx, %edx
+    xorl %ecx, %ecx
+    xsetbv
+    xorl %ecx, %ecx
+    xgetbv
+    movl %eax, 0x900c
     syscall
     hlt
     // Where SYSCALL goes: the LSTAR the VMM set (the host's must not be used).
@@ -126,6 +138,7 @@ vm_long_stack_b:
     .global __vm_long_wrmsr
     .global __vm_long_cpuid
     .global __vm_long_hlt
+    .global __vm_long_xsetbv
     .global __vm_spin_startup
     .global __vm_spin_recall
 __vm_long_startup:
@@ -144,6 +157,10 @@ __vm_long_hlt:
     leaq vm_long_stack_a(%rip), %rsp
     call {hlt}
     ud2
+__vm_long_xsetbv:
+    leaq vm_long_stack_a(%rip), %rsp
+    call {xsetbv}
+    ud2
 __vm_spin_startup:
     leaq vm_long_stack_b(%rip), %rsp
     call {spin_startup}
@@ -157,6 +174,7 @@ __vm_spin_recall:
     wrmsr = sym long_wrmsr,
     cpuid = sym long_cpuid,
     hlt = sym long_hlt,
+    xsetbv = sym long_xsetbv,
     spin_startup = sym spin_startup,
     spin_recall = sym spin_recall,
     options(att_syntax)
@@ -171,6 +189,7 @@ extern "C" {
     fn __vm_long_wrmsr();
     fn __vm_long_cpuid();
     fn __vm_long_hlt();
+    fn __vm_long_xsetbv();
     fn __vm_spin_startup();
     fn __vm_spin_recall();
 }
@@ -235,7 +254,19 @@ extern "C" fn long_cpuid(_id: u64) -> ! {
     put(UTCB_A, u::LSTAR, syscall_target());
     put(UTCB_A, u::FMASK, 0);
     put(UTCB_A, u::KERNEL_GS_BASE, 0x4242_0000);
-    skip_two(mtd::GPR_ACDB | mtd::SYSCALL_SWAPGS)
+    // x87 and SSE state for the guest (its control registers as they are).
+    put(UTCB_A, u::XCR0, 3);
+    skip_two(mtd::GPR_ACDB | mtd::SYSCALL_SWAPGS | mtd::CR)
+}
+
+/// XSETBV: the guest's new XCR0 (EDX:EAX; ECX 0), after the 3-byte instruction.
+extern "C" fn long_xsetbv(_id: u64) -> ! {
+    let value = get(UTCB_A, u::RAX) & 0xffff_ffff | get(UTCB_A, u::RDX) << 32;
+    XSETBV_VALUE.store(value, Ordering::SeqCst);
+    put(UTCB_A, u::XCR0, value);
+    put(UTCB_A, u::RIP, get(UTCB_A, u::RIP) + 3);
+    put(UTCB_A, u::MTD, (mtd::RIP_LEN | mtd::CR) as u64);
+    reply()
 }
 
 /// The guest-physical (= guest-virtual) address of the guest's SYSCALL target.
@@ -276,11 +307,11 @@ fn entry(f: unsafe extern "C" fn()) -> u64 {
 }
 
 /// Exit numbers (WRMSR, CPUID, HLT) of the enabled extension.
-fn exits(vmx: bool) -> (u64, u64, u64) {
+fn exits(vmx: bool) -> (u64, u64, u64, u64) {
     if vmx {
-        (32, 10, 12)
+        (32, 10, 12, 55)
     } else {
-        (0x7c, 0x72, 0x78)
+        (0x7c, 0x72, 0x78, 0x8d)
     }
 }
 
@@ -313,7 +344,7 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     if flags & (FEAT_SVM | FEAT_VMX) == 0 {
         return Ok(());
     }
-    let (wrmsr, cpuid, hlt) = exits(flags & FEAT_VMX != 0);
+    let (wrmsr, cpuid, hlt, xsetbv) = exits(flags & FEAT_VMX != 0);
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     ok(create_ec(VMM_A, PD, 0, 0, UTCB_A, 0, 0), "VMM EC A")?;
     ok(create_ec(VMM_B, PD, 0, 0, UTCB_B, 0, 0), "VMM EC B")?;
@@ -334,7 +365,8 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
             __vm_long_startup as unsafe extern "C" fn(),
         ),
         (wrmsr, gprs | mtd::EFER_PAT, __vm_long_wrmsr),
-        (cpuid, gprs, __vm_long_cpuid),
+        (cpuid, gprs | mtd::CR, __vm_long_cpuid),
+        (xsetbv, gprs | mtd::CR, __vm_long_xsetbv),
         (
             hlt,
             mtd::RIP_LEN | mtd::EFER_PAT | mtd::CS_SS | mtd::SYSCALL_SWAPGS,
@@ -399,6 +431,11 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     // SAFETY: the shared page is mapped at HOST + 0x1000 in the VMM.
     let shared = unsafe { ((HOST + 0x1000) as *const u64).read_volatile() };
     ensure_eq!(shared, 0x1234_5678_feed_beefu64);
+    // The guest ran with the XCR0 its VMM gave it, and with the one it set through XSETBV.
+    // SAFETY: as above.
+    let xcr0s = unsafe { ((HOST + 0x1008) as *const u64).read_volatile() };
+    ensure_eq!(xcr0s, 7u64 << 32 | 3);
+    ensure_eq!(XSETBV_VALUE.load(Ordering::SeqCst), 7u64);
     // SYSCALL went to the guest's LSTAR (the HLT there), and the guest's KERNEL_GS_BASE
     // came back as the VMM set it.
     ensure_eq!(HLT_RIP.load(Ordering::SeqCst), syscall_target());
