@@ -77,6 +77,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
 
     let features = Features::detect();
     let enabled = cpu::enable(&features, !opts.nopcid);
+    if enabled.pcid {
+        obj::pd::enable_pcids();
+    }
     arch::fpu::init(enabled.xcr0);
     print_features(&features, &enabled);
 

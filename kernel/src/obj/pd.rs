@@ -40,10 +40,44 @@ pub struct Pd {
     pub npt: u64,
     /// The APIC-access page of the Pd's vCPUs (VMX), 0 until first used.
     pub apic_access: u64,
+    /// The PCID tagging the Pd's TLB entries (0: untagged, flushed at every switch).
+    pub pcid: u16,
 }
 
 /// The Pd whose address space and ports are loaded on each CPU.
 static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Whether address spaces get PCIDs (the CPU has them and `nopcid` was not given).
+static PCIDS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// PCIDs of live Pds (1 to 4095; 0 is the kernel's and the untagged Pds').
+static PCIDS: crate::sync::SpinLock<facet_kcore::tags::TagSet> =
+    crate::sync::SpinLock::new(facet_kcore::tags::TagSet::new(4095));
+
+/// Turns PCID tags on (at boot, when CR4.PCIDE is set on every CPU).
+pub fn enable_pcids() {
+    PCIDS_ON.store(true, Ordering::Release);
+}
+
+fn alloc_pcid() -> u16 {
+    if !PCIDS_ON.load(Ordering::Acquire) {
+        return 0;
+    }
+    PCIDS.lock().alloc().unwrap_or(0) as u16
+}
+
+/// The executing CPU stops using `pd`'s address space (which is going away): the kernel's
+/// own table takes its place until another Pd runs.
+pub fn leave(pd: Handle) {
+    let slot = &CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
+    if slot.load(Ordering::Acquire) != pd {
+        return;
+    }
+    if let Some(kernel) = kspace::kernel_root() {
+        // SAFETY: the kernel's table maps the whole kernel half, like every Pd's.
+        unsafe { crate::arch::cpu::write_cr3(kernel.root) };
+    }
+    slot.store(0, Ordering::Release);
+}
 
 /// The Pd running on the executing CPU.
 pub fn current() -> Handle {
@@ -57,7 +91,8 @@ pub fn current_on(cpu: u32) -> Handle {
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
 pub fn activate(pd: Handle) {
-    let Some((pml4, bitmap, extent)) = with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap, p.io_extent))
+    let Some((pml4, bitmap, extent, pcid)) =
+        with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap, p.io_extent, p.pcid))
     else {
         return;
     };
@@ -65,8 +100,15 @@ pub fn activate(pd: Handle) {
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
     crate::arch::ports::load(map, extent as usize);
+    // A tagged Pd keeps its TLB entries across switches (bit 63: no flush); whatever
+    // removes a mapping flushes every PCID on every CPU (`smp::shootdown`).
+    let cr3 = if pcid != 0 {
+        pml4 | pcid as u64 | 1 << 63
+    } else {
+        pml4
+    };
     // SAFETY: every Pd's table shares the kernel half, so the kernel stays mapped.
-    unsafe { crate::arch::cpu::write_cr3(pml4) };
+    unsafe { crate::arch::cpu::write_cr3(cr3) };
 }
 
 impl Pd {
@@ -99,6 +141,7 @@ impl Pd {
             iobitmap: bitmap,
             io_extent: 0,
             apic_access: 0,
+            pcid: alloc_pcid(),
             privileged,
             passthrough,
         };
@@ -159,6 +202,12 @@ impl Object for Pd {
         else {
             return;
         };
+        // No CPU may keep running on its tables or keep TLB entries under its PCID.
+        crate::smp::shootdown::leave_pd(h);
+        crate::smp::shootdown::everywhere();
+        if let Some(pcid) = with::<Pd, _>(h, |p| p.pcid).filter(|&t| t != 0) {
+            PCIDS.lock().free(pcid as u32);
+        }
         let (mut spaces, mut mem, _) = tools();
         // Take back everything this Pd holds, and everything delegated from it.
         for (table, space, bits) in [

@@ -34,9 +34,36 @@ pub fn vmclear_on(cpu: u32, phys: u64) {
     }
 }
 
-/// Does what other CPUs asked of this one: a TLB flush, a VMCLEAR (from the IPI handler
-/// and the lock's spin loop; needs no lock).
+/// Per CPU: a Pd going away whose address space the CPU must leave (0: none).
+static LEAVE_PD: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Makes every CPU that still runs on `pd`'s tables (idle after its last Ec) switch to
+/// the kernel's before the tables are freed; waits until they have.
+pub fn leave_pd(pd: crate::obj::Handle) {
+    let me = cpu_id() as u32;
+    crate::obj::pd::leave(pd);
+    for c in (0..NUM_CPU as u32).filter(|&c| c != me && super::online(c)) {
+        if crate::obj::pd::current_on(c) != pd {
+            continue;
+        }
+        let slot = &LEAVE_PD[c as usize];
+        slot.store(pd, Ordering::Release);
+        super::send_ipi(c, VECTOR);
+        while slot.load(Ordering::Acquire) != 0 {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Does what other CPUs asked of this one: leaving a dying Pd's tables, a VMCLEAR, a TLB
+/// flush (from the IPI handler and the lock's spin loop; needs no lock).
 pub fn answer() {
+    let leave = &LEAVE_PD[cpu_id() as usize % NUM_CPU];
+    let pd = leave.load(Ordering::Acquire);
+    if pd != 0 {
+        crate::obj::pd::leave(pd);
+        leave.store(0, Ordering::Release);
+    }
     let vmcs = &VMCLEAR[cpu_id() as usize % NUM_CPU];
     let phys = vmcs.load(Ordering::Acquire);
     if phys != 0 {
@@ -57,7 +84,8 @@ pub fn everywhere() {
     let me = cpu_id() as u32;
     let others = (0..NUM_CPU as u32).filter(|&c| c != me && super::online(c));
     if others.clone().next().is_none() {
-        crate::arch::cpu::flush_tlb();
+        // Every PCID: the changed table may belong to a Pd that is not running here.
+        crate::arch::cpu::flush_tlb_all();
         return;
     }
     let g = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
