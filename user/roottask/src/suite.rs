@@ -48,6 +48,12 @@ impl Fail {
 pub type TestResult = Result<(), Fail>;
 
 /// Fails the test with a formatted reason unless the condition holds.
+/// A hypercall result as a test step: its value, or a failure naming `what` and the
+/// status.
+pub(crate) fn ok<T>(r: Result<T, facet_abi::status::Status>, what: &str) -> Result<T, Fail> {
+    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
+}
+
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)*) => {
         if !$cond {
@@ -87,6 +93,7 @@ mod vm_bad;
 mod vm_long;
 mod vm_smp;
 mod vm_window;
+mod vmm;
 
 struct Runner {
     passed: u32,

@@ -10,7 +10,7 @@ use facet_rt::hypercall::{
     pd_ctrl_delegate, pt_ctrl, revoke, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 use crate::world::SCRATCH;
 use crate::FROM_KERNEL;
 
@@ -24,10 +24,6 @@ fn obj(sel: u64) -> Crd {
 
 fn found(sel: u64) -> Result<Crd, Fail> {
     lookup(obj(sel)).map_err(|s| Fail::new(format_args!("lookup {}: {}", sel, s.name())))
-}
-
-fn ok(r: Result<(), Status>, what: &str) -> TestResult {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn expect(r: Result<(), Status>, want: Status, what: &str) -> TestResult {

@@ -14,7 +14,7 @@ use facet_rt::hypercall::{
     sm_down_until, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
 const HANDLER: u64 = 1600;
@@ -138,10 +138,6 @@ extern "C" fn client(k: u64) -> ! {
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn tsc() -> u64 {

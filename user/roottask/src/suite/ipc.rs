@@ -12,7 +12,7 @@ use facet_rt::hypercall::{
     sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
 const ROOT_UTCB: u64 = facet_abi::layout::ROOT_UTCB_ADDR;
@@ -235,10 +235,6 @@ extern "C" fn worker() -> ! {
     loop {
         let _ = sm_down(431);
     }
-}
-
-fn ok(r: Result<(), Status>, what: &str) -> TestResult {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 /// Creates the echo handler EC (selector 400) and its portal (401, id 0x77).

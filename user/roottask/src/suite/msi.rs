@@ -10,7 +10,7 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, pd_ctrl_delegate, sm_down, sm_down_until};
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 use crate::args::Args;
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
@@ -32,10 +32,6 @@ const INTERRUPTS: u32 = 1000;
 /// receives their semaphores.
 const PCI_GSIS: core::ops::Range<u64> = 16..24;
 const PIN_SM: u64 = 1710;
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
-}
 
 fn map(phys: u64, at: u64, what: &str) -> TestResult {
     let crd = Crd::new(Kind::Memory, phys >> 12, 0, perm::MEM_R | perm::MEM_W);

@@ -9,14 +9,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::layout::ROOT_SEL_PD;
-use facet_abi::status::Status;
 use facet_abi::{mtd, perm, utcb as u};
 use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, ec_recall, pd_ctrl_delegate, pt_ctrl,
     reply, revoke, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
 
@@ -105,13 +105,11 @@ extern "C" {
 }
 
 fn utcb_put(c: u64, at: usize, v: u64) {
-    // SAFETY: handler `c`'s UTCB is mapped read-write at HANDLER_UTCB + c pages.
-    unsafe { ((HANDLER_UTCB + c * 0x1000 + at as u64) as *mut u64).write_volatile(v) }
+    Utcb(HANDLER_UTCB + c * 0x1000).put(at, v)
 }
 
 fn utcb_get(c: u64, at: usize) -> u64 {
-    // SAFETY: as for `utcb_put`.
-    unsafe { ((HANDLER_UTCB + c * 0x1000 + at as u64) as *const u64).read_volatile() }
+    Utcb(HANDLER_UTCB + c * 0x1000).get(at)
 }
 
 /// Start-up of worker `c`: its function, its stack, its CPU number in RDI.
@@ -161,10 +159,6 @@ extern "C" fn smp_worker(c: u64) -> ! {
         let _ = unsafe { (SHARED as *const u64).read_volatile() };
         READS[i].fetch_add(1, Ordering::SeqCst);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn entry(f: unsafe extern "C" fn()) -> u64 {

@@ -14,7 +14,7 @@ use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, pd_ctrl_delegate, reply, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
 
@@ -258,10 +258,6 @@ extern "C" fn vm_hlt(_id: u64) -> ! {
     loop {
         let _ = sm_down(901);
     }
-}
-
-fn ok(r: Result<(), Status>, what: &str) -> TestResult {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 pub fn guest_runs_and_exits(w: &World) -> TestResult {

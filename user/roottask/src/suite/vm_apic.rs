@@ -15,12 +15,15 @@ use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, map_access_page, reply, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
 const PD: u64 = ROOT_SEL_PD;
 const VMM: u64 = 947;
 const UTCB: u64 = 0x3001_4000;
+/// The VMM handler\'s UTCB.
+const H: Utcb = Utcb(UTCB);
 const VCPU: u64 = 964;
 const VCPU_SC: u64 = 965;
 const EVT: u64 = 7500;
@@ -71,53 +74,33 @@ extern "C" {
     fn __vm_apic_hlt();
 }
 
-fn put(at: usize, v: u64) {
-    // SAFETY: the VMM EC's UTCB is mapped read-write at UTCB.
-    unsafe { ((UTCB + at as u64) as *mut u64).write_volatile(v) }
-}
-
-fn get(at: usize) -> u64 {
-    // SAFETY: as for `put`.
-    unsafe { ((UTCB + at as u64) as *const u64).read_volatile() }
-}
-
 /// Start-up: on VMX turn on APIC-access virtualization (secondary control bit 0); real
 /// mode at the code.
 extern "C" fn apic_startup(_id: u64) -> ! {
-    let mut m = mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS;
+    let mut m = H.real_mode(CODE_AT, 2);
     if VMX.load(Ordering::SeqCst) != 0 {
-        put(u::CTRL, get(u::CTRL) | 1 << 32);
+        H.put(u::CTRL, H.get(u::CTRL) | 1 << 32);
         m |= mtd::CTRL;
     }
-    put(u::RIP, CODE_AT);
-    put(u::RFLAGS, 2);
-    put(u::CS, 0x9b << 16 | 0xffff << 32);
-    put(u::CS + 8, 0);
-    put(u::SS, 0x93 << 16 | 0xffff << 32);
-    put(u::SS + 8, 0);
-    put(u::MTD, m as u64);
+    H.reply_with(m);
     reply()
 }
 
 /// The APIC-access exit: record it and skip the 3-byte store.
 extern "C" fn apic_access(_id: u64) -> ! {
     ACCESS_EXITS.fetch_add(1, Ordering::SeqCst);
-    ACCESS_QUAL.store(get(u::QUAL), Ordering::SeqCst);
-    put(u::RIP, get(u::RIP) + 3);
-    put(u::MTD, mtd::RIP_LEN as u64);
+    ACCESS_QUAL.store(H.get(u::QUAL), Ordering::SeqCst);
+    H.put(u::RIP, H.get(u::RIP) + 3);
+    H.put(u::MTD, mtd::RIP_LEN as u64);
     reply()
 }
 
 extern "C" fn apic_hlt(_id: u64) -> ! {
-    HLT_RIP.store(get(u::RIP), Ordering::SeqCst);
+    HLT_RIP.store(H.get(u::RIP), Ordering::SeqCst);
     let _ = sm_up(SM_DONE);
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 pub fn apic_access_page(w: &World) -> TestResult {

@@ -14,12 +14,15 @@ use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::World;
 
 const PD: u64 = ROOT_SEL_PD;
 const VMM: u64 = 945;
 const UTCB: u64 = 0x3001_2000;
+/// The VMM handler\'s UTCB.
+const H: Utcb = Utcb(UTCB);
 const VCPU: u64 = 958;
 const VCPU_SC: u64 = 959;
 const EVT: u64 = 6000;
@@ -65,25 +68,14 @@ extern "C" {
     fn __vm_bad_hlt();
 }
 
-fn put(at: usize, v: u64) {
-    // SAFETY: the VMM EC's UTCB is mapped read-write at UTCB.
-    unsafe { ((UTCB + at as u64) as *mut u64).write_volatile(v) }
-}
-
 /// Control registers with `cr0` (CR2, CR3, CR4 zero) and RIP at the guest's HLT.
 fn reply_with_cr0(cr0: u64) -> ! {
-    put(u::CR0, cr0);
-    put(u::CR2, 0);
-    put(u::CR3, 0);
-    put(u::CR4, 0);
-    put(u::RIP, HLT_AT);
-    put(u::RFLAGS, 2);
-    put(u::CS, 0x9b << 16 | 0xffff << 32);
-    put(u::CS + 8, 0);
-    put(
-        u::MTD,
-        (mtd::CR | mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64,
-    );
+    H.put(u::CR0, cr0);
+    H.put(u::CR2, 0);
+    H.put(u::CR3, 0);
+    H.put(u::CR4, 0);
+    let m = H.real_mode(HLT_AT, 2);
+    H.reply_with(m | mtd::CR);
     reply()
 }
 
@@ -104,10 +96,6 @@ extern "C" fn bad_hlt(_id: u64) -> ! {
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn entry(f: unsafe extern "C" fn()) -> u64 {

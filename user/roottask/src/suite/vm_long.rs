@@ -16,7 +16,8 @@ use facet_rt::hypercall::{
     reply, sc_time, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
 
@@ -195,28 +196,18 @@ extern "C" {
 }
 
 fn put(utcb: u64, at: usize, v: u64) {
-    // SAFETY: the VMM ECs' UTCBs are mapped read-write at UTCB_A and UTCB_B.
-    unsafe { ((utcb + at as u64) as *mut u64).write_volatile(v) }
+    Utcb(utcb).put(at, v)
 }
 
 fn get(utcb: u64, at: usize) -> u64 {
-    // SAFETY: as for `put`.
-    unsafe { ((utcb + at as u64) as *const u64).read_volatile() }
+    Utcb(utcb).get(at)
 }
 
-/// Real mode at `rip`, CS and SS based at 0, with `rflags`.
+/// Real mode at `rip` with `rflags`, and reply.
 fn real_mode_start(utcb: u64, rip: u64, rflags: u64) -> ! {
-    put(utcb, u::RIP, rip);
-    put(utcb, u::RFLAGS, rflags);
-    put(utcb, u::CS, 0x9b << 16 | 0xffff << 32);
-    put(utcb, u::CS + 8, 0);
-    put(utcb, u::SS, 0x93 << 16 | 0xffff << 32);
-    put(utcb, u::SS + 8, 0);
-    put(
-        utcb,
-        u::MTD,
-        (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64,
-    );
+    let h = Utcb(utcb);
+    let m = h.real_mode(rip, rflags);
+    h.reply_with(m);
     reply()
 }
 
@@ -296,10 +287,6 @@ extern "C" fn spin_recall(_id: u64) -> ! {
     loop {
         let _ = sm_down(SM_PARK_B);
     }
-}
-
-fn ok<T>(r: Result<T, facet_abi::status::Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn entry(f: unsafe extern "C" fn()) -> u64 {

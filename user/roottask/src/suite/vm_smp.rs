@@ -7,13 +7,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
 use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
-use facet_abi::status::Status;
-use facet_abi::{mtd, utcb as u};
+use facet_abi::mtd;
 use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::World;
 
 const PD: u64 = ROOT_SEL_PD;
@@ -68,18 +68,16 @@ extern "C" {
     fn __vm_smp_hlt();
 }
 
-fn put(c: u64, at: usize, v: u64) {
-    // SAFETY: handler `c`'s UTCB is mapped read-write at HANDLER_UTCB + c pages.
-    unsafe { ((HANDLER_UTCB + c * 0x1000 + at as u64) as *mut u64).write_volatile(v) }
+/// Handler `c`'s UTCB.
+fn handler_utcb(c: u64) -> Utcb {
+    Utcb(HANDLER_UTCB + c * 0x1000)
 }
 
 /// Start-up of vCPU `c`: real mode at the HLT.
 extern "C" fn smp_startup(c: u64) -> ! {
-    put(c, u::RIP, HLT_AT);
-    put(c, u::RFLAGS, 2);
-    put(c, u::CS, 0x9b << 16 | 0xffff << 32);
-    put(c, u::CS + 8, 0);
-    put(c, u::MTD, (mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS) as u64);
+    let h = handler_utcb(c);
+    let m = h.real_mode(HLT_AT, 2);
+    h.reply_with(m);
     reply()
 }
 
@@ -91,10 +89,6 @@ extern "C" fn smp_hlt(c: u64) -> ! {
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 pub fn vcpus_on_every_cpu(w: &World) -> TestResult {

@@ -7,18 +7,20 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
 use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
-use facet_abi::status::Status;
 use facet_abi::{mtd, utcb as u};
 use facet_rt::hypercall::{
     create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
 };
 
-use super::{Fail, TestResult};
+use super::vmm::Utcb;
+use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
 const PD: u64 = ROOT_SEL_PD;
 const VMM: u64 = 946;
 const UTCB: u64 = 0x3001_3000;
+/// The VMM handler\'s UTCB.
+const H: Utcb = Utcb(UTCB);
 const VCPU: u64 = 962;
 const VCPU_SC: u64 = 963;
 const EVT: u64 = 7000;
@@ -77,64 +79,42 @@ extern "C" {
     fn __vm_window_hlt();
 }
 
-fn put(at: usize, v: u64) {
-    // SAFETY: the VMM EC's UTCB is mapped read-write at UTCB.
-    unsafe { ((UTCB + at as u64) as *mut u64).write_volatile(v) }
-}
-
-fn get(at: usize) -> u64 {
-    // SAFETY: as for `put`.
-    unsafe { ((UTCB + at as u64) as *const u64).read_volatile() }
-}
-
 /// Start-up (the message carries the current intercepts): add RDTSC exiting, start in
 /// real mode with interrupts disabled.
 extern "C" fn window_startup(_id: u64) -> ! {
-    put(u::CTRL, get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst));
-    put(u::RIP, CODE_AT);
-    put(u::RSP, 0x1800);
-    put(u::RFLAGS, 2);
-    put(u::CS, 0x9b << 16 | 0xffff << 32);
-    put(u::CS + 8, 0);
-    put(u::SS, 0x93 << 16 | 0xffff << 32);
-    put(u::SS + 8, 0);
-    put(
-        u::MTD,
-        (mtd::CTRL | mtd::RIP_LEN | mtd::RSP | mtd::RFLAGS | mtd::CS_SS) as u64,
-    );
+    H.put(u::CTRL, H.get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst));
+    H.put(u::RSP, 0x1800);
+    let m = H.real_mode(CODE_AT, 2);
+    H.reply_with(m | mtd::CTRL | mtd::RSP);
     reply()
 }
 
 /// RDTSC: answer 0x77, skip the two bytes, and ask for the interrupt window.
 extern "C" fn window_rdtsc(_id: u64) -> ! {
     RDTSC_EXITS.fetch_add(1, Ordering::SeqCst);
-    put(u::RAX, 0x77);
-    put(u::RDX, 0);
-    put(u::RIP, get(u::RIP) + 2);
-    put(u::INJ, u::INJ_REQUEST_INTR_WINDOW);
-    put(u::MTD, (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::INJ) as u64);
+    H.put(u::RAX, 0x77);
+    H.put(u::RDX, 0);
+    H.put(u::RIP, H.get(u::RIP) + 2);
+    H.put(u::INJ, u::INJ_REQUEST_INTR_WINDOW);
+    H.put(u::MTD, (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::INJ) as u64);
     reply()
 }
 
 /// The window is open: inject interrupt 0x20 (external, valid), no further request.
 extern "C" fn window_open(_id: u64) -> ! {
-    WINDOW_RIP.store(get(u::RIP), Ordering::SeqCst);
-    WINDOW_RAX.store(get(u::RAX), Ordering::SeqCst);
-    put(u::INJ, 0x8000_0020);
-    put(u::MTD, mtd::INJ as u64);
+    WINDOW_RIP.store(H.get(u::RIP), Ordering::SeqCst);
+    WINDOW_RAX.store(H.get(u::RAX), Ordering::SeqCst);
+    H.put(u::INJ, 0x8000_0020);
+    H.put(u::MTD, mtd::INJ as u64);
     reply()
 }
 
 extern "C" fn window_hlt(_id: u64) -> ! {
-    HANDLER_RBX.store(get(u::RBX), Ordering::SeqCst);
+    HANDLER_RBX.store(H.get(u::RBX), Ordering::SeqCst);
     let _ = sm_up(SM_DONE);
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn ok<T>(r: Result<T, Status>, what: &str) -> Result<T, Fail> {
-    r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
 fn entry(f: unsafe extern "C" fn()) -> u64 {
