@@ -66,6 +66,8 @@ pub const TSC_OFF: usize = 568;
 /// TSC_AUX (u32), then the exception intercept bitmap (u32) under MTD CTRL.
 pub const TSC_AUX: usize = 576;
 pub const EXC_BITMAP: usize = 580;
+/// The TPR threshold (u32) under MTD TPR (VMX with a TPR shadow).
+pub const TPR_THRESHOLD: usize = 584;
 /// Bits of the INJ word's low half that are requests to the kernel, not part of the
 /// event: an exit when the guest can take an interrupt (interrupt window), and, on
 /// VMX, when it can take an NMI.

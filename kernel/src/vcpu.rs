@@ -183,11 +183,12 @@ pub fn is_svm() -> bool {
 }
 
 /// A control block for a new vCPU of a Pd whose guest page table is rooted at `npt` and
-/// whose APIC-access page (used on VMX) is `apic_access`.
-pub fn create(npt: u64, apic_access: u64) -> Option<u64> {
+/// whose APIC-access page (used on VMX) is `apic_access`; `vlapic` is the vCPU's
+/// virtual-APIC page on VMX (0: none).
+pub fn create(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::new_vmcb(npt),
-        VMX => crate::vmx::new_vmcs(npt, apic_access),
+        VMX => crate::vmx::new_vmcs(npt, apic_access, vlapic),
         _ => None,
     }
 }
@@ -206,9 +207,12 @@ pub fn destroy(block: u64, cpu: u32) {
     crate::mem::frames::free(block, 1);
 }
 
-/// A guest page table changed: translations cached from it must not be used again.
+/// A guest page table changed: translations cached from it must not be used again. The
+/// shootdown IPI makes every CPU that runs a guest leave it (an external-interrupt
+/// exit) before this returns, and each flushes before it enters a guest again.
 pub fn guest_tables_changed() {
     GUEST_GENERATION.fetch_add(1, Ordering::AcqRel);
+    crate::smp::shootdown::everywhere();
 }
 
 /// Runs the vCPU whose general registers are in `frame` until its next exit.

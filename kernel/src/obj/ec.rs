@@ -102,17 +102,6 @@ pub struct EcParams {
 impl Ec {
     /// Creates an Ec with a zeroed UTCB mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
-        let vmcb = if p.vcpu {
-            let (npt, access) =
-                with::<super::pd::Pd, _>(p.pd, |d| (d.guest_table(), d.apic_access_page()))
-                    .ok_or(OUT_OF_MEMORY)?;
-            let (Some(npt), Some(access)) = (npt, access) else {
-                return Err(OUT_OF_MEMORY);
-            };
-            crate::vcpu::create(npt.root, access).ok_or(OUT_OF_MEMORY)?
-        } else {
-            0
-        };
         let utcb = if p.user_page != 0 {
             frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?
         } else {
@@ -145,6 +134,21 @@ impl Ec {
             }
             crate::smp::shootdown::everywhere();
         }
+        // A vCPU's page (its virtual-APIC page on VMX) is the one just mapped.
+        let vmcb = if p.vcpu {
+            match vcpu_block(p.pd, utcb) {
+                Ok(b) => b,
+                Err(e) => {
+                    if utcb != 0 {
+                        unmap_utcb(p.utcb_pd, p.user_page);
+                        frames::free(utcb, 0);
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            0
+        };
         // A user-mode state: user selectors, interrupts on.
         let regs = Frame {
             rsp: p.sp,
@@ -193,9 +197,24 @@ impl Ec {
     }
 }
 
+/// The control block of a new vCPU of `pd`, whose virtual-APIC page is `vlapic` (0:
+/// none).
+fn vcpu_block(pd: Handle, vlapic: u64) -> Result<u64, Status> {
+    let (npt, access) = with::<super::pd::Pd, _>(pd, |d| (d.guest_table(), d.apic_access_page()))
+        .ok_or(OUT_OF_MEMORY)?;
+    let (Some(npt), Some(access)) = (npt, access) else {
+        return Err(OUT_OF_MEMORY);
+    };
+    crate::vcpu::create(npt.root, access, vlapic).ok_or(OUT_OF_MEMORY)
+}
+
 fn alloc_or_unmap(ec: Ec) -> Result<Handle, Status> {
     let (utcb, addr, pd) = (ec.utcb, ec.utcb_addr, ec.utcb_pd);
+    let (block, cpu) = (ec.vmcb, ec.cpu);
     super::alloc(ec).inspect_err(|_| {
+        if block != 0 {
+            crate::vcpu::destroy(block, cpu);
+        }
         if utcb != 0 {
             unmap_utcb(pd, addr);
             frames::free(utcb, 0);

@@ -54,6 +54,10 @@ const ALLOWED_PROC: u32 = (1 << 2)
     | (1 << 27)
     | (1 << 29)
     | (1 << 30);
+/// Use TPR shadow (needs the vCPU's virtual-APIC page).
+const TPR_SHADOW: u32 = 1 << 21;
+/// CR8-load and CR8-store exiting.
+const CR8_EXITS: u32 = (1 << 19) | (1 << 20);
 /// HLT and unconditional I/O exiting, secondary controls.
 const FORCED_PROC: u32 = (1 << 7) | (1 << 24) | (1 << 31);
 /// Secondary controls a VMM may choose: APIC-access virtualization (the page is the
@@ -68,7 +72,17 @@ pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
 /// The primary processor-based controls for what a VMM `wanted`, with the kernel's
 /// own and the CPU's fixed settings applied.
 pub fn proc_controls(wanted: u32) -> u32 {
-    control(0x482, 0x48e, wanted & ALLOWED_PROC | FORCED_PROC)
+    use vmcs::{read, VIRTUAL_APIC_ADDR};
+    let tpr_shadow = wanted & TPR_SHADOW != 0 && read(VIRTUAL_APIC_ADDR) != 0;
+    let mut v = wanted & ALLOWED_PROC | FORCED_PROC;
+    if tpr_shadow {
+        v |= TPR_SHADOW;
+    } else {
+        // Without a TPR shadow a guest's MOV to CR8 would set the host's task priority
+        // (and could mask its interrupts): those exits are not the VMM's to turn off.
+        v |= CR8_EXITS;
+    }
+    control(0x482, 0x48e, v)
 }
 
 /// The secondary processor-based controls, likewise; `vpid` keeps VPIDs enabled.
@@ -127,7 +141,7 @@ pub fn init_cpu(f: &Features) -> bool {
 
 /// A new VMCS for a vCPU of a Pd whose guest page table is at `npt`, made current, with
 /// the controls set and the guest in the state after INIT (real mode).
-pub fn new_vmcs(npt: u64, apic_access: u64) -> Option<u64> {
+pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     use vmcs::*;
     // The VMCS and a page of kernel-private vCPU data after it (`run::Side`).
     let phys = frames::alloc_zeroed(1)?;
@@ -184,6 +198,9 @@ pub fn new_vmcs(npt: u64, apic_access: u64) -> Option<u64> {
     // Where guest accesses become APIC-access exits once the VMM virtualizes APIC
     // accesses (secondary control bit 0, through MTD CTRL).
     write(APIC_ACCESS_ADDR, apic_access);
+    // The TPR shadow reads and writes this page (and a VMM may turn it on only if there
+    // is one, see `proc_controls`).
+    write(VIRTUAL_APIC_ADDR, vlapic);
     write(LINK_POINTER, u64::MAX);
     // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.
     let cr0_fixed = rdmsr(0x486) & !(1 | (1 << 31));

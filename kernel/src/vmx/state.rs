@@ -134,6 +134,14 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
             wr(utcb, *at, super::run::guest_msr(vmcs, i));
         }
     }
+    if m & mtd::TPR != 0 {
+        let aux = rd(utcb, u::TPR_THRESHOLD) & !0xffff_ffff;
+        wr(
+            utcb,
+            u::TPR_THRESHOLD,
+            aux | read(vmcs::TPR_THRESHOLD) & 0xf,
+        );
+    }
     if m & mtd::TSC != 0 {
         wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
         wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
@@ -204,6 +212,10 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         for (i, at) in SYSCALL_MSRS.iter().enumerate() {
             super::run::set_guest_msr(vmcs, i, rd(utcb, *at));
         }
+    }
+    if m & mtd::TPR != 0 {
+        // Bits 3:0 only: the CPU refuses an entry with any other bit set.
+        write(vmcs::TPR_THRESHOLD, rd(utcb, u::TPR_THRESHOLD) & 0xf);
     }
     if m & mtd::EFER_PAT != 0 {
         // The "IA-32e mode guest" entry control follows the guest's EFER.LMA.

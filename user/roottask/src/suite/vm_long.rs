@@ -48,6 +48,8 @@ const SM_PARK_B: u64 = 909;
 const RAM_PHYS: u64 = 0x0101_0000;
 const GUEST_BASE: u64 = 0x8000;
 const HOST: u64 = SCRATCH + 0x50_0000;
+/// The second guest's virtual-APIC page, as the VMM sees it.
+const VLAPIC: u64 = 0x3001_5000;
 
 static EXITS: AtomicU64 = AtomicU64::new(0);
 static CPUID_LEAF: AtomicU64 = AtomicU64::new(0);
@@ -58,6 +60,7 @@ static HLT_CS: AtomicU64 = AtomicU64::new(0);
 static HLT_RIP: AtomicU64 = AtomicU64::new(0);
 static HLT_KGS: AtomicU64 = AtomicU64::new(0);
 static XSETBV_VALUE: AtomicU64 = AtomicU64::new(0);
+static VMX_GUEST: AtomicU64 = AtomicU64::new(0);
 static SPINNER_RIP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
@@ -109,6 +112,9 @@ g2_lm:
     xorl %ecx, %ecx
     xgetbv
     movl %eax, 0x900c
+    // Task priority 5: VMX keeps it in the virtual-APIC page (TPR shadow), SVM in V_TPR.
+    movq $5, %rax
+    movq %rax, %cr8
     syscall
     hlt
     // Where SYSCALL goes: the LSTAR the VMM set (the host's must not be used).
@@ -247,7 +253,15 @@ extern "C" fn long_cpuid(_id: u64) -> ! {
     put(UTCB_A, u::KERNEL_GS_BASE, 0x4242_0000);
     // x87 and SSE state for the guest (its control registers as they are).
     put(UTCB_A, u::XCR0, 3);
-    skip_two(mtd::GPR_ACDB | mtd::SYSCALL_SWAPGS | mtd::CR)
+    let mut m = mtd::GPR_ACDB | mtd::SYSCALL_SWAPGS | mtd::CR;
+    if VMX_GUEST.load(Ordering::SeqCst) != 0 {
+        // The TPR shadow (primary control bit 21) instead of CR8 exits (bits 19, 20,
+        // which the kernel forces only without a shadow): MOV to CR8 does not exit.
+        let ctrl = get(UTCB_A, u::CTRL) & !(3 << 19);
+        put(UTCB_A, u::CTRL, ctrl | 1 << 21);
+        m |= mtd::CTRL;
+    }
+    skip_two(m)
 }
 
 /// XSETBV: the guest's new XCR0 (EDX:EAX; ECX 0), after the 3-byte instruction.
@@ -332,6 +346,7 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
         return Ok(());
     }
     let (wrmsr, cpuid, hlt, xsetbv) = exits(flags & FEAT_VMX != 0);
+    VMX_GUEST.store((flags & FEAT_VMX != 0) as u64, Ordering::SeqCst);
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     ok(create_ec(VMM_A, PD, 0, 0, UTCB_A, 0, 0), "VMM EC A")?;
     ok(create_ec(VMM_B, PD, 0, 0, UTCB_B, 0, 0), "VMM EC B")?;
@@ -352,7 +367,7 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
             __vm_long_startup as unsafe extern "C" fn(),
         ),
         (wrmsr, gprs | mtd::EFER_PAT, __vm_long_wrmsr),
-        (cpuid, gprs | mtd::CR, __vm_long_cpuid),
+        (cpuid, gprs | mtd::CR | mtd::CTRL, __vm_long_cpuid),
         (xsetbv, gprs | mtd::CR, __vm_long_xsetbv),
         (
             hlt,
@@ -392,7 +407,12 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     ok(create_ec(SPINNER, PD, vcpu, 0, 0, 0, EVT_SPIN), "spinner")?;
     ok(create_sc(SPINNER_SC, PD, SPINNER, 1, 1000), "spinner SC")?;
     // The second VM's vCPU, same priority: the two share the CPU.
-    ok(create_ec(VCPU2, VM2, vcpu, 0, 0, 0, 0), "VM2 vCPU")?;
+    // Its virtual-APIC page (VMX's TPR shadow) goes into this PD, for the VMM to read.
+    let vcpu_in_owner = vcpu | ec_flags::UTCB_IN_CALLER;
+    ok(
+        create_ec(VCPU2, VM2, vcpu_in_owner, 0, VLAPIC, 0, 0),
+        "VM2 vCPU",
+    )?;
     ok(create_sc(VCPU2_SC, PD, VCPU2, 1, 1000), "VM2 SC")?;
     ok(sm_down(SM_DONE), "wait for the second guest's HLT")?;
 
@@ -423,6 +443,12 @@ pub fn long_mode_guest_beside_a_spinning_vm(w: &World) -> TestResult {
     let xcr0s = unsafe { ((HOST + 0x1008) as *const u64).read_volatile() };
     ensure_eq!(xcr0s, 7u64 << 32 | 3);
     ensure_eq!(XSETBV_VALUE.load(Ordering::SeqCst), 7u64);
+    if flags & FEAT_VMX != 0 {
+        // The guest's MOV to CR8 landed in the virtual-APIC page's TPR (bits 7:4).
+        // SAFETY: the virtual-APIC page is mapped read-write at VLAPIC in this PD.
+        let vtpr = unsafe { ((VLAPIC + 0x80) as *const u32).read_volatile() };
+        ensure_eq!(vtpr, 0x50u32);
+    }
     // SYSCALL went to the guest's LSTAR (the HLT there), and the guest's KERNEL_GS_BASE
     // came back as the VMM set it.
     ensure_eq!(HLT_RIP.load(Ordering::SeqCst), syscall_target());
