@@ -32,6 +32,9 @@ const CODE_AT: u64 = 0x1060;
 const CODE: [u8; 5] = [0x0f, 0x31, 0xfb, 0x90, 0xf4];
 
 static RDTSC_EXITS: AtomicU64 = AtomicU64::new(0);
+static STARTUP_RIP: AtomicU64 = AtomicU64::new(0);
+static STARTUP_CS: AtomicU64 = AtomicU64::new(0);
+static STARTUP_CS_BASE: AtomicU64 = AtomicU64::new(0);
 static WINDOW_RIP: AtomicU64 = AtomicU64::new(0);
 static WINDOW_RAX: AtomicU64 = AtomicU64::new(0);
 static HANDLER_RBX: AtomicU64 = AtomicU64::new(0);
@@ -82,6 +85,10 @@ extern "C" {
 /// Start-up (the message carries the current intercepts): add RDTSC exiting, start in
 /// real mode with interrupts disabled.
 extern "C" fn window_startup(_id: u64) -> ! {
+    // The state the vCPU starts in, as the message carries it.
+    STARTUP_RIP.store(H.get(u::RIP), Ordering::SeqCst);
+    STARTUP_CS.store(H.get(u::CS), Ordering::SeqCst);
+    STARTUP_CS_BASE.store(H.get(u::CS + 8), Ordering::SeqCst);
     H.put(u::CTRL, H.get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst));
     H.put(u::RSP, 0x1800);
     let m = H.real_mode(CODE_AT, 2);
@@ -146,7 +153,7 @@ pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
     for (event, m, f) in [
         (
             VM_EVENT_STARTUP,
-            mtd::CTRL,
+            mtd::CTRL | mtd::RIP_LEN | mtd::CS_SS,
             __vm_window_startup as unsafe extern "C" fn(),
         ),
         (rdtsc, gprs, __vm_window_rdtsc),
@@ -164,6 +171,13 @@ pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
     )?;
     ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
     ok(sm_down(SM_DONE), "wait for the guest's handler")?;
+    // The start-up message showed the state after INIT: F000:FFF0 with CS based at
+    // 0xffff0000, a 16-bit code segment (access rights 0x9b).
+    ensure_eq!(STARTUP_RIP.load(Ordering::SeqCst), 0xfff0u64);
+    let cs = STARTUP_CS.load(Ordering::SeqCst);
+    ensure_eq!(cs & 0xffff, 0xf000u64);
+    ensure_eq!(cs >> 16 & 0xfff, 0x9bu64);
+    ensure_eq!(STARTUP_CS_BASE.load(Ordering::SeqCst), 0xffff_0000u64);
     ensure_eq!(RDTSC_EXITS.load(Ordering::SeqCst), 1u64);
     // The window opens after `sti` and the instruction it shields: at the HLT.
     ensure_eq!(WINDOW_RIP.load(Ordering::SeqCst), CODE_AT + 4);
