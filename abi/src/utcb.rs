@@ -68,6 +68,9 @@ pub const TSC_AUX: usize = 576;
 pub const EXC_BITMAP: usize = 580;
 /// The TPR threshold (u32) under MTD TPR (VMX with a TPR shadow).
 pub const TPR_THRESHOLD: usize = 584;
+/// CR0 and CR4 bits whose guest writes exit (VMX; under MTD CTRL).
+pub const CR0_MON: usize = 632;
+pub const CR4_MON: usize = 640;
 /// Bits of the INJ word's low half that are requests to the kernel, not part of the
 /// event: an exit when the guest can take an interrupt (interrupt window), and, on
 /// VMX, when it can take an NMI.

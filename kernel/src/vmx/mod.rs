@@ -91,6 +91,17 @@ pub fn proc_controls2(wanted: u32, vpid: bool) -> u32 {
     (wanted & ALLOWED_PROC2 | forced) & (rdmsr(0x48b) >> 32) as u32
 }
 
+/// The CR0 bits VMX requires set in a guest (unrestricted guests may clear PE and PG):
+/// the kernel owns them; the guest and its VMM see the shadow.
+pub fn cr0_fixed() -> u64 {
+    rdmsr(0x486) & !(1 | (1 << 31))
+}
+
+/// The CR4 bits VMX requires set in a guest (VMXE).
+pub fn cr4_fixed() -> u64 {
+    rdmsr(0x488)
+}
+
 /// Whether VPIDs can be used: the control exists and INVVPID can invalidate one.
 pub fn has_vpid() -> bool {
     let vpid_control = rdmsr(0x48b) >> 32 & (1 << 5) != 0;
@@ -203,13 +214,11 @@ pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     write(VIRTUAL_APIC_ADDR, vlapic);
     write(LINK_POINTER, u64::MAX);
     // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.
-    let cr0_fixed = rdmsr(0x486) & !(1 | (1 << 31));
-    write(GUEST_CR0, cr0_fixed | 0x10);
-    write(CR0_MASK, cr0_fixed);
+    write(GUEST_CR0, cr0_fixed() | 0x10);
+    write(CR0_MASK, cr0_fixed());
     write(CR0_SHADOW, 0x10);
-    let cr4_fixed = rdmsr(0x488);
-    write(GUEST_CR4, cr4_fixed);
-    write(CR4_MASK, cr4_fixed);
+    write(GUEST_CR4, cr4_fixed());
+    write(CR4_MASK, cr4_fixed());
     write(CR4_SHADOW, 0);
     write(GUEST_CR3, 0);
     write(GUEST_DR7, 0x400);

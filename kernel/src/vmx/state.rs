@@ -151,6 +151,8 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         wr(utcb, u::CTRL, ctrl);
         let aux = rd(utcb, u::TSC_AUX) & 0xffff_ffff;
         wr(utcb, u::TSC_AUX, aux | read(vmcs::EXCEPTION_BITMAP) << 32);
+        wr(utcb, u::CR0_MON, read(vmcs::CR0_MASK) & !super::cr0_fixed());
+        wr(utcb, u::CR4_MON, read(vmcs::CR4_MASK) & !super::cr4_fixed());
     }
     wr(utcb, u::MTD, m as u64);
     wr(utcb, u::ITEMS, u::STATE_WORDS);
@@ -179,18 +181,12 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         }
     }
     if m & mtd::CR != 0 {
-        let mask0 = read(vmcs::CR0_MASK);
-        let mask4 = read(vmcs::CR4_MASK);
+        // The guest's value with the bits VMX requires set; it reads its own value
+        // (the shadow) for those and for the bits its VMM monitors.
         write(vmcs::CR0_SHADOW, rd(utcb, u::CR0));
-        write(
-            vmcs::GUEST_CR0,
-            rd(utcb, u::CR0) & !mask0 | read(vmcs::GUEST_CR0) & mask0,
-        );
+        write(vmcs::GUEST_CR0, rd(utcb, u::CR0) | super::cr0_fixed());
         write(vmcs::CR4_SHADOW, rd(utcb, u::CR4));
-        write(
-            vmcs::GUEST_CR4,
-            rd(utcb, u::CR4) & !mask4 | read(vmcs::GUEST_CR4) & mask4,
-        );
+        write(vmcs::GUEST_CR4, rd(utcb, u::CR4) | super::cr4_fixed());
     }
     for (at, n, bit) in SEGS {
         if m & bit != 0 {
@@ -244,6 +240,9 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             vmcs::EXCEPTION_BITMAP,
             exc | super::FORCED_EXCEPTIONS as u64,
         );
+        // Monitored CR0/CR4 bits: a guest write that changes one exits (CR access, 28).
+        write(vmcs::CR0_MASK, super::cr0_fixed() | rd(utcb, u::CR0_MON));
+        write(vmcs::CR4_MASK, super::cr4_fixed() | rd(utcb, u::CR4_MON));
     }
     if m & mtd::INJ != 0 {
         let inj = rd(utcb, u::INJ);

@@ -90,6 +90,7 @@ mod smp;
 mod vm;
 mod vm_apic;
 mod vm_bad;
+mod vm_crmon;
 mod vm_long;
 mod vm_smp;
 mod vm_window;
@@ -222,6 +223,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         vm_window::intercepts_and_interrupt_window(w)
     });
     r.run("vm::apic_access_page", || vm_apic::apic_access_page(w));
+    r.run("vm::monitored_cr0_bit_exits", || {
+        vm_crmon::monitored_cr0_bit_exits(w)
+    });
     r.run("vm::vcpus_on_every_cpu", || vm_smp::vcpus_on_every_cpu(w));
     r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
     r.run(
