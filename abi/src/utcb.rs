@@ -71,6 +71,8 @@ pub const TPR_THRESHOLD: usize = 584;
 /// CR0 and CR4 bits whose guest writes exit (VMX; under MTD CTRL).
 pub const CR0_MON: usize = 632;
 pub const CR4_MON: usize = 640;
+/// The VMM's timeout in TSC ticks from now (all ones: none; VMX, under MTD TSC_TIMEOUT).
+pub const TSC_TIMEOUT: usize = 656;
 /// Bits of the INJ word's low half that are requests to the kernel, not part of the
 /// event: an exit when the guest can take an interrupt (interrupt window), and, on
 /// VMX, when it can take an NMI.

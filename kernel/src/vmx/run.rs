@@ -91,6 +91,30 @@ struct Side {
     flush: u64,
     /// The CPU (plus one) whose host state the VMCS holds; 0 before the first entry.
     host_cpu: u64,
+    /// The VMM's timeout (MTD TSC_TIMEOUT) as an absolute TSC value; 0: none.
+    vmm_deadline: u64,
+}
+
+/// The VMM's timeout for the vCPU: `relative` TSC ticks from now (all ones: none).
+pub fn set_vmm_timeout(vmcs: u64, relative: u64) {
+    let deadline = if relative == u64::MAX {
+        0
+    } else {
+        crate::arch::cpu::tsc().saturating_add(relative).max(1)
+    };
+    // SAFETY: the side page belongs to the vCPU.
+    unsafe { (*side(vmcs)).vmm_deadline = deadline };
+}
+
+/// The TSC ticks left of the VMM's timeout (all ones: none).
+pub fn vmm_timeout(vmcs: u64) -> u64 {
+    // SAFETY: as for `set_vmm_timeout`.
+    let deadline = unsafe { (*side(vmcs)).vmm_deadline };
+    if deadline == 0 {
+        u64::MAX
+    } else {
+        deadline.saturating_sub(crate::arch::cpu::tsc())
+    }
 }
 
 /// Sets up the side data of a new vCPU with TLB tag `vpid` (0 for none).
@@ -255,7 +279,14 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     // A physical interrupt makes the guest exit whatever its RFLAGS.IF, but an emulator
     // (Bochs) only does so while the guest has interrupts enabled. The preemption timer
     // bounds the time in the guest to about two timer ticks in any case.
-    write(vmcs::PREEMPTION_TIMER, preemption_ticks());
+    // The VMM's own timeout, if it comes first, rides on the same timer.
+    let vmm = vmm_timeout(phys);
+    let ticks = if vmm == u64::MAX {
+        preemption_ticks()
+    } else {
+        (vmm >> preemption_shift()).min(preemption_ticks())
+    };
+    write(vmcs::PREEMPTION_TIMER, ticks);
     // The kernel returns on the address space and with the user FS base of the moment.
     write(vmcs::HOST_CR3, crate::arch::cpu::read_cr3());
     write(vmcs::HOST_FS_BASE, crate::arch::cpu::user_fs_base());
@@ -296,6 +327,12 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         write(vmcs::ENTRY_INTR_INFO, 0);
     }
     match reason & 0xffff {
+        // The preemption timer for the VMM's timeout: its exit (52) once the timeout has
+        // passed; it is then gone.
+        52 if reason & (1 << 31) == 0 && vmm_timeout(phys) == 0 => {
+            set_vmm_timeout(phys, u64::MAX);
+            Exit::Message(52)
+        }
         // A physical interrupt, or the preemption timer that stands in for one.
         1 | 52 if reason & (1 << 31) == 0 => Exit::Interrupt,
         // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its
@@ -304,16 +341,20 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     }
 }
 
-/// Two local APIC timer periods in preemption-timer units (the TSC divided by
-/// 2^IA32_VMX_MISC[4:0]).
+/// The preemption timer counts the TSC divided by 2^IA32_VMX_MISC[4:0].
+fn preemption_shift() -> u64 {
+    // SAFETY: IA32_VMX_MISC exists when VMX is enabled; reading it has no side effects.
+    unsafe { crate::arch::msr::read(0x485) & 0x1f }
+}
+
+/// Two local APIC timer periods in preemption-timer units.
 fn preemption_ticks() -> u64 {
     static TICKS: AtomicU64 = AtomicU64::new(0);
     let t = TICKS.load(Ordering::Relaxed);
     if t != 0 {
         return t;
     }
-    // SAFETY: IA32_VMX_MISC exists when VMX is enabled; reading it has no side effects.
-    let shift = unsafe { crate::arch::msr::read(0x485) } & 0x1f;
+    let shift = preemption_shift();
     let tsc_khz = crate::arch::lapic::frequencies().0.max(1000);
     let per_tick = tsc_khz * crate::arch::lapic::TICK_US / 1000;
     let t = ((2 * per_tick) >> shift).clamp(1, u32::MAX as u64);

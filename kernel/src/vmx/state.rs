@@ -134,6 +134,9 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
             wr(utcb, *at, super::run::guest_msr(vmcs, i));
         }
     }
+    if m & mtd::TSC_TIMEOUT != 0 {
+        wr(utcb, u::TSC_TIMEOUT, super::run::vmm_timeout(vmcs));
+    }
     if m & mtd::TPR != 0 {
         let aux = rd(utcb, u::TPR_THRESHOLD) & !0xffff_ffff;
         wr(
@@ -208,6 +211,9 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         for (i, at) in SYSCALL_MSRS.iter().enumerate() {
             super::run::set_guest_msr(vmcs, i, rd(utcb, *at));
         }
+    }
+    if m & mtd::TSC_TIMEOUT != 0 {
+        super::run::set_vmm_timeout(vmcs, rd(utcb, u::TSC_TIMEOUT));
     }
     if m & mtd::TPR != 0 {
         // Bits 3:0 only: the CPU refuses an entry with any other bit set.

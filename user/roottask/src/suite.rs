@@ -226,6 +226,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::monitored_cr0_bit_exits", || {
         vm_crmon::monitored_cr0_bit_exits(w)
     });
+    r.run("vm::vmm_timeout_exits", || vm_crmon::vmm_timeout_exits(w));
     r.run("vm::vcpus_on_every_cpu", || vm_smp::vcpus_on_every_cpu(w));
     r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
     r.run(

@@ -1,6 +1,8 @@
-//! Monitored control-register bits (VMX): the VMM asks, through MTD CTRL, to see guest
-//! writes that change CR0.TS; the guest's MOV to CR0 is then a CR-access exit with the
-//! register and the access in the qualification, and the VMM completes the write.
+//! VMX-only VMM controls. Monitored control-register bits: the VMM asks, through MTD
+//! CTRL, to see guest writes that change CR0.TS; the guest's MOV to CR0 is then a
+//! CR-access exit with the register and the access in the qualification, and the VMM
+//! completes the write. The VMM's timeout (MTD TSC_TIMEOUT): a guest spinning with
+//! interrupts off exits to the VMM (reason 52) once the timeout has passed.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,8 @@ const CR0_TS: u64 = 1 << 3;
 static CR_EXITS: AtomicU64 = AtomicU64::new(0);
 static CR_QUAL: AtomicU64 = AtomicU64::new(0);
 static HLT_CR0: AtomicU64 = AtomicU64::new(0);
+static TIMEOUT_RIP: AtomicU64 = AtomicU64::new(0);
+static TIMEOUT_LEFT: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
@@ -45,6 +49,8 @@ vm_crmon_stack:
     .global __vm_crmon_startup
     .global __vm_crmon_cr
     .global __vm_crmon_hlt
+    .global __vm_timeout_startup
+    .global __vm_timeout_exit
 __vm_crmon_startup:
     lea rsp, [rip + vm_crmon_stack]
     call {startup}
@@ -57,16 +63,57 @@ __vm_crmon_hlt:
     lea rsp, [rip + vm_crmon_stack]
     call {hlt}
     ud2
+__vm_timeout_startup:
+    lea rsp, [rip + vm_crmon_stack]
+    call {t_startup}
+    ud2
+__vm_timeout_exit:
+    lea rsp, [rip + vm_crmon_stack]
+    call {t_exit}
+    ud2
 "#,
     startup = sym crmon_startup,
     cr = sym crmon_cr,
     hlt = sym crmon_hlt,
+    t_startup = sym timeout_startup,
+    t_exit = sym timeout_exit,
 );
 
 extern "C" {
     fn __vm_crmon_startup();
     fn __vm_crmon_cr();
     fn __vm_crmon_hlt();
+    fn __vm_timeout_startup();
+    fn __vm_timeout_exit();
+}
+
+/// The timeout test's VMM handler and vCPU.
+const T_VMM: u64 = 949;
+const T_UTCB: u64 = 0x3001_7000;
+const T: Utcb = Utcb(T_UTCB);
+const T_VCPU: u64 = 968;
+const T_VCPU_SC: u64 = 969;
+const T_EVT: u64 = 8000;
+/// `jmp $` in the first VM's code page (at 0x1050), and the timeout the VMM sets.
+const SPIN_AT: u64 = 0x1050;
+const TIMEOUT_TICKS: u64 = 2_000_000;
+
+/// Start-up: spin with interrupts off, and exit after TIMEOUT_TICKS.
+extern "C" fn timeout_startup(_id: u64) -> ! {
+    T.put(u::TSC_TIMEOUT, TIMEOUT_TICKS);
+    let m = T.real_mode(SPIN_AT, 2);
+    T.reply_with(m | mtd::TSC_TIMEOUT);
+    reply()
+}
+
+/// The timeout's exit: where the guest was and what is left of the timeout (none).
+extern "C" fn timeout_exit(_id: u64) -> ! {
+    TIMEOUT_RIP.store(T.get(u::RIP), Ordering::SeqCst);
+    TIMEOUT_LEFT.store(T.get(u::TSC_TIMEOUT), Ordering::SeqCst);
+    let _ = sm_up(SM_DONE);
+    loop {
+        let _ = sm_down(SM_PARK);
+    }
 }
 
 /// Start-up: monitor CR0.TS, real mode at the code.
@@ -136,5 +183,36 @@ pub fn monitored_cr0_bit_exits(w: &World) -> TestResult {
         "CR0 at the HLT {:#x}",
         HLT_CR0.load(Ordering::SeqCst)
     );
+    Ok(())
+}
+
+pub fn vmm_timeout_exits(w: &World) -> TestResult {
+    if w.hip.u32(off::API_FLG) & FEAT_VMX == 0 {
+        // The timeout rides on VMX's preemption timer.
+        return Ok(());
+    }
+    ok(create_ec(T_VMM, PD, 0, 0, T_UTCB, 0, 0), "VMM EC")?;
+    let entry = |f: unsafe extern "C" fn()| f as *const () as u64;
+    ok(
+        create_pt(
+            T_EVT + VM_EVENT_STARTUP,
+            PD,
+            T_VMM,
+            0,
+            entry(__vm_timeout_startup),
+        ),
+        "start-up portal",
+    )?;
+    let m = mtd::RIP_LEN | mtd::TSC_TIMEOUT;
+    ok(
+        create_pt(T_EVT + 52, PD, T_VMM, m as u64, entry(__vm_timeout_exit)),
+        "timeout portal",
+    )?;
+    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
+    ok(create_ec(T_VCPU, PD, vcpu, 0, 0, 0, T_EVT), "vCPU")?;
+    ok(create_sc(T_VCPU_SC, PD, T_VCPU, 1, 1000), "vCPU SC")?;
+    ok(sm_down(SM_DONE), "wait for the timeout")?;
+    ensure_eq!(TIMEOUT_RIP.load(Ordering::SeqCst), SPIN_AT);
+    ensure_eq!(TIMEOUT_LEFT.load(Ordering::SeqCst), u64::MAX);
     Ok(())
 }
