@@ -50,7 +50,7 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
     }
     let apic_id = crate::smp::apic_id(cpu);
     if !ioapic::serves(gsi) {
-        device_rid(f.rsi).ok_or(Status::BadDev)?;
+        device_rid(crate::obj::pd::current(), f.rsi).ok_or(Status::BadDev)?;
         f.rsi = MSI_ADDRESS | (apic_id as u64 & 0xff) << 12;
         f.rdx = ioapic::VECTOR_BASE as u64 + gsi as u64;
         return Ok(());
@@ -70,10 +70,10 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
 const MSI_ADDRESS: u64 = 0xfee0_0000;
 
 /// The PCI requester id (bus, device, function) of the device whose configuration page
-/// the running Pd has mapped at `va`, if it has.
-fn device_rid(va: u64) -> Option<u32> {
+/// Pd `pd` has mapped at `va`, if it has.
+pub fn device_rid(pd: crate::obj::Handle, va: u64) -> Option<u32> {
     let facts = crate::acpi::facts();
-    let pt = with::<crate::obj::pd::Pd, _>(crate::obj::pd::current(), |p| p.page_table())?;
+    let pt = with::<crate::obj::pd::Pd, _>(pd, |p| p.page_table())?;
     let mem = crate::mem::kspace::phys();
     if va >= facet_abi::layout::USER_ADDR {
         return None;

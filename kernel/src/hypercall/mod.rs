@@ -6,6 +6,7 @@
 //! whose last reference went away during the hypercall are destroyed before returning.
 
 mod assign_gsi;
+mod assign_pci;
 pub mod caps;
 mod create;
 pub mod delegation;
@@ -100,8 +101,8 @@ fn other(frame: &mut Frame) -> HcResult {
         Hypercall::ScCtrl => sc_ctrl::sc_ctrl(frame),
         Hypercall::EcCtrl => ec_ctrl::ec_ctrl(frame),
         Hypercall::AssignGsi => assign_gsi::assign_gsi(frame),
-        // Not built yet: the IOMMU
-        // (assign_gsi), the IOMMU (assign_pci) and machine_ctrl.
+        Hypercall::AssignPci => assign_pci::assign_pci(frame),
+        // Not built yet: machine_ctrl.
         _ => Err(Status::BadHyp),
     }
 }

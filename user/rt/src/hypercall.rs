@@ -242,6 +242,12 @@ pub fn assign_gsi(sm: u64, dev: u64, cpu: u32, chain: u64) -> Result<(u64, u64),
     status_of(&o).map(|_| (o.rsi, o.rdx))
 }
 
+/// `assign_pci`: the device whose configuration page PD `pd` maps at `dev` to that PD's
+/// device page table (IOMMU), with `hint` naming the device.
+pub fn assign_pci(pd: u64, dev: u64, hint: u64) -> Result<(), Status> {
+    status_of(&raw(arg1(Hypercall::AssignPci, 0, pd), dev, hint, 0, 0))
+}
+
 /// `assign_gsi` for an I/O APIC pin with its trigger mode and polarity overridden
 /// (level-triggered and active-low is how PCI wires its INTx pins).
 pub fn assign_gsi_mode(

@@ -8,7 +8,9 @@ use facet_abi::hip::off;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, pd_ctrl_delegate, sm_down, sm_down_until};
+use facet_rt::hypercall::{
+    assign_gsi, assign_gsi_mode, assign_pci, pd_ctrl_delegate, sm_down, sm_down_until,
+};
 
 use super::{ok, Fail, TestResult};
 use crate::args::Args;
@@ -118,6 +120,11 @@ pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
     ensure_eq!(assign_gsi(SM, SCRATCH, 0, u64::MAX), Err(Status::BadDev));
     ensure_eq!(assign_gsi(SM, CONFIG, 77, u64::MAX), Err(Status::BadCpu));
     let (address, data) = ok(assign_gsi(SM, CONFIG, 0, u64::MAX), "assign_gsi")?;
+    // assign_pci as the reference answers without an IOMMU unit for the device: the
+    // checks (a PD, a mapped configuration page), then BAD_DEV.
+    ensure_eq!(assign_pci(SM, CONFIG, 0), Err(Status::BadCap));
+    ensure_eq!(assign_pci(PD, 0x1000, 0), Err(Status::BadDev));
+    ensure_eq!(assign_pci(PD, CONFIG, 0), Err(Status::BadDev));
     ensure_eq!(address & 0xfff0_0000, 0xfee0_0000u64);
     ensure_eq!(address >> 12 & 0xff, w.hip.cpu(0).lapic[0] as u64);
     // Program the device's MSI capability and enable it.
