@@ -105,14 +105,15 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         fatal!("building the kernel address space: {e:?}");
     }
     self_test();
-    match arch::lapic::init(features.x2apic) {
+    match arch::lapic::init(features.x2apic, features.tsc_deadline) {
         Some(count) => println!(
             "lapic: id {}{}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
             arch::lapic::id(),
-            if arch::lapic::x2apic() {
-                " (x2APIC)"
-            } else {
-                ""
+            match (arch::lapic::x2apic(), arch::lapic::deadline_mode()) {
+                (true, true) => " (x2APIC, TSC-deadline timer)",
+                (true, false) => " (x2APIC)",
+                (false, true) => " (TSC-deadline timer)",
+                (false, false) => "",
             },
             arch::lapic::TICK_US,
             count,

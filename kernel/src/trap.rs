@@ -71,12 +71,16 @@ fn handle(frame: &mut Frame) {
     halt_forever();
 }
 
+/// Spurious interrupts seen (counted, never fatal).
+static SPURIOUS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// A device, timer or inter-processor interrupt. A device interrupt ups its GSI's
 /// semaphore (one nobody assigned is counted there too, never fatal); a spurious one is
 /// ignored.
 fn interrupt(frame: &mut Frame, vector: u8) {
     use crate::arch::lapic;
     if vector == lapic::VECTOR_SPURIOUS {
+        SPURIOUS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         return;
     }
     let base = crate::arch::ioapic::VECTOR_BASE;
@@ -102,6 +106,7 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         return;
     }
     if vector == lapic::VECTOR_TIMER {
+        lapic::rearm();
         // The bootstrap CPU looks after every CPU's semaphore deadlines.
         if crate::arch::syscall::cpu_id() == 0 {
             crate::ipc::semaphore::expire(crate::arch::cpu::tsc());

@@ -227,6 +227,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &[
                 GREETING,
                 "VMX EPT",
+                "(x2APIC, TSC-deadline timer)",
                 "cpu: enabled xcr0=0xe7 fsgsbase=true pcid=true",
             ],
             wx_monitor: false,

@@ -6,9 +6,11 @@
 //! already, and then the memory-mapped registers are gone. Otherwise the xAPIC page is
 //! mapped uncached into the kernel's MMIO window.
 //!
-//! The timer runs periodically at [`TICK_US`] microseconds, calibrated against the PIT;
-//! each tick charges the running scheduling context and ends its quantum when it is used
-//! up. (TSC-deadline mode and per-quantum one-shot programming are later refinements.)
+//! The timer ticks every [`TICK_US`] microseconds, calibrated against the PIT: in
+//! TSC-deadline mode where the CPU has it (re-armed one period ahead at each tick),
+//! periodic otherwise. Each tick charges the running scheduling context and ends its
+//! quantum when it is used up. (Programming the timer for the next quantum end or
+//! deadline instead of ticking is a later refinement.)
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -36,6 +38,11 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 static X2APIC: AtomicBool = AtomicBool::new(false);
 /// Whether the local APIC is usable at all.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Whether the timer runs in TSC-deadline mode (re-armed at each tick), and the TSC
+/// ticks of one period then.
+static DEADLINE_MODE: AtomicBool = AtomicBool::new(false);
+static TICK_TSC: AtomicU64 = AtomicU64::new(0);
+const IA32_TSC_DEADLINE: u32 = 0x6e0;
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
 const APIC_BASE_X2APIC: u64 = 1 << 10;
@@ -80,7 +87,7 @@ fn enable_x2apic() {
 /// Enables the local APIC (in x2APIC mode if `x2apic`, or if firmware chose it) and
 /// starts the periodic timer. Returns the APIC timer ticks per timer period, or `None`
 /// if the APIC cannot be used.
-pub fn init(x2apic: bool) -> Option<u32> {
+pub fn init(x2apic: bool, tsc_deadline: bool) -> Option<u32> {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
     let apic_base = unsafe { msr::read(IA32_APIC_BASE) };
     if x2apic || apic_base & APIC_BASE_X2APIC != 0 {
@@ -97,14 +104,44 @@ pub fn init(x2apic: bool) -> Option<u32> {
     let per_ms = calibrate()?;
     let count = (per_ms as u64 * TICK_US / 1000).clamp(1, u32::MAX as u64) as u32;
     TIMER_COUNT.store(count as u64, Ordering::Relaxed);
+    let tsc_khz = frequencies().0;
+    if tsc_deadline && tsc_khz != 0 {
+        TICK_TSC.store(tsc_khz * TICK_US / 1000, Ordering::Relaxed);
+        DEADLINE_MODE.store(true, Ordering::Relaxed);
+    }
     start_timer(count);
     Some(count)
 }
 
+/// Whether the timer runs in TSC-deadline mode.
+pub fn deadline_mode() -> bool {
+    DEADLINE_MODE.load(Ordering::Relaxed)
+}
+
 fn start_timer(count: u32) {
+    if DEADLINE_MODE.load(Ordering::Relaxed) {
+        write(REG_LVT_TIMER, (0b10 << 17) | VECTOR_TIMER as u32);
+        // The LVT write must be visible before the deadline is (xAPIC mode).
+        // SAFETY: MFENCE only orders memory accesses.
+        unsafe { core::arch::asm!("mfence", options(nostack, preserves_flags)) };
+        rearm();
+        return;
+    }
     write(REG_TIMER_DIVIDE, 0b1011);
     write(REG_LVT_TIMER, (1 << 17) | VECTOR_TIMER as u32); // periodic
     write(REG_TIMER_INIT, count);
+}
+
+/// At each timer interrupt: in TSC-deadline mode the next tick is one period from now
+/// (periodic mode re-arms itself).
+pub fn rearm() {
+    if !DEADLINE_MODE.load(Ordering::Relaxed) {
+        return;
+    }
+    let next = crate::arch::cpu::tsc().wrapping_add(TICK_TSC.load(Ordering::Relaxed));
+    // SAFETY: IA32_TSC_DEADLINE exists when CPUID reports TSC-deadline mode (checked at
+    // `init`); writing it only arms this CPU's timer.
+    unsafe { msr::write(IA32_TSC_DEADLINE, next) };
 }
 
 /// Enables the local APIC of an application processor (same mapping, same timer
