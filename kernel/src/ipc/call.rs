@@ -29,6 +29,10 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
     if hcpu != ccpu {
         return Err(Status::BadCpu);
     }
+    if hstate == State::Dead {
+        // The handler died (a fault nobody handled): as for the callers that waited on it.
+        return Err(Status::Abort);
+    }
     if hstate != State::Idle {
         // The handler is busy: fail at once if the caller asked so, else wait until it
         // is free and call again.
@@ -39,7 +43,7 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
     }
     let (cutcb, cpd) = with::<Ec, _>(caller, |e| {
         e.state = State::WaitReply;
-        e.partner = handler;
+        e.callee = handler;
         e.in_exception = false;
         (e.utcb, e.pd)
     })
@@ -49,7 +53,7 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
     super::typed::transfer(cpd, hpd, cutcb, hutcb);
     // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
     frame.rdi &= !0xff;
-    with::<Ec, _>(handler, |e| e.partner = caller);
+    with::<Ec, _>(handler, |e| e.reply_to = caller);
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
@@ -63,7 +67,7 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
 /// Handles `reply`. Returns `false` if the CPU has nothing left to run.
 pub fn reply(frame: &mut Frame) -> bool {
     let handler = sched::current_ec();
-    let Some((caller, hutcb, global)) = with::<Ec, _>(handler, |e| (e.partner, e.utcb, e.global))
+    let Some((caller, hutcb, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.utcb, e.global))
     else {
         return true;
     };
@@ -93,8 +97,8 @@ pub fn reply(frame: &mut Frame) -> bool {
         utcb::copy_message(hutcb, cutcb);
         super::typed::transfer(hpd, cpd, hutcb, cutcb);
     }
-    with::<Ec, _>(handler, |e| e.partner = 0);
-    with::<Ec, _>(caller, |e| e.partner = 0);
+    with::<Ec, _>(handler, |e| e.reply_to = 0);
+    with::<Ec, _>(caller, |e| e.callee = 0);
     crate::obj::put(handler);
     crate::obj::put(caller);
     // The handler keeps its registers for the next call and waits.

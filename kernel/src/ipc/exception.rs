@@ -76,11 +76,11 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
     }
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitReply;
-        e.partner = handler;
+        e.callee = handler;
         e.in_exception = true;
         e.mtd = mtd;
     });
-    with::<Ec, _>(handler, |e| e.partner = ec);
+    with::<Ec, _>(handler, |e| e.reply_to = ec);
     crate::obj::get(handler);
     crate::obj::get(ec);
     match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
@@ -99,12 +99,40 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
 
 /// Stops the running Ec for good and runs the next Sc. Returns `false` if nothing is
 /// left to run.
+///
+/// A handler that dies in a call answers its caller as the reference does: a caller in
+/// `call` resumes (on the same Sc) with ABORT; one that sent an exception or start-up
+/// message dies too. Callers waiting for the handler to be free try again and get ABORT.
 pub fn stop_current(frame: &mut Frame) -> bool {
     let ec = sched::current_ec();
-    with::<Ec, _>(ec, |e| {
+    let caller = with::<Ec, _>(ec, |e| {
         e.state = State::Dead;
         e.regs = *frame;
-    });
+        core::mem::replace(&mut e.reply_to, 0)
+    })
+    .unwrap_or(0);
+    super::call::release_helpers(ec, true);
+    if caller != 0 {
+        // The call's links (see `call::call`) end here.
+        crate::obj::put(ec);
+        crate::obj::put(caller);
+        let in_exception = with::<Ec, _>(caller, |e| {
+            e.callee = 0;
+            e.in_exception
+        })
+        .unwrap_or(false);
+        if !in_exception {
+            with::<Ec, _>(caller, |e| {
+                e.regs.rdi = e.regs.rdi & !0xff | facet_abi::status::Status::Abort as u64
+            });
+            with::<Ec, _>(ec, |e| crate::arch::fpu::save(&mut e.fpu));
+            sched::set_current_ec(0);
+            switch_to(frame, caller);
+            return true;
+        }
+        with::<Ec, _>(caller, |e| e.state = State::Dead);
+        crate::println!("FACET: an EC whose exception handler died is stopped");
+    }
     sched::set_current_ec(0);
     sched::schedule(frame)
 }

@@ -190,9 +190,9 @@ pub fn account_now() {
 fn runnable_ec(sc: Handle) -> Option<Handle> {
     let mut ec = with::<Sc, _>(sc, |s| s.ec)?;
     for _ in 0..1024 {
-        let (state, partner) = with::<Ec, _>(ec, |e| (e.state, e.partner))?;
+        let (state, callee) = with::<Ec, _>(ec, |e| (e.state, e.callee))?;
         match state {
-            State::WaitReply if partner != 0 => ec = partner,
+            State::WaitReply if callee != 0 => ec = callee,
             State::Ready | State::Startup => return Some(ec),
             _ => return None,
         }

@@ -35,8 +35,11 @@ pub struct Ec {
     pub regs: Frame,
     /// What the Ec is doing (see [`State`]).
     pub state: State,
-    /// The other side of a call: for a caller the handler, for a handler the caller.
-    pub partner: Handle,
+    /// While it waits for a reply: the handler it called (the Sc it lends runs there).
+    pub callee: Handle,
+    /// While it serves a call or message: the Ec its reply goes to. A handler that calls
+    /// on has both, which is how calls nest.
+    pub reply_to: Handle,
     /// The caller waits in an exception (its reply restores state through the MTD),
     /// not in a `call`.
     pub in_exception: bool,
@@ -173,7 +176,8 @@ impl Ec {
             } else {
                 State::Idle
             },
-            partner: 0,
+            callee: 0,
+            reply_to: 0,
             in_exception: false,
             mtd: 0,
             next_waiter: 0,

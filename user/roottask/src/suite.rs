@@ -84,6 +84,7 @@ mod delegate;
 mod fuzz;
 mod helping;
 pub mod ipc;
+mod ipc_more;
 mod irq;
 mod msi;
 mod smp;
@@ -201,6 +202,18 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
+    );
+    r.run(
+        "ipc::every_word_count_both_ways",
+        ipc_more::every_word_count_both_ways,
+    );
+    r.run(
+        "ipc::nested_calls_three_deep",
+        ipc_more::nested_calls_three_deep,
+    );
+    r.run(
+        "ipc::dying_handler_answers_abort",
+        ipc_more::dying_handler_answers_abort,
     );
     r.run(
         "ipc::busy_handler_makes_callers_wait",
