@@ -106,11 +106,13 @@ pub fn init() {
         } else {
             0
         };
-        // Interrupt gate, DPL 0 (user mode cannot raise vectors with INT n).
+        // Interrupt gates of DPL 0 (user mode cannot raise vectors with INT n), but for
+        // #BP and #OF, which INT3 and INTO raise from user mode (as in the reference).
+        let dpl = if vector == 3 || vector == 4 { 3u64 } else { 0 };
         gate[0] = (handler & 0xffff)
             | (SEL_KERNEL_CODE as u64) << 16
             | ist << 32
-            | 0x8e << 40
+            | (0x8e | dpl << 5) << 40
             | ((handler >> 16) & 0xffff) << 48;
         gate[1] = handler >> 32;
     }

@@ -81,6 +81,7 @@ mod boot;
 mod caps;
 mod cpu;
 mod delegate;
+mod exc_vectors;
 mod fuzz;
 mod helping;
 pub mod ipc;
@@ -210,6 +211,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "ipc::nested_calls_three_deep",
         ipc_more::nested_calls_three_deep,
+    );
+    r.run(
+        "ipc::every_user_exception_vector",
+        exc_vectors::every_user_exception_vector,
     );
     r.run(
         "ipc::dying_handler_answers_abort",
