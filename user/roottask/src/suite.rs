@@ -213,6 +213,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc_more::nested_calls_three_deep,
     );
     r.run(
+        "ipc::higher_priority_runs_first",
+        ipc_more::higher_priority_runs_first,
+    );
+    r.run(
         "ipc::every_user_exception_vector",
         exc_vectors::every_user_exception_vector,
     );

@@ -1,6 +1,7 @@
 //! More IPC: every untyped word count from 0 to the UTCB's maximum in both directions,
-//! calls nested three deep (each handler calling the next on the lent Sc), and a handler
-//! that dies in a call (the caller gets ABORT, as do later callers).
+//! calls nested three deep (each handler calling the next on the lent Sc), a handler
+//! that dies in a call (the caller gets ABORT, as do later callers), and a higher
+//! priority that runs before its creator returns.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -36,11 +37,12 @@ global_asm!(
     .section .bss.ipc_more_stacks, "aw", @nobits
     .balign 16
 ipc_more_stacks:
-    .skip 0x4000 * 5
+    .skip 0x4000 * 7
     .section .text.ipc_more_entries, "ax"
     .global __ipc_count
     .global __ipc_depth
     .global __ipc_die
+    .global __ipc_start_high
     // The portal id (rdi) picks the handler's stack.
 __ipc_count:
     lea rsp, [rip + ipc_more_stacks + 0x4000]
@@ -57,15 +59,51 @@ __ipc_depth:
 __ipc_die:
     lea rsp, [rip + ipc_more_stacks + 0x14000]
     ud2
+__ipc_start_high:
+    lea rsp, [rip + ipc_more_stacks + 0x18000]
+    call {start_high}
+    ud2
+__ipc_high_worker:
+    lea rsp, [rip + ipc_more_stacks + 0x1c000]
+    call {high}
+    ud2
+    .global __ipc_high_worker
 "#,
     count = sym count_handler,
     depth = sym depth_handler,
+    start_high = sym start_high,
+    high = sym high_worker,
 );
 
 extern "C" {
     fn __ipc_count();
     fn __ipc_depth();
     fn __ipc_die();
+    fn __ipc_start_high();
+    fn __ipc_high_worker();
+}
+
+const EC_STARTER: u64 = 1905;
+const EC_HIGH: u64 = 1906;
+const SC_HIGH: u64 = 1907;
+const SM_HIGH_PARK: u64 = 1908;
+const EVT_HIGH: u64 = 60_256;
+static HIGH_RAN: AtomicU64 = AtomicU64::new(0);
+
+/// Start-up of the high-priority worker.
+extern "C" fn start_high(_id: u64) -> ! {
+    let h = utcb_of(EC_STARTER);
+    h.put(u::RIP, __ipc_high_worker as *const () as u64);
+    h.reply_with(facet_abi::mtd::RIP_LEN);
+    reply()
+}
+
+/// Records that it ran, then waits for good.
+extern "C" fn high_worker() -> ! {
+    HIGH_RAN.store(1, Ordering::SeqCst);
+    loop {
+        let _ = facet_rt::hypercall::sm_down(SM_HIGH_PARK);
+    }
 }
 
 fn utcb_of(ec: u64) -> Utcb {
@@ -170,5 +208,26 @@ pub fn dying_handler_answers_abort() -> TestResult {
     // The handler's first instruction is UD2 and it has no exception portals.
     ensure_eq!(call(PT_DIE), Err(Status::Abort));
     ensure_eq!(call(PT_DIE), Err(Status::Abort));
+    Ok(())
+}
+
+pub fn higher_priority_runs_first() -> TestResult {
+    use facet_rt::hypercall::{create_sc, create_sm, ec_flags};
+    ok(
+        create_ec(EC_STARTER, PD, 0, 0, utcb_of(EC_STARTER).0, 0, 0),
+        "start-up handler EC",
+    )?;
+    let entry = __ipc_start_high as *const () as u64;
+    let m = facet_abi::mtd::RIP_LEN as u64;
+    ok(create_pt(EVT_HIGH + 30, PD, EC_STARTER, m, entry), "portal")?;
+    ok(create_sm(SM_HIGH_PARK, PD, 0, 0), "sm")?;
+    ok(
+        create_ec(EC_HIGH, PD, ec_flags::GLOBAL, 0, 0, 0, EVT_HIGH),
+        "worker EC",
+    )?;
+    ensure_eq!(HIGH_RAN.load(Ordering::SeqCst), 0u64);
+    // The roottask runs at priority 1: an Sc at 5 takes the CPU before create_sc returns.
+    ok(create_sc(SC_HIGH, PD, EC_HIGH, 5, 1000), "high SC")?;
+    ensure_eq!(HIGH_RAN.load(Ordering::SeqCst), 1u64);
     Ok(())
 }
