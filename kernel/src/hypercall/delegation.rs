@@ -128,20 +128,35 @@ pub fn delegate_memory(src: Option<Handle>, dst: Handle, crd: Crd, window: Crd, 
         meta >> 12,
     );
     if meta & dflag::NOT_HOST == 0 {
-        map_pages(src, dst, sb, rb, o, a, false);
+        map_pages(src, dst, sb, rb, o, a, Subspace::Host);
     }
     if meta & dflag::GUEST != 0 {
-        map_pages(src, dst, sb, rb, o, a, true);
+        map_pages(src, dst, sb, rb, o, a, Subspace::Guest);
+    }
+    if meta & dflag::DEVICE != 0 {
+        map_pages(src, dst, sb, rb, o, a, Subspace::Device);
     }
     Crd::new(Kind::Memory, rb, o as u8, a)
 }
 
-fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, guest: bool) {
+/// The three page tables of a Pd's memory space.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Subspace {
+    /// What its threads see.
+    Host,
+    /// Guest-physical memory of its vCPUs (nested paging, EPT).
+    Guest,
+    /// DMA addresses of its devices (the IOMMU's tables, once it drives them).
+    Device,
+}
+
+fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, sub: Subspace) {
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
-    let dpt = if guest {
-        with::<Pd, _>(dst, |p| p.guest_table()).flatten()
-    } else {
-        with::<Pd, _>(dst, |p| Some(p.page_table())).flatten()
+    let guest = sub != Subspace::Host;
+    let dpt = match sub {
+        Subspace::Host => with::<Pd, _>(dst, |p| Some(p.page_table())).flatten(),
+        Subspace::Guest => with::<Pd, _>(dst, |p| p.guest_table()).flatten(),
+        Subspace::Device => with::<Pd, _>(dst, |p| p.device_table()).flatten(),
     };
     let Some(dpt) = dpt else {
         return;
@@ -200,10 +215,11 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
             break;
         }
     }
-    if guest {
-        crate::vcpu::guest_tables_changed();
-    } else {
-        crate::smp::shootdown::everywhere();
+    match sub {
+        Subspace::Host => crate::smp::shootdown::everywhere(),
+        Subspace::Guest => crate::vcpu::guest_tables_changed(),
+        // No IOMMU reads the device table yet: there is nothing to invalidate.
+        Subspace::Device => {}
     }
 }
 

@@ -38,6 +38,10 @@ pub struct Pd {
     pub passthrough: bool,
     /// Physical address of the nested (guest) page table's PML4, 0 until first used.
     pub npt: u64,
+    /// Physical address of the device (DMA) page table's root, 0 until first used. It is
+    /// built in the x86 format, whose present/writable/large-page bits are the read,
+    /// write and super-page bits of the IOMMU's second-level tables.
+    pub dpt: u64,
     /// The APIC-access page of the Pd's vCPUs (VMX), 0 until first used.
     pub apic_access: u64,
     /// The PCID tagging the Pd's TLB entries (0: untagged, flushed at every switch).
@@ -134,6 +138,7 @@ impl Pd {
         unsafe { core::ptr::write_bytes(virt(bitmap) as *mut u8, 0xff, 8192) };
         let pd = Pd {
             npt: 0,
+            dpt: 0,
             hdr: Header::new(Kind::Pd),
             pml4: pt.root,
             obj,
@@ -185,6 +190,14 @@ impl Pd {
         Some(self.apic_access)
     }
 
+    /// The device page table, created on first use.
+    pub fn device_table(&mut self) -> Option<PageTable> {
+        if self.dpt == 0 {
+            self.dpt = PageTable::new(&mut frames::PoolFrames)?.root;
+        }
+        Some(PageTable { root: self.dpt })
+    }
+
     pub fn guest_table(&mut self) -> Option<PageTable> {
         if self.npt == 0 {
             self.npt = PageTable::new(&mut frames::PoolFrames)?.root;
@@ -219,8 +232,13 @@ impl Object for Pd {
         }
         frames::free(bitmap, 1);
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
-        if let Some(npt) = with::<Pd, _>(h, |p| p.npt).filter(|&n| n != 0) {
-            PageTable { root: npt }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
+        for root in [
+            with::<Pd, _>(h, |p| p.npt).unwrap_or(0),
+            with::<Pd, _>(h, |p| p.dpt).unwrap_or(0),
+        ] {
+            if root != 0 {
+                PageTable { root }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
+            }
         }
         // Its vCPUs are gone (each held a reference): no VMCS names the page any more.
         if let Some(page) = with::<Pd, _>(h, |p| p.apic_access).filter(|&a| a != 0) {

@@ -151,6 +151,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "delegate::mismatched_kinds_give_null",
         delegate::mismatched_kinds,
     );
+    r.run(
+        "delegate::memory_into_device_space",
+        delegate::memory_into_device_space,
+    );
     r.run("caps::root_capabilities", caps::root_capabilities);
     r.run("caps::semaphore_counts", caps::semaphore_counts);
     r.run("caps::create_refusals", caps::create_refusals);

@@ -85,3 +85,34 @@ pub fn mismatched_kinds() -> TestResult {
     ensure_eq!(got, Crd::NULL);
     Ok(())
 }
+
+/// Memory into the device (DMA) subspace only: the answer names the device-address range
+/// with the rights asked for, and the host page table stays as it was (a lookup of the
+/// host mapping at the same page number finds nothing new). No IOMMU reads the table yet.
+pub fn memory_into_device_space() -> TestResult {
+    use facet_abi::hypercall::delegate::{DEVICE, NOT_HOST};
+    let rw = perm::MEM_R | perm::MEM_W;
+    let ram = Crd::new(Kind::Memory, 0x0104_0000 >> 12, 2, rw);
+    let dma = Crd::new(Kind::Memory, 0x5_0000, 2, rw);
+    let (got, _) = pd_ctrl_delegate(
+        ROOT_SEL_PD,
+        ROOT_SEL_PD,
+        ram,
+        FROM_KERNEL | NOT_HOST | DEVICE,
+        dma,
+    )
+    .map_err(|s| Fail::new(format_args!("device delegation: {}", s.name())))?;
+    ensure_eq!(got, dma);
+    // Taking it away again (no rights) answers the same range with no rights.
+    let none = Crd::new(Kind::Memory, 0x5_0000, 2, 0);
+    let (got, _) = pd_ctrl_delegate(
+        ROOT_SEL_PD,
+        ROOT_SEL_PD,
+        ram,
+        FROM_KERNEL | NOT_HOST | DEVICE,
+        none,
+    )
+    .map_err(|s| Fail::new(format_args!("device unmap: {}", s.name())))?;
+    ensure_eq!(got, none);
+    Ok(())
+}
