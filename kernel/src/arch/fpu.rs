@@ -4,23 +4,24 @@
 
 use core::arch::asm;
 
-use crate::sync::SpinLock;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Space for one context's state: large enough for x87, SSE, AVX and AVX-512 (the
 /// components the kernel enables; CPUID 0xD reports at most 2,696 bytes for them).
 #[repr(C, align(64))]
 pub struct FpuArea(pub [u8; 3072]);
 
-static XSAVE_MASK: SpinLock<u64> = SpinLock::new(0);
+/// The XCR0 the kernel enabled: written once at boot, read on every switch.
+static XSAVE_MASK: AtomicU64 = AtomicU64::new(0);
 
 /// Records the XCR0 the kernel enabled (0: no XSAVE, use FXSAVE).
 pub fn init(xcr0: u64) {
-    *XSAVE_MASK.lock() = xcr0;
+    XSAVE_MASK.store(xcr0, Ordering::Relaxed);
 }
 
 /// The XCR0 the kernel runs with (0 without XSAVE).
 pub fn host_xcr0() -> u64 {
-    *XSAVE_MASK.lock()
+    XSAVE_MASK.load(Ordering::Relaxed)
 }
 
 /// Loads XCR0 (a guest's before it runs, the kernel's after).
@@ -38,7 +39,7 @@ pub unsafe fn set_xcr0(value: u64) {
 
 /// Saves the CPU's user FPU state into `area`.
 pub fn save(area: &mut FpuArea) {
-    let mask = *XSAVE_MASK.lock();
+    let mask = XSAVE_MASK.load(Ordering::Relaxed);
     // SAFETY: the area is 64-byte aligned and large enough for every enabled component
     // (see `FpuArea`); the instructions only write the area.
     unsafe {
@@ -54,7 +55,7 @@ pub fn save(area: &mut FpuArea) {
 /// Loads the CPU's user FPU state from `area`. An all-zero area (a new context) loads
 /// the initial state.
 pub fn restore(area: &FpuArea) {
-    let mask = *XSAVE_MASK.lock();
+    let mask = XSAVE_MASK.load(Ordering::Relaxed);
     // SAFETY: as for `save`. An all-zero XSAVE header (XSTATE_BV = 0) is valid and puts
     // every component in its initial state.
     unsafe {

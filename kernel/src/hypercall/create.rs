@@ -6,7 +6,6 @@
 
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hip::{FEAT_SVM, FEAT_VMX};
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::layout::USER_ADDR;
 use facet_abi::perm;
@@ -46,9 +45,6 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
         return Err(Status::BadCpu);
     }
     let vcpu = flags & 2 != 0;
-    if vcpu && crate::hip_features() & (FEAT_VMX | FEAT_SVM) == 0 {
-        return Err(Status::BadFtr);
-    }
     if vcpu && !crate::vcpu::enabled() {
         return Err(Status::BadFtr);
     }

@@ -56,14 +56,13 @@ pub fn switch_to(frame: &mut Frame, next: Handle) {
 pub fn resume(frame: &mut Frame) {
     loop {
         let ec = sched::current_ec();
-        let vmcb = with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0);
+        let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));
         if vmcb == 0 {
             return;
         }
         // The guest's XCR0 while it runs (its FPU state is the vCPU's, switched like any
         // Ec's with the kernel's XCR0, which includes every component a guest may use).
         let host_xcr0 = crate::arch::fpu::host_xcr0();
-        let guest_xcr0 = with::<Ec, _>(ec, |e| e.guest_xcr0).unwrap_or(1);
         let switch_xcr0 = host_xcr0 != 0 && guest_xcr0 != host_xcr0;
         if switch_xcr0 {
             // SAFETY: a vCPU's XCR0 is only ever set to a value checked against the

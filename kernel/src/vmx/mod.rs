@@ -13,7 +13,7 @@ pub mod state;
 pub mod vmcs;
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::arch::cpu::Features;
 use crate::arch::msr;
@@ -21,6 +21,25 @@ use crate::mem::direct_map::virt;
 use crate::mem::frames;
 
 static REVISION: AtomicU32 = AtomicU32::new(0);
+
+/// Capability-MSR values the exit and reply paths need, read once when VMX is turned on
+/// (they are the same on every CPU): the primary processor-based controls' allowed
+/// settings, the secondary controls' allowed-1 settings, the fixed CR0 and CR4 bits.
+static PROC_CAP: AtomicU64 = AtomicU64::new(0);
+static PROC2_ALLOWED: AtomicU64 = AtomicU64::new(0);
+static CR0_FIXED: AtomicU64 = AtomicU64::new(0);
+static CR4_FIXED: AtomicU64 = AtomicU64::new(0);
+
+fn read_caps() {
+    let use_true = rdmsr(0x480) & (1 << 55) != 0;
+    PROC_CAP.store(
+        rdmsr(if use_true { 0x48e } else { 0x482 }),
+        Ordering::Relaxed,
+    );
+    PROC2_ALLOWED.store(rdmsr(0x48b) >> 32, Ordering::Relaxed);
+    CR0_FIXED.store(rdmsr(0x486) & !(1 | (1 << 31)), Ordering::Relaxed);
+    CR4_FIXED.store(rdmsr(0x488), Ordering::Relaxed);
+}
 
 fn rdmsr(m: u32) -> u64 {
     // SAFETY: only VMX capability MSRs are read, after CPUID reported VMX.
@@ -37,7 +56,7 @@ fn control(cap: u32, true_cap: u32, wanted: u32) -> u32 {
 /// Processor-based controls a VMM may choose (MTD CTRL): interrupt-window and TSC
 /// offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC, CR3 load/store, CR8 load/store,
 /// NMI-window, MOV DR, monitor trap flag, MONITOR, PAUSE. Others (I/O and MSR bitmaps,
-/// the TPR shadow) would need memory the kernel does not set up.
+/// the TPR shadow, handled apart in `proc_controls`) need memory the kernel owns.
 const ALLOWED_PROC: u32 = (1 << 2)
     | (1 << 3)
     | (1 << 7)
@@ -82,24 +101,25 @@ pub fn proc_controls(wanted: u32) -> u32 {
         // (and could mask its interrupts): those exits are not the VMM's to turn off.
         v |= CR8_EXITS;
     }
-    control(0x482, 0x48e, v)
+    let cap = PROC_CAP.load(Ordering::Relaxed);
+    (v | cap as u32) & (cap >> 32) as u32
 }
 
 /// The secondary processor-based controls, likewise; `vpid` keeps VPIDs enabled.
 pub fn proc_controls2(wanted: u32, vpid: bool) -> u32 {
     let forced = FORCED_PROC2 | if vpid { 1 << 5 } else { 0 };
-    (wanted & ALLOWED_PROC2 | forced) & (rdmsr(0x48b) >> 32) as u32
+    (wanted & ALLOWED_PROC2 | forced) & PROC2_ALLOWED.load(Ordering::Relaxed) as u32
 }
 
 /// The CR0 bits VMX requires set in a guest (unrestricted guests may clear PE and PG):
 /// the kernel owns them; the guest and its VMM see the shadow.
 pub fn cr0_fixed() -> u64 {
-    rdmsr(0x486) & !(1 | (1 << 31))
+    CR0_FIXED.load(Ordering::Relaxed)
 }
 
 /// The CR4 bits VMX requires set in a guest (VMXE).
 pub fn cr4_fixed() -> u64 {
-    rdmsr(0x488)
+    CR4_FIXED.load(Ordering::Relaxed)
 }
 
 /// Whether VPIDs can be used: the control exists and INVVPID can invalidate one.
@@ -119,6 +139,7 @@ pub fn init_cpu(f: &Features) -> bool {
     if secondary & (1 << 7) == 0 {
         return false;
     }
+    read_caps();
     let fc = rdmsr(0x3a);
     if fc & 1 == 0 {
         // SAFETY: IA32_FEATURE_CONTROL is unlocked: enable VMXON outside SMX and lock.

@@ -343,8 +343,15 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
 
 /// The preemption timer counts the TSC divided by 2^IA32_VMX_MISC[4:0].
 fn preemption_shift() -> u64 {
+    static SHIFT: AtomicU64 = AtomicU64::new(u64::MAX);
+    let s = SHIFT.load(Ordering::Relaxed);
+    if s != u64::MAX {
+        return s;
+    }
     // SAFETY: IA32_VMX_MISC exists when VMX is enabled; reading it has no side effects.
-    unsafe { crate::arch::msr::read(0x485) & 0x1f }
+    let s = unsafe { crate::arch::msr::read(0x485) } & 0x1f;
+    SHIFT.store(s, Ordering::Relaxed);
+    s
 }
 
 /// Two local APIC timer periods in preemption-timer units.

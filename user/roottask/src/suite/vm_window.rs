@@ -40,6 +40,9 @@ static WINDOW_RAX: AtomicU64 = AtomicU64::new(0);
 static HANDLER_RBX: AtomicU64 = AtomicU64::new(0);
 /// RDTSC exiting: SVM intercept bit 14 of the first word, VMX primary control bit 12.
 static RDTSC_CTRL: AtomicU64 = AtomicU64::new(0);
+/// HLT exiting, which the VMM tries to turn off and the kernel keeps on: SVM intercept
+/// bit 24 of the first word, VMX primary control bit 7.
+static HLT_CTRL: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
@@ -89,7 +92,8 @@ extern "C" fn window_startup(_id: u64) -> ! {
     STARTUP_RIP.store(H.get(u::RIP), Ordering::SeqCst);
     STARTUP_CS.store(H.get(u::CS), Ordering::SeqCst);
     STARTUP_CS_BASE.store(H.get(u::CS + 8), Ordering::SeqCst);
-    H.put(u::CTRL, H.get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst));
+    let ctrl = H.get(u::CTRL) | RDTSC_CTRL.load(Ordering::SeqCst);
+    H.put(u::CTRL, ctrl & !HLT_CTRL.load(Ordering::SeqCst));
     H.put(u::RSP, 0x1800);
     let m = H.real_mode(CODE_AT, 2);
     H.reply_with(m | mtd::CTRL | mtd::RSP);
@@ -135,12 +139,14 @@ pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
     }
     let vmx = flags & FEAT_VMX != 0;
     // (RDTSC exit, interrupt-window exit, HLT exit, RDTSC intercept control)
-    let (rdtsc, window, hlt, ctrl) = if vmx {
-        (16, 7, 12, 1 << 12)
+    let (rdtsc, window, hlt, ctrl, hlt_ctrl) = if vmx {
+        (16, 7, 12, 1 << 12, 1 << 7)
     } else {
-        (0x6e, 0x64, 0x78, 1 << 14)
+        (0x6e, 0x64, 0x78, 1 << 14, 1 << 24)
     };
     RDTSC_CTRL.store(ctrl, Ordering::SeqCst);
+    // The VMM also clears HLT exiting: the guest's final HLT must still exit (below).
+    HLT_CTRL.store(hlt_ctrl, Ordering::SeqCst);
     let host = SCRATCH + 0x40_0000 + (CODE_AT & 0xfff);
     for (i, b) in CODE.iter().enumerate() {
         // SAFETY: the first guest test mapped the code page read-write there.
