@@ -53,7 +53,16 @@ pub fn switch_to(frame: &mut Frame, next: Handle) {
 /// Leaves the kernel towards the Ec on the CPU. A thread returns through the frame; a
 /// vCPU runs here, exit after exit, until one of its exits puts a thread on the CPU
 /// (its VMM's handler, or whatever the scheduler picks).
+#[inline]
 pub fn resume(frame: &mut Frame) {
+    let ec = sched::current_ec();
+    if with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) != 0 {
+        run_vcpu(frame);
+    }
+}
+
+/// [`resume`] for a vCPU.
+fn run_vcpu(frame: &mut Frame) {
     loop {
         let ec = sched::current_ec();
         let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));

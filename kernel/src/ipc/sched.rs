@@ -8,6 +8,8 @@
 //! is donated along the call chain, which never leaves the CPU). The local APIC timer
 //! preempts; an Sc made ready for another CPU sends that CPU the reschedule IPI.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 
 use crate::obj::ec::{Ec, State};
@@ -18,8 +20,6 @@ use crate::sync::SpinLock;
 struct Queues {
     head: [Handle; NUM_PRIORITIES as usize],
     tail: [Handle; NUM_PRIORITIES as usize],
-    current_sc: Handle,
-    current_ec: Handle,
     since: u64,
 }
 
@@ -27,15 +27,26 @@ static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     SpinLock::new(Queues {
         head: [0; NUM_PRIORITIES as usize],
         tail: [0; NUM_PRIORITIES as usize],
-        current_sc: 0,
-        current_ec: 0,
         since: 0,
     })
 }; NUM_CPU];
 
+/// Each CPU's running Sc and Ec: read on every hypercall, so atomics rather than under
+/// the queue lock (the big kernel lock orders every update).
+static CURRENT_SC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+static CURRENT_EC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+fn cpu() -> usize {
+    crate::arch::syscall::cpu_id() as usize % NUM_CPU
+}
+
 /// The executing CPU's queues.
 fn here() -> &'static SpinLock<Queues> {
-    &QUEUES[crate::arch::syscall::cpu_id() as usize % NUM_CPU]
+    &QUEUES[cpu()]
+}
+
+fn set_current_sc(sc: Handle) {
+    CURRENT_SC[cpu()].store(sc, Ordering::Relaxed);
 }
 
 /// The CPU an Sc runs on: its Ec's.
@@ -47,12 +58,13 @@ fn cpu_of(sc: Handle) -> u32 {
 
 /// The Ec running on CPU `cpu` (0 if none).
 pub fn current_ec_on(cpu: u32) -> Handle {
-    QUEUES[cpu as usize % NUM_CPU].lock().current_ec
+    CURRENT_EC[cpu as usize % NUM_CPU].load(Ordering::Relaxed)
 }
 
 /// The Ec on the CPU.
+#[inline]
 pub fn current_ec() -> Handle {
-    here().lock().current_ec
+    CURRENT_EC[cpu()].load(Ordering::Relaxed)
 }
 
 /// Records the Ec on the CPU.
@@ -63,15 +75,16 @@ pub fn set_current_ec(ec: Handle) {
     if ec != 0 {
         crate::obj::get(ec);
     }
-    let old = core::mem::replace(&mut here().lock().current_ec, ec);
+    let old = CURRENT_EC[cpu()].swap(ec, Ordering::Relaxed);
     if old != 0 {
         crate::obj::put(old);
     }
 }
 
 /// The Sc whose time the CPU is spending.
+#[inline]
 pub fn current_sc() -> Handle {
-    here().lock().current_sc
+    CURRENT_SC[cpu()].load(Ordering::Relaxed)
 }
 
 use crate::arch::cpu::tsc;
@@ -79,10 +92,9 @@ use crate::arch::cpu::tsc;
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {
     crate::obj::get(ec);
-    let mut q = here().lock();
-    q.current_sc = sc;
-    q.current_ec = ec;
-    q.since = tsc();
+    CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
+    set_current_sc(sc);
+    here().lock().since = tsc();
 }
 
 /// Adds a ready Sc at the end of its priority's queue.
@@ -92,7 +104,7 @@ pub fn enqueue(sc: Handle) {
     };
     let cpu = cpu_of(sc);
     let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
-    if queued || q.current_sc == sc {
+    if queued || CURRENT_SC[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == sc {
         return;
     }
     let tail = q.tail[prio];
@@ -115,10 +127,9 @@ pub fn dequeue(sc: Handle) {
     let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
         return;
     };
-    let mut q = QUEUES[cpu_of(sc) as usize % NUM_CPU].lock();
-    if q.current_sc == sc {
-        q.current_sc = 0;
-    }
+    let cpu = cpu_of(sc) as usize % NUM_CPU;
+    let mut q = QUEUES[cpu].lock();
+    let _ = CURRENT_SC[cpu].compare_exchange(sc, 0, Ordering::Relaxed, Ordering::Relaxed);
     if !queued {
         return;
     }
@@ -170,7 +181,7 @@ fn account() {
     let now = tsc();
     let (sc, since) = {
         let mut q = here().lock();
-        let r = (q.current_sc, q.since);
+        let r = (current_sc(), q.since);
         q.since = now;
         r
     };
@@ -204,10 +215,10 @@ fn runnable_ec(sc: Handle) -> Option<Handle> {
 /// Ec on the CPU. Returns `false` if nothing is ready.
 pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
     account();
-    here().lock().current_sc = 0;
+    set_current_sc(0);
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else { continue };
-        here().lock().current_sc = sc;
+        set_current_sc(sc);
         let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
         super::switch_to(frame, ec);
         if startup {
@@ -250,7 +261,7 @@ pub fn tick(frame: &mut crate::arch::regs::Frame) {
 pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
     let sc = current_sc();
     if sc != 0 {
-        here().lock().current_sc = 0;
+        set_current_sc(0);
         enqueue(sc);
     }
     schedule(frame);

@@ -10,6 +10,8 @@
 //!
 //! The boot code's identity map is gone once this space is loaded.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use facet_kcore::bootinfo::BootInfo;
 use facet_kcore::memmap::{Range, RangeSet};
 use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
@@ -25,7 +27,7 @@ const TWO_MIB: u64 = 1 << 21;
 static KERNEL_PT: SpinLock<Option<u64>> = SpinLock::new(None);
 
 /// Highest physical address the direct map covers.
-static DIRECT_LIMIT: SpinLock<u64> = SpinLock::new(super::direct_map::BOOT_MAPPED_LIMIT);
+static DIRECT_LIMIT: AtomicU64 = AtomicU64::new(super::direct_map::BOOT_MAPPED_LIMIT);
 
 /// The kernel page table's root.
 pub fn kernel_root() -> Option<PageTable> {
@@ -48,7 +50,8 @@ pub fn is_mapped(start: u64, end: u64) -> bool {
 /// Physical memory through the direct map as it is now.
 pub fn phys() -> DirectMap {
     DirectMap {
-        limit: *DIRECT_LIMIT.lock(),
+        // Read on every capability lookup: an atomic, not a lock.
+        limit: DIRECT_LIMIT.load(Ordering::Relaxed),
     }
 }
 
@@ -136,7 +139,7 @@ pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
     // touches from here on; the boot identity map is no longer needed.
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
     *KERNEL_PT.lock() = Some(pt.root);
-    *DIRECT_LIMIT.lock() = limit;
+    DIRECT_LIMIT.store(limit, Ordering::Relaxed);
     *MAPPED.lock() = Some(ranges);
     Ok(())
 }

@@ -21,6 +21,8 @@ pub mod sc;
 pub mod sm;
 pub mod spaces;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use facet_abi::status::Status;
 
 use crate::mem::direct_map::virt;
@@ -131,6 +133,8 @@ pub fn get(h: Handle) {
 }
 
 static DEAD: SpinLock<Handle> = SpinLock::new(0);
+/// Whether [`DEAD`] may hold anything: read after every hypercall without taking the lock.
+static ANY_DEAD: AtomicBool = AtomicBool::new(false);
 
 /// Drops a reference to `h`; at zero the object is queued for destruction.
 pub fn put(h: Handle) {
@@ -140,17 +144,27 @@ pub fn put(h: Handle) {
         let mut dead = DEAD.lock();
         hd.next_dead = *dead;
         *dead = h;
+        ANY_DEAD.store(true, Ordering::Relaxed);
     }
 }
 
 /// Destroys every object whose last reference went away (including those that die
 /// because of these destructions).
+#[inline]
 pub fn reap() {
+    if ANY_DEAD.load(Ordering::Relaxed) {
+        reap_all();
+    }
+}
+
+#[cold]
+fn reap_all() {
     loop {
         let h = {
             let mut dead = DEAD.lock();
             let h = *dead;
             if h == 0 {
+                ANY_DEAD.store(false, Ordering::Relaxed);
                 return;
             }
             *dead = header(h).next_dead;

@@ -16,6 +16,8 @@ use crate::phys::{FrameSource, PhysMem};
 const LEAF_BITS: u32 = 7;
 /// Index bits resolved by each directory.
 const DIR_BITS: u32 = 9;
+/// Frames on the path to a leaf in an object space.
+const OBJECT_LEVELS: u32 = 1 + (super::OBJECT_BITS - LEAF_BITS).div_ceil(DIR_BITS);
 
 /// One capability space: the root frame and the number of index bits.
 ///
@@ -159,8 +161,18 @@ impl Table {
         if !self.contains(index) {
             return None;
         }
+        // Object spaces are looked up on every hypercall: their depth is a constant the
+        // compiler unrolls the walk for.
+        if self.bits == super::OBJECT_BITS {
+            return self.walk(mem, index, OBJECT_LEVELS);
+        }
+        self.walk(mem, index, self.levels())
+    }
+
+    #[inline(always)]
+    fn walk(&self, mem: &impl PhysMem, index: u64, levels: u32) -> Option<u64> {
         let mut frame = self.root;
-        for level in (1..self.levels()).rev() {
+        for level in (1..levels).rev() {
             frame = mem.read_u64(frame + dir_index(index, level) * 8);
             if frame == 0 {
                 return None;
