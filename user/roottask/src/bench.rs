@@ -16,7 +16,7 @@ use facet_rt::println;
 
 use crate::world::SCRATCH;
 
-const SAMPLES: usize = 300;
+const SAMPLES: usize = 10_000;
 const WARM_UP: usize = 100;
 const PD: u64 = ROOT_SEL_PD;
 /// Selectors and addresses the benchmarks use.
