@@ -9,6 +9,7 @@ use core::panic::PanicInfo;
 use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
 use crate::arch::regs::Frame;
 use crate::console::write_emergency;
+use crate::ipc::CurrentFrame;
 
 /// Mnemonics of the architectural exceptions.
 const NAMES: [&str; 32] = [
@@ -26,42 +27,58 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         return;
     }
     let held = crate::smp::bkl::enter();
-    handle(frame);
+    if frame.is_user() {
+        // The running Ec's registers belong in the Ec (`ipc::current`): copied there, the
+        // entry is handled like a hypercall, and whichever Ec runs afterwards leaves
+        // through this frame.
+        // SAFETY: the one token of this kernel entry.
+        let mut cur = unsafe { CurrentFrame::new() };
+        *cur = *frame;
+        handle_user(&mut cur);
+        *frame = *cur;
+    } else {
+        handle_kernel(frame);
+    }
     crate::smp::bkl::leave(held);
 }
 
-fn handle(frame: &mut Frame) {
+/// An exception or interrupt while user code (a thread) ran.
+fn handle_user(frame: &mut CurrentFrame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
-        interrupt(frame, vector as u8);
-        if frame.is_user() {
-            crate::ipc::resume(frame);
-        }
-        return;
-    }
-    if !frame.is_user() {
-        if let Some(landing) = fixup(frame.rip) {
-            frame.rip = landing;
-            return;
-        }
-    }
-    let cr2 = read_cr2();
-    if frame.is_user() {
-        if crate::ipc::exception::deliver(frame, vector as u64, cr2) {
-            crate::ipc::resume(frame);
-            return;
-        }
-        write_emergency(format_args!(
-            "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
-            NAMES[vector], vector, frame.error, frame.rip, cr2
-        ));
-        dump(frame, cr2);
-        if !crate::ipc::exception::stop_current(frame) {
-            crate::ipc::sched::idle_until_ready(frame);
-        }
+        interrupt(vector as u8, Some(frame));
         crate::ipc::resume(frame);
         return;
     }
+    let cr2 = read_cr2();
+    if crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+        crate::ipc::resume(frame);
+        return;
+    }
+    write_emergency(format_args!(
+        "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
+        NAMES[vector], vector, frame.error, frame.rip, cr2
+    ));
+    dump(frame, cr2);
+    if !crate::ipc::exception::stop_current(frame) {
+        crate::ipc::sched::idle_until_ready(frame);
+    }
+    crate::ipc::resume(frame);
+}
+
+/// An exception or interrupt in the kernel (an idle CPU, or a vCPU's exit taking its
+/// interrupt): interrupts only queue work; a fault is fatal unless expected.
+fn handle_kernel(frame: &mut Frame) {
+    let vector = frame.vector as usize;
+    if vector >= 32 {
+        interrupt(vector as u8, None);
+        return;
+    }
+    if let Some(landing) = fixup(frame.rip) {
+        frame.rip = landing;
+        return;
+    }
+    let cr2 = read_cr2();
     write_emergency(format_args!(
         "\nFACET EXCEPTION {} (vector {}) in the kernel: error {:#x} rip {:#x} cr2 {:#x}\n",
         NAMES[vector], vector, frame.error, frame.rip, cr2
@@ -77,7 +94,7 @@ static SPURIOUS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::
 /// A device, timer or inter-processor interrupt. A device interrupt ups its GSI's
 /// semaphore (one nobody assigned is counted there too, never fatal); a spurious one is
 /// ignored.
-fn interrupt(frame: &mut Frame, vector: u8) {
+fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     use crate::arch::lapic;
     if vector == lapic::VECTOR_SPURIOUS {
         SPURIOUS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
@@ -89,15 +106,17 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         // it again at once while the device still asserts it.
         crate::ipc::semaphore::interrupt((vector - base) as u32);
         lapic::eoi();
-        if frame.is_user() && crate::ipc::sched::higher_ready() {
-            crate::ipc::sched::yield_current(frame);
+        if let Some(frame) = user {
+            if crate::ipc::sched::higher_ready() {
+                crate::ipc::sched::yield_current(frame);
+            }
         }
         return;
     }
     lapic::eoi();
     if vector == crate::smp::VECTOR_RESCHEDULE {
         // Another CPU made an Sc of this one ready, or recalls the Ec running here.
-        if frame.is_user() {
+        if let Some(frame) = user {
             if crate::ipc::sched::higher_ready() {
                 crate::ipc::sched::yield_current(frame);
             }
@@ -111,7 +130,7 @@ fn interrupt(frame: &mut Frame, vector: u8) {
         if crate::arch::syscall::cpu_id() == 0 {
             crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
         }
-        if frame.is_user() {
+        if let Some(frame) = user {
             crate::ipc::sched::tick(frame);
         }
     }

@@ -41,14 +41,18 @@ pub struct TssBlock {
 }
 
 /// Per-CPU data reached through GS while in the kernel. The syscall entry stub relies on
-/// the offsets of `kernel_rsp` (8) and `user_rsp` (16).
+/// the offsets of `kernel_rsp` (8), `user_rsp` (16) and `frame_top` (32).
 #[repr(C)]
 pub struct PerCpu {
     pub self_ptr: u64,
     pub kernel_rsp: u64,
     pub user_rsp: u64,
     pub cpu_id: u64,
+    /// The end of the running Ec's register frame (see `ipc::current`).
+    pub frame_top: u64,
 }
+
+const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
 
 /// Everything one CPU needs for its descriptor tables.
 #[repr(C, align(4096))]
@@ -92,6 +96,7 @@ impl CpuTables {
                 kernel_rsp: 0,
                 user_rsp: 0,
                 cpu_id: 0,
+                frame_top: 0,
             },
         }
     }
@@ -118,6 +123,7 @@ impl CpuTables {
         }
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
+        self.percpu.frame_top = crate::ipc::current::idle_top(cpu_id);
         let gdtr = DescriptorPointer {
             limit: (size_of::<[u64; 8]>() - 1) as u16,
             base: self.gdt.as_ptr() as u64,

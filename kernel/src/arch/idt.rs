@@ -2,14 +2,13 @@
 //!
 //! One 16-byte stub per vector pushes a zero error code where the CPU does not push one,
 //! then the vector number, and jumps to the common path, which switches GS for entries
-//! from user mode, saves the general-purpose registers into a [`Frame`] and calls
+//! from user mode, saves the general-purpose registers into a [`Frame`](super::regs::Frame) and calls
 //! [`crate::trap::exception_entry`]. Returning goes back through the same path, so the
 //! handler may change the frame. Double faults, NMIs and machine checks run on IST1.
 
 use core::arch::{asm, global_asm};
 
 use super::gdt::{DescriptorPointer, SEL_KERNEL_CODE};
-use super::regs::Frame;
 
 global_asm!(
     r#"
@@ -81,7 +80,6 @@ __return_from_frame:
 
 extern "C" {
     static __isr_table: u8;
-    fn __return_from_frame() -> !;
 }
 
 /// Vectors that run on the interrupt stack (IST1): NMI, double fault, machine check.
@@ -127,22 +125,4 @@ pub fn load() {
     };
     // SAFETY: the IDT is static and fully initialised by `init`.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack, preserves_flags)) }
-}
-
-/// Leaves the kernel by restoring `frame` (which must describe a user-mode state).
-///
-/// # Safety
-/// 1. `frame` must be a complete, valid user state: CS and SS are user selectors,
-///    RIP and RSP are canonical, RFLAGS has IOPL 0 and IF set.
-/// 2. GS must hold the kernel's per-CPU base (the exit path swaps it for the user's).
-pub unsafe fn enter_user(frame: &Frame) -> ! {
-    let top = crate::arch::syscall::kernel_stack_top();
-    let at = top - core::mem::size_of::<Frame>() as u64;
-    // SAFETY: the frame is copied to the top of this CPU's kernel stack, which nothing
-    // else uses once we leave; the exit path then restores it (points 1 and 2). The
-    // source may itself lie near the top of that stack: the copy allows overlap.
-    unsafe {
-        core::ptr::copy(frame as *const Frame, at as *mut Frame, 1);
-        asm!("mov rsp, {}", "jmp {}", in(reg) at, sym __return_from_frame, options(noreturn));
-    }
 }

@@ -38,6 +38,32 @@ pub struct Frame {
 pub const VECTOR_SYSCALL: u64 = 0x100;
 
 impl Frame {
+    /// Every register zero.
+    pub const ZERO: Frame = Frame {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rbp: 0,
+        rdi: 0,
+        rsi: 0,
+        rdx: 0,
+        rcx: 0,
+        rbx: 0,
+        rax: 0,
+        vector: 0,
+        error: 0,
+        rip: 0,
+        cs: 0,
+        rflags: 0,
+        rsp: 0,
+        ss: 0,
+    };
+
     /// Whether the frame was saved while the CPU ran in user mode.
     pub fn is_user(&self) -> bool {
         self.cs & 3 == 3

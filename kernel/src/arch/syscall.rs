@@ -1,8 +1,12 @@
 //! The `syscall` entry: hypercalls from user mode.
 //!
-//! The stub switches to the kernel GS and stack, builds the same [`Frame`] an exception
-//! would (user CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]), calls
-//! [`crate::hypercall::dispatch`] and leaves through the common exit path.
+//! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
+//! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
+//! running Ec (`ipc::current`), switches to the kernel stack and calls
+//! [`crate::hypercall::dispatch`]. It leaves through [`__return_to_user`], which restores
+//! whichever Ec runs by then.
+
+use super::regs::Frame;
 
 use core::arch::global_asm;
 
@@ -17,7 +21,7 @@ global_asm!(
 __syscall_entry:
     swapgs
     mov gs:[16], rsp
-    mov rsp, gs:[8]
+    mov rsp, gs:[32]
     push 0x23
     push qword ptr gs:[16]
     push r11
@@ -40,17 +44,35 @@ __syscall_entry:
     push r13
     push r14
     push r15
-    mov rdi, rsp
+    mov rsp, gs:[8]
     cld
     call {dispatch}
+    .global __return_to_user
+__return_to_user:
+    mov rsp, gs:[32]
+    sub rsp, {frame_bytes}
     jmp __return_from_frame
 "#,
     vector = const VECTOR_SYSCALL,
+    frame_bytes = const core::mem::size_of::<Frame>(),
     dispatch = sym crate::hypercall::dispatch,
 );
 
 extern "C" {
     fn __syscall_entry();
+    fn __return_to_user() -> !;
+}
+
+/// Leaves the kernel towards the running Ec's saved user state (`ipc::current`).
+///
+/// # Safety
+/// 1. The running Ec's frame must be a complete, valid user state: CS and SS are user
+///    selectors, RIP and RSP are canonical, RFLAGS has IOPL 0 and IF set.
+/// 2. GS must hold the kernel's per-CPU base (the exit path swaps it for the user's).
+pub unsafe fn enter_user() -> ! {
+    // SAFETY: the exit path restores the running Ec's frame (points 1 and 2); nothing on
+    // the kernel stack is needed afterwards.
+    unsafe { core::arch::asm!("jmp {}", sym __return_to_user, options(noreturn)) }
 }
 
 /// Sets up the syscall MSRs on the executing CPU. EFER.SCE is already on (boot code).
@@ -73,18 +95,6 @@ pub fn cpu_id() -> u64 {
     // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
     unsafe {
         core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, cpu_id),
-                         options(nostack, readonly, preserves_flags))
-    }
-    v
-}
-
-/// The top of the executing CPU's kernel stack (from the per-CPU block).
-pub fn kernel_stack_top() -> u64 {
-    let v: u64;
-    // SAFETY: GS holds the kernel's per-CPU base while in the kernel; offset 8 is
-    // `PerCpu::kernel_rsp`.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, kernel_rsp),
                          options(nostack, readonly, preserves_flags))
     }
     v

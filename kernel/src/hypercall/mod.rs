@@ -22,6 +22,7 @@ use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
 use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 
 /// Result of a hypercall handler.
 pub type HcResult = Result<(), Status>;
@@ -47,14 +48,16 @@ impl Outcome {
     }
 }
 
-/// Entry from the syscall stub.
-pub extern "C" fn dispatch(frame: &mut Frame) {
+/// Entry from the syscall stub, which saved the caller's registers in its Ec.
+pub extern "C" fn dispatch() {
     let held = crate::smp::bkl::enter();
-    dispatch_locked(frame);
+    // SAFETY: the one token of this kernel entry.
+    let mut frame = unsafe { CurrentFrame::new() };
+    dispatch_locked(&mut frame);
     crate::smp::bkl::leave(held);
 }
 
-fn dispatch_locked(frame: &mut Frame) {
+fn dispatch_locked(frame: &mut CurrentFrame) {
     let outcome = match Hypercall::from_arg1(frame.rdi) {
         Hypercall::Call => match crate::ipc::call::call(frame) {
             Ok(runs) => Outcome::from_switch(runs),

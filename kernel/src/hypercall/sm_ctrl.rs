@@ -9,18 +9,18 @@ use facet_abi::status::Status;
 
 use super::caps::object;
 use super::Outcome;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
-pub fn sm_ctrl(f: &mut Frame) -> Outcome {
+pub fn sm_ctrl(f: &mut CurrentFrame) -> Outcome {
     match sm_ctrl_inner(f) {
         Ok(o) => o,
         Err(s) => Outcome::Status(s),
     }
 }
 
-fn sm_ctrl_inner(f: &mut Frame) -> Result<Outcome, Status> {
+fn sm_ctrl_inner(f: &mut CurrentFrame) -> Result<Outcome, Status> {
     let flags = arg1_flags(f.rdi);
     let down = flags & 1 != 0;
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.

@@ -9,8 +9,8 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector, call as call_flags};
 use facet_abi::status::Status;
 
+use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
-use crate::arch::regs::Frame;
 use crate::hypercall::caps::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
@@ -19,7 +19,7 @@ use crate::obj::{with, Kind};
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
 /// the caller's status is set when it is resumed by the reply. A caller that waits for
 /// a busy handler leaves the CPU: `Ok(false)` then says nothing else is ready.
-pub fn call(frame: &mut Frame) -> Result<bool, Status> {
+pub fn call(frame: &mut CurrentFrame) -> Result<bool, Status> {
     let pt = object(arg1_selector(frame.rdi), Kind::Pt, 0)?;
     let (handler, id, ip) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap)?;
     let caller = sched::current_ec();
@@ -57,7 +57,7 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
-    switch_to(frame, handler);
+    switch_to(handler);
     frame.rdi = id;
     frame.rip = ip;
     with::<Ec, _>(caller, |e| e.state = State::WaitReply);
@@ -65,7 +65,7 @@ pub fn call(frame: &mut Frame) -> Result<bool, Status> {
 }
 
 /// Handles `reply`. Returns `false` if the CPU has nothing left to run.
-pub fn reply(frame: &mut Frame) -> bool {
+pub fn reply(frame: &mut CurrentFrame) -> bool {
     let handler = sched::current_ec();
     let Some((caller, hutcb, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.utcb, e.global))
     else {
@@ -80,9 +80,7 @@ pub fn reply(frame: &mut Frame) -> bool {
         if !global {
             release_helpers(handler, false);
         }
-        with::<Ec, _>(handler, |e| e.regs = *frame);
-        sched::set_current_ec(0);
-        with::<Ec, _>(handler, |e| crate::arch::fpu::save(&mut e.fpu));
+        super::park_current();
         return sched::schedule(frame);
     }
     let (in_exc, cutcb, cpd) =
@@ -102,7 +100,7 @@ pub fn reply(frame: &mut Frame) -> bool {
     crate::obj::put(handler);
     crate::obj::put(caller);
     // The handler keeps its registers for the next call and waits.
-    switch_to(frame, caller);
+    switch_to(caller);
     with::<Ec, _>(handler, |e| e.state = State::Idle);
     release_helpers(handler, false);
     true
@@ -112,7 +110,11 @@ pub fn reply(frame: &mut Frame) -> bool {
 /// `syscall` instruction, so that once woken it issues the same call again (with the same
 /// registers and UTCB) instead of needing a continuation of its own. Returns whether the
 /// CPU has something else to run.
-fn wait_for(frame: &mut Frame, caller: crate::obj::Handle, handler: crate::obj::Handle) -> bool {
+fn wait_for(
+    frame: &mut CurrentFrame,
+    caller: crate::obj::Handle,
+    handler: crate::obj::Handle,
+) -> bool {
     const SYSCALL_LEN: u64 = 2;
     frame.rip = frame.rip.wrapping_sub(SYSCALL_LEN);
     let sc = sched::current_sc();
@@ -121,10 +123,6 @@ fn wait_for(frame: &mut Frame, caller: crate::obj::Handle, handler: crate::obj::
         e.waiting_on = handler;
         e.next_waiter = 0;
         e.blocked_sc = sc;
-        e.regs = *frame;
-        e.fs_base = crate::arch::cpu::user_fs_base();
-        e.gs_base = crate::arch::cpu::user_gs_base();
-        crate::arch::fpu::save(&mut e.fpu);
     });
     // At the end of the handler's queue: callers are served in the order they came.
     let mut last = with::<Ec, _>(handler, |e| e.helpers).unwrap_or(0);
@@ -136,7 +134,7 @@ fn wait_for(frame: &mut Frame, caller: crate::obj::Handle, handler: crate::obj::
         }
         with::<Ec, _>(last, |e| e.next_waiter = caller);
     }
-    sched::set_current_ec(0);
+    super::park_current();
     sched::schedule(frame)
 }
 

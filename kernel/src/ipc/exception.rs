@@ -5,8 +5,8 @@
 
 use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 
+use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
-use crate::arch::regs::Frame;
 use crate::hypercall::caps::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
@@ -15,7 +15,7 @@ use crate::obj::{with, Kind};
 /// Sends the running Ec's exception `vector` to its portal. Returns `false` if there is
 /// no usable portal: the Ec is then stopped and the next Sc runs (or the CPU idles,
 /// which `idle` reports through the second result).
-pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
+pub fn deliver(frame: &mut CurrentFrame, vector: u64, cr2: u64) -> bool {
     let ec = sched::current_ec();
     send(frame, ec, vector, cr2)
 }
@@ -23,7 +23,7 @@ pub fn deliver(frame: &mut Frame, vector: u64, cr2: u64) -> bool {
 /// Delivers the start-up message of the global Ec `ec`, which is on the CPU (event base
 /// plus 30 for a thread, plus NUM_VMI - 2 for a vCPU). Returns `false` if that failed
 /// and nothing else is ready either.
-pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) -> bool {
+pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
         facet_abi::layout::VM_EVENT_STARTUP
@@ -42,7 +42,7 @@ pub fn startup(frame: &mut Frame, ec: crate::obj::Handle) -> bool {
 
 /// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a
 /// recall portal the recall is dropped and the Ec simply continues.
-pub fn recall(frame: &mut Frame, ec: crate::obj::Handle) {
+pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
         facet_abi::layout::VM_EVENT_RECALL
@@ -53,12 +53,12 @@ pub fn recall(frame: &mut Frame, ec: crate::obj::Handle) {
 }
 
 /// Sends the VM exit `index` of the vCPU on the CPU to its VMM's portal.
-pub fn vm_exit(frame: &mut Frame, index: u64) -> bool {
+pub fn vm_exit(frame: &mut CurrentFrame, index: u64) -> bool {
     let ec = sched::current_ec();
     send(frame, ec, index, 0)
 }
 
-fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {
+fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {
     let Some(evt) = with::<Ec, _>(ec, |e| e.evt) else {
         return false;
     };
@@ -90,7 +90,7 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
             crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0)
         }
     }
-    switch_to(frame, handler);
+    switch_to(handler);
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);
     frame.rdi = id;
     frame.rip = ip;
@@ -103,11 +103,10 @@ fn send(frame: &mut Frame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> boo
 /// A handler that dies in a call answers its caller as the reference does: a caller in
 /// `call` resumes (on the same Sc) with ABORT; one that sent an exception or start-up
 /// message dies too. Callers waiting for the handler to be free try again and get ABORT.
-pub fn stop_current(frame: &mut Frame) -> bool {
+pub fn stop_current(frame: &mut CurrentFrame) -> bool {
     let ec = sched::current_ec();
     let caller = with::<Ec, _>(ec, |e| {
         e.state = State::Dead;
-        e.regs = *frame;
         core::mem::replace(&mut e.reply_to, 0)
     })
     .unwrap_or(0);
@@ -125,14 +124,13 @@ pub fn stop_current(frame: &mut Frame) -> bool {
             with::<Ec, _>(caller, |e| {
                 e.regs.rdi = e.regs.rdi & !0xff | facet_abi::status::Status::Abort as u64
             });
-            with::<Ec, _>(ec, |e| crate::arch::fpu::save(&mut e.fpu));
-            sched::set_current_ec(0);
-            switch_to(frame, caller);
+            super::park_current();
+            switch_to(caller);
             return true;
         }
         with::<Ec, _>(caller, |e| e.state = State::Dead);
         crate::println!("FACET: an EC whose exception handler died is stopped");
     }
-    sched::set_current_ec(0);
+    super::park_current();
     sched::schedule(frame)
 }

@@ -1,41 +1,39 @@
 //! Running execution contexts: the scheduler, portal calls and replies, exception
 //! messages and blocking on semaphores.
 //!
-//! The kernel keeps no kernel stack for an Ec that is not running. On every entry the
-//! user state of the running Ec sits in a [`Frame`] on the CPU's kernel stack; switching
-//! to another Ec saves that frame (and the FPU state) into the running Ec and loads the
-//! other Ec's saved state into the frame, so the common exit path resumes whichever Ec
-//! now runs. An Ec that waits records what it waits for in its [`State`]; whoever ends
-//! the wait (a reply, a semaphore up) prepares its saved registers and makes it ready.
+//! The kernel keeps no kernel stack for an Ec that is not running. Every Ec's user
+//! registers live in the Ec (its `regs`): a hypercall saves them there directly, an
+//! exception or interrupt copies them there from the kernel stack, and the exit path
+//! restores whichever Ec runs by then ([`current`]). Switching Ecs therefore moves no
+//! general registers, only the FPU state and the user segment bases. An Ec that waits
+//! records what it waits for in its [`State`]; whoever ends the wait (a reply, a
+//! semaphore up) prepares its saved registers and makes it ready.
 
 pub mod call;
+pub mod current;
 pub mod exception;
 pub mod sched;
 pub mod semaphore;
 pub mod typed;
 pub mod utcb;
 
-use crate::arch::regs::Frame;
+pub use current::CurrentFrame;
+
 use crate::obj::ec::{Ec, State};
 use crate::obj::{pd, with, Handle};
 
-/// Puts `next` on the CPU in place of the running Ec. `frame` is the running Ec's saved
-/// user state; afterwards it holds `next`'s.
-pub fn switch_to(frame: &mut Frame, next: Handle) {
+/// Puts `next` on the CPU in place of the running Ec: saves the running Ec's FPU state
+/// and user segment bases and loads `next`'s. The general registers stay where they are,
+/// in each Ec: afterwards the [`CurrentFrame`] names `next`'s.
+pub fn switch_to(next: Handle) {
     let cur = sched::current_ec();
     if cur == next {
         return;
     }
     if cur != 0 {
-        with::<Ec, _>(cur, |e| {
-            e.regs = *frame;
-            crate::arch::fpu::save(&mut e.fpu);
-            e.fs_base = crate::arch::cpu::user_fs_base();
-            e.gs_base = crate::arch::cpu::user_gs_base();
-        });
+        with::<Ec, _>(cur, save_extended);
     }
     let Some(pd) = with::<Ec, _>(next, |e| {
-        *frame = e.regs;
         crate::arch::fpu::restore(&e.fpu);
         // User FS and GS bases belong to the Ec (user mode may change them itself).
         crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base);
@@ -50,11 +48,27 @@ pub fn switch_to(frame: &mut Frame, next: Handle) {
     }
 }
 
+/// Saves what of the running Ec's state is not in its frame: the FPU and the user FS and
+/// GS bases.
+fn save_extended(e: &mut Ec) {
+    crate::arch::fpu::save(&mut e.fpu);
+    e.fs_base = crate::arch::cpu::user_fs_base();
+    e.gs_base = crate::arch::cpu::user_gs_base();
+}
+
+/// The running Ec leaves the CPU without another taking its place (it blocks, waits or
+/// dies): its state is saved and the CPU has no Ec until the scheduler picks one.
+pub fn park_current() {
+    let cur = sched::current_ec();
+    with::<Ec, _>(cur, save_extended);
+    sched::set_current_ec(0);
+}
+
 /// Leaves the kernel towards the Ec on the CPU. A thread returns through the frame; a
 /// vCPU runs here, exit after exit, until one of its exits puts a thread on the CPU
 /// (its VMM's handler, or whatever the scheduler picks).
 #[inline]
-pub fn resume(frame: &mut Frame) {
+pub fn resume(frame: &mut CurrentFrame) {
     let ec = sched::current_ec();
     if with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) != 0 {
         run_vcpu(frame);
@@ -62,7 +76,7 @@ pub fn resume(frame: &mut Frame) {
 }
 
 /// [`resume`] for a vCPU.
-fn run_vcpu(frame: &mut Frame) {
+fn run_vcpu(frame: &mut CurrentFrame) {
     loop {
         let ec = sched::current_ec();
         let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));

@@ -72,9 +72,13 @@ pub fn current_ec() -> Handle {
 /// The running Ec holds a reference to itself, so that revoking its last capability
 /// while it runs destroys it only once it has left the CPU.
 pub fn set_current_ec(ec: Handle) {
+    let mut frame = core::ptr::null_mut();
     if ec != 0 {
         crate::obj::get(ec);
+        frame = with::<Ec, _>(ec, |e| &mut e.regs as *mut _).unwrap_or(frame);
     }
+    // Its user state is where the kernel entries save and the exit restores registers.
+    super::current::point_at(frame);
     let old = CURRENT_EC[cpu()].swap(ec, Ordering::Relaxed);
     if old != 0 {
         crate::obj::put(old);
@@ -91,8 +95,7 @@ use crate::arch::cpu::tsc;
 
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {
-    crate::obj::get(ec);
-    CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
+    set_current_ec(ec);
     set_current_sc(sc);
     here().lock().since = tsc();
 }
@@ -213,14 +216,14 @@ fn runnable_ec(sc: Handle) -> Option<Handle> {
 
 /// The running Sc stops (its Ec blocked or died): picks the next ready Sc and puts its
 /// Ec on the CPU. Returns `false` if nothing is ready.
-pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
+pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
     account();
     set_current_sc(0);
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else { continue };
         set_current_sc(sc);
         let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
-        super::switch_to(frame, ec);
+        super::switch_to(ec);
         if startup {
             return super::exception::startup(frame, ec);
         } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
@@ -233,7 +236,7 @@ pub fn schedule(frame: &mut crate::arch::regs::Frame) -> bool {
 
 /// A timer tick while user code ran: charges the running Sc and switches when its
 /// quantum is used up or a higher priority is ready.
-pub fn tick(frame: &mut crate::arch::regs::Frame) {
+pub fn tick(frame: &mut super::CurrentFrame) {
     account();
     let sc = current_sc();
     let Some((prio, left)) = with::<Sc, _>(sc, |s| {
@@ -258,7 +261,7 @@ pub fn tick(frame: &mut crate::arch::regs::Frame) {
 
 /// The running Sc goes to the end of its queue and the next one runs (a yield, or the
 /// end of a quantum once the timer preempts).
-pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
+pub fn yield_current(frame: &mut super::CurrentFrame) {
     let sc = current_sc();
     if sc != 0 {
         set_current_sc(0);
@@ -269,7 +272,7 @@ pub fn yield_current(frame: &mut crate::arch::regs::Frame) {
 
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
-pub fn idle_until_ready(frame: &mut crate::arch::regs::Frame) {
+pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
     loop {
         // The kernel lock is free while the CPU sleeps.
         crate::smp::bkl::release();
@@ -285,7 +288,7 @@ pub fn idle_until_ready(frame: &mut crate::arch::regs::Frame) {
 
 /// Delivers a pending recall of the Ec on the CPU (from the reschedule IPI, or after a
 /// guest's exit).
-pub fn deliver_recall(frame: &mut crate::arch::regs::Frame) {
+pub fn deliver_recall(frame: &mut super::CurrentFrame) {
     let ec = current_ec();
     if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
         super::exception::recall(frame, ec);

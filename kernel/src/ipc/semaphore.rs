@@ -1,14 +1,14 @@
 //! Blocking on semaphores and waking up.
 
 use super::sched;
-use crate::arch::regs::Frame;
+use super::CurrentFrame;
 use crate::obj::ec::{Ec, State};
 use crate::obj::sm::Sm;
 use crate::obj::{with, Handle};
 
 /// The running Ec waits on `sm` (whose counter is zero). Returns `false` if the CPU has
 /// nothing else to run. The Ec resumes with SUCCESS when an `up` wakes it.
-pub fn block(frame: &mut Frame, sm: Handle, deadline: u64) -> bool {
+pub fn block(frame: &mut CurrentFrame, sm: Handle, deadline: u64) -> bool {
     let ec = sched::current_ec();
     let sc = sched::current_sc();
     frame.rdi = 0;
@@ -22,10 +22,8 @@ pub fn block(frame: &mut Frame, sm: Handle, deadline: u64) -> bool {
         e.state = State::WaitSm;
         e.deadline = deadline;
         e.waiting_on = sm;
-        e.regs = *frame;
         e.next_waiter = 0;
         e.blocked_sc = sc;
-        crate::arch::fpu::save(&mut e.fpu);
     });
     let last = with::<Sm, _>(sm, |s| s.last_waiter).unwrap_or(0);
     if last == 0 {
@@ -34,7 +32,7 @@ pub fn block(frame: &mut Frame, sm: Handle, deadline: u64) -> bool {
         with::<Ec, _>(last, |e| e.next_waiter = ec);
     }
     with::<Sm, _>(sm, |s| s.last_waiter = ec);
-    sched::set_current_ec(0);
+    super::park_current();
     sched::schedule(frame)
 }
 

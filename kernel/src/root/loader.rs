@@ -186,7 +186,10 @@ pub fn start(
     // SAFETY: the new table shares the kernel half with the current one.
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
     crate::smp::bkl::release();
-    // SAFETY: the frame is a ring-3 state with user selectors, canonical RIP (inside an
-    // executable segment below USER_ADDR) and RSP, IF set and IOPL 0; GS is the kernel's.
-    unsafe { crate::arch::idt::enter_user(&frame) }
+    // SAFETY: the one token of this kernel entry (the boot), used once.
+    *unsafe { crate::ipc::CurrentFrame::new() } = frame;
+    // SAFETY: the roottask's frame is a ring-3 state with user selectors, canonical RIP
+    // (inside an executable segment below USER_ADDR) and RSP, IF set and IOPL 0; GS is
+    // the kernel's.
+    unsafe { crate::arch::syscall::enter_user() }
 }

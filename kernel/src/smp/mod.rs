@@ -193,21 +193,12 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     // holds the kernel lock while it waits for this one).
     ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
     let _ = bkl::enter();
-    // The frame lives where every later kernel entry puts it: at the top of the stack,
-    // which the start-up code left free (FRAME_RESERVE).
-    let at =
-        arch::syscall::kernel_stack_top() - core::mem::size_of::<crate::arch::regs::Frame>() as u64;
-    // SAFETY: the reserved top of this CPU's kernel stack is mapped, aligned for a Frame
-    // and used by nothing else until this CPU leaves for user mode.
-    let frame = unsafe {
-        let f = at as *mut crate::arch::regs::Frame;
-        f.write(crate::arch::regs::Frame::default());
-        &mut *f
-    };
-    crate::ipc::sched::idle_until_ready(frame);
-    crate::ipc::resume(frame);
+    // SAFETY: the one token of this kernel entry (the CPU's start).
+    let mut frame = unsafe { crate::ipc::CurrentFrame::new() };
+    crate::ipc::sched::idle_until_ready(&mut frame);
+    crate::ipc::resume(&mut frame);
     bkl::release();
-    // SAFETY: `idle_until_ready` put a runnable Ec's user state into the frame, and GS
-    // holds this CPU's per-CPU base.
-    unsafe { crate::arch::idt::enter_user(frame) }
+    // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
+    // state, and GS holds this CPU's per-CPU base.
+    unsafe { crate::arch::syscall::enter_user() }
 }

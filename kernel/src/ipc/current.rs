@@ -1,0 +1,91 @@
+//! The running Ec's saved user state, kept in the Ec itself.
+//!
+//! Each CPU's per-CPU block holds the top of the running Ec's register frame: the
+//! `syscall` entry pushes the user registers straight into it and the exit pops them from
+//! there, so switching Ecs copies no registers, it only moves that pointer
+//! ([`point_at`]). With no Ec on the CPU the pointer names the CPU's idle frame, which
+//! nothing resumes. Kernel code reaches the frame through a [`CurrentFrame`] token, which
+//! follows the pointer on every access: after a switch the same token names the new Ec's
+//! state.
+
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+
+use facet_abi::config::NUM_CPU;
+
+use crate::arch::gdt::PerCpu;
+use crate::arch::regs::Frame;
+
+/// Where an idle CPU's frame pointer points.
+struct IdleFrame(UnsafeCell<Frame>);
+
+// SAFETY: each CPU only ever touches its own idle frame.
+unsafe impl Sync for IdleFrame {}
+
+static IDLE: [IdleFrame; NUM_CPU] = [const { IdleFrame(UnsafeCell::new(Frame::ZERO)) }; NUM_CPU];
+
+const FRAME_BYTES: u64 = core::mem::size_of::<Frame>() as u64;
+
+/// The top of CPU `cpu`'s idle frame (for its per-CPU block before any Ec runs).
+pub fn idle_top(cpu: u64) -> u64 {
+    IDLE[cpu as usize % NUM_CPU].0.get() as u64 + FRAME_BYTES
+}
+
+/// Makes `frame` (an Ec's register frame, or null for none) the running state on the
+/// executing CPU.
+pub fn point_at(frame: *mut Frame) {
+    let top = if frame.is_null() {
+        idle_top(crate::arch::syscall::cpu_id())
+    } else {
+        frame as u64 + FRAME_BYTES
+    };
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
+    unsafe {
+        core::arch::asm!("mov gs:[{off}], {}", in(reg) top,
+                         off = const core::mem::offset_of!(PerCpu, frame_top),
+                         options(nostack, preserves_flags))
+    }
+}
+
+fn frame_ptr() -> *mut Frame {
+    let top: u64;
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) top,
+                         off = const core::mem::offset_of!(PerCpu, frame_top),
+                         options(nostack, readonly, preserves_flags))
+    }
+    (top - FRAME_BYTES) as *mut Frame
+}
+
+/// The running Ec's user state (see the module documentation).
+pub struct CurrentFrame(());
+
+impl CurrentFrame {
+    /// The token for this kernel entry.
+    ///
+    /// # Safety
+    /// 1. One token per kernel entry, created by the entry path and lent down from there.
+    /// 2. While a reference obtained through it lives, the running Ec's `regs` is not
+    ///    reached another way (through `obj::with`).
+    pub unsafe fn new() -> CurrentFrame {
+        CurrentFrame(())
+    }
+}
+
+impl Deref for CurrentFrame {
+    type Target = Frame;
+    fn deref(&self) -> &Frame {
+        // SAFETY: the pointer names the running Ec's frame (which lives while the Ec is
+        // on the CPU: it holds a reference to itself) or the CPU's idle frame; the token's
+        // rules keep this the only way to it.
+        unsafe { &*frame_ptr() }
+    }
+}
+
+impl DerefMut for CurrentFrame {
+    fn deref_mut(&mut self) -> &mut Frame {
+        // SAFETY: as for `deref`.
+        unsafe { &mut *frame_ptr() }
+    }
+}
