@@ -51,7 +51,24 @@ __syscall_entry:
 __return_to_user:
     mov rsp, gs:[32]
     sub rsp, {frame_bytes}
-    jmp __return_from_frame
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    swapgs
+    iretq
 "#,
     vector = const VECTOR_SYSCALL,
     frame_bytes = const core::mem::size_of::<Frame>(),

@@ -50,11 +50,11 @@ impl Outcome {
 
 /// Entry from the syscall stub, which saved the caller's registers in its Ec.
 pub extern "C" fn dispatch() {
-    let held = crate::smp::bkl::enter();
+    crate::smp::bkl::enter_from_user();
     // SAFETY: the one token of this kernel entry.
     let mut frame = unsafe { CurrentFrame::new() };
     dispatch_locked(&mut frame);
-    crate::smp::bkl::leave(held);
+    crate::smp::bkl::release();
 }
 
 fn dispatch_locked(frame: &mut CurrentFrame) {

@@ -30,13 +30,22 @@ pub fn switch_to(next: Handle) {
     if cur == next {
         return;
     }
-    if cur != 0 {
-        with::<Ec, _>(cur, save_extended);
-    }
+    // The bases the CPU holds now, if known: loading the same again is skipped.
+    let loaded = with::<Ec, _>(cur, |e| {
+        save_extended(e);
+        (e.fs_base, e.gs_base)
+    });
     let Some(pd) = with::<Ec, _>(next, |e| {
         crate::arch::fpu::restore(&e.fpu);
         // User FS and GS bases belong to the Ec (user mode may change them itself).
-        crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base);
+        match loaded {
+            Some((fs, gs)) if gs == e.gs_base => {
+                if fs != e.fs_base {
+                    crate::arch::cpu::set_user_fs_base(e.fs_base);
+                }
+            }
+            _ => crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base),
+        }
         e.state = State::Ready;
         e.pd
     }) else {
@@ -67,7 +76,7 @@ pub fn park_current() {
 /// Leaves the kernel towards the Ec on the CPU. A thread returns through the frame; a
 /// vCPU runs here, exit after exit, until one of its exits puts a thread on the CPU
 /// (its VMM's handler, or whatever the scheduler picks).
-#[inline]
+#[inline(always)]
 pub fn resume(frame: &mut CurrentFrame) {
     let ec = sched::current_ec();
     if with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) != 0 {
@@ -76,6 +85,7 @@ pub fn resume(frame: &mut CurrentFrame) {
 }
 
 /// [`resume`] for a vCPU.
+#[inline(never)]
 fn run_vcpu(frame: &mut CurrentFrame) {
     loop {
         let ec = sched::current_ec();

@@ -13,11 +13,16 @@ use crate::obj::Handle;
 
 /// Carries out the typed items of `src_utcb` (sent by Pd `src`) into Pd `dst`, writing
 /// the results into `dst_utcb`.
+#[inline(always)]
 pub fn transfer(src: Handle, dst: Handle, src_utcb: u64, dst_utcb: u64) {
     let n = utcb::typed_count(src_utcb);
-    if n == 0 || dst_utcb == 0 {
-        return;
+    if n != 0 && dst_utcb != 0 {
+        transfer_items(src, dst, src_utcb, dst_utcb, n);
     }
+}
+
+#[inline(never)]
+fn transfer_items(src: Handle, dst: Handle, src_utcb: u64, dst_utcb: u64, n: usize) {
     let xlt = Crd(utcb::translate_window(dst_utcb));
     let del = Crd(utcb::delegate_window(dst_utcb));
     for i in 0..n {

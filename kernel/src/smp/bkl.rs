@@ -28,6 +28,19 @@ pub fn enter() -> Entered {
     if HOLDER.load(Ordering::Relaxed) == me {
         return Entered(false);
     }
+    take(me);
+    Entered(true)
+}
+
+/// Takes the lock for a hypercall: user mode never runs with the lock held, so this CPU
+/// cannot hold it already. Released with [`release`].
+#[inline(always)]
+pub fn enter_from_user() {
+    take(cpu_id() as u32 + 1);
+}
+
+#[inline(always)]
+fn take(me: u32) {
     while HOLDER
         .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
@@ -35,7 +48,6 @@ pub fn enter() -> Entered {
         super::shootdown::answer();
         core::hint::spin_loop();
     }
-    Entered(true)
 }
 
 /// Lets the lock go if [`enter`] took it.
