@@ -8,12 +8,17 @@ use crate::obj::spaces::{obj_space, tools};
 use crate::obj::{pd, Handle, Kind};
 
 /// The capability at `sel` in the running Pd, if any.
+#[inline]
 pub fn lookup(sel: u64) -> Option<Cap> {
-    let (spaces, mem, _) = tools();
-    if sel >= 1 << capspace::OBJECT_BITS {
+    let root = pd::current_obj_root();
+    if sel >= 1 << capspace::OBJECT_BITS || root == 0 {
         return None;
     }
-    capspace::lookup(&spaces, &mem, obj_space(pd::current()), sel)
+    let table = capspace::Table {
+        root,
+        bits: capspace::OBJECT_BITS,
+    };
+    capspace::lookup_in(&crate::mem::kspace::phys(), table, sel)
 }
 
 /// The object behind `sel` if it is of kind `kind` and the capability has every bit of

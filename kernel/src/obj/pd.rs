@@ -50,6 +50,9 @@ pub struct Pd {
 
 /// The Pd whose address space and ports are loaded on each CPU.
 static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+/// The root frame of that Pd's object space (0 for none): every hypercall looks a
+/// capability up there, and a Pd's root frame never changes.
+static CURRENT_OBJ_ROOT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// Whether address spaces get PCIDs (the CPU has them and `nopcid` was not given).
 static PCIDS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -81,6 +84,13 @@ pub fn leave(pd: Handle) {
         unsafe { crate::arch::cpu::write_cr3(kernel.root) };
     }
     slot.store(0, Ordering::Release);
+    CURRENT_OBJ_ROOT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(0, Ordering::Relaxed);
+}
+
+/// The root frame of the running Pd's object space, 0 if none runs.
+#[inline]
+pub fn current_obj_root() -> u64 {
+    CURRENT_OBJ_ROOT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].load(Ordering::Relaxed)
 }
 
 /// The Pd running on the executing CPU.
@@ -95,12 +105,14 @@ pub fn current_on(cpu: u32) -> Handle {
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
 pub fn activate(pd: Handle) {
-    let Some((pml4, bitmap, extent, pcid)) =
-        with::<Pd, _>(pd, |p| (p.pml4, p.iobitmap, p.io_extent, p.pcid))
-    else {
+    let Some((pml4, bitmap, extent, pcid, obj_root)) = with::<Pd, _>(pd, |p| {
+        (p.pml4, p.iobitmap, p.io_extent, p.pcid, p.obj.root)
+    }) else {
         return;
     };
-    CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(pd, Ordering::Release);
+    let cpu = crate::arch::syscall::cpu_id() as usize % NUM_CPU;
+    CURRENT[cpu].store(pd, Ordering::Release);
+    CURRENT_OBJ_ROOT[cpu].store(obj_root, Ordering::Relaxed);
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
     crate::arch::ports::load(map, extent as usize);

@@ -221,7 +221,13 @@ pub fn revoke(
 /// The capability at `index` of `space`; `None` if the slot is empty, the index is out of
 /// range or the space unknown.
 pub fn lookup(spaces: &impl Spaces, mem: &impl PhysMem, space: u32, index: u64) -> Option<Cap> {
-    let table = table_of(spaces, space).ok()?;
+    lookup_in(mem, table_of(spaces, space).ok()?, index)
+}
+
+/// The capability at `index` of `table` (a lookup when the caller already knows the
+/// space's table, as the kernel does for the running Pd's object space).
+#[inline]
+pub fn lookup_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<Cap> {
     let addr = table.slot_addr(mem, index)?;
     Cap::decode(mem.read_u64(addr + W_CAP))
 }

@@ -30,7 +30,8 @@ mod table;
 mod tests;
 
 pub use mdb::{
-    delegate, insert_root, lookup, revoke, translate, DelegateOutcome, RevokeOutcome, Spaces,
+    delegate, insert_root, lookup, lookup_in, revoke, translate, DelegateOutcome, RevokeOutcome,
+    Spaces,
 };
 pub use table::Table;
 
