@@ -10,10 +10,12 @@ use crate::obj::{pd, Handle, Kind};
 /// The capability at `sel` in the running Pd, if any.
 #[inline]
 pub fn lookup(sel: u64) -> Option<Cap> {
-    let root = pd::current_obj_root();
-    if sel >= 1 << capspace::OBJECT_BITS || root == 0 {
+    if sel >= 1 << capspace::OBJECT_BITS {
         return None;
     }
+    // A hypercall comes from a running Ec, whose Pd is the running one.
+    let root = pd::current_obj_root();
+    debug_assert!(root != 0);
     let table = capspace::Table {
         root,
         bits: capspace::OBJECT_BITS,
@@ -23,6 +25,7 @@ pub fn lookup(sel: u64) -> Option<Cap> {
 
 /// The object behind `sel` if it is of kind `kind` and the capability has every bit of
 /// `perms`; otherwise BAD_CAP.
+#[inline]
 pub fn object(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
     match lookup(sel) {
         Some(c) if c.kind == kind as u8 && c.perms & perms == perms => Ok(c.obj),

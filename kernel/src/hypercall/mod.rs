@@ -49,50 +49,69 @@ impl Outcome {
 }
 
 /// Entry from the syscall stub, which saved the caller's registers in its Ec.
+///
+/// Each hypercall's handler is a function of its own, so that the common path here
+/// stays small: the cheapest hypercalls pay for no more registers than they use.
 pub extern "C" fn dispatch() {
     crate::smp::bkl::enter_from_user();
     // SAFETY: the one token of this kernel entry.
     let mut frame = unsafe { CurrentFrame::new() };
-    dispatch_locked(&mut frame);
-    crate::smp::bkl::release();
-}
-
-fn dispatch_locked(frame: &mut CurrentFrame) {
     let outcome = match Hypercall::from_arg1(frame.rdi) {
-        Hypercall::Call => match crate::ipc::call::call(frame) {
-            Ok(runs) => Outcome::from_switch(runs),
-            Err(s) => Outcome::Status(s),
-        },
-        Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(frame)),
-        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(frame),
-        Hypercall::CreateSc => match create::create_sc(frame) {
-            Ok(preempt) => {
-                frame.rdi = Status::Success as u64;
-                if preempt {
-                    crate::ipc::sched::yield_current(frame);
-                }
-                Outcome::Switched
-            }
-            Err(s) => Outcome::Status(s),
-        },
-        _ => Outcome::Status(match other(frame) {
-            Ok(()) => Status::Success,
-            Err(s) => s,
-        }),
+        Hypercall::Call => call(&mut frame),
+        Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(&mut frame)),
+        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(&mut frame),
+        Hypercall::CreateSc => create_sc(&mut frame),
+        _ => other(&mut frame),
     };
     crate::obj::reap();
     match outcome {
         // Back to the caller, a thread (vCPUs make no hypercalls): nothing to resume.
         Outcome::Status(s) => frame.rdi = s as u64,
-        Outcome::Switched => crate::ipc::resume(frame),
-        Outcome::Idle => {
-            crate::ipc::sched::idle_until_ready(frame);
-            crate::ipc::resume(frame);
-        }
+        Outcome::Switched => crate::ipc::resume(&mut frame),
+        Outcome::Idle => idle(&mut frame),
+    }
+    crate::smp::bkl::release();
+}
+
+#[inline(never)]
+fn call(frame: &mut CurrentFrame) -> Outcome {
+    match crate::ipc::call::call(frame) {
+        Ok(runs) => Outcome::from_switch(runs),
+        Err(s) => Outcome::Status(s),
     }
 }
 
-fn other(frame: &mut Frame) -> HcResult {
+#[inline(never)]
+fn create_sc(frame: &mut CurrentFrame) -> Outcome {
+    match create::create_sc(frame) {
+        Ok(preempt) => {
+            frame.rdi = Status::Success as u64;
+            if preempt {
+                crate::ipc::sched::yield_current(frame);
+            }
+            Outcome::Switched
+        }
+        Err(s) => Outcome::Status(s),
+    }
+}
+
+/// Nothing is left to run on this CPU after the hypercall.
+#[cold]
+#[inline(never)]
+fn idle(frame: &mut CurrentFrame) {
+    crate::ipc::sched::idle_until_ready(frame);
+    crate::ipc::resume(frame);
+}
+
+#[inline(never)]
+fn other(frame: &mut Frame) -> Outcome {
+    Outcome::Status(match other_hypercall(frame) {
+        Ok(()) => Status::Success,
+        Err(s) => s,
+    })
+}
+
+fn other_hypercall(frame: &mut Frame) -> HcResult {
     match Hypercall::from_arg1(frame.rdi) {
         Hypercall::CreatePd => create::create_pd(frame),
         Hypercall::CreateEc => create::create_ec(frame),

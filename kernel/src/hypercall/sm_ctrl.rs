@@ -13,6 +13,7 @@ use crate::ipc::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
+#[inline(never)]
 pub fn sm_ctrl(f: &mut CurrentFrame) -> Outcome {
     match sm_ctrl_inner(f) {
         Ok(o) => o,

@@ -14,7 +14,7 @@ use super::{sched, switch_to, utcb};
 use crate::hypercall::caps::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
-use crate::obj::{with, Kind};
+use crate::obj::{with, with2, Kind};
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
 /// the caller's status is set when it is resumed by the reply. A caller that waits for
@@ -22,56 +22,102 @@ use crate::obj::{with, Kind};
 pub fn call(frame: &mut CurrentFrame) -> Result<bool, Status> {
     let pt = object(arg1_selector(frame.rdi), Kind::Pt, 0)?;
     let (handler, id, ip) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap)?;
+    call_handler(frame, handler, id, ip)
+}
+
+/// The call through a portal whose handler is `handler`, with the portal's id and
+/// instruction pointer (apart, so that a call on an empty selector stays short).
+#[inline(never)]
+fn call_handler(
+    frame: &mut CurrentFrame,
+    handler: crate::obj::Handle,
+    id: u64,
+    ip: u64,
+) -> Result<bool, Status> {
     let caller = sched::current_ec();
-    let (hcpu, hstate, hutcb) =
-        with::<Ec, _>(handler, |e| (e.cpu, e.state, e.utcb)).ok_or(Status::BadCap)?;
-    let ccpu = with::<Ec, _>(caller, |e| e.cpu).unwrap_or(0);
-    if hcpu != ccpu {
-        return Err(Status::BadCpu);
-    }
-    if hstate == State::Dead {
-        // The handler died (a fault nobody handled): as for the callers that waited on it.
-        return Err(Status::Abort);
-    }
-    if hstate != State::Idle {
-        // The handler is busy: fail at once if the caller asked so, else wait until it
-        // is free and call again.
-        if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
-            return Err(Status::Timeout);
+    // Both sides checked and linked in one loan: the caller waits for the reply, the
+    // handler will reply to it.
+    let linked = with2::<Ec, Ec, _>(handler, caller, |h, c| {
+        if h.cpu != c.cpu {
+            return Err(Status::BadCpu);
         }
-        return Ok(wait_for(frame, caller, handler));
-    }
-    let (cutcb, cpd) = with::<Ec, _>(caller, |e| {
-        e.state = State::WaitReply;
-        e.callee = handler;
-        e.in_exception = false;
-        (e.utcb, e.pd)
-    })
-    .unwrap_or((0, 0));
-    let hpd = with::<Ec, _>(handler, |e| e.pd).unwrap_or(0);
+        match h.state {
+            State::Idle => {}
+            // The handler died (a fault nobody handled): as for the callers that waited.
+            State::Dead => return Err(Status::Abort),
+            _ => return Ok(None),
+        }
+        c.state = State::WaitReply;
+        c.callee = handler;
+        c.in_exception = false;
+        h.reply_to = caller;
+        Ok(Some((c.utcb, c.pd, h.utcb, h.pd)))
+    });
+    let (cutcb, cpd, hutcb, hpd) = match linked {
+        Some(Ok(Some(sides))) => sides,
+        Some(Err(s)) => return Err(s),
+        // The handler is busy (a caller calling its own portal finds itself busy too).
+        Some(Ok(None)) => return busy(frame, caller, handler),
+        None if handler == caller => return busy(frame, caller, handler),
+        None => return Err(Status::BadCap),
+    };
     utcb::copy_message(cutcb, hutcb);
     super::typed::transfer(cpd, hpd, cutcb, hutcb);
     // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
     frame.rdi &= !0xff;
-    with::<Ec, _>(handler, |e| e.reply_to = caller);
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
     switch_to(handler);
     frame.rdi = id;
     frame.rip = ip;
-    with::<Ec, _>(caller, |e| e.state = State::WaitReply);
     Ok(true)
 }
 
+/// A call found its handler busy: fail at once if the caller asked so, else wait until
+/// the handler is free and call again.
+fn busy(
+    frame: &mut CurrentFrame,
+    caller: crate::obj::Handle,
+    handler: crate::obj::Handle,
+) -> Result<bool, Status> {
+    if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
+        return Err(Status::Timeout);
+    }
+    Ok(wait_for(frame, caller, handler))
+}
+
 /// Handles `reply`. Returns `false` if the CPU has nothing left to run.
+#[inline(never)]
 pub fn reply(frame: &mut CurrentFrame) -> bool {
     let handler = sched::current_ec();
-    let Some((caller, hutcb, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.utcb, e.global))
-    else {
+    let Some((caller, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.global)) else {
         return true;
     };
-    if caller == 0 || global {
+    // Both sides in one loan: the message (or the exception state the caller resumes
+    // with) goes back, the links end and the handler waits for its next call, keeping
+    // its registers.
+    let replied = (caller != 0 && !global)
+        .then(|| {
+            with2::<Ec, Ec, _>(handler, caller, |h, c| {
+                let mut items = None;
+                if c.in_exception {
+                    match c.vmcb {
+                        0 => utcb::save_exception(h.utcb, &mut c.regs),
+                        block => crate::vcpu::save(h.utcb, block, &mut c.regs, &mut c.guest_xcr0),
+                    }
+                } else {
+                    utcb::copy_message(h.utcb, c.utcb);
+                    items = Some((h.pd, c.pd, h.utcb, c.utcb));
+                }
+                h.reply_to = 0;
+                h.state = State::Idle;
+                c.callee = 0;
+                (items, h.helpers != 0)
+            })
+        })
+        .flatten();
+    let Some((items, helpers)) = replied else {
         // Nobody to reply to: the Ec waits (a local Ec for its next call; a global Ec
         // has nothing to wait for and stays blocked) and its Sc moves on.
         with::<Ec, _>(handler, |e| {
@@ -82,27 +128,17 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
         }
         super::park_current();
         return sched::schedule(frame);
-    }
-    let (in_exc, cutcb, cpd) =
-        with::<Ec, _>(caller, |e| (e.in_exception, e.utcb, e.pd)).unwrap_or((false, 0, 0));
-    let hpd = with::<Ec, _>(handler, |e| e.pd).unwrap_or(0);
-    if in_exc {
-        with::<Ec, _>(caller, |e| match e.vmcb {
-            0 => utcb::save_exception(hutcb, &mut e.regs),
-            block => crate::vcpu::save(hutcb, block, &mut e.regs, &mut e.guest_xcr0),
-        });
-    } else {
-        utcb::copy_message(hutcb, cutcb);
+    };
+    // Typed items outside the loan: delegations touch the objects they name.
+    if let Some((hpd, cpd, hutcb, cutcb)) = items {
         super::typed::transfer(hpd, cpd, hutcb, cutcb);
     }
-    with::<Ec, _>(handler, |e| e.reply_to = 0);
-    with::<Ec, _>(caller, |e| e.callee = 0);
     crate::obj::put(handler);
     crate::obj::put(caller);
-    // The handler keeps its registers for the next call and waits.
     switch_to(caller);
-    with::<Ec, _>(handler, |e| e.state = State::Idle);
-    release_helpers(handler, false);
+    if helpers {
+        release_helpers(handler, false);
+    }
     true
 }
 

@@ -20,41 +20,49 @@ pub mod utcb;
 pub use current::CurrentFrame;
 
 use crate::obj::ec::{Ec, State};
-use crate::obj::{pd, with, Handle};
+use crate::obj::{pd, with, with2, Handle};
 
 /// Puts `next` on the CPU in place of the running Ec: saves the running Ec's FPU state
 /// and user segment bases and loads `next`'s. The general registers stay where they are,
 /// in each Ec: afterwards the [`CurrentFrame`] names `next`'s.
+#[inline]
 pub fn switch_to(next: Handle) {
     let cur = sched::current_ec();
     if cur == next {
         return;
     }
-    // The bases the CPU holds now, if known: loading the same again is skipped.
-    let loaded = with::<Ec, _>(cur, |e| {
-        save_extended(e);
-        (e.fs_base, e.gs_base)
-    });
-    let Some(pd) = with::<Ec, _>(next, |e| {
-        crate::arch::fpu::restore(&e.fpu);
-        // User FS and GS bases belong to the Ec (user mode may change them itself).
-        match loaded {
-            Some((fs, gs)) if gs == e.gs_base => {
-                if fs != e.fs_base {
-                    crate::arch::cpu::set_user_fs_base(e.fs_base);
-                }
-            }
-            _ => crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base),
-        }
-        e.state = State::Ready;
-        e.pd
-    }) else {
+    let pd = match cur {
+        0 => with::<Ec, _>(next, |n| load_extended(n, None)),
+        _ => with2::<Ec, Ec, _>(cur, next, |c, n| {
+            save_extended(c);
+            load_extended(n, Some((c.fs_base, c.gs_base)))
+        }),
+    };
+    let Some(pd) = pd else {
         return;
     };
     sched::set_current_ec(next);
     if pd != pd::current() {
         pd::activate(pd);
     }
+}
+
+/// Loads what of `e`'s state is not in its frame and makes it ready; returns its Pd.
+/// `loaded` are the user segment bases the CPU holds, if known (the same are not loaded
+/// again).
+fn load_extended(e: &mut Ec, loaded: Option<(u64, u64)>) -> Handle {
+    crate::arch::fpu::restore(&e.fpu);
+    // User FS and GS bases belong to the Ec (user mode may change them itself).
+    match loaded {
+        Some((fs, gs)) if gs == e.gs_base => {
+            if fs != e.fs_base {
+                crate::arch::cpu::set_user_fs_base(e.fs_base);
+            }
+        }
+        _ => crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base),
+    }
+    e.state = State::Ready;
+    e.pd
 }
 
 /// Saves what of the running Ec's state is not in its frame: the FPU and the user FS and

@@ -121,6 +121,27 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
     Some(f(obj))
 }
 
+/// Lends two different objects at once (the two sides of a call). Returns `None` if
+/// either is not of its type or both are the same object.
+pub fn with2<T: Object, U: Object, R>(
+    a: Handle,
+    b: Handle,
+    f: impl FnOnce(&mut T, &mut U) -> R,
+) -> Option<R> {
+    if a == b || a == 0 || b == 0 || kind_of(a) != Some(T::KIND) || kind_of(b) != Some(U::KIND) {
+        return None;
+    }
+    // SAFETY: as for `with`; the two objects are different frames, so the two loans do
+    // not overlap.
+    let (x, y) = unsafe {
+        (
+            &mut *(virt(a << 12) as *mut T),
+            &mut *(virt(b << 12) as *mut U),
+        )
+    };
+    Some(f(x, y))
+}
+
 fn header(h: Handle) -> &'static mut Header {
     // SAFETY: as for `with`; a header loan is never held across another loan.
     unsafe { &mut *(virt(h << 12) as *mut Header) }
