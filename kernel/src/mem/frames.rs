@@ -17,9 +17,16 @@ pub fn install(buddy: Buddy<'static>) {
     *POOL.lock() = Some(buddy);
 }
 
+/// Allocates `2^order` frames with whatever they held; returns the physical address.
+/// For memory the caller fills entirely before anything reads it (a kernel object,
+/// written whole when it is created).
+pub fn alloc(order: usize) -> Option<u64> {
+    POOL.lock().as_mut()?.alloc(order)
+}
+
 /// Allocates `2^order` zeroed frames; returns the physical address.
 pub fn alloc_zeroed(order: usize) -> Option<u64> {
-    let phys = POOL.lock().as_mut()?.alloc(order)?;
+    let phys = alloc(order)?;
     for i in 0..(1u64 << order) {
         // SAFETY: the frames were just allocated to us and the pool is direct-mapped.
         unsafe { zero_frame(phys + i * 4096) }

@@ -94,7 +94,9 @@ const _: () = assert!(core::mem::size_of::<ec::Ec>() <= 4096);
 
 /// Places `value` in a new frame and returns its handle.
 pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
-    let phys = frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?;
+    // Not zeroed: the object is written whole here, and nothing reads the rest of the
+    // frame (zeroing 4 KiB was most of creating a semaphore).
+    let phys = frames::alloc(0).ok_or(OUT_OF_MEMORY)?;
     // SAFETY: the frame was just allocated to us, is direct-mapped, page-aligned (enough
     // for any object) and large enough (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };

@@ -30,6 +30,22 @@ pub fn online(cpu: u32) -> bool {
     cpu < 64 && ONLINE.load(Ordering::Acquire) & (1 << cpu) != 0
 }
 
+/// The online CPUs other than `me`, one bit per CPU number.
+pub fn others_online(me: u32) -> u64 {
+    ONLINE.load(Ordering::Acquire) & !(1u64.checked_shl(me).unwrap_or(0))
+}
+
+/// The CPU numbers of the bits set in `mask`, lowest first.
+pub fn cpus_in(mut mask: u64) -> impl Iterator<Item = u32> + Clone {
+    core::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let c = mask.trailing_zeros();
+            mask &= mask - 1;
+            c
+        })
+    })
+}
+
 /// Number of online CPUs.
 pub fn count() -> u32 {
     ONLINE.load(Ordering::Acquire).count_ones()

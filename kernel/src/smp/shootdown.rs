@@ -42,7 +42,7 @@ static LEAVE_PD: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 pub fn leave_pd(pd: crate::obj::Handle) {
     let me = cpu_id() as u32;
     crate::obj::pd::leave(pd);
-    for c in (0..NUM_CPU as u32).filter(|&c| c != me && super::online(c)) {
+    for c in super::cpus_in(super::others_online(me)) {
         if crate::obj::pd::current_on(c) != pd {
             continue;
         }
@@ -82,8 +82,10 @@ pub fn answer() {
 /// changed a host page table).
 pub fn everywhere() {
     let me = cpu_id() as u32;
-    let others = (0..NUM_CPU as u32).filter(|&c| c != me && super::online(c));
-    if others.clone().next().is_none() {
+    // One load rather than a walk over every CPU number: this runs on every unmap.
+    let mask = super::others_online(me);
+    let others = super::cpus_in(mask);
+    if mask == 0 {
         // Every PCID: the changed table may belong to a Pd that is not running here.
         crate::arch::cpu::flush_tlb_all();
         return;

@@ -148,6 +148,13 @@ impl Table {
         from: u64,
         to: u64,
     ) -> Option<(u64, u64)> {
+        if to == from + 1 {
+            // One slot (revoking a single capability, the common case): straight there.
+            return self
+                .slot_addr(mem, from)
+                .filter(|&addr| used(mem, addr))
+                .map(|addr| (from, addr));
+        }
         let mut found = None;
         self.scan(mem, from, to, &mut |index, addr| {
             found = Some((index, addr));
