@@ -41,7 +41,7 @@ pub struct TssBlock {
 }
 
 /// Per-CPU data reached through GS while in the kernel. The syscall entry stub relies on
-/// the offsets of `kernel_rsp` (8), `user_rsp` (16) and `frame_top` (32).
+/// the offsets of `kernel_rsp` (8), `user_rsp` (16), `frame_top` (32) and `frame` (40).
 #[repr(C)]
 pub struct PerCpu {
     pub self_ptr: u64,
@@ -50,9 +50,12 @@ pub struct PerCpu {
     pub cpu_id: u64,
     /// The end of the running Ec's register frame (see `ipc::current`).
     pub frame_top: u64,
+    /// Its start (where the exit path pops from).
+    pub frame: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
+const _: () = assert!(core::mem::offset_of!(PerCpu, frame) == 40);
 
 /// Everything one CPU needs for its descriptor tables.
 #[repr(C, align(4096))]
@@ -97,6 +100,7 @@ impl CpuTables {
                 user_rsp: 0,
                 cpu_id: 0,
                 frame_top: 0,
+                frame: 0,
             },
         }
     }
@@ -124,6 +128,7 @@ impl CpuTables {
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
         self.percpu.frame_top = crate::ipc::current::idle_top(cpu_id);
+        self.percpu.frame = self.percpu.frame_top - size_of::<super::regs::Frame>() as u64;
         let gdtr = DescriptorPointer {
             limit: (size_of::<[u64; 8]>() - 1) as u16,
             base: self.gdt.as_ptr() as u64,

@@ -1,12 +1,10 @@
 //! The `syscall` entry: hypercalls from user mode.
 //!
-//! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
+//! The stub switches to the kernel GS, builds the same [`Frame`](super::regs::Frame) an exception would (user
 //! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
 //! running Ec (`ipc::current`), switches to the kernel stack and calls
 //! [`crate::hypercall::dispatch`]. It leaves through [`__return_to_user`], which restores
 //! whichever Ec runs by then.
-
-use super::regs::Frame;
 
 use core::arch::global_asm;
 
@@ -45,12 +43,10 @@ __syscall_entry:
     push r14
     push r15
     mov rsp, gs:[8]
-    cld
     call {dispatch}
     .global __return_to_user
 __return_to_user:
-    mov rsp, gs:[32]
-    sub rsp, {frame_bytes}
+    mov rsp, gs:[40]
     pop r15
     pop r14
     pop r13
@@ -71,7 +67,6 @@ __return_to_user:
     iretq
 "#,
     vector = const VECTOR_SYSCALL,
-    frame_bytes = const core::mem::size_of::<Frame>(),
     dispatch = sym crate::hypercall::dispatch,
 );
 
@@ -96,7 +91,7 @@ pub unsafe fn enter_user() -> ! {
 pub fn init() {
     // STAR: kernel CS 0x08 (SS 0x10); SYSRET bases user selectors at 0x18 (CS 0x2b, SS 0x23).
     let star = (0x18u64 << 48) | (0x08u64 << 32);
-    // Mask IF, TF, DF, AC and NT on entry.
+    // Mask IF, TF, DF, AC and NT on entry (the entry stub relies on DF being clear).
     let fmask = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
     // SAFETY: these MSRs exist on every x86_64 CPU; the entry point is the stub above.
     unsafe {

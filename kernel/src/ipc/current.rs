@@ -41,21 +41,23 @@ pub fn point_at(frame: *mut Frame) {
     };
     // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
     unsafe {
-        core::arch::asm!("mov gs:[{off}], {}", in(reg) top,
-                         off = const core::mem::offset_of!(PerCpu, frame_top),
+        core::arch::asm!("mov gs:[{top_off}], {top}", "mov gs:[{base_off}], {base}",
+                         top = in(reg) top, base = in(reg) top - FRAME_BYTES,
+                         top_off = const core::mem::offset_of!(PerCpu, frame_top),
+                         base_off = const core::mem::offset_of!(PerCpu, frame),
                          options(nostack, preserves_flags))
     }
 }
 
 fn frame_ptr() -> *mut Frame {
-    let top: u64;
+    let base: u64;
     // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
     unsafe {
-        core::arch::asm!("mov {}, gs:[{off}]", out(reg) top,
-                         off = const core::mem::offset_of!(PerCpu, frame_top),
-                         options(nostack, readonly, preserves_flags))
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) base,
+                         off = const core::mem::offset_of!(PerCpu, frame),
+                         options(pure, nostack, readonly, preserves_flags))
     }
-    (top - FRAME_BYTES) as *mut Frame
+    base as *mut Frame
 }
 
 /// The running Ec's user state (see the module documentation).

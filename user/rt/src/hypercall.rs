@@ -18,6 +18,44 @@ pub struct Out {
     pub rax: u64,
 }
 
+/// Issues a hypercall whose only argument is ARG1 (a call, a semaphore up or down):
+/// the other argument registers are left as they are, and only RDI comes back.
+pub fn raw1(a1: u64) -> Out {
+    let rdi;
+    // SAFETY: as for `raw`; the kernel reads no other argument register for these and
+    // changes none but RDI.
+    unsafe { asm!("syscall", inout("rdi") a1 => rdi, out("rcx") _, out("r11") _, options(nostack)) }
+    Out {
+        rdi,
+        rsi: 0,
+        rdx: 0,
+        rax: 0,
+    }
+}
+
+/// Issues a hypercall with ARG1..ARG3 (RDI, RSI, RDX); RAX and R8 are left as they are.
+pub fn raw3(a1: u64, a2: u64, a3: u64) -> Out {
+    let (rdi, rsi, rdx);
+    // SAFETY: as for `raw`.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rdi") a1 => rdi,
+            inout("rsi") a2 => rsi,
+            inout("rdx") a3 => rdx,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        )
+    }
+    Out {
+        rdi,
+        rsi,
+        rdx,
+        rax: 0,
+    }
+}
+
 /// Issues a raw hypercall.
 pub fn raw(a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> Out {
     let (rdi, rsi, rdx, rax);
@@ -181,12 +219,13 @@ pub fn pt_ctrl(pt: u64, id: u64) -> Result<(), Status> {
 
 /// `sm_ctrl up`.
 pub fn sm_up(sm: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::SmCtrl, 0, sm), 0, 0, 0, 0))
+    status_of(&raw1(arg1(Hypercall::SmCtrl, 0, sm)))
 }
 
 /// `sm_ctrl down` (without deadline).
 pub fn sm_down(sm: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::SmCtrl, 1, sm), 0, 0, 0, 0))
+    // ARG2:ARG3 zero: no deadline.
+    status_of(&raw3(arg1(Hypercall::SmCtrl, 1, sm), 0, 0))
 }
 
 /// `call`: calls portal `pt` with the message in the caller's UTCB; the reply is in the
@@ -210,7 +249,7 @@ pub fn map_access_page(crd: Crd) -> Result<(), Status> {
 /// `call` with flags from `facet_abi::hypercall::call` (for example DISABLE_BLOCKING:
 /// TIMEOUT at once if the handler is busy, instead of waiting for it).
 pub fn call_with(pt: u64, flags: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::Call, flags, pt), 0, 0, 0, 0))
+    status_of(&raw1(arg1(Hypercall::Call, flags, pt)))
 }
 
 /// `reply`: answers the current call with the message in the UTCB and waits for the
