@@ -4,7 +4,7 @@
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
 //! capabilities change.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
@@ -38,21 +38,65 @@ pub fn allow(cpu: u32, base: u64, order: u32, allow: bool) {
 /// everything).
 static LOADED_EXTENT: [AtomicUsize; NUM_CPU] = [const { AtomicUsize::new(0) }; NUM_CPU];
 
-/// Loads a Pd's bitmap into the executing CPU's TSS (when another Pd starts running).
-/// Only the first `extent` bytes of `bitmap` may allow ports, and only as many bytes as
-/// either Pd may allow are copied: a switch between Pds with few or no ports costs
-/// little.
-pub fn load(bitmap: &[u8], extent: usize) {
-    let cpu = super::syscall::cpu_id() as usize % NUM_CPU;
-    let Some(t) = tables(cpu as u32) else {
+/// The Pd whose bitmap each CPU's TSS holds (0: none). Switching back to it needs no
+/// copy; a Pd without any port switches the bitmap off instead of copying over it.
+static OWNER: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// `iomap_base` when the bitmap is on: right after the TSS.
+const BITMAP_ON: u16 = core::mem::size_of::<super::gdt::Tss>() as u16;
+/// `iomap_base` beyond the TSS limit: no bitmap, every port denied.
+const BITMAP_OFF: u16 = 0xffff;
+
+/// Puts Pd `pd`'s bitmap into the TSS of CPU `cpu` (the executing one, or one the kernel
+/// lock keeps out of the kernel while it runs `pd`). Only the first `extent` bytes of
+/// `bitmap` may allow ports.
+pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
+    let c = cpu as usize % NUM_CPU;
+    let Some(t) = tables(cpu) else {
         return;
     };
-    // SAFETY: as for `allow`; this CPU is in the kernel.
-    let map = unsafe { &mut (*t).tss.iomap };
-    let n = extent
-        .max(LOADED_EXTENT[cpu].load(Ordering::Relaxed))
-        .min(map.len())
-        .min(bitmap.len());
-    map[..n].copy_from_slice(&bitmap[..n]);
-    LOADED_EXTENT[cpu].store(extent, Ordering::Relaxed);
+    // SAFETY: as for `allow`.
+    let tss = unsafe { &mut (*t).tss };
+    if extent == 0 {
+        tss.tss.iomap_base = BITMAP_OFF;
+        return;
+    }
+    if OWNER[c].load(Ordering::Relaxed) != pd {
+        let n = extent
+            .max(LOADED_EXTENT[c].load(Ordering::Relaxed))
+            .min(tss.iomap.len())
+            .min(bitmap.len());
+        tss.iomap[..n].copy_from_slice(&bitmap[..n]);
+        LOADED_EXTENT[c].store(extent, Ordering::Relaxed);
+        OWNER[c].store(pd, Ordering::Relaxed);
+    }
+    tss.tss.iomap_base = BITMAP_ON;
+}
+
+/// Loads a Pd's bitmap into the executing CPU's TSS (when another Pd starts running).
+#[inline]
+pub fn load(pd: u64, bitmap: &[u8], extent: usize) {
+    load_on(super::syscall::cpu_id() as u32, pd, bitmap, extent);
+}
+
+/// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or
+/// keeping it for its return) follows at once.
+pub fn changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize) {
+    for cpu in crate::smp::cpus_in(crate::smp::all_online()) {
+        let c = cpu as usize % NUM_CPU;
+        if OWNER[c].load(Ordering::Relaxed) == pd {
+            allow(cpu, port, 0, allowed);
+        }
+        if crate::obj::pd::current_on(cpu) == pd {
+            // Its first port switches the bitmap on.
+            load_on(cpu, pd, bitmap, extent);
+        }
+    }
+}
+
+/// Pd `pd` is going away: no TSS may keep its bitmap for a Pd that later gets its handle.
+pub fn forget(pd: u64) {
+    for owner in &OWNER {
+        let _ = owner.compare_exchange(pd, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
 }

@@ -86,8 +86,7 @@ pub fn park_current() {
 /// (its VMM's handler, or whatever the scheduler picks).
 #[inline(always)]
 pub fn resume(frame: &mut CurrentFrame) {
-    let ec = sched::current_ec();
-    if with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) != 0 {
+    if sched::current_is_vcpu() {
         run_vcpu(frame);
     }
 }

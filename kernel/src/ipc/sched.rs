@@ -8,7 +8,7 @@
 //! is donated along the call chain, which never leaves the CPU). The local APIC timer
 //! preempts; an Sc made ready for another CPU sends that CPU the reschedule IPI.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 
@@ -35,6 +35,15 @@ static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
 /// the queue lock (the big kernel lock orders every update).
 static CURRENT_SC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 static CURRENT_EC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Whether each CPU's running Ec is a vCPU (asked on every way out of the kernel).
+static CURRENT_IS_VCPU: [AtomicBool; NUM_CPU] = [const { AtomicBool::new(false) }; NUM_CPU];
+
+/// Whether the Ec on the CPU is a vCPU (a vCPU stays one for its whole life).
+#[inline]
+pub fn current_is_vcpu() -> bool {
+    CURRENT_IS_VCPU[cpu()].load(Ordering::Relaxed)
+}
 
 fn cpu() -> usize {
     crate::arch::syscall::cpu_id() as usize % NUM_CPU
@@ -71,14 +80,17 @@ pub fn current_ec() -> Handle {
 ///
 /// The running Ec holds a reference to itself, so that revoking its last capability
 /// while it runs destroys it only once it has left the CPU.
+#[inline]
 pub fn set_current_ec(ec: Handle) {
-    let mut frame = core::ptr::null_mut();
+    let (mut frame, mut vcpu) = (core::ptr::null_mut(), false);
     if ec != 0 {
         crate::obj::get(ec);
-        frame = with::<Ec, _>(ec, |e| &mut e.regs as *mut _).unwrap_or(frame);
+        (frame, vcpu) =
+            with::<Ec, _>(ec, |e| (&mut e.regs as *mut _, e.vmcb != 0)).unwrap_or((frame, vcpu));
     }
     // Its user state is where the kernel entries save and the exit restores registers.
     super::current::point_at(frame);
+    CURRENT_IS_VCPU[cpu()].store(vcpu, Ordering::Relaxed);
     let old = CURRENT_EC[cpu()].swap(ec, Ordering::Relaxed);
     if old != 0 {
         crate::obj::put(old);

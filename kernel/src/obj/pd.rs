@@ -115,7 +115,7 @@ pub fn activate(pd: Handle) {
     CURRENT_OBJ_ROOT[cpu].store(obj_root, Ordering::Relaxed);
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
-    crate::arch::ports::load(map, extent as usize);
+    crate::arch::ports::load(pd, map, extent as usize);
     // A tagged Pd keeps its TLB entries across switches (bit 63: no flush); whatever
     // removes a mapping flushes every PCID on every CPU (`smp::shootdown`).
     let cr3 = if pcid != 0 {
@@ -230,6 +230,7 @@ impl Object for Pd {
         // No CPU may keep running on its tables or keep TLB entries under its PCID.
         crate::smp::shootdown::leave_pd(h);
         crate::smp::shootdown::everywhere();
+        crate::arch::ports::forget(h);
         if let Some(pcid) = with::<Pd, _>(h, |p| p.pcid).filter(|&t| t != 0) {
             PCIDS.lock().free(pcid as u32);
         }

@@ -10,6 +10,7 @@ use facet_kcore::capspace::{Cap, Spaces, Table};
 
 use super::pd::Pd;
 use super::{get, put, with, Handle};
+use crate::mem::direct_map::virt;
 use crate::mem::frames::PoolFrames;
 use crate::mem::kspace;
 
@@ -39,13 +40,15 @@ impl Spaces for KernelSpaces {
         if space & 1 == 1 {
             let pd = (space >> 1) as Handle;
             let allowed = cap.is_some_and(|c| c.perms & facet_abi::perm::PIO_A != 0);
-            with::<Pd, _>(pd, |p| p.set_port(index, allowed));
-            // Every CPU running the Pd has its bitmap in its TSS.
-            for cpu in 0..facet_abi::config::NUM_CPU as u32 {
-                if crate::smp::online(cpu) && super::pd::current_on(cpu) == pd {
-                    crate::arch::ports::allow(cpu, index, 0, allowed);
-                }
-            }
+            let Some((bitmap, extent)) = with::<Pd, _>(pd, |p| {
+                p.set_port(index, allowed);
+                (p.iobitmap, p.io_extent as usize)
+            }) else {
+                return;
+            };
+            // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
+            let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
+            crate::arch::ports::changed(pd, index, allowed, map, extent);
         }
     }
 

@@ -30,6 +30,11 @@ pub fn online(cpu: u32) -> bool {
     cpu < 64 && ONLINE.load(Ordering::Acquire) & (1 << cpu) != 0
 }
 
+/// The online CPUs, one bit per CPU number.
+pub fn all_online() -> u64 {
+    ONLINE.load(Ordering::Acquire)
+}
+
 /// The online CPUs other than `me`, one bit per CPU number.
 pub fn others_online(me: u32) -> u64 {
     ONLINE.load(Ordering::Acquire) & !(1u64.checked_shl(me).unwrap_or(0))

@@ -88,6 +88,7 @@ pub mod ipc;
 mod ipc_more;
 mod irq;
 mod msi;
+mod ports;
 mod smp;
 mod vm;
 mod vm_apic;
@@ -171,6 +172,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "caps::ports_follow_capabilities",
         caps::ports_follow_capabilities,
+    );
+    r.run(
+        "caps::child_ports_follow_capabilities",
+        ports::child_ports_follow_capabilities,
     );
     r.run("caps::msr_access", caps::msr_access);
     r.run(
