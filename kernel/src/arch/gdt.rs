@@ -52,6 +52,13 @@ pub struct PerCpu {
     pub frame_top: u64,
     /// Its start (where the exit path pops from).
     pub frame: u64,
+    /// The running Ec (0: none), its Pd, that Pd's object-space root and whether the Ec
+    /// is a vCPU: read on every hypercall, kept here so each is one load (see
+    /// `super::percpu`).
+    pub current_ec: u64,
+    pub current_pd: u64,
+    pub obj_root: u64,
+    pub is_vcpu: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -101,6 +108,10 @@ impl CpuTables {
                 cpu_id: 0,
                 frame_top: 0,
                 frame: 0,
+                current_ec: 0,
+                current_pd: 0,
+                obj_root: 0,
+                is_vcpu: 0,
             },
         }
     }

@@ -8,7 +8,7 @@
 //! is donated along the call chain, which never leaves the CPU). The local APIC timer
 //! preempts; an Sc made ready for another CPU sends that CPU the reschedule IPI.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 
@@ -36,13 +36,11 @@ static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
 static CURRENT_SC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 static CURRENT_EC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// Whether each CPU's running Ec is a vCPU (asked on every way out of the kernel).
-static CURRENT_IS_VCPU: [AtomicBool; NUM_CPU] = [const { AtomicBool::new(false) }; NUM_CPU];
-
-/// Whether the Ec on the CPU is a vCPU (a vCPU stays one for its whole life).
+/// Whether the Ec on the CPU is a vCPU (a vCPU stays one for its whole life; asked on
+/// every way out of the kernel).
 #[inline]
 pub fn current_is_vcpu() -> bool {
-    CURRENT_IS_VCPU[cpu()].load(Ordering::Relaxed)
+    crate::arch::percpu::is_vcpu() != 0
 }
 
 fn cpu() -> usize {
@@ -73,7 +71,7 @@ pub fn current_ec_on(cpu: u32) -> Handle {
 /// The Ec on the CPU.
 #[inline]
 pub fn current_ec() -> Handle {
-    CURRENT_EC[cpu()].load(Ordering::Relaxed)
+    crate::arch::percpu::current_ec()
 }
 
 /// Records the Ec on the CPU.
@@ -90,8 +88,10 @@ pub fn set_current_ec(ec: Handle) {
     }
     // Its user state is where the kernel entries save and the exit restores registers.
     super::current::point_at(frame);
-    CURRENT_IS_VCPU[cpu()].store(vcpu, Ordering::Relaxed);
-    let old = CURRENT_EC[cpu()].swap(ec, Ordering::Relaxed);
+    crate::arch::percpu::set_is_vcpu(vcpu as u64);
+    let old = crate::arch::percpu::current_ec();
+    crate::arch::percpu::set_current_ec(ec);
+    CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
     if old != 0 {
         crate::obj::put(old);
     }

@@ -50,9 +50,6 @@ pub struct Pd {
 
 /// The Pd whose address space and ports are loaded on each CPU.
 static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
-/// The root frame of that Pd's object space (0 for none): every hypercall looks a
-/// capability up there, and a Pd's root frame never changes.
-static CURRENT_OBJ_ROOT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// Whether address spaces get PCIDs (the CPU has them and `nopcid` was not given).
 static PCIDS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -84,18 +81,21 @@ pub fn leave(pd: Handle) {
         unsafe { crate::arch::cpu::write_cr3(kernel.root) };
     }
     slot.store(0, Ordering::Release);
-    CURRENT_OBJ_ROOT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(0, Ordering::Relaxed);
+    crate::arch::percpu::set_current_pd(0);
+    crate::arch::percpu::set_obj_root(0);
 }
 
 /// The root frame of the running Pd's object space, 0 if none runs.
 #[inline]
 pub fn current_obj_root() -> u64 {
-    CURRENT_OBJ_ROOT[crate::arch::syscall::cpu_id() as usize % NUM_CPU].load(Ordering::Relaxed)
+    // Every hypercall looks a capability up there, and a Pd's root frame never changes.
+    crate::arch::percpu::obj_root()
 }
 
 /// The Pd running on the executing CPU.
+#[inline]
 pub fn current() -> Handle {
-    current_on(crate::arch::syscall::cpu_id() as u32)
+    crate::arch::percpu::current_pd()
 }
 
 /// The Pd running on CPU `cpu`.
@@ -112,7 +112,8 @@ pub fn activate(pd: Handle) {
     };
     let cpu = crate::arch::syscall::cpu_id() as usize % NUM_CPU;
     CURRENT[cpu].store(pd, Ordering::Release);
-    CURRENT_OBJ_ROOT[cpu].store(obj_root, Ordering::Relaxed);
+    crate::arch::percpu::set_current_pd(pd);
+    crate::arch::percpu::set_obj_root(obj_root);
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
     crate::arch::ports::load(pd, map, extent as usize);

@@ -1,0 +1,42 @@
+//! The executing CPU's fields of the per-CPU block, one GS-relative load or store each.
+//!
+//! Only the executing CPU writes its block (other CPUs read the mirrors kept by
+//! `ipc::sched` and `obj::pd`), and kernel code never moves between CPUs, so a read may be
+//! reused until the next write.
+
+use core::arch::asm;
+use core::mem::offset_of;
+
+use super::gdt::PerCpu;
+
+macro_rules! field {
+    ($field:ident, $set:ident) => {
+        #[doc = concat!("This CPU's `", stringify!($field), "`.")]
+        #[inline(always)]
+        pub fn $field() -> u64 {
+            let v: u64;
+            // SAFETY: GS holds the kernel's per-CPU base while in the kernel; the field
+            // changes only through the store below, which the compiler sees as a write.
+            unsafe {
+                asm!("mov {}, gs:[{off}]", out(reg) v, off = const offset_of!(PerCpu, $field),
+                     options(pure, readonly, nostack, preserves_flags))
+            }
+            v
+        }
+
+        #[doc = concat!("Sets this CPU's `", stringify!($field), "`.")]
+        #[inline(always)]
+        pub fn $set(v: u64) {
+            // SAFETY: as above; the field belongs to this CPU.
+            unsafe {
+                asm!("mov gs:[{off}], {}", in(reg) v, off = const offset_of!(PerCpu, $field),
+                     options(nostack, preserves_flags))
+            }
+        }
+    };
+}
+
+field!(current_ec, set_current_ec);
+field!(current_pd, set_current_pd);
+field!(obj_root, set_obj_root);
+field!(is_vcpu, set_is_vcpu);
