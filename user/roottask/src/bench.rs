@@ -27,6 +27,9 @@ const OTHER_PD: u64 = 710;
 const OTHER_EC: u64 = 711;
 const OTHER_PT: u64 = 712;
 const OTHER_UTCB: u64 = 0x3005_0000;
+const SAME_EC: u64 = 713;
+const SAME_PT: u64 = 714;
+const SAME_UTCB: u64 = 0x3006_0000;
 const PAGE_FROM: u64 = SCRATCH + 0x90_0000;
 const PAGE_TO: u64 = SCRATCH + 0x91_0000;
 const PAGE_PHYS: u64 = 0x0103_0000;
@@ -90,6 +93,20 @@ fn setup_other_pd() -> Result<(), facet_abi::status::Status> {
     create_pt(OTHER_PT, PD, OTHER_EC, 0, stub)
 }
 
+/// The same handler as a local EC of the roottask's own PD.
+fn setup_same_pd() -> Result<(), facet_abi::status::Status> {
+    let stub = __bench_reply_stub as *const () as u64;
+    create_ec(SAME_EC, PD, 0, 0, SAME_UTCB, 0, 0)?;
+    create_pt(SAME_PT, PD, SAME_EC, 0, stub)
+}
+
+/// No message words and no typed items from the roottask (the handlers send none back).
+fn empty_message() {
+    // SAFETY: the roottask's UTCB is mapped read-write at its fixed address; word 0
+    // counts the untyped words and typed items.
+    unsafe { (facet_abi::layout::ROOT_UTCB_ADDR as *mut u64).write_volatile(0) }
+}
+
 pub fn run() {
     measure("null_hypercall_call_empty_selector", || {
         let _ = call(EMPTY_SEL);
@@ -100,9 +117,11 @@ pub fn run() {
             let _ = sm_down(SM);
         });
     }
-    if crate::suite::ipc::setup_echo().is_ok() {
+    // Both IPC benchmarks: a handler that replies at once, no words either way.
+    empty_message();
+    if setup_same_pd().is_ok() {
         measure("ipc_call_reply_same_pd", || {
-            let _ = call(401);
+            let _ = call(SAME_PT);
         });
     }
     if setup_other_pd().is_ok() {
