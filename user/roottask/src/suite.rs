@@ -198,6 +198,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::handler_revoking_itself_is_safe,
     );
     r.run("ipc::semaphore_deadlines", ipc::semaphore_deadlines);
+    r.run(
+        "ipc::fs_base_survives_blocking",
+        ipc::fs_base_survives_blocking,
+    );
     r.run("irq::hip_lists_ioapic", || irq::hip_lists_ioapic(w));
     r.run("irq::edu_msi_reaches_its_semaphore", || {
         msi::edu_msi_reaches_its_semaphore(w, args)

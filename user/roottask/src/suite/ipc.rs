@@ -473,6 +473,33 @@ pub fn semaphore_deadlines() -> TestResult {
     Ok(())
 }
 
+/// An Ec's FS base survives its blocking: the roottask sets its own, waits on a semaphore
+/// until a deadline (the CPU idles meanwhile) and finds it unchanged. (The kernel once
+/// saved the FS and GS bases only when another Ec took the CPU directly, so a blocked Ec
+/// woke with older ones.) Needs FSGSBASE, which every tier's CPU has; without it the
+/// test only says so.
+pub fn fs_base_survives_blocking() -> TestResult {
+    use facet_rt::hypercall::sm_down_until;
+    // SAFETY: CPUID is harmless in user mode.
+    let leaf7 = unsafe { core::arch::x86_64::__cpuid_count(7, 0) };
+    if leaf7.ebx & 1 == 0 {
+        facet_rt::println!("  (no FSGSBASE: not checked)");
+        return Ok(());
+    }
+    const MINE: u64 = 0x1234_5000;
+    let (old, now): (u64, u64);
+    // SAFETY: CR4.FSGSBASE is on where the CPU has it (the kernel enables it); the
+    // roottask does not use FS for anything else and gets its old base back below.
+    unsafe { core::arch::asm!("rdfsbase {}", "wrfsbase {}", out(reg) old, in(reg) MINE) };
+    ok(create_sm(731, PD, 0, 0), "create sm")?;
+    let timed_out = sm_down_until(731, tsc() + 2_000_000);
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("rdfsbase {}", "wrfsbase {}", out(reg) now, in(reg) old) };
+    ensure_eq!(timed_out, Err(Status::Timeout));
+    ensure_eq!(now, MINE);
+    Ok(())
+}
+
 pub fn handler_revoking_itself_is_safe() -> TestResult {
     use facet_abi::crd::{Crd, Kind};
     use facet_abi::perm;
