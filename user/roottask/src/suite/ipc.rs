@@ -480,8 +480,7 @@ pub fn semaphore_deadlines() -> TestResult {
 /// test only says so.
 pub fn fs_base_survives_blocking() -> TestResult {
     use facet_rt::hypercall::sm_down_until;
-    // SAFETY: CPUID is harmless in user mode.
-    let leaf7 = unsafe { core::arch::x86_64::__cpuid_count(7, 0) };
+    let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
     if leaf7.ebx & 1 == 0 {
         facet_rt::println!("  (no FSGSBASE: not checked)");
         return Ok(());
