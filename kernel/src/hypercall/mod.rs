@@ -27,23 +27,34 @@ use crate::ipc::CurrentFrame;
 /// Result of a hypercall handler.
 pub type HcResult = Result<(), Status>;
 
-/// How a hypercall ends.
-pub enum Outcome {
-    /// Back to the caller with this status in RDI.
-    Status(Status),
-    /// Another Ec (or the caller with a status already in place) is to run with the
-    /// state now in the frame.
-    Switched,
-    /// Nothing is left to run on this CPU.
-    Idle,
+/// How a hypercall ends: back to the caller with a status in RDI, or another Ec (or the
+/// caller, its status already in place) runs with the state now in the frame
+/// ([`Outcome::SWITCHED`]), or nothing is left to run on this CPU ([`Outcome::IDLE`]).
+///
+/// One byte, a status or one of two values no status has: telling them apart on every
+/// hypercall's way out is one compare (an enum with the status inside took seven
+/// instructions).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Outcome(u8);
+
+impl Outcome {
+    pub const SWITCHED: Outcome = Outcome(0xfe);
+    pub const IDLE: Outcome = Outcome(0xff);
+
+    /// Back to the caller with `s`.
+    pub const fn status(s: Status) -> Outcome {
+        Outcome(s as u8)
+    }
 }
+
+const _: () = assert!((Status::BadDev as u8) < 0xfe);
 
 impl Outcome {
     fn from_switch(ran: bool) -> Outcome {
         if ran {
-            Outcome::Switched
+            Outcome::SWITCHED
         } else {
-            Outcome::Idle
+            Outcome::IDLE
         }
     }
 }
@@ -65,10 +76,10 @@ pub extern "C" fn dispatch() {
     };
     crate::obj::reap();
     match outcome {
+        Outcome::SWITCHED => crate::ipc::resume(&mut frame),
+        Outcome::IDLE => idle(&mut frame),
         // Back to the caller, a thread (vCPUs make no hypercalls): nothing to resume.
-        Outcome::Status(s) => frame.rdi = s as u64,
-        Outcome::Switched => crate::ipc::resume(&mut frame),
-        Outcome::Idle => idle(&mut frame),
+        Outcome(status) => frame.rdi = status as u64,
     }
     crate::smp::bkl::release();
 }
@@ -77,7 +88,7 @@ pub extern "C" fn dispatch() {
 fn call(frame: &mut CurrentFrame) -> Outcome {
     match crate::ipc::call::call(frame) {
         Ok(runs) => Outcome::from_switch(runs),
-        Err(s) => Outcome::Status(s),
+        Err(s) => Outcome::status(s),
     }
 }
 
@@ -89,9 +100,9 @@ fn create_sc(frame: &mut CurrentFrame) -> Outcome {
             if preempt {
                 crate::ipc::sched::yield_current(frame);
             }
-            Outcome::Switched
+            Outcome::SWITCHED
         }
-        Err(s) => Outcome::Status(s),
+        Err(s) => Outcome::status(s),
     }
 }
 
@@ -105,7 +116,7 @@ fn idle(frame: &mut CurrentFrame) {
 
 #[inline(never)]
 fn other(frame: &mut Frame) -> Outcome {
-    Outcome::Status(match other_hypercall(frame) {
+    Outcome::status(match other_hypercall(frame) {
         Ok(()) => Status::Success,
         Err(s) => s,
     })

@@ -17,7 +17,7 @@ use crate::obj::{with, Kind};
 pub fn sm_ctrl(f: &mut CurrentFrame) -> Outcome {
     match sm_ctrl_inner(f) {
         Ok(o) => o,
-        Err(s) => Outcome::Status(s),
+        Err(s) => Outcome::status(s),
     }
 }
 
@@ -30,14 +30,14 @@ fn sm_ctrl_inner(f: &mut CurrentFrame) -> Result<Outcome, Status> {
         if !crate::ipc::semaphore::wake_one(sm) {
             with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
         }
-        return Ok(Outcome::Status(Status::Success));
+        return Ok(Outcome::status(Status::Success));
     }
     let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));
     if gsi != 0 {
         // Waiting on an interrupt semaphore re-enables its (level-triggered) interrupt.
         crate::arch::ioapic::mask(gsi - 1, false);
         if chained {
-            return Ok(Outcome::Status(Status::Success));
+            return Ok(Outcome::status(Status::Success));
         }
     }
     if chained {
@@ -53,17 +53,17 @@ fn sm_ctrl_inner(f: &mut CurrentFrame) -> Result<Outcome, Status> {
         }
     });
     if taken == Some(true) {
-        Ok(Outcome::Status(Status::Success))
+        Ok(Outcome::status(Status::Success))
     } else {
         let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
         let now = crate::arch::cpu::tsc();
         if deadline != 0 && deadline <= now {
-            return Ok(Outcome::Status(Status::Timeout));
+            return Ok(Outcome::status(Status::Timeout));
         }
         Ok(if crate::ipc::semaphore::block(f, sm, deadline) {
-            Outcome::Switched
+            Outcome::SWITCHED
         } else {
-            Outcome::Idle
+            Outcome::IDLE
         })
     }
 }
