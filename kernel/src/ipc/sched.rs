@@ -76,13 +76,12 @@ pub fn current_ec() -> Handle {
 
 /// Records the Ec on the CPU.
 ///
-/// The running Ec holds a reference to itself, so that revoking its last capability
-/// while it runs destroys it only once it has left the CPU.
+/// Revoking the last capability of a running Ec destroys it only once it has left the
+/// CPU (see `obj::left_cpu`).
 #[inline]
 pub fn set_current_ec(ec: Handle) {
     let (mut frame, mut vcpu) = (core::ptr::null_mut(), false);
     if ec != 0 {
-        crate::obj::get(ec);
         (frame, vcpu) =
             with::<Ec, _>(ec, |e| (&mut e.regs as *mut _, e.vmcb != 0)).unwrap_or((frame, vcpu));
     }
@@ -93,8 +92,14 @@ pub fn set_current_ec(ec: Handle) {
     crate::arch::percpu::set_current_ec(ec);
     CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
     if old != 0 {
-        crate::obj::put(old);
+        crate::obj::left_cpu(old);
     }
+}
+
+/// Whether Ec `ec` is running on some CPU.
+pub fn running_anywhere(ec: Handle) -> bool {
+    crate::smp::cpus_in(crate::smp::all_online())
+        .any(|c| CURRENT_EC[c as usize % NUM_CPU].load(Ordering::Relaxed) == ec)
 }
 
 /// The Sc whose time the CPU is spending.

@@ -61,6 +61,8 @@ impl Kind {
 #[repr(C)]
 pub struct Header {
     kind: u8,
+    /// On the list of dead objects (at most once).
+    queued: bool,
     refs: u32,
     next_dead: Handle,
 }
@@ -70,6 +72,7 @@ impl Header {
     pub const fn new(kind: Kind) -> Header {
         Header {
             kind: kind as u8,
+            queued: false,
             refs: 0,
             next_dead: 0,
         }
@@ -164,10 +167,29 @@ pub fn put(h: Handle) {
     let hd = header(h);
     hd.refs = hd.refs.saturating_sub(1);
     if hd.refs == 0 {
-        let mut dead = DEAD.lock();
-        hd.next_dead = *dead;
-        *dead = h;
-        ANY_DEAD.store(true, Ordering::Relaxed);
+        queue_dead(h);
+    }
+}
+
+fn queue_dead(h: Handle) {
+    let hd = header(h);
+    if hd.queued {
+        return;
+    }
+    hd.queued = true;
+    let mut dead = DEAD.lock();
+    hd.next_dead = *dead;
+    *dead = h;
+    ANY_DEAD.store(true, Ordering::Relaxed);
+}
+
+/// Ec `h` left the CPU it ran on. The running Ec holds no reference to itself (that
+/// cost a count up and down on every switch): if its last one went away while it ran,
+/// [`reap`] left it alone, and it goes now.
+#[inline]
+pub fn left_cpu(h: Handle) {
+    if header(h).refs == 0 {
+        queue_dead(h);
     }
 }
 
@@ -193,6 +215,16 @@ fn reap_all() {
             *dead = header(h).next_dead;
             h
         };
+        let hd = header(h);
+        hd.queued = false;
+        if hd.refs != 0 {
+            // Referred to again since (a running Ec that called on): alive.
+            continue;
+        }
+        if kind_of(h) == Some(Kind::Ec) && crate::ipc::sched::running_anywhere(h) {
+            // Destroyed once it leaves its CPU (`left_cpu`).
+            continue;
+        }
         match kind_of(h) {
             Some(Kind::Pd) => pd::Pd::destroy(h),
             Some(Kind::Ec) => ec::Ec::destroy(h),
