@@ -94,6 +94,18 @@ pub mod pd_ctrl {
     pub const MSR_ACCESS: u64 = 3;
 }
 
+/// `machine_ctrl` sub-operations (ARG1 bits 5:4; pass-through PDs only).
+pub mod machine_ctrl {
+    /// Enter an ACPI sleep state (the reference's; not built in Facet).
+    pub const SUSPEND: u64 = 0;
+    /// Load a microcode update (the reference's; not built in Facet).
+    pub const UPDATE_MICROCODE: u64 = 1;
+    /// Facet's own: the kernel pool's free and total frames in ARG2 and ARG3, after
+    /// every object whose last reference went away has been freed. (The reference
+    /// answers BAD_PAR here.) For leak tests and monitoring.
+    pub const FACET_POOL_STATS: u64 = 3;
+}
+
 /// Transfer kinds (metadata bits 1:0 of a typed item or of `pd_ctrl delegate`).
 pub mod xfer {
     /// Translate: name the receiver's own capability for the sent one.

@@ -11,6 +11,7 @@ pub mod caps;
 mod create;
 pub mod delegation;
 mod ec_ctrl;
+mod machine_ctrl;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;
@@ -135,7 +136,7 @@ fn other_hypercall(frame: &mut Frame) -> HcResult {
         Hypercall::EcCtrl => ec_ctrl::ec_ctrl(frame),
         Hypercall::AssignGsi => assign_gsi::assign_gsi(frame),
         Hypercall::AssignPci => assign_pci::assign_pci(frame),
-        // Not built yet: machine_ctrl.
+        Hypercall::MachineCtrl => machine_ctrl::machine_ctrl(frame),
         _ => Err(Status::BadHyp),
     }
 }

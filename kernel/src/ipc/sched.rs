@@ -290,6 +290,7 @@ pub fn yield_current(frame: &mut super::CurrentFrame) {
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
+    crate::obj::pd::idle_here();
     loop {
         // The kernel lock is free while the CPU sleeps.
         crate::smp::bkl::release();

@@ -85,6 +85,20 @@ pub fn leave(pd: Handle) {
     crate::arch::percpu::set_obj_root(0);
 }
 
+/// The executing CPU is about to idle: it leaves the running Pd's address space for the
+/// kernel's and drops every user translation, so that shootdowns need not wake it.
+pub fn idle_here() {
+    if !crate::smp::shootdown::caching() {
+        return;
+    }
+    let pd = current();
+    if pd != 0 {
+        leave(pd);
+    }
+    crate::arch::cpu::flush_tlb_all();
+    crate::smp::shootdown::clean_here();
+}
+
 /// The root frame of the running Pd's object space, 0 if none runs.
 #[inline]
 pub fn current_obj_root() -> u64 {
@@ -111,6 +125,7 @@ pub fn activate(pd: Handle) {
         return;
     };
     let cpu = crate::arch::syscall::cpu_id() as usize % NUM_CPU;
+    crate::smp::shootdown::caching_here();
     CURRENT[cpu].store(pd, Ordering::Release);
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);

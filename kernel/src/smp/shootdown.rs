@@ -18,6 +18,31 @@ use crate::arch::syscall::cpu_id;
 pub const VECTOR: u8 = 0xf1;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// CPUs that may hold translations of a user address space: they ran a Pd since they
+/// last flushed. An idle CPU flushes and leaves the set (`obj::pd::idle_here`), so a
+/// shootdown does not wake it.
+static MAY_CACHE: AtomicU64 = AtomicU64::new(0);
+
+/// The executing CPU loads a Pd's address space.
+#[inline]
+pub fn caching_here() {
+    let bit = 1u64 << (cpu_id() % 64);
+    if MAY_CACHE.load(Ordering::Relaxed) & bit == 0 {
+        MAY_CACHE.fetch_or(bit, Ordering::AcqRel);
+    }
+}
+
+/// Whether the executing CPU may hold user translations.
+pub fn caching() -> bool {
+    MAY_CACHE.load(Ordering::Relaxed) & (1u64 << (cpu_id() % 64)) != 0
+}
+
+/// The executing CPU holds no user translations any more (it flushed them on the
+/// kernel's own table).
+pub fn clean_here() {
+    MAY_CACHE.fetch_and(!(1u64 << (cpu_id() % 64)), Ordering::AcqRel);
+}
 static FLUSHED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// Per CPU: a VMCS another CPU wants cleared here (0: none).
@@ -82,8 +107,9 @@ pub fn answer() {
 /// changed a host page table).
 pub fn everywhere() {
     let me = cpu_id() as u32;
-    // One load rather than a walk over every CPU number: this runs on every unmap.
-    let mask = super::others_online(me);
+    // One load rather than a walk over every CPU number: this runs on every unmap. Idle
+    // CPUs hold no user translations and are left asleep.
+    let mask = super::others_online(me) & MAY_CACHE.load(Ordering::Acquire);
     let others = super::cpus_in(mask);
     if mask == 0 {
         // Every PCID: the changed table may belong to a Pd that is not running here.

@@ -87,6 +87,7 @@ mod helping;
 pub mod ipc;
 mod ipc_more;
 mod irq;
+mod leak;
 mod msi;
 mod ports;
 mod smp;
@@ -178,6 +179,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ports::child_ports_follow_capabilities,
     );
     r.run("caps::msr_access", caps::msr_access);
+    r.run("caps::machine_ctrl_answers", leak::machine_ctrl_answers);
     r.run(
         "caps::translate_names_the_receivers_capability",
         caps::translate_names_the_receivers_capability,
@@ -264,6 +266,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("vm::vmm_timeout_exits", || vm_crmon::vmm_timeout_exits(w));
     r.run("vm::vcpus_on_every_cpu", || vm_smp::vcpus_on_every_cpu(w));
     r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
+    r.run(
+        "leak::no_leaks_over_ten_thousand_rounds",
+        leak::no_leaks_over_ten_thousand_rounds,
+    );
     r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,

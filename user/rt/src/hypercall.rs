@@ -269,6 +269,20 @@ pub fn sc_time(sc: u64) -> Result<u64, Status> {
     status_of(&o).map(|_| o.rsi << 32 | (o.rdx & 0xffff_ffff))
 }
 
+/// `machine_ctrl` sub-operation 3, Facet's own: the kernel pool's (free, total) frames,
+/// after every object whose last reference went away has been freed (pass-through PDs).
+pub fn pool_stats() -> Result<(u64, u64), Status> {
+    use facet_abi::hypercall::machine_ctrl::FACET_POOL_STATS;
+    let o = raw(
+        arg1(Hypercall::MachineCtrl, FACET_POOL_STATS, 0),
+        0,
+        0,
+        0,
+        0,
+    );
+    status_of(&o).map(|_| (o.rsi, o.rdx))
+}
+
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.
 pub fn ec_recall(ec: u64) -> Result<(), Status> {
     status_of(&raw(arg1(Hypercall::EcCtrl, 0, ec), 0, 0, 0, 0))

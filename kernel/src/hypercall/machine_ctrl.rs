@@ -1,0 +1,31 @@
+//! `machine_ctrl` (pass-through PDs only): of the reference's sub-operations, suspend
+//! and microcode updates are not built (BAD_FTR); sub-operation 2 is BAD_PAR as in the
+//! reference; sub-operation 3 is Facet's own, the kernel pool's free and total frames in
+//! ARG2 and ARG3.
+
+use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
+use facet_abi::status::Status;
+
+use super::HcResult;
+use crate::arch::regs::Frame;
+use crate::obj::pd::{self, Pd};
+use crate::obj::with;
+
+pub fn machine_ctrl(f: &mut Frame) -> HcResult {
+    if !with::<Pd, _>(pd::current(), |p| p.passthrough).unwrap_or(false) {
+        return Err(Status::BadCap);
+    }
+    match arg1_flags(f.rdi) & 3 {
+        op::SUSPEND | op::UPDATE_MICROCODE => Err(Status::BadFtr),
+        op::FACET_POOL_STATS => {
+            // Objects that died in this hypercall's predecessors are gone already;
+            // free anything still queued so the figure is exact.
+            crate::obj::reap();
+            let (free, total) = crate::mem::frames::stats();
+            f.rsi = free;
+            f.rdx = total;
+            Ok(())
+        }
+        _ => Err(Status::BadPar),
+    }
+}
