@@ -99,7 +99,7 @@ const _: () = assert!(core::mem::size_of::<ec::Ec>() <= 4096);
 pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // Not zeroed: the object is written whole here, and nothing reads the rest of the
     // frame (zeroing 4 KiB was most of creating a semaphore).
-    let phys = frames::alloc(0).ok_or(OUT_OF_MEMORY)?;
+    let phys = frames::alloc_object().ok_or(OUT_OF_MEMORY)?;
     // SAFETY: the frame was just allocated to us, is direct-mapped, page-aligned (enough
     // for any object) and large enough (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };
@@ -233,6 +233,6 @@ fn reap_all() {
             Some(Kind::Sm) => sm::Sm::destroy(h),
             None => {}
         }
-        frames::free(h << 12, 0);
+        frames::free_object(h << 12);
     }
 }
