@@ -59,6 +59,8 @@ pub struct PerCpu {
     pub current_pd: u64,
     pub obj_root: u64,
     pub is_vcpu: u64,
+    /// The CPU number plus one: this CPU's mark in the big kernel lock.
+    pub lock_mark: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -112,6 +114,7 @@ impl CpuTables {
                 current_pd: 0,
                 obj_root: 0,
                 is_vcpu: 0,
+                lock_mark: 0,
             },
         }
     }
@@ -138,6 +141,7 @@ impl CpuTables {
         }
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
+        self.percpu.lock_mark = cpu_id + 1;
         self.percpu.frame_top = crate::ipc::current::idle_top(cpu_id);
         self.percpu.frame = self.percpu.frame_top - size_of::<super::regs::Frame>() as u64;
         let gdtr = DescriptorPointer {

@@ -10,24 +10,28 @@ use core::mem::offset_of;
 use super::gdt::PerCpu;
 
 macro_rules! field {
-    ($field:ident, $set:ident) => {
+    ($field:ident) => {
         #[doc = concat!("This CPU's `", stringify!($field), "`.")]
         #[inline(always)]
         pub fn $field() -> u64 {
             let v: u64;
-            // SAFETY: GS holds the kernel's per-CPU base while in the kernel; the field
-            // changes only through the store below, which the compiler sees as a write.
+            // SAFETY: GS holds the kernel's per-CPU base while in the kernel; a field
+            // changes only through its setter (or at boot), which the compiler sees as a
+            // write.
             unsafe {
                 asm!("mov {}, gs:[{off}]", out(reg) v, off = const offset_of!(PerCpu, $field),
                      options(pure, readonly, nostack, preserves_flags))
             }
             v
         }
+    };
+    ($field:ident, $set:ident) => {
+        field!($field);
 
         #[doc = concat!("Sets this CPU's `", stringify!($field), "`.")]
         #[inline(always)]
         pub fn $set(v: u64) {
-            // SAFETY: as above; the field belongs to this CPU.
+            // SAFETY: GS holds the kernel's per-CPU base; the field belongs to this CPU.
             unsafe {
                 asm!("mov gs:[{off}], {}", in(reg) v, off = const offset_of!(PerCpu, $field),
                      options(nostack, preserves_flags))
@@ -40,3 +44,4 @@ field!(current_ec, set_current_ec);
 field!(current_pd, set_current_pd);
 field!(obj_root, set_obj_root);
 field!(is_vcpu, set_is_vcpu);
+field!(lock_mark);

@@ -68,19 +68,22 @@ pub extern "C" fn dispatch() {
     crate::smp::bkl::enter_from_user();
     // SAFETY: the one token of this kernel entry.
     let mut frame = unsafe { CurrentFrame::new() };
-    let outcome = match Hypercall::from_arg1(frame.rdi) {
+    let arg1 = frame.rdi;
+    let outcome = match Hypercall::from_arg1(arg1) {
         Hypercall::Call => call(&mut frame),
         Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(&mut frame)),
-        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(&mut frame),
+        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(&mut frame, arg1),
         Hypercall::CreateSc => create_sc(&mut frame),
         _ => other(&mut frame),
     };
     crate::obj::reap();
-    match outcome {
-        Outcome::SWITCHED => crate::ipc::resume(&mut frame),
-        Outcome::IDLE => idle(&mut frame),
+    if outcome.0 < Outcome::SWITCHED.0 {
         // Back to the caller, a thread (vCPUs make no hypercalls): nothing to resume.
-        Outcome(status) => frame.rdi = status as u64,
+        frame.rdi = outcome.0 as u64;
+    } else if outcome == Outcome::SWITCHED {
+        crate::ipc::resume(&mut frame);
+    } else {
+        idle(&mut frame);
     }
     crate::smp::bkl::release();
 }

@@ -14,18 +14,18 @@ use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
 #[inline(never)]
-pub fn sm_ctrl(f: &mut CurrentFrame) -> Outcome {
-    match sm_ctrl_inner(f) {
+pub fn sm_ctrl(f: &mut CurrentFrame, arg1: u64) -> Outcome {
+    match sm_ctrl_inner(f, arg1) {
         Ok(o) => o,
         Err(s) => Outcome::status(s),
     }
 }
 
-fn sm_ctrl_inner(f: &mut CurrentFrame) -> Result<Outcome, Status> {
-    let flags = arg1_flags(f.rdi);
+fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
+    let flags = arg1_flags(arg1);
     let down = flags & 1 != 0;
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
-    let sm = object(arg1_selector(f.rdi), Kind::Sm, 1 << (flags & 1))?;
+    let sm = object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1))?;
     if !down {
         if !crate::ipc::semaphore::wake_one(sm) {
             with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));

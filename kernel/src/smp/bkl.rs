@@ -36,7 +36,7 @@ pub fn enter() -> Entered {
 /// cannot hold it already. Released with [`release`].
 #[inline(always)]
 pub fn enter_from_user() {
-    take(cpu_id() as u32 + 1);
+    take(crate::arch::percpu::lock_mark() as u32);
 }
 
 #[inline(always)]
