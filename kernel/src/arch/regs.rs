@@ -71,3 +71,20 @@ impl Frame {
 }
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 22 * 8);
+
+/// Assembly that pushes the general-purpose registers so that they end up in the order
+/// of [`Frame`] (R15 lowest), for the entry stubs.
+macro_rules! push_gprs {
+    () => {
+        "push rax\npush rbx\npush rcx\npush rdx\npush rsi\npush rdi\npush rbp\npush r8\npush r9\npush r10\npush r11\npush r12\npush r13\npush r14\npush r15\n"
+    };
+}
+
+/// Assembly that pops what [`push_gprs`] pushed, for the exit paths.
+macro_rules! pop_gprs {
+    () => {
+        "pop r15\npop r14\npop r13\npop r12\npop r11\npop r10\npop r9\npop r8\npop rbp\npop rdi\npop rsi\npop rdx\npop rcx\npop rbx\npop rax\n"
+    };
+}
+
+pub(crate) use {pop_gprs, push_gprs};

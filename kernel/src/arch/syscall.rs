@@ -27,41 +27,17 @@ __syscall_entry:
     push rcx
     push 0
     push {vector}
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+"#,
+    super::regs::push_gprs!(),
+    r#"
     mov rsp, gs:[8]
     call {dispatch}
     .global __return_to_user
 __return_to_user:
     mov rsp, gs:[40]
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+"#,
+    super::regs::pop_gprs!(),
+    r#"
     add rsp, 16
     swapgs
     iretq
