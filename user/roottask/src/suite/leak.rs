@@ -1,7 +1,9 @@
 //! Creating and revoking each kind of object, and mapping and unmapping a page, 10,000
 //! times leaves the kernel pool exactly as it was (free frames from `machine_ctrl`'s
 //! Facet-only pool statistics). Also: `machine_ctrl`'s other sub-operations answer as
-//! documented.
+//! documented, and a PD that is not pass-through gets BAD_CAP.
+
+use core::arch::global_asm;
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::hypercall::{arg1, xfer::DELEGATE, Hypercall};
@@ -9,8 +11,8 @@ use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{
-    create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, pd_ctrl_delegate, pool_stats,
-    raw, revoke, status,
+    call, create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, pd_ctrl_delegate,
+    pool_stats, pt_ctrl, raw, revoke, status,
 };
 
 use super::{ok, Fail, TestResult};
@@ -114,13 +116,73 @@ pub fn no_leaks_over_ten_thousand_rounds() -> TestResult {
     Ok(())
 }
 
+global_asm!(
+    r#"
+    .section .text.machine_ctrl_probe, "ax"
+    .balign 4096
+    .global __machine_ctrl_probe
+    // A portal handler in a child PD whose portal id is its UTCB's address: asks for the
+    // pool statistics (machine_ctrl, sub-operation 3) and replies with the status word.
+__machine_ctrl_probe:
+    mov rbx, rdi
+    mov edi, 0x3f
+    syscall
+    mov [rbx + 32], rdi
+    mov qword ptr [rbx], 1
+    mov edi, 1
+    syscall
+    ud2
+    .balign 4096
+"#
+);
+
+extern "C" {
+    fn __machine_ctrl_probe();
+}
+
+const CHILD: u64 = 2310;
+const CHILD_EC: u64 = 2311;
+const CHILD_PT: u64 = 2312;
+const CHILD_UTCB: u64 = 0x300b_0000;
+
 /// `machine_ctrl`: suspend and microcode updates are not built, sub-operation 2 is
-/// refused as in the reference, 3 is Facet's pool statistics.
+/// refused as in the reference, 3 is Facet's pool statistics; a PD that is not
+/// pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers() -> TestResult {
     let op = |sub| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), 0, 0, 0, 0));
     ensure_eq!(op(0), Status::BadFtr);
     ensure_eq!(op(1), Status::BadFtr);
     ensure_eq!(op(2), Status::BadPar);
     ensure_eq!(op(3), Status::Success);
+    // The same request from a child PD that is not pass-through.
+    ok(create_pd(CHILD, PD, Crd::NULL, false), "create_pd")?;
+    let stub = __machine_ctrl_probe as *const () as u64;
+    let code = Crd::new(Kind::Memory, stub >> 12, 0, perm::MEM_R | perm::MEM_X);
+    ok(
+        pd_ctrl_delegate(PD, CHILD, code, DELEGATE, code).map(|_| ()),
+        "code into the child",
+    )?;
+    ok(
+        create_ec(CHILD_EC, CHILD, 0, 0, CHILD_UTCB, 0, NO_PORTALS),
+        "child EC",
+    )?;
+    ok(create_pt(CHILD_PT, PD, CHILD_EC, 0, stub), "portal")?;
+    ok(pt_ctrl(CHILD_PT, CHILD_UTCB), "portal id")?;
+    let root = facet_abi::layout::ROOT_UTCB_ADDR;
+    // SAFETY: the roottask's UTCB is mapped read-write at its fixed address.
+    unsafe { (root as *mut u64).write_volatile(0) };
+    ok(call(CHILD_PT), "call the child")?;
+    // SAFETY: as above; the reply's one word follows the four header words.
+    let (items, word) = unsafe {
+        (
+            (root as *const u64).read_volatile(),
+            ((root + 32) as *const u64).read_volatile(),
+        )
+    };
+    ensure_eq!(items & 0xffff, 1u64);
+    ensure_eq!(word & 0xff, Status::BadCap as u64);
+    for sel in [CHILD_PT, CHILD_EC, CHILD] {
+        ok(revoke(obj(sel), true, None), "revoke")?;
+    }
     Ok(())
 }
