@@ -8,11 +8,10 @@ use facet_abi::status::Status;
 
 use super::HcResult;
 use crate::arch::regs::Frame;
-use crate::obj::pd::{self, Pd};
-use crate::obj::with;
+use crate::obj::pd;
 
 pub fn machine_ctrl(f: &mut Frame) -> HcResult {
-    if !with::<Pd, _>(pd::current(), |p| p.passthrough).unwrap_or(false) {
+    if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
     match arg1_flags(f.rdi) & 3 {

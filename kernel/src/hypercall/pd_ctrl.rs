@@ -113,7 +113,7 @@ const PROTECTED_MSRS: [u32; 12] = [
 ];
 
 fn msr_access(f: &mut Frame) -> HcResult {
-    if !with::<Pd, _>(pd::current(), |p| p.passthrough).unwrap_or(false) {
+    if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
     let index = (f.rdi >> 8) as u32;

@@ -34,8 +34,6 @@ pub fn alloc_zeroed(order: usize) -> Option<u64> {
     Some(phys)
 }
 
-/// Returns frames to the pool (used once objects can be destroyed).
-#[allow(dead_code)]
 /// Returns frames to the pool. Freeing what was not allocated is reported, not fatal.
 pub fn free(phys: u64, order: usize) {
     if let Some(p) = POOL.lock().as_mut() {

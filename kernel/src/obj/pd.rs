@@ -112,6 +112,11 @@ pub fn current() -> Handle {
     crate::arch::percpu::current_pd()
 }
 
+/// Whether the running Pd is pass-through (may reach MSRs and machine control).
+pub fn current_is_passthrough() -> bool {
+    with::<Pd, _>(current(), |p| p.passthrough).unwrap_or(false)
+}
+
 /// The Pd running on CPU `cpu`.
 pub fn current_on(cpu: u32) -> Handle {
     CURRENT[cpu as usize % NUM_CPU].load(Ordering::Acquire)

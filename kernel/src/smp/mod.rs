@@ -111,9 +111,7 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
         let Some((stack, _)) = kspace::map_cpu_stacks(cpu as u64) else {
             break;
         };
-        // The top of the stack stays free for the frame of the first return to user
-        // mode (see `ap_entry`).
-        write_param(PARAM_STACK, stack - FRAME_RESERVE);
+        write_param(PARAM_STACK, stack);
         write_param(PARAM_CPU, cpu as u64);
         APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
         lapic::send_ipi(id, 0x4500); // INIT
@@ -173,11 +171,6 @@ fn trampoline_table() -> Option<u64> {
     .ok()?;
     (pt.root < 1 << 32).then_some(pt.root)
 }
-
-/// Bytes at the top of an application processor's kernel stack that its start-up code
-/// leaves alone.
-const FRAME_RESERVE: u64 = 512;
-const _: () = assert!(core::mem::size_of::<crate::arch::regs::Frame>() as u64 <= FRAME_RESERVE);
 
 /// Where an application processor enters the kernel, on its own stack.
 extern "C" fn ap_entry(cpu: u32) -> ! {
