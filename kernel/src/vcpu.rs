@@ -17,6 +17,10 @@ use facet_abi::utcb as u;
 use crate::arch::cpu::Features;
 use crate::arch::regs::Frame;
 
+/// Exceptions that always exit, on both extensions: alignment checks (a guest could
+/// otherwise loop in #AC delivery).
+pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
+
 /// Assembly: loads a guest's general registers but RAX and RSP from the frame at RDI
 /// (RDI itself last), for the entry code of both extensions.
 #[macro_export]
@@ -164,7 +168,12 @@ pub fn free_tag(tag: u32) {
 pub fn guest_tables_stale() -> bool {
     let generation = GUEST_GENERATION.load(Ordering::Acquire);
     let here = &GUEST_FLUSHED[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
-    here.swap(generation, Ordering::AcqRel) != generation
+    // Only this CPU writes its slot: a plain compare, and a store only on a change.
+    if here.load(Ordering::Relaxed) == generation {
+        return false;
+    }
+    here.store(generation, Ordering::Relaxed);
+    true
 }
 
 /// Whether vCPUs can be created.

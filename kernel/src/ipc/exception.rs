@@ -83,12 +83,9 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
     with::<Ec, _>(handler, |e| e.reply_to = ec);
     crate::obj::get(handler);
     crate::obj::get(ec);
-    match with::<Ec, _>(ec, |e| e.vmcb).unwrap_or(0) {
-        0 => utcb::load_exception(hutcb, frame, mtd, cr2),
-        block => {
-            let xcr0 = with::<Ec, _>(ec, |e| e.guest_xcr0).unwrap_or(1);
-            crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0)
-        }
+    match with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1)) {
+        (0, _) => utcb::load_exception(hutcb, frame, mtd, cr2),
+        (block, xcr0) => crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0),
     }
     switch_to(handler);
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);

@@ -85,8 +85,7 @@ pub const CLEARED_MISC1: u32 = 1 << 25;
 /// (the guest's XCR0 goes through its VMM, which the kernel checks: VMX exits on XSETBV
 /// anyway).
 pub const FORCED_MISC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 13);
-/// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
-pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
+pub use crate::vcpu::FORCED_EXCEPTIONS;
 
 /// A new VMCB for a vCPU of a Pd whose nested page table is at `npt`: intercepts set,
 /// the guest in the state of an x86 CPU after INIT (real mode) until the VMM's start-up

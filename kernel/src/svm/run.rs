@@ -69,13 +69,14 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     // Flush the TLB (all ASIDs: what every CPU with SVM can do) when the vCPU shares
     // ASID 1, when a guest page table changed, and when the vCPU's paging state came from
     // its VMM or its ASID is new.
-    let stale = crate::vcpu::guest_tables_stale();
-    let flush = v.take_flush() || stale || v.r32(vmcb::ASID) == 1;
-    v.w32(vmcb::TLB_CONTROL, flush as u32);
+    // Checked before the flush requests below are taken: a refused entry keeps them.
     let host = super::host_area();
     if host == 0 {
         return Exit::Message(VM_EVENT_INVALID);
     }
+    let stale = crate::vcpu::guest_tables_stale();
+    let flush = v.take_flush() || stale || v.r32(vmcb::ASID) == 1;
+    v.w32(vmcb::TLB_CONTROL, flush as u32);
     // Other CPUs may use the kernel while this one runs the guest.
     crate::smp::bkl::release();
     // SAFETY: the VMCB is a valid, owned control block (see `super::new_vmcb`), the

@@ -85,8 +85,7 @@ const FORCED_PROC: u32 = (1 << 7) | (1 << 24) | (1 << 31);
 const ALLOWED_PROC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 12);
 /// EPT and unrestricted guest.
 const FORCED_PROC2: u32 = (1 << 1) | (1 << 7);
-/// Alignment checks always exit (a guest could otherwise loop in #AC delivery).
-pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
+pub use crate::vcpu::FORCED_EXCEPTIONS;
 
 /// The primary processor-based controls for what a VMM `wanted`, with the kernel's
 /// own and the CPU's fixed settings applied.

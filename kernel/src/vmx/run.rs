@@ -313,31 +313,32 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         );
         return Exit::Message(VM_EVENT_INVALID);
     }
-    let reason = read(vmcs::EXIT_REASON);
-    if reason & (1 << 31) == 0 {
+    let reason = read(vmcs::EXIT_REASON) as u32;
+    let entered = reason & vmcs::REASON_ENTRY_FAILED == 0;
+    if entered {
         // The VMCS is launched once an entry got through (a refused VMLAUNCH leaves it
         // clear, to be launched again).
         // SAFETY: as above.
         unsafe { (*side).launched = 1 };
-    }
-    // An injected event has been delivered (or is reported in the IDT-vectoring
-    // information); it must not be injected again. After a failed entry it is still
-    // pending, for the VMM to see.
-    if reason & (1 << 31) == 0 {
+        // An injected event has been delivered (or is reported in the IDT-vectoring
+        // information); it must not be injected again. After a failed entry it is still
+        // pending, for the VMM to see.
         write(vmcs::ENTRY_INTR_INFO, 0);
     }
     match reason & 0xffff {
-        // The preemption timer for the VMM's timeout: its exit (52) once the timeout has
+        // The preemption timer for the VMM's timeout: its exit once the timeout has
         // passed; it is then gone.
-        52 if reason & (1 << 31) == 0 && vmm_timeout(phys) == 0 => {
+        vmcs::REASON_PREEMPTION_TIMER if entered && vmm_timeout(phys) == 0 => {
             set_vmm_timeout(phys, u64::MAX);
-            Exit::Message(52)
+            Exit::Message(vmcs::REASON_PREEMPTION_TIMER as u64)
         }
         // A physical interrupt, or the preemption timer that stands in for one.
-        1 | 52 if reason & (1 << 31) == 0 => Exit::Interrupt,
+        vmcs::REASON_EXTERNAL_INTERRUPT | vmcs::REASON_PREEMPTION_TIMER if entered => {
+            Exit::Interrupt
+        }
         // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its
         // reason (invalid guest state 33, MSR loading 34) the same way.
-        r => Exit::Message(r & 0xff),
+        r => Exit::Message((r & 0xff) as u64),
     }
 }
 

@@ -60,10 +60,9 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     }
     if m & mtd::CR != 0 {
         // The guest sees its shadows for the bits the kernel owns.
-        let cr0 = read(vmcs::GUEST_CR0) & !read(vmcs::CR0_MASK)
-            | read(vmcs::CR0_SHADOW) & read(vmcs::CR0_MASK);
-        let cr4 = read(vmcs::GUEST_CR4) & !read(vmcs::CR4_MASK)
-            | read(vmcs::CR4_SHADOW) & read(vmcs::CR4_MASK);
+        let (mask0, mask4) = (read(vmcs::CR0_MASK), read(vmcs::CR4_MASK));
+        let cr0 = read(vmcs::GUEST_CR0) & !mask0 | read(vmcs::CR0_SHADOW) & mask0;
+        let cr4 = read(vmcs::GUEST_CR4) & !mask4 | read(vmcs::CR4_SHADOW) & mask4;
         wr(utcb, u::CR0, cr0);
         wr(utcb, u::CR4, cr4);
     }
@@ -103,7 +102,7 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         // After a failed entry or a recall the VMM sees what is pending for injection;
         // after any other exit, the exit's interruption information and the event whose
         // delivery the exit interrupted.
-        if event == 33 || event == VM_EVENT_RECALL {
+        if event == super::vmcs::REASON_INVALID_GUEST_STATE as u64 || event == VM_EVENT_RECALL {
             wr(
                 utcb,
                 u::INJ,

@@ -46,6 +46,14 @@ pub const CR4_MASK: u64 = 0x6002;
 pub const CR0_SHADOW: u64 = 0x6004;
 pub const CR4_SHADOW: u64 = 0x6006;
 pub const EXIT_QUALIFICATION: u64 = 0x6400;
+
+// Basic exit reasons (EXIT_REASON bits 15:0), which are also the event numbers a VMM
+// sees for them.
+pub const REASON_EXTERNAL_INTERRUPT: u32 = 1;
+pub const REASON_INVALID_GUEST_STATE: u32 = 33;
+pub const REASON_PREEMPTION_TIMER: u32 = 52;
+/// EXIT_REASON bit 31: the VM entry failed.
+pub const REASON_ENTRY_FAILED: u32 = 1 << 31;
 pub const GUEST_LINEAR: u64 = 0x640a;
 
 // Guest state: selectors, limits, access rights, bases (ES, CS, SS, DS, FS, GS, LDTR, TR).
