@@ -86,8 +86,16 @@ pub fn child_ports_follow_capabilities() -> TestResult {
     let _ = facet_rt::io::inb(COM1_LSR);
     ok(revoke(port, true, Some(CHILD)), "remote revoke")?;
     ensure_eq!(probe(2), Err(Status::Abort));
-    // The roottask keeps the port it delegated.
-    let _ = facet_rt::io::inb(PORT as u16);
+    // The roottask keeps the port it delegated (the scratch register holds what it
+    // writes).
+    facet_rt::io::outb(PORT as u16, 0x5a);
+    ensure_eq!(facet_rt::io::inb(PORT as u16), 0x5a);
     let _ = facet_rt::io::inb(COM1_LSR);
+    for sel in PTS.into_iter().chain(ECS).chain([CHILD]) {
+        ok(
+            revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None),
+            "revoke",
+        )?;
+    }
     Ok(())
 }

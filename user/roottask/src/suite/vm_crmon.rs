@@ -25,7 +25,8 @@ const UTCB: u64 = 0x3001_6000;
 const H: Utcb = Utcb(UTCB);
 const VCPU: u64 = 966;
 const VCPU_SC: u64 = 967;
-const EVT: u64 = 7800;
+/// Event bases of 256 (NUM_VMI) selectors each, apart from every other test's.
+const EVT: u64 = 8448;
 const SM_DONE: u64 = 916;
 const SM_PARK: u64 = 917;
 /// Guest code in the first VM's code page: mov eax, cr0; or al, 8; mov cr0, eax; hlt
@@ -93,7 +94,10 @@ const T_UTCB: u64 = 0x3001_7000;
 const T: Utcb = Utcb(T_UTCB);
 const T_VCPU: u64 = 968;
 const T_VCPU_SC: u64 = 969;
-const T_EVT: u64 = 8000;
+const T_EVT: u64 = 8704;
+/// The timeout test's own semaphores (it does not depend on the CR0 test's).
+const T_SM_DONE: u64 = 918;
+const T_SM_PARK: u64 = 919;
 /// `jmp $` in the first VM's code page (at 0x1050), and the timeout the VMM sets.
 const SPIN_AT: u64 = 0x1050;
 const TIMEOUT_TICKS: u64 = 2_000_000;
@@ -110,9 +114,9 @@ extern "C" fn timeout_startup(_id: u64) -> ! {
 extern "C" fn timeout_exit(_id: u64) -> ! {
     TIMEOUT_RIP.store(T.get(u::RIP), Ordering::SeqCst);
     TIMEOUT_LEFT.store(T.get(u::TSC_TIMEOUT), Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(T_SM_DONE);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(T_SM_PARK);
     }
 }
 
@@ -191,6 +195,8 @@ pub fn vmm_timeout_exits(w: &World) -> TestResult {
         // The timeout rides on VMX's preemption timer.
         return Ok(());
     }
+    ok(create_sm(T_SM_DONE, PD, 0, 0), "sm")?;
+    ok(create_sm(T_SM_PARK, PD, 0, 0), "parking sm")?;
     ok(create_ec(T_VMM, PD, 0, 0, T_UTCB, 0, 0), "VMM EC")?;
     let entry = |f: unsafe extern "C" fn()| f as *const () as u64;
     ok(
@@ -211,7 +217,7 @@ pub fn vmm_timeout_exits(w: &World) -> TestResult {
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     ok(create_ec(T_VCPU, PD, vcpu, 0, 0, 0, T_EVT), "vCPU")?;
     ok(create_sc(T_VCPU_SC, PD, T_VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the timeout")?;
+    ok(sm_down(T_SM_DONE), "wait for the timeout")?;
     ensure_eq!(TIMEOUT_RIP.load(Ordering::SeqCst), SPIN_AT);
     ensure_eq!(TIMEOUT_LEFT.load(Ordering::SeqCst), u64::MAX);
     Ok(())
