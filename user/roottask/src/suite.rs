@@ -47,13 +47,13 @@ impl Fail {
 /// Result of one test.
 pub type TestResult = Result<(), Fail>;
 
-/// Fails the test with a formatted reason unless the condition holds.
 /// A hypercall result as a test step: its value, or a failure naming `what` and the
 /// status.
 pub(crate) fn ok<T>(r: Result<T, facet_abi::status::Status>, what: &str) -> Result<T, Fail> {
     r.map_err(|s| Fail::new(format_args!("{}: {}", what, s.name())))
 }
 
+/// Fails the test with a formatted reason unless the condition holds.
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)*) => {
         if !$cond {

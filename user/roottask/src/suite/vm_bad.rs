@@ -7,7 +7,7 @@ use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_INVALID, VM_EVENT_STARTUP};
+use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, VM_EVENT_INVALID, VM_EVENT_STARTUP};
 use facet_abi::status::Status;
 use facet_abi::{mtd, utcb as u};
 use facet_rt::hypercall::{
@@ -108,10 +108,14 @@ pub fn malformed_state_is_refused_and_repairable(w: &World) -> TestResult {
         return Ok(());
     }
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
-    // Creation refusals: a vCPU in something that is not a PD, on a CPU that does not
-    // exist, or at an occupied selector.
+    // Creation refusals: a vCPU in nothing, in an object that is not a PD, on a CPU
+    // that does not exist, or at an occupied selector.
     ensure_eq!(
         create_ec(VCPU, SM_DONE + 100, vcpu, 0, 0, 0, EVT),
+        Err(Status::BadCap)
+    );
+    ensure_eq!(
+        create_ec(VCPU, ROOT_SEL_EC, vcpu, 0, 0, 0, EVT),
         Err(Status::BadCap)
     );
     ensure_eq!(
