@@ -23,7 +23,6 @@ pub const FORCED_EXCEPTIONS: u32 = 1 << 17;
 
 /// Assembly: loads a guest's general registers but RAX and RSP from the frame at RDI
 /// (RDI itself last), for the entry code of both extensions.
-#[macro_export]
 macro_rules! load_guest_registers {
     () => {
         "
@@ -47,7 +46,6 @@ macro_rules! load_guest_registers {
 
 /// Assembly: stores a guest's general registers but RAX, RSP and RDI into the frame at
 /// RDI.
-#[macro_export]
 macro_rules! store_guest_registers {
     () => {
         "
@@ -67,6 +65,8 @@ macro_rules! store_guest_registers {
 "
     };
 }
+
+pub(crate) use {load_guest_registers, store_guest_registers};
 
 const NONE: u8 = 0;
 const SVM: u8 = 1;

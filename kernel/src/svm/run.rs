@@ -32,7 +32,7 @@ __svm_vmrun:
     mov rax, rsi
     vmload rax
 "#,
-    crate::load_guest_registers!(),
+    crate::vcpu::load_guest_registers!(),
     r#"    sti
     vmrun rax
     cli
@@ -40,7 +40,7 @@ __svm_vmrun:
     push rdi
     mov rdi, [rsp + 24]
 "#,
-    crate::store_guest_registers!(),
+    crate::vcpu::store_guest_registers!(),
     r#"    pop rax
     mov [rdi + 9*8], rax
     pop rsi

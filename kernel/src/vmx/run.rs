@@ -33,7 +33,7 @@ __vmx_enter:
     cmp rsi, 0
     mov rax, [rdi + 14*8]
 "#,
-    crate::load_guest_registers!(),
+    crate::vcpu::load_guest_registers!(),
     r#"    jne 1f
     vmlaunch
     jmp 3f
@@ -50,7 +50,7 @@ __vmx_enter:
     mov rdi, [rsp + 8]
     mov [rdi + 14*8], rax
 "#,
-    crate::store_guest_registers!(),
+    crate::vcpu::store_guest_registers!(),
     r#"    pop rax
     mov [rdi + 9*8], rax
     add rsp, 8
