@@ -1,16 +1,18 @@
 //! The `syscall` entry: hypercalls from user mode.
 //!
-//! The stub switches to the kernel GS, builds the same [`Frame`](super::regs::Frame) an exception would (user
+//! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
 //! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
 //! running Ec (`ipc::current`), switches to the kernel stack and calls
-//! [`crate::hypercall::dispatch`]. It leaves through [`__return_to_user`], which restores
-//! whichever Ec runs by then.
+//! [`crate::hypercall::dispatch`]. When another Ec runs by then (or none), it leaves
+//! through [`__return_to_user`], which restores that Ec's whole frame; when the caller
+//! gets a status, it restores only the registers the kernel may have changed.
 
 use core::arch::global_asm;
+use core::mem::offset_of;
 
 use super::gdt::PerCpu;
 use super::msr;
-use super::regs::VECTOR_SYSCALL;
+use super::regs::{Frame, VECTOR_SYSCALL};
 
 global_asm!(
     r#"
@@ -32,6 +34,24 @@ __syscall_entry:
     r#"
     mov rsp, gs:[8]
     call {dispatch}
+    cmp al, {switched}
+    jae __return_to_user
+    // A status for the caller, which runs on. RBX, RBP and R12-R15 still hold its values
+    // (every function on the way kept them), so only the registers a hypercall may have
+    // changed or the kernel used come back from the frame, and RDI gets the status.
+    mov rsp, gs:[40]
+    movzx edi, al
+    mov rax, [rsp + {rax}]
+    mov rcx, [rsp + {rcx}]
+    mov rdx, [rsp + {rdx}]
+    mov rsi, [rsp + {rsi}]
+    mov r8, [rsp + {r8}]
+    mov r9, [rsp + {r9}]
+    mov r10, [rsp + {r10}]
+    mov r11, [rsp + {r11}]
+    add rsp, {rip}
+    swapgs
+    iretq
     .global __return_to_user
 __return_to_user:
     mov rsp, gs:[40]
@@ -44,6 +64,16 @@ __return_to_user:
 "#,
     vector = const VECTOR_SYSCALL,
     dispatch = sym crate::hypercall::dispatch,
+    switched = const crate::hypercall::Outcome::SWITCHED.byte(),
+    rax = const offset_of!(Frame, rax),
+    rcx = const offset_of!(Frame, rcx),
+    rdx = const offset_of!(Frame, rdx),
+    rsi = const offset_of!(Frame, rsi),
+    r8 = const offset_of!(Frame, r8),
+    r9 = const offset_of!(Frame, r9),
+    r10 = const offset_of!(Frame, r10),
+    r11 = const offset_of!(Frame, r11),
+    rip = const offset_of!(Frame, rip),
 );
 
 extern "C" {

@@ -42,6 +42,11 @@ impl Outcome {
     pub const SWITCHED: Outcome = Outcome(0xfe);
     pub const IDLE: Outcome = Outcome(0xff);
 
+    /// The byte the syscall stub tells the outcomes apart by.
+    pub const fn byte(self) -> u8 {
+        self.0
+    }
+
     /// Back to the caller with `s`.
     pub const fn status(s: Status) -> Outcome {
         Outcome(s as u8)
@@ -60,44 +65,97 @@ impl Outcome {
     }
 }
 
-/// Entry from the syscall stub, which saved the caller's registers in its Ec.
+/// Entry from the syscall stub, which saved the caller's registers in its Ec and passes
+/// ARG1 (still in RDI) along.
 ///
-/// Each hypercall's handler is a function of its own, so that the common path here
-/// stays small: the cheapest hypercalls pay for no more registers than they use.
-pub extern "C" fn dispatch() {
-    crate::smp::bkl::enter_from_user();
+/// Returns the outcome's byte. For a status the stub puts it in RDI and goes back to the
+/// caller itself, restoring only the registers a hypercall may have changed (the
+/// callee-saved ones are still the caller's, kept by every function on the way); for
+/// [`Outcome::SWITCHED`] and [`Outcome::IDLE`] it restores the whole frame of whichever Ec
+/// runs by then.
+///
+/// Each hypercall's handler is a function of its own, reached through [`HANDLERS`], and
+/// everything but a status with no object to reap is done in [`finish`], so that the
+/// common path keeps nothing in registers across the handler.
+pub extern "C" fn dispatch(arg1: u64) -> u8 {
     // SAFETY: the one token of this kernel entry.
-    let mut frame = unsafe { CurrentFrame::new() };
-    let arg1 = frame.rdi;
-    let outcome = match Hypercall::from_arg1(arg1) {
-        Hypercall::Call => call(&mut frame),
-        Hypercall::Reply => Outcome::from_switch(crate::ipc::call::reply(&mut frame)),
-        Hypercall::SmCtrl => sm_ctrl::sm_ctrl(&mut frame, arg1),
-        Hypercall::CreateSc => create_sc(&mut frame),
-        _ => other(&mut frame),
-    };
-    crate::obj::reap();
-    if outcome.0 < Outcome::SWITCHED.0 {
-        // Back to the caller, a thread (vCPUs make no hypercalls): nothing to resume.
-        frame.rdi = outcome.0 as u64;
-    } else if outcome == Outcome::SWITCHED {
-        crate::ipc::resume(&mut frame);
+    let frame = unsafe { CurrentFrame::new_ref() };
+    // ARG1 is read back from the frame after waiting for the lock, so that the common
+    // path keeps nothing in a register across a call.
+    let arg1 = if crate::smp::bkl::try_enter_from_user() {
+        arg1
     } else {
-        idle(&mut frame);
+        crate::smp::bkl::enter_from_user_contended();
+        frame.rdi
+    };
+    let outcome = HANDLERS[(arg1 & 0xf) as usize](arg1, frame);
+    if outcome.0 >= Outcome::SWITCHED.0 {
+        return finish_switch(outcome, frame);
+    }
+    // A status goes back to the caller, a thread (vCPUs make no hypercalls): nothing to
+    // resume.
+    if crate::obj::any_dead() {
+        return reap_and_return(outcome);
     }
     crate::smp::bkl::release();
+    outcome.0
+}
+
+/// A hypercall's handler: ARG1 and the running Ec's state in, the outcome out.
+type Handler = fn(u64, &mut CurrentFrame) -> Outcome;
+
+/// The handlers by ARG1 bits 3:0 ([`Hypercall::from_arg1`]): the hot ones on their own,
+/// the rest through [`other`].
+static HANDLERS: [Handler; 16] = {
+    let mut table = [other as Handler; 16];
+    table[Hypercall::Call as usize] = call;
+    table[Hypercall::Reply as usize] = reply;
+    table[Hypercall::SmCtrl as usize] = sm_ctrl::sm_ctrl;
+    table[Hypercall::CreateSc as usize] = create_sc;
+    table
+};
+
+/// The rest of a hypercall after which another Ec runs (or none): objects are reaped
+/// first, then the Ec that runs next is resumed. Returns [`Outcome::SWITCHED`]'s byte,
+/// which tells the stub to restore that Ec's whole frame.
+#[inline(never)]
+fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
+    crate::obj::reap();
+    if outcome == Outcome::SWITCHED {
+        crate::ipc::resume(frame);
+    } else {
+        idle(frame);
+    }
+    crate::smp::bkl::release();
+    Outcome::SWITCHED.0
+}
+
+/// The rest of a hypercall that answers a status and left objects to destroy.
+#[cold]
+#[inline(never)]
+fn reap_and_return(outcome: Outcome) -> u8 {
+    crate::obj::reap();
+    crate::smp::bkl::release();
+    // Opaque to the caller, so that it jumps here instead of keeping the outcome across
+    // the call itself.
+    core::hint::black_box(outcome.0)
 }
 
 #[inline(never)]
-fn call(frame: &mut CurrentFrame) -> Outcome {
-    match crate::ipc::call::call(frame) {
+fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
+    match crate::ipc::call::call(frame, arg1) {
         Ok(runs) => Outcome::from_switch(runs),
         Err(s) => Outcome::status(s),
     }
 }
 
 #[inline(never)]
-fn create_sc(frame: &mut CurrentFrame) -> Outcome {
+fn reply(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
+    Outcome::from_switch(crate::ipc::call::reply(frame))
+}
+
+#[inline(never)]
+fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     match create::create_sc(frame) {
         Ok(preempt) => {
             frame.rdi = Status::Success as u64;
@@ -119,7 +177,7 @@ fn idle(frame: &mut CurrentFrame) {
 }
 
 #[inline(never)]
-fn other(frame: &mut Frame) -> Outcome {
+fn other(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     Outcome::status(match other_hypercall(frame) {
         Ok(()) => Status::Success,
         Err(s) => s,

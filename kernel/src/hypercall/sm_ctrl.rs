@@ -14,7 +14,7 @@ use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
 #[inline(never)]
-pub fn sm_ctrl(f: &mut CurrentFrame, arg1: u64) -> Outcome {
+pub fn sm_ctrl(arg1: u64, f: &mut CurrentFrame) -> Outcome {
     match sm_ctrl_inner(f, arg1) {
         Ok(o) => o,
         Err(s) => Outcome::status(s),

@@ -19,8 +19,8 @@ use crate::obj::{with, with2, Kind};
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
 /// the caller's status is set when it is resumed by the reply. A caller that waits for
 /// a busy handler leaves the CPU: `Ok(false)` then says nothing else is ready.
-pub fn call(frame: &mut CurrentFrame) -> Result<bool, Status> {
-    let pt = object(arg1_selector(frame.rdi), Kind::Pt, 0)?;
+pub fn call(frame: &mut CurrentFrame, arg1: u64) -> Result<bool, Status> {
+    let pt = object(arg1_selector(arg1), Kind::Pt, 0)?;
     let (handler, id, ip) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap)?;
     call_handler(frame, handler, id, ip)
 }

@@ -193,11 +193,17 @@ pub fn left_cpu(h: Handle) {
     }
 }
 
+/// Whether objects wait to be destroyed (for [`reap`]).
+#[inline(always)]
+pub fn any_dead() -> bool {
+    ANY_DEAD.load(Ordering::Relaxed)
+}
+
 /// Destroys every object whose last reference went away (including those that die
 /// because of these destructions).
 #[inline]
 pub fn reap() {
-    if ANY_DEAD.load(Ordering::Relaxed) {
+    if any_dead() {
         reap_all();
     }
 }

@@ -32,10 +32,26 @@ pub fn enter() -> Entered {
     Entered(true)
 }
 
-/// Takes the lock for a hypercall: user mode never runs with the lock held, so this CPU
-/// cannot hold it already. Released with [`release`].
+/// Takes the lock for a hypercall if it is free and says whether it did: user mode never
+/// runs with the lock held, so this CPU cannot hold it already. Released with [`release`];
+/// when this fails, [`enter_from_user_contended`] waits for it.
 #[inline(always)]
-pub fn enter_from_user() {
+pub fn try_enter_from_user() -> bool {
+    HOLDER
+        .compare_exchange(
+            0,
+            crate::arch::percpu::lock_mark() as u32,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+}
+
+/// Takes the lock for a hypercall after [`try_enter_from_user`] found it held, answering
+/// shootdowns while it waits.
+#[cold]
+#[inline(never)]
+pub fn enter_from_user_contended() {
     take(crate::arch::percpu::lock_mark() as u32);
 }
 

@@ -237,6 +237,7 @@ pub fn sm_down(sm: u64) -> Result<(), Status> {
 
 /// `call`: calls portal `pt` with the message in the caller's UTCB; the reply is in the
 /// UTCB afterwards.
+#[inline]
 pub fn call(pt: u64) -> Result<(), Status> {
     call_with(pt, 0)
 }
@@ -255,6 +256,7 @@ pub fn map_access_page(crd: Crd) -> Result<(), Status> {
 
 /// `call` with flags from `facet_abi::hypercall::call` (for example DISABLE_BLOCKING:
 /// TIMEOUT at once if the handler is busy, instead of waiting for it).
+#[inline]
 pub fn call_with(pt: u64, flags: u64) -> Result<(), Status> {
     status_of(&raw1(arg1(Hypercall::Call, flags, pt)))
 }
