@@ -4,7 +4,7 @@
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
 //! capabilities change.
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
@@ -42,6 +42,9 @@ static LOADED_EXTENT: [AtomicUsize; NUM_CPU] = [const { AtomicUsize::new(0) }; N
 /// copy; a Pd without any port switches the bitmap off instead of copying over it.
 static OWNER: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
+/// Whether each CPU's TSS has the bitmap on (`iomap_base` is [`BITMAP_ON`]).
+static ON: [AtomicBool; NUM_CPU] = [const { AtomicBool::new(false) }; NUM_CPU];
+
 /// `iomap_base` when the bitmap is on: right after the TSS.
 const BITMAP_ON: u16 = core::mem::size_of::<super::gdt::Tss>() as u16;
 /// `iomap_base` beyond the TSS limit: no bitmap, every port denied.
@@ -59,24 +62,62 @@ pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
     let tss = unsafe { &mut (*t).tss };
     if extent == 0 {
         tss.tss.iomap_base = BITMAP_OFF;
+        ON[c].store(false, Ordering::Relaxed);
         return;
     }
     if OWNER[c].load(Ordering::Relaxed) != pd {
-        let n = extent
-            .max(LOADED_EXTENT[c].load(Ordering::Relaxed))
-            .min(tss.iomap.len())
-            .min(bitmap.len());
-        tss.iomap[..n].copy_from_slice(&bitmap[..n]);
-        LOADED_EXTENT[c].store(extent, Ordering::Relaxed);
-        OWNER[c].store(pd, Ordering::Relaxed);
+        copy_bitmap(c, &mut tss.iomap, pd, bitmap, extent);
     }
     tss.tss.iomap_base = BITMAP_ON;
+    ON[c].store(true, Ordering::Relaxed);
 }
 
-/// Loads a Pd's bitmap into the executing CPU's TSS (when another Pd starts running).
+/// Copies Pd `pd`'s bitmap into the TSS bitmap `iomap` of CPU `c`, which then holds it
+/// (apart, so that switching the bitmap on and off stays short).
+#[cold]
+#[inline(never)]
+fn copy_bitmap(c: usize, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize) {
+    let n = extent
+        .max(LOADED_EXTENT[c].load(Ordering::Relaxed))
+        .min(iomap.len())
+        .min(bitmap.len());
+    iomap[..n].copy_from_slice(&bitmap[..n]);
+    LOADED_EXTENT[c].store(extent, Ordering::Relaxed);
+    OWNER[c].store(pd, Ordering::Relaxed);
+}
+
+/// Makes the executing CPU `cpu`'s TSS as Pd `pd`, whose bitmap may allow ports in its
+/// first `extent` bytes, needs it, if that takes no copy: the bitmap off for a Pd without
+/// ports, on for the Pd whose bitmap the TSS holds. Returns `false` if the bitmap must be
+/// copied ([`load_on`]).
 #[inline]
-pub fn load(pd: u64, bitmap: &[u8], extent: usize) {
-    load_on(super::syscall::cpu_id() as u32, pd, bitmap, extent);
+pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
+    let c = cpu as usize % NUM_CPU;
+    let on = ON[c].load(Ordering::Relaxed);
+    if extent == 0 {
+        if on {
+            set_base(cpu, BITMAP_OFF);
+            ON[c].store(false, Ordering::Relaxed);
+        }
+        return true;
+    }
+    if OWNER[c].load(Ordering::Relaxed) != pd {
+        return false;
+    }
+    if !on {
+        set_base(cpu, BITMAP_ON);
+        ON[c].store(true, Ordering::Relaxed);
+    }
+    true
+}
+
+/// Points CPU `cpu`'s TSS at its bitmap or past its end.
+#[inline]
+fn set_base(cpu: u32, base: u16) {
+    if let Some(t) = tables(cpu) {
+        // SAFETY: as for `allow`; the CPU reads the field only in user mode.
+        unsafe { (*t).tss.tss.iomap_base = base };
+    }
 }
 
 /// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or

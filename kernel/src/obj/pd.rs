@@ -46,6 +46,10 @@ pub struct Pd {
     pub apic_access: u64,
     /// The PCID tagging the Pd's TLB entries (0: untagged, flushed at every switch).
     pub pcid: u16,
+    /// What a switch to the Pd writes to CR3: the PML4 and, for a tagged Pd, its PCID
+    /// and bit 63 (keep its TLB entries; whatever removes a mapping flushes every PCID on
+    /// every CPU, `smp::shootdown`).
+    pub cr3: u64,
 }
 
 /// The Pd whose address space and ports are loaded on each CPU.
@@ -123,29 +127,34 @@ pub fn current_on(cpu: u32) -> Handle {
 }
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
+#[inline(never)]
 pub fn activate(pd: Handle) {
-    let Some((pml4, bitmap, extent, pcid, obj_root)) = with::<Pd, _>(pd, |p| {
-        (p.pml4, p.iobitmap, p.io_extent, p.pcid, p.obj.root)
-    }) else {
+    let Some((cr3, extent, bitmap, obj_root)) =
+        with::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root))
+    else {
         return;
     };
-    let cpu = crate::arch::syscall::cpu_id() as usize % NUM_CPU;
-    crate::smp::shootdown::caching_here();
-    CURRENT[cpu].store(pd, Ordering::Release);
+    let cpu = crate::arch::syscall::cpu_id() as u32;
+    crate::smp::shootdown::caching_on(cpu);
+    CURRENT[cpu as usize % NUM_CPU].store(pd, Ordering::Release);
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);
-    // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
-    let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
-    crate::arch::ports::load(pd, map, extent as usize);
-    // A tagged Pd keeps its TLB entries across switches (bit 63: no flush); whatever
-    // removes a mapping flushes every PCID on every CPU (`smp::shootdown`).
-    let cr3 = if pcid != 0 {
-        pml4 | pcid as u64 | 1 << 63
-    } else {
-        pml4
-    };
+    // Only a Pd with ports whose bitmap the TSS does not hold needs a copy.
+    if !crate::arch::ports::switch_for(cpu, pd, extent) {
+        load_ports(cpu, pd, bitmap, extent);
+    }
     // SAFETY: every Pd's table shares the kernel half, so the kernel stays mapped.
     unsafe { crate::arch::cpu::write_cr3(cr3) };
+}
+
+/// Puts Pd `pd`'s I/O bitmap (at `bitmap`, ports allowed in its first `extent` bytes)
+/// into the TSS of the executing CPU `cpu`.
+#[cold]
+#[inline(never)]
+fn load_ports(cpu: u32, pd: Handle, bitmap: u64, extent: u16) {
+    // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
+    let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
+    crate::arch::ports::load_on(cpu, pd, map, extent as usize);
 }
 
 impl Pd {
@@ -179,9 +188,21 @@ impl Pd {
             iobitmap: bitmap,
             io_extent: 0,
             apic_access: 0,
-            pcid: alloc_pcid(),
+            pcid: 0,
+            cr3: 0,
             privileged,
             passthrough,
+        };
+        let pd = Pd {
+            pcid: alloc_pcid(),
+            ..pd
+        };
+        let pd = Pd {
+            cr3: match pd.pcid {
+                0 => pd.pml4,
+                tag => pd.pml4 | tag as u64 | 1 << 63,
+            },
+            ..pd
         };
         alloc(pd).inspect_err(|_| {
             obj.free_all(&mem, |f| frames::free(f, 0));

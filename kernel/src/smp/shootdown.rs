@@ -24,10 +24,10 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// shootdown does not wake it.
 static MAY_CACHE: AtomicU64 = AtomicU64::new(0);
 
-/// The executing CPU loads a Pd's address space.
+/// The executing CPU, `cpu`, loads a Pd's address space.
 #[inline]
-pub fn caching_here() {
-    let bit = 1u64 << (cpu_id() % 64);
+pub fn caching_on(cpu: u32) {
+    let bit = 1u64 << (cpu % 64);
     if MAY_CACHE.load(Ordering::Relaxed) & bit == 0 {
         MAY_CACHE.fetch_or(bit, Ordering::AcqRel);
     }
