@@ -56,7 +56,9 @@ impl Outcome {
 const _: () = assert!((Status::BadDev as u8) < 0xfe);
 
 impl Outcome {
-    fn from_switch(ran: bool) -> Outcome {
+    /// [`Outcome::SWITCHED`] if something runs after the caller left the CPU, else
+    /// [`Outcome::IDLE`].
+    pub fn from_switch(ran: bool) -> Outcome {
         if ran {
             Outcome::SWITCHED
         } else {
@@ -90,7 +92,16 @@ pub extern "C" fn dispatch(arg1: u64) -> u8 {
     };
     let outcome = HANDLERS[(arg1 & 0xf) as usize](arg1, frame);
     if outcome.0 >= Outcome::SWITCHED.0 {
-        return finish_switch(outcome, frame);
+        // Another thread runs and nothing is left to destroy (an IPC call or reply):
+        // nothing more to do here.
+        if outcome != Outcome::SWITCHED
+            || crate::obj::any_dead()
+            || crate::ipc::sched::current_is_vcpu()
+        {
+            return finish_switch(outcome, frame);
+        }
+        crate::smp::bkl::release();
+        return Outcome::SWITCHED.0;
     }
     // A status goes back to the caller, a thread (vCPUs make no hypercalls): nothing to
     // resume.
@@ -108,7 +119,7 @@ type Handler = fn(u64, &mut CurrentFrame) -> Outcome;
 /// the rest through [`other`].
 static HANDLERS: [Handler; 16] = {
     let mut table = [other as Handler; 16];
-    table[Hypercall::Call as usize] = call;
+    table[Hypercall::Call as usize] = crate::ipc::call::call;
     table[Hypercall::Reply as usize] = reply;
     table[Hypercall::SmCtrl as usize] = sm_ctrl::sm_ctrl;
     table[Hypercall::CreateSc as usize] = create_sc;
@@ -139,14 +150,6 @@ fn reap_and_return(outcome: Outcome) -> u8 {
     // Opaque to the caller, so that it jumps here instead of keeping the outcome across
     // the call itself.
     core::hint::black_box(outcome.0)
-}
-
-#[inline(never)]
-fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    match crate::ipc::call::call(frame, arg1) {
-        Ok(runs) => Outcome::from_switch(runs),
-        Err(s) => Outcome::status(s),
-    }
 }
 
 #[inline(never)]

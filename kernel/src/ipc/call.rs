@@ -12,17 +12,23 @@ use facet_abi::status::Status;
 use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
 use crate::hypercall::caps::object;
+use crate::hypercall::Outcome;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, with2, Kind};
 
-/// Handles `call`. On success the handler is on the CPU and `frame` holds its state;
-/// the caller's status is set when it is resumed by the reply. A caller that waits for
-/// a busy handler leaves the CPU: `Ok(false)` then says nothing else is ready.
-pub fn call(frame: &mut CurrentFrame, arg1: u64) -> Result<bool, Status> {
-    let pt = object(arg1_selector(arg1), Kind::Pt, 0)?;
-    let (handler, id, ip) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap)?;
-    call_handler(frame, handler, id, ip)
+/// Handles `call`. On success the handler is on the CPU and `frame` holds its state
+/// ([`Outcome::SWITCHED`]); the caller's status is set when it is resumed by the reply. A
+/// caller that waits for a busy handler leaves the CPU ([`Outcome::IDLE`] if nothing else
+/// is ready).
+#[inline(never)]
+pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
+    let found = object(arg1_selector(arg1), Kind::Pt, 0)
+        .and_then(|pt| with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap));
+    match found {
+        Ok((handler, id, ip)) => call_handler(frame, handler, id, ip),
+        Err(s) => Outcome::status(s),
+    }
 }
 
 /// The call through a portal whose handler is `handler`, with the portal's id and
@@ -33,7 +39,7 @@ fn call_handler(
     handler: crate::obj::Handle,
     id: u64,
     ip: u64,
-) -> Result<bool, Status> {
+) -> Outcome {
     let caller = sched::current_ec();
     // Both sides checked and linked in one loan: the caller waits for the reply, the
     // handler will reply to it.
@@ -55,14 +61,15 @@ fn call_handler(
     });
     let (cutcb, cpd, hutcb, hpd) = match linked {
         Some(Ok(Some(sides))) => sides,
-        Some(Err(s)) => return Err(s),
+        Some(Err(s)) => return Outcome::status(s),
         // The handler is busy (a caller calling its own portal finds itself busy too).
         Some(Ok(None)) => return busy(frame, caller, handler),
         None if handler == caller => return busy(frame, caller, handler),
-        None => return Err(Status::BadCap),
+        None => return Outcome::status(Status::BadCap),
     };
-    utcb::copy_message(cutcb, hutcb);
-    super::typed::transfer(cpd, hpd, cutcb, hutcb);
+    if utcb::copy_message(cutcb, hutcb) {
+        super::typed::transfer(cpd, hpd, cutcb, hutcb);
+    }
     // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
     frame.rdi &= !0xff;
     // A call links the two Ecs; each keeps the other alive until the reply.
@@ -71,7 +78,7 @@ fn call_handler(
     switch_to(handler);
     frame.rdi = id;
     frame.rip = ip;
-    Ok(true)
+    Outcome::SWITCHED
 }
 
 /// A call found its handler busy: fail at once if the caller asked so, else wait until
@@ -80,15 +87,15 @@ fn busy(
     frame: &mut CurrentFrame,
     caller: crate::obj::Handle,
     handler: crate::obj::Handle,
-) -> Result<bool, Status> {
+) -> Outcome {
     if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
-        return Err(Status::Timeout);
+        return Outcome::status(Status::Timeout);
     }
-    Ok(wait_for(frame, caller, handler))
+    Outcome::from_switch(wait_for(frame, caller, handler))
 }
 
 /// Handles `reply`. Returns `false` if the CPU has nothing left to run.
-#[inline(never)]
+#[inline]
 pub fn reply(frame: &mut CurrentFrame) -> bool {
     let handler = sched::current_ec();
     let Some((caller, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.global)) else {
@@ -107,8 +114,9 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
                         block => crate::vcpu::save(h.utcb, block, &mut c.regs, &mut c.guest_xcr0),
                     }
                 } else {
-                    utcb::copy_message(h.utcb, c.utcb);
-                    items = Some((h.pd, c.pd, h.utcb, c.utcb));
+                    if utcb::copy_message(h.utcb, c.utcb) {
+                        items = Some((h.pd, c.pd, h.utcb, c.utcb));
+                    }
                 }
                 h.reply_to = 0;
                 h.state = State::Idle;

@@ -49,15 +49,17 @@ pub fn write_word(utcb: u64, at: usize, v: u64) {
     wr(utcb, at as u64, v)
 }
 
-/// Copies the items word and the untyped words of `src` to `dst` (typed items are not
-/// transferred yet).
-pub fn copy_message(src: u64, dst: u64) {
+/// Copies the items word and the untyped words of `src` to `dst`, the untyped count
+/// bounded by what fits (typed items are [`super::typed::transfer`]'s). Returns whether
+/// the message has typed items, so that the caller looks at them only then.
+#[inline(always)]
+pub fn copy_message(src: u64, dst: u64) -> bool {
     if src == 0 || dst == 0 {
-        return;
+        return false;
     }
     let items = rd(src, off::ITEMS);
     let n = ((items & 0xffff) as usize).min(WORDS);
-    wr(dst, off::ITEMS, items);
+    wr(dst, off::ITEMS, items & !0xffff | n as u64);
     // Word by word through two moving pointers: the shortest loop for the short
     // messages that are the common case.
     let (mut from, mut to) = (virt(src + 32) as *const u64, virt(dst + 32) as *mut u64);
@@ -70,6 +72,7 @@ pub fn copy_message(src: u64, dst: u64) {
             to = to.add(1);
         }
     }
+    items >> 16 & 0xffff != 0
 }
 
 /// A register of a frame, at a byte offset of the UTCB layout.
