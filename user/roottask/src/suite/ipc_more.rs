@@ -1,4 +1,5 @@
-//! More IPC: every untyped word count from 0 to the UTCB's maximum in both directions,
+//! More IPC: every untyped word count from 0 to the UTCB's maximum in both directions
+//! (and counts beyond it, which arrive bounded),
 //! calls nested three deep (each handler calling the next on the lent Sc), a handler
 //! that dies in a call (the caller gets ABORT, as do later callers), and a higher
 //! priority that runs before its creator returns.
@@ -170,6 +171,16 @@ pub fn every_word_count_both_ways() -> TestResult {
         for i in 0..m {
             ensure_eq!(r.get(u::DATA + 8 * i as usize), word_value(i, m) ^ 1);
         }
+    }
+    // A count beyond what a UTCB holds: the handler gets the words that fit and a count
+    // saying so (the reference hands on the sender's count as it is).
+    for i in 0..MAX_WORDS {
+        r.put(u::DATA + 8 * i as usize, word_value(i, MAX_WORDS));
+    }
+    for sent in [MAX_WORDS + 1, 0xffff] {
+        r.put(u::ITEMS, sent);
+        ok(call(PT_COUNT), "call with too many words")?;
+        ensure_eq!(r.get(u::ITEMS) & 0xffff, 0u64);
     }
     ensure_eq!(BAD_WORDS.load(Ordering::SeqCst), 0u64);
     Ok(())
