@@ -61,6 +61,9 @@ pub struct PerCpu {
     pub is_vcpu: u64,
     /// The CPU number plus one: this CPU's mark in the big kernel lock.
     pub lock_mark: u64,
+    /// Whether this CPU's bit is set in the shootdown mask of CPUs that may hold user
+    /// translations (`smp::shootdown`; only this CPU changes it).
+    pub caching: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -105,6 +108,7 @@ impl CpuTables {
             ],
             percpu: PerCpu {
                 self_ptr: 0,
+                caching: 0,
                 kernel_rsp: 0,
                 user_rsp: 0,
                 cpu_id: 0,
@@ -177,6 +181,12 @@ impl CpuTables {
 
 /// Each CPU's tables, by CPU number (registered by [`CpuTables::load`]).
 static TABLES: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// The executing CPU's tables: those holding the per-CPU block its GS base names.
+#[inline(always)]
+pub fn local_tables() -> *mut CpuTables {
+    (super::percpu::self_ptr() - core::mem::offset_of!(CpuTables, percpu) as u64) as *mut CpuTables
+}
 
 /// CPU `cpu`'s tables, once it has loaded them.
 pub fn tables(cpu: u32) -> Option<*mut CpuTables> {

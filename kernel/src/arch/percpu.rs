@@ -45,3 +45,5 @@ field!(current_pd, set_current_pd);
 field!(obj_root, set_obj_root);
 field!(is_vcpu, set_is_vcpu);
 field!(lock_mark);
+field!(self_ptr);
+field!(caching, set_caching);

@@ -96,7 +96,7 @@ pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
     let on = ON[c].load(Ordering::Relaxed);
     if extent == 0 {
         if on {
-            set_base(cpu, BITMAP_OFF);
+            set_local_base(BITMAP_OFF);
             ON[c].store(false, Ordering::Relaxed);
         }
         return true;
@@ -105,19 +105,18 @@ pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
         return false;
     }
     if !on {
-        set_base(cpu, BITMAP_ON);
+        set_local_base(BITMAP_ON);
         ON[c].store(true, Ordering::Relaxed);
     }
     true
 }
 
-/// Points CPU `cpu`'s TSS at its bitmap or past its end.
+/// Points the executing CPU's TSS at its bitmap or past its end.
 #[inline]
-fn set_base(cpu: u32, base: u16) {
-    if let Some(t) = tables(cpu) {
-        // SAFETY: as for `allow`; the CPU reads the field only in user mode.
-        unsafe { (*t).tss.tss.iomap_base = base };
-    }
+fn set_local_base(base: u16) {
+    // SAFETY: the executing CPU's tables live for good; the CPU reads the field only in
+    // user mode, and only this CPU's kernel code (holding the kernel lock) writes it.
+    unsafe { (*super::gdt::local_tables()).tss.tss.iomap_base = base };
 }
 
 /// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or

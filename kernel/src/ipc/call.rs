@@ -15,7 +15,7 @@ use crate::hypercall::caps::object;
 use crate::hypercall::Outcome;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
-use crate::obj::{with, with2, Kind};
+use crate::obj::{with, with2_known, with_known, Kind};
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state
 /// ([`Outcome::SWITCHED`]); the caller's status is set when it is resumed by the reply. A
@@ -23,10 +23,12 @@ use crate::obj::{with, with2, Kind};
 /// is ready).
 #[inline(never)]
 pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    let found = object(arg1_selector(arg1), Kind::Pt, 0)
-        .and_then(|pt| with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)).ok_or(Status::BadCap));
-    match found {
-        Ok((handler, id, ip)) => call_handler(frame, handler, id, ip),
+    match object(arg1_selector(arg1), Kind::Pt, 0) {
+        Ok(pt) => {
+            // SAFETY: a portal capability names a live portal.
+            let (handler, id, ip) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)) };
+            call_handler(frame, handler, id, ip)
+        }
         Err(s) => Outcome::status(s),
     }
 }
@@ -43,29 +45,30 @@ fn call_handler(
     let caller = sched::current_ec();
     // Both sides checked and linked in one loan: the caller waits for the reply, the
     // handler will reply to it.
-    let linked = with2::<Ec, Ec, _>(handler, caller, |h, c| {
-        if h.cpu != c.cpu {
-            return Err(Status::BadCpu);
-        }
-        match h.state {
-            State::Idle => {}
-            // The handler died (a fault nobody handled): as for the callers that waited.
-            State::Dead => return Err(Status::Abort),
-            _ => return Ok(None),
-        }
-        c.state = State::WaitReply;
-        c.callee = handler;
-        c.in_exception = false;
-        h.reply_to = caller;
-        Ok(Some((c.utcb, c.pd, h.utcb, h.pd)))
-    });
+    // SAFETY: a portal holds a reference to its Ec; the caller is the running Ec.
+    let linked = unsafe {
+        with2_known::<Ec, Ec, _>(handler, caller, |h, c| {
+            if h.cpu != c.cpu {
+                return Err(Status::BadCpu);
+            }
+            match h.state {
+                State::Idle => {}
+                // The handler died (a fault nobody handled): as for the callers that waited.
+                State::Dead => return Err(Status::Abort),
+                _ => return Ok(None),
+            }
+            c.state = State::WaitReply;
+            c.callee = handler;
+            c.in_exception = false;
+            h.reply_to = caller;
+            Ok(Some((c.utcb, c.pd, h.utcb, h.pd)))
+        })
+    };
     let (cutcb, cpd, hutcb, hpd) = match linked {
         Some(Ok(Some(sides))) => sides,
         Some(Err(s)) => return Outcome::status(s),
         // The handler is busy (a caller calling its own portal finds itself busy too).
-        Some(Ok(None)) => return busy(frame, caller, handler),
-        None if handler == caller => return busy(frame, caller, handler),
-        None => return Outcome::status(Status::BadCap),
+        Some(Ok(None)) | None => return busy(frame, caller, handler),
     };
     if utcb::copy_message(cutcb, hutcb) {
         super::typed::transfer(cpd, hpd, cutcb, hutcb);
@@ -98,31 +101,36 @@ fn busy(
 #[inline]
 pub fn reply(frame: &mut CurrentFrame) -> bool {
     let handler = sched::current_ec();
-    let Some((caller, global)) = with::<Ec, _>(handler, |e| (e.reply_to, e.global)) else {
-        return true;
-    };
+    // SAFETY: the running Ec.
+    let (caller, global) = unsafe { with_known::<Ec, _>(handler, |e| (e.reply_to, e.global)) };
     // Both sides in one loan: the message (or the exception state the caller resumes
     // with) goes back, the links end and the handler waits for its next call, keeping
     // its registers.
     let replied = (caller != 0 && !global)
         .then(|| {
-            with2::<Ec, Ec, _>(handler, caller, |h, c| {
-                let mut items = None;
-                if c.in_exception {
-                    match c.vmcb {
-                        0 => utcb::save_exception(h.utcb, &mut c.regs),
-                        block => crate::vcpu::save(h.utcb, block, &mut c.regs, &mut c.guest_xcr0),
+            // SAFETY: the running Ec and the one it replies to, which the call's link
+            // keeps alive.
+            unsafe {
+                with2_known::<Ec, Ec, _>(handler, caller, |h, c| {
+                    let mut items = None;
+                    if c.in_exception {
+                        match c.vmcb {
+                            0 => utcb::save_exception(h.utcb, &mut c.regs),
+                            block => {
+                                crate::vcpu::save(h.utcb, block, &mut c.regs, &mut c.guest_xcr0)
+                            }
+                        }
+                    } else {
+                        if utcb::copy_message(h.utcb, c.utcb) {
+                            items = Some((h.pd, c.pd, h.utcb, c.utcb));
+                        }
                     }
-                } else {
-                    if utcb::copy_message(h.utcb, c.utcb) {
-                        items = Some((h.pd, c.pd, h.utcb, c.utcb));
-                    }
-                }
-                h.reply_to = 0;
-                h.state = State::Idle;
-                c.callee = 0;
-                (items, h.helpers != 0)
-            })
+                    h.reply_to = 0;
+                    h.state = State::Idle;
+                    c.callee = 0;
+                    (items, h.helpers != 0)
+                })
+            }
         })
         .flatten();
     let Some((items, helpers)) = replied else {

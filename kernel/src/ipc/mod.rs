@@ -20,7 +20,7 @@ pub mod utcb;
 pub use current::CurrentFrame;
 
 use crate::obj::ec::{Ec, State};
-use crate::obj::{pd, with, with2, Handle};
+use crate::obj::{pd, with, with2_known, with_known, Handle};
 
 /// Puts `next` on the CPU in place of the running Ec: saves the running Ec's FPU state
 /// and user segment bases and loads `next`'s. The general registers stay where they are,
@@ -31,19 +31,24 @@ pub fn switch_to(next: Handle) {
     if cur == next {
         return;
     }
-    let pd = match cur {
-        0 => with::<Ec, _>(next, |n| load_extended(n, None)),
-        _ => with2::<Ec, Ec, _>(cur, next, |c, n| {
-            save_extended(c);
-            load_extended(n, Some((c.fs_base, c.gs_base)))
-        }),
+    // SAFETY: `next` is an Ec its caller just found (on a run queue, or linked to the
+    // running one by a call, and so referred to); `cur` is the running Ec.
+    let pd = unsafe {
+        match cur {
+            0 => Some(with_known::<Ec, _>(next, |n| load_extended(n, None))),
+            _ => with2_known::<Ec, Ec, _>(cur, next, |c, n| {
+                save_extended(c);
+                load_extended(n, Some((c.fs_base, c.gs_base)))
+            }),
+        }
     };
     let Some(pd) = pd else {
         return;
     };
     sched::set_current_ec(next);
     if pd != pd::current() {
-        pd::activate(pd);
+        // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
+        unsafe { pd::activate(pd) };
     }
 }
 

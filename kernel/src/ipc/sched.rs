@@ -14,7 +14,7 @@ use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 
 use crate::obj::ec::{Ec, State};
 use crate::obj::sc::Sc;
-use crate::obj::{with, Handle};
+use crate::obj::{with, with_known, Handle};
 use crate::sync::SpinLock;
 
 struct Queues {
@@ -82,8 +82,9 @@ pub fn current_ec() -> Handle {
 pub fn set_current_ec(ec: Handle) {
     let (mut frame, mut vcpu) = (core::ptr::null_mut(), false);
     if ec != 0 {
+        // SAFETY: the Ec about to run (its caller found it as an Ec).
         (frame, vcpu) =
-            with::<Ec, _>(ec, |e| (&mut e.regs as *mut _, e.vmcb != 0)).unwrap_or((frame, vcpu));
+            unsafe { with_known::<Ec, _>(ec, |e| (&mut e.regs as *mut _, e.vmcb != 0)) };
     }
     // Its user state is where the kernel entries save and the exit restores registers.
     super::current::point_at(frame);

@@ -126,18 +126,40 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
     Some(f(obj))
 }
 
-/// Lends two different objects at once (the two sides of a call). Returns `None` if
-/// either is not of its type or both are the same object.
-pub fn with2<T: Object, U: Object, R>(
+/// Lends `h`, which the caller knows to be a live `T`, to `f` without the kind check of
+/// [`with`] (made in debug builds only). For the handles the kernel keeps itself on the
+/// IPC path: the running Ec, the two Ecs a call links (each holds a reference to the
+/// other), a portal's Ec (the portal holds a reference), the object a capability of that
+/// kind names. Never for a handle a user named.
+///
+/// # Safety
+/// `h` names a live object of type `T`, and no loan of it is active.
+#[inline(always)]
+pub unsafe fn with_known<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> R {
+    debug_assert!(h != 0 && kind_of(h) == Some(T::KIND));
+    // SAFETY: the caller's promise; exclusive as for `with`.
+    f(unsafe { &mut *(virt(h << 12) as *mut T) })
+}
+
+/// Lends two different objects at once (the two sides of a call), both known to be live
+/// objects of their types (as for [`with_known`]). Returns `None` if both are the same
+/// object.
+///
+/// # Safety
+/// As for [`with_known`], for both.
+#[inline(always)]
+pub unsafe fn with2_known<T: Object, U: Object, R>(
     a: Handle,
     b: Handle,
     f: impl FnOnce(&mut T, &mut U) -> R,
 ) -> Option<R> {
-    if a == b || a == 0 || b == 0 || kind_of(a) != Some(T::KIND) || kind_of(b) != Some(U::KIND) {
+    if a == b {
         return None;
     }
-    // SAFETY: as for `with`; the two objects are different frames, so the two loans do
-    // not overlap.
+    debug_assert!(a != 0 && kind_of(a) == Some(T::KIND));
+    debug_assert!(b != 0 && kind_of(b) == Some(U::KIND));
+    // SAFETY: the caller's promise; the two objects are different frames, so the two
+    // loans do not overlap.
     let (x, y) = unsafe {
         (
             &mut *(virt(a << 12) as *mut T),

@@ -9,7 +9,7 @@ use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
 use facet_kcore::paging::PageTable;
 
 use super::spaces::{obj_space, pio_space, tools};
-use super::{alloc, with, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use super::{alloc, with, with_known, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::mem::kspace;
@@ -127,13 +127,14 @@ pub fn current_on(cpu: u32) -> Handle {
 }
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
+///
+/// # Safety
+/// `pd` names a live Pd (the Pd of an Ec about to run, which holds a reference to it).
 #[inline(never)]
-pub fn activate(pd: Handle) {
-    let Some((cr3, extent, bitmap, obj_root)) =
-        with::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root))
-    else {
-        return;
-    };
+pub unsafe fn activate(pd: Handle) {
+    // SAFETY: the caller's promise.
+    let (cr3, extent, bitmap, obj_root) =
+        unsafe { with_known::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root)) };
     let cpu = crate::arch::syscall::cpu_id() as u32;
     crate::smp::shootdown::caching_on(cpu);
     CURRENT[cpu as usize % NUM_CPU].store(pd, Ordering::Release);

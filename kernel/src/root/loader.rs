@@ -165,7 +165,8 @@ pub fn start(
         )
         .map_err(|_| RootError::OutOfMemory)?;
     }
-    pd::activate(root);
+    // SAFETY: the root Pd was just created; its capabilities keep it alive.
+    unsafe { pd::activate(root) };
     with::<Ec, _>(ec, |e| e.state = crate::obj::ec::State::Ready);
     crate::ipc::sched::start(sc, ec);
 

@@ -24,23 +24,25 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// shootdown does not wake it.
 static MAY_CACHE: AtomicU64 = AtomicU64::new(0);
 
-/// The executing CPU, `cpu`, loads a Pd's address space.
+/// The executing CPU, `cpu`, loads a Pd's address space. Only a CPU itself changes its
+/// bit, so its per-CPU block mirrors the bit and most switches test that instead.
 #[inline]
 pub fn caching_on(cpu: u32) {
-    let bit = 1u64 << (cpu % 64);
-    if MAY_CACHE.load(Ordering::Relaxed) & bit == 0 {
-        MAY_CACHE.fetch_or(bit, Ordering::AcqRel);
+    if crate::arch::percpu::caching() == 0 {
+        crate::arch::percpu::set_caching(1);
+        MAY_CACHE.fetch_or(1u64 << (cpu % 64), Ordering::AcqRel);
     }
 }
 
 /// Whether the executing CPU may hold user translations.
 pub fn caching() -> bool {
-    MAY_CACHE.load(Ordering::Relaxed) & (1u64 << (cpu_id() % 64)) != 0
+    crate::arch::percpu::caching() != 0
 }
 
 /// The executing CPU holds no user translations any more (it flushed them on the
 /// kernel's own table).
 pub fn clean_here() {
+    crate::arch::percpu::set_caching(0);
     MAY_CACHE.fetch_and(!(1u64 << (cpu_id() % 64)), Ordering::AcqRel);
 }
 static FLUSHED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
