@@ -58,8 +58,12 @@ pub fn copy_message(src: u64, dst: u64) -> bool {
         return false;
     }
     let items = rd(src, off::ITEMS);
-    let n = ((items & 0xffff) as usize).min(WORDS);
-    wr(dst, off::ITEMS, items & !0xffff | n as u64);
+    wr(dst, off::ITEMS, items);
+    let mut n = (items & 0xffff) as usize;
+    if n > WORDS {
+        n = WORDS;
+        wr(dst, off::ITEMS, items & !0xffff | n as u64);
+    }
     // Word by word through two moving pointers: the shortest loop for the short
     // messages that are the common case.
     let (mut from, mut to) = (virt(src + 32) as *const u64, virt(dst + 32) as *mut u64);
