@@ -78,7 +78,9 @@ impl CurrentFrame {
     /// (the hypercall entry's, which hands it to every handler).
     ///
     /// # Safety
-    /// As for [`CurrentFrame::new`].
+    /// 1. One token per kernel entry, as for [`CurrentFrame::new`].
+    /// 2. While a reference obtained through it lives, the running Ec's `regs` is not
+    ///    reached another way.
     pub unsafe fn new_ref() -> &'static mut CurrentFrame {
         // SAFETY: a dangling, aligned pointer is a valid reference to a zero-sized value.
         unsafe { core::ptr::NonNull::<CurrentFrame>::dangling().as_mut() }

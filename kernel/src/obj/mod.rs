@@ -133,7 +133,8 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
 /// kind names. Never for a handle a user named.
 ///
 /// # Safety
-/// `h` names a live object of type `T`, and no loan of it is active.
+/// 1. `h` names a live object of type `T`.
+/// 2. No loan of it is active.
 #[inline(always)]
 pub unsafe fn with_known<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> R {
     debug_assert!(h != 0 && kind_of(h) == Some(T::KIND));
@@ -146,7 +147,8 @@ pub unsafe fn with_known<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -
 /// object.
 ///
 /// # Safety
-/// As for [`with_known`], for both.
+/// 1. `a` names a live object of type `T` and `b` one of type `U`.
+/// 2. No loan of either is active.
 #[inline(always)]
 pub unsafe fn with2_known<T: Object, U: Object, R>(
     a: Handle,

@@ -129,7 +129,7 @@ pub fn current_on(cpu: u32) -> Handle {
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
 ///
 /// # Safety
-/// `pd` names a live Pd (the Pd of an Ec about to run, which holds a reference to it).
+/// 1. `pd` names a live Pd (the Pd of an Ec about to run, which holds a reference to it).
 #[inline(never)]
 pub unsafe fn activate(pd: Handle) {
     // SAFETY: the caller's promise.
