@@ -95,6 +95,18 @@ struct Side {
     vmm_deadline: u64,
 }
 
+/// The guest's CR2 (the kernel holds it while the guest does not run).
+pub fn guest_cr2(vmcs: u64) -> u64 {
+    // SAFETY: the side page belongs to the vCPU.
+    unsafe { (*side(vmcs)).cr2 }
+}
+
+/// Sets the guest's CR2 for its next entry.
+pub fn set_guest_cr2(vmcs: u64, cr2: u64) {
+    // SAFETY: the side page belongs to the vCPU.
+    unsafe { (*side(vmcs)).cr2 = cr2 };
+}
+
 /// The VMM's timeout for the vCPU: `relative` TSC ticks from now (all ones: none).
 pub fn set_vmm_timeout(vmcs: u64, relative: u64) {
     let deadline = if relative == u64::MAX {

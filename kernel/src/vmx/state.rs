@@ -64,6 +64,7 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         let cr0 = read(vmcs::GUEST_CR0) & !mask0 | read(vmcs::CR0_SHADOW) & mask0;
         let cr4 = read(vmcs::GUEST_CR4) & !mask4 | read(vmcs::CR4_SHADOW) & mask4;
         wr(utcb, u::CR0, cr0);
+        wr(utcb, u::CR2, super::run::guest_cr2(vmcs));
         wr(utcb, u::CR4, cr4);
     }
     if m & mtd::RIP_LEN != 0 {
@@ -189,6 +190,7 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         write(vmcs::GUEST_CR0, rd(utcb, u::CR0) | super::cr0_fixed());
         write(vmcs::CR4_SHADOW, rd(utcb, u::CR4));
         write(vmcs::GUEST_CR4, rd(utcb, u::CR4) | super::cr4_fixed());
+        super::run::set_guest_cr2(vmcs, rd(utcb, u::CR2));
     }
     for (at, n, bit) in SEGS {
         if m & bit != 0 {

@@ -94,6 +94,7 @@ mod smp;
 mod vm;
 mod vm_apic;
 mod vm_bad;
+mod vm_cr2;
 mod vm_crmon;
 mod vm_long;
 mod vm_smp;
@@ -264,6 +265,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         vm_crmon::monitored_cr0_bit_exits(w)
     });
     r.run("vm::vmm_timeout_exits", || vm_crmon::vmm_timeout_exits(w));
+    r.run("vm::guest_cr2_follows_mtd_cr", || {
+        vm_cr2::guest_cr2_follows_mtd_cr(w)
+    });
     r.run("vm::vcpus_on_every_cpu", || vm_smp::vcpus_on_every_cpu(w));
     r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
     r.run(
