@@ -101,6 +101,11 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     wr(utcb, u::ITEMS, u::STATE_WORDS);
 }
 
+/// What of the guest's state its translations depend on: CR0, CR3, CR4 and EFER.
+fn paging(v: Vmcb) -> [u64; 4] {
+    [vmcb::CR0, vmcb::CR3, vmcb::CR4, vmcb::EFER].map(|field| v.r64(field))
+}
+
 /// Applies the state the VMM's reply selects (its UTCB's MTD word) to the vCPU.
 pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
     if utcb == 0 {
@@ -112,6 +117,7 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
             *r = rd(utcb, at);
         }
     }
+    let paging_before = paging(v);
     for (at, field, bit) in REGS {
         if m & bit != 0 {
             v.w64(field, rd(utcb, at));
@@ -131,7 +137,9 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
             );
         }
     }
-    if m & (mtd::CR | mtd::EFER_PAT | mtd::PDPTE | mtd::TLB) != 0 {
+    // The guest's cached translations are stale after a change of its paging state
+    // (a VMM that writes back the values it read changes nothing) or on request.
+    if paging(v) != paging_before || m & (mtd::PDPTE | mtd::TLB) != 0 {
         v.request_flush();
     }
     if m & mtd::CTRL != 0 {

@@ -161,6 +161,18 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     wr(utcb, u::ITEMS, u::STATE_WORDS);
 }
 
+/// What of the current VMCS's guest state its translations depend on: CR0, CR3, CR4
+/// and EFER.
+fn paging() -> [u64; 4] {
+    [
+        vmcs::GUEST_CR0,
+        vmcs::GUEST_CR3,
+        vmcs::GUEST_CR4,
+        vmcs::GUEST_EFER,
+    ]
+    .map(read)
+}
+
 /// Applies the state the VMM's reply selects (its UTCB's MTD word) to the vCPU. What
 /// the CPU would refuse (reserved bits, inconsistent state) makes the next entry fail,
 /// which the VMM sees as exit 33 (invalid guest state): the kernel keeps its own
@@ -178,6 +190,7 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             *r = rd(utcb, at);
         }
     }
+    let paging_before = paging();
     for (at, field, bit) in REGS {
         if m & bit != 0 {
             write(field, rd(utcb, at));
@@ -226,9 +239,10 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         let entry = read(vmcs::ENTRY_CONTROLS) & !(1 << 9);
         write(vmcs::ENTRY_CONTROLS, entry | (lma as u64) << 9);
     }
-    // New paging state from the VMM, or its explicit request: the guest's cached
-    // linear translations are stale.
-    if m & (mtd::CR | mtd::EFER_PAT | mtd::PDPTE | mtd::TLB) != 0 {
+    // Changed paging state from the VMM (one that writes back the values it read
+    // changes nothing), or its explicit request: the guest's cached linear translations
+    // are stale.
+    if paging() != paging_before || m & (mtd::PDPTE | mtd::TLB) != 0 {
         super::run::flush_vpid(vmcs);
     }
     if m & mtd::CTRL != 0 {
