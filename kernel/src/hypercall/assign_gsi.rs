@@ -35,18 +35,13 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
     if f.rax != u64::MAX {
         let si = object(f.rax, Kind::Sm, 0)?;
         if si == sm {
-            with::<Sm, _>(sm, |s| s.chained = 0);
+            rechain(sm, 0);
             return Ok(());
         }
         if with::<Sm, _>(si, |s| s.gsi != 0).unwrap_or(true) {
             return Err(Status::BadCap);
         }
-        // Chaining to a semaphore takes a reference, as creation with a chain does.
-        crate::obj::get(si);
-        let old = with::<Sm, _>(sm, |s| core::mem::replace(&mut s.chained, si)).unwrap_or(0);
-        if old != 0 {
-            crate::obj::put(old);
-        }
+        rechain(sm, si);
     }
     let apic_id = crate::smp::apic_id(cpu);
     if !ioapic::serves(gsi) {
@@ -64,6 +59,18 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
     f.rsi = 0;
     f.rdx = 0;
     Ok(())
+}
+
+/// Chains interrupt semaphore `sm` to `to` (0: unchains). The chain holds a reference
+/// to the semaphore it signals, as creation with a chain does; the old one's goes.
+fn rechain(sm: crate::obj::Handle, to: crate::obj::Handle) {
+    if to != 0 {
+        crate::obj::get(to);
+    }
+    let old = with::<Sm, _>(sm, |s| core::mem::replace(&mut s.chained, to)).unwrap_or(0);
+    if old != 0 {
+        crate::obj::put(old);
+    }
 }
 
 /// The base of the MSI address window (local APIC interrupts).

@@ -216,6 +216,7 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "irq::pit_interrupt_wakes_semaphore",
         irq::pit_interrupt_wakes_semaphore,
     );
+    r.run("irq::gsi_chaining", irq::gsi_chaining);
     r.run(
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,

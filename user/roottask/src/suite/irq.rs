@@ -5,10 +5,12 @@ use facet_abi::hip::off;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{assign_gsi, pd_ctrl_delegate, sm_down};
+use facet_rt::hypercall::{
+    assign_gsi, create_sm, pd_ctrl_delegate, pool_stats, revoke, sm_down, sm_down_until,
+};
 use facet_rt::io::outb;
 
-use super::{Fail, TestResult};
+use super::{ok, Fail, TestResult};
 use crate::world::World;
 use crate::FROM_KERNEL;
 
@@ -51,11 +53,61 @@ pub fn pit_interrupt_wakes_semaphore() -> TestResult {
     );
     assign_gsi(800, 0, 0, u64::MAX)
         .map_err(|s| Fail::new(format_args!("assign_gsi: {}", s.name())))?;
-    // Channel 0, mode 0 (interrupt on terminal count), about 1 ms.
-    outb(0x43, 0x30);
-    outb(0x40, 0xa9);
-    outb(0x40, 0x04);
+    pit_one_shot();
     // Blocks until the interrupt: the roottask is the only runnable EC, so the CPU idles.
     sm_down(800).map_err(|s| Fail::new(format_args!("down: {}", s.name())))?;
     Ok(())
+}
+
+/// Chaining an interrupt semaphore: the interrupt signals the semaphore it is chained to,
+/// a `down` on the interrupt semaphore itself only re-enables the interrupt, and
+/// chaining to itself unchains. Runs after `pit_interrupt_wakes_semaphore`, which
+/// delegated the PIT's ports and GSI 2's semaphore (at 800).
+pub fn gsi_chaining() -> TestResult {
+    const CHAIN: u64 = 801;
+    const OTHER_GSI: u64 = 802;
+    let (free_before, _) =
+        pool_stats().map_err(|s| Fail::new(format_args!("stats: {}", s.name())))?;
+    ok(create_sm(CHAIN, PD, 0, 0), "semaphore")?;
+    // Bad chains: an empty selector, a PD, another interrupt semaphore.
+    ensure_eq!(assign_gsi(800, 0, 0, 803), Err(Status::BadCap));
+    ensure_eq!(assign_gsi(800, 0, 0, PD), Err(Status::BadCap));
+    let gsi3 = Crd::new(
+        Kind::Object,
+        facet_abi::config::NUM_CPU as u64 + 3,
+        0,
+        perm::ALL,
+    );
+    let window = Crd::new(Kind::Object, OTHER_GSI, 0, perm::ALL);
+    pd_ctrl_delegate(PD, PD, gsi3, FROM_KERNEL, window)
+        .map_err(|s| Fail::new(format_args!("GSI 3: {}", s.name())))?;
+    ensure_eq!(assign_gsi(800, 0, 0, OTHER_GSI), Err(Status::BadCap));
+    ok(assign_gsi(800, 0, 0, CHAIN).map(|_| ()), "chain")?;
+    pit_one_shot();
+    // The interrupt semaphore is chained: its down returns at once.
+    ok(sm_down(800), "down on the chained interrupt semaphore")?;
+    // The interrupt arrives at the chained one.
+    ok(sm_down(CHAIN), "down on the chained semaphore")?;
+    // Unchained again: the interrupt semaphore counts the next interrupt itself.
+    ok(assign_gsi(800, 0, 0, 800).map(|_| ()), "unchain")?;
+    pit_one_shot();
+    ok(sm_down(800), "down after unchaining")?;
+    ensure_eq!(sm_down_until(CHAIN, 1), Err(Status::Timeout));
+    // Nothing keeps the chained semaphore once its capability goes.
+    ok(
+        revoke(Crd::new(Kind::Object, CHAIN, 0, perm::ALL), true, None),
+        "revoke",
+    )?;
+    ok(revoke(window, true, None), "revoke GSI 3")?;
+    let (free_after, _) =
+        pool_stats().map_err(|s| Fail::new(format_args!("stats: {}", s.name())))?;
+    ensure_eq!(free_after, free_before);
+    Ok(())
+}
+
+/// PIT channel 0, mode 0 (interrupt on terminal count), about 1 ms.
+fn pit_one_shot() {
+    outb(0x43, 0x30);
+    outb(0x40, 0xa9);
+    outb(0x40, 0x04);
 }
