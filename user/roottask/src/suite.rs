@@ -79,6 +79,7 @@ macro_rules! ensure_eq {
 
 mod boot;
 mod caps;
+mod child_memory;
 mod cpu;
 mod delegate;
 mod exc_vectors;
@@ -178,6 +179,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "caps::child_ports_follow_capabilities",
         ports::child_ports_follow_capabilities,
+    );
+    r.run(
+        "caps::child_memory_follows_delegation",
+        child_memory::child_memory_follows_delegation,
     );
     r.run("caps::msr_access", caps::msr_access);
     r.run("caps::machine_ctrl_answers", leak::machine_ctrl_answers);
