@@ -110,7 +110,9 @@ pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
             &mut fs,
             pio_space(dst),
             port,
-            Cap::new(PORT_OBJ, 1, a),
+            // The kernel's ports are one range (as in the reference): the Pd receives
+            // the delegated part as one.
+            Cap::new(PORT_OBJ, 1, a).with_order(o as u8),
         );
     }
     Crd::new(Kind::Pio, base, o as u8, a)

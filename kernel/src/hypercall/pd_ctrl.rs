@@ -78,7 +78,8 @@ fn lookup(f: &mut Frame) -> HcResult {
         _ => None,
     };
     f.rsi = match found {
-        Some(c) => Crd::new(crd.kind(), crd.base(), 0, c.perms).0,
+        // The range the capability was delegated in, as the reference answers its node.
+        Some(c) => Crd::new(crd.kind(), c.range_base(crd.base()), c.order, c.perms).0,
         None => Crd::NULL.0,
     };
     Ok(())

@@ -101,7 +101,9 @@ pub fn insert_root(
 ///
 /// For each `i` in increasing order whose source slot holds a capability: the new
 /// capability names the same object and kind, with the source's permissions `&
-/// perms_mask`. If none are left, or the destination slot `dst_base + i` is occupied
+/// perms_mask` and the smaller of the source's [`Cap::order`] and `order` (the part of
+/// the source's range delegated here; with bases aligned to `order`, as the kernel's
+/// transfers have them, it is aligned in the destination too). If none are left, or the destination slot `dst_base + i` is occupied
 /// (delegating a slot onto itself included), it is skipped; otherwise it is stored there
 /// as the newest child of the source slot, then [`Spaces::added`] and [`Spaces::changed`]
 /// are called. Ranges overlapping in one space are processed in that order, so a slot
@@ -146,7 +148,8 @@ pub fn delegate(
             continue;
         }
         let d_addr = dst.slot_addr_alloc(mem, frames, d)?;
-        let new = cap.with_perms(perms);
+        // The copy belongs to the part of its source's range that was delegated.
+        let new = cap.with_perms(perms).with_order(cap.order.min(order as u8));
         // Both indices are below 2^32: tables have at most 32 index bits.
         let src_ref = SlotRef::new(src_space, s as u32);
         let dst_ref = SlotRef::new(dst_space, d as u32);

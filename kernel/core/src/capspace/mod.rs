@@ -47,8 +47,8 @@ pub const SLOT_BYTES: u64 = 32;
 pub const LEAF_SLOTS: u64 = 128;
 /// Entries in one directory frame (9 index bits).
 pub const DIR_ENTRIES: u64 = 512;
-/// Object handles must be below this (they are stored in 56 bits).
-pub const OBJ_LIMIT: u64 = 1 << 56;
+/// Object handles must be below this (they are stored in 50 bits).
+pub const OBJ_LIMIT: u64 = 1 << 50;
 /// All five permission bits.
 pub const PERMS: u8 = 0x1f;
 
@@ -58,10 +58,11 @@ const W_PARENT: u64 = 8;
 const W_CHILD: u64 = 16;
 const W_SIBLING: u64 = 24;
 
-/// A capability: an object handle, a kind tag and permission bits.
+/// A capability: an object handle, a kind tag, permission bits and the order of the
+/// range it was delegated in.
 ///
-/// Stored in one word as `obj << 8 | kind << 5 | perms`; the word 0 means "no capability",
-/// which is why `obj` must not be 0.
+/// Stored in one word as `obj << 14 | order << 8 | kind << 5 | perms`; the word 0 means
+/// "no capability", which is why `obj` must not be 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cap {
     /// The object, as an opaque handle the kernel chooses: non-zero, below [`OBJ_LIMIT`].
@@ -70,23 +71,45 @@ pub struct Cap {
     pub kind: u8,
     /// Permission bits, `0..=0x1f` (see `facet_abi::perm`).
     pub perms: u8,
+    /// The capability is one of the `2^order` slots, naturally aligned, that one
+    /// delegation made together (`0..=`[`MAX_BITS`]; 0 for a capability created on its
+    /// own): what a lookup answers as its range, as the reference's mapping database
+    /// answers the node a slot belongs to. [`delegate`] gives each copy the smaller of
+    /// its source's order and the order delegated.
+    pub order: u8,
 }
 
+const KIND_SHIFT: u32 = 5;
+const ORDER_SHIFT: u32 = 8;
+const OBJ_SHIFT: u32 = 14;
+
 impl Cap {
-    /// A capability with these fields (not checked; see [`Cap::is_valid`]).
+    /// A capability with these fields and order 0 (not checked; see [`Cap::is_valid`]).
     pub const fn new(obj: u64, kind: u8, perms: u8) -> Cap {
-        Cap { obj, kind, perms }
+        Cap {
+            obj,
+            kind,
+            perms,
+            order: 0,
+        }
     }
 
     /// Whether every field fits its encoding: `obj` non-zero and below [`OBJ_LIMIT`],
-    /// `kind <= 7`, `perms <= 0x1f`.
+    /// `kind <= 7`, `perms <= 0x1f`, `order <= MAX_BITS`.
     pub const fn is_valid(self) -> bool {
-        self.obj != 0 && self.obj < OBJ_LIMIT && self.kind < 8 && self.perms <= PERMS
+        self.obj != 0
+            && self.obj < OBJ_LIMIT
+            && self.kind < 8
+            && self.perms <= PERMS
+            && self.order as u32 <= MAX_BITS
     }
 
     /// The stored word. Fields that do not fit are truncated, so encode only valid caps.
     pub const fn encode(self) -> u64 {
-        (self.obj << 8) | ((self.kind as u64 & 7) << 5) | (self.perms as u64 & PERMS as u64)
+        (self.obj << OBJ_SHIFT)
+            | ((self.order as u64 & 0x3f) << ORDER_SHIFT)
+            | ((self.kind as u64 & 7) << KIND_SHIFT)
+            | (self.perms as u64 & PERMS as u64)
     }
 
     /// The capability in a stored word; `None` for 0.
@@ -95,19 +118,26 @@ impl Cap {
             return None;
         }
         Some(Cap {
-            obj: word >> 8,
-            kind: ((word >> 5) & 7) as u8,
+            obj: word >> OBJ_SHIFT,
+            kind: ((word >> KIND_SHIFT) & 7) as u8,
             perms: (word & PERMS as u64) as u8,
+            order: ((word >> ORDER_SHIFT) & 0x3f) as u8,
         })
     }
 
     /// The same capability with other permission bits.
     pub const fn with_perms(self, perms: u8) -> Cap {
-        Cap {
-            obj: self.obj,
-            kind: self.kind,
-            perms,
-        }
+        Cap { perms, ..self }
+    }
+
+    /// The same capability as part of a range of order `order`.
+    pub const fn with_order(self, order: u8) -> Cap {
+        Cap { order, ..self }
+    }
+
+    /// The first slot of the range slot `index` belongs to (see [`Cap::order`]).
+    pub const fn range_base(self, index: u64) -> u64 {
+        index & !((1u64 << (self.order as u32 & 63)) - 1)
     }
 }
 

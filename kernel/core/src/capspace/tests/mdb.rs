@@ -116,6 +116,32 @@ fn lookup_cases() {
 }
 
 #[test]
+fn delegated_copies_keep_the_part_of_their_range() {
+    let mut sim = world();
+    // Ports 0x40..0x48 as one range of order 3 (the way the kernel hands out ports).
+    for port in 0x40..0x48 {
+        sim.insert(P, port, cap(1, 1, 1).with_order(3)).unwrap();
+    }
+    // Four of them on: each copy is part of a range of order 2.
+    assert_eq!(sim.delegate(P, 0x44, Q, 0x44, 2, ALL), Ok(out(4, 0)));
+    let c = sim.cap(Q, 0x46).unwrap();
+    assert_eq!((c.order, c.range_base(0x46)), (2, 0x44));
+    // All eight into an empty space: the four new ones keep the source's order (3), the
+    // four already there stay as they were.
+    sim.space(12, PORT_BITS);
+    assert_eq!(sim.delegate(P, 0x40, 12, 0x40, 4, ALL), Ok(out(8, 0)));
+    assert_eq!(sim.cap(12, 0x41).unwrap().order, 3);
+    assert_eq!(sim.delegate(P, 0x40, Q, 0x40, 3, ALL), Ok(out(4, 4)));
+    assert_eq!(sim.cap(Q, 0x41).unwrap().order, 3);
+    assert_eq!(sim.cap(Q, 0x45).unwrap().order, 2);
+    // Single objects stay single whatever the order delegated.
+    sim.insert(A, 8, cap(0x30, 2, ALL)).unwrap();
+    assert_eq!(sim.delegate(A, 8, B, 8, 3, ALL), Ok(out(1, 0)));
+    assert_eq!(sim.cap(B, 8).unwrap().order, 0);
+    assert_eq!(sim.check(), 26);
+}
+
+#[test]
 fn delegate_reduces_perms_by_mask() {
     let mut sim = world();
     sim.insert(A, 1, cap(0x20, 3, 0b11011)).unwrap();
@@ -139,7 +165,7 @@ fn delegate_reduces_perms_by_mask() {
     // The stored words of the child and the parent's link, spelled out.
     let t = sim.world.tables[&B];
     let addr = t.slot_addr(&sim.mem, 7).unwrap();
-    assert_eq!(sim.mem.word(addr), 0x20 << 8 | 3 << 5 | 0b01010);
+    assert_eq!(sim.mem.word(addr), 0x20 << 14 | 3 << 5 | 0b01010);
     assert_eq!(sim.mem.word(addr + 8), 1 << 32 | 1);
     let parent = sim.world.tables[&A].slot_addr(&sim.mem, 1).unwrap();
     assert_eq!(sim.mem.word(parent + 16), 3 << 32 | 7); // newest child: C:7

@@ -104,7 +104,9 @@ impl Model {
                 out.skipped += 1;
                 continue;
             }
-            self.add(d, self.nodes[n].cap.with_perms(perms), Some(n));
+            let cap = self.nodes[n].cap;
+            let copy = cap.with_perms(perms).with_order(cap.order.min(order as u8));
+            self.add(d, copy, Some(n));
             out.delegated += 1;
         }
         Ok(out)
@@ -264,6 +266,8 @@ fn run(seed: u64, steps: usize) {
                 } else {
                     cap(next_obj, 1 + rng.below(7) as u8, 1 + rng.below(31) as u8)
                 };
+                // Some root capabilities stand for a range (as the kernel's ports do).
+                let c = c.with_order(rng.below(4) as u8 * 3);
                 next_obj += 1;
                 what = format!("seed {seed} step {step}: insert_root({s}, {i}, {c:?})");
                 let want = model.insert(s, i, c);

@@ -22,17 +22,24 @@ fn set(sim: &mut Sim, t: Table, index: u64, slot: Slot) -> Result<(), CapError> 
 #[test]
 fn encodings_are_the_documented_words() {
     let c = cap(0x1234, 2, 0b10101);
-    assert_eq!(c.encode(), 0x12_3455);
-    assert_eq!(Cap::decode(0x12_3455), Some(c));
+    assert_eq!(c.encode(), 0x48d_0055);
+    assert_eq!(Cap::decode(0x48d_0055), Some(c));
     assert_eq!(Cap::decode(0), None);
-    let big = cap(OBJ_LIMIT - 1, 7, 0x1f);
+    // The range order sits between the kind and the object.
+    let ranged = c.with_order(5);
+    assert_eq!(ranged.encode(), 0x48d_0555);
+    assert_eq!(Cap::decode(0x48d_0555), Some(ranged));
+    assert_eq!(ranged.range_base(0x47), 0x40);
+    assert_eq!(c.range_base(0x47), 0x47);
+    let big = cap(OBJ_LIMIT - 1, 7, 0x1f).with_order(MAX_BITS as u8);
     assert!(big.is_valid());
-    assert_eq!(big.encode(), u64::MAX);
-    assert_eq!(Cap::decode(u64::MAX), Some(big));
+    assert_eq!(big.encode(), 0xffff_ffff_ffff_e0ff);
+    assert_eq!(Cap::decode(0xffff_ffff_ffff_e0ff), Some(big));
     assert!(!cap(0, 1, 1).is_valid());
     assert!(!cap(OBJ_LIMIT, 1, 1).is_valid());
     assert!(!cap(1, 8, 1).is_valid());
     assert!(!cap(1, 1, 0x20).is_valid());
+    assert!(!cap(1, 1, 1).with_order(MAX_BITS as u8 + 1).is_valid());
     assert!(cap(1, 0, 0).is_valid());
 
     assert_eq!(SlotRef::encode(Some(r(3, 0x1ff_ffff))), 0x3_01ff_ffff);
@@ -47,7 +54,7 @@ fn encodings_are_the_documented_words() {
     assert_eq!(
         s.encode(),
         [
-            0x99 << 8 | 1 << 5 | 3,
+            0x99 << 14 | 1 << 5 | 3,
             0x1_0000_0005,
             0x2_0000_0000,
             0x7_0000_0010
@@ -128,14 +135,14 @@ fn object_round_trip_allocates_on_demand() {
     assert_eq!(leaf0, POOL + 2 * FRAME);
     let leaf1 = sim.mem.word(dir + 8);
     assert_eq!(leaf1, POOL + 3 * FRAME);
-    assert_eq!(sim.mem.word(leaf0 + 127 * 32), 0x101 << 8 | 2 << 5 | 2);
+    assert_eq!(sim.mem.word(leaf0 + 127 * 32), 0x101 << 14 | 2 << 5 | 2);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 32 | 7);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 32 | 1);
-    assert_eq!(sim.mem.word(leaf1), 0x102 << 8 | 3 << 5 | 4);
+    assert_eq!(sim.mem.word(leaf1), 0x102 << 14 | 3 << 5 | 4);
     // The top index: root entry 511, directory entry 511, slot 127.
     let top_dir = sim.mem.word(t.root + 511 * 8);
     let top_leaf = sim.mem.word(top_dir + 511 * 8);
-    assert_eq!(sim.mem.word(top_leaf + 127 * 32), 0x104 << 8 | 5 << 5 | 16);
+    assert_eq!(sim.mem.word(top_leaf + 127 * 32), 0x104 << 14 | 5 << 5 | 16);
     assert_eq!(t.slot_addr(&sim.mem, TOP_OBJ), Some(top_leaf + 127 * 32));
 }
 
@@ -152,7 +159,7 @@ fn port_round_trip() {
     assert_eq!(t.get(&sim.mem, 0), a);
     assert_eq!(t.get(&sim.mem, TOP_PORT), b);
     let leaf = sim.mem.word(t.root + 511 * 8);
-    assert_eq!(sim.mem.word(leaf + 127 * 32), 0xcf8 << 8 | 1 << 5 | 1);
+    assert_eq!(sim.mem.word(leaf + 127 * 32), 0xcf8 << 14 | 1 << 5 | 1);
     assert_eq!(set(&mut sim, t, 1 << 16, a), Err(CapError::IndexOutOfRange));
 }
 
@@ -322,7 +329,7 @@ fn one_level_table() {
         Err(CapError::IndexOutOfRange)
     );
     assert_eq!(sim.frames.handed.len(), 1);
-    assert_eq!(sim.mem.word(t.root + 31 * 32), 1 << 8 | 1 << 5 | 1);
+    assert_eq!(sim.mem.word(t.root + 31 * 32), 1 << 14 | 1 << 5 | 1);
     assert_eq!(t.next_used(&sim.mem, 0), Some(31));
     let mut freed = Vec::new();
     t.free_all(&sim.mem, |f| freed.push(f));
