@@ -18,9 +18,8 @@ use super::delegation::unmap_memory;
 use super::HcResult;
 use crate::arch::regs::Frame;
 use crate::obj::pd;
-use crate::obj::sm::Sm;
 use crate::obj::spaces::{obj_space, pio_space, tools};
-use crate::obj::{with, Kind};
+use crate::obj::Kind;
 
 pub fn revoke(f: &mut Frame) -> HcResult {
     let flags = arg1_flags(f.rdi);
@@ -60,7 +59,8 @@ pub fn revoke(f: &mut Frame) -> HcResult {
     let sm_sel = arg1_selector(f.rdi);
     if sm_sel != 0 {
         if let Ok(sm) = object(sm_sel, Kind::Sm, perm::SM_UP) {
-            with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
+            // An `up`, as in the reference: a waiter wakes, or the counter counts it.
+            crate::ipc::semaphore::up(sm);
         }
     }
     Ok(())

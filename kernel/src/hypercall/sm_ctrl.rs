@@ -27,9 +27,7 @@ fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
     let sm = object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1))?;
     if !down {
-        if !crate::ipc::semaphore::wake_one(sm) {
-            with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
-        }
+        crate::ipc::semaphore::up(sm);
         return Ok(Outcome::status(Status::Success));
     }
     let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));

@@ -63,6 +63,14 @@ pub fn wake_one(sm: Handle) -> bool {
     true
 }
 
+/// An `up` on `sm`: the first waiter wakes, or the counter counts it.
+#[inline]
+pub fn up(sm: Handle) {
+    if !wake_one(sm) {
+        with::<Sm, _>(sm, |s| s.counter = s.counter.saturating_add(1));
+    }
+}
+
 /// A GSI fired: a level-triggered one is masked until its semaphore is waited on again,
 /// and the semaphore (or the one it is chained to) is signalled.
 pub fn interrupt(gsi: u32) {
@@ -76,9 +84,7 @@ pub fn interrupt(gsi: u32) {
         Some(c) if c != 0 => c,
         _ => sm,
     };
-    if !wake_one(target) {
-        with::<Sm, _>(target, |s| s.counter = s.counter.saturating_add(1));
-    }
+    up(target);
 }
 
 /// Ecs waiting with a deadline (0: free slot). A fixed table: a wait beyond its capacity

@@ -227,6 +227,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc::timer_preempts_and_revoke_stops,
     );
     r.run(
+        "ipc::revoke_wakes_a_waiter_on_its_semaphore",
+        ipc::revoke_wakes_a_waiter_on_its_semaphore,
+    );
+    r.run(
         "ipc::every_word_count_both_ways",
         ipc_more::every_word_count_both_ways,
     );

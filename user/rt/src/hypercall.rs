@@ -191,9 +191,21 @@ pub fn create_sm(sel: u64, pd: u64, count: u64, chained: u64) -> Result<(), Stat
 /// `revoke`: take back `crd` (and, with `include_self`, the range itself), in the
 /// caller or, with `remote`, in the PD named by that selector.
 pub fn revoke(crd: Crd, include_self: bool, remote: Option<u64>) -> Result<(), Status> {
+    revoke_then_signal(crd, include_self, remote, 0)
+}
+
+/// [`revoke`], then an `up` on the semaphore at selector `sm` (0: none; a selector that
+/// names no semaphore the caller may up is ignored): whoever waits on it learns that the
+/// revocation is complete.
+pub fn revoke_then_signal(
+    crd: Crd,
+    include_self: bool,
+    remote: Option<u64>,
+    sm: u64,
+) -> Result<(), Status> {
     let flags = include_self as u64 | (remote.is_some() as u64) << 1;
     status_of(&raw(
-        arg1(Hypercall::Revoke, flags, 0),
+        arg1(Hypercall::Revoke, flags, sm),
         crd.0,
         remote.unwrap_or(0),
         0,

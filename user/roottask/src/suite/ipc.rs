@@ -416,6 +416,60 @@ pub fn timer_preempts_and_revoke_stops() -> TestResult {
     Ok(())
 }
 
+static REVOKE_WOKE: AtomicU64 = AtomicU64::new(0);
+
+/// A global EC that waits on semaphore 741, then says so and signals 742.
+extern "C" fn revoke_waiter() -> ! {
+    let _ = sm_down(741);
+    REVOKE_WOKE.store(1, Ordering::SeqCst);
+    let _ = facet_rt::hypercall::sm_up(742);
+    loop {
+        let _ = sm_down(741);
+    }
+}
+
+/// `revoke` signals its semaphore the way `sm_ctrl up` does: an Ec already waiting on it
+/// wakes. Needs `exceptions_startup_and_semaphores` first (the handler EC 410).
+pub fn revoke_wakes_a_waiter_on_its_semaphore() -> TestResult {
+    use facet_abi::crd::{Crd, Kind};
+    use facet_abi::perm;
+    use facet_rt::hypercall::sm_down_until;
+    ok(create_sm(741, PD, 0, 0), "create sm")?;
+    ok(create_sm(742, PD, 0, 0), "create done sm")?;
+    NEXT_ENTRY.store(revoke_waiter as *const () as u64, Ordering::SeqCst);
+    ok(
+        create_pt(
+            880,
+            PD,
+            410,
+            (mtd::RIP_LEN | mtd::RSP) as u64,
+            __startup_entry as *const () as u64,
+        ),
+        "startup portal",
+    )?;
+    ok(
+        create_ec(451, PD, ec_flags::GLOBAL, 0, UTCB_WORKER + 0x2000, 0, 850),
+        "create waiter EC",
+    )?;
+    ok(create_sc(461, PD, 451, 1, 1000), "create waiter SC")?;
+    // While the roottask waits, the waiter starts and blocks on 741.
+    ensure_eq!(sm_down_until(742, tsc() + 20_000_000), Err(Status::Timeout));
+    ensure_eq!(REVOKE_WOKE.load(Ordering::SeqCst), 0u64);
+    // Revoking nothing, then signalling 741: the waiter wakes and signals 742.
+    let nothing = Crd::new(Kind::Object, 0x1_0000, 0, perm::ALL);
+    ok(
+        facet_rt::hypercall::revoke_then_signal(nothing, true, None, 741),
+        "revoke and signal",
+    )?;
+    ok(sm_down_until(742, tsc() + 2_000_000_000), "the waiter woke")?;
+    ensure_eq!(REVOKE_WOKE.load(Ordering::SeqCst), 1u64);
+    for sel in [461, 451, 880, 741, 742] {
+        let crd = Crd::new(Kind::Object, sel, 0, perm::ALL);
+        ok(facet_rt::hypercall::revoke(crd, true, None), "revoke")?;
+    }
+    Ok(())
+}
+
 /// Needs `call_and_reply` first (the handler EC 400).
 pub fn reply_delegates_typed_items() -> TestResult {
     use facet_abi::crd::{Crd, Kind};
