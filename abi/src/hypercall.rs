@@ -2,8 +2,8 @@
 //!
 //! A hypercall is a `syscall` instruction with ARG1..ARG5 in RDI, RSI, RDX, RAX and R8.
 //! ARG1 bits 3:0 select the hypercall, bits 7:4 carry flags or a sub-operation and bits
-//! 63:8 usually a capability selector. Results come back in RDI (status in bits 7:0) and
-//! RSI.
+//! 63:8 usually a capability selector. Results come back in RDI (status in bits 7:0) and,
+//! for some hypercalls, RSI, RDX and RAX (`docs/hypercalls.md`).
 
 /// Hypercall numbers (ARG1 bits 3:0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
