@@ -115,7 +115,8 @@ pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
 #[inline]
 fn set_local_base(base: u16) {
     // SAFETY: the executing CPU's tables live for good; the CPU reads the field only in
-    // user mode, and only this CPU's kernel code (holding the kernel lock) writes it.
+    // user mode, and kernel code writes it only holding the kernel lock (this CPU here,
+    // another through `load_on` while this one is out of the kernel).
     unsafe { (*super::gdt::local_tables()).tss.tss.iomap_base = base };
 }
 

@@ -38,7 +38,11 @@ pub fn assign_gsi(f: &mut Frame) -> HcResult {
             rechain(sm, 0);
             return Ok(());
         }
-        if with::<Sm, _>(si, |s| s.gsi != 0).unwrap_or(true) {
+        // An ordinary semaphore that is not chained itself: chains stay one level deep,
+        // as `create_sm` keeps them (the reference does not check here, and an
+        // interrupt semaphore and one created chained to it could hold each other for
+        // good).
+        if with::<Sm, _>(si, |s| s.gsi != 0 || s.chained != 0).unwrap_or(true) {
             return Err(Status::BadCap);
         }
         rechain(sm, si);

@@ -89,9 +89,13 @@ pub fn create_sc(f: &mut Frame) -> Result<bool, Status> {
     let sc = Sc::create(ec, prio as u8, quantum as u32)?;
     install(sel, Kind::Sc, perm::ALL, sc)?;
     crate::ipc::sched::enqueue(sc);
+    // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
+    // reschedule from `enqueue`).
+    let here =
+        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::syscall::cpu_id() as u32;
     let current = crate::ipc::sched::current_sc();
     let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
-    Ok(prio as u8 > current_prio)
+    Ok(here && prio as u8 > current_prio)
 }
 
 pub fn create_pt(f: &mut Frame) -> HcResult {

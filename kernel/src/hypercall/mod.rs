@@ -1,9 +1,10 @@
 //! Hypercall decoding and dispatch.
 //!
 //! Every handler has the same rhythm: decode its arguments from the frame, look up and
-//! check capabilities, do the work, and return `Ok(())` or a status. [`dispatch`] writes
-//! the status into OUT1 (RDI); handlers write any other results themselves. Objects
-//! whose last reference went away during the hypercall are destroyed before returning.
+//! check capabilities, do the work, and return `Ok(())` or a status. [`dispatch`] hands
+//! the status to the syscall stub, which returns it in OUT1 (RDI); handlers write any
+//! other results into the frame themselves. Objects whose last reference went away
+//! during the hypercall are destroyed before returning.
 
 mod assign_gsi;
 mod assign_pci;
@@ -77,8 +78,9 @@ impl Outcome {
 /// runs by then.
 ///
 /// Each hypercall's handler is a function of its own, reached through [`HANDLERS`], and
-/// everything but a status with no object to reap is done in [`finish`], so that the
-/// common path keeps nothing in registers across the handler.
+/// everything but a status with no object to reap is done in [`finish_switch`] and
+/// [`reap_and_return`], so that the common path keeps nothing in registers across the
+/// handler.
 pub extern "C" fn dispatch(arg1: u64) -> u8 {
     // SAFETY: the one token of this kernel entry.
     let frame = unsafe { CurrentFrame::new_ref() };

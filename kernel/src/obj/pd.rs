@@ -179,6 +179,7 @@ impl Pd {
         };
         // SAFETY: the two frames were just allocated to this Pd and are direct-mapped.
         unsafe { core::ptr::write_bytes(virt(bitmap) as *mut u8, 0xff, 8192) };
+        let pcid = alloc_pcid();
         let pd = Pd {
             npt: 0,
             dpt: 0,
@@ -189,23 +190,18 @@ impl Pd {
             iobitmap: bitmap,
             io_extent: 0,
             apic_access: 0,
-            pcid: 0,
-            cr3: 0,
+            pcid,
+            cr3: match pcid {
+                0 => pt.root,
+                tag => pt.root | tag as u64 | 1 << 63,
+            },
             privileged,
             passthrough,
         };
-        let pd = Pd {
-            pcid: alloc_pcid(),
-            ..pd
-        };
-        let pd = Pd {
-            cr3: match pd.pcid {
-                0 => pd.pml4,
-                tag => pd.pml4 | tag as u64 | 1 << 63,
-            },
-            ..pd
-        };
         alloc(pd).inspect_err(|_| {
+            if pcid != 0 {
+                PCIDS.lock().free(pcid as u32);
+            }
             obj.free_all(&mem, |f| frames::free(f, 0));
             pio.free_all(&mem, |f| frames::free(f, 0));
             frames::free(bitmap, 1);

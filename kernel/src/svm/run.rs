@@ -96,6 +96,9 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
         // the VMM gets back the state it last wrote.
         u64::MAX | 0xffff_ffff => {
             v.restore_snapshot();
+            // The refused state may be entered again unchanged once the VMM mends the
+            // rest: the flush it asked for must still come.
+            v.request_flush();
             Exit::Message(VM_EVENT_INVALID)
         }
         0x400 => Exit::Message(VM_EVENT_NPT),

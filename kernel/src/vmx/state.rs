@@ -161,6 +161,15 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     wr(utcb, u::ITEMS, u::STATE_WORDS);
 }
 
+/// Whether the exit being answered is the guest's MOV to CR3 (a CR access with CR 3 in
+/// qualification bits 3:0 and access type 0, MOV to CR, in bits 5:4).
+fn exit_was_cr3_load() -> bool {
+    let qual = read(vmcs::EXIT_QUALIFICATION);
+    read(vmcs::EXIT_REASON) as u16 as u32 == vmcs::REASON_CR_ACCESS
+        && qual & 0xf == 3
+        && (qual >> 4) & 3 == 0
+}
+
 /// What of the current VMCS's guest state its translations depend on: CR0, CR3, CR4
 /// and EFER.
 fn paging() -> [u64; 4] {
@@ -240,9 +249,11 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         write(vmcs::ENTRY_CONTROLS, entry | (lma as u64) << 9);
     }
     // Changed paging state from the VMM (one that writes back the values it read
-    // changes nothing), or its explicit request: the guest's cached linear translations
-    // are stale.
-    if paging() != paging_before || m & (mtd::PDPTE | mtd::TLB) != 0 {
+    // changes nothing), a CR3 load it completes for the guest (which drops translations
+    // even with the same value: the way a guest flushes its TLB), or its explicit
+    // request: the guest's cached linear translations are stale.
+    let cr3_load = m & mtd::CR != 0 && exit_was_cr3_load();
+    if paging() != paging_before || cr3_load || m & (mtd::PDPTE | mtd::TLB) != 0 {
         super::run::flush_vpid(vmcs);
     }
     if m & mtd::CTRL != 0 {

@@ -66,6 +66,7 @@ pub fn pit_interrupt_wakes_semaphore() -> TestResult {
 pub fn gsi_chaining() -> TestResult {
     const CHAIN: u64 = 801;
     const OTHER_GSI: u64 = 802;
+    const CHAINED: u64 = 804;
     let (free_before, _) =
         pool_stats().map_err(|s| Fail::new(format_args!("stats: {}", s.name())))?;
     ok(create_sm(CHAIN, PD, 0, 0), "semaphore")?;
@@ -82,6 +83,17 @@ pub fn gsi_chaining() -> TestResult {
     pd_ctrl_delegate(PD, PD, gsi3, FROM_KERNEL, window)
         .map_err(|s| Fail::new(format_args!("GSI 3: {}", s.name())))?;
     ensure_eq!(assign_gsi(800, 0, 0, OTHER_GSI), Err(Status::BadCap));
+    // A semaphore chained itself (here to the interrupt semaphore: the two would keep
+    // each other alive).
+    ok(
+        create_sm(CHAINED, PD, 0, 800),
+        "semaphore chained to the interrupt's",
+    )?;
+    ensure_eq!(assign_gsi(800, 0, 0, CHAINED), Err(Status::BadCap));
+    ok(
+        revoke(Crd::new(Kind::Object, CHAINED, 0, perm::ALL), true, None),
+        "revoke the chained semaphore",
+    )?;
     ok(assign_gsi(800, 0, 0, CHAIN).map(|_| ()), "chain")?;
     pit_one_shot();
     // The interrupt semaphore is chained: its down returns at once.
