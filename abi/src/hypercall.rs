@@ -92,6 +92,8 @@ pub mod pd_ctrl {
     pub const DELEGATE: u64 = 2;
     /// Read or write a model-specific register (pass-through PDs only).
     pub const MSR_ACCESS: u64 = 3;
+    /// With [`MSR_ACCESS`], in the same field (ARG1 bit 6): write ARG2 instead of reading.
+    pub const MSR_WRITE: u64 = 1 << 2;
 }
 
 /// `machine_ctrl` sub-operations (ARG1 bits 5:4; pass-through PDs only).

@@ -231,6 +231,21 @@ pub fn msr_read(index: u32) -> Result<u64, Status> {
     status_of(&o).map(|_| o.rsi)
 }
 
+/// `pd_ctrl msr_access`: writes an MSR (pass-through PDs only).
+pub fn msr_write(index: u32, value: u64) -> Result<(), Status> {
+    status_of(&raw(
+        arg1(
+            Hypercall::PdCtrl,
+            pd_ctrl::MSR_ACCESS | pd_ctrl::MSR_WRITE,
+            index as u64,
+        ),
+        value,
+        0,
+        0,
+        0,
+    ))
+}
+
 /// `pt_ctrl`: sets a portal's id.
 pub fn pt_ctrl(pt: u64, id: u64) -> Result<(), Status> {
     status_of(&raw(arg1(Hypercall::PtCtrl, 0, pt), id, 0, 0, 0))

@@ -6,7 +6,7 @@ use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, ROOT_SEL_SC};
 use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{
-    create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, lookup, msr_read,
+    create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, lookup, msr_read, msr_write,
     pd_ctrl_delegate, pt_ctrl, revoke, sm_down, sm_up,
 };
 
@@ -267,6 +267,13 @@ pub fn msr_access() -> TestResult {
         msr_read(0xc000_0082) == Err(Status::BadPar),
         "LSTAR is not refused"
     );
+    // The kernel's timer, VMX's feature control and the TSC are the kernel's too; the
+    // memory types may be read but not written.
+    for msr in [0x6e0, 0x3a, 0x10] {
+        ensure_eq!(msr_read(msr), Err(Status::BadPar));
+    }
+    ensure_eq!(msr_write(0x277, 0), Err(Status::BadPar));
+    ensure_eq!(msr_write(0x2ff, 0), Err(Status::BadPar));
     // A register that does not exist raises #GP on hardware, which the kernel catches and
     // answers with BAD_PAR. QEMU's TCG and Bochs (by default) read unknown MSRs as 0
     // instead of faulting, so SUCCESS with 0 is also accepted; either way the kernel must
