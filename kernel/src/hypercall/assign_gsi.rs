@@ -18,11 +18,11 @@ use facet_abi::status::Status;
 use super::caps::object;
 use super::HcResult;
 use crate::arch::ioapic;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
-pub fn assign_gsi(f: &mut Frame) -> HcResult {
+pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     let cpu = f.rdx as u32;
     if !crate::cpu_online(cpu) {
         return Err(Status::BadCpu);

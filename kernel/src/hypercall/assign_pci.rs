@@ -11,10 +11,10 @@ use facet_abi::status::Status;
 
 use super::caps::object;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::Kind;
 
-pub fn assign_pci(f: &mut Frame) -> HcResult {
+pub fn assign_pci(f: &mut CurrentFrame) -> HcResult {
     let pd = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
     super::assign_gsi::device_rid(pd, f.rsi).ok_or(Status::BadDev)?;
     // No IOMMU unit covers the device.

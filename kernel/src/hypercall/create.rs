@@ -14,7 +14,7 @@ use facet_abi::status::Status;
 use super::caps::{install, object, object_with_perms};
 use super::delegation::delegate_objects;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
 use crate::obj::pt::Pt;
@@ -22,7 +22,7 @@ use crate::obj::sc::Sc;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
-pub fn create_pd(f: &mut Frame) -> HcResult {
+pub fn create_pd(f: &mut CurrentFrame) -> HcResult {
     let (sel, passthrough) = (arg1_selector(f.rdi), arg1_flags(f.rdi) & 1 != 0);
     let (parent, parent_perms) = object_with_perms(f.rsi, Kind::Pd, perm::PD_PD)?;
     let parent_passthrough = with::<Pd, _>(parent, |p| p.passthrough).unwrap_or(false);
@@ -38,7 +38,7 @@ pub fn create_pd(f: &mut Frame) -> HcResult {
     Ok(())
 }
 
-pub fn create_ec(f: &mut Frame) -> HcResult {
+pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     let (sel, flags) = (arg1_selector(f.rdi), arg1_flags(f.rdi));
     let (cpu, user_page) = ((f.rdx & 0xfff) as u32, f.rdx & !0xfff);
     if cpu as usize >= NUM_CPU || !crate::cpu_online(cpu) {
@@ -75,7 +75,7 @@ pub fn create_ec(f: &mut Frame) -> HcResult {
 }
 
 /// Returns whether the new Sc outranks the running one (which then yields).
-pub fn create_sc(f: &mut Frame) -> Result<bool, Status> {
+pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
     let sel = arg1_selector(f.rdi);
     object(f.rsi, Kind::Pd, perm::PD_SC)?;
     let ec = object(f.rdx, Kind::Ec, perm::EC_SC)?;
@@ -98,7 +98,7 @@ pub fn create_sc(f: &mut Frame) -> Result<bool, Status> {
     Ok(here && prio as u8 > current_prio)
 }
 
-pub fn create_pt(f: &mut Frame) -> HcResult {
+pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
     let sel = arg1_selector(f.rdi);
     object(f.rsi, Kind::Pd, perm::PD_PT)?;
     let ec = object(f.rdx, Kind::Ec, perm::EC_PT)?;
@@ -109,7 +109,7 @@ pub fn create_pt(f: &mut Frame) -> HcResult {
     install(sel, Kind::Pt, perm::ALL, pt)
 }
 
-pub fn create_sm(f: &mut Frame) -> HcResult {
+pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
     let sel = arg1_selector(f.rdi);
     object(f.rsi, Kind::Pd, perm::PD_SM)?;
     let chained = if f.rax != 0 {

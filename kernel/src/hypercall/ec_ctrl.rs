@@ -7,14 +7,14 @@ use facet_abi::status::Status;
 
 use super::caps::object;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::ec::Ec;
 use crate::obj::{with, Kind};
 
 /// The only sub-operation in API 4.3.
 const RECALL: u64 = 0;
 
-pub fn ec_ctrl(f: &mut Frame) -> HcResult {
+pub fn ec_ctrl(f: &mut CurrentFrame) -> HcResult {
     if arg1_flags(f.rdi) & 3 != RECALL {
         return Err(Status::BadPar);
     }

@@ -7,10 +7,10 @@ use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
 use facet_abi::status::Status;
 
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::pd;
 
-pub fn machine_ctrl(f: &mut Frame) -> HcResult {
+pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }

@@ -23,7 +23,6 @@ pub mod xfer_item;
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
-use crate::arch::regs::Frame;
 use crate::ipc::CurrentFrame;
 
 /// Result of a hypercall handler.
@@ -189,7 +188,7 @@ fn other(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     })
 }
 
-fn other_hypercall(frame: &mut Frame) -> HcResult {
+fn other_hypercall(frame: &mut CurrentFrame) -> HcResult {
     match Hypercall::from_arg1(frame.rdi) {
         Hypercall::CreatePd => create::create_pd(frame),
         Hypercall::CreateEc => create::create_ec(frame),

@@ -8,12 +8,12 @@ use facet_kcore::capspace;
 
 use super::caps::object;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::pd::{self, Pd};
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::{with, Kind};
 
-pub fn pd_ctrl(f: &mut Frame) -> HcResult {
+pub fn pd_ctrl(f: &mut CurrentFrame) -> HcResult {
     match arg1_flags(f.rdi) & 3 {
         op::LOOKUP => lookup(f),
         op::DELEGATE => delegate(f),
@@ -26,7 +26,7 @@ pub fn pd_ctrl(f: &mut Frame) -> HcResult {
 /// names: a memory CRD of order 0 with exactly read and write rights, else BAD_PAR (the
 /// reference's rule). Guest accesses to that page become APIC-access exits on VMX once
 /// the VMM turns on APIC-access virtualization (MTD CTRL).
-fn map_access_page(f: &mut Frame) -> HcResult {
+fn map_access_page(f: &mut CurrentFrame) -> HcResult {
     let crd = Crd(f.rsi);
     let rw = facet_abi::perm::MEM_R | facet_abi::perm::MEM_W;
     if crd.kind() != CrdKind::Memory || crd.perms() != rw || crd.order() != 0 {
@@ -66,7 +66,7 @@ fn map_access_page(f: &mut Frame) -> HcResult {
 /// ARG2 is a CRD; the answer replaces it: the capability found at its base (order 0:
 /// Facet records single capabilities), or a null CRD. Memory is not recorded in API 4.3,
 /// so a memory lookup is always null.
-fn lookup(f: &mut Frame) -> HcResult {
+fn lookup(f: &mut CurrentFrame) -> HcResult {
     let crd = Crd(f.rsi);
     let (spaces, mem, _) = tools();
     let cur = pd::current();
@@ -85,7 +85,7 @@ fn lookup(f: &mut Frame) -> HcResult {
     Ok(())
 }
 
-fn delegate(f: &mut Frame) -> HcResult {
+fn delegate(f: &mut CurrentFrame) -> HcResult {
     let src = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
     let dst = object(f.rsi, Kind::Pd, 0)?;
     let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
@@ -132,7 +132,7 @@ fn msr_refused(index: u32, write: bool) -> bool {
         || (write && ((0x200..=0x26f).contains(&index) || index == 0x277 || index == 0x2ff))
 }
 
-fn msr_access(f: &mut Frame) -> HcResult {
+fn msr_access(f: &mut CurrentFrame) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }

@@ -5,11 +5,11 @@ use facet_abi::perm;
 
 use super::caps::object;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 
-pub fn pt_ctrl(f: &mut Frame) -> HcResult {
+pub fn pt_ctrl(f: &mut CurrentFrame) -> HcResult {
     let pt = object(arg1_selector(f.rdi), Kind::Pt, perm::PT_CT)?;
     let id = f.rsi;
     with::<Pt, _>(pt, |p| p.id = id);

@@ -16,12 +16,12 @@ use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
 use super::caps::object;
 use super::delegation::unmap_memory;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::pd;
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::Kind;
 
-pub fn revoke(f: &mut Frame) -> HcResult {
+pub fn revoke(f: &mut CurrentFrame) -> HcResult {
     let flags = arg1_flags(f.rdi);
     let (include_self, remote) = (flags & 1 != 0, flags & 2 != 0);
     let target = if remote {

@@ -6,11 +6,11 @@ use facet_abi::perm;
 
 use super::caps::object;
 use super::HcResult;
-use crate::arch::regs::Frame;
+use crate::ipc::CurrentFrame;
 use crate::obj::sc::Sc;
 use crate::obj::{with, Kind};
 
-pub fn sc_ctrl(f: &mut Frame) -> HcResult {
+pub fn sc_ctrl(f: &mut CurrentFrame) -> HcResult {
     let sc = object(arg1_selector(f.rdi), Kind::Sc, perm::SC_CT)?;
     crate::ipc::sched::account_now();
     let t = with::<Sc, _>(sc, |s| s.consumed).unwrap_or(0);
