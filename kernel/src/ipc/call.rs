@@ -151,11 +151,21 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
     }
     crate::obj::put(handler);
     crate::obj::put(caller);
-    switch_to(caller);
-    if helpers {
-        release_helpers(handler, false);
+    // With callers waiting for the handler, the time running it may be a helper's
+    // rather than the one the caller lent along this chain.
+    if !helpers || sched::lent_to(caller) {
+        switch_to(caller);
+        if helpers {
+            release_helpers(handler, false);
+        }
+        return true;
     }
-    true
+    // A helper's time: it goes back to its own Ec (which calls again, the handler being
+    // free now), and the caller waits for its own Sc, as in the reference.
+    with::<Ec, _>(caller, |e| e.state = State::Ready);
+    release_helpers(handler, false);
+    super::park_current();
+    sched::run_current_sc(frame)
 }
 
 /// Makes `caller` wait until `handler` is free. Its saved RIP goes back over the
@@ -187,6 +197,12 @@ fn wait_for(
         with::<Ec, _>(last, |e| e.next_waiter = caller);
     }
     super::park_current();
+    // Helping: the caller's time runs the busy handler's chain until it is free (a
+    // handler that waits itself leaves nothing to help; the caller's Sc then waits for
+    // it to be released).
+    if let Some(end) = sched::chain_end(handler) {
+        return sched::run(frame, end);
+    }
     sched::schedule(frame)
 }
 

@@ -5,8 +5,9 @@
 //! kernel lock serializes the kernel, the per-CPU structures keep each CPU's current Ec
 //! and Sc apart). An Sc in a queue is ready; the running Sc is not queued. The Ec an Sc
 //! runs is its own Ec or, while that Ec waits for a reply, the handler it called (the Sc
-//! is donated along the call chain, which never leaves the CPU). The local APIC timer
-//! preempts; an Sc made ready for another CPU sends that CPU the reschedule IPI.
+//! is donated along the call chain, which never leaves the CPU), and while it waits for
+//! a busy handler, that handler's chain (helping). The local APIC timer preempts; an Sc
+//! made ready for another CPU sends that CPU the reschedule IPI.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,13 +21,49 @@ use crate::sync::SpinLock;
 struct Queues {
     head: [Handle; NUM_PRIORITIES as usize],
     tail: [Handle; NUM_PRIORITIES as usize],
+    /// Scs that came up with nothing to run: the chain they run ends in an Ec that
+    /// waits (linked through `Sc::next`). Several Scs can run one chain (its owner's and
+    /// those of callers helping its busy handler), so the one recorded where the chain
+    /// blocked may not be theirs: every Sc made ready on this CPU takes them back to the
+    /// queues, to look again.
+    orphans: Handle,
     since: u64,
+}
+
+impl Queues {
+    /// Puts `sc` (priority `prio`, not queued) at the end of its queue.
+    fn append(&mut self, prio: usize, sc: Handle) {
+        let tail = self.tail[prio];
+        with::<Sc, _>(sc, |s| {
+            s.next = 0;
+            s.queued = true;
+        });
+        if tail == 0 {
+            self.head[prio] = sc;
+        } else {
+            with::<Sc, _>(tail, |t| t.next = sc);
+        }
+        self.tail[prio] = sc;
+    }
+
+    /// Takes every orphan back to its queue.
+    fn adopt_orphans(&mut self) {
+        let mut o = core::mem::replace(&mut self.orphans, 0);
+        while o != 0 {
+            let Some((next, prio)) = with::<Sc, _>(o, |s| (s.next, s.prio as usize)) else {
+                return;
+            };
+            self.append(prio, o);
+            o = next;
+        }
+    }
 }
 
 static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     SpinLock::new(Queues {
         head: [0; NUM_PRIORITIES as usize],
         tail: [0; NUM_PRIORITIES as usize],
+        orphans: 0,
         since: 0,
     })
 }; NUM_CPU];
@@ -125,20 +162,17 @@ pub fn enqueue(sc: Handle) {
     };
     let cpu = cpu_of(sc);
     let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
+    let had_orphans = q.orphans != 0;
+    q.adopt_orphans();
+    let queued = queued || with::<Sc, _>(sc, |s| s.queued).unwrap_or(true);
     if queued || CURRENT_SC[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == sc {
+        drop(q);
+        if had_orphans {
+            crate::smp::reschedule(cpu);
+        }
         return;
     }
-    let tail = q.tail[prio];
-    with::<Sc, _>(sc, |s| {
-        s.next = 0;
-        s.queued = true;
-    });
-    if tail == 0 {
-        q.head[prio] = sc;
-    } else {
-        with::<Sc, _>(tail, |t| t.next = sc);
-    }
-    q.tail[prio] = sc;
+    q.append(prio, sc);
     drop(q);
     crate::smp::reschedule(cpu);
 }
@@ -152,6 +186,20 @@ pub fn dequeue(sc: Handle) {
     let mut q = QUEUES[cpu].lock();
     let _ = CURRENT_SC[cpu].compare_exchange(sc, 0, Ordering::Relaxed, Ordering::Relaxed);
     if !queued {
+        // It may be an orphan.
+        let (mut prev, mut cur) = (0, q.orphans);
+        while cur != 0 && cur != sc {
+            prev = cur;
+            cur = with::<Sc, _>(cur, |s| s.next).unwrap_or(0);
+        }
+        if cur == sc {
+            let next = with::<Sc, _>(sc, |s| core::mem::replace(&mut s.next, 0)).unwrap_or(0);
+            if prev == 0 {
+                q.orphans = next;
+            } else {
+                with::<Sc, _>(prev, |p| p.next = next);
+            }
+        }
         return;
     }
     let (mut prev, mut cur) = (0, q.head[prio]);
@@ -218,13 +266,21 @@ pub fn account_now() {
     account();
 }
 
-/// The Ec an Sc runs: its own, or the end of the call chain it was donated along.
+/// The Ec an Sc runs: its own, or the end of the chain from it ([`chain_end`]).
 fn runnable_ec(sc: Handle) -> Option<Handle> {
-    let mut ec = with::<Sc, _>(sc, |s| s.ec)?;
+    chain_end(with::<Sc, _>(sc, |s| s.ec)?)
+}
+
+/// The Ec that time lent to `ec` runs: `ec` itself if it is ready; while it waits for a
+/// reply, the end of the call chain it donated its time along; while it waits for a
+/// busy handler, the end of that handler's chain (it helps the handler finish, as the
+/// reference's callers do). `None` if the chain ends in an Ec that waits otherwise.
+pub fn chain_end(mut ec: Handle) -> Option<Handle> {
     for _ in 0..1024 {
-        let (state, callee) = with::<Ec, _>(ec, |e| (e.state, e.callee))?;
+        let (state, callee, waiting_on) = with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on))?;
         match state {
             State::WaitReply if callee != 0 => ec = callee,
+            State::WaitHandler if waiting_on != 0 => ec = waiting_on,
             State::Ready | State::Startup => return Some(ec),
             _ => return None,
         }
@@ -238,18 +294,57 @@ pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
     account();
     set_current_sc(0);
     while let Some(sc) = pop_highest() {
-        let Some(ec) = runnable_ec(sc) else { continue };
+        let Some(ec) = runnable_ec(sc) else {
+            let mut q = here().lock();
+            let head = core::mem::replace(&mut q.orphans, sc);
+            with::<Sc, _>(sc, |s| s.next = head);
+            continue;
+        };
         set_current_sc(sc);
-        let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
-        super::switch_to(ec);
-        if startup {
-            return super::exception::startup(frame, ec);
-        } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
-            super::exception::recall(frame, ec);
-        }
-        return true;
+        return run(frame, ec);
     }
     false
+}
+
+/// Whether the running Sc's time reaches `ec` by donation: its own Ec is `ec` or called
+/// along a chain to it (rather than helping a handler on the way).
+pub fn lent_to(ec: Handle) -> bool {
+    let Some(mut e) = with::<Sc, _>(current_sc(), |s| s.ec) else {
+        return false;
+    };
+    for _ in 0..1024 {
+        if e == ec {
+            return true;
+        }
+        match with::<Ec, _>(e, |x| (x.state, x.callee)) {
+            Some((State::WaitReply, callee)) if callee != 0 => e = callee,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Runs what the running Sc runs now (after its time helped another chain): the end of
+/// its own chain, or, if that waits, whatever is ready next. Sc that came up with
+/// nothing to run meanwhile look again. Returns `false` if nothing is ready.
+pub fn run_current_sc(frame: &mut super::CurrentFrame) -> bool {
+    here().lock().adopt_orphans();
+    match with::<Sc, _>(current_sc(), |s| s.ec).and_then(chain_end) {
+        Some(end) => run(frame, end),
+        None => schedule(frame),
+    }
+}
+
+/// Puts `ec`, a chain's end ([`chain_end`]), on the CPU with the running Sc's time.
+pub fn run(frame: &mut super::CurrentFrame, ec: Handle) -> bool {
+    let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
+    super::switch_to(ec);
+    if startup {
+        return super::exception::startup(frame, ec);
+    } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
+        super::exception::recall(frame, ec);
+    }
+    true
 }
 
 /// A timer tick while user code ran: charges the running Sc and switches when its

@@ -85,6 +85,7 @@ mod delegate;
 mod exc_vectors;
 mod fuzz;
 mod helping;
+mod helping_time;
 pub mod ipc;
 mod ipc_more;
 mod irq;
@@ -254,6 +255,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::busy_handler_makes_callers_wait",
         helping::busy_handler_makes_callers_wait,
     );
+    r.run("ipc::busy_handler_runs_on_the_callers_time", || {
+        helping_time::busy_handler_runs_on_the_callers_time(w)
+    });
     r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
     r.run("vm::triple_fault_is_an_exit", || {
         vm::triple_fault_is_an_exit(w)
