@@ -295,9 +295,13 @@ pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
     set_current_sc(0);
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else {
-            let mut q = here().lock();
-            let head = core::mem::replace(&mut q.orphans, sc);
-            with::<Sc, _>(sc, |s| s.next = head);
+            // An Sc whose own Ec is dead has nothing to wait for.
+            let own = with::<Sc, _>(sc, |s| s.ec).unwrap_or(0);
+            if with::<Ec, _>(own, |e| e.state != State::Dead).unwrap_or(false) {
+                let mut q = here().lock();
+                let head = core::mem::replace(&mut q.orphans, sc);
+                with::<Sc, _>(sc, |s| s.next = head);
+            }
             continue;
         };
         set_current_sc(sc);
