@@ -79,6 +79,7 @@ macro_rules! ensure_eq {
 
 mod boot;
 mod caps;
+mod child;
 mod child_memory;
 mod cpu;
 mod delegate;

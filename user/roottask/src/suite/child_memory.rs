@@ -11,8 +11,9 @@ use facet_abi::hypercall::xfer::DELEGATE;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{call, create_ec, create_pd, create_pt, pd_ctrl_delegate, revoke};
+use facet_rt::hypercall::{create_pd, pd_ctrl_delegate, revoke};
 
+use super::child::call_in_child;
 use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
@@ -23,8 +24,6 @@ const ECS: [u64; 4] = [2401, 2402, 2403, 2404];
 const PTS: [u64; 4] = [2411, 2412, 2413, 2414];
 /// Where each handler's UTCB goes in the child.
 const UTCB_BASE: u64 = 0x300c_0000;
-/// An event base under which the child has no portals.
-const NO_PORTALS: u64 = 60_000;
 /// Where the child sees the roottask's page.
 const CHILD_AT: u64 = 0x3100_0000;
 /// What the roottask's page holds at first, and what the child writes.
@@ -69,17 +68,8 @@ extern "C" {
 
 /// Calls attempt `i` in the child: a new handler Ec running `entry`.
 fn attempt(i: usize, entry: unsafe extern "C" fn()) -> Result<(), Status> {
-    create_ec(
-        ECS[i],
-        CHILD,
-        0,
-        0,
-        UTCB_BASE + 0x1000 * i as u64,
-        0,
-        NO_PORTALS,
-    )?;
-    create_pt(PTS[i], PD, ECS[i], 0, entry as *const () as u64)?;
-    call(PTS[i])
+    let utcb = UTCB_BASE + 0x1000 * i as u64;
+    call_in_child(CHILD, ECS[i], PTS[i], utcb, entry)
 }
 
 fn page_word() -> u64 {

@@ -367,12 +367,15 @@ fn spin_until(ticks: u64, cond: impl Fn() -> bool) -> bool {
     cond()
 }
 
-/// Needs `exceptions_startup_and_semaphores` first (the handler EC 410 and its portals).
-pub fn timer_preempts_and_revoke_stops() -> TestResult {
-    NEXT_ENTRY.store(spinner as *const () as u64, Ordering::SeqCst);
+/// Starts a global EC (selector `ec`, UTCB at `utcb`) at `entry` on the worker stack,
+/// at the roottask's priority under Sc `sc`: its start-up portal is event base `evt` +
+/// 30, handled by the exception handler EC 410 (from
+/// `exceptions_startup_and_semaphores`).
+fn start_thread(entry: extern "C" fn() -> !, evt: u64, ec: u64, utcb: u64, sc: u64) -> TestResult {
+    NEXT_ENTRY.store(entry as *const () as u64, Ordering::SeqCst);
     ok(
         create_pt(
-            830,
+            evt + 30,
             PD,
             410,
             (mtd::RIP_LEN | mtd::RSP) as u64,
@@ -381,11 +384,16 @@ pub fn timer_preempts_and_revoke_stops() -> TestResult {
         "startup portal",
     )?;
     ok(
-        create_ec(450, PD, ec_flags::GLOBAL, 0, UTCB_WORKER + 0x1000, 0, 800),
-        "create spinner EC",
+        create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb, 0, evt),
+        "create thread EC",
     )?;
+    ok(create_sc(sc, PD, ec, 1, 1000), "create thread SC")
+}
+
+/// Needs `exceptions_startup_and_semaphores` first (the handler EC 410 and its portals).
+pub fn timer_preempts_and_revoke_stops() -> TestResult {
     // Same priority as the roottask: only the timer can give the spinner the CPU.
-    ok(create_sc(460, PD, 450, 1, 1000), "create spinner SC")?;
+    start_thread(spinner, 800, 450, UTCB_WORKER + 0x1000, 460)?;
     let ran = spin_until(20_000_000_000, || SPINS.load(Ordering::SeqCst) > 0);
     ensure!(ran, "the spinner never ran: no preemption");
     // Recall: the spinner reports to event base + 31 before it runs again.
@@ -436,22 +444,7 @@ pub fn revoke_wakes_a_waiter_on_its_semaphore() -> TestResult {
     use facet_rt::hypercall::sm_down_until;
     ok(create_sm(741, PD, 0, 0), "create sm")?;
     ok(create_sm(742, PD, 0, 0), "create done sm")?;
-    NEXT_ENTRY.store(revoke_waiter as *const () as u64, Ordering::SeqCst);
-    ok(
-        create_pt(
-            880,
-            PD,
-            410,
-            (mtd::RIP_LEN | mtd::RSP) as u64,
-            __startup_entry as *const () as u64,
-        ),
-        "startup portal",
-    )?;
-    ok(
-        create_ec(451, PD, ec_flags::GLOBAL, 0, UTCB_WORKER + 0x2000, 0, 850),
-        "create waiter EC",
-    )?;
-    ok(create_sc(461, PD, 451, 1, 1000), "create waiter SC")?;
+    start_thread(revoke_waiter, 850, 451, UTCB_WORKER + 0x2000, 461)?;
     // While the roottask waits, the waiter starts and blocks on 741.
     ensure_eq!(sm_down_until(742, tsc() + 20_000_000), Err(Status::Timeout));
     ensure_eq!(REVOKE_WOKE.load(Ordering::SeqCst), 0u64);

@@ -12,8 +12,9 @@ use facet_abi::hypercall::xfer::DELEGATE;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{call, create_ec, create_pd, create_pt, pd_ctrl_delegate, revoke};
+use facet_rt::hypercall::{create_pd, pd_ctrl_delegate, revoke};
 
+use super::child::call_in_child;
 use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
@@ -24,8 +25,6 @@ const ECS: [u64; 3] = [2201, 2202, 2203];
 const PTS: [u64; 3] = [2211, 2212, 2213];
 /// Where each handler's UTCB goes in the child.
 const UTCB_BASE: u64 = 0x3009_0000;
-/// An event base under which the child has no portals.
-const NO_PORTALS: u64 = 60_000;
 /// COM1's scratch register: reading it has no effect.
 const PORT: u64 = 0x3ff;
 const COM1_LSR: u16 = 0x3fd;
@@ -51,18 +50,8 @@ extern "C" {
 }
 
 fn probe(i: usize) -> Result<(), Status> {
-    let entry = __port_probe as *const () as u64;
-    create_ec(
-        ECS[i],
-        CHILD,
-        0,
-        0,
-        UTCB_BASE + 0x1000 * i as u64,
-        0,
-        NO_PORTALS,
-    )?;
-    create_pt(PTS[i], PD, ECS[i], 0, entry)?;
-    call(PTS[i])
+    let utcb = UTCB_BASE + 0x1000 * i as u64;
+    call_in_child(CHILD, ECS[i], PTS[i], utcb, __port_probe)
 }
 
 pub fn child_ports_follow_capabilities() -> TestResult {
