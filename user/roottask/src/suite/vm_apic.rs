@@ -8,27 +8,26 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
+use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::status::Status;
 use facet_abi::{mtd, perm, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, map_access_page, reply, sm_down, sm_up,
-};
+use facet_rt::hypercall::{map_access_page, reply, sm_down, sm_up};
 
-use super::vmm::Utcb;
+use super::vmm::{Exit, TestVm, Utcb};
 use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
-const PD: u64 = ROOT_SEL_PD;
-const VMM: u64 = 947;
-const UTCB: u64 = 0x3001_4000;
-/// The VMM handler\'s UTCB.
-const H: Utcb = Utcb(UTCB);
-const VCPU: u64 = 964;
-const VCPU_SC: u64 = 965;
-const EVT: u64 = 7500;
-const SM_DONE: u64 = 914;
-const SM_PARK: u64 = 915;
+const VM: TestVm = TestVm {
+    vmm: 947,
+    utcb: 0x3001_4000,
+    done: 914,
+    park: 915,
+    vcpu: 964,
+    sc: 965,
+    evt: 7500,
+};
+/// The VMM handler's UTCB.
+const H: Utcb = Utcb(VM.utcb);
 /// The guest-physical page of the APIC-access page.
 const ACCESS_GPA_PAGE: u64 = 3;
 /// Guest code in the first VM's code page: mov [0x3080], al; hlt
@@ -97,9 +96,9 @@ extern "C" fn apic_access(_id: u64) -> ! {
 
 extern "C" fn apic_hlt(_id: u64) -> ! {
     HLT_RIP.store(H.get(u::RIP), Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(VM.done);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(VM.park);
     }
 }
 
@@ -141,30 +140,13 @@ pub fn apic_access_page(w: &World) -> TestResult {
     } else {
         (0x78, facet_abi::layout::VM_EVENT_NPT)
     };
-    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
     let startup_mtd = if vmx { mtd::CTRL } else { 0 };
-    for (event, m, f) in [
-        (
-            VM_EVENT_STARTUP,
-            startup_mtd,
-            __vm_apic_startup as unsafe extern "C" fn(),
-        ),
+    let exits: [Exit; 3] = [
+        (VM_EVENT_STARTUP, startup_mtd, __vm_apic_startup),
         (access, mtd::RIP_LEN | mtd::QUAL, __vm_apic_access),
         (hlt, mtd::RIP_LEN, __vm_apic_hlt),
-    ] {
-        ok(
-            create_pt(EVT + event, PD, VMM, m as u64, f as *const () as u64),
-            "portal",
-        )?;
-    }
-    ok(
-        create_ec(VCPU, PD, ec_flags::GLOBAL | ec_flags::VCPU, 0, 0, 0, EVT),
-        "vCPU",
-    )?;
-    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the guest's HLT")?;
+    ];
+    VM.run(&exits, "wait for the guest's HLT")?;
     ensure_eq!(HLT_RIP.load(Ordering::SeqCst), CODE_AT + 3);
     if vmx {
         // Offset 0x80, a linear write (access type 1 in bits 15:12).

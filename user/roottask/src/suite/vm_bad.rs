@@ -10,24 +10,24 @@ use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
 use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, VM_EVENT_INVALID, VM_EVENT_STARTUP};
 use facet_abi::status::Status;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
-};
+use facet_rt::hypercall::{create_ec, ec_flags, reply, sm_down, sm_up};
 
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
+use super::vmm::{Exit, TestVm, Utcb};
+use super::{Fail, TestResult};
 use crate::world::World;
 
 const PD: u64 = ROOT_SEL_PD;
-const VMM: u64 = 945;
-const UTCB: u64 = 0x3001_2000;
-/// The VMM handler\'s UTCB.
-const H: Utcb = Utcb(UTCB);
-const VCPU: u64 = 958;
-const VCPU_SC: u64 = 959;
-const EVT: u64 = 6000;
-const SM_DONE: u64 = 910;
-const SM_PARK: u64 = 911;
+const VM: TestVm = TestVm {
+    vmm: 945,
+    utcb: 0x3001_2000,
+    done: 910,
+    park: 911,
+    vcpu: 958,
+    sc: 959,
+    evt: 6000,
+};
+/// The VMM handler's UTCB.
+const H: Utcb = Utcb(VM.utcb);
 /// The `hlt` of the first VM's guest code (guest-physical page 1, offset 15).
 const HLT_AT: u64 = 0x100f;
 
@@ -92,14 +92,10 @@ extern "C" fn bad_invalid(_id: u64) -> ! {
 
 extern "C" fn bad_hlt(_id: u64) -> ! {
     HLT_EXITS.fetch_add(1, Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(VM.done);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(VM.park);
     }
-}
-
-fn entry(f: unsafe extern "C" fn()) -> u64 {
-    f as *const () as u64
 }
 
 pub fn malformed_state_is_refused_and_repairable(w: &World) -> TestResult {
@@ -111,44 +107,33 @@ pub fn malformed_state_is_refused_and_repairable(w: &World) -> TestResult {
     // Creation refusals: a vCPU in nothing, in an object that is not a PD, on a CPU
     // that does not exist, or at an occupied selector.
     ensure_eq!(
-        create_ec(VCPU, SM_DONE + 100, vcpu, 0, 0, 0, EVT),
+        create_ec(VM.vcpu, VM.done + 100, vcpu, 0, 0, 0, VM.evt),
         Err(Status::BadCap)
     );
     ensure_eq!(
-        create_ec(VCPU, ROOT_SEL_EC, vcpu, 0, 0, 0, EVT),
+        create_ec(VM.vcpu, ROOT_SEL_EC, vcpu, 0, 0, 0, VM.evt),
         Err(Status::BadCap)
     );
     ensure_eq!(
-        create_ec(VCPU, PD, vcpu, 200, 0, 0, EVT),
+        create_ec(VM.vcpu, PD, vcpu, 200, 0, 0, VM.evt),
         Err(Status::BadCpu)
     );
-    ensure_eq!(create_ec(PD, PD, vcpu, 0, 0, 0, EVT), Err(Status::BadCap));
+    ensure_eq!(
+        create_ec(PD, PD, vcpu, 0, 0, 0, VM.evt),
+        Err(Status::BadCap)
+    );
 
     let (hlt, invalid) = if flags & FEAT_VMX != 0 {
         (12, 33)
     } else {
         (0x78, VM_EVENT_INVALID)
     };
-    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
-    for (event, m, f) in [
-        (
-            VM_EVENT_STARTUP,
-            0,
-            __vm_bad_startup as unsafe extern "C" fn(),
-        ),
+    let exits: [Exit; 3] = [
+        (VM_EVENT_STARTUP, 0, __vm_bad_startup),
         (invalid, mtd::CR, __vm_bad_invalid),
         (hlt, mtd::RIP_LEN, __vm_bad_hlt),
-    ] {
-        ok(
-            create_pt(EVT + event, PD, VMM, m as u64, entry(f)),
-            "portal",
-        )?;
-    }
-    ok(create_ec(VCPU, PD, vcpu, 0, 0, 0, EVT), "vCPU")?;
-    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the repaired guest's HLT")?;
+    ];
+    VM.run(&exits, "wait for the repaired guest's HLT")?;
     ensure_eq!(INVALID_EXITS.load(Ordering::SeqCst), 1u64);
     ensure_eq!(HLT_EXITS.load(Ordering::SeqCst), 1u64);
     Ok(())

@@ -6,27 +6,25 @@ use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
+use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
-};
+use facet_rt::hypercall::{reply, sm_down, sm_up};
 
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
+use super::vmm::{Exit, TestVm, Utcb};
+use super::{Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
-const PD: u64 = ROOT_SEL_PD;
-const VMM: u64 = 973;
-const UTCB: u64 = 0x3001_8000;
+const VM: TestVm = TestVm {
+    vmm: 973,
+    utcb: 0x3001_8000,
+    done: 920,
+    park: 921,
+    vcpu: 974,
+    sc: 975,
+    evt: 10240,
+};
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(UTCB);
-const VCPU: u64 = 974;
-const VCPU_SC: u64 = 975;
-/// 256 (NUM_VMI) selectors, apart from every other test's event bases.
-const EVT: u64 = 10240;
-const SM_DONE: u64 = 920;
-const SM_PARK: u64 = 921;
+const H: Utcb = Utcb(VM.utcb);
 /// Guest code in the first VM's code page:
 /// mov eax, 0x2badf00d; mov cr2, eax; hlt; mov eax, cr2; hlt
 const CODE_AT: u64 = 0x10c0;
@@ -85,9 +83,9 @@ extern "C" fn cr2_hlt(_id: u64) -> ! {
         reply()
     }
     SEEN_RAX.store(H.get(u::RAX) & 0xffff_ffff, Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(VM.done);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(VM.park);
     }
 }
 
@@ -101,24 +99,12 @@ pub fn guest_cr2_follows_mtd_cr(w: &World) -> TestResult {
         // SAFETY: the first guest test mapped the code page read-write there.
         unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
     }
-    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
     let hlt = if flags & FEAT_VMX != 0 { 12 } else { 0x78 };
-    let entry = |f: unsafe extern "C" fn()| f as *const () as u64;
-    ok(
-        create_pt(EVT + VM_EVENT_STARTUP, PD, VMM, 0, entry(__vm_cr2_startup)),
-        "start-up portal",
-    )?;
-    let m = mtd::GPR_ACDB | mtd::RIP_LEN | mtd::CR;
-    ok(
-        create_pt(EVT + hlt, PD, VMM, m as u64, entry(__vm_cr2_hlt)),
-        "HLT portal",
-    )?;
-    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
-    ok(create_ec(VCPU, PD, vcpu, 0, 0, 0, EVT), "vCPU")?;
-    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the guest's second HLT")?;
+    let exits: [Exit; 2] = [
+        (VM_EVENT_STARTUP, 0, __vm_cr2_startup),
+        (hlt, mtd::GPR_ACDB | mtd::RIP_LEN | mtd::CR, __vm_cr2_hlt),
+    ];
+    VM.run(&exits, "wait for the guest's second HLT")?;
     ensure_eq!(HLTS.load(Ordering::SeqCst), 2u64);
     ensure_eq!(SEEN_CR2.load(Ordering::SeqCst), GUEST_CR2);
     ensure_eq!(SEEN_RAX.load(Ordering::SeqCst), VMM_CR2);

@@ -8,27 +8,25 @@ use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
+use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
-};
+use facet_rt::hypercall::{reply, sm_down, sm_up};
 
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
+use super::vmm::{Exit, TestVm, Utcb};
+use super::{Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
-const PD: u64 = ROOT_SEL_PD;
-const VMM: u64 = 948;
-const UTCB: u64 = 0x3001_6000;
+const VM: TestVm = TestVm {
+    vmm: 948,
+    utcb: 0x3001_6000,
+    done: 916,
+    park: 917,
+    vcpu: 966,
+    sc: 967,
+    evt: 8448,
+};
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(UTCB);
-const VCPU: u64 = 966;
-const VCPU_SC: u64 = 967;
-/// Event bases of 256 (NUM_VMI) selectors each, apart from every other test's.
-const EVT: u64 = 8448;
-const SM_DONE: u64 = 916;
-const SM_PARK: u64 = 917;
+const H: Utcb = Utcb(VM.utcb);
 /// Guest code in the first VM's code page: mov eax, cr0; or al, 8; mov cr0, eax; hlt
 const CODE_AT: u64 = 0x1080;
 const CODE: [u8; 9] = [0x0f, 0x20, 0xc0, 0x0c, 0x08, 0x0f, 0x22, 0xc0, 0xf4];
@@ -88,16 +86,18 @@ extern "C" {
     fn __vm_timeout_exit();
 }
 
-/// The timeout test's VMM handler and vCPU.
-const T_VMM: u64 = 949;
-const T_UTCB: u64 = 0x3001_7000;
-const T: Utcb = Utcb(T_UTCB);
-const T_VCPU: u64 = 968;
-const T_VCPU_SC: u64 = 969;
-const T_EVT: u64 = 8704;
-/// The timeout test's own semaphores (it does not depend on the CR0 test's).
-const T_SM_DONE: u64 = 918;
-const T_SM_PARK: u64 = 919;
+/// The timeout test's VM (with semaphores of its own: it does not depend on the CR0
+/// test's).
+const T_VM: TestVm = TestVm {
+    vmm: 949,
+    utcb: 0x3001_7000,
+    done: 918,
+    park: 919,
+    vcpu: 968,
+    sc: 969,
+    evt: 8704,
+};
+const T: Utcb = Utcb(T_VM.utcb);
 /// `jmp $` in the first VM's code page (at 0x1050), and the timeout the VMM sets.
 const SPIN_AT: u64 = 0x1050;
 const TIMEOUT_TICKS: u64 = 2_000_000;
@@ -114,9 +114,9 @@ extern "C" fn timeout_startup(_id: u64) -> ! {
 extern "C" fn timeout_exit(_id: u64) -> ! {
     TIMEOUT_RIP.store(T.get(u::RIP), Ordering::SeqCst);
     TIMEOUT_LEFT.store(T.get(u::TSC_TIMEOUT), Ordering::SeqCst);
-    let _ = sm_up(T_SM_DONE);
+    let _ = sm_up(T_VM.done);
     loop {
-        let _ = sm_down(T_SM_PARK);
+        let _ = sm_down(T_VM.park);
     }
 }
 
@@ -140,9 +140,9 @@ extern "C" fn crmon_cr(_id: u64) -> ! {
 
 extern "C" fn crmon_hlt(_id: u64) -> ! {
     HLT_CR0.store(H.get(u::CR0), Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(VM.done);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(VM.park);
     }
 }
 
@@ -156,28 +156,13 @@ pub fn monitored_cr0_bit_exits(w: &World) -> TestResult {
         // SAFETY: the first guest test mapped the code page read-write there.
         unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
     }
-    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
     let gprs = mtd::GPR_ACDB | mtd::RIP_LEN;
-    for (event, m, f) in [
-        (
-            VM_EVENT_STARTUP,
-            mtd::CTRL,
-            __vm_crmon_startup as unsafe extern "C" fn(),
-        ),
+    let exits: [Exit; 3] = [
+        (VM_EVENT_STARTUP, mtd::CTRL, __vm_crmon_startup),
         (28, gprs | mtd::QUAL | mtd::CR, __vm_crmon_cr),
         (12, mtd::CR, __vm_crmon_hlt),
-    ] {
-        ok(
-            create_pt(EVT + event, PD, VMM, m as u64, f as *const () as u64),
-            "portal",
-        )?;
-    }
-    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
-    ok(create_ec(VCPU, PD, vcpu, 0, 0, 0, EVT), "vCPU")?;
-    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the guest's HLT")?;
+    ];
+    VM.run(&exits, "wait for the guest's HLT")?;
     // One exit: MOV to CR0 (access type 0 in bits 5:4, CR 0 in bits 3:0) from EAX
     // (register 0 in bits 11:8); afterwards the guest sees TS set.
     ensure_eq!(CR_EXITS.load(Ordering::SeqCst), 1u64);
@@ -195,29 +180,11 @@ pub fn vmm_timeout_exits(w: &World) -> TestResult {
         // The timeout rides on VMX's preemption timer.
         return Ok(());
     }
-    ok(create_sm(T_SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(T_SM_PARK, PD, 0, 0), "parking sm")?;
-    ok(create_ec(T_VMM, PD, 0, 0, T_UTCB, 0, 0), "VMM EC")?;
-    let entry = |f: unsafe extern "C" fn()| f as *const () as u64;
-    ok(
-        create_pt(
-            T_EVT + VM_EVENT_STARTUP,
-            PD,
-            T_VMM,
-            0,
-            entry(__vm_timeout_startup),
-        ),
-        "start-up portal",
-    )?;
-    let m = mtd::RIP_LEN | mtd::TSC_TIMEOUT;
-    ok(
-        create_pt(T_EVT + 52, PD, T_VMM, m as u64, entry(__vm_timeout_exit)),
-        "timeout portal",
-    )?;
-    let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
-    ok(create_ec(T_VCPU, PD, vcpu, 0, 0, 0, T_EVT), "vCPU")?;
-    ok(create_sc(T_VCPU_SC, PD, T_VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(T_SM_DONE), "wait for the timeout")?;
+    let exits: [Exit; 2] = [
+        (VM_EVENT_STARTUP, 0, __vm_timeout_startup),
+        (52, mtd::RIP_LEN | mtd::TSC_TIMEOUT, __vm_timeout_exit),
+    ];
+    T_VM.run(&exits, "wait for the timeout")?;
     ensure_eq!(TIMEOUT_RIP.load(Ordering::SeqCst), SPIN_AT);
     ensure_eq!(TIMEOUT_LEFT.load(Ordering::SeqCst), u64::MAX);
     Ok(())

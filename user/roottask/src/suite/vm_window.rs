@@ -6,26 +6,25 @@ use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_PD, VM_EVENT_STARTUP};
+use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, reply, sm_down, sm_up,
-};
+use facet_rt::hypercall::{reply, sm_down, sm_up};
 
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
+use super::vmm::{Exit, TestVm, Utcb};
+use super::{Fail, TestResult};
 use crate::world::{World, SCRATCH};
 
-const PD: u64 = ROOT_SEL_PD;
-const VMM: u64 = 946;
-const UTCB: u64 = 0x3001_3000;
-/// The VMM handler\'s UTCB.
-const H: Utcb = Utcb(UTCB);
-const VCPU: u64 = 962;
-const VCPU_SC: u64 = 963;
-const EVT: u64 = 7000;
-const SM_DONE: u64 = 912;
-const SM_PARK: u64 = 913;
+const VM: TestVm = TestVm {
+    vmm: 946,
+    utcb: 0x3001_3000,
+    done: 912,
+    park: 913,
+    vcpu: 962,
+    sc: 963,
+    evt: 7000,
+};
+/// The VMM handler's UTCB.
+const H: Utcb = Utcb(VM.utcb);
 /// Guest code in the first VM's code page (guest-physical 0x1000, mapped for the VMM
 /// at SCRATCH + 0x40_0000 by the first guest test): rdtsc; sti; nop; hlt.
 const CODE_AT: u64 = 0x1060;
@@ -122,14 +121,10 @@ extern "C" fn window_open(_id: u64) -> ! {
 
 extern "C" fn window_hlt(_id: u64) -> ! {
     HANDLER_RBX.store(H.get(u::RBX), Ordering::SeqCst);
-    let _ = sm_up(SM_DONE);
+    let _ = sm_up(VM.done);
     loop {
-        let _ = sm_down(SM_PARK);
+        let _ = sm_down(VM.park);
     }
-}
-
-fn entry(f: unsafe extern "C" fn()) -> u64 {
-    f as *const () as u64
 }
 
 pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
@@ -152,31 +147,18 @@ pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
         // SAFETY: the first guest test mapped the code page read-write there.
         unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
     }
-    ok(create_ec(VMM, PD, 0, 0, UTCB, 0, 0), "VMM EC")?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
     let gprs = mtd::GPR_ACDB | mtd::RIP_LEN;
-    for (event, m, f) in [
+    let exits: [Exit; 4] = [
         (
             VM_EVENT_STARTUP,
             mtd::CTRL | mtd::RIP_LEN | mtd::CS_SS,
-            __vm_window_startup as unsafe extern "C" fn(),
+            __vm_window_startup,
         ),
         (rdtsc, gprs, __vm_window_rdtsc),
         (window, gprs, __vm_window_open),
         (hlt, mtd::GPR_ACDB, __vm_window_hlt),
-    ] {
-        ok(
-            create_pt(EVT + event, PD, VMM, m as u64, entry(f)),
-            "portal",
-        )?;
-    }
-    ok(
-        create_ec(VCPU, PD, ec_flags::GLOBAL | ec_flags::VCPU, 0, 0, 0, EVT),
-        "vCPU",
-    )?;
-    ok(create_sc(VCPU_SC, PD, VCPU, 1, 1000), "vCPU SC")?;
-    ok(sm_down(SM_DONE), "wait for the guest's handler")?;
+    ];
+    VM.run(&exits, "wait for the guest's handler")?;
     // The start-up message showed the state after INIT: F000:FFF0 with CS based at
     // 0xffff0000, a 16-bit code segment (access rights 0x9b).
     ensure_eq!(STARTUP_RIP.load(Ordering::SeqCst), 0xfff0u64);

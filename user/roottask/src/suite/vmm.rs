@@ -1,7 +1,11 @@
 //! What the test VMMs share: access to a handler's UTCB and the real-mode start-up state
 //! most test guests begin in.
 
+use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::{mtd, utcb as u};
+use facet_rt::hypercall::{create_ec, create_pt, create_sc, create_sm, ec_flags, sm_down};
+
+use super::{ok, TestResult};
 
 /// A VMM handler's UTCB, mapped read-write at this address in the roottask.
 #[derive(Clone, Copy)]
@@ -36,5 +40,45 @@ impl Utcb {
     /// Sets the reply's MTD.
     pub fn reply_with(self, m: u32) {
         self.put(u::MTD, m as u64);
+    }
+}
+
+/// An exit a test VMM handles: the event (exit reason, or a kernel event such as
+/// start-up), the MTD its message carries, and the handler's entry.
+pub type Exit = (u64, u32, unsafe extern "C" fn());
+
+/// One test VM: its VMM's handler Ec (UTCB at `utcb`), the semaphores the handler
+/// signals when the test's guest is done and parks on, the vCPU and its Sc, and the
+/// event base of its exits (256 selectors, apart from every other VM's).
+pub struct TestVm {
+    pub vmm: u64,
+    pub utcb: u64,
+    pub done: u64,
+    pub park: u64,
+    pub vcpu: u64,
+    pub sc: u64,
+    pub evt: u64,
+}
+
+impl TestVm {
+    /// Creates the VMM's handler, its semaphores and a portal per exit, then the vCPU
+    /// and its Sc, which start it; returns once the handler signals `done` (`what` names
+    /// that wait in a failure).
+    pub fn run(&self, exits: &[Exit], what: &str) -> TestResult {
+        let pd = ROOT_SEL_PD;
+        ok(create_ec(self.vmm, pd, 0, 0, self.utcb, 0, 0), "VMM EC")?;
+        ok(create_sm(self.done, pd, 0, 0), "sm")?;
+        ok(create_sm(self.park, pd, 0, 0), "parking sm")?;
+        for &(event, m, f) in exits {
+            let entry = f as *const () as u64;
+            ok(
+                create_pt(self.evt + event, pd, self.vmm, m as u64, entry),
+                "portal",
+            )?;
+        }
+        let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
+        ok(create_ec(self.vcpu, pd, vcpu, 0, 0, 0, self.evt), "vCPU")?;
+        ok(create_sc(self.sc, pd, self.vcpu, 1, 1000), "vCPU SC")?;
+        ok(sm_down(self.done), what)
     }
 }
