@@ -19,8 +19,8 @@ use crate::obj::{with, with2_known, with_known, Kind};
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state
 /// ([`Outcome::SWITCHED`]); the caller's status is set when it is resumed by the reply. A
-/// caller that waits for a busy handler leaves the CPU ([`Outcome::IDLE`] if nothing else
-/// is ready).
+/// caller that waits for a busy handler lends its time to the handler's chain, or leaves
+/// the CPU if that chain waits ([`Outcome::IDLE`] if nothing else is ready).
 #[inline(never)]
 pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     match object(arg1_selector(arg1), Kind::Pt, 0) {
@@ -140,7 +140,7 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
             e.state = if global { State::WaitSm } else { State::Idle }
         });
         if !global {
-            release_helpers(handler, false);
+            release_helpers(handler);
         }
         super::park_current();
         return sched::schedule(frame);
@@ -156,14 +156,14 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
     if !helpers || sched::lent_to(caller) {
         switch_to(caller);
         if helpers {
-            release_helpers(handler, false);
+            release_helpers(handler);
         }
         return true;
     }
-    // A helper's time: it goes back to its own Ec (which calls again, the handler being
-    // free now), and the caller waits for its own Sc, as in the reference.
+    // A helper's time: it goes back to its own chain (its Ec, released like every waiter,
+    // calls again), and the caller waits for its own Sc, as in the reference.
     with::<Ec, _>(caller, |e| e.state = State::Ready);
-    release_helpers(handler, false);
+    release_helpers(handler);
     super::park_current();
     sched::run_current_sc(frame)
 }
@@ -197,18 +197,20 @@ fn wait_for(
         with::<Ec, _>(last, |e| e.next_waiter = caller);
     }
     super::park_current();
-    // Helping: the caller's time runs the busy handler's chain until it is free (a
-    // handler that waits itself leaves nothing to help; the caller's Sc then waits for
-    // it to be released).
+    // Helping: the caller's time runs the busy handler's chain until it is free. If the
+    // chain waits itself, the caller's Sc leaves the CPU as an orphan and helps once the
+    // chain can run again (`sched::settle`).
     if let Some(end) = sched::chain_end(handler) {
         return sched::run(frame, end);
     }
     sched::schedule(frame)
 }
 
-/// `handler` became free (or, with `all`, is going away): the first of the callers
-/// waiting for it (or all of them) become ready to issue their calls again.
-pub fn release_helpers(handler: crate::obj::Handle, all: bool) {
+/// `handler` became free (or is going away): every caller waiting for it becomes ready
+/// to issue its call again. Their Scs decide who calls first (the highest priority; in
+/// the order they came within one), and those that find the handler busy again wait (and
+/// help) again, as the reference's helpers retry.
+pub fn release_helpers(handler: crate::obj::Handle) {
     loop {
         let Some(first) = with::<Ec, _>(handler, |e| e.helpers).filter(|&f| f != 0) else {
             return;
@@ -221,12 +223,7 @@ pub fn release_helpers(handler: crate::obj::Handle, all: bool) {
             return;
         };
         with::<Ec, _>(handler, |e| e.helpers = next);
-        if sc != 0 {
-            sched::enqueue(sc);
-        }
-        if !all {
-            return;
-        }
+        sched::wake(first, sc);
     }
 }
 

@@ -98,7 +98,8 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
 /// left to run.
 ///
 /// A handler that dies in a call answers its caller as the reference does: a caller in
-/// `call` resumes (on the same Sc) with ABORT; one that sent an exception or start-up
+/// `call` resumes with ABORT (on the running Sc, which may be a helper's); one that sent
+/// an exception or start-up
 /// message dies too. Callers waiting for the handler to be free try again and get ABORT.
 pub fn stop_current(frame: &mut CurrentFrame) -> bool {
     let ec = sched::current_ec();
@@ -107,7 +108,7 @@ pub fn stop_current(frame: &mut CurrentFrame) -> bool {
         core::mem::replace(&mut e.reply_to, 0)
     })
     .unwrap_or(0);
-    super::call::release_helpers(ec, true);
+    super::call::release_helpers(ec);
     if caller != 0 {
         // The call's links (see `call::call`) end here.
         crate::obj::put(ec);

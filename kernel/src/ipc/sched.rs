@@ -155,6 +155,23 @@ pub fn start(sc: Handle, ec: Handle) {
     here().lock().since = tsc();
 }
 
+/// Ec `ec` became ready: its Sc `blocked_sc` (the one that ran it when it began to
+/// wait, if any) goes back to its queue, and the orphans of its CPU look again (its chain
+/// may be what they wait for, whoever recorded it).
+pub fn wake(ec: Handle, blocked_sc: Handle) {
+    if blocked_sc != 0 && with::<Sc, _>(blocked_sc, |_| ()).is_some() {
+        enqueue(blocked_sc);
+        return;
+    }
+    let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(0) as usize % NUM_CPU;
+    let mut q = QUEUES[cpu].lock();
+    if q.orphans != 0 {
+        q.adopt_orphans();
+        drop(q);
+        crate::smp::reschedule(cpu as u32);
+    }
+}
+
 /// Adds a ready Sc at the end of its priority's queue.
 pub fn enqueue(sc: Handle) {
     let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
@@ -275,32 +292,76 @@ fn runnable_ec(sc: Handle) -> Option<Handle> {
 /// reply, the end of the call chain it donated its time along; while it waits for a
 /// busy handler, the end of that handler's chain (it helps the handler finish, as the
 /// reference's callers do). `None` if the chain ends in an Ec that waits otherwise.
-pub fn chain_end(mut ec: Handle) -> Option<Handle> {
+pub fn chain_end(ec: Handle) -> Option<Handle> {
+    chain_stop(ec).ok()
+}
+
+/// [`chain_end`], or the Ec where the chain stops: `Err` with the waiting Ec (0 if the
+/// chain is broken or longer than any a program builds).
+fn chain_stop(mut ec: Handle) -> Result<Handle, Handle> {
     for _ in 0..1024 {
-        let (state, callee, waiting_on) = with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on))?;
+        let Some((state, callee, waiting_on)) =
+            with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on))
+        else {
+            return Err(0);
+        };
         match state {
             State::WaitReply if callee != 0 => ec = callee,
             State::WaitHandler if waiting_on != 0 => ec = waiting_on,
-            State::Ready | State::Startup => return Some(ec),
-            _ => return None,
+            State::Ready | State::Startup => return Ok(ec),
+            _ => return Err(ec),
         }
     }
-    None
+    Err(0)
+}
+
+/// The running Sc `sc` leaves the CPU with nothing more to run here. If its own chain
+/// can go on (it lent its time to another chain and its own Ec is ready again), it goes
+/// back to its queue; if that chain waits for an Ec that recorded `sc` as the Sc to
+/// wake, the wake brings it back; otherwise (it helped, or ran, a chain that stopped
+/// elsewhere) it becomes an orphan, to look again when an Ec becomes ready here. The Sc
+/// of a dead Ec is dropped.
+fn settle(sc: Handle) {
+    let Some(own) = with::<Sc, _>(sc, |s| s.ec) else {
+        return;
+    };
+    match chain_stop(own) {
+        Ok(_) => enqueue(sc),
+        Err(stop) => {
+            let recorded = with::<Ec, _>(stop, |e| e.blocked_sc == sc).unwrap_or(false);
+            let dead = with::<Ec, _>(own, |e| e.state == State::Dead).unwrap_or(true);
+            if !recorded && !dead {
+                orphan(sc);
+            }
+        }
+    }
+}
+
+/// Keeps `sc` (neither queued nor running) as an orphan of the executing CPU.
+fn orphan(sc: Handle) {
+    let mut q = here().lock();
+    let head = core::mem::replace(&mut q.orphans, sc);
+    with::<Sc, _>(sc, |s| {
+        s.next = head;
+        s.queued = false;
+    });
 }
 
 /// The running Sc stops (its Ec blocked or died): picks the next ready Sc and puts its
 /// Ec on the CPU. Returns `false` if nothing is ready.
 pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
     account();
+    let leaving = current_sc();
     set_current_sc(0);
+    if leaving != 0 {
+        settle(leaving);
+    }
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else {
             // An Sc whose own Ec is dead has nothing to wait for.
             let own = with::<Sc, _>(sc, |s| s.ec).unwrap_or(0);
             if with::<Ec, _>(own, |e| e.state != State::Dead).unwrap_or(false) {
-                let mut q = here().lock();
-                let head = core::mem::replace(&mut q.orphans, sc);
-                with::<Sc, _>(sc, |s| s.next = head);
+                orphan(sc);
             }
             continue;
         };

@@ -57,9 +57,7 @@ pub fn wake_one(sm: Handle) -> bool {
             s.last_waiter = 0;
         }
     });
-    if sc != 0 {
-        sched::enqueue(sc);
-    }
+    sched::wake(ec, sc);
     true
 }
 
@@ -117,9 +115,7 @@ pub fn expire(now: u64) {
             e.waiting_on = 0;
             e.regs.rdi = facet_abi::status::Status::Timeout as u64;
         });
-        if sc != 0 {
-            sched::enqueue(sc);
-        }
+        sched::wake(ec, sc);
     }
 }
 
@@ -172,8 +168,6 @@ pub fn release_one(sm: Handle) -> bool {
         e.deadline = 0;
         e.regs.rdi = facet_abi::status::Status::Abort as u64;
     });
-    if sc != 0 {
-        sched::enqueue(sc);
-    }
+    sched::wake(ec, sc);
     true
 }

@@ -246,7 +246,7 @@ impl Object for Ec {
             Some((State::WaitHandler, handler)) => crate::ipc::call::forget_helper(handler, h),
             _ => {}
         }
-        crate::ipc::call::release_helpers(h, true);
+        crate::ipc::call::release_helpers(h);
         let Some((pd, utcb, addr, upd)) =
             with::<Ec, _>(h, |e| (e.pd, e.utcb, e.utcb_addr, e.utcb_pd))
         else {

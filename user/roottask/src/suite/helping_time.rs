@@ -2,13 +2,14 @@
 //! handler's chain until the handler is free, so a high-priority caller is not held up
 //! by whatever outranks the handler's current client.
 //!
-//! A low-priority client (1) calls a handler that works for a while; a medium-priority
-//! spinner (2) takes the CPU and keeps it; a high-priority client (3) calls the same
-//! handler. Without helping, the handler runs only on the low client's time, which the
+//! A low-priority client (1) calls a handler that works for a while, and a second one
+//! calls and waits; a medium-priority spinner (2) takes the CPU and keeps it; a
+//! high-priority client (3) calls the same handler. Without helping, the handler runs only on the low client's time, which the
 //! spinner starves, and the high client finishes only after the spinner stops. With
-//! helping, the high client's time finishes the handler's work, the high client is
-//! served next, and it finishes while the spinner still spins. The low client gets its
-//! reply on its own time, after the spinner.
+//! helping, the high client's time finishes the handler's work; every waiter is then
+//! released, the high client calls first (ahead of the low one that waited longer) and
+//! finishes while the spinner still spins. The low clients get their replies on their
+//! own time, after the spinner.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,9 @@ const PD: u64 = ROOT_SEL_PD;
 const HANDLER: u64 = 1741;
 const STARTER: u64 = 1742;
 const LOW: u64 = 1743;
+const LOW2: u64 = 1754;
+const LOW2_SC: u64 = 1755;
+const LOW2_UTCB: u64 = 0x3004_9000;
 const SPINNER: u64 = 1744;
 const HIGH: u64 = 1745;
 const LOW_SC: u64 = 1746;
@@ -72,6 +76,9 @@ __helping_time_stack0:
 __helping_time_stack1:
     .skip 0x4000
 __helping_time_stack2:
+    .skip 0x4000
+__helping_time_stack3:
+    .global __helping_time_stack3
     .global __helping_time_stack0
     .global __helping_time_stack1
     .global __helping_time_stack2
@@ -95,6 +102,7 @@ extern "C" {
     static __helping_time_stack0: u8;
     static __helping_time_stack1: u8;
     static __helping_time_stack2: u8;
+    static __helping_time_stack3: u8;
     fn __helping_time_work();
     fn __helping_time_start();
 }
@@ -116,13 +124,14 @@ extern "C" fn work_handler(_id: u64) -> ! {
     reply()
 }
 
-/// Start-up of the threads, in the order they start: the low client, the spinner, the
-/// high client.
+/// Start-up of the threads, in the order they start: the two low clients, the spinner,
+/// the high client.
 extern "C" fn start_thread(_id: u64) -> ! {
     let k = STARTED.fetch_add(1, Ordering::SeqCst);
     let (entry, stack): (extern "C" fn() -> !, *const u8) = match k {
         0 => (low_client, core::ptr::addr_of!(__helping_time_stack0)),
-        1 => (spinner, core::ptr::addr_of!(__helping_time_stack1)),
+        1 => (low_client2, core::ptr::addr_of!(__helping_time_stack3)),
+        2 => (spinner, core::ptr::addr_of!(__helping_time_stack1)),
         _ => (high_client, core::ptr::addr_of!(__helping_time_stack2)),
     };
     let put = |at: usize, v: u64| {
@@ -145,7 +154,17 @@ extern "C" fn low_client() -> ! {
     // SAFETY: this thread's UTCB is mapped read-write at LOW_UTCB: no words.
     unsafe { (LOW_UTCB as *mut u64).write_volatile(0) };
     if call(PORTAL).is_ok() {
-        LOW_SERVED.store(1, Ordering::SeqCst);
+        LOW_SERVED.fetch_add(1, Ordering::SeqCst);
+    }
+    let _ = sm_up(SM_LOW_DONE);
+    park()
+}
+
+extern "C" fn low_client2() -> ! {
+    // SAFETY: this thread's UTCB is mapped read-write at LOW2_UTCB: no words.
+    unsafe { (LOW2_UTCB as *mut u64).write_volatile(0) };
+    if call(PORTAL).is_ok() {
+        LOW_SERVED.fetch_add(1, Ordering::SeqCst);
     }
     let _ = sm_up(SM_LOW_DONE);
     park()
@@ -197,7 +216,12 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
     for sm in [SM_HIGH_DONE, SM_LOW_DONE, SM_PARK, SM_NAP] {
         ok(create_sm(sm, PD, 0, 0), "sm")?;
     }
-    for (ec, utcb) in [(LOW, LOW_UTCB), (SPINNER, SPINNER_UTCB), (HIGH, HIGH_UTCB)] {
+    for (ec, utcb) in [
+        (LOW, LOW_UTCB),
+        (LOW2, LOW2_UTCB),
+        (SPINNER, SPINNER_UTCB),
+        (HIGH, HIGH_UTCB),
+    ] {
         ok(
             create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb, 0, EVT),
             "thread EC",
@@ -205,6 +229,14 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
     }
     // The low client calls while the roottask naps, and the handler starts working.
     ok(create_sc(LOW_SC, PD, LOW, 1, 1000), "low client SC")?;
+    let nap = sm_down_until(SM_NAP, tsc() + 2 * per_ms);
+    ensure!(nap.is_err(), "nap: {:?}", nap);
+    ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 1u64);
+    // The second low client calls and waits: it is the first waiter.
+    ok(
+        create_sc(LOW2_SC, PD, LOW2, 1, 1000),
+        "second low client SC",
+    )?;
     let nap = sm_down_until(SM_NAP, tsc() + 2 * per_ms);
     ensure!(nap.is_err(), "nap: {:?}", nap);
     ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 1u64);
@@ -216,19 +248,23 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
         sm_down_until(SM_HIGH_DONE, tsc() + 2000 * per_ms),
         "the high client finished",
     )?;
-    ok(
-        sm_down_until(SM_LOW_DONE, tsc() + 2000 * per_ms),
-        "the low client finished",
-    )?;
+    for _ in 0..2 {
+        ok(
+            sm_down_until(SM_LOW_DONE, tsc() + 2000 * per_ms),
+            "a low client finished",
+        )?;
+    }
     ensure_eq!(HIGH_SERVED.load(Ordering::SeqCst), 1u64);
-    ensure_eq!(LOW_SERVED.load(Ordering::SeqCst), 1u64);
-    ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 2u64);
+    ensure_eq!(LOW_SERVED.load(Ordering::SeqCst), 2u64);
+    ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 3u64);
     for sel in [
         HIGH_SC,
         SPINNER_SC,
+        LOW2_SC,
         LOW_SC,
         HIGH,
         SPINNER,
+        LOW2,
         LOW,
         STARTUP_PORTAL,
         STARTER,
