@@ -135,9 +135,14 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
         .flatten();
     let Some((items, helpers)) = replied else {
         // Nobody to reply to: the Ec waits (a local Ec for its next call; a global Ec
-        // has nothing to wait for and stays blocked) and its Sc moves on.
+        // has nothing to wait for and stays blocked, its Sc recorded with it so that the
+        // scheduler does not look for it again) and its Sc moves on.
+        let sc = sched::current_sc();
         with::<Ec, _>(handler, |e| {
-            e.state = if global { State::WaitSm } else { State::Idle }
+            e.state = if global { State::WaitSm } else { State::Idle };
+            if global {
+                e.blocked_sc = sc;
+            }
         });
         if !global {
             release_helpers(handler);
