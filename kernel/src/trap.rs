@@ -51,9 +51,18 @@ fn handle_user(frame: &mut CurrentFrame) {
         return;
     }
     let cr2 = read_cr2();
-    if crate::ipc::exception::deliver(frame, vector as u64, cr2) {
-        crate::ipc::resume(frame);
-        return;
+    match crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+        Some(true) => {
+            crate::ipc::resume(frame);
+            return;
+        }
+        // Waiting for a busy handler with nothing else to run.
+        Some(false) => {
+            crate::ipc::sched::idle_until_ready(frame);
+            crate::ipc::resume(frame);
+            return;
+        }
+        None => {}
     }
     write_emergency(format_args!(
         "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",

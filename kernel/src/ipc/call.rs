@@ -184,6 +184,17 @@ fn wait_for(
 ) -> bool {
     const SYSCALL_LEN: u64 = 2;
     frame.rip = frame.rip.wrapping_sub(SYSCALL_LEN);
+    wait_and_help(frame, caller, handler)
+}
+
+/// Makes `waiter`, the running Ec, wait until `handler` is free, at the end of its
+/// queue, lending its time to the handler's chain meanwhile. Returns whether the CPU has
+/// something else to run.
+pub fn wait_and_help(
+    frame: &mut CurrentFrame,
+    caller: crate::obj::Handle,
+    handler: crate::obj::Handle,
+) -> bool {
     let sc = sched::current_sc();
     with::<Ec, _>(caller, |e| {
         e.state = State::WaitHandler;

@@ -15,7 +15,7 @@ use crate::obj::{with, Kind};
 /// Sends the running Ec's exception `vector` to its portal. Returns `false` if there is
 /// no usable portal: the Ec is then stopped and the next Sc runs (or the CPU idles,
 /// which `idle` reports through the second result).
-pub fn deliver(frame: &mut CurrentFrame, vector: u64, cr2: u64) -> bool {
+pub fn deliver(frame: &mut CurrentFrame, vector: u64, cr2: u64) -> Option<bool> {
     let ec = sched::current_ec();
     send(frame, ec, vector, cr2)
 }
@@ -30,8 +30,8 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
     } else {
         EVENT_STARTUP
     };
-    if send(frame, ec, event, 0) {
-        return true;
+    if let Some(runs) = send(frame, ec, event, 0) {
+        return runs;
     }
     crate::println!(
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
@@ -49,30 +49,85 @@ pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) {
     } else {
         EVENT_RECALL
     };
-    let _ = send(frame, ec, event, 0);
+    // A busy recall handler: the recall stays pending for the Ec's next run.
+    let busy = send_or_defer(frame, ec, event);
+    if busy {
+        with::<Ec, _>(ec, |e| e.recall = true);
+    }
 }
 
-/// Sends the VM exit `index` of the vCPU on the CPU to its VMM's portal.
-pub fn vm_exit(frame: &mut CurrentFrame, index: u64) -> bool {
+/// Sends a recall unless its handler is busy (then returns `true` and sends nothing).
+fn send_or_defer(frame: &mut CurrentFrame, ec: crate::obj::Handle, event: u64) -> bool {
+    let busy = portal_of(ec, event)
+        .filter(|&(handler, ..)| handler != ec)
+        .and_then(|(handler, ..)| with::<Ec, _>(handler, |e| e.state))
+        .is_some_and(|state| state != State::Idle && state != State::Dead);
+    if !busy {
+        let _ = send(frame, ec, event, 0);
+    }
+    busy
+}
+
+/// Sends the VM exit `index` of the vCPU on the CPU to its VMM's portal. `None` if it has
+/// no usable portal, else whether something runs on the CPU.
+pub fn vm_exit(frame: &mut CurrentFrame, index: u64) -> Option<bool> {
     let ec = sched::current_ec();
     send(frame, ec, index, 0)
 }
 
-fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> bool {
-    let Some(evt) = with::<Ec, _>(ec, |e| e.evt) else {
-        return false;
+/// The message `ec` (on the CPU) could not send before, now that it runs again.
+pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
+    let Some((event, cr2)) = with::<Ec, _>(ec, |e| {
+        let p = (core::mem::replace(&mut e.pending_event, 0), e.pending_cr2);
+        e.pending_cr2 = 0;
+        p
+    }) else {
+        return true;
     };
-    let Ok(pt) = object(evt.wrapping_add(vector), Kind::Pt, 0) else {
-        return false;
-    };
-    let Some((handler, id, ip, mtd)) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd)) else {
-        return false;
-    };
-    let Some((hstate, hutcb, hcpu)) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu)) else {
-        return false;
-    };
-    if hstate != State::Idle || hcpu != with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) {
-        return false;
+    if event == 0 {
+        return true;
+    }
+    match send(frame, ec, event - 1, cr2) {
+        Some(runs) => runs,
+        None => {
+            crate::println!(
+                "FACET: EC on CPU {} lost the portal for its message {}; stopped",
+                crate::arch::syscall::cpu_id(),
+                event - 1
+            );
+            stop_current(frame)
+        }
+    }
+}
+
+/// The portal at `ec`'s event base + `vector`: its handler, id, entry and MTD.
+fn portal_of(ec: crate::obj::Handle, vector: u64) -> Option<(crate::obj::Handle, u64, u64, u64)> {
+    let evt = with::<Ec, _>(ec, |e| e.evt)?;
+    let pt = object(evt.wrapping_add(vector), Kind::Pt, 0).ok()?;
+    with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd))
+}
+
+/// Sends event `vector` of `ec` (on the CPU) to its portal. `None` if there is no usable
+/// portal (none, a dead handler, or one on another CPU); else whether something runs on
+/// the CPU: the handler with the message, or, if the handler is busy, whatever `ec`'s
+/// time helps (or another Sc's) while `ec` waits to send the message again (as the
+/// reference's senders help and retry).
+fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> Option<bool> {
+    let (handler, id, ip, mtd) = portal_of(ec, vector)?;
+    let (hstate, hutcb, hcpu) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu))?;
+    // An Ec that handles its own events cannot wait for itself.
+    if hstate == State::Dead
+        || handler == ec
+        || hcpu != with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX)
+    {
+        return None;
+    }
+    if hstate != State::Idle {
+        with::<Ec, _>(ec, |e| {
+            e.pending_event = vector + 1;
+            e.pending_cr2 = cr2;
+        });
+        return Some(super::call::wait_and_help(frame, ec, handler));
     }
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitReply;
@@ -91,7 +146,7 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);
     frame.rdi = id;
     frame.rip = ip;
-    true
+    Some(true)
 }
 
 /// Stops the running Ec for good and runs the next Sc. Returns `false` if nothing is

@@ -129,12 +129,17 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                 sched::deliver_recall(frame);
             }
             crate::vcpu::Exit::Message(index) => {
-                if !exception::vm_exit(frame, index) {
-                    crate::println!(
-                        "FACET: vCPU exit {index:#x} has no usable portal; vCPU stopped"
-                    );
-                    if !exception::stop_current(frame) {
-                        sched::idle_until_ready(frame);
+                match exception::vm_exit(frame, index) {
+                    Some(true) => {}
+                    // Waiting for a busy VMM handler with nothing else to run.
+                    Some(false) => sched::idle_until_ready(frame),
+                    None => {
+                        crate::println!(
+                            "FACET: vCPU exit {index:#x} has no usable portal; vCPU stopped"
+                        );
+                        if !exception::stop_current(frame) {
+                            sched::idle_until_ready(frame);
+                        }
                     }
                 }
             }

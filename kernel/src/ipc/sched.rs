@@ -402,10 +402,15 @@ pub fn run_current_sc(frame: &mut super::CurrentFrame) -> bool {
 
 /// Puts `ec`, a chain's end ([`chain_end`]), on the CPU with the running Sc's time.
 pub fn run(frame: &mut super::CurrentFrame, ec: Handle) -> bool {
-    let startup = with::<Ec, _>(ec, |e| e.state == State::Startup).unwrap_or(false);
+    let (startup, pending) =
+        with::<Ec, _>(ec, |e| (e.state == State::Startup, e.pending_event != 0))
+            .unwrap_or((false, false));
     super::switch_to(ec);
     if startup {
         return super::exception::startup(frame, ec);
+    } else if pending {
+        // A message that found its handler busy goes now.
+        return super::exception::send_pending(frame, ec);
     } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
         super::exception::recall(frame, ec);
     }

@@ -66,6 +66,11 @@ pub struct Ec {
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
     pub recall: bool,
+    /// An exception, start-up, recall or VM-exit message that found its handler busy:
+    /// its event number plus one (0: none), and the fault address it carries. The Ec
+    /// waits for the handler (helping it) and sends the message when it runs again.
+    pub pending_event: u64,
+    pub pending_cr2: u64,
     /// FPU/SSE/AVX state while the Ec is not on the CPU.
     pub fpu: crate::arch::fpu::FpuArea,
 }
@@ -183,6 +188,8 @@ impl Ec {
             next_waiter: 0,
             blocked_sc: 0,
             recall: false,
+            pending_event: 0,
+            pending_cr2: 0,
             fs_base: 0,
             gs_base: 0,
             deadline: 0,

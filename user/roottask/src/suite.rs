@@ -78,6 +78,7 @@ macro_rules! ensure_eq {
 }
 
 mod boot;
+mod busy_exception;
 mod caps;
 mod child;
 mod child_memory;
@@ -258,6 +259,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     );
     r.run("ipc::busy_handler_runs_on_the_callers_time", || {
         helping_time::busy_handler_runs_on_the_callers_time(w)
+    });
+    r.run("ipc::exception_waits_for_a_busy_handler", || {
+        busy_exception::exception_waits_for_a_busy_handler(w)
     });
     r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
     r.run("vm::triple_fault_is_an_exit", || {
