@@ -12,17 +12,18 @@ use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 
-/// Sends the running Ec's exception `vector` to its portal. Returns `false` if there is
-/// no usable portal: the Ec is then stopped and the next Sc runs (or the CPU idles,
-/// which `idle` reports through the second result).
+/// Sends the running Ec's exception `vector` to its portal (see [`send`]): `None` if
+/// there is no usable portal (the caller stops the Ec), else whether something runs on
+/// the CPU.
 pub fn deliver(frame: &mut CurrentFrame, vector: u64, cr2: u64) -> Option<bool> {
     let ec = sched::current_ec();
     send(frame, ec, vector, cr2)
 }
 
 /// Delivers the start-up message of the global Ec `ec`, which is on the CPU (event base
-/// plus 30 for a thread, plus NUM_VMI - 2 for a vCPU). Returns `false` if that failed
-/// and nothing else is ready either.
+/// plus 30 for a thread, plus NUM_VMI - 2 for a vCPU); without a usable portal the Ec is
+/// stopped. Returns whether something runs on the CPU (the handler, or, while `ec` waits
+/// for a busy one, whatever its time helps or another Sc).
 pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
@@ -58,10 +59,11 @@ pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) {
 
 /// Sends a recall unless its handler is busy (then returns `true` and sends nothing).
 fn send_or_defer(frame: &mut CurrentFrame, ec: crate::obj::Handle, event: u64) -> bool {
+    let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX);
     let busy = portal_of(ec, event)
         .filter(|&(handler, ..)| handler != ec)
-        .and_then(|(handler, ..)| with::<Ec, _>(handler, |e| e.state))
-        .is_some_and(|state| state != State::Idle && state != State::Dead);
+        .and_then(|(handler, ..)| with::<Ec, _>(handler, |e| (e.state, e.cpu)))
+        .is_some_and(|(state, hcpu)| hcpu == cpu && state != State::Idle && state != State::Dead);
     if !busy {
         let _ = send(frame, ec, event, 0);
     }
@@ -91,7 +93,7 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
         Some(runs) => runs,
         None => {
             crate::println!(
-                "FACET: EC on CPU {} lost the portal for its message {}; stopped",
+                "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
                 crate::arch::syscall::cpu_id(),
                 event - 1
             );
@@ -115,10 +117,12 @@ fn portal_of(ec: crate::obj::Handle, vector: u64) -> Option<(crate::obj::Handle,
 fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> Option<bool> {
     let (handler, id, ip, mtd) = portal_of(ec, vector)?;
     let (hstate, hutcb, hcpu) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu))?;
-    // An Ec that handles its own events cannot wait for itself.
+    // An Ec that handles its own events cannot wait for itself, nor for a handler whose
+    // chain waits for it (it would wait for good; the reference stops such a sender).
     if hstate == State::Dead
         || handler == ec
         || hcpu != with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX)
+        || (hstate != State::Idle && sched::chain_reaches(handler, ec))
     {
         return None;
     }

@@ -296,6 +296,23 @@ pub fn chain_end(ec: Handle) -> Option<Handle> {
     chain_stop(ec).ok()
 }
 
+/// Whether the chain from `from` (its reply and helping links, as [`chain_end`] follows
+/// them) passes through `ec`, or is longer than any a program builds: `ec` waiting for
+/// `from` would then wait for itself.
+pub fn chain_reaches(mut from: Handle, ec: Handle) -> bool {
+    for _ in 0..1024 {
+        if from == ec {
+            return true;
+        }
+        match with::<Ec, _>(from, |e| (e.state, e.callee, e.waiting_on)) {
+            Some((State::WaitReply, callee, _)) if callee != 0 => from = callee,
+            Some((State::WaitHandler, _, on)) if on != 0 => from = on,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// [`chain_end`], or the Ec where the chain stops: `Err` with the waiting Ec (0 if the
 /// chain is broken or longer than any a program builds).
 fn chain_stop(mut ec: Handle) -> Result<Handle, Handle> {
