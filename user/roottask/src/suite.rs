@@ -93,6 +93,7 @@ mod ipc_more;
 mod irq;
 mod leak;
 mod msi;
+mod naps;
 mod ports;
 mod smp;
 mod vm;

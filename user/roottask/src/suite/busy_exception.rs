@@ -16,6 +16,7 @@ use facet_rt::hypercall::{
     sm_up,
 };
 
+use super::naps::{nap_until, tsc};
 use super::{ok, Fail, TestResult};
 use crate::world::World;
 
@@ -84,11 +85,6 @@ extern "C" {
     fn __busy_exception_thread();
 }
 
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// The #UD handler: the first fault holds it until the roottask lets go; each is
 /// resumed past its two-byte UD2.
 extern "C" fn ud_handler(_id: u64) -> ! {
@@ -130,18 +126,6 @@ extern "C" fn resumed() -> ! {
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-/// Naps a millisecond at a time until `done` holds; fails after two seconds.
-fn nap_until(per_ms: u64, done: impl Fn() -> bool) -> TestResult {
-    for _ in 0..2000 {
-        if done() {
-            return Ok(());
-        }
-        let nap = sm_down_until(SM_NAP, tsc() + per_ms);
-        ensure!(nap.is_err(), "nap: {:?}", nap);
-    }
-    Err(Fail::new(format_args!("waited two seconds")))
 }
 
 pub fn exception_waits_for_a_busy_handler(w: &World) -> TestResult {
@@ -190,13 +174,13 @@ pub fn exception_waits_for_a_busy_handler(w: &World) -> TestResult {
         create_sc(SCS[0], PD, THREADS[0], 1, 1000),
         "first thread SC",
     )?;
-    nap_until(per_ms, || UD_SEEN.load(Ordering::SeqCst) == 1)?;
+    nap_until(SM_NAP, per_ms, || UD_SEEN.load(Ordering::SeqCst) == 1)?;
     // The second faults while the handler is busy, and waits.
     ok(
         create_sc(SCS[1], PD, THREADS[1], 1, 1000),
         "second thread SC",
     )?;
-    nap_until(per_ms, || STARTED.load(Ordering::SeqCst) == 2)?;
+    nap_until(SM_NAP, per_ms, || STARTED.load(Ordering::SeqCst) == 2)?;
     let _ = sm_down_until(SM_NAP, tsc() + 5 * per_ms);
     ensure_eq!(UD_SEEN.load(Ordering::SeqCst), 1u64);
     ensure_eq!(RESUMED.load(Ordering::SeqCst), 0u64);

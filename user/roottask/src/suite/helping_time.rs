@@ -24,6 +24,7 @@ use facet_rt::hypercall::{
     sm_down_until, sm_up,
 };
 
+use super::naps::{nap_until, tsc};
 use super::{ok, Fail, TestResult};
 use crate::world::World;
 
@@ -108,11 +109,6 @@ extern "C" {
     static __helping_time_stack3: u8;
     fn __helping_time_work();
     fn __helping_time_start();
-}
-
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// The handler: the first call keeps it working (spinning on its callers' time) until
@@ -201,19 +197,6 @@ extern "C" fn high_client() -> ! {
     park()
 }
 
-/// Naps a millisecond at a time (letting the threads of the roottask's priority run)
-/// until `done` holds; fails after two seconds.
-fn nap_until(per_ms: u64, done: impl Fn() -> bool) -> TestResult {
-    for _ in 0..2000 {
-        if done() {
-            return Ok(());
-        }
-        let nap = sm_down_until(SM_NAP, tsc() + per_ms);
-        ensure!(nap.is_err(), "nap: {:?}", nap);
-    }
-    Err(Fail::new(format_args!("waited two seconds")))
-}
-
 pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
     let per_ms = w.hip.u32(off::FREQ_TSC) as u64;
     SPIN.store(400 * per_ms, Ordering::SeqCst);
@@ -250,14 +233,14 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
     }
     // The low client calls while the roottask naps, and the handler starts working.
     ok(create_sc(LOW_SC, PD, LOW, 1, 1000), "low client SC")?;
-    nap_until(per_ms, || IN_HANDLER.load(Ordering::SeqCst) != 0)?;
+    nap_until(SM_NAP, per_ms, || IN_HANDLER.load(Ordering::SeqCst) != 0)?;
     // The second low client calls and waits: it is the first waiter. (Each thread is
     // past its start-up once it calls, so the start-up handler is free for the next.)
     ok(
         create_sc(LOW2_SC, PD, LOW2, 1, 1000),
         "second low client SC",
     )?;
-    nap_until(per_ms, || LOW2_CALLING.load(Ordering::SeqCst) != 0)?;
+    nap_until(SM_NAP, per_ms, || LOW2_CALLING.load(Ordering::SeqCst) != 0)?;
     ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 1u64);
     // The spinner takes the CPU from here on and starts the high client.
     ok(create_sc(SPINNER_SC, PD, SPINNER, 2, 1000), "spinner SC")?;
