@@ -94,6 +94,16 @@ fn busy(
     if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
         return Outcome::status(Status::Timeout);
     }
+    // A handler whose chain waits for the caller (the caller's own portal, or a cycle)
+    // would keep it waiting for good: the caller is stopped, as the reference's helping
+    // gives up on such a livelock and stops it.
+    if sched::chain_reaches(handler, caller) {
+        crate::println!(
+            "FACET: EC on CPU {} calls a portal whose handler waits for it; stopped",
+            crate::arch::syscall::cpu_id()
+        );
+        return Outcome::from_switch(super::exception::stop_current(frame));
+    }
     Outcome::from_switch(wait_for(frame, caller, handler))
 }
 

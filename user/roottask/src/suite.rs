@@ -255,6 +255,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         ipc_more::dying_handler_answers_abort,
     );
     r.run(
+        "ipc::calling_ones_own_portal_stops_the_caller",
+        ipc_more::calling_ones_own_portal_stops_the_caller,
+    );
+    r.run(
         "ipc::busy_handler_makes_callers_wait",
         helping::busy_handler_makes_callers_wait,
     );

@@ -222,6 +222,40 @@ pub fn dying_handler_answers_abort() -> TestResult {
     Ok(())
 }
 
+const EC_SELF: u64 = 1915;
+const PT_SELF: u64 = 1916;
+
+global_asm!(
+    r#"
+    .section .text.ipc_self_call, "ax"
+    .global __ipc_self_call
+    // A handler that calls its own portal (blocking): call = hypercall 0.
+__ipc_self_call:
+    mov rdi, {arg1}
+    syscall
+    ud2
+"#,
+    arg1 = const PT_SELF << 8,
+);
+
+extern "C" {
+    fn __ipc_self_call();
+}
+
+/// A handler that calls its own portal would wait for itself for good: it is stopped
+/// (as the reference stops such a livelock), and its caller gets ABORT.
+pub fn calling_ones_own_portal_stops_the_caller() -> TestResult {
+    ok(
+        create_ec(EC_SELF, PD, 0, 0, utcb_of(EC_SELF).0, 0, NO_PORTALS),
+        "handler EC",
+    )?;
+    let entry = __ipc_self_call as *const () as u64;
+    ok(create_pt(PT_SELF, PD, EC_SELF, 0, entry), "portal")?;
+    root().put(u::ITEMS, 0);
+    ensure_eq!(call(PT_SELF), Err(Status::Abort));
+    Ok(())
+}
+
 pub fn higher_priority_runs_first() -> TestResult {
     use facet_rt::hypercall::{create_sc, create_sm, ec_flags};
     ok(
