@@ -174,14 +174,15 @@ pub fn wake(ec: Handle, blocked_sc: Handle) {
 
 /// Adds a ready Sc at the end of its priority's queue.
 pub fn enqueue(sc: Handle) {
-    let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
+    let Some(prio) = with::<Sc, _>(sc, |s| s.prio as usize) else {
         return;
     };
     let cpu = cpu_of(sc);
     let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
     let had_orphans = q.orphans != 0;
+    // `sc` itself may be an orphan: it is queued after this.
     q.adopt_orphans();
-    let queued = queued || with::<Sc, _>(sc, |s| s.queued).unwrap_or(true);
+    let queued = with::<Sc, _>(sc, |s| s.queued).unwrap_or(true);
     if queued || CURRENT_SC[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == sc {
         drop(q);
         if had_orphans {
@@ -304,40 +305,57 @@ pub fn chain_reaches(mut from: Handle, ec: Handle) -> bool {
         if from == ec {
             return true;
         }
-        match with::<Ec, _>(from, |e| (e.state, e.callee, e.waiting_on)) {
-            Some((State::WaitReply, callee, _)) if callee != 0 => from = callee,
-            Some((State::WaitHandler, _, on)) if on != 0 => from = on,
-            _ => return false,
+        match link(from) {
+            Link::Next(next) => from = next,
+            Link::Runs | Link::Waits | Link::Gone => return false,
         }
     }
     true
+}
+
+/// Where a chain goes from one Ec.
+enum Link {
+    /// On to the Ec it called (waiting for the reply) or the busy handler it waits for.
+    Next(Handle),
+    /// It can run.
+    Runs,
+    /// It waits for something else.
+    Waits,
+    /// It is not an Ec.
+    Gone,
+}
+
+/// The step [`chain_end`] and [`chain_reaches`] take from `ec`.
+fn link(ec: Handle) -> Link {
+    match with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on)) {
+        Some((State::WaitReply, callee, _)) if callee != 0 => Link::Next(callee),
+        Some((State::WaitHandler, _, on)) if on != 0 => Link::Next(on),
+        Some((State::Ready | State::Startup, ..)) => Link::Runs,
+        Some(_) => Link::Waits,
+        None => Link::Gone,
+    }
 }
 
 /// [`chain_end`], or the Ec where the chain stops: `Err` with the waiting Ec (0 if the
 /// chain is broken or longer than any a program builds).
 fn chain_stop(mut ec: Handle) -> Result<Handle, Handle> {
     for _ in 0..1024 {
-        let Some((state, callee, waiting_on)) =
-            with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on))
-        else {
-            return Err(0);
-        };
-        match state {
-            State::WaitReply if callee != 0 => ec = callee,
-            State::WaitHandler if waiting_on != 0 => ec = waiting_on,
-            State::Ready | State::Startup => return Ok(ec),
-            _ => return Err(ec),
+        match link(ec) {
+            Link::Next(next) => ec = next,
+            Link::Runs => return Ok(ec),
+            Link::Waits => return Err(ec),
+            Link::Gone => return Err(0),
         }
     }
     Err(0)
 }
 
-/// The running Sc `sc` leaves the CPU with nothing more to run here. If its own chain
-/// can go on (it lent its time to another chain and its own Ec is ready again), it goes
-/// back to its queue; if that chain waits for an Ec that recorded `sc` as the Sc to
-/// wake, the wake brings it back; otherwise (it helped, or ran, a chain that stopped
-/// elsewhere) it becomes an orphan, to look again when an Ec becomes ready here. The Sc
-/// of a dead Ec is dropped.
+/// Sc `sc`, which is not queued, has nothing to run here (it leaves the CPU, or came up
+/// with a chain that waits). If its own chain can go on (it lent its time to another
+/// chain and its own Ec is ready again), it goes back to its queue; if that chain waits
+/// for an Ec that recorded `sc` as the Sc to wake, the wake brings it back; otherwise
+/// (it helped, or ran, a chain that stopped elsewhere) it becomes an orphan, to look
+/// again when an Ec becomes ready here. The Sc of a dead Ec is dropped.
 fn settle(sc: Handle) {
     let Some(own) = with::<Sc, _>(sc, |s| s.ec) else {
         return;
@@ -375,11 +393,7 @@ pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
     }
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else {
-            // An Sc whose own Ec is dead has nothing to wait for.
-            let own = with::<Sc, _>(sc, |s| s.ec).unwrap_or(0);
-            if with::<Ec, _>(own, |e| e.state != State::Dead).unwrap_or(false) {
-                orphan(sc);
-            }
+            settle(sc);
             continue;
         };
         set_current_sc(sc);

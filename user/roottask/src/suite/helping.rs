@@ -14,6 +14,7 @@ use facet_rt::hypercall::{
     sm_down_until, sm_up,
 };
 
+use super::naps::tsc;
 use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
@@ -138,11 +139,6 @@ extern "C" fn client(k: u64) -> ! {
     loop {
         let _ = sm_down(SM_PARK);
     }
-}
-
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 fn start(k: u64) -> TestResult {

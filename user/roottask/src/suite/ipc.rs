@@ -12,6 +12,7 @@ use facet_rt::hypercall::{
     sm_up,
 };
 
+use super::naps::tsc;
 use super::{ok, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
@@ -348,11 +349,6 @@ extern "C" fn spinner() -> ! {
     loop {
         SPINS.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Spins (without blocking) until `cond` holds or about `ticks` TSC ticks pass.

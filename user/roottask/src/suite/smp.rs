@@ -15,6 +15,7 @@ use facet_rt::hypercall::{
     reply, revoke, sm_down, sm_up,
 };
 
+use super::naps::tsc;
 use super::vmm::Utcb;
 use super::{ok, Fail, TestResult};
 use crate::world::{World, SCRATCH};
@@ -163,11 +164,6 @@ extern "C" fn smp_worker(c: u64) -> ! {
 
 fn entry(f: unsafe extern "C" fn()) -> u64 {
     f as *const () as u64
-}
-
-fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 fn wait_reports(n: usize, what: &str) -> TestResult {
