@@ -76,6 +76,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     );
 
     let features = Features::detect();
+    if !features.xsave || !features.fsgsbase {
+        // Every switch between threads moves their state with XSAVE and RDFSBASE.
+        fatal!("this CPU lacks XSAVE or FSGSBASE, which Facet requires");
+    }
     let enabled = cpu::enable(&features, !opts.nopcid);
     if enabled.pcid {
         obj::pd::enable_pcids();

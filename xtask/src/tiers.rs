@@ -263,6 +263,20 @@ pub const TIERS: &[Tier] = &[
         needs_hardware_kvm: false,
     },
     Tier {
+        name: "old-cpu",
+        about: "a CPU without XSAVE and FSGSBASE (QEMU's qemu64), which Facet refuses",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "",
+        emulator_args: &["-accel", "tcg", "-cpu", "qemu64", "-smp", "1"],
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["lacks XSAVE or FSGSBASE"],
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
         name: "no-roottask",
         about: "boot without a multiboot module",
         emulator: Emulator::Qemu,

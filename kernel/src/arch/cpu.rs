@@ -153,7 +153,6 @@ pub fn enable(f: &Features, use_pcid: bool) -> Enabled {
     if f.fsgsbase {
         cr4 |= 1 << 16;
         e.fsgsbase = true;
-        FSGSBASE.store(true, core::sync::atomic::Ordering::Relaxed);
     }
     if f.pcid && use_pcid && read_cr3() & 0xfff == 0 {
         cr4 |= 1 << 17;
@@ -269,26 +268,21 @@ pub fn flush_tlb() {
     unsafe { write_cr3(read_cr3()) }
 }
 
-/// Whether CR4.FSGSBASE is on (on every CPU, which all have the same features): the
-/// FS base is then read and written with RDFSBASE/WRFSBASE, far cheaper than the MSR.
-/// The GS base stays with the MSR: swapping GS around RDGSBASE in the kernel would leave
-/// a window in which an NMI found the user's GS base.
-static FSGSBASE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// The user FS base (the kernel does not use FS).
+/// The user FS base (the kernel does not use FS). Every CPU Facet runs on has FSGSBASE
+/// (the boot refuses others), so the FS base moves with RDFSBASE/WRFSBASE, far cheaper
+/// than the MSR. The GS base stays with the MSR: swapping GS around RDGSBASE in the
+/// kernel would leave a window in which an NMI found the user's GS base.
+#[inline]
 pub fn user_fs_base() -> u64 {
-    if FSGSBASE.load(core::sync::atomic::Ordering::Relaxed) {
-        let v: u64;
-        // SAFETY: CR4.FSGSBASE is on; RDFSBASE only reads the FS base.
-        unsafe { asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };
-        return v;
-    }
-    // SAFETY: IA32_FS_BASE exists on every x86_64 CPU.
-    unsafe { super::msr::read(0xc000_0100) }
+    let v: u64;
+    // SAFETY: CR4.FSGSBASE is on (`enable`); RDFSBASE only reads the FS base.
+    unsafe { asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
 }
 
 /// The user GS base: while in the kernel it sits in IA32_KERNEL_GS_BASE (swapped on
 /// entry).
+#[inline]
 pub fn user_gs_base() -> u64 {
     // SAFETY: IA32_KERNEL_GS_BASE exists on every x86_64 CPU.
     unsafe { super::msr::read(super::msr::IA32_KERNEL_GS_BASE) }
@@ -297,21 +291,23 @@ pub fn user_gs_base() -> u64 {
 /// Loads the user FS and GS bases of the Ec about to run.
 pub fn set_user_bases(fs: u64, gs: u64) {
     set_user_fs_base(fs);
+    set_user_gs_base(gs);
+}
+
+/// Loads the user GS base.
+#[inline]
+pub fn set_user_gs_base(gs: u64) {
     // SAFETY: the MSR only affects user mode (the kernel's GS base is in IA32_GS_BASE
     // while in the kernel); a non-canonical value would #GP, so it is made canonical.
     unsafe { super::msr::write(super::msr::IA32_KERNEL_GS_BASE, canonical(gs)) }
 }
 
 /// Loads the user FS base.
+#[inline]
 pub fn set_user_fs_base(fs: u64) {
-    let fs = canonical(fs);
-    if FSGSBASE.load(core::sync::atomic::Ordering::Relaxed) {
-        // SAFETY: CR4.FSGSBASE is on; the kernel does not use FS, the value is canonical.
-        unsafe { asm!("wrfsbase {}", in(reg) fs, options(nomem, nostack, preserves_flags)) };
-        return;
-    }
-    // SAFETY: as above, through the MSR.
-    unsafe { super::msr::write(0xc000_0100, fs) }
+    // SAFETY: CR4.FSGSBASE is on; the kernel does not use FS; a non-canonical value
+    // would #GP, so it is made canonical.
+    unsafe { asm!("wrfsbase {}", in(reg) canonical(fs), options(nomem, nostack, preserves_flags)) };
 }
 
 fn canonical(v: u64) -> u64 {

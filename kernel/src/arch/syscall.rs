@@ -3,7 +3,8 @@
 //! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
 //! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
 //! running Ec (`ipc::current`), switches to the kernel stack and calls
-//! [`crate::hypercall::dispatch`]. When another Ec runs by then (or none), it leaves
+//! [`crate::hypercall::dispatch`] (`call` and `reply` first go to the IPC fast path,
+//! `crate::ipc::fastpath`). When another Ec runs by then (or none), it leaves
 //! through [`__return_to_user`], which restores that Ec's whole frame; when the caller
 //! gets a status, it restores only the registers the kernel may have changed.
 
@@ -33,9 +34,14 @@ __syscall_entry:
     super::regs::push_gprs!(),
     r#"
     mov rsp, gs:[8]
+    // `call` and `reply` (hypercalls 0 and 1) try the IPC fast path first.
+    test edi, 0xe
+    jz .Lcall_or_reply
     call {dispatch}
+.Lafter_dispatch:
     cmp al, {switched}
     jae __return_to_user
+.Lstatus_exit:
     // A status for the caller, which runs on. RBX, RBP and R12-R15 still hold its values
     // (every function on the way kept them), so only the registers a hypercall may have
     // changed or the kernel used come back from the frame, and RDI gets the status.
@@ -61,9 +67,15 @@ __return_to_user:
     add rsp, 16
     swapgs
     iretq
+.Lcall_or_reply:
+    call {call_or_reply}
+    cmp al, {switched}
+    jae __return_to_user
+    jmp .Lstatus_exit
 "#,
     vector = const VECTOR_SYSCALL,
     dispatch = sym crate::hypercall::dispatch,
+    call_or_reply = sym crate::ipc::fastpath::call_or_reply,
     switched = const crate::hypercall::Outcome::SWITCHED.byte(),
     rax = const offset_of!(Frame, rax),
     rcx = const offset_of!(Frame, rcx),

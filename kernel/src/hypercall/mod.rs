@@ -81,17 +81,37 @@ impl Outcome {
 /// [`reap_and_return`], so that the common path keeps nothing in registers across the
 /// handler.
 pub extern "C" fn dispatch(arg1: u64) -> u8 {
+    if !crate::smp::bkl::try_enter_from_user() {
+        return dispatch_contended(arg1);
+    }
+    // SAFETY: the one token of this kernel entry.
+    dispatch_locked(arg1, unsafe { CurrentFrame::new_ref() })
+}
+
+/// [`dispatch`] when another CPU holds the kernel lock: waits for it first.
+#[cold]
+#[inline(never)]
+pub fn dispatch_contended(_arg1: u64) -> u8 {
+    crate::smp::bkl::enter_from_user_contended();
     // SAFETY: the one token of this kernel entry.
     let frame = unsafe { CurrentFrame::new_ref() };
-    // ARG1 is read back from the frame after waiting for the lock, so that the common
-    // path keeps nothing in a register across a call.
-    let arg1 = if crate::smp::bkl::try_enter_from_user() {
-        arg1
-    } else {
-        crate::smp::bkl::enter_from_user_contended();
-        frame.rdi
-    };
+    // ARG1 is read back from the frame, so that the common path keeps nothing in a
+    // register across the wait.
+    dispatch_locked(frame.rdi, frame)
+}
+
+/// The hypercall ARG1 names, with the kernel lock held: its handler, then [`finish`].
+#[inline]
+pub fn dispatch_locked(arg1: u64, frame: &mut CurrentFrame) -> u8 {
     let outcome = HANDLERS[(arg1 & 0xf) as usize](arg1, frame);
+    finish(outcome, frame)
+}
+
+/// The end of every hypercall: objects whose last reference went are destroyed, the Ec
+/// that runs next (if another) is resumed, the kernel lock is released. Returns the
+/// outcome's byte for the stub.
+#[inline(always)]
+pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     if outcome.0 >= Outcome::SWITCHED.0 {
         // Another thread runs and nothing is left to destroy (an IPC call or reply):
         // nothing more to do here.

@@ -33,6 +33,7 @@ pub fn idle_top(cpu: u64) -> u64 {
 
 /// Makes `frame` (an Ec's register frame, or null for none) the running state on the
 /// executing CPU.
+#[inline(always)]
 pub fn point_at(frame: *mut Frame) {
     let top = if frame.is_null() {
         idle_top(crate::arch::syscall::cpu_id())

@@ -12,6 +12,7 @@
 pub mod call;
 pub mod current;
 pub mod exception;
+pub mod fastpath;
 pub mod sched;
 pub mod semaphore;
 pub mod typed;
@@ -35,43 +36,56 @@ pub fn switch_to(next: Handle) {
     // running one by a call, and so referred to); `cur` is the running Ec.
     let pd = unsafe {
         match cur {
-            0 => Some(with_known::<Ec, _>(next, |n| load_extended(n, None))),
-            _ => with2_known::<Ec, Ec, _>(cur, next, |c, n| {
-                save_extended(c);
-                load_extended(n, Some((c.fs_base, c.gs_base)))
-            }),
+            0 => Some(with_known::<Ec, _>(next, load_extended)),
+            _ => with2_known::<Ec, Ec, _>(cur, next, exchange),
         }
     };
     let Some(pd) = pd else {
         return;
     };
     sched::set_current_ec(next);
+    enter_pd(pd);
+}
+
+/// The FPU state and user segment bases of `c`, leaving the CPU, are saved and those of
+/// `n` loaded; `n` is ready. Returns `n`'s Pd.
+#[inline(always)]
+fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
+    save_extended(c);
+    crate::arch::fpu::restore(&n.fpu);
+    // User FS and GS bases belong to the Ec (user mode may change them itself); the
+    // same are not loaded again.
+    if n.gs_base != c.gs_base {
+        crate::arch::cpu::set_user_gs_base(n.gs_base);
+    }
+    if n.fs_base != c.fs_base {
+        crate::arch::cpu::set_user_fs_base(n.fs_base);
+    }
+    n.state = State::Ready;
+    n.pd
+}
+
+/// Makes `pd`, the Pd of the Ec just put on the CPU, the running one if it is not.
+#[inline(always)]
+fn enter_pd(pd: Handle) {
     if pd != pd::current() {
         // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
         unsafe { pd::activate(pd) };
     }
 }
 
-/// Loads what of `e`'s state is not in its frame and makes it ready; returns its Pd.
-/// `loaded` are the user segment bases the CPU holds, if known (the same are not loaded
-/// again).
-fn load_extended(e: &mut Ec, loaded: Option<(u64, u64)>) -> Handle {
+/// Loads what of `e`'s state is not in its frame onto a CPU that runs no Ec and makes it
+/// ready; returns its Pd.
+fn load_extended(e: &mut Ec) -> Handle {
     crate::arch::fpu::restore(&e.fpu);
-    // User FS and GS bases belong to the Ec (user mode may change them itself).
-    match loaded {
-        Some((fs, gs)) if gs == e.gs_base => {
-            if fs != e.fs_base {
-                crate::arch::cpu::set_user_fs_base(e.fs_base);
-            }
-        }
-        _ => crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base),
-    }
+    crate::arch::cpu::set_user_bases(e.fs_base, e.gs_base);
     e.state = State::Ready;
     e.pd
 }
 
 /// Saves what of the running Ec's state is not in its frame: the FPU and the user FS and
 /// GS bases.
+#[inline(always)]
 fn save_extended(e: &mut Ec) {
     crate::arch::fpu::save(&mut e.fpu);
     e.fs_base = crate::arch::cpu::user_fs_base();

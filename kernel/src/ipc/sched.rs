@@ -126,6 +126,13 @@ pub fn set_current_ec(ec: Handle) {
     // Its user state is where the kernel entries save and the exit restores registers.
     super::current::point_at(frame);
     crate::arch::percpu::set_is_vcpu(vcpu as u64);
+    become_current(ec);
+}
+
+/// Records `ec` as the Ec on the CPU, once the exit path points at its frame and the
+/// vCPU flag says what it is ([`set_current_ec`] without those two).
+#[inline(always)]
+pub fn become_current(ec: Handle) {
     let old = crate::arch::percpu::current_ec();
     crate::arch::percpu::set_current_ec(ec);
     CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);

@@ -64,6 +64,32 @@ pub fn copy_message(src: u64, dst: u64) -> bool {
         n = WORDS;
         wr(dst, off::ITEMS, items & !0xffff | n as u64);
     }
+    copy_words(src, dst, n);
+    items >> 16 & 0xffff != 0
+}
+
+/// The items word of the message in `src` if it is untyped words only, all of which fit,
+/// and both UTCBs exist: the message the IPC fast path moves with [`copy_plain`].
+#[inline(always)]
+pub fn plain_message(src: u64, dst: u64) -> Option<u64> {
+    if src == 0 || dst == 0 {
+        return None;
+    }
+    let items = rd(src, off::ITEMS);
+    (items & 0xffff_0000 == 0 && items & 0xffff <= WORDS as u64).then_some(items)
+}
+
+/// Copies a message [`plain_message`] accepted, whose items word is `items`.
+#[inline(always)]
+pub fn copy_plain(src: u64, dst: u64, items: u64) {
+    wr(dst, off::ITEMS, items);
+    copy_words(src, dst, (items & 0xffff) as usize);
+}
+
+/// Copies the first `n` (at most [`WORDS`]) message words of `src` to `dst`.
+#[inline(always)]
+fn copy_words(src: u64, dst: u64, n: usize) {
+    debug_assert!(n <= WORDS);
     // Word by word through two moving pointers: the shortest loop for the short
     // messages that are the common case.
     let (mut from, mut to) = (virt(src + 32) as *const u64, virt(dst + 32) as *mut u64);
@@ -76,7 +102,6 @@ pub fn copy_message(src: u64, dst: u64) -> bool {
             to = to.add(1);
         }
     }
-    items >> 16 & 0xffff != 0
 }
 
 /// A register of a frame, at a byte offset of the UTCB layout.

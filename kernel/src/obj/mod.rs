@@ -63,7 +63,9 @@ pub struct Header {
     kind: u8,
     /// On the list of dead objects (at most once).
     queued: bool,
-    refs: u32,
+    /// References: capabilities, and the kernel's own links. 64 bits, so that no
+    /// number of them can wrap the count (each takes memory).
+    refs: u64,
     next_dead: Handle,
 }
 
@@ -179,7 +181,7 @@ fn header(h: Handle) -> &'static mut Header {
 /// Adds a reference to `h`.
 pub fn get(h: Handle) {
     let hd = header(h);
-    hd.refs = hd.refs.saturating_add(1);
+    hd.refs += 1;
 }
 
 static DEAD: SpinLock<Handle> = SpinLock::new(0);

@@ -133,6 +133,16 @@ pub fn current_on(cpu: u32) -> Handle {
 #[inline(never)]
 pub unsafe fn activate(pd: Handle) {
     // SAFETY: the caller's promise.
+    unsafe { enter(pd) }
+}
+
+/// [`activate`] inlined (for the IPC fast path).
+///
+/// # Safety
+/// As for [`activate`].
+#[inline(always)]
+pub unsafe fn enter(pd: Handle) {
+    // SAFETY: the caller's promise.
     let (cr3, extent, bitmap, obj_root) =
         unsafe { with_known::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root)) };
     let cpu = crate::arch::syscall::cpu_id() as u32;

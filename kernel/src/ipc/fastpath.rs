@@ -1,0 +1,160 @@
+//! The short way through `call` and `reply`, after seL4's fastpath.
+//!
+//! The common round trip is a call through a portal whose handler waits on the caller's
+//! CPU, with untyped words only, and its reply to a caller that waits in a `call`.
+//! The syscall stub sends both hypercalls here first: this path checks that the case is
+//! the common one before it changes anything, does the whole hypercall in one function
+//! (no dispatcher, no handler table, the switch between the two Ecs inlined), and hands
+//! every other case to the general path ([`crate::hypercall::dispatch_locked`]), which
+//! starts again from the hypercall's registers and gives the same results it always
+//! gives. A call whose portal lookup fails answers BAD_CAP from here, as `call` does.
+//!
+//! What either way does to the two Ecs, their links, reference counts and message is the
+//! same (`super::call`); only the checks that send a case to the general path are added.
+
+use facet_abi::hypercall::{arg1_selector, Hypercall};
+use facet_abi::status::Status;
+
+use super::{exchange, sched, utcb, CurrentFrame};
+use crate::hypercall::caps::object;
+use crate::hypercall::Outcome;
+use crate::obj::ec::{Ec, State};
+use crate::obj::pt::Pt;
+use crate::obj::{with2_known, with_known, Handle, Kind};
+
+/// Entry from the syscall stub for `call` and `reply` (ARG1 bits 3:0 are 0 or 1), which
+/// saved the caller's registers in its Ec. Returns the outcome's byte, as
+/// [`crate::hypercall::dispatch`] does.
+pub extern "C" fn call_or_reply(arg1: u64) -> u8 {
+    if !crate::smp::bkl::try_enter_from_user() {
+        return crate::hypercall::dispatch_contended(arg1);
+    }
+    if arg1 & 0xf != Hypercall::Call as u64 {
+        return reply(arg1);
+    }
+    // The lookup here, the rest apart: a call on an empty selector (the null hypercall)
+    // pays for nothing else.
+    match object(arg1_selector(arg1), Kind::Pt, 0) {
+        Ok(pt) => call(arg1, pt),
+        // SAFETY: the one token of this kernel entry.
+        Err(s) => crate::hypercall::finish(Outcome::status(s), unsafe { CurrentFrame::new_ref() }),
+    }
+}
+
+/// The call through portal `pt` if it is the common case, which puts the handler on the
+/// CPU; else the general path.
+#[inline(never)]
+fn call(arg1: u64, pt: Handle) -> u8 {
+    // SAFETY: a portal capability names a live portal.
+    let (handler, id, ip) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)) };
+    let caller = sched::current_ec();
+    // SAFETY: a portal holds a reference to its Ec; the caller is the running Ec. The
+    // loan gives None if they are the same Ec (its own portal: the general path).
+    let pd = unsafe {
+        with2_known::<Ec, Ec, _>(caller, handler, |c, h| {
+            if h.state != State::Idle || h.cpu != c.cpu || h.vcpu {
+                return None;
+            }
+            let items = utcb::plain_message(c.utcb, h.utcb)?;
+            utcb::copy_plain(c.utcb, h.utcb, items);
+            c.state = State::WaitReply;
+            c.callee = handler;
+            c.in_exception = false;
+            h.reply_to = caller;
+            // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as
+            // it was; the handler starts at the portal's IP with its id in RDI.
+            c.regs.rdi &= !0xff;
+            h.regs.rdi = id;
+            h.regs.rip = ip;
+            Some(switch(c, h))
+        })
+    };
+    let Some(Some(pd)) = pd else {
+        return general(arg1);
+    };
+    // A call links the two Ecs; each keeps the other alive until the reply.
+    crate::obj::get(handler);
+    crate::obj::get(caller);
+    enter(handler, pd)
+}
+
+/// The running Ec's reply if it is the common case, which puts the caller back on the
+/// CPU; else the general path.
+#[inline(never)]
+fn reply(arg1: u64) -> u8 {
+    let handler = sched::current_ec();
+    // SAFETY: the running Ec.
+    let caller = unsafe {
+        with_known::<Ec, _>(handler, |h| {
+            // Nobody to reply to, a global Ec, or callers waiting for this one to be
+            // free (they are released, and decide whose time runs next): the general
+            // path.
+            if h.global || h.helpers != 0 {
+                0
+            } else {
+                h.reply_to
+            }
+        })
+    };
+    if caller == 0 {
+        return general(arg1);
+    }
+    // SAFETY: the running Ec and the one it replies to, which the call's link keeps
+    // alive.
+    let pd = unsafe {
+        with2_known::<Ec, Ec, _>(handler, caller, |h, c| {
+            // An exception message's reply restores state through the MTD: the general
+            // path.
+            if c.in_exception {
+                return None;
+            }
+            let items = utcb::plain_message(h.utcb, c.utcb)?;
+            utcb::copy_plain(h.utcb, c.utcb, items);
+            h.reply_to = 0;
+            h.state = State::Idle;
+            c.callee = 0;
+            Some(switch(h, c))
+        })
+    };
+    let Some(Some(pd)) = pd else {
+        return general(arg1);
+    };
+    crate::obj::put(handler);
+    crate::obj::put(caller);
+    enter(caller, pd)
+}
+
+/// Moves the CPU from thread `c`, the running Ec, to thread `n`: their extended state,
+/// and the frame the exit path restores. Returns `n`'s Pd.
+#[inline(always)]
+fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
+    let pd = exchange(c, n);
+    // Both are threads: the vCPU flag stays clear.
+    debug_assert!(n.vmcb == 0 && !crate::ipc::sched::current_is_vcpu());
+    super::current::point_at(&mut n.regs);
+    pd
+}
+
+/// Records `next`, whose state [`switch`] put in place, as the Ec on the CPU, with its
+/// Pd `pd`, and ends the hypercall.
+#[inline(always)]
+fn enter(next: Handle, pd: Handle) -> u8 {
+    sched::become_current(next);
+    if pd != crate::obj::pd::current() {
+        // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
+        unsafe { crate::obj::pd::enter(pd) };
+    }
+    // SAFETY: the one token of this kernel entry.
+    crate::hypercall::finish(Outcome::SWITCHED, unsafe { CurrentFrame::new_ref() })
+}
+
+/// Not the common case: the general path, from the start (nothing has changed).
+#[cold]
+#[inline(never)]
+fn general(arg1: u64) -> u8 {
+    // SAFETY: the one token of this kernel entry.
+    crate::hypercall::dispatch_locked(arg1, unsafe { CurrentFrame::new_ref() })
+}
+
+const _: () = assert!(Hypercall::Call as u64 == 0 && Hypercall::Reply as u64 == 1);
+const _: () = assert!(Status::Success as u8 == 0);
