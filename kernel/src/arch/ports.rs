@@ -4,7 +4,7 @@
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
 //! capabilities change.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
@@ -42,9 +42,6 @@ static LOADED_EXTENT: [AtomicUsize; NUM_CPU] = [const { AtomicUsize::new(0) }; N
 /// copy; a Pd without any port switches the bitmap off instead of copying over it.
 static OWNER: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// Whether each CPU's TSS has the bitmap on (`iomap_base` is [`BITMAP_ON`]).
-static ON: [AtomicBool; NUM_CPU] = [const { AtomicBool::new(false) }; NUM_CPU];
-
 /// `iomap_base` when the bitmap is on: right after the TSS.
 const BITMAP_ON: u16 = core::mem::size_of::<super::gdt::Tss>() as u16;
 /// `iomap_base` beyond the TSS limit: no bitmap, every port denied.
@@ -62,14 +59,12 @@ pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
     let tss = unsafe { &mut (*t).tss };
     if extent == 0 {
         tss.tss.iomap_base = BITMAP_OFF;
-        ON[c].store(false, Ordering::Relaxed);
         return;
     }
     if OWNER[c].load(Ordering::Relaxed) != pd {
         copy_bitmap(c, &mut tss.iomap, pd, bitmap, extent);
     }
     tss.tss.iomap_base = BITMAP_ON;
-    ON[c].store(true, Ordering::Relaxed);
 }
 
 /// Copies Pd `pd`'s bitmap into the TSS bitmap `iomap` of CPU `c`, which then holds it
@@ -92,22 +87,15 @@ fn copy_bitmap(c: usize, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize
 /// copied ([`load_on`]).
 #[inline]
 pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
-    let c = cpu as usize % NUM_CPU;
-    let on = ON[c].load(Ordering::Relaxed);
-    if extent == 0 {
-        if on {
-            set_local_base(BITMAP_OFF);
-            ON[c].store(false, Ordering::Relaxed);
-        }
-        return true;
-    }
-    if OWNER[c].load(Ordering::Relaxed) != pd {
+    // One store whichever way it was: cheaper than finding out.
+    let base = if extent == 0 {
+        BITMAP_OFF
+    } else if OWNER[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == pd {
+        BITMAP_ON
+    } else {
         return false;
-    }
-    if !on {
-        set_local_base(BITMAP_ON);
-        ON[c].store(true, Ordering::Relaxed);
-    }
+    };
+    set_local_base(base);
     true
 }
 

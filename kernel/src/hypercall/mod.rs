@@ -151,7 +151,7 @@ static HANDLERS: [Handler; 16] = {
 /// first, then the Ec that runs next is resumed. Returns [`Outcome::SWITCHED`]'s byte,
 /// which tells the stub to restore that Ec's whole frame.
 #[inline(never)]
-fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
+pub fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     crate::obj::reap();
     if outcome == Outcome::SWITCHED {
         crate::ipc::resume(frame);

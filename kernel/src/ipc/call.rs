@@ -57,10 +57,7 @@ fn call_handler(
                 State::Dead => return Err(Status::Abort),
                 _ => return Ok(None),
             }
-            c.state = State::WaitReply;
-            c.callee = handler;
-            c.in_exception = false;
-            h.reply_to = caller;
+            link(c, caller, h, handler);
             Ok(Some((c.utcb, c.pd, h.utcb, h.pd)))
         })
     };
@@ -73,8 +70,6 @@ fn call_handler(
     if utcb::copy_message(cutcb, hutcb) {
         super::typed::transfer(cpd, hpd, cutcb, hutcb);
     }
-    // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as it was.
-    frame.rdi &= !0xff;
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
@@ -82,6 +77,32 @@ fn call_handler(
     frame.rdi = id;
     frame.rip = ip;
     Outcome::SWITCHED
+}
+
+/// Links caller `c` (the running Ec, `caller`) and handler `h` (`handler`) for a call:
+/// the caller waits for the reply and resumes with SUCCESS in RDI[7:0] (the rest as it
+/// was), the handler will reply to it.
+#[inline(always)]
+pub(super) fn link(
+    c: &mut Ec,
+    caller: crate::obj::Handle,
+    h: &mut Ec,
+    handler: crate::obj::Handle,
+) {
+    c.state = State::WaitReply;
+    c.callee = handler;
+    c.in_exception = false;
+    c.regs.rdi &= !0xff;
+    h.reply_to = caller;
+}
+
+/// Ends the link of a call as handler `h` replies to caller `c`: the handler waits for
+/// its next call.
+#[inline(always)]
+pub(super) fn unlink(h: &mut Ec, c: &mut Ec) {
+    h.reply_to = 0;
+    h.state = State::Idle;
+    c.callee = 0;
 }
 
 /// A call found its handler busy: fail at once if the caller asked so, else wait until
@@ -135,9 +156,7 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
                             items = Some((h.pd, c.pd, h.utcb, c.utcb));
                         }
                     }
-                    h.reply_to = 0;
-                    h.state = State::Idle;
-                    c.callee = 0;
+                    unlink(h, c);
                     (items, h.helpers != 0)
                 })
             }

@@ -57,13 +57,8 @@ fn call(arg1: u64, pt: Handle) -> u8 {
             }
             let items = utcb::plain_message(c.utcb, h.utcb)?;
             utcb::copy_plain(c.utcb, h.utcb, items);
-            c.state = State::WaitReply;
-            c.callee = handler;
-            c.in_exception = false;
-            h.reply_to = caller;
-            // The caller resumes after the reply with SUCCESS in RDI[7:0], the rest as
-            // it was; the handler starts at the portal's IP with its id in RDI.
-            c.regs.rdi &= !0xff;
+            super::call::link(c, caller, h, handler);
+            // The handler starts at the portal's IP with its id in RDI.
             h.regs.rdi = id;
             h.regs.rip = ip;
             Some(switch(c, h))
@@ -75,7 +70,7 @@ fn call(arg1: u64, pt: Handle) -> u8 {
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
-    enter(handler, pd)
+    enter(handler, pd, true)
 }
 
 /// The running Ec's reply if it is the common case, which puts the caller back on the
@@ -110,9 +105,7 @@ fn reply(arg1: u64) -> u8 {
             }
             let items = utcb::plain_message(h.utcb, c.utcb)?;
             utcb::copy_plain(h.utcb, c.utcb, items);
-            h.reply_to = 0;
-            h.state = State::Idle;
-            c.callee = 0;
+            super::call::unlink(h, c);
             Some(switch(h, c))
         })
     };
@@ -121,7 +114,7 @@ fn reply(arg1: u64) -> u8 {
     };
     crate::obj::put(handler);
     crate::obj::put(caller);
-    enter(caller, pd)
+    enter(caller, pd, false)
 }
 
 /// Moves the CPU from thread `c`, the running Ec, to thread `n`: their extended state,
@@ -136,16 +129,25 @@ fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
 }
 
 /// Records `next`, whose state [`switch`] put in place, as the Ec on the CPU, with its
-/// Pd `pd`, and ends the hypercall.
+/// Pd `pd`, and ends the hypercall. `left_referenced`: the Ec that left holds a reference
+/// for sure (a caller, linked to its handler), so it cannot have died meanwhile.
 #[inline(always)]
-fn enter(next: Handle, pd: Handle) -> u8 {
-    sched::become_current(next);
+fn enter(next: Handle, pd: Handle, left_referenced: bool) -> u8 {
+    sched::become_current(next, !left_referenced);
     if pd != crate::obj::pd::current() {
         // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
         unsafe { crate::obj::pd::enter(pd) };
     }
-    // SAFETY: the one token of this kernel entry.
-    crate::hypercall::finish(Outcome::SWITCHED, unsafe { CurrentFrame::new_ref() })
+    // A thread runs (the vCPU flag stayed clear): what is left is reaping, if the reply
+    // dropped the last reference to either side.
+    if crate::obj::any_dead() {
+        // SAFETY: the one token of this kernel entry.
+        return crate::hypercall::finish_switch(Outcome::SWITCHED, unsafe {
+            CurrentFrame::new_ref()
+        });
+    }
+    crate::smp::bkl::release();
+    Outcome::SWITCHED.byte()
 }
 
 /// Not the common case: the general path, from the start (nothing has changed).

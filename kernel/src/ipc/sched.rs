@@ -126,17 +126,18 @@ pub fn set_current_ec(ec: Handle) {
     // Its user state is where the kernel entries save and the exit restores registers.
     super::current::point_at(frame);
     crate::arch::percpu::set_is_vcpu(vcpu as u64);
-    become_current(ec);
+    become_current(ec, true);
 }
 
 /// Records `ec` as the Ec on the CPU, once the exit path points at its frame and the
-/// vCPU flag says what it is ([`set_current_ec`] without those two).
+/// vCPU flag says what it is ([`set_current_ec`] without those two). `check_old`: the Ec
+/// that left may have lost its last reference while it ran (then it goes now).
 #[inline(always)]
-pub fn become_current(ec: Handle) {
+pub fn become_current(ec: Handle, check_old: bool) {
     let old = crate::arch::percpu::current_ec();
     crate::arch::percpu::set_current_ec(ec);
     CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
-    if old != 0 {
+    if check_old && old != 0 {
         crate::obj::left_cpu(old);
     }
 }

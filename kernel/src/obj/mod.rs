@@ -191,7 +191,8 @@ static ANY_DEAD: AtomicBool = AtomicBool::new(false);
 /// Drops a reference to `h`; at zero the object is queued for destruction.
 pub fn put(h: Handle) {
     let hd = header(h);
-    hd.refs = hd.refs.saturating_sub(1);
+    debug_assert!(hd.refs != 0);
+    hd.refs = hd.refs.wrapping_sub(1);
     if hd.refs == 0 {
         queue_dead(h);
     }
