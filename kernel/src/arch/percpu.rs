@@ -1,8 +1,8 @@
 //! The executing CPU's fields of the per-CPU block, one GS-relative load or store each.
 //!
-//! Only the executing CPU writes its block (other CPUs read the mirrors kept by
-//! `ipc::sched` and `obj::pd`), and kernel code never moves between CPUs, so a read may be
-//! reused until the next write.
+//! Only the executing CPU writes its block (other CPUs read the running Ec and Pd with
+//! [`current_ec_of`] and [`current_pd_of`]), and kernel code never moves between CPUs, so a
+//! read may be reused until the next write.
 
 use core::arch::asm;
 use core::mem::offset_of;
@@ -47,3 +47,28 @@ field!(is_vcpu, set_is_vcpu);
 field!(lock_mark);
 field!(self_ptr);
 field!(caching, set_caching);
+
+/// The Ec running on CPU `cpu` (0: none, or no such CPU), read from another CPU.
+pub fn current_ec_of(cpu: u32) -> u64 {
+    remote(cpu, offset_of!(PerCpu, current_ec))
+}
+
+/// The Pd running on CPU `cpu` (0: none, or no such CPU), read from another CPU.
+pub fn current_pd_of(cpu: u32) -> u64 {
+    remote(cpu, offset_of!(PerCpu, current_pd))
+}
+
+/// The word at byte offset `off` of CPU `cpu`'s per-CPU block.
+fn remote(cpu: u32, off: usize) -> u64 {
+    let Some(t) = super::gdt::tables(cpu) else {
+        return 0;
+    };
+    // SAFETY: a CPU's tables live for good once published; `off` is a field of its
+    // per-CPU block, an aligned word. Its CPU writes the field with one aligned store,
+    // which x86 makes atomic (and orders after its earlier stores), so an atomic load
+    // sees the old or the new value.
+    unsafe {
+        let field = (core::ptr::addr_of_mut!((*t).percpu) as *mut u8).add(off) as *mut u64;
+        core::sync::atomic::AtomicU64::from_ptr(field).load(core::sync::atomic::Ordering::Acquire)
+    }
+}

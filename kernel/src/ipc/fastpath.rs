@@ -136,7 +136,7 @@ fn enter(next: Handle, pd: Handle, left_referenced: bool) -> u8 {
     sched::become_current(next, !left_referenced);
     if pd != crate::obj::pd::current() {
         // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
-        unsafe { crate::obj::pd::enter(pd) };
+        unsafe { crate::obj::pd::enter(pd, true) };
     }
     // A thread runs (the vCPU flag stayed clear): what is left is reaping, if the reply
     // dropped the last reference to either side.

@@ -89,7 +89,7 @@ fn load_extended(e: &mut Ec) -> Handle {
 fn save_extended(e: &mut Ec) {
     crate::arch::fpu::save(&mut e.fpu);
     e.fs_base = crate::arch::cpu::user_fs_base();
-    e.gs_base = crate::arch::cpu::user_gs_base();
+    crate::arch::cpu::save_user_gs_base(&mut e.gs_base);
 }
 
 /// The running Ec leaves the CPU without another taking its place (it blocks, waits or

@@ -68,10 +68,9 @@ static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     })
 }; NUM_CPU];
 
-/// Each CPU's running Sc and Ec: read on every hypercall, so atomics rather than under
-/// the queue lock (the big kernel lock orders every update).
+/// Each CPU's running Sc: atomics rather than under the queue lock (the big kernel lock
+/// orders every update). The running Ec is in each CPU's per-CPU block.
 static CURRENT_SC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
-static CURRENT_EC: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// Whether the Ec on the CPU is a vCPU (a vCPU stays one for its whole life; asked on
 /// every way out of the kernel).
@@ -102,7 +101,7 @@ fn cpu_of(sc: Handle) -> u32 {
 
 /// The Ec running on CPU `cpu` (0 if none).
 pub fn current_ec_on(cpu: u32) -> Handle {
-    CURRENT_EC[cpu as usize % NUM_CPU].load(Ordering::Relaxed)
+    crate::arch::percpu::current_ec_of(cpu)
 }
 
 /// The Ec on the CPU.
@@ -136,7 +135,6 @@ pub fn set_current_ec(ec: Handle) {
 pub fn become_current(ec: Handle, check_old: bool) {
     let old = crate::arch::percpu::current_ec();
     crate::arch::percpu::set_current_ec(ec);
-    CURRENT_EC[cpu()].store(ec, Ordering::Relaxed);
     if check_old && old != 0 {
         crate::obj::left_cpu(old);
     }
@@ -145,7 +143,7 @@ pub fn become_current(ec: Handle, check_old: bool) {
 /// Whether Ec `ec` is running on some CPU.
 pub fn running_anywhere(ec: Handle) -> bool {
     crate::smp::cpus_in(crate::smp::all_online())
-        .any(|c| CURRENT_EC[c as usize % NUM_CPU].load(Ordering::Relaxed) == ec)
+        .any(|c| crate::arch::percpu::current_ec_of(c) == ec)
 }
 
 /// The Sc whose time the CPU is spending.

@@ -24,7 +24,8 @@ pub struct Ec {
     pub global: bool,
     /// A virtual CPU.
     pub vcpu: bool,
-    /// Physical address of the UTCB (or vLAPIC page for a vCPU), 0 if none.
+    /// Physical address of the UTCB (or vLAPIC page for a vCPU, 0 if none). Every thread
+    /// has one, as in the reference, mapped into user space or not.
     pub utcb: u64,
     /// Where the UTCB is mapped, and in which Pd (a counted reference), if anywhere.
     pub utcb_addr: u64,
@@ -108,14 +109,15 @@ pub struct EcParams {
 }
 
 impl Ec {
-    /// Creates an Ec with a zeroed UTCB mapped at `user_page` (if non-zero) in `utcb_pd`.
+    /// Creates an Ec with a zeroed UTCB (a thread always, a vCPU's virtual-APIC page only
+    /// with a `user_page`), mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
-        let utcb = if p.user_page != 0 {
+        let utcb = if p.user_page != 0 || !p.vcpu {
             frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?
         } else {
             0
         };
-        if utcb != 0 {
+        if p.user_page != 0 {
             let mut mem = kspace::phys();
             let mut fs = frames::PoolFrames;
             let attrs = Attrs {
@@ -125,8 +127,10 @@ impl Ec {
                 global: false,
                 uncached: false,
             };
-            let pt =
-                with::<super::pd::Pd, _>(p.utcb_pd, |d| d.page_table()).ok_or(Status::BadCap)?;
+            let Some(pt) = with::<super::pd::Pd, _>(p.utcb_pd, |d| d.page_table()) else {
+                frames::free(utcb, 0);
+                return Err(Status::BadCap);
+            };
             if pt
                 .remap(
                     &mut mem,
@@ -173,7 +177,7 @@ impl Ec {
             vcpu: p.vcpu,
             utcb,
             utcb_addr: p.user_page,
-            utcb_pd: if utcb != 0 { p.utcb_pd } else { 0 },
+            utcb_pd: if p.user_page != 0 { p.utcb_pd } else { 0 },
             evt: p.evt,
             regs,
             state: if p.global {
@@ -201,7 +205,7 @@ impl Ec {
         };
         let h = alloc_or_unmap(ec)?;
         get(p.pd);
-        if utcb != 0 {
+        if p.user_page != 0 {
             get(p.utcb_pd);
         }
         Ok(h)
@@ -227,12 +231,14 @@ fn alloc_or_unmap(ec: Ec) -> Result<Handle, Status> {
             crate::vcpu::destroy(block, cpu);
         }
         if utcb != 0 {
+            // Unmapped first (a Pd of 0: never mapped).
             unmap_utcb(pd, addr);
             frames::free(utcb, 0);
         }
     })
 }
 
+/// Unmaps the UTCB page at `addr` from Pd `pd` (nothing for a `pd` of 0).
 fn unmap_utcb(pd: Handle, addr: u64) {
     let mut mem = kspace::phys();
     let mut fs = frames::PoolFrames;
@@ -263,10 +269,13 @@ impl Object for Ec {
             crate::vcpu::destroy(block, cpu);
         }
         if utcb != 0 {
-            // The UTCB frame goes back to the pool: it must vanish from user space first.
-            unmap_utcb(upd, addr);
+            // The UTCB frame goes back to the pool: it must vanish from user space first
+            // (if it was mapped there at all).
+            if upd != 0 {
+                unmap_utcb(upd, addr);
+                put(upd);
+            }
             frames::free(utcb, 0);
-            put(upd);
         }
         put(pd);
     }

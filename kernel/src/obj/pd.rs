@@ -13,8 +13,7 @@ use super::{alloc, with, with_known, Handle, Header, Kind, Object, OUT_OF_MEMORY
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::mem::kspace;
-use core::sync::atomic::{AtomicU64, Ordering};
-use facet_abi::config::NUM_CPU;
+use core::sync::atomic::Ordering;
 use facet_abi::status::Status;
 
 /// A protection domain.
@@ -52,9 +51,6 @@ pub struct Pd {
     pub cr3: u64,
 }
 
-/// The Pd whose address space and ports are loaded on each CPU.
-static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
-
 /// Whether address spaces get PCIDs (the CPU has them and `nopcid` was not given).
 static PCIDS_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 /// PCIDs of live Pds (1 to 4095; 0 is the kernel's and the untagged Pds').
@@ -76,15 +72,13 @@ fn alloc_pcid() -> u16 {
 /// The executing CPU stops using `pd`'s address space (which is going away): the kernel's
 /// own table takes its place until another Pd runs.
 pub fn leave(pd: Handle) {
-    let slot = &CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
-    if slot.load(Ordering::Acquire) != pd {
+    if current() != pd {
         return;
     }
     if let Some(kernel) = kspace::kernel_root() {
         // SAFETY: the kernel's table maps the whole kernel half, like every Pd's.
         unsafe { crate::arch::cpu::write_cr3(kernel.root) };
     }
-    slot.store(0, Ordering::Release);
     crate::arch::percpu::set_current_pd(0);
     crate::arch::percpu::set_obj_root(0);
 }
@@ -123,7 +117,7 @@ pub fn current_is_passthrough() -> bool {
 
 /// The Pd running on CPU `cpu`.
 pub fn current_on(cpu: u32) -> Handle {
-    CURRENT[cpu as usize % NUM_CPU].load(Ordering::Acquire)
+    crate::arch::percpu::current_pd_of(cpu)
 }
 
 /// Makes `pd` the running Pd: loads its page table and I/O bitmap.
@@ -133,21 +127,26 @@ pub fn current_on(cpu: u32) -> Handle {
 #[inline(never)]
 pub unsafe fn activate(pd: Handle) {
     // SAFETY: the caller's promise.
-    unsafe { enter(pd) }
+    unsafe { enter(pd, false) }
 }
 
-/// [`activate`] inlined (for the IPC fast path).
+/// [`activate`] inlined (for the IPC fast path). `from_pd`: a Pd runs on this CPU now,
+/// so it may already hold user translations (a CPU marks itself clean only as it idles,
+/// leaving its Pd) and is in the shootdown mask.
 ///
 /// # Safety
 /// As for [`activate`].
 #[inline(always)]
-pub unsafe fn enter(pd: Handle) {
+pub unsafe fn enter(pd: Handle, from_pd: bool) {
     // SAFETY: the caller's promise.
     let (cr3, extent, bitmap, obj_root) =
         unsafe { with_known::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root)) };
     let cpu = crate::arch::syscall::cpu_id() as u32;
-    crate::smp::shootdown::caching_on(cpu);
-    CURRENT[cpu as usize % NUM_CPU].store(pd, Ordering::Release);
+    if from_pd {
+        debug_assert!(current() != 0 && crate::smp::shootdown::caching());
+    } else {
+        crate::smp::shootdown::caching_on(cpu);
+    }
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);
     // Only a Pd with ports whose bitmap the TSS does not hold needs a copy.
