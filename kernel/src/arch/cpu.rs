@@ -280,20 +280,6 @@ pub fn user_fs_base() -> u64 {
     v
 }
 
-/// Stores the user GS base in `to`. While in the kernel it sits in IA32_KERNEL_GS_BASE
-/// (swapped on entry); the MSR's two halves are stored as RDMSR gives them, without
-/// joining them in a register first.
-#[inline]
-pub fn save_user_gs_base(to: &mut u64) {
-    // SAFETY: IA32_KERNEL_GS_BASE exists on every x86_64 CPU; the two stores fill `to`
-    // (little-endian: low half first).
-    unsafe {
-        asm!("rdmsr", "mov [{to}], eax", "mov [{to} + 4], edx", to = in(reg) to as *mut u64,
-             in("ecx") super::msr::IA32_KERNEL_GS_BASE, out("eax") _, out("edx") _,
-             options(nostack, preserves_flags))
-    };
-}
-
 /// Loads the user FS and GS bases of the Ec about to run.
 pub fn set_user_bases(fs: u64, gs: u64) {
     set_user_fs_base(fs);

@@ -64,6 +64,9 @@ pub struct PerCpu {
     /// Whether this CPU's bit is set in the shootdown mask of CPUs that may hold user
     /// translations (`smp::shootdown`; only this CPU changes it).
     pub caching: u64,
+    /// The Pd whose I/O bitmap this CPU's TSS holds (0: none; `arch::ports`). Other
+    /// CPUs read and change it through `percpu::ports_owner_of`, holding the kernel lock.
+    pub ports_owner: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -119,6 +122,7 @@ impl CpuTables {
                 obj_root: 0,
                 is_vcpu: 0,
                 lock_mark: 0,
+                ports_owner: 0,
             },
         }
     }

@@ -6,6 +6,7 @@
 
 use core::arch::asm;
 use core::mem::offset_of;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::gdt::PerCpu;
 
@@ -47,28 +48,32 @@ field!(is_vcpu, set_is_vcpu);
 field!(lock_mark);
 field!(self_ptr);
 field!(caching, set_caching);
+field!(ports_owner);
 
 /// The Ec running on CPU `cpu` (0: none, or no such CPU), read from another CPU.
 pub fn current_ec_of(cpu: u32) -> u64 {
-    remote(cpu, offset_of!(PerCpu, current_ec))
+    remote(cpu, offset_of!(PerCpu, current_ec)).map_or(0, |f| f.load(Ordering::Acquire))
 }
 
 /// The Pd running on CPU `cpu` (0: none, or no such CPU), read from another CPU.
 pub fn current_pd_of(cpu: u32) -> u64 {
-    remote(cpu, offset_of!(PerCpu, current_pd))
+    remote(cpu, offset_of!(PerCpu, current_pd)).map_or(0, |f| f.load(Ordering::Acquire))
+}
+
+/// CPU `cpu`'s `ports_owner`, to read or change from any CPU (None: no such CPU).
+pub fn ports_owner_of(cpu: u32) -> Option<&'static AtomicU64> {
+    remote(cpu, offset_of!(PerCpu, ports_owner))
 }
 
 /// The word at byte offset `off` of CPU `cpu`'s per-CPU block.
-fn remote(cpu: u32, off: usize) -> u64 {
-    let Some(t) = super::gdt::tables(cpu) else {
-        return 0;
-    };
+fn remote(cpu: u32, off: usize) -> Option<&'static AtomicU64> {
+    let t = super::gdt::tables(cpu)?;
     // SAFETY: a CPU's tables live for good once published; `off` is a field of its
-    // per-CPU block, an aligned word. Its CPU writes the field with one aligned store,
-    // which x86 makes atomic (and orders after its earlier stores), so an atomic load
-    // sees the old or the new value.
+    // per-CPU block, an aligned word. Its CPU writes its own fields with one aligned
+    // store each, which x86 makes atomic (and orders after its earlier stores), so
+    // atomic accesses from other CPUs see the old or the new value.
     unsafe {
         let field = (core::ptr::addr_of_mut!((*t).percpu) as *mut u8).add(off) as *mut u64;
-        core::sync::atomic::AtomicU64::from_ptr(field).load(core::sync::atomic::Ordering::Acquire)
+        Some(AtomicU64::from_ptr(field))
     }
 }

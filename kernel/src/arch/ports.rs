@@ -4,7 +4,7 @@
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
 //! capabilities change.
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
@@ -38,9 +38,12 @@ pub fn allow(cpu: u32, base: u64, order: u32, allow: bool) {
 /// everything).
 static LOADED_EXTENT: [AtomicUsize; NUM_CPU] = [const { AtomicUsize::new(0) }; NUM_CPU];
 
-/// The Pd whose bitmap each CPU's TSS holds (0: none). Switching back to it needs no
-/// copy; a Pd without any port switches the bitmap off instead of copying over it.
-static OWNER: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+/// The Pd whose bitmap a CPU's TSS holds (0: none) is its per-CPU `ports_owner`.
+/// Switching back to it needs no copy; a Pd without any port switches the bitmap off
+/// instead of copying over it.
+fn owner(cpu: u32) -> u64 {
+    super::percpu::ports_owner_of(cpu).map_or(0, |o| o.load(Ordering::Relaxed))
+}
 
 /// `iomap_base` when the bitmap is on: right after the TSS.
 const BITMAP_ON: u16 = core::mem::size_of::<super::gdt::Tss>() as u16;
@@ -51,7 +54,6 @@ const BITMAP_OFF: u16 = 0xffff;
 /// lock keeps out of the kernel while it runs `pd`). Only the first `extent` bytes of
 /// `bitmap` may allow ports.
 pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
-    let c = cpu as usize % NUM_CPU;
     let Some(t) = tables(cpu) else {
         return;
     };
@@ -61,36 +63,39 @@ pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
         tss.tss.iomap_base = BITMAP_OFF;
         return;
     }
-    if OWNER[c].load(Ordering::Relaxed) != pd {
-        copy_bitmap(c, &mut tss.iomap, pd, bitmap, extent);
+    if owner(cpu) != pd {
+        copy_bitmap(cpu, &mut tss.iomap, pd, bitmap, extent);
     }
     tss.tss.iomap_base = BITMAP_ON;
 }
 
-/// Copies Pd `pd`'s bitmap into the TSS bitmap `iomap` of CPU `c`, which then holds it
-/// (apart, so that switching the bitmap on and off stays short).
+/// Copies Pd `pd`'s bitmap into the TSS bitmap `iomap` of CPU `cpu`, which then holds
+/// it (apart, so that switching the bitmap on and off stays short).
 #[cold]
 #[inline(never)]
-fn copy_bitmap(c: usize, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize) {
+fn copy_bitmap(cpu: u32, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize) {
+    let c = cpu as usize % NUM_CPU;
     let n = extent
         .max(LOADED_EXTENT[c].load(Ordering::Relaxed))
         .min(iomap.len())
         .min(bitmap.len());
     iomap[..n].copy_from_slice(&bitmap[..n]);
     LOADED_EXTENT[c].store(extent, Ordering::Relaxed);
-    OWNER[c].store(pd, Ordering::Relaxed);
+    if let Some(owner) = super::percpu::ports_owner_of(cpu) {
+        owner.store(pd, Ordering::Relaxed);
+    }
 }
 
-/// Makes the executing CPU `cpu`'s TSS as Pd `pd`, whose bitmap may allow ports in its
-/// first `extent` bytes, needs it, if that takes no copy: the bitmap off for a Pd without
+/// Makes the executing CPU's TSS as Pd `pd`, whose bitmap may allow ports in its first
+/// `extent` bytes, needs it, if that takes no copy: the bitmap off for a Pd without
 /// ports, on for the Pd whose bitmap the TSS holds. Returns `false` if the bitmap must be
 /// copied ([`load_on`]).
 #[inline]
-pub fn switch_for(cpu: u32, pd: u64, extent: u16) -> bool {
+pub fn switch_for(pd: u64, extent: u16) -> bool {
     // One store whichever way it was: cheaper than finding out.
     let base = if extent == 0 {
         BITMAP_OFF
-    } else if OWNER[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == pd {
+    } else if super::percpu::ports_owner() == pd {
         BITMAP_ON
     } else {
         return false;
@@ -112,8 +117,7 @@ fn set_local_base(base: u16) {
 /// keeping it for its return) follows at once.
 pub fn changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize) {
     for cpu in crate::smp::cpus_in(crate::smp::all_online()) {
-        let c = cpu as usize % NUM_CPU;
-        if OWNER[c].load(Ordering::Relaxed) == pd {
+        if owner(cpu) == pd {
             allow(cpu, port, 0, allowed);
         }
         if crate::obj::pd::current_on(cpu) == pd {
@@ -125,7 +129,9 @@ pub fn changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize) 
 
 /// Pd `pd` is going away: no TSS may keep its bitmap for a Pd that later gets its handle.
 pub fn forget(pd: u64) {
-    for owner in &OWNER {
-        let _ = owner.compare_exchange(pd, 0, Ordering::Relaxed, Ordering::Relaxed);
+    for cpu in 0..NUM_CPU as u32 {
+        if let Some(owner) = super::percpu::ports_owner_of(cpu) {
+            let _ = owner.compare_exchange(pd, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 }

@@ -158,6 +158,8 @@ pub fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     } else {
         idle(frame);
     }
+    // A vCPU that ran meanwhile may have left an Ec to destroy.
+    crate::obj::reap();
     crate::smp::bkl::release();
     Outcome::SWITCHED.0
 }

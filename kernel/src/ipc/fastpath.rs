@@ -81,10 +81,11 @@ fn reply(arg1: u64) -> u8 {
     // SAFETY: the running Ec.
     let caller = unsafe {
         with_known::<Ec, _>(handler, |h| {
-            // Nobody to reply to, a global Ec, or callers waiting for this one to be
-            // free (they are released, and decide whose time runs next): the general
-            // path.
-            if h.global || h.helpers != 0 {
+            // Nobody to reply to (a global Ec never has anybody: portals lead to local
+            // Ecs only), or callers waiting for this one to be free (they are released,
+            // and decide whose time runs next): the general path.
+            debug_assert!(!h.global || h.reply_to == 0);
+            if h.helpers != 0 {
                 0
             } else {
                 h.reply_to
@@ -129,25 +130,34 @@ fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
 }
 
 /// Records `next`, whose state [`switch`] put in place, as the Ec on the CPU, with its
-/// Pd `pd`, and ends the hypercall. `left_referenced`: the Ec that left holds a reference
-/// for sure (a caller, linked to its handler), so it cannot have died meanwhile.
+/// Pd `pd`, and ends the hypercall. `took_ref`: the hypercall only took references (a
+/// call), so nothing can have died.
 #[inline(always)]
-fn enter(next: Handle, pd: Handle, left_referenced: bool) -> u8 {
-    sched::become_current(next, !left_referenced);
+fn enter(next: Handle, pd: Handle, took_ref: bool) -> u8 {
+    // The Ec that left cannot have died unnoticed while it ran: a caller holds the
+    // reference its new link took, and a handler's last reference, if it went, went with
+    // the reply's own `put`, which queued it for reaping.
+    sched::become_current(next, false);
     if pd != crate::obj::pd::current() {
         // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
         unsafe { crate::obj::pd::enter(pd, true) };
     }
     // A thread runs (the vCPU flag stayed clear): what is left is reaping, if the reply
-    // dropped the last reference to either side.
-    if crate::obj::any_dead() {
+    // dropped the last reference to either side. A call drops none; objects that died
+    // elsewhere were reaped there or wait for the next hypercall that looks.
+    if !took_ref && crate::obj::any_dead() {
         // SAFETY: the one token of this kernel entry.
         return crate::hypercall::finish_switch(Outcome::SWITCHED, unsafe {
             CurrentFrame::new_ref()
         });
     }
     crate::smp::bkl::release();
-    Outcome::SWITCHED.byte()
+    // Straight out through the new Ec's frame: nothing on this kernel stack is needed
+    // any more (the next entry starts it afresh), so neither the return into the stub
+    // nor its test of the outcome is.
+    // SAFETY: `next`'s frame is a complete user state (saved by its own entry, with the
+    // portal's IP for a handler), and GS holds the kernel's per-CPU base.
+    unsafe { crate::arch::syscall::enter_user() }
 }
 
 /// Not the common case: the general path, from the start (nothing has changed).

@@ -89,7 +89,16 @@ fn load_extended(e: &mut Ec) -> Handle {
 fn save_extended(e: &mut Ec) {
     crate::arch::fpu::save(&mut e.fpu);
     e.fs_base = crate::arch::cpu::user_fs_base();
-    crate::arch::cpu::save_user_gs_base(&mut e.gs_base);
+    // The user GS base sits in IA32_KERNEL_GS_BASE while in the kernel (swapped on
+    // entry): stored as RDMSR gives its two halves.
+    // SAFETY: the MSR exists on every x86_64 CPU; the two stores fill `e.gs_base`
+    // (little-endian: low half first).
+    unsafe {
+        core::arch::asm!("rdmsr", "mov [{e} + {at}], eax", "mov [{e} + {at} + 4], edx",
+                         e = in(reg) e as *mut Ec, at = const core::mem::offset_of!(Ec, gs_base),
+                         in("ecx") crate::arch::msr::IA32_KERNEL_GS_BASE, out("eax") _, out("edx") _,
+                         options(nostack, preserves_flags))
+    };
 }
 
 /// The running Ec leaves the CPU without another taking its place (it blocks, waits or

@@ -133,9 +133,13 @@ pub fn set_current_ec(ec: Handle) {
 /// that left may have lost its last reference while it ran (then it goes now).
 #[inline(always)]
 pub fn become_current(ec: Handle, check_old: bool) {
-    let old = crate::arch::percpu::current_ec();
+    let old = if check_old {
+        crate::arch::percpu::current_ec()
+    } else {
+        0
+    };
     crate::arch::percpu::set_current_ec(ec);
-    if check_old && old != 0 {
+    if old != 0 {
         crate::obj::left_cpu(old);
     }
 }

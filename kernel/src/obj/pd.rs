@@ -139,29 +139,32 @@ pub unsafe fn activate(pd: Handle) {
 #[inline(always)]
 pub unsafe fn enter(pd: Handle, from_pd: bool) {
     // SAFETY: the caller's promise.
-    let (cr3, extent, bitmap, obj_root) =
-        unsafe { with_known::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.iobitmap, p.obj.root)) };
-    let cpu = crate::arch::syscall::cpu_id() as u32;
+    let (cr3, extent, obj_root) =
+        unsafe { with_known::<Pd, _>(pd, |p| (p.cr3, p.io_extent, p.obj.root)) };
     if from_pd {
         debug_assert!(current() != 0 && crate::smp::shootdown::caching());
     } else {
-        crate::smp::shootdown::caching_on(cpu);
+        crate::smp::shootdown::caching_on(crate::arch::syscall::cpu_id() as u32);
     }
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);
     // Only a Pd with ports whose bitmap the TSS does not hold needs a copy.
-    if !crate::arch::ports::switch_for(cpu, pd, extent) {
-        load_ports(cpu, pd, bitmap, extent);
+    if !crate::arch::ports::switch_for(pd, extent) {
+        load_ports(pd, extent);
     }
     // SAFETY: every Pd's table shares the kernel half, so the kernel stays mapped.
     unsafe { crate::arch::cpu::write_cr3(cr3) };
 }
 
-/// Puts Pd `pd`'s I/O bitmap (at `bitmap`, ports allowed in its first `extent` bytes)
-/// into the TSS of the executing CPU `cpu`.
+/// Puts Pd `pd`'s I/O bitmap (ports allowed in its first `extent` bytes) into the TSS of
+/// the executing CPU.
 #[cold]
 #[inline(never)]
-fn load_ports(cpu: u32, pd: Handle, bitmap: u64, extent: u16) {
+fn load_ports(pd: Handle, extent: u16) {
+    let cpu = crate::arch::syscall::cpu_id() as u32;
+    let Some(bitmap) = with::<Pd, _>(pd, |p| p.iobitmap) else {
+        return;
+    };
     // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
     let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
     crate::arch::ports::load_on(cpu, pd, map, extent as usize);
