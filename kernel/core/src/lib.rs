@@ -19,6 +19,7 @@ pub mod elf;
 pub mod memmap;
 pub mod paging;
 pub mod phys;
+pub mod slots;
 pub mod tags;
 #[cfg(test)]
 mod testrng;

@@ -5,6 +5,7 @@ pub mod frames;
 pub mod image;
 pub mod init;
 pub mod kspace;
+pub mod slots;
 
 use crate::sync::SpinLock;
 

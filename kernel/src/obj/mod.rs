@@ -1,7 +1,9 @@
 //! Kernel objects: Pd, Ec, Sc, Pt and Sm.
 //!
-//! Each object occupies one frame of the kernel pool and is named by a handle, the
-//! frame's page number; capabilities store that handle. Every object begins with a
+//! An Ec occupies a frame of the kernel pool (its FPU area alone is 3 KiB); the other
+//! objects share frames in slots of 128 bytes (`mem::slots`). An object is named by a
+//! handle, its address in units of a slot; capabilities store that handle. Every object
+//! begins with a
 //! [`Header`] that records its kind and how many references it has: one per capability
 //! (counted by the capability spaces through [`spaces::KernelSpaces`]) and one per
 //! object that points at it (an Ec at its Pd, an Sc or Pt at its Ec, an Sm at the Sm it
@@ -29,8 +31,24 @@ use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::sync::SpinLock;
 
-/// A handle: the page number of the object's frame (never 0).
+/// A handle: the object's physical address divided by [`HANDLE_UNIT`] (never 0).
 pub type Handle = u64;
+
+/// The unit of handles: a slot, the alignment of every object.
+pub const HANDLE_UNIT: u64 = crate::mem::slots::SLOT_BYTES;
+const HANDLE_SHIFT: u32 = HANDLE_UNIT.trailing_zeros();
+
+/// The direct-mapped address of the object `h`.
+#[inline(always)]
+fn addr(h: Handle) -> u64 {
+    virt(h << HANDLE_SHIFT)
+}
+
+/// Whether objects of type `T` live in a slot (or else in a frame of their own).
+const fn in_slot<T>() -> bool {
+    core::mem::size_of::<T>() <= HANDLE_UNIT as usize
+        && core::mem::align_of::<T>() <= HANDLE_UNIT as usize
+}
 
 /// The type of an object, also the kind tag of its capabilities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,25 +112,32 @@ pub trait Object: Sized {
 /// stops); Facet returns ABORT and stays healthy.
 pub const OUT_OF_MEMORY: Status = Status::Abort;
 
-const _: () = assert!(core::mem::size_of::<pd::Pd>() <= 4096);
-const _: () = assert!(core::mem::size_of::<ec::Ec>() <= 4096);
+const _: () = assert!(in_slot::<pd::Pd>() && in_slot::<pt::Pt>());
+const _: () = assert!(in_slot::<sm::Sm>() && in_slot::<sc::Sc>());
+const _: () = assert!(!in_slot::<ec::Ec>() && core::mem::size_of::<ec::Ec>() <= 4096);
 
-/// Places `value` in a new frame and returns its handle.
+/// Places `value` in a new slot (or frame, for an Ec) and returns its handle.
 pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // Not zeroed: the object is written whole here, and nothing reads the rest of the
-    // frame (zeroing 4 KiB was most of creating a semaphore).
-    let phys = frames::alloc_object().ok_or(OUT_OF_MEMORY)?;
-    // SAFETY: the frame was just allocated to us, is direct-mapped, page-aligned (enough
-    // for any object) and large enough (asserted above); nothing else refers to it yet.
+    // slot or frame (zeroing 4 KiB was most of creating a semaphore).
+    let phys = if in_slot::<T>() {
+        crate::mem::slots::alloc()
+    } else {
+        frames::alloc_object()
+    }
+    .ok_or(OUT_OF_MEMORY)?;
+    // SAFETY: the slot or frame was just allocated to us, is direct-mapped, aligned to a
+    // slot at least (enough for `T`: `in_slot`, or a frame for the rest) and large enough
+    // (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };
-    Ok(phys >> 12)
+    Ok(phys >> HANDLE_SHIFT)
 }
 
 /// The kind of the object behind a handle taken from a capability.
 pub fn kind_of(h: Handle) -> Option<Kind> {
     // SAFETY: handles come from capabilities or objects, which only exist while the
     // object does; the header is at the start of every object frame.
-    Kind::from_tag(unsafe { (*(virt(h << 12) as *const Header)).kind })
+    Kind::from_tag(unsafe { (*(addr(h) as *const Header)).kind })
 }
 
 /// Lends the object `h` of type `T` to `f`. Returns `None` if `h` is not a `T`.
@@ -124,7 +149,7 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
     // `kind_of`). Loans are not nested for the same object (module rule), the kernel is
     // not preemptible and the big kernel lock keeps every other CPU out of kernel code
     // that touches objects, so this is the only reference.
-    let obj = unsafe { &mut *(virt(h << 12) as *mut T) };
+    let obj = unsafe { &mut *(addr(h) as *mut T) };
     Some(f(obj))
 }
 
@@ -141,7 +166,7 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
 pub unsafe fn with_known<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> R {
     debug_assert!(h != 0 && kind_of(h) == Some(T::KIND));
     // SAFETY: the caller's promise; exclusive as for `with`.
-    f(unsafe { &mut *(virt(h << 12) as *mut T) })
+    f(unsafe { &mut *(addr(h) as *mut T) })
 }
 
 /// Lends two different objects at once (the two sides of a call), both known to be live
@@ -164,18 +189,13 @@ pub unsafe fn with2_known<T: Object, U: Object, R>(
     debug_assert!(b != 0 && kind_of(b) == Some(U::KIND));
     // SAFETY: the caller's promise; the two objects are different frames, so the two
     // loans do not overlap.
-    let (x, y) = unsafe {
-        (
-            &mut *(virt(a << 12) as *mut T),
-            &mut *(virt(b << 12) as *mut U),
-        )
-    };
+    let (x, y) = unsafe { (&mut *(addr(a) as *mut T), &mut *(addr(b) as *mut U)) };
     Some(f(x, y))
 }
 
 fn header(h: Handle) -> &'static mut Header {
     // SAFETY: as for `with`; a header loan is never held across another loan.
-    unsafe { &mut *(virt(h << 12) as *mut Header) }
+    unsafe { &mut *(addr(h) as *mut Header) }
 }
 
 /// Adds a reference to `h`.
@@ -258,7 +278,8 @@ fn reap_all() {
             // Destroyed once it leaves its CPU (`left_cpu`).
             continue;
         }
-        match kind_of(h) {
+        let kind = kind_of(h);
+        match kind {
             Some(Kind::Pd) => pd::Pd::destroy(h),
             Some(Kind::Ec) => ec::Ec::destroy(h),
             Some(Kind::Sc) => sc::Sc::destroy(h),
@@ -266,6 +287,11 @@ fn reap_all() {
             Some(Kind::Sm) => sm::Sm::destroy(h),
             None => {}
         }
-        frames::free_object(h << 12);
+        let phys = h << HANDLE_SHIFT;
+        match kind {
+            Some(Kind::Ec) => frames::free_object(phys),
+            Some(_) => crate::mem::slots::free(phys),
+            None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
+        }
     }
 }
