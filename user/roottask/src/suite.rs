@@ -299,6 +299,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         leak::no_leaks_over_ten_thousand_rounds,
     );
     r.run(
+        "leak::small_objects_share_frames",
+        leak::small_objects_share_frames,
+    );
+    r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,
     );

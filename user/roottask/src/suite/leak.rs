@@ -116,6 +116,46 @@ pub fn no_leaks_over_ten_thousand_rounds() -> TestResult {
     Ok(())
 }
 
+/// Semaphores held at once by [`small_objects_share_frames`]: with a frame each they
+/// would need more than the whole pool of the suite's machines (8,192 frames).
+const MANY_ORDER: u8 = 14;
+/// Where they go: an aligned range of selectors nothing else uses.
+const MANY_BASE: u64 = 1 << 22;
+
+/// Small objects share frames: 16,384 semaphores fit in the pool at once and take about
+/// one frame per 31 (plus the capability tables that name them), and one revoke of their
+/// range gives every frame back.
+pub fn small_objects_share_frames() -> TestResult {
+    let count = 1u64 << MANY_ORDER;
+    let before = free_frames()?;
+    for i in 0..count {
+        create_sm(MANY_BASE + i, PD, i, 0)
+            .map_err(|s| Fail::new(format_args!("semaphore {i} of {count}: {}", s.name())))?;
+    }
+    let used = before - free_frames()?;
+    // 529 frames of slots and 128 of capability slots (32 bytes each), and the table
+    // frames above them.
+    ensure!(
+        used < count / 31 + count / 128 + 16,
+        "{count} semaphores took {used} frames"
+    );
+    ok(
+        revoke(
+            Crd::new(Kind::Object, MANY_BASE, MANY_ORDER, perm::ALL),
+            true,
+            None,
+        ),
+        "revoke of them all",
+    )?;
+    let after = free_frames()?;
+    // Capability-table frames stay with the object space; the slots' frames are back.
+    ensure!(
+        before - after <= count / 128 + 16,
+        "{before} free frames before, {after} after the revoke"
+    );
+    Ok(())
+}
+
 global_asm!(
     r#"
     .section .text.machine_ctrl_probe, "ax"
