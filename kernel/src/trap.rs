@@ -36,7 +36,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         *cur = *frame;
         handle_user(&mut cur);
         // Objects whose last reference went meanwhile (an Ec that left the CPU) are
-        // destroyed before the kernel lock goes, as after a hypercall.
+        // destroyed now, as after a hypercall.
         crate::obj::reap();
         *frame = *cur;
     } else {

@@ -2,7 +2,10 @@
 //!
 //! Only the executing CPU writes its block (other CPUs read the running Ec and Pd with
 //! [`current_ec_of`] and [`current_pd_of`]), and kernel code never moves between CPUs, so a
-//! read may be reused until the next write.
+//! read may be reused until the next write. The exception is `ports_owner`, which another
+//! CPU may change through [`ports_owner_of`] while this one is out of the kernel (both
+//! hold the kernel lock to touch it), so that within one kernel entry it changes only by
+//! this CPU's own writes.
 
 use core::arch::asm;
 use core::mem::offset_of;
@@ -16,9 +19,9 @@ macro_rules! field {
         #[inline(always)]
         pub fn $field() -> u64 {
             let v: u64;
-            // SAFETY: GS holds the kernel's per-CPU base while in the kernel; a field
-            // changes only through its setter (or at boot), which the compiler sees as a
-            // write.
+            // SAFETY: GS holds the kernel's per-CPU base while in the kernel; during a
+            // kernel entry a field changes only through its setter (or, for
+            // `ports_owner`, an atomic store), which the compiler sees as a write.
             unsafe {
                 asm!("mov {}, gs:[{off}]", out(reg) v, off = const offset_of!(PerCpu, $field),
                      options(pure, readonly, nostack, preserves_flags))

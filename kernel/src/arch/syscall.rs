@@ -38,7 +38,6 @@ __syscall_entry:
     test edi, 0xe
     jz .Lcall_or_reply
     call {dispatch}
-.Lafter_dispatch:
     cmp al, {switched}
     jae __return_to_user
 .Lstatus_exit:

@@ -92,8 +92,8 @@ impl Deref for CurrentFrame {
     type Target = Frame;
     fn deref(&self) -> &Frame {
         // SAFETY: the pointer names the running Ec's frame (which lives while the Ec is
-        // on the CPU: it holds a reference to itself) or the CPU's idle frame; the token's
-        // rules keep this the only way to it.
+        // on the CPU: reaping leaves a running Ec alone, `obj::left_cpu`) or the CPU's
+        // idle frame; the token's rules keep this the only way to it.
         unsafe { &*frame_ptr() }
     }
 }

@@ -70,7 +70,7 @@ fn call(arg1: u64, pt: Handle) -> u8 {
     // A call links the two Ecs; each keeps the other alive until the reply.
     crate::obj::get(handler);
     crate::obj::get(caller);
-    enter(handler, pd, true)
+    enter(handler, pd)
 }
 
 /// The running Ec's reply if it is the common case, which puts the caller back on the
@@ -81,8 +81,9 @@ fn reply(arg1: u64) -> u8 {
     // SAFETY: the running Ec.
     let caller = unsafe {
         with_known::<Ec, _>(handler, |h| {
-            // Nobody to reply to (a global Ec never has anybody: portals lead to local
-            // Ecs only), or callers waiting for this one to be free (they are released,
+            // Nobody to reply to (a global Ec never has anybody: `create_pt` refuses
+            // global Ecs, and only a call or `exception::send` through a portal sets
+            // `reply_to`), or callers waiting for this one to be free (they are released,
             // and decide whose time runs next): the general path.
             debug_assert!(!h.global || h.reply_to == 0);
             if h.helpers != 0 {
@@ -99,8 +100,9 @@ fn reply(arg1: u64) -> u8 {
     // alive.
     let pd = unsafe {
         with2_known::<Ec, Ec, _>(handler, caller, |h, c| {
-            // An exception message's reply restores state through the MTD: the general
-            // path.
+            // An exception or VM-exit message's reply restores state through the MTD:
+            // the general path. (So the caller here is a thread: a vCPU only ever waits
+            // in such a message.)
             if c.in_exception {
                 return None;
             }
@@ -115,7 +117,7 @@ fn reply(arg1: u64) -> u8 {
     };
     crate::obj::put(handler);
     crate::obj::put(caller);
-    enter(caller, pd, false)
+    enter(caller, pd)
 }
 
 /// Moves the CPU from thread `c`, the running Ec, to thread `n`: their extended state,
@@ -130,10 +132,9 @@ fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
 }
 
 /// Records `next`, whose state [`switch`] put in place, as the Ec on the CPU, with its
-/// Pd `pd`, and ends the hypercall. `took_ref`: the hypercall only took references (a
-/// call), so nothing can have died.
+/// Pd `pd`, and ends the hypercall.
 #[inline(always)]
-fn enter(next: Handle, pd: Handle, took_ref: bool) -> u8 {
+fn enter(next: Handle, pd: Handle) -> u8 {
     // The Ec that left cannot have died unnoticed while it ran: a caller holds the
     // reference its new link took, and a handler's last reference, if it went, went with
     // the reply's own `put`, which queued it for reaping.
@@ -143,9 +144,9 @@ fn enter(next: Handle, pd: Handle, took_ref: bool) -> u8 {
         unsafe { crate::obj::pd::enter(pd, true) };
     }
     // A thread runs (the vCPU flag stayed clear): what is left is reaping, if the reply
-    // dropped the last reference to either side. A call drops none; objects that died
-    // elsewhere were reaped there or wait for the next hypercall that looks.
-    if !took_ref && crate::obj::any_dead() {
+    // dropped the last reference to either side or objects died elsewhere since the last
+    // reap (an exit that let the kernel lock go while idling), as the general path does.
+    if crate::obj::any_dead() {
         // SAFETY: the one token of this kernel entry.
         return crate::hypercall::finish_switch(Outcome::SWITCHED, unsafe {
             CurrentFrame::new_ref()

@@ -211,6 +211,9 @@ static ANY_DEAD: AtomicBool = AtomicBool::new(false);
 /// Drops a reference to `h`; at zero the object is queued for destruction.
 pub fn put(h: Handle) {
     let hd = header(h);
+    // A put without its get is a kernel bug: caught in debug builds; in release builds
+    // the count wraps and the object is never destroyed (a leak, never a free of an
+    // object in use).
     debug_assert!(hd.refs != 0);
     hd.refs = hd.refs.wrapping_sub(1);
     if hd.refs == 0 {
