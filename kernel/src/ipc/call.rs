@@ -213,17 +213,12 @@ fn wait_for(
 ) -> bool {
     const SYSCALL_LEN: u64 = 2;
     frame.rip = frame.rip.wrapping_sub(SYSCALL_LEN);
-    wait_and_help(frame, caller, handler)
+    wait_and_help(caller, handler).finish(frame)
 }
 
-/// Makes `waiter`, the running Ec, wait until `handler` is free, at the end of its
-/// queue, lending its time to the handler's chain meanwhile. Returns whether the CPU has
-/// something else to run.
-pub fn wait_and_help(
-    frame: &mut CurrentFrame,
-    caller: crate::obj::Handle,
-    handler: crate::obj::Handle,
-) -> bool {
+/// Makes `caller`, the running Ec, wait until `handler` is free, at the end of its
+/// queue, lending its time to the handler's chain meanwhile. Returns what runs instead.
+pub fn wait_and_help(caller: crate::obj::Handle, handler: crate::obj::Handle) -> sched::Next {
     let sc = sched::current_sc();
     with::<Ec, _>(caller, |e| {
         e.state = State::WaitHandler;
@@ -245,10 +240,10 @@ pub fn wait_and_help(
     // Helping: the caller's time runs the busy handler's chain until it is free. If the
     // chain waits itself, the caller's Sc leaves the CPU as an orphan and helps once the
     // chain can run again (`sched::settle`).
-    if let Some(end) = sched::chain_end(handler) {
-        return sched::run(frame, end);
+    match sched::chain_end(handler) {
+        Some(end) => sched::Next::Run(end),
+        None => sched::Next::Schedule,
     }
-    sched::schedule(frame)
 }
 
 /// `handler` became free (or is going away): every caller waiting for it becomes ready

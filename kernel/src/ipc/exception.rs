@@ -5,6 +5,7 @@
 
 use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 
+use super::sched::Next;
 use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
 use crate::hypercall::caps::object;
@@ -17,33 +18,34 @@ use crate::obj::{with, Kind};
 /// the CPU.
 pub fn deliver(frame: &mut CurrentFrame, vector: u64, cr2: u64) -> Option<bool> {
     let ec = sched::current_ec();
-    send(frame, ec, vector, cr2)
+    send(frame, ec, vector, cr2).map(|next| next.finish(frame))
 }
 
 /// Delivers the start-up message of the global Ec `ec`, which is on the CPU (event base
 /// plus 30 for a thread, plus NUM_VMI - 2 for a vCPU); without a usable portal the Ec is
-/// stopped. Returns whether something runs on the CPU (the handler, or, while `ec` waits
-/// for a busy one, whatever its time helps or another Sc).
-pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
+/// stopped. Returns what runs on the CPU: the handler, or, while `ec` waits for a busy
+/// one, whatever its time helps or another Sc ([`Next`]).
+pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
         facet_abi::layout::VM_EVENT_STARTUP
     } else {
         EVENT_STARTUP
     };
-    if let Some(runs) = send(frame, ec, event, 0) {
-        return runs;
+    if let Some(next) = send(frame, ec, event, 0) {
+        return next;
     }
     crate::println!(
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
         crate::arch::syscall::cpu_id()
     );
-    stop_current(frame)
+    stop()
 }
 
 /// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a
-/// recall portal the recall is dropped and the Ec simply continues.
-pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) {
+/// recall portal the recall is dropped and the Ec simply continues. Returns what runs on
+/// the CPU.
+pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
         facet_abi::layout::VM_EVENT_RECALL
@@ -51,53 +53,47 @@ pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) {
         EVENT_RECALL
     };
     // A busy recall handler: the recall stays pending for the Ec's next run.
-    let busy = send_or_defer(frame, ec, event);
-    if busy {
-        with::<Ec, _>(ec, |e| e.recall = true);
-    }
-}
-
-/// Sends a recall unless its handler is busy (then returns `true` and sends nothing).
-fn send_or_defer(frame: &mut CurrentFrame, ec: crate::obj::Handle, event: u64) -> bool {
     let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX);
     let busy = portal_of(ec, event)
         .filter(|&(handler, ..)| handler != ec)
         .and_then(|(handler, ..)| with::<Ec, _>(handler, |e| (e.state, e.cpu)))
         .is_some_and(|(state, hcpu)| hcpu == cpu && state != State::Idle && state != State::Dead);
-    if !busy {
-        let _ = send(frame, ec, event, 0);
+    if busy {
+        with::<Ec, _>(ec, |e| e.recall = true);
+        return Next::Done(true);
     }
-    busy
+    send(frame, ec, event, 0).unwrap_or(Next::Done(true))
 }
 
 /// Sends the VM exit `index` of the vCPU on the CPU to its VMM's portal. `None` if it has
 /// no usable portal, else whether something runs on the CPU.
 pub fn vm_exit(frame: &mut CurrentFrame, index: u64) -> Option<bool> {
     let ec = sched::current_ec();
-    send(frame, ec, index, 0)
+    send(frame, ec, index, 0).map(|next| next.finish(frame))
 }
 
-/// The message `ec` (on the CPU) could not send before, now that it runs again.
-pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> bool {
+/// The message `ec` (on the CPU) could not send before, now that it runs again. Returns
+/// what runs on the CPU.
+pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     let Some((event, cr2)) = with::<Ec, _>(ec, |e| {
         let p = (core::mem::replace(&mut e.pending_event, 0), e.pending_cr2);
         e.pending_cr2 = 0;
         p
     }) else {
-        return true;
+        return Next::Done(true);
     };
     if event == 0 {
-        return true;
+        return Next::Done(true);
     }
     match send(frame, ec, event - 1, cr2) {
-        Some(runs) => runs,
+        Some(next) => next,
         None => {
             crate::println!(
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
                 crate::arch::syscall::cpu_id(),
                 event - 1
             );
-            stop_current(frame)
+            stop()
         }
     }
 }
@@ -110,11 +106,11 @@ fn portal_of(ec: crate::obj::Handle, vector: u64) -> Option<(crate::obj::Handle,
 }
 
 /// Sends event `vector` of `ec` (on the CPU) to its portal. `None` if there is no usable
-/// portal (none, a dead handler, or one on another CPU); else whether something runs on
-/// the CPU: the handler with the message, or, if the handler is busy, whatever `ec`'s
-/// time helps (or another Sc's) while `ec` waits to send the message again (as the
-/// reference's senders help and retry).
-fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> Option<bool> {
+/// portal (none, a dead handler, or one on another CPU); else what runs on the CPU: the
+/// handler with the message, or, if the handler is busy, whatever `ec`'s time helps (or
+/// another Sc's) while `ec` waits to send the message again (as the reference's senders
+/// help and retry).
+fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> Option<Next> {
     let (handler, id, ip, mtd) = portal_of(ec, vector)?;
     let (hstate, hutcb, hcpu) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu))?;
     // An Ec that handles its own events cannot wait for itself, nor for a handler whose
@@ -131,7 +127,7 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
             e.pending_event = vector + 1;
             e.pending_cr2 = cr2;
         });
-        return Some(super::call::wait_and_help(frame, ec, handler));
+        return Some(super::call::wait_and_help(ec, handler));
     }
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitReply;
@@ -150,7 +146,7 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
     with::<Ec, _>(ec, |e| e.state = State::WaitReply);
     frame.rdi = id;
     frame.rip = ip;
-    Some(true)
+    Some(Next::Done(true))
 }
 
 /// Stops the running Ec for good and runs the next Sc. Returns `false` if nothing is
@@ -161,6 +157,11 @@ fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64)
 /// an exception or start-up
 /// message dies too. Callers waiting for the handler to be free try again and get ABORT.
 pub fn stop_current(frame: &mut CurrentFrame) -> bool {
+    stop().finish(frame)
+}
+
+/// [`stop_current`], handing back what runs next.
+fn stop() -> Next {
     let ec = sched::current_ec();
     let caller = with::<Ec, _>(ec, |e| {
         e.state = State::Dead;
@@ -183,11 +184,11 @@ pub fn stop_current(frame: &mut CurrentFrame) -> bool {
             });
             super::park_current();
             switch_to(caller);
-            return true;
+            return Next::Done(true);
         }
         with::<Ec, _>(caller, |e| e.state = State::Dead);
         crate::println!("FACET: an EC whose exception handler died is stopped");
     }
     super::park_current();
-    sched::schedule(frame)
+    Next::Schedule
 }

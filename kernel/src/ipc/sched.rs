@@ -395,6 +395,42 @@ fn orphan(sc: Handle) {
 /// The running Sc stops (its Ec blocked or died): picks the next ready Sc and puts its
 /// Ec on the CPU. Returns `false` if nothing is ready.
 pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
+    Next::Schedule.finish(frame)
+}
+
+/// What the CPU does once the Ec on it cannot go on (it stopped, or waits for a busy
+/// handler): handed back to [`Next::finish`] instead of done on the spot, so that a run
+/// of such Ecs in one kernel entry (a thousand threads that stop at once) takes no kernel
+/// stack per Ec.
+pub enum Next {
+    /// Done: whether something runs on the CPU.
+    Done(bool),
+    /// Put this Ec (a chain's end) on the CPU with the running Sc's time.
+    Run(Handle),
+    /// The running Sc stops: the next ready one runs.
+    Schedule,
+}
+
+impl Next {
+    /// Does what `self` says, and whatever that leads to, in a loop. Returns whether
+    /// something runs on the CPU.
+    pub fn finish(mut self, frame: &mut super::CurrentFrame) -> bool {
+        loop {
+            self = match self {
+                Next::Done(runs) => return runs,
+                Next::Run(ec) => run_step(frame, ec),
+                Next::Schedule => match pick_next() {
+                    Some(ec) => run_step(frame, ec),
+                    None => return false,
+                },
+            };
+        }
+    }
+}
+
+/// The first half of [`schedule`]: the leaving Sc is settled and the highest ready Sc
+/// with something to run becomes the running one. Returns the Ec to put on the CPU.
+fn pick_next() -> Option<Handle> {
     account();
     let leaving = current_sc();
     set_current_sc(0);
@@ -407,9 +443,9 @@ pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
             continue;
         };
         set_current_sc(sc);
-        return run(frame, ec);
+        return Some(ec);
     }
-    false
+    None
 }
 
 /// Whether the running Sc's time reaches `ec` by donation: its own Ec is `ec` or called
@@ -442,7 +478,15 @@ pub fn run_current_sc(frame: &mut super::CurrentFrame) -> bool {
 }
 
 /// Puts `ec`, a chain's end ([`chain_end`]), on the CPU with the running Sc's time.
+/// Returns whether something runs on the CPU.
 pub fn run(frame: &mut super::CurrentFrame, ec: Handle) -> bool {
+    Next::Run(ec).finish(frame)
+}
+
+/// One step of [`run`]: `ec` goes on the CPU, and a message it has to send first (its
+/// start-up message, one that found its handler busy, a recall) is sent, which may say
+/// what runs instead.
+fn run_step(frame: &mut super::CurrentFrame, ec: Handle) -> Next {
     let (startup, pending) =
         with::<Ec, _>(ec, |e| (e.state == State::Startup, e.pending_event != 0))
             .unwrap_or((false, false));
@@ -453,9 +497,9 @@ pub fn run(frame: &mut super::CurrentFrame, ec: Handle) -> bool {
         // A message that found its handler busy goes now.
         return super::exception::send_pending(frame, ec);
     } else if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
-        super::exception::recall(frame, ec);
+        return super::exception::recall(frame, ec);
     }
-    true
+    Next::Done(true)
 }
 
 /// A timer tick while user code ran: charges the running Sc and switches when its

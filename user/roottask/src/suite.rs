@@ -96,6 +96,7 @@ mod msi;
 mod naps;
 mod ports;
 mod smp;
+mod stop_storm;
 mod vm;
 mod vm_apic;
 mod vm_bad;
@@ -267,6 +268,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     });
     r.run("ipc::exception_waits_for_a_busy_handler", || {
         busy_exception::exception_waits_for_a_busy_handler(w)
+    });
+    r.run("sched::a_thousand_threads_stop_in_one_go", || {
+        stop_storm::a_thousand_threads_stop_in_one_go(w)
     });
     r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
     r.run("vm::triple_fault_is_an_exit", || {
