@@ -78,7 +78,7 @@ pub fn arg1_selector(arg1: u64) -> u64 {
 }
 
 /// Builds ARG1 from a hypercall, its flags (4 bits) and a selector.
-pub fn arg1(hypercall: Hypercall, flags: u64, selector: u64) -> u64 {
+pub const fn arg1(hypercall: Hypercall, flags: u64, selector: u64) -> u64 {
     (hypercall as u64) | ((flags & 0xf) << 4) | (selector << 8)
 }
 

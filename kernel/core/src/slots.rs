@@ -76,6 +76,12 @@ impl Slots {
         }
         let frame = self.partial;
         let free = mem.read_u64(frame + FREE);
+        if free == 0 || free & !ALL_FREE != 0 {
+            // Broken bookkeeping (a frame on the list must have a free slot): nothing
+            // handed out from it.
+            debug_assert!(false, "slot frame {frame:#x} with free mask {free:#x}");
+            return None;
+        }
         let slot = free.trailing_zeros() as u64;
         let free = free & !(1 << slot);
         mem.write_u64(frame + FREE, free);
@@ -87,7 +93,9 @@ impl Slots {
     }
 
     /// Frees the slot at `addr`. Returns the frame if all its slots are free now: it no
-    /// longer belongs to the allocator and goes back to the caller.
+    /// longer belongs to the allocator and goes back to the caller. The checks catch a
+    /// second free of a slot while its frame still holds slots; after the frame went
+    /// back, the caller must not free into it (the kernel frees each object once).
     pub fn free(&mut self, mem: &mut impl PhysMem, addr: u64) -> Result<Option<u64>, SlotError> {
         let (frame, slot) = (addr & !4095, (addr & 4095) / SLOT_BYTES);
         if !addr.is_multiple_of(SLOT_BYTES) || slot == 0 || frame == 0 {

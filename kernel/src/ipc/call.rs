@@ -166,11 +166,11 @@ pub fn reply(frame: &mut CurrentFrame) -> bool {
         // Nobody to reply to: the Ec waits (a local Ec for its next call; a global Ec
         // has nothing to wait for and stays blocked, its Sc recorded with it so that the
         // scheduler does not look for it again) and its Sc moves on.
-        let sc = sched::current_sc();
+        let (sc, serial) = sched::current_sc_record();
         with::<Ec, _>(handler, |e| {
             e.state = if global { State::WaitSm } else { State::Idle };
             if global {
-                e.blocked_sc = sc;
+                (e.blocked_sc, e.blocked_serial) = (sc, serial);
             }
         });
         if !global {
@@ -219,12 +219,12 @@ fn wait_for(
 /// Makes `caller`, the running Ec, wait until `handler` is free, at the end of its
 /// queue, lending its time to the handler's chain meanwhile. Returns what runs instead.
 pub fn wait_and_help(caller: crate::obj::Handle, handler: crate::obj::Handle) -> sched::Next {
-    let sc = sched::current_sc();
+    let (sc, serial) = sched::current_sc_record();
     with::<Ec, _>(caller, |e| {
         e.state = State::WaitHandler;
         e.waiting_on = handler;
         e.next_waiter = 0;
-        e.blocked_sc = sc;
+        (e.blocked_sc, e.blocked_serial) = (sc, serial);
     });
     // At the end of the handler's queue: callers are served in the order they came.
     let mut last = with::<Ec, _>(handler, |e| e.helpers).unwrap_or(0);

@@ -158,6 +158,19 @@ pub fn current_sc() -> Handle {
 
 use crate::arch::cpu::tsc;
 
+/// The running Sc and its serial, for an Ec that begins to wait to record
+/// (`Ec::blocked_sc`, `Ec::blocked_serial`).
+pub fn current_sc_record() -> (Handle, u64) {
+    let sc = current_sc();
+    (sc, with::<Sc, _>(sc, |s| s.serial).unwrap_or(0))
+}
+
+/// Whether the Sc an Ec recorded (handle `sc`, serial `serial`) still exists: not
+/// destroyed since, nor its memory taken by another Sc.
+fn is_recorded(sc: Handle, serial: u64) -> bool {
+    sc != 0 && with::<Sc, _>(sc, |s| s.serial) == Some(serial)
+}
+
 /// Makes `sc` the running Sc (at boot, for the roottask's).
 pub fn start(sc: Handle, ec: Handle) {
     set_current_ec(ec);
@@ -169,7 +182,8 @@ pub fn start(sc: Handle, ec: Handle) {
 /// wait, if any) goes back to its queue, and the orphans of its CPU look again (its chain
 /// may be what they wait for, whoever recorded it).
 pub fn wake(ec: Handle, blocked_sc: Handle) {
-    if blocked_sc != 0 && with::<Sc, _>(blocked_sc, |_| ()).is_some() {
+    let serial = with::<Ec, _>(ec, |e| e.blocked_serial).unwrap_or(0);
+    if is_recorded(blocked_sc, serial) {
         enqueue(blocked_sc);
         return;
     }
@@ -373,7 +387,10 @@ fn settle(sc: Handle) {
     match chain_stop(own) {
         Ok(_) => enqueue(sc),
         Err(stop) => {
-            let recorded = with::<Ec, _>(stop, |e| e.blocked_sc == sc).unwrap_or(false);
+            let serial = with::<Sc, _>(sc, |s| s.serial).unwrap_or(0);
+            let recorded =
+                with::<Ec, _>(stop, |e| e.blocked_sc == sc && e.blocked_serial == serial)
+                    .unwrap_or(false);
             let dead = with::<Ec, _>(own, |e| e.state == State::Dead).unwrap_or(true);
             if !recorded && !dead {
                 orphan(sc);
@@ -402,6 +419,7 @@ pub fn schedule(frame: &mut super::CurrentFrame) -> bool {
 /// handler): handed back to [`Next::finish`] instead of done on the spot, so that a run
 /// of such Ecs in one kernel entry (a thousand threads that stop at once) takes no kernel
 /// stack per Ec.
+#[must_use]
 pub enum Next {
     /// Done: whether something runs on the CPU.
     Done(bool),
@@ -560,7 +578,9 @@ pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
 pub fn deliver_recall(frame: &mut super::CurrentFrame) {
     let ec = current_ec();
     if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
-        super::exception::recall(frame, ec);
+        // The Ec runs on here either way (a recall with a busy handler stays pending), so
+        // what comes next is the Ec or the recall's handler, already on the CPU.
+        let _ = super::exception::recall(frame, ec).finish(frame);
     }
 }
 

@@ -10,21 +10,17 @@ use crate::obj::{with, Handle};
 /// nothing else to run. The Ec resumes with SUCCESS when an `up` wakes it.
 pub fn block(frame: &mut CurrentFrame, sm: Handle, deadline: u64) -> bool {
     let ec = sched::current_ec();
-    let sc = sched::current_sc();
+    let (sc, serial) = sched::current_sc_record();
     frame.rdi = 0;
-    if deadline != 0 {
-        let mut t = TIMED.lock();
-        if let Some(slot) = t.iter_mut().find(|s| **s == 0) {
-            *slot = ec;
-        }
-    }
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitSm;
-        e.deadline = deadline;
         e.waiting_on = sm;
         e.next_waiter = 0;
-        e.blocked_sc = sc;
+        (e.blocked_sc, e.blocked_serial) = (sc, serial);
     });
+    if deadline != 0 {
+        time(ec, deadline);
+    }
     let last = with::<Sm, _>(sm, |s| s.last_waiter).unwrap_or(0);
     if last == 0 {
         with::<Sm, _>(sm, |s| s.waiters = ec);
@@ -44,9 +40,9 @@ pub fn wake_one(sm: Handle) -> bool {
     if ec == 0 {
         return false;
     }
+    untime(ec);
     let (next, sc) = with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
-        e.deadline = 0;
         e.waiting_on = 0;
         (e.next_waiter, e.blocked_sc)
     })
@@ -85,37 +81,87 @@ pub fn interrupt(gsi: u32) {
     up(target);
 }
 
-/// Ecs waiting with a deadline (0: free slot). A fixed table: a wait beyond its capacity
-/// simply has no deadline.
-static TIMED: crate::sync::SpinLock<[Handle; 256]> = crate::sync::SpinLock::new([0; 256]);
+/// The first of the Ecs waiting with a deadline, in deadline order (0: none), linked
+/// through their `timed_prev` and `timed_next`. An Ec is on it exactly while its
+/// `deadline` is not 0: however many wait, each wait ends by its deadline.
+static TIMED: crate::sync::SpinLock<Handle> = crate::sync::SpinLock::new(0);
+
+/// Puts `ec` on the list of timed waits with `deadline` (not 0), after those due no
+/// later.
+fn time(ec: Handle, deadline: u64) {
+    debug_assert!(deadline != 0);
+    let mut head = TIMED.lock();
+    let (mut prev, mut next) = (0, *head);
+    while next != 0 {
+        let Some((due, after)) = with::<Ec, _>(next, |e| (e.deadline, e.timed_next)) else {
+            break;
+        };
+        if due > deadline {
+            break;
+        }
+        (prev, next) = (next, after);
+    }
+    with::<Ec, _>(ec, |e| {
+        e.deadline = deadline;
+        e.timed_prev = prev;
+        e.timed_next = next;
+    });
+    match prev {
+        0 => *head = ec,
+        p => {
+            with::<Ec, _>(p, |e| e.timed_next = ec);
+        }
+    }
+    if next != 0 {
+        with::<Ec, _>(next, |e| e.timed_prev = ec);
+    }
+}
+
+/// Takes `ec` off the list of timed waits, if it is on it, and clears its deadline.
+fn untime(ec: Handle) {
+    let Some((deadline, prev, next)) = with::<Ec, _>(ec, |e| {
+        let links = (e.deadline, e.timed_prev, e.timed_next);
+        (e.deadline, e.timed_prev, e.timed_next) = (0, 0, 0);
+        links
+    }) else {
+        return;
+    };
+    if deadline == 0 {
+        return;
+    }
+    let mut head = TIMED.lock();
+    match prev {
+        0 => *head = next,
+        p => {
+            with::<Ec, _>(p, |e| e.timed_next = next);
+        }
+    }
+    if next != 0 {
+        with::<Ec, _>(next, |e| e.timed_prev = prev);
+    }
+}
 
 /// Ends every semaphore wait whose deadline has passed: the Ec resumes with TIMEOUT.
+/// Looks only at the waits that end (the list is in deadline order).
 pub fn expire(now: u64) {
-    let mut t = TIMED.lock();
-    for slot in t.iter_mut().filter(|s| **s != 0) {
-        let ec = *slot;
-        let Some((state, deadline, sm, sc)) =
-            with::<Ec, _>(ec, |e| (e.state, e.deadline, e.waiting_on, e.blocked_sc))
+    loop {
+        let first = *TIMED.lock();
+        let Some((deadline, sm, sc)) =
+            with::<Ec, _>(first, |e| (e.deadline, e.waiting_on, e.blocked_sc))
         else {
-            *slot = 0;
-            continue;
+            return;
         };
-        if state != State::WaitSm || deadline == 0 {
-            *slot = 0;
-            continue;
-        }
         if deadline > now {
-            continue;
+            return;
         }
-        *slot = 0;
-        unlink(sm, ec);
-        with::<Ec, _>(ec, |e| {
+        untime(first);
+        unlink(sm, first);
+        with::<Ec, _>(first, |e| {
             e.state = State::Ready;
-            e.deadline = 0;
             e.waiting_on = 0;
             e.regs.rdi = facet_abi::status::Status::Timeout as u64;
         });
-        sched::wake(ec, sc);
+        sched::wake(first, sc);
     }
 }
 
@@ -145,14 +191,12 @@ fn unlink(sm: Handle, ec: Handle) {
     });
 }
 
-/// Removes a dying Ec from the queue of `sm` and from the deadline table.
+/// Removes a dying Ec from the queue of `sm` and from the list of timed waits.
 pub fn forget(sm: Handle, ec: Handle) {
     if sm != 0 {
         unlink(sm, ec);
     }
-    for slot in TIMED.lock().iter_mut().filter(|s| **s == ec) {
-        *slot = 0;
-    }
+    untime(ec);
 }
 
 /// Releases the first waiter of a dying semaphore with ABORT; `false` when none is left.
@@ -165,7 +209,6 @@ pub fn release_one(sm: Handle) -> bool {
     with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
         e.waiting_on = 0;
-        e.deadline = 0;
         e.regs.rdi = facet_abi::status::Status::Abort as u64;
     });
     sched::wake(ec, sc);

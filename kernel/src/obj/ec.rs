@@ -50,6 +50,8 @@ pub struct Ec {
     pub next_waiter: Handle,
     /// The Sc that ran the Ec when it blocked (to be resumed with it).
     pub blocked_sc: Handle,
+    /// That Sc's serial (`Sc::serial`): the handle alone may name a destroyed Sc.
+    pub blocked_serial: u64,
     /// User FS and GS bases while the Ec is not on the CPU.
     pub fs_base: u64,
     pub gs_base: u64,
@@ -57,8 +59,11 @@ pub struct Ec {
     pub vmcb: u64,
     /// The XCR0 a vCPU's guest runs with (x87 only at first).
     pub guest_xcr0: u64,
-    /// Absolute TSC deadline of a semaphore wait (0: none).
+    /// Absolute TSC deadline of a semaphore wait (0: none). With one, the Ec is on the
+    /// list of timed waits, in deadline order (`ipc::semaphore`), between these two.
     pub deadline: u64,
+    pub timed_prev: Handle,
+    pub timed_next: Handle,
     /// The semaphore the Ec waits on (while in `WaitSm`), or the handler (while in
     /// `WaitHandler`).
     pub waiting_on: Handle,
@@ -191,12 +196,15 @@ impl Ec {
             mtd: 0,
             next_waiter: 0,
             blocked_sc: 0,
+            blocked_serial: 0,
             recall: false,
             pending_event: 0,
             pending_cr2: 0,
             fs_base: 0,
             gs_base: 0,
             deadline: 0,
+            timed_prev: 0,
+            timed_next: 0,
             waiting_on: 0,
             helpers: 0,
             vmcb,

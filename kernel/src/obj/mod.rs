@@ -103,8 +103,8 @@ impl Header {
 pub trait Object: Sized {
     /// Its kind.
     const KIND: Kind;
-    /// Releases what the object owns (references, frames). The object frame itself is
-    /// freed by the caller.
+    /// Releases what the object owns (references, frames). The object's own slot or
+    /// frame is freed by the caller.
     fn destroy(handle: Handle);
 }
 
@@ -187,8 +187,8 @@ pub unsafe fn with2_known<T: Object, U: Object, R>(
     }
     debug_assert!(a != 0 && kind_of(a) == Some(T::KIND));
     debug_assert!(b != 0 && kind_of(b) == Some(U::KIND));
-    // SAFETY: the caller's promise; the two objects are different frames, so the two
-    // loans do not overlap.
+    // SAFETY: the caller's promise; two different handles name two objects that do not
+    // overlap (each has its own slot or frame), so neither do the two loans.
     let (x, y) = unsafe { (&mut *(addr(a) as *mut T), &mut *(addr(b) as *mut U)) };
     Some(f(x, y))
 }
@@ -290,6 +290,9 @@ fn reap_all() {
             Some(Kind::Sm) => sm::Sm::destroy(h),
             None => {}
         }
+        // A freed object has no kind: a handle some Ec still keeps without a reference
+        // (the Sc it recorded to wake with) then names nothing.
+        header(h).kind = 0;
         let phys = h << HANDLE_SHIFT;
         match kind {
             Some(Kind::Ec) => frames::free_object(phys),

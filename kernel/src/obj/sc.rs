@@ -27,7 +27,14 @@ pub struct Sc {
     pub queued: bool,
     /// Timer ticks left of the current quantum.
     pub left: u32,
+    /// Unique among all Scs ever created: an Ec that records the Sc to wake with
+    /// (`Ec::blocked_sc`) records this too, so that a destroyed Sc, or another Sc that
+    /// took its place in memory, is not taken for it.
+    pub serial: u64,
 }
+
+/// The next Sc's serial.
+static NEXT_SERIAL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 impl Sc {
     /// Creates an Sc for `ec`.
@@ -41,6 +48,7 @@ impl Sc {
             next: 0,
             queued: false,
             left: ticks(quantum),
+            serial: NEXT_SERIAL.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
         })?;
         get(ec);
         Ok(h)

@@ -2,9 +2,10 @@
 //! objects: which table a space id names, reference counting, and the I/O bitmaps that
 //! follow a PD's port capabilities.
 //!
-//! Space ids: a PD's object space is `handle * 2`, its port space `handle * 2 + 1`.
-//! Port capabilities all carry [`PORT_OBJ`] as their object, which is never a handle
-//! (handles are page numbers of pool frames, far above 1).
+//! Space ids: a PD's object space is `handle * 2`, its port space `handle * 2 + 1`
+//! (handles count 128-byte slots of the pool, which lies below 4 GiB: below 2^25, so the
+//! ids fit 32 bits). Port capabilities all carry [`PORT_OBJ`] as their object, which is
+//! never a handle (no object lies in the first page).
 
 use facet_kcore::capspace::{Cap, Spaces, Table};
 
@@ -19,6 +20,7 @@ pub const PORT_OBJ: u64 = 1;
 
 /// The object space id of PD `pd`.
 pub fn obj_space(pd: Handle) -> u32 {
+    debug_assert!(pd < 1 << 31);
     (pd << 1) as u32
 }
 

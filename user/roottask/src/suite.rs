@@ -97,6 +97,7 @@ mod naps;
 mod ports;
 mod smp;
 mod stop_storm;
+mod timeouts;
 mod vm;
 mod vm_apic;
 mod vm_bad;
@@ -235,6 +236,13 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         "ipc::revoke_wakes_a_waiter_on_its_semaphore",
         ipc::revoke_wakes_a_waiter_on_its_semaphore,
     );
+    r.run(
+        "ipc::a_waiter_whose_sc_is_gone_does_not_run",
+        ipc::a_waiter_whose_sc_is_gone_does_not_run,
+    );
+    r.run("sm::every_deadline_ends_its_wait", || {
+        timeouts::every_deadline_ends_its_wait(w)
+    });
     r.run(
         "ipc::every_word_count_both_ways",
         ipc_more::every_word_count_both_ways,

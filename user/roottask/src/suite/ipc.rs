@@ -368,7 +368,19 @@ fn spin_until(ticks: u64, cond: impl Fn() -> bool) -> bool {
 /// 30, handled by the exception handler EC 410 (from
 /// `exceptions_startup_and_semaphores`).
 fn start_thread(entry: extern "C" fn() -> !, evt: u64, ec: u64, utcb: u64, sc: u64) -> TestResult {
-    NEXT_ENTRY.store(entry as *const () as u64, Ordering::SeqCst);
+    startup_portal(entry as *const () as u64, evt)?;
+    ok(
+        create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb, 0, evt),
+        "create thread EC",
+    )?;
+    ok(create_sc(sc, PD, ec, 1, 1000), "create thread SC")
+}
+
+/// Creates the start-up portal of event base `evt` (selector `evt` + 30): every global EC
+/// of that event base starts at address `entry` on the worker stack (the exception
+/// handler EC 410 answers; needs `exceptions_startup_and_semaphores` first).
+pub(super) fn startup_portal(entry: u64, evt: u64) -> TestResult {
+    NEXT_ENTRY.store(entry, Ordering::SeqCst);
     ok(
         create_pt(
             evt + 30,
@@ -378,12 +390,7 @@ fn start_thread(entry: extern "C" fn() -> !, evt: u64, ec: u64, utcb: u64, sc: u
             __startup_entry as *const () as u64,
         ),
         "startup portal",
-    )?;
-    ok(
-        create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb, 0, evt),
-        "create thread EC",
-    )?;
-    ok(create_sc(sc, PD, ec, 1, 1000), "create thread SC")
+    )
 }
 
 /// Needs `exceptions_startup_and_semaphores` first (the handler EC 410 and its portals).
@@ -453,6 +460,45 @@ pub fn revoke_wakes_a_waiter_on_its_semaphore() -> TestResult {
     ok(sm_down_until(742, tsc() + 2_000_000_000), "the waiter woke")?;
     ensure_eq!(REVOKE_WOKE.load(Ordering::SeqCst), 1u64);
     for sel in [461, 451, 880, 741, 742] {
+        let crd = Crd::new(Kind::Object, sel, 0, perm::ALL);
+        ok(facet_rt::hypercall::revoke(crd, true, None), "revoke")?;
+    }
+    Ok(())
+}
+
+static STALE_RAN: AtomicU64 = AtomicU64::new(0);
+
+/// A global EC that waits on semaphore 743 and says so when it runs again.
+extern "C" fn stale_waiter() -> ! {
+    let _ = sm_down(743);
+    STALE_RAN.store(1, Ordering::SeqCst);
+    loop {
+        let _ = sm_down(743);
+    }
+}
+
+/// A waiter whose SC was revoked while it waited does not run when its semaphore is
+/// signalled: the SC it recorded is gone (its memory freed, not yet reused), and nothing
+/// else gives it time. Needs `exceptions_startup_and_semaphores` first (the handler EC
+/// 410).
+pub fn a_waiter_whose_sc_is_gone_does_not_run() -> TestResult {
+    use facet_abi::crd::{Crd, Kind};
+    use facet_abi::perm;
+    use facet_rt::hypercall::sm_down_until;
+    ok(create_sm(743, PD, 0, 0), "create sm")?;
+    ok(create_sm(744, PD, 0, 0), "create nap sm")?;
+    start_thread(stale_waiter, 870, 452, UTCB_WORKER + 0x3000, 462)?;
+    // While the roottask naps, the waiter starts and blocks on 743.
+    ensure_eq!(sm_down_until(744, tsc() + 20_000_000), Err(Status::Timeout));
+    let sc = Crd::new(Kind::Object, 462, 0, perm::ALL);
+    ok(
+        facet_rt::hypercall::revoke(sc, true, None),
+        "revoke the waiter's SC",
+    )?;
+    ok(facet_rt::hypercall::sm_up(743), "signal the waiter")?;
+    ensure_eq!(sm_down_until(744, tsc() + 20_000_000), Err(Status::Timeout));
+    ensure_eq!(STALE_RAN.load(Ordering::SeqCst), 0u64);
+    for sel in [452, 900, 743, 744] {
         let crd = Crd::new(Kind::Object, sel, 0, perm::ALL);
         ok(facet_rt::hypercall::revoke(crd, true, None), "revoke")?;
     }
