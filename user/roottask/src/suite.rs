@@ -315,6 +315,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         leak::small_objects_share_frames,
     );
     r.run(
+        "leak::exhausting_the_pool_answers_abort",
+        leak::exhausting_the_pool_answers_abort,
+    );
+    r.run(
         "fuzz::random_hypercalls_keep_the_kernel_healthy",
         fuzz::random_hypercalls_keep_the_kernel_healthy,
     );

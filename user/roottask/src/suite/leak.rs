@@ -116,6 +116,113 @@ pub fn no_leaks_over_ten_thousand_rounds() -> TestResult {
     Ok(())
 }
 
+/// Where [`exhausting_the_pool_answers_abort`] puts its PDs and semaphores (aligned
+/// ranges nothing else uses), and the most of each it may make.
+const FILL_PDS: u64 = 5 << 20;
+const FILL_SMS: u64 = 6 << 20;
+const FILL_ORDER: u8 = 18;
+/// Probes made with the pool empty: an EC, a portal into the handler EC, an SC, a PD.
+const PROBE: u64 = 7 << 20;
+
+/// Fills the pool with PDs, then semaphores, until creation answers ABORT; every kind of
+/// creation and a memory delegation then answer ABORT (or succeed) and the kernel stays
+/// healthy; revoking it all gives everything back. Returns (PDs, semaphores) made. With
+/// `map`, also a memory delegation that needs new page tables (whatever tables it got
+/// stay with the roottask's address space, so only the first round tries it).
+fn fill_and_empty_the_pool(map: bool) -> Result<(u64, u64), Fail> {
+    let fill = |base: u64, create: &dyn Fn(u64) -> Result<(), Status>| -> Result<u64, Fail> {
+        for n in 0..1u64 << FILL_ORDER {
+            match create(base + n) {
+                Ok(()) => {}
+                Err(Status::Abort) => return Ok(n),
+                Err(s) => return Err(Fail::new(format_args!("object {n}: {}", s.name()))),
+            }
+        }
+        Err(Fail::new(format_args!("the pool never ran out")))
+    };
+    let pds = fill(FILL_PDS, &|sel| create_pd(sel, PD, Crd::NULL, false))?;
+    let sms = fill(FILL_SMS, &|sel| create_sm(sel, PD, 0, 0))?;
+    // The pool is empty: whatever needs memory answers ABORT, nothing is left half-made.
+    let probes = [
+        create_ec(PROBE, PD, 0, 0, UTCB, 0, NO_PORTALS),
+        create_ec(PROBE + 1, PD, ec_flags::GLOBAL, 0, 0, 0, NO_PORTALS),
+        create_pt(PROBE + 2, PD, LOCAL_EC, 0, 0x1000),
+        create_sc(PROBE + 3, PD, GLOBAL_EC, 1, 10_000),
+        create_pd(PROBE + 4, PD, Crd::NULL, false),
+        create_sm(PROBE + 5, PD, 0, 0),
+    ];
+    for (i, p) in probes.iter().enumerate() {
+        ensure!(
+            matches!(p, Ok(()) | Err(Status::Abort)),
+            "probe {i} with the pool empty: {:?}",
+            p
+        );
+    }
+    let far = Crd::new(
+        Kind::Memory,
+        0x7000_0000 >> 12,
+        0,
+        perm::MEM_R | perm::MEM_W,
+    );
+    if map {
+        let from = Crd::new(Kind::Memory, PAGE_FROM >> 12, 0, perm::MEM_R | perm::MEM_W);
+        let mapped = pd_ctrl_delegate(PD, PD, from, DELEGATE, far).map(|_| ());
+        ensure!(
+            matches!(mapped, Ok(()) | Err(Status::Abort)),
+            "a mapping that needs page tables, with the pool empty: {:?}",
+            mapped
+        );
+    }
+    for (base, order) in [(FILL_PDS, FILL_ORDER), (FILL_SMS, FILL_ORDER), (PROBE, 3)] {
+        ok(
+            revoke(Crd::new(Kind::Object, base, order, perm::ALL), true, None),
+            "revoke what filled the pool",
+        )?;
+    }
+    ok(revoke(far, true, None), "unmap")?;
+    Ok((pds, sms))
+}
+
+/// When the kernel pool runs out, creation answers ABORT (the reference has no status for
+/// it: it stops) and the kernel stays healthy; once the objects go the pool is back where
+/// it was, so no failed creation left anything behind. Twice, since the first round also
+/// grows the capability tables that name what it makes. Needs
+/// `no_leaks_over_ten_thousand_rounds` first (the page at `PAGE_FROM`).
+pub fn exhausting_the_pool_answers_abort() -> TestResult {
+    ok(
+        create_ec(LOCAL_EC, PD, 0, 0, UTCB, 0, NO_PORTALS),
+        "handler EC",
+    )?;
+    ok(
+        create_ec(
+            GLOBAL_EC,
+            PD,
+            ec_flags::GLOBAL,
+            0,
+            UTCB_GLOBAL,
+            0,
+            NO_PORTALS,
+        ),
+        "global EC",
+    )?;
+    fill_and_empty_the_pool(true)?;
+    let before = free_frames()?;
+    let (pds, sms) = fill_and_empty_the_pool(false)?;
+    let after = free_frames()?;
+    // The semaphores fill what the PDs left: possibly nothing at all.
+    ensure!(pds > 0, "{pds} PDs and {sms} semaphores filled the pool");
+    ensure!(
+        after == before,
+        "{before} free frames before filling the pool, {after} after"
+    );
+    for sel in [LOCAL_EC, GLOBAL_EC] {
+        ok(revoke(obj(sel), true, None), "revoke an EC")?;
+    }
+    // Still healthy.
+    ok(create_sm(SEL, PD, 0, 0), "a semaphore afterwards")?;
+    ok(revoke(obj(SEL), true, None), "revoke it")
+}
+
 /// Semaphores held at once by [`small_objects_share_frames`]: with a frame each they
 /// would need more than the whole pool of the suite's machines (8,192 frames).
 const MANY_ORDER: u8 = 14;
