@@ -132,7 +132,9 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
             if crate::ipc::sched::higher_ready() {
                 crate::ipc::sched::yield_current(frame);
             }
-            crate::ipc::sched::deliver_recall(frame);
+            if !crate::ipc::sched::deliver_recall(frame) {
+                crate::ipc::sched::idle_until_ready(frame);
+            }
         }
         return;
     }

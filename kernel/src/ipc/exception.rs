@@ -42,9 +42,10 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     stop()
 }
 
-/// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. Without a
-/// recall portal the recall is dropped and the Ec simply continues. Returns what runs on
-/// the CPU.
+/// Delivers a pending recall of `ec`, which is on the CPU, to event base + 31. A busy
+/// recall handler makes the Ec wait for it (helping it meanwhile) like any message, as the
+/// reference's recalled Ec helps and retries; without a usable recall portal the recall
+/// is dropped and the Ec simply continues. Returns what runs on the CPU.
 pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     let vcpu = with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false);
     let event = if vcpu {
@@ -52,16 +53,6 @@ pub fn recall(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     } else {
         EVENT_RECALL
     };
-    // A busy recall handler: the recall stays pending for the Ec's next run.
-    let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX);
-    let busy = portal_of(ec, event)
-        .filter(|&(handler, ..)| handler != ec)
-        .and_then(|(handler, ..)| with::<Ec, _>(handler, |e| (e.state, e.cpu)))
-        .is_some_and(|(state, hcpu)| hcpu == cpu && state != State::Idle && state != State::Dead);
-    if busy {
-        with::<Ec, _>(ec, |e| e.recall = true);
-        return Next::Done(true);
-    }
     send(frame, ec, event, 0).unwrap_or(Next::Done(true))
 }
 

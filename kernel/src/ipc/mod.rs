@@ -149,7 +149,10 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
                 sched::tick(frame);
-                sched::deliver_recall(frame);
+                if !sched::deliver_recall(frame) {
+                    // The vCPU waits for a busy recall handler, and nothing else is ready.
+                    sched::idle_until_ready(frame);
+                }
             }
             crate::vcpu::Exit::Message(index) => {
                 match exception::vm_exit(frame, index) {

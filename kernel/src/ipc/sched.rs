@@ -574,14 +574,14 @@ pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
 }
 
 /// Delivers a pending recall of the Ec on the CPU (from the reschedule IPI, or after a
-/// guest's exit).
-pub fn deliver_recall(frame: &mut super::CurrentFrame) {
+/// guest's exit). Returns whether something runs on the CPU: the Ec, its recall handler,
+/// or (while the Ec waits for a busy handler) whatever else is ready.
+pub fn deliver_recall(frame: &mut super::CurrentFrame) -> bool {
     let ec = current_ec();
     if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
-        // The Ec runs on here either way (a recall with a busy handler stays pending), so
-        // what comes next is the Ec or the recall's handler, already on the CPU.
-        let _ = super::exception::recall(frame, ec).finish(frame);
+        return super::exception::recall(frame, ec).finish(frame);
     }
+    true
 }
 
 /// Whether an Sc of higher priority than the running one is ready.

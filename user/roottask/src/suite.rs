@@ -79,6 +79,7 @@ macro_rules! ensure_eq {
 
 mod boot;
 mod busy_exception;
+mod busy_recall;
 mod caps;
 mod child;
 mod child_memory;
@@ -276,6 +277,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     });
     r.run("ipc::exception_waits_for_a_busy_handler", || {
         busy_exception::exception_waits_for_a_busy_handler(w)
+    });
+    r.run("ipc::recall_waits_for_a_busy_handler", || {
+        busy_recall::recall_waits_for_a_busy_handler(w)
     });
     r.run("sched::a_thousand_threads_stop_in_one_go", || {
         stop_storm::a_thousand_threads_stop_in_one_go(w)
