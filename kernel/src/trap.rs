@@ -50,6 +50,11 @@ fn handle_user(frame: &mut CurrentFrame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
         interrupt(vector as u8, Some(frame));
+        // A switch on the way (a tick, a yield, a recall) may have left the CPU with no
+        // Ec: the Ec that ran waits (for a busy handler) and nothing else is ready.
+        if crate::ipc::sched::current_ec() == 0 {
+            crate::ipc::sched::idle_until_ready(frame);
+        }
         crate::ipc::resume(frame);
         return;
     }
@@ -120,7 +125,7 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         lapic::eoi();
         if let Some(frame) = user {
             if crate::ipc::sched::higher_ready() {
-                crate::ipc::sched::yield_current(frame);
+                let _ = crate::ipc::sched::yield_current(frame);
             }
         }
         return;
@@ -130,11 +135,9 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         // Another CPU made an Sc of this one ready, or recalls the Ec running here.
         if let Some(frame) = user {
             if crate::ipc::sched::higher_ready() {
-                crate::ipc::sched::yield_current(frame);
+                let _ = crate::ipc::sched::yield_current(frame);
             }
-            if !crate::ipc::sched::deliver_recall(frame) {
-                crate::ipc::sched::idle_until_ready(frame);
-            }
+            let _ = crate::ipc::sched::deliver_recall(frame);
         }
         return;
     }

@@ -186,7 +186,7 @@ fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
         Ok(preempt) => {
             frame.rdi = Status::Success as u64;
             if preempt {
-                crate::ipc::sched::yield_current(frame);
+                return Outcome::from_switch(crate::ipc::sched::yield_current(frame));
             }
             Outcome::SWITCHED
         }

@@ -76,8 +76,15 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     if event == 0 {
         return Next::Done(true);
     }
-    match send(frame, ec, event - 1, cr2) {
+    let vector = event - 1;
+    let recall = match with::<Ec, _>(ec, |e| e.vmcb != 0).unwrap_or(false) {
+        true => facet_abi::layout::VM_EVENT_RECALL,
+        false => EVENT_RECALL,
+    };
+    match send(frame, ec, vector, cr2) {
         Some(next) => next,
+        // A recall without a usable portal any more is dropped, as on its first try.
+        None if vector == recall => Next::Done(true),
         None => {
             crate::println!(
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",

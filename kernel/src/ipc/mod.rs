@@ -149,8 +149,10 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
                 sched::tick(frame);
-                if !sched::deliver_recall(frame) {
-                    // The vCPU waits for a busy recall handler, and nothing else is ready.
+                let _ = sched::deliver_recall(frame);
+                if sched::current_ec() == 0 {
+                    // The vCPU (or the Ec a tick switched to) waits for a busy recall
+                    // handler, and nothing else is ready.
                     sched::idle_until_ready(frame);
                 }
             }

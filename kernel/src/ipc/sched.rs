@@ -541,19 +541,23 @@ pub fn tick(frame: &mut super::CurrentFrame) {
                 s.left = crate::obj::sc::ticks(s.quantum);
             }
         });
-        yield_current(frame);
+        // Whatever runs next: an entry that finds no Ec on the CPU idles before it returns
+        // (`trap`, `run_vcpu`).
+        let _ = yield_current(frame);
     }
 }
 
 /// The running Sc goes to the end of its queue and the next one runs (a yield, or the
-/// end of a quantum once the timer preempts).
-pub fn yield_current(frame: &mut super::CurrentFrame) {
+/// end of a quantum once the timer preempts). Returns whether something runs: even the
+/// Sc that yielded may find its Ec must wait (for a busy recall handler) and leave the CPU
+/// with nothing else ready.
+pub fn yield_current(frame: &mut super::CurrentFrame) -> bool {
     let sc = current_sc();
     if sc != 0 {
         set_current_sc(0);
         enqueue(sc);
     }
-    schedule(frame);
+    schedule(frame)
 }
 
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
@@ -581,7 +585,7 @@ pub fn deliver_recall(frame: &mut super::CurrentFrame) -> bool {
     if with::<Ec, _>(ec, |e| core::mem::replace(&mut e.recall, false)).unwrap_or(false) {
         return super::exception::recall(frame, ec).finish(frame);
     }
-    true
+    ec != 0
 }
 
 /// Whether an Sc of higher priority than the running one is ready.
