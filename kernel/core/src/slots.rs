@@ -43,6 +43,8 @@ pub struct Slots {
     partial: u64,
     /// Frames holding slots (for statistics).
     frames: u64,
+    /// Frames stay with the allocator when they empty (see [`Slots::keeping`]).
+    keep: bool,
 }
 
 impl Slots {
@@ -50,6 +52,18 @@ impl Slots {
         Slots {
             partial: 0,
             frames: 0,
+            keep: false,
+        }
+    }
+
+    /// An allocator that never gives a frame back: its frames only ever hold its own
+    /// slots, so an address that once was one of its slots is one of its slots for good
+    /// (for objects the kernel may still name after they are freed).
+    pub const fn keeping() -> Slots {
+        Slots {
+            partial: 0,
+            frames: 0,
+            keep: true,
         }
     }
 
@@ -116,7 +130,7 @@ impl Slots {
         }
         let free = free | 1 << slot;
         mem.write_u64(frame + FREE, free);
-        if free != ALL_FREE {
+        if free != ALL_FREE || self.keep {
             return Ok(None);
         }
         self.unlink(mem, frame);

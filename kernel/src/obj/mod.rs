@@ -44,6 +44,14 @@ fn addr(h: Handle) -> u64 {
     virt(h << HANDLE_SHIFT)
 }
 
+/// The slots an object of kind `kind` lives in (`mem::slots`).
+fn slot_kind(kind: Kind) -> crate::mem::slots::For {
+    match kind {
+        Kind::Sc => crate::mem::slots::For::Sc,
+        _ => crate::mem::slots::For::Others,
+    }
+}
+
 /// Whether objects of type `T` live in a slot (or else in a frame of their own).
 const fn in_slot<T>() -> bool {
     core::mem::size_of::<T>() <= HANDLE_UNIT as usize
@@ -121,7 +129,7 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // Not zeroed: the object is written whole here, and nothing reads the rest of the
     // slot or frame (zeroing 4 KiB was most of creating a semaphore).
     let phys = if in_slot::<T>() {
-        crate::mem::slots::alloc()
+        crate::mem::slots::alloc(slot_kind(T::KIND))
     } else {
         frames::alloc_object()
     }
@@ -296,7 +304,7 @@ fn reap_all() {
         let phys = h << HANDLE_SHIFT;
         match kind {
             Some(Kind::Ec) => frames::free_object(phys),
-            Some(_) => crate::mem::slots::free(phys),
+            Some(k) => crate::mem::slots::free(slot_kind(k), phys),
             None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
         }
     }

@@ -196,3 +196,23 @@ fn random_sequences_agree_with_the_model() {
         assert_eq!((s.frames(), pool.free.len()), (0, 6), "seed {seed}");
     }
 }
+
+#[test]
+fn a_keeping_allocator_gives_no_frame_back_and_reuses_its_own() {
+    let (mut s, mut ram, mut pool) = (Slots::keeping(), Ram::new(), Pool::new(4));
+    let a: Vec<u64> = (0..SLOTS + 3)
+        .map(|_| alloc(&mut s, &mut ram, &mut pool).unwrap())
+        .collect();
+    assert_eq!((s.frames(), pool.free.len()), (2, 2));
+    for &x in &a {
+        ram.live_slots.remove(&x);
+        assert_eq!(s.free(&mut ram, x), Ok(None));
+    }
+    assert_eq!((s.frames(), pool.free.len()), (2, 2));
+    // New slots come from the same two frames, not from the pool.
+    for _ in 0..2 * (SLOTS - 1) {
+        let x = alloc(&mut s, &mut ram, &mut pool).unwrap();
+        assert!(x & !4095 == BASE || x & !4095 == BASE + 4096);
+    }
+    assert_eq!(pool.free.len(), 2);
+}
