@@ -106,14 +106,20 @@ fn time(ec: Handle, deadline: u64) {
         e.timed_prev = prev;
         e.timed_next = next;
     });
+    relink(&mut head, prev, ec, next, ec);
+}
+
+/// Points the forward link of `prev` (the list's head if 0) at `forward`, and the back
+/// link of `next` (if any) at `back`.
+fn relink(head: &mut Handle, prev: Handle, forward: Handle, next: Handle, back: Handle) {
     match prev {
-        0 => *head = ec,
+        0 => *head = forward,
         p => {
-            with::<Ec, _>(p, |e| e.timed_next = ec);
+            with::<Ec, _>(p, |e| e.timed_next = forward);
         }
     }
     if next != 0 {
-        with::<Ec, _>(next, |e| e.timed_prev = ec);
+        with::<Ec, _>(next, |e| e.timed_prev = back);
     }
 }
 
@@ -129,16 +135,7 @@ fn untime(ec: Handle) {
     if deadline == 0 {
         return;
     }
-    let mut head = TIMED.lock();
-    match prev {
-        0 => *head = next,
-        p => {
-            with::<Ec, _>(p, |e| e.timed_next = next);
-        }
-    }
-    if next != 0 {
-        with::<Ec, _>(next, |e| e.timed_prev = prev);
-    }
+    relink(&mut TIMED.lock(), prev, next, next, prev);
 }
 
 /// Ends every semaphore wait whose deadline has passed: the Ec resumes with TIMEOUT.

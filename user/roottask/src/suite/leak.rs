@@ -53,6 +53,22 @@ fn no_leak(what: &str, mut round: impl FnMut() -> Result<(), Status>) -> TestRes
     Ok(())
 }
 
+/// Creates the local EC that the tests' portals lead to (`local`), or the global EC
+/// without portals that their SCs run.
+fn create_test_ec(local: bool) -> TestResult {
+    if local {
+        return ok(
+            create_ec(LOCAL_EC, PD, 0, 0, UTCB, 0, NO_PORTALS),
+            "handler EC",
+        );
+    }
+    let flags = ec_flags::GLOBAL;
+    ok(
+        create_ec(GLOBAL_EC, PD, flags, 0, UTCB_GLOBAL, 0, NO_PORTALS),
+        "global EC",
+    )
+}
+
 fn obj(sel: u64) -> Crd {
     Crd::new(Kind::Object, sel, 0, perm::ALL)
 }
@@ -73,28 +89,14 @@ pub fn no_leaks_over_ten_thousand_rounds() -> TestResult {
         create_ec(SEL, PD, 0, 0, UTCB, 0, NO_PORTALS)?;
         revoke(obj(SEL), true, None)
     })?;
-    ok(
-        create_ec(LOCAL_EC, PD, 0, 0, UTCB, 0, NO_PORTALS),
-        "handler EC",
-    )?;
+    create_test_ec(true)?;
     no_leak("portal", || {
         create_pt(SEL, PD, LOCAL_EC, 0, 0x1000)?;
         revoke(obj(SEL), true, None)
     })?;
     // A global EC without start-up portal: should its Sc run before the revoke (a timer
     // tick, same priority as the roottask), the EC stops once, with a message.
-    ok(
-        create_ec(
-            GLOBAL_EC,
-            PD,
-            ec_flags::GLOBAL,
-            0,
-            UTCB_GLOBAL,
-            0,
-            NO_PORTALS,
-        ),
-        "global EC",
-    )?;
+    create_test_ec(false)?;
     no_leak("scheduling context", || {
         create_sc(SEL, PD, GLOBAL_EC, 1, 10_000)?;
         revoke(obj(SEL), true, None)
@@ -189,22 +191,8 @@ fn fill_and_empty_the_pool(map: bool) -> Result<(u64, u64), Fail> {
 /// grows the capability tables that name what it makes. Needs
 /// `no_leaks_over_ten_thousand_rounds` first (the page at `PAGE_FROM`).
 pub fn exhausting_the_pool_answers_abort() -> TestResult {
-    ok(
-        create_ec(LOCAL_EC, PD, 0, 0, UTCB, 0, NO_PORTALS),
-        "handler EC",
-    )?;
-    ok(
-        create_ec(
-            GLOBAL_EC,
-            PD,
-            ec_flags::GLOBAL,
-            0,
-            UTCB_GLOBAL,
-            0,
-            NO_PORTALS,
-        ),
-        "global EC",
-    )?;
+    create_test_ec(true)?;
+    create_test_ec(false)?;
     fill_and_empty_the_pool(true)?;
     let before = free_frames()?;
     let (pds, sms) = fill_and_empty_the_pool(false)?;
