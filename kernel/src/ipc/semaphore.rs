@@ -81,45 +81,52 @@ pub fn interrupt(gsi: u32) {
     up(target);
 }
 
-/// The first of the Ecs waiting with a deadline, in deadline order (0: none), linked
-/// through their `timed_prev` and `timed_next`. An Ec is on it exactly while its
-/// `deadline` is not 0: however many wait, each wait ends by its deadline.
-static TIMED: crate::sync::SpinLock<Handle> = crate::sync::SpinLock::new(0);
+/// The first and the last of the Ecs waiting with a deadline, in deadline order (0:
+/// none), linked through their `timed_prev` and `timed_next`. An Ec is on it exactly
+/// while its `deadline` is not 0: however many wait, each wait ends by its deadline.
+static TIMED: crate::sync::SpinLock<Ends> = crate::sync::SpinLock::new(Ends(0, 0));
+
+/// The first and the last Ec of the list of timed waits.
+struct Ends(Handle, Handle);
 
 /// Puts `ec` on the list of timed waits with `deadline` (not 0), after those due no
 /// later.
 fn time(ec: Handle, deadline: u64) {
     debug_assert!(deadline != 0);
-    let mut head = TIMED.lock();
-    let (mut prev, mut next) = (0, *head);
-    while next != 0 {
-        let Some((due, after)) = with::<Ec, _>(next, |e| (e.deadline, e.timed_next)) else {
+    let mut ends = TIMED.lock();
+    // From the last: a new deadline is most often the latest, so this is one step.
+    let (mut prev, mut next) = (ends.1, 0);
+    while prev != 0 {
+        let Some((due, before)) = with::<Ec, _>(prev, |e| (e.deadline, e.timed_prev)) else {
             break;
         };
-        if due > deadline {
+        if due <= deadline {
             break;
         }
-        (prev, next) = (next, after);
+        (prev, next) = (before, prev);
     }
     with::<Ec, _>(ec, |e| {
         e.deadline = deadline;
         e.timed_prev = prev;
         e.timed_next = next;
     });
-    relink(&mut head, prev, ec, next, ec);
+    relink(&mut ends, prev, ec, next, ec);
 }
 
-/// Points the forward link of `prev` (the list's head if 0) at `forward`, and the back
-/// link of `next` (if any) at `back`.
-fn relink(head: &mut Handle, prev: Handle, forward: Handle, next: Handle, back: Handle) {
+/// Points the forward link of `prev` (the first end if 0) at `forward`, and the back
+/// link of `next` (the last end if 0) at `back`.
+fn relink(ends: &mut Ends, prev: Handle, forward: Handle, next: Handle, back: Handle) {
     match prev {
-        0 => *head = forward,
+        0 => ends.0 = forward,
         p => {
             with::<Ec, _>(p, |e| e.timed_next = forward);
         }
     }
-    if next != 0 {
-        with::<Ec, _>(next, |e| e.timed_prev = back);
+    match next {
+        0 => ends.1 = back,
+        n => {
+            with::<Ec, _>(n, |e| e.timed_prev = back);
+        }
     }
 }
 
@@ -142,7 +149,7 @@ fn untime(ec: Handle) {
 /// Looks only at the waits that end (the list is in deadline order).
 pub fn expire(now: u64) {
     loop {
-        let first = *TIMED.lock();
+        let first = TIMED.lock().0;
         let Some((deadline, sm, sc)) =
             with::<Ec, _>(first, |e| (e.deadline, e.waiting_on, e.blocked_sc))
         else {
