@@ -251,10 +251,7 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
         let mtd = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
         let wanted = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::XCR0);
         let host = crate::arch::fpu::host_xcr0();
-        if mtd & facet_abi::mtd::CR != 0
-            && host != 0
-            && facet_kcore::xcr0::valid_for_guest(wanted, host)
-        {
+        if mtd & facet_abi::mtd::CR != 0 && facet_kcore::xcr0::valid_for_guest(wanted, host) {
             *xcr0 = wanted;
         }
     }

@@ -255,15 +255,15 @@ pub fn release_helpers(handler: crate::obj::Handle) {
         let Some(first) = with::<Ec, _>(handler, |e| e.helpers).filter(|&f| f != 0) else {
             return;
         };
-        let Some((next, sc)) = with::<Ec, _>(first, |e| {
+        let Some(next) = with::<Ec, _>(first, |e| {
             e.state = State::Ready;
             e.waiting_on = 0;
-            (core::mem::replace(&mut e.next_waiter, 0), e.blocked_sc)
+            core::mem::replace(&mut e.next_waiter, 0)
         }) else {
             return;
         };
         with::<Ec, _>(handler, |e| e.helpers = next);
-        sched::wake(first, sc);
+        sched::wake(first);
     }
 }
 

@@ -131,7 +131,7 @@ fn run_vcpu(frame: &mut CurrentFrame) {
         // The guest's XCR0 while it runs (its FPU state is the vCPU's, switched like any
         // Ec's with the kernel's XCR0, which includes every component a guest may use).
         let host_xcr0 = crate::arch::fpu::host_xcr0();
-        let switch_xcr0 = host_xcr0 != 0 && guest_xcr0 != host_xcr0;
+        let switch_xcr0 = guest_xcr0 != host_xcr0;
         if switch_xcr0 {
             // SAFETY: a vCPU's XCR0 is only ever set to a value checked against the
             // host's (see `vcpu::save`), or is the initial x87-only value.

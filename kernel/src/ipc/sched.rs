@@ -178,16 +178,19 @@ pub fn start(sc: Handle, ec: Handle) {
     here().lock().since = tsc();
 }
 
-/// Ec `ec` became ready: its Sc `blocked_sc` (the one that ran it when it began to
-/// wait, if any) goes back to its queue, and the orphans of its CPU look again (its chain
-/// may be what they wait for, whoever recorded it).
-pub fn wake(ec: Handle, blocked_sc: Handle) {
-    let serial = with::<Ec, _>(ec, |e| e.blocked_serial).unwrap_or(0);
-    if is_recorded(blocked_sc, serial) {
-        enqueue(blocked_sc);
+/// Ec `ec` became ready: the Sc it recorded (`Ec::blocked_sc`, the one that ran it when
+/// it began to wait, if that still exists) goes back to its queue; else the orphans of
+/// its CPU look again (its chain may be what they wait for, whoever recorded it).
+pub fn wake(ec: Handle) {
+    let Some((sc, serial, cpu)) = with::<Ec, _>(ec, |e| (e.blocked_sc, e.blocked_serial, e.cpu))
+    else {
+        return;
+    };
+    if is_recorded(sc, serial) {
+        enqueue(sc);
         return;
     }
-    let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(0) as usize % NUM_CPU;
+    let cpu = cpu as usize % NUM_CPU;
     let mut q = QUEUES[cpu].lock();
     if q.orphans != 0 {
         q.adopt_orphans();

@@ -41,19 +41,19 @@ pub fn wake_one(sm: Handle) -> bool {
         return false;
     }
     untime(ec);
-    let (next, sc) = with::<Ec, _>(ec, |e| {
+    let next = with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
         e.waiting_on = 0;
-        (e.next_waiter, e.blocked_sc)
+        e.next_waiter
     })
-    .unwrap_or((0, 0));
+    .unwrap_or(0);
     with::<Sm, _>(sm, |s| {
         s.waiters = next;
         if next == 0 {
             s.last_waiter = 0;
         }
     });
-    sched::wake(ec, sc);
+    sched::wake(ec);
     true
 }
 
@@ -150,9 +150,7 @@ fn untime(ec: Handle) {
 pub fn expire(now: u64) {
     loop {
         let first = TIMED.lock().0;
-        let Some((deadline, sm, sc)) =
-            with::<Ec, _>(first, |e| (e.deadline, e.waiting_on, e.blocked_sc))
-        else {
+        let Some((deadline, sm)) = with::<Ec, _>(first, |e| (e.deadline, e.waiting_on)) else {
             return;
         };
         if deadline > now {
@@ -165,7 +163,7 @@ pub fn expire(now: u64) {
             e.waiting_on = 0;
             e.regs.rdi = facet_abi::status::Status::Timeout as u64;
         });
-        sched::wake(first, sc);
+        sched::wake(first);
     }
 }
 
@@ -208,13 +206,12 @@ pub fn release_one(sm: Handle) -> bool {
     let Some(ec) = with::<Sm, _>(sm, |s| s.waiters).filter(|&e| e != 0) else {
         return false;
     };
-    let sc = with::<Ec, _>(ec, |e| e.blocked_sc).unwrap_or(0);
     forget(sm, ec);
     with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
         e.waiting_on = 0;
         e.regs.rdi = facet_abi::status::Status::Abort as u64;
     });
-    sched::wake(ec, sc);
+    sched::wake(ec);
     true
 }
