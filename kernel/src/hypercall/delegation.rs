@@ -11,7 +11,7 @@ use facet_abi::crd::{Crd, Kind};
 use facet_abi::hypercall::delegate as dflag;
 use facet_abi::layout::USER_ADDR;
 use facet_abi::perm;
-use facet_kcore::capspace::{self, Cap};
+use facet_kcore::capspace::{self, Cap, PORT_BITS};
 use facet_kcore::paging::{Attrs, PageSize};
 use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
@@ -56,9 +56,9 @@ pub fn delegate_objects(src: Handle, dst: Handle, crd: Crd, window: Crd, hot: u6
 }
 
 /// The ports a send range and a receive window have in common, and the rights both
-/// grant (within `mask`): (base, order, rights), or `None` if nothing transfers.
-fn port_range(crd: Crd, window: Crd, mask: u8) -> Option<(u64, u32, u8)> {
-    let a = crd.perms() & window.perms() & mask;
+/// grant: (base, order, rights), or `None` if nothing transfers.
+fn port_range(crd: Crd, window: Crd) -> Option<(u64, u32, u8)> {
+    let a = crd.perms() & window.perms();
     if a == 0 {
         return None;
     }
@@ -73,47 +73,46 @@ fn port_range(crd: Crd, window: Crd, mask: u8) -> Option<(u64, u32, u8)> {
 
 /// Delegates port capabilities from `src` to `dst` (ports keep their numbers).
 pub fn delegate_ports(src: Handle, dst: Handle, crd: Crd, window: Crd) -> Crd {
-    let Some((base, o, a)) = port_range(crd, window, perm::ALL) else {
+    let Some((base, o, a)) = port_range(crd, window) else {
         return Crd::NULL;
     };
-    let (mut spaces, mut mem, mut fs) = tools();
-    match capspace::delegate(
-        &mut spaces,
-        &mut mem,
-        &mut fs,
-        pio_space(src),
-        base,
-        pio_space(dst),
-        base,
-        o,
-        a,
-    ) {
-        Ok(_) => Crd::new(Kind::Pio, base, o as u8, a),
-        Err(_) => Crd::NULL,
-    }
-}
-
-/// Gives `dst` port capabilities straight from the kernel.
-pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
-    let Some((base, o, a)) = port_range(crd, window, perm::PIO_A) else {
-        return Crd::NULL;
-    };
-    let (mut spaces, mut mem, mut fs) = tools();
-    let end = base
-        .saturating_add(1u64.checked_shl(o).unwrap_or(u64::MAX))
-        .min(1 << 16);
-    for port in base..end {
-        // A port the Pd already holds stays as it is.
-        let _ = capspace::insert_root(
+    // Ports beyond 2^16 exist in no space: the answer names the range all the same, as
+    // the reference's does.
+    if base < 1 << PORT_BITS {
+        let (mut spaces, mut mem, mut fs) = tools();
+        let delegated = capspace::delegate(
             &mut spaces,
             &mut mem,
             &mut fs,
+            pio_space(src),
+            base,
             pio_space(dst),
-            port,
-            // The kernel's ports are one range (as in the reference): the Pd receives
-            // the delegated part as one.
-            Cap::new(PORT_OBJ, 1, a).with_order(o as u8),
+            base,
+            o.min(PORT_BITS),
+            a,
         );
+        if delegated.is_err() {
+            return Crd::NULL;
+        }
+    }
+    Crd::new(Kind::Pio, base, o as u8, a)
+}
+
+/// Gives `dst` port capabilities straight from the kernel, whose ports are one node of
+/// all 2^16 ports with rights `perm::PIO_KERNEL`, as the reference's are: `dst`
+/// receives the part of it in the range as one node (nothing if any of those ports is
+/// taken already), with the rights asked for that the kernel's node has. The answer names
+/// the range and rights asked for, whatever was received, as the reference's does.
+pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
+    let Some((base, o, a)) = port_range(crd, window) else {
+        return Crd::NULL;
+    };
+    let rights = a & perm::PIO_KERNEL;
+    if rights != 0 && base < 1 << PORT_BITS {
+        let (mut spaces, mut mem, mut fs) = tools();
+        let node = Cap::new(PORT_OBJ, 1, rights).with_order(o.min(PORT_BITS) as u8);
+        // Occupied or out of memory: nothing is received.
+        let _ = capspace::insert_root(&mut spaces, &mut mem, &mut fs, pio_space(dst), base, node);
     }
     Crd::new(Kind::Pio, base, o as u8, a)
 }

@@ -53,8 +53,9 @@ fn delegate(src: Handle, dst: Handle, crd: Crd, meta: u64, del: Crd) -> Crd {
 }
 
 /// Translation of the capability at `crd`'s base (object and port capabilities; memory
-/// is not translated in API 4.3): the receiver's selector of the capability it derives
-/// from, if that lies inside the window `xlt`, with the sender's permissions.
+/// is not translated in API 4.3): the receiver's capability, inside the window `xlt`,
+/// that it derives from, with the sender's permissions (see `capspace::translate` for
+/// the range answered).
 fn translate(src: Handle, dst: Handle, crd: Crd, xlt: Crd) -> Crd {
     if crd.kind() != xlt.kind() {
         return Crd::NULL;
@@ -65,15 +66,17 @@ fn translate(src: Handle, dst: Handle, crd: Crd, xlt: Crd) -> Crd {
         _ => return Crd::NULL,
     };
     let (spaces, mem, _) = tools();
-    let Some((index, cap)) = capspace::translate(&spaces, &mem, snd, crd.base(), rcv) else {
-        return Crd::NULL;
-    };
-    let outside = (index ^ xlt.base())
-        .checked_shr(xlt.order() as u32)
-        .unwrap_or(0)
-        != 0;
-    if outside {
-        return Crd::NULL;
+    match capspace::translate(
+        &spaces,
+        &mem,
+        snd,
+        crd.base(),
+        crd.order() as u32,
+        rcv,
+        xlt.base(),
+        xlt.order() as u32,
+    ) {
+        Some((base, order, cap)) => Crd::new(crd.kind(), base, order as u8, cap.perms),
+        None => Crd::NULL,
     }
-    Crd::new(crd.kind(), index, 0, cap.perms)
 }

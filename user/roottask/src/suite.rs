@@ -95,6 +95,7 @@ mod irq;
 mod leak;
 mod msi;
 mod naps;
+mod port_nodes;
 mod ports;
 mod smp;
 mod stop_storm;
@@ -186,6 +187,18 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run(
         "caps::child_ports_follow_capabilities",
         ports::child_ports_follow_capabilities,
+    );
+    r.run(
+        "caps::port_nodes_from_the_kernel",
+        port_nodes::nodes_from_the_kernel,
+    );
+    r.run(
+        "caps::port_nodes_are_delegated_and_revoked_whole",
+        port_nodes::nodes_are_delegated_and_revoked_whole,
+    );
+    r.run(
+        "caps::port_bitmap_follows_whole_nodes",
+        port_nodes::the_bitmap_follows_whole_nodes,
     );
     r.run(
         "caps::child_memory_follows_delegation",

@@ -62,13 +62,45 @@ fn range_end(table: &Table, base: u64, order: u32) -> Result<u64, CapError> {
         .ok_or(CapError::IndexOutOfRange)
 }
 
-/// Stores a root capability (no parent): for newly created objects and kernel-sourced
-/// ports. Then calls [`Spaces::added`] and [`Spaces::changed`].
+/// [`CapError::Misaligned`] unless `base` is a multiple of `1 << order`.
+fn aligned(base: u64, order: u32) -> Result<(), CapError> {
+    let mask = 1u64.checked_shl(order).map_or(u64::MAX, |len| len - 1);
+    if base & mask != 0 {
+        return Err(CapError::Misaligned);
+    }
+    Ok(())
+}
+
+/// The node slot `index` of `table` belongs to, holding `cap`: `[first, end)`, the
+/// naturally aligned `2^cap.order` slots around it (clipped to the table).
+fn node_of(table: &Table, cap: Cap, index: u64) -> (u64, u64) {
+    let first = cap.range_base(index);
+    let end = first
+        .saturating_add(1u64 << (cap.order as u32).min(63))
+        .min(table.len());
+    (first, end)
+}
+
+/// The number of used slots of `table` in `[from, to)`.
+fn count_used(table: &Table, mem: &impl PhysMem, mut from: u64, to: u64) -> u64 {
+    let mut n = 0;
+    while let Some((i, _)) = table.next_used_in(mem, from, to) {
+        n += 1;
+        from = i + 1;
+    }
+    n
+}
+
+/// Stores a root capability (no parent) as one node: the `2^cap.order` slots from
+/// `index`, each holding `cap` (order 0 for a newly created object, the range received for
+/// ports from the kernel). Then calls [`Spaces::added`] and [`Spaces::changed`] for each.
 ///
 /// Errors, checked in this order and with nothing changed: [`CapError::UnknownSpace`],
-/// [`CapError::IndexOutOfRange`], [`CapError::Malformed`] (see [`Cap::is_valid`]),
-/// [`CapError::NoPermissions`], [`CapError::Occupied`] (the slot is not empty),
-/// [`CapError::OutOfMemory`] (empty frames may stay linked in, as for [`Table::set`]).
+/// [`CapError::IndexOutOfRange`] (`index`), [`CapError::Malformed`] (see
+/// [`Cap::is_valid`]), [`CapError::NoPermissions`], [`CapError::Misaligned`] (`index`
+/// not a multiple of the node's length), [`CapError::IndexOutOfRange`] (the node's end),
+/// [`CapError::Occupied`] (a slot of the node is not empty), [`CapError::OutOfMemory`]
+/// (empty frames may stay linked in, as for [`Table::set`]).
 pub fn insert_root(
     spaces: &mut impl Spaces,
     mem: &mut impl PhysMem,
@@ -87,35 +119,43 @@ pub fn insert_root(
     if cap.perms == 0 {
         return Err(CapError::NoPermissions);
     }
-    if !table.get(mem, index).is_empty() {
+    let order = cap.order as u32;
+    aligned(index, order)?;
+    let end = range_end(&table, index, order)?;
+    if table.next_used_in(mem, index, end).is_some() {
         return Err(CapError::Occupied);
     }
-    table.set(mem, frames, index, Slot::root(cap))?;
-    spaces.added(cap.obj);
-    spaces.changed(space, index, Some(cap));
+    table.reserve(mem, frames, index, end)?;
+    for i in index..end {
+        let addr = table.slot_addr(mem, i).expect("capspace: reserved frame");
+        mem.write_u64(addr + W_CAP, cap.encode());
+        spaces.added(cap.obj);
+        spaces.changed(space, i, Some(cap));
+    }
     Ok(())
 }
 
 /// Delegates the `1 << order` slots from `src_base` in `src_space` to the same number of
-/// slots from `dst_base` in `dst_space`.
+/// slots from `dst_base` in `dst_space`, node by node, as the reference kernel does.
 ///
-/// For each `i` in increasing order whose source slot holds a capability: the new
-/// capability names the same object and kind, with the source's permissions `&
-/// perms_mask` and the smaller of the source's [`Cap::order`] and `order` (the part of
-/// the source's range delegated here; with bases aligned to `order`, as the kernel's
-/// transfers have them, it is aligned in the destination too). If none are left, or the destination slot `dst_base + i` is occupied
-/// (delegating a slot onto itself included), it is skipped; otherwise it is stored there
-/// as the newest child of the source slot, then [`Spaces::added`] and [`Spaces::changed`]
-/// are called. Ranges overlapping in one space are processed in that order, so a slot
-/// filled early can be a source later (as in the reference kernel).
+/// For each node of the source overlapping the range, in increasing index order: the
+/// part inside the range (the smaller of the two, both being aligned) becomes one new node
+/// at the same offset from `dst_base`, of that part's order, each slot naming the same
+/// object and kind as its source slot with the source's permissions `& perms_mask`, and
+/// linked as its newest child; [`Spaces::added`] and [`Spaces::changed`] are called for
+/// each slot. The part is skipped whole when no permission is left or any slot it would
+/// fill is occupied (delegating onto itself included): a node is never merged into or
+/// split. Ranges overlapping in one space are processed in that order, so a node made
+/// early can be a source later (as in the reference kernel).
 ///
-/// Bases need not be aligned. Absent source frames are skipped whole, so the cost follows
-/// the populated part of the source range, not its length.
+/// Absent source frames are skipped whole, so the cost follows the populated part of the
+/// source range, not its length.
 ///
-/// Errors: [`CapError::UnknownSpace`] and [`CapError::IndexOutOfRange`] (either range
-/// not inside its table) before anything is done. [`CapError::OutOfMemory`] when a
-/// destination frame cannot be had: the slots before the failing one stay delegated
-/// (and were reported), and the MDB is consistent.
+/// Errors: [`CapError::UnknownSpace`], [`CapError::IndexOutOfRange`] (either range not
+/// inside its table) and [`CapError::Misaligned`] (a base not a multiple of `1 << order`)
+/// before anything is done. [`CapError::OutOfMemory`] when a destination frame cannot be
+/// had: the nodes before the failing one stay delegated (and were reported), the failing
+/// one is not, and the MDB is consistent.
 #[allow(clippy::too_many_arguments)] // Two ranges, their length and the mask.
 pub fn delegate(
     spaces: &mut impl Spaces,
@@ -132,62 +172,81 @@ pub fn delegate(
     let dst = table_of(spaces, dst_space)?;
     let src_end = range_end(&src, src_base, order)?;
     range_end(&dst, dst_base, order)?;
+    aligned(src_base, order)?;
+    aligned(dst_base, order)?;
     let mask = perms_mask & PERMS;
     let mut out = DelegateOutcome::default();
     let mut from = src_base;
     while let Some((s, s_addr)) = src.next_used_in(mem, from, src_end) {
-        from = s + 1;
         let Some(cap) = Cap::decode(mem.read_u64(s_addr + W_CAP)) else {
+            from = s + 1;
             continue;
         };
-        let d = dst_base + (s - src_base);
+        // The part of the source node inside the range.
+        let (node, node_end) = node_of(&src, cap, s);
+        let (first, end) = (node.max(src_base), node_end.min(src_end));
+        from = end;
+        let (d_first, d_end) = (dst_base + (first - src_base), dst_base + (end - src_base));
         let perms = cap.perms & mask;
-        let occupied = !dst.get(mem, d).is_empty();
-        if perms == 0 || occupied {
-            out.skipped += 1;
+        if perms == 0 || dst.next_used_in(mem, d_first, d_end).is_some() {
+            out.skipped += count_used(&src, mem, first, end);
             continue;
         }
-        let d_addr = dst.slot_addr_alloc(mem, frames, d)?;
-        // The copy belongs to the part of its source's range that was delegated.
-        let new = cap.with_perms(perms).with_order(cap.order.min(order as u8));
-        // Both indices are below 2^32: tables have at most 32 index bits.
-        let src_ref = SlotRef::new(src_space, s as u32);
-        let dst_ref = SlotRef::new(dst_space, d as u32);
-        let older = mem.read_u64(s_addr + W_CHILD);
-        mem.write_u64(d_addr + W_CAP, new.encode());
-        mem.write_u64(d_addr + W_PARENT, SlotRef::encode(Some(src_ref)));
-        mem.write_u64(d_addr + W_CHILD, 0);
-        mem.write_u64(d_addr + W_SIBLING, older);
-        mem.write_u64(s_addr + W_CHILD, SlotRef::encode(Some(dst_ref)));
-        spaces.added(cap.obj);
-        spaces.changed(dst_space, d, Some(new));
-        out.delegated += 1;
+        dst.reserve(mem, frames, d_first, d_end)?;
+        let part_order = cap.order.min(order as u8);
+        let mut at = first;
+        while let Some((s, s_addr)) = src.next_used_in(mem, at, end) {
+            at = s + 1;
+            let Some(cap) = Cap::decode(mem.read_u64(s_addr + W_CAP)) else {
+                continue;
+            };
+            let d = dst_base + (s - src_base);
+            let d_addr = dst.slot_addr(mem, d).expect("capspace: reserved frame");
+            let new = cap.with_perms(cap.perms & mask).with_order(part_order);
+            // Both indices are below 2^32: tables have at most 32 index bits.
+            let src_ref = SlotRef::new(src_space, s as u32);
+            let dst_ref = SlotRef::new(dst_space, d as u32);
+            let older = mem.read_u64(s_addr + W_CHILD);
+            mem.write_u64(d_addr + W_CAP, new.encode());
+            mem.write_u64(d_addr + W_PARENT, SlotRef::encode(Some(src_ref)));
+            mem.write_u64(d_addr + W_CHILD, 0);
+            mem.write_u64(d_addr + W_SIBLING, older);
+            mem.write_u64(s_addr + W_CHILD, SlotRef::encode(Some(dst_ref)));
+            spaces.added(cap.obj);
+            spaces.changed(dst_space, d, Some(new));
+            out.delegated += 1;
+        }
     }
     Ok(out)
 }
 
-/// Revokes permissions `perms` (masked to five bits) from the `1 << order` slots from
-/// `base` in `space`.
+/// Revokes permissions `perms` (masked to five bits) from the nodes of `space` that
+/// overlap the `1 << order` slots from `base`, as the reference kernel does.
 ///
-/// For each slot in the range, in increasing index order, holding a capability with any
-/// of `perms`: every descendant, in any space and at any depth, loses `perms`, and so does
-/// the slot itself if `include_self`. A capability left without permission bits is deleted
-/// with its whole subtree (children never have rights their parent lacks): unlinked from
-/// its parent's child list, its slot cleared, then [`Spaces::changed`] with `None` and
-/// [`Spaces::dropped`]. A kept capability that lost bits gets [`Spaces::changed`].
+/// Node by node, in increasing index order, for each node holding any of `perms`: with
+/// `include_self`, the whole node loses `perms`, even slots outside the range, and so
+/// does everything delegated from it, in any space and at any depth. Without, the node
+/// keeps its rights, and each node delegated from it that has a slot in the range loses
+/// `perms` whole, with everything delegated from that. A slot left without permission
+/// bits is deleted with its whole subtree (children never have rights their parent
+/// lacks): unlinked from its parent's child list, its slot cleared, then
+/// [`Spaces::changed`] with `None` and [`Spaces::dropped`]. A kept capability that lost
+/// bits gets [`Spaces::changed`]. Nodes stay whole: every slot of a node has the same
+/// rights.
 ///
 /// Revoking all permissions with `include_self` over a whole space empties it; that is
 /// how a PD's spaces are torn down before [`Table::free_all`].
 ///
 /// The trees are walked through their links, without recursion. Costs: per slot visited a
-/// few table walks; subtrees whose root has none of `perms` are skipped; unlinking a
-/// range slot that is deleted scans its parent's child list from the newest child up to
-/// it (the siblings delegated after it), while deleted descendants are unlinked in
-/// constant time. Absent frames of the range are skipped whole. Nothing is allocated or
-/// freed (emptied frames stay until [`Table::free_all`]), so nothing can fail midway.
+/// few table walks; subtrees whose root has none of `perms` are skipped; unlinking a node
+/// slot that is deleted scans its parent's child list from the newest child up to it (the
+/// siblings delegated after it), while deleted descendants are unlinked in constant time.
+/// Absent frames are skipped whole. Nothing is allocated or freed (emptied frames stay
+/// until [`Table::free_all`]), so nothing can fail midway.
 ///
 /// Errors, before anything is done: [`CapError::UnknownSpace`],
-/// [`CapError::IndexOutOfRange`].
+/// [`CapError::IndexOutOfRange`], [`CapError::Misaligned`] (`base` not a multiple of
+/// `1 << order`).
 ///
 /// # Panics
 ///
@@ -203,6 +262,7 @@ pub fn revoke(
 ) -> Result<RevokeOutcome, CapError> {
     let table = table_of(spaces, space)?;
     let end = range_end(&table, base, order)?;
+    aligned(base, order)?;
     let mut mdb = Mdb {
         spaces,
         mem,
@@ -215,8 +275,39 @@ pub fn revoke(
     let mut from = base;
     // Deletions may empty slots further on, so look for the next one afresh each time.
     while let Some((index, addr)) = table.next_used_in(mdb.mem, from, end) {
-        from = index + 1;
-        mdb.revoke_slot(SlotRef::new(space, index as u32), addr, perms, include_self);
+        let Some(cap) = Cap::decode(mdb.mem.read_u64(addr + W_CAP)) else {
+            from = index + 1;
+            continue;
+        };
+        let (node, node_end) = node_of(&table, cap, index);
+        from = node_end;
+        // Descendants have no bits the node lacks: nothing to do anywhere below.
+        if cap.perms & perms == 0 {
+            continue;
+        }
+        if include_self {
+            mdb.demote_node(table, space, node, node_end, perms);
+            continue;
+        }
+        // The nodes delegated from the part of this node inside the range.
+        let mut at = node.max(base);
+        let stop = node_end.min(end);
+        while let Some((i, i_addr)) = table.next_used_in(mdb.mem, at, stop) {
+            at = i + 1;
+            let mut next = read_slot(mdb.mem, i_addr).first_child;
+            while let Some(child) = next {
+                // Demoting the child's node unlinks only the child itself from this list
+                // (its other slots hang below other slots), so its successor stays.
+                let (_, c_slot, c_cap) = mdb.load(child);
+                next = c_slot.next_sibling;
+                if c_cap.perms & perms != 0 {
+                    let c_table = table_of(mdb.spaces, child.space)
+                        .expect("capspace: link into an unknown space");
+                    let (c_node, c_end) = node_of(&c_table, c_cap, child.index as u64);
+                    mdb.demote_node(c_table, child.space, c_node, c_end, perms);
+                }
+            }
+        }
     }
     Ok(mdb.out)
 }
@@ -235,33 +326,70 @@ pub fn lookup_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<Cap> {
     Cap::decode(mem.read_u64(addr + W_CAP))
 }
 
-/// Translation: the index in `rcv_space` of the capability from which the one at `index`
-/// of `snd_space` was delegated, directly or through other spaces (its nearest such
-/// ancestor), and the sender's capability. When the sender and the receiver are the same
-/// space and nothing is found, the index itself is the answer (a PD translating its own
-/// capability, as the reference does for Genode). `None` when nothing matches.
+/// Where two ranges meet, as the reference kernel's `clamp` computes it: `None` unless
+/// `[a, +2^a_order)` and `[b, +2^b_order)` overlap (their bits above the larger order
+/// agree); otherwise `a | b` (for aligned bases, the base of the smaller range) and the
+/// smaller order.
+pub fn meet(a: u64, b: u64, a_order: u32, b_order: u32) -> Option<(u64, u32)> {
+    let high = (a ^ b).checked_shr(a_order.max(b_order)).unwrap_or(0);
+    (high == 0).then_some((a | b, a_order.min(b_order)))
+}
+
+/// Translation, as the reference kernel does it: which capability of `rcv_space`, inside
+/// the window `[win_base, +2^win_order)`, the sender's capability at `base` (of a range of
+/// order `order`) derives from. Returns (base, order, the sender's capability) of the
+/// answer, or `None`.
+///
+/// The sender's delegation ancestors are searched, nearest first, for a node in
+/// `rcv_space` that overlaps the window; when the sender and the receiver are the same
+/// space and none is found, the sender's own node counts if it overlaps the window (a PD
+/// translating its own capability, as the reference does for Genode). The answer is
+/// where the sender's range, its node and that node (carried into the receiver's
+/// indices) and the window all meet: for single objects, the selector itself; for ports,
+/// the smallest of the four ranges.
+#[allow(clippy::too_many_arguments)] // The sender's range, the receiver's window.
 pub fn translate(
     spaces: &impl Spaces,
     mem: &impl PhysMem,
     snd_space: u32,
-    index: u64,
+    base: u64,
+    order: u32,
     rcv_space: u32,
-) -> Option<(u64, Cap)> {
+    win_base: u64,
+    win_order: u32,
+) -> Option<(u64, u32, Cap)> {
     let snd = table_of(spaces, snd_space).ok()?;
-    let start = read_slot(mem, snd.slot_addr(mem, index)?);
+    let start = read_slot(mem, snd.slot_addr(mem, base)?);
     let cap = start.cap?;
+    let overlaps =
+        |cap: Cap, index: u64| meet(cap.range_base(index), win_base, cap.order as u32, win_order);
+    let mut found = None;
     let mut link = start.parent;
     // Every step goes to an older slot, so the walk ends; the bound only guards
     // against a corrupted tree.
     for _ in 0..(1u32 << 24) {
         let Some(at) = link else { break };
-        if at.space == rcv_space {
-            return Some((at.index as u64, cap));
-        }
         let table = table_of(spaces, at.space).ok()?;
-        link = read_slot(mem, table.slot_addr(mem, at.index as u64)?).parent;
+        let slot = read_slot(mem, table.slot_addr(mem, at.index as u64)?);
+        let at_cap = slot.cap?;
+        if at.space == rcv_space {
+            if let Some(window) = overlaps(at_cap, at.index as u64) {
+                found = Some((at.index as u64, window));
+                break;
+            }
+        }
+        link = slot.parent;
     }
-    (snd_space == rcv_space).then_some((index, cap))
+    if found.is_none() && snd_space == rcv_space {
+        found = overlaps(cap, base).map(|window| (base, window));
+    }
+    let (index, (win, win_ord)) = found?;
+    // The sender's side: its range within its node, carried into the receiver's indices
+    // by the distance between the two corresponding slots.
+    let (sender, sender_ord) = (base | cap.range_base(base), order.min(cap.order as u32));
+    let carried = sender.wrapping_sub(base).wrapping_add(index);
+    let (rb, ro) = meet(carried, win, sender_ord, win_ord)?;
+    Some((rb, ro, cap))
 }
 
 /// The state of one revoke.
@@ -313,9 +441,18 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
         self.out.deleted += 1;
     }
 
-    /// Revokes `perms` below the range slot `r` (at `addr`), and from `r` itself if
-    /// `include_self`.
-    fn revoke_slot(&mut self, r: SlotRef, addr: u64, perms: u8, include_self: bool) {
+    /// Takes `perms` from every slot of the node `[first, end)` of `space` (in `table`)
+    /// and from everything delegated from them.
+    fn demote_node(&mut self, table: Table, space: u32, first: u64, end: u64, perms: u8) {
+        let mut at = first;
+        while let Some((i, addr)) = table.next_used_in(self.mem, at, end) {
+            at = i + 1;
+            self.demote_slot(SlotRef::new(space, i as u32), addr, perms);
+        }
+    }
+
+    /// Takes `perms` from the slot `r` (at `addr`) and everything delegated from it.
+    fn demote_slot(&mut self, r: SlotRef, addr: u64, perms: u8) {
         let slot = read_slot(self.mem, addr);
         let Some(cap) = slot.cap else {
             return;
@@ -324,17 +461,15 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
         if cap.perms & perms == 0 {
             return;
         }
-        if include_self {
-            let left = cap.perms & !perms;
-            if left == 0 {
-                if let Some(parent) = slot.parent {
-                    self.unlink_by_scan(r, parent, slot.next_sibling);
-                }
-                self.delete_subtree(r);
-                return;
+        let left = cap.perms & !perms;
+        if left == 0 {
+            if let Some(parent) = slot.parent {
+                self.unlink_by_scan(r, parent, slot.next_sibling);
             }
-            self.reduce(r, addr, cap, left);
+            self.delete_subtree(r);
+            return;
         }
+        self.reduce(r, addr, cap, left);
         // Pre-order walk of the descendants. `prev` is the sibling before `node` in its
         // parent's child list (None: `node` is the first child), so deleting is O(1).
         let mut prev = None;

@@ -8,7 +8,15 @@
 //!
 //! Besides its capability, every slot holds three links that make the delegation tree: its
 //! parent (the slot it was delegated from), its first child and its next sibling. Links
-//! name a slot in any space by a [`SlotRef`], so one tree spans several PDs. The MDB
+//! name a slot in any space by a [`SlotRef`], so one tree spans several PDs.
+//!
+//! Capabilities come in *nodes*, as in the reference kernel's mapping database: the
+//! naturally aligned `2^order` slots that one delegation (or one root insertion) filled
+//! in one space, each slot recording that order ([`Cap::order`]). Every operation keeps
+//! nodes whole: a delegation copies node by node and skips a node whose destination is
+//! partly occupied, a revoke takes rights from whole nodes. Objects are created one by one,
+//! so their nodes are single slots; ports come in ranges. Storing slots rather than nodes
+//! keeps lookups a table walk. The MDB
 //! functions ([`insert_root`], [`delegate`], [`revoke`], [`lookup`]) reach the spaces
 //! through the caller's [`Spaces`], which also receives a callback for every capability
 //! that appears, changes or disappears.
@@ -16,6 +24,8 @@
 //! Invariants the MDB functions keep (and the tests check after every operation):
 //! - Every stored capability has at least one permission bit, and a child's permissions
 //!   are a subset of its parent's; a child names the same object as its parent.
+//! - Every slot of a node holds a capability with the same object, kind, permissions and
+//!   order, and the slots of a node were delegated from consecutive slots of one node.
 //! - A slot with a parent appears exactly once in that parent's child list, and every slot
 //!   in a child list names the owner of the list as its parent. Links never dangle.
 //! - [`Spaces::added`] and [`Spaces::dropped`] are called exactly once per capability
@@ -30,8 +40,8 @@ mod table;
 mod tests;
 
 pub use mdb::{
-    delegate, insert_root, lookup, lookup_in, revoke, translate, DelegateOutcome, RevokeOutcome,
-    Spaces,
+    delegate, insert_root, lookup, lookup_in, meet, revoke, translate, DelegateOutcome,
+    RevokeOutcome, Spaces,
 };
 pub use table::Table;
 
@@ -71,11 +81,11 @@ pub struct Cap {
     pub kind: u8,
     /// Permission bits, `0..=0x1f` (see `facet_abi::perm`).
     pub perms: u8,
-    /// The capability is one of the `2^order` slots, naturally aligned, that one
-    /// delegation made together (`0..=`[`MAX_BITS`]; 0 for a capability created on its
-    /// own): what a lookup answers as its range, as the reference's mapping database
-    /// answers the node a slot belongs to. [`delegate`] gives each copy the smaller of
-    /// its source's order and the order delegated.
+    /// The capability is one of the `2^order` slots, naturally aligned, of its node
+    /// (`0..=`[`MAX_BITS`]; 0 for a capability created on its own): what a lookup answers
+    /// as its range, as the reference's mapping database answers the node a slot belongs
+    /// to. [`delegate`] gives each copy the smaller of its source's order and the order
+    /// delegated.
     pub order: u8,
 }
 
@@ -276,4 +286,6 @@ pub enum CapError {
     Malformed,
     /// A root capability without permission bits was offered.
     NoPermissions,
+    /// A range's base is not a multiple of its length.
+    Misaligned,
 }

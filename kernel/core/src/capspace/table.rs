@@ -209,6 +209,25 @@ impl Table {
         Ok(frame + (index % LEAF_SLOTS) * SLOT_BYTES)
     }
 
+    /// Creates the missing frames for the slots `[from, to)` (`to <= len()`), so that
+    /// writing them afterwards cannot fail: a node is stored whole or not at all. On
+    /// [`CapError::OutOfMemory`] the frames made so far stay, empty.
+    pub(super) fn reserve(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        from: u64,
+        to: u64,
+    ) -> Result<(), CapError> {
+        let mut index = from;
+        while index < to {
+            self.slot_addr_alloc(mem, frames, index)?;
+            // The first slot of the next leaf.
+            index = (index / LEAF_SLOTS + 1) * LEAF_SLOTS;
+        }
+        Ok(())
+    }
+
     /// Calls `f(index, slot address)` for each not entirely empty slot in `[from, to)` in
     /// index order until it returns false. `to <= len()`.
     fn scan(&self, mem: &impl PhysMem, from: u64, to: u64, f: &mut impl FnMut(u64, u64) -> bool) {

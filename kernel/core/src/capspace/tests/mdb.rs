@@ -118,27 +118,63 @@ fn lookup_cases() {
 #[test]
 fn delegated_copies_keep_the_part_of_their_range() {
     let mut sim = world();
-    // Ports 0x40..0x48 as one range of order 3 (the way the kernel hands out ports).
-    for port in 0x40..0x48 {
-        sim.insert(P, port, cap(1, 1, 1).with_order(3)).unwrap();
-    }
-    // Four of them on: each copy is part of a range of order 2.
+    // Ports 0x40..0x48 as one node of order 3 (the way the kernel hands out ports).
+    sim.insert(P, 0x40, cap(1, 1, 1).with_order(3)).unwrap();
+    assert_eq!(sim.check(), 8);
+    // Four of them on: the copies are a node of order 2.
     assert_eq!(sim.delegate(P, 0x44, Q, 0x44, 2, ALL), Ok(out(4, 0)));
     let c = sim.cap(Q, 0x46).unwrap();
     assert_eq!((c.order, c.range_base(0x46)), (2, 0x44));
-    // All eight into an empty space: the four new ones keep the source's order (3), the
-    // four already there stay as they were.
+    // All eight into an empty space: one node of the source's order (3).
     sim.space(12, PORT_BITS);
     assert_eq!(sim.delegate(P, 0x40, 12, 0x40, 4, ALL), Ok(out(8, 0)));
     assert_eq!(sim.cap(12, 0x41).unwrap().order, 3);
-    assert_eq!(sim.delegate(P, 0x40, Q, 0x40, 3, ALL), Ok(out(4, 4)));
-    assert_eq!(sim.cap(Q, 0x41).unwrap().order, 3);
+    // Into Q, where half of them are: the node is skipped whole, as in the reference.
+    assert_eq!(sim.delegate(P, 0x40, Q, 0x40, 3, ALL), Ok(out(0, 8)));
+    assert_eq!(sim.cap(Q, 0x41), None);
     assert_eq!(sim.cap(Q, 0x45).unwrap().order, 2);
     // Single objects stay single whatever the order delegated.
     sim.insert(A, 8, cap(0x30, 2, ALL)).unwrap();
     assert_eq!(sim.delegate(A, 8, B, 8, 3, ALL), Ok(out(1, 0)));
     assert_eq!(sim.cap(B, 8).unwrap().order, 0);
-    assert_eq!(sim.check(), 26);
+    assert_eq!(sim.check(), 22);
+}
+
+#[test]
+fn a_root_node_is_stored_whole_or_not_at_all() {
+    let mut sim = world();
+    let node = cap(1, 1, 1).with_order(4);
+    assert_eq!(sim.insert(P, 0x48, node), Err(CapError::Misaligned));
+    assert_eq!(
+        sim.insert(P, 0xfff0, node.with_order(17)),
+        Err(CapError::Misaligned)
+    );
+    assert_eq!(
+        sim.insert(P, 0, node.with_order(17)),
+        Err(CapError::IndexOutOfRange)
+    );
+    sim.insert(P, 0x45, cap(2, 1, 1)).unwrap();
+    assert_eq!(sim.insert(P, 0x40, node), Err(CapError::Occupied));
+    assert_eq!(sim.check(), 1);
+    sim.insert(P, 0x50, node).unwrap();
+    assert_eq!(sim.check(), 17);
+    assert!((0x50..0x60).all(|p| sim.cap(P, p) == Some(node)));
+    // Out of memory: nothing stored, nothing reported (the node at 0x80 needs the
+    // table's second leaf).
+    let mut sim = Sim::with_limit(2);
+    sim.space(P, PORT_BITS);
+    sim.insert(P, 0x70, node).unwrap();
+    sim.world.changes.clear();
+    assert_eq!(
+        sim.insert(P, 0x78, cap(3, 1, 1).with_order(3)),
+        Err(CapError::Occupied)
+    );
+    assert_eq!(
+        sim.insert(P, 0x80, cap(3, 1, 1).with_order(7)),
+        Err(CapError::OutOfMemory)
+    );
+    assert!(sim.world.changes.is_empty());
+    assert_eq!(sim.check(), 16);
 }
 
 #[test]
@@ -256,15 +292,22 @@ fn delegate_onto_itself_is_skipped() {
 }
 
 #[test]
-fn delegate_overlapping_ranges_in_increasing_order() {
-    // Slot 1 is filled from slot 0 and then is itself the source for slot 2, and so on.
+fn ranges_must_be_aligned() {
+    // Aligned ranges of one order either coincide or are apart, so a delegation can never
+    // feed itself (the MDB relies on it: a node is made from a node that was there
+    // before).
     let mut sim = world();
     sim.insert(A, 0, cap(9, 1, ALL)).unwrap();
-    assert_eq!(sim.delegate(A, 0, A, 1, 2, ALL), Ok(out(4, 0)));
-    for i in 1..=4 {
-        assert_eq!(sim.slot(A, i).parent, Some(r(A, i as u32 - 1)));
-    }
-    assert_eq!(sim.check(), 5);
+    let before = sim.state();
+    assert_eq!(sim.delegate(A, 0, A, 1, 2, ALL), Err(CapError::Misaligned));
+    assert_eq!(sim.delegate(A, 2, B, 0, 2, ALL), Err(CapError::Misaligned));
+    assert_eq!(sim.revoke(A, 1, 1, ALL, true), Err(CapError::Misaligned));
+    assert_eq!(sim.state(), before);
+    assert!(sim.world.changes.len() == 1);
+    assert_eq!(sim.delegate(A, 0, A, 0, 2, ALL), Ok(out(0, 1)));
+    assert_eq!(sim.delegate(A, 0, A, 4, 2, ALL), Ok(out(1, 0)));
+    assert_eq!(sim.slot(A, 4).parent, Some(r(A, 0)));
+    assert_eq!(sim.check(), 2);
 }
 
 #[test]
@@ -599,20 +642,82 @@ fn translate_finds_the_nearest_ancestor_in_the_receiver() {
     sim.delegate(A, 5, B, 9, 0, ALL).unwrap();
     sim.delegate(B, 9, C, 2, 0, 0b0111).unwrap();
     sim.delegate(C, 2, B, 20, 0, 0b0011).unwrap();
-    let t = |s, i, r| translate(&sim.world, &sim.mem, s, i, r);
-    assert_eq!(t(C, 2, A), Some((5, cap(0x40, 3, 0b0111))));
-    assert_eq!(t(C, 2, B), Some((9, cap(0x40, 3, 0b0111))));
+    let all = |s, i, r| translate(&sim.world, &sim.mem, s, i, 0, r, 0, OBJECT_BITS);
+    assert_eq!(all(C, 2, A), Some((5, 0, cap(0x40, 3, 0b0111))));
+    assert_eq!(all(C, 2, B), Some((9, 0, cap(0x40, 3, 0b0111))));
     // B:20's nearest ancestor in B is B:9 (through C), not itself.
-    assert_eq!(t(B, 20, B), Some((9, cap(0x40, 3, 0b0011))));
-    assert_eq!(t(B, 20, A), Some((5, cap(0x40, 3, 0b0011))));
+    assert_eq!(all(B, 20, B), Some((9, 0, cap(0x40, 3, 0b0011))));
+    assert_eq!(all(B, 20, A), Some((5, 0, cap(0x40, 3, 0b0011))));
     // A root has no ancestor: nothing in another space; itself in its own.
-    assert_eq!(t(A, 5, B), None);
-    assert_eq!(t(A, 5, A), Some((5, cap(0x40, 3, ALL))));
+    assert_eq!(all(A, 5, B), None);
+    assert_eq!(all(A, 5, A), Some((5, 0, cap(0x40, 3, ALL))));
+    // The receiver's window: B:9 lies outside [16, 24), so B:20 is its own answer; in
+    // [8, 12) B:9 is; C:2 into A with a window without 5 finds nothing.
+    let win = |s, i, r, b, o| translate(&sim.world, &sim.mem, s, i, 0, r, b, o);
+    assert_eq!(win(B, 20, B, 16, 3), Some((20, 0, cap(0x40, 3, 0b0011))));
+    assert_eq!(win(B, 20, B, 8, 2), Some((9, 0, cap(0x40, 3, 0b0011))));
+    assert_eq!(win(C, 2, A, 8, 3), None);
+    assert_eq!(win(C, 2, A, 5, 0), Some((5, 0, cap(0x40, 3, 0b0111))));
     // Empty slots, unknown spaces and indices out of range translate to nothing.
-    assert_eq!(t(C, 3, A), None);
-    assert_eq!(t(9, 2, A), None);
-    assert_eq!(t(C, 1 << 40, A), None);
+    assert_eq!(all(C, 3, A), None);
+    assert_eq!(all(9, 2, A), None);
+    assert_eq!(all(C, 1 << 40, A), None);
     // After a revoke the chain is gone.
     sim.revoke(A, 5, 0, ALL, false).unwrap();
-    assert_eq!(translate(&sim.world, &sim.mem, C, 2, A), None);
+    assert_eq!(
+        translate(&sim.world, &sim.mem, C, 2, 0, A, 0, OBJECT_BITS),
+        None
+    );
+}
+
+#[test]
+fn translate_of_port_ranges_answers_where_all_ranges_meet() {
+    let mut sim = world();
+    sim.insert(P, 0x3f8, cap(1, 1, 1).with_order(3)).unwrap();
+    sim.delegate(P, 0x3f8, Q, 0x3f8, 3, ALL).unwrap();
+    let t = |base, order, win, win_order| {
+        translate(&sim.world, &sim.mem, Q, base, order, P, win, win_order).map(|(b, o, _)| (b, o))
+    };
+    // The whole node back: the smallest of the four ranges is the node.
+    assert_eq!(t(0x3f8, 3, 0, 16), Some((0x3f8, 3)));
+    assert_eq!(t(0x3f8, 5, 0, 16), Some((0x3f8, 3)));
+    // A smaller sending range or window wins.
+    assert_eq!(t(0x3fc, 1, 0, 16), Some((0x3fc, 1)));
+    assert_eq!(t(0x3f8, 3, 0x3fe, 0), Some((0x3fe, 0)));
+    // Base bits below the order are kept, as the reference's arithmetic does.
+    assert_eq!(t(0x3f9, 3, 0, 16), Some((0x3f9, 3)));
+    // A window beside the node: nothing.
+    assert_eq!(t(0x3f8, 3, 0x400, 3), None);
+}
+
+#[test]
+fn meet_is_the_references_clamp() {
+    assert_eq!(meet(0x3f8, 0, 3, 16), Some((0x3f8, 3)));
+    assert_eq!(meet(0, 0x3f8, 16, 3), Some((0x3f8, 3)));
+    assert_eq!(meet(0x3f8, 0x400, 3, 3), None);
+    assert_eq!(meet(0x10, 0x20, 0, 63), Some((0x30, 0)));
+    assert_eq!(meet(u64::MAX, 0, 64, 0), Some((u64::MAX, 0)));
+}
+
+#[test]
+fn revoking_part_of_a_node_takes_it_whole() {
+    let mut sim = world();
+    sim.space(12, PORT_BITS);
+    sim.insert(P, 0x40, cap(1, 1, 0b11).with_order(3)).unwrap();
+    assert_eq!(sim.delegate(P, 0x40, Q, 0x40, 2, ALL), Ok(out(4, 0)));
+    assert_eq!(sim.delegate(P, 0x44, Q, 0x44, 2, ALL), Ok(out(4, 0)));
+    assert_eq!(sim.delegate(Q, 0x44, 12, 0x44, 1, ALL), Ok(out(2, 0)));
+    // One right of one port, from the others: Q's node with the port loses it whole, and
+    // so does 12's node below it; Q's other node and P keep it.
+    assert_eq!(sim.revoke(P, 0x47, 0, 0b10, false), Ok(rev(6, 0)));
+    assert!((0x44..0x48).all(|p| sim.perms(Q, p) == Some(0b01)));
+    assert!((0x44..0x46).all(|p| sim.perms(12, p) == Some(0b01)));
+    assert!((0x40..0x44).all(|p| sim.perms(Q, p) == Some(0b11)));
+    assert_eq!(sim.perms(P, 0x47), Some(0b11));
+    // A port no node was delegated from: nothing below it changes.
+    assert_eq!(sim.revoke(Q, 0x47, 0, ALL, false), Ok(rev(0, 0)));
+    assert_eq!(sim.perms(12, 0x44), Some(0b01));
+    // With `self`, one port of P: all of P's node goes, and everything from it.
+    assert_eq!(sim.revoke(P, 0x41, 0, ALL, true), Ok(rev(0, 18)));
+    assert_eq!(sim.check(), 0);
 }

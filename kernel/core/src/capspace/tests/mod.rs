@@ -273,6 +273,35 @@ impl Sim {
                 );
             }
         }
+        // Nodes are whole: every slot of a node holds the same capability, and they were
+        // delegated together from consecutive slots of one node.
+        for (&at, slot) in &all {
+            let c = slot.cap.unwrap();
+            let first = c.range_base(at.index as u64);
+            let node_slot = get(r(at.space, first as u32), "first slot of the node of");
+            assert_eq!(
+                node_slot.cap,
+                Some(c),
+                "{at:?}: node differs at its first slot"
+            );
+            let offset = |s: &Slot, i: u64| {
+                s.parent
+                    .map(|p| (p.space, (p.index as u64).wrapping_sub(i)))
+            };
+            assert_eq!(
+                offset(slot, at.index as u64),
+                offset(&node_slot, first),
+                "{at:?}: not delegated with its node"
+            );
+            if let (Some(p), Some(p0)) = (slot.parent, node_slot.parent) {
+                let pc = get(p, "parent").cap.unwrap();
+                assert_eq!(
+                    pc.range_base(p.index as u64),
+                    pc.range_base(p0.index as u64),
+                    "{at:?}: delegated from two nodes"
+                );
+            }
+        }
         // Child lists: every entry names its owner as parent, each child is listed once.
         let mut listed = BTreeSet::new();
         for (&at, slot) in &all {

@@ -18,21 +18,33 @@ impl Chance for Rng {
     }
 }
 
+/// One node: the `2^cap.order` slots from `base` of `space`, all holding `cap`,
+/// delegated from the slots from `parent.1` of node `parent.0`.
 struct Node {
-    at: (u32, u64),
+    space: u32,
+    base: u64,
+    len: u64,
     cap: Cap,
-    parent: Option<usize>,
-    /// Newest first, as the MDB keeps them.
+    parent: Option<(usize, u64)>,
+    /// Newest first, as the MDB keeps each slot's children.
     children: Vec<usize>,
 }
 
-/// The delegation trees as a vector of nodes with parent indices.
+/// The delegation trees as the reference kernel keeps them: whole nodes with parent
+/// indices. Written from the reference's algorithm, not from the MDB's slot walks.
 #[derive(Default)]
 struct Model {
     nodes: Vec<Node>,
-    /// The live node in each slot.
+    /// The live nodes of each space by their first slot.
     at: BTreeMap<(u32, u64), usize>,
     bits: BTreeMap<u32, u32>,
+}
+
+fn aligned(base: u64, order: u32) -> Result<(), CapError> {
+    if order < 64 && base & ((1 << order) - 1) != 0 {
+        return Err(CapError::Misaligned);
+    }
+    Ok(())
 }
 
 impl Model {
@@ -47,35 +59,53 @@ impl Model {
         }
     }
 
-    /// The first live slot of `space` in `[from, to)`.
-    fn first(&self, space: u32, from: u64, to: u64) -> Option<(u64, usize)> {
+    /// The first live node of `space` overlapping `[from, to)`.
+    fn first(&self, space: u32, from: u64, to: u64) -> Option<usize> {
+        if from >= to {
+            return None;
+        }
+        if let Some((_, &n)) = self.at.range((space, 0)..=(space, from)).next_back() {
+            if self.nodes[n].base + self.nodes[n].len > from {
+                return Some(n);
+            }
+        }
         self.at
             .range((space, from)..(space, to))
             .next()
-            .map(|(&(_, i), &n)| (i, n))
+            .map(|(_, &n)| n)
     }
 
-    fn add(&mut self, at: (u32, u64), cap: Cap, parent: Option<usize>) -> usize {
+    fn add(&mut self, space: u32, base: u64, cap: Cap, parent: Option<(usize, u64)>) -> usize {
         let id = self.nodes.len();
         self.nodes.push(Node {
-            at,
+            space,
+            base,
+            len: 1 << cap.order,
             cap,
             parent,
             children: Vec::new(),
         });
-        if let Some(p) = parent {
+        if let Some((p, _)) = parent {
             self.nodes[p].children.insert(0, id);
         }
-        assert!(self.at.insert(at, id).is_none());
+        assert!(self.at.insert((space, base), id).is_none());
         id
     }
 
     fn insert(&mut self, space: u32, index: u64, cap: Cap) -> Result<(), CapError> {
         self.end(space, index, 0)?;
-        if self.at.contains_key(&(space, index)) {
+        if !cap.is_valid() {
+            return Err(CapError::Malformed);
+        }
+        if cap.perms == 0 {
+            return Err(CapError::NoPermissions);
+        }
+        aligned(index, cap.order as u32)?;
+        let end = self.end(space, index, cap.order as u32)?;
+        if self.first(space, index, end).is_some() {
             return Err(CapError::Occupied);
         }
-        self.add((space, index), cap, None);
+        self.add(space, index, cap, None);
         Ok(())
     }
 
@@ -94,20 +124,31 @@ impl Model {
         self.bits.get(&dst).ok_or(CapError::UnknownSpace)?;
         let end = self.end(src, src_base, order)?;
         self.end(dst, dst_base, order)?;
+        aligned(src_base, order)?;
+        aligned(dst_base, order)?;
         let mut out = DelegateOutcome::default();
         let mut from = src_base;
-        while let Some((s, n)) = self.first(src, from, end) {
-            from = s + 1;
-            let perms = self.nodes[n].cap.perms & mask & PERMS;
-            let d = (dst, dst_base + (s - src_base));
-            if perms == 0 || self.at.contains_key(&d) {
-                out.skipped += 1;
+        while let Some(n) = self.first(src, from, end) {
+            let node = &self.nodes[n];
+            let (first, last) = (node.base.max(src_base), (node.base + node.len).min(end));
+            from = last;
+            let (d_first, d_last) = (dst_base + (first - src_base), dst_base + (last - src_base));
+            let perms = node.cap.perms & mask & PERMS;
+            if perms == 0 || self.first(dst, d_first, d_last).is_some() {
+                out.skipped += last - first;
                 continue;
             }
-            let cap = self.nodes[n].cap;
-            let copy = cap.with_perms(perms).with_order(cap.order.min(order as u8));
-            self.add(d, copy, Some(n));
-            out.delegated += 1;
+            let copy = node
+                .cap
+                .with_perms(perms)
+                .with_order(node.cap.order.min(order as u8));
+            assert_eq!(
+                1 << copy.order,
+                last - first,
+                "aligned parts are whole nodes"
+            );
+            self.add(dst, d_first, copy, Some((n, first)));
+            out.delegated += last - first;
         }
         Ok(out)
     }
@@ -121,78 +162,98 @@ impl Model {
         include_self: bool,
     ) -> Result<RevokeOutcome, CapError> {
         let end = self.end(space, base, order)?;
+        aligned(base, order)?;
         let perms = perms & PERMS;
         let mut out = RevokeOutcome::default();
+        if perms == 0 {
+            return Ok(out);
+        }
         let mut from = base;
-        while let Some((i, n)) = self.first(space, from, end) {
-            from = i + 1;
-            if include_self && self.strip(n, perms, &mut out) {
+        while let Some(n) = self.first(space, from, end) {
+            let (first, last) = (self.nodes[n].base, self.nodes[n].base + self.nodes[n].len);
+            from = last;
+            if include_self {
+                self.strip(n, perms, &mut out);
                 continue;
             }
-            let mut stack = self.nodes[n].children.clone();
-            while let Some(d) = stack.pop() {
-                if !self.strip(d, perms, &mut out) {
-                    stack.extend(self.nodes[d].children.iter().copied());
+            // Children whose source part overlaps the range (the reference's `demote` at
+            // depth + 1) lose the rights whole.
+            let (r_first, r_last) = (first.max(base), last.min(end));
+            for c in self.nodes[n].children.clone() {
+                let (_, src_first) = self.nodes[c].parent.unwrap();
+                if src_first < r_last && src_first + self.nodes[c].len > r_first {
+                    self.strip(c, perms, &mut out);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Takes `perms` from node `n`; true if that deleted it (with its subtree).
-    fn strip(&mut self, n: usize, perms: u8, out: &mut RevokeOutcome) -> bool {
-        let old = self.nodes[n].cap.perms;
-        let left = old & !perms;
-        if left == old {
-            return false;
-        }
-        if left != 0 {
-            self.nodes[n].cap.perms = left;
-            out.changed += 1;
-            return false;
-        }
-        if let Some(p) = self.nodes[n].parent {
-            self.nodes[p].children.retain(|&c| c != n);
-        }
+    /// Takes `perms` from node `n` and everything below it; deletes what is left
+    /// without rights.
+    fn strip(&mut self, n: usize, perms: u8, out: &mut RevokeOutcome) {
         let mut stack = std::vec![n];
+        let mut doomed = Vec::new();
         while let Some(d) = stack.pop() {
-            stack.append(&mut self.nodes[d].children);
-            let at = self.nodes[d].at;
-            assert_eq!(self.at.remove(&at), Some(d));
-            out.deleted += 1;
+            let old = self.nodes[d].cap.perms;
+            let left = old & !perms;
+            if left == old {
+                continue;
+            }
+            stack.extend(self.nodes[d].children.iter().copied());
+            if left != 0 {
+                self.nodes[d].cap.perms = left;
+                out.changed += self.nodes[d].len;
+            } else {
+                doomed.push(d);
+            }
         }
-        true
-    }
-
-    fn slot_ref(&self, n: usize) -> SlotRef {
-        let (space, index) = self.nodes[n].at;
-        r(space, index as u32)
+        for d in doomed {
+            if let Some((p, _)) = self.nodes[d].parent {
+                self.nodes[p].children.retain(|&c| c != d);
+            }
+            let at = (self.nodes[d].space, self.nodes[d].base);
+            assert_eq!(self.at.remove(&at), Some(d));
+            out.deleted += self.nodes[d].len;
+        }
     }
 }
 
-/// The MDB's slots agree with the model: capabilities, parents and child-list orders.
+/// The MDB's slots agree with the model's nodes: capabilities, parents and child-list
+/// orders, slot by slot.
 fn compare(used: &BTreeMap<SlotRef, Slot>, model: &Model, what: &str) {
-    assert_eq!(used.len(), model.at.len(), "{what}: number of capabilities");
-    for (&(space, index), &n) in &model.at {
+    let slots: u64 = model.at.values().map(|&n| model.nodes[n].len).sum();
+    assert_eq!(used.len() as u64, slots, "{what}: number of capabilities");
+    for &n in model.at.values() {
         let node = &model.nodes[n];
-        let at = r(space, index as u32);
-        let slot = used
-            .get(&at)
-            .unwrap_or_else(|| panic!("{what}: {at:?} missing"));
-        assert_eq!(slot.cap, Some(node.cap), "{what}: cap at {at:?}");
-        assert_eq!(
-            slot.parent,
-            node.parent.map(|p| model.slot_ref(p)),
-            "{what}: parent of {at:?}"
-        );
-        let children: Vec<_> = node.children.iter().map(|&c| model.slot_ref(c)).collect();
-        let mut listed = Vec::new();
-        let mut next = slot.first_child;
-        while let Some(c) = next {
-            listed.push(c);
-            next = used[&c].next_sibling;
+        for k in 0..node.len {
+            let index = node.base + k;
+            let at = r(node.space, index as u32);
+            let slot = used
+                .get(&at)
+                .unwrap_or_else(|| panic!("{what}: {at:?} missing"));
+            assert_eq!(slot.cap, Some(node.cap), "{what}: cap at {at:?}");
+            let parent = node
+                .parent
+                .map(|(p, first)| r(model.nodes[p].space, (first + k) as u32));
+            assert_eq!(slot.parent, parent, "{what}: parent of {at:?}");
+            let children: Vec<_> = (node.children.iter())
+                .filter_map(|&c| {
+                    let child = &model.nodes[c];
+                    let (_, first) = child.parent.unwrap();
+                    (first..first + child.len)
+                        .contains(&index)
+                        .then(|| r(child.space, (child.base + index - first) as u32))
+                })
+                .collect();
+            let mut listed = Vec::new();
+            let mut next = slot.first_child;
+            while let Some(c) = next {
+                listed.push(c);
+                next = used[&c].next_sibling;
+            }
+            assert_eq!(listed, children, "{what}: children of {at:?}");
         }
-        assert_eq!(listed, children, "{what}: children of {at:?}");
     }
 }
 
@@ -236,6 +297,14 @@ fn order(rng: &mut Rng, bits: u32) -> u32 {
     }
 }
 
+/// `index` aligned to `order`, except now and then (to see the refusal).
+fn align(rng: &mut Rng, index: u64, order: u32) -> u64 {
+    if order >= 64 || rng.chance(5) {
+        return index;
+    }
+    index & !((1 << order) - 1)
+}
+
 fn bits_of(model: &Model, space: u32) -> u32 {
     model.bits.get(&space).copied().unwrap_or(OBJECT_BITS)
 }
@@ -266,8 +335,10 @@ fn run(seed: u64, steps: usize) {
                 } else {
                     cap(next_obj, 1 + rng.below(7) as u8, 1 + rng.below(31) as u8)
                 };
-                // Some root capabilities stand for a range (as the kernel's ports do).
+                // Some root capabilities stand for a range (as the kernel's ports do),
+                // mostly at a base aligned to it.
                 let c = c.with_order(rng.below(4) as u8 * 3);
+                let i = align(&mut rng, i, c.order as u32);
                 next_obj += 1;
                 what = format!("seed {seed} step {step}: insert_root({s}, {i}, {c:?})");
                 let want = model.insert(s, i, c);
@@ -280,7 +351,8 @@ fn run(seed: u64, steps: usize) {
                 let (sb, db) = if ord == bits && rng.chance(80) {
                     (0, 0)
                 } else {
-                    (index(&mut rng, bits), index(&mut rng, bits))
+                    let (sb, db) = (index(&mut rng, bits), index(&mut rng, bits));
+                    (align(&mut rng, sb, ord), align(&mut rng, db, ord))
                 };
                 let mask = if rng.chance(50) {
                     PERMS
@@ -301,7 +373,8 @@ fn run(seed: u64, steps: usize) {
                 let base = if ord == bits {
                     0
                 } else {
-                    index(&mut rng, bits)
+                    let base = index(&mut rng, bits);
+                    align(&mut rng, base, ord)
                 };
                 let perms = if rng.chance(30) {
                     PERMS
