@@ -15,7 +15,7 @@ pub const NUM_PRIORITIES: u32 = 128;
 /// Largest number of I/O APICs described in the HIP.
 pub const NUM_IOAPIC: usize = 9;
 /// Number of selectors in an object space.
-pub const NUM_OBJ_SELECTORS: u32 = 0x200_0000;
+pub const NUM_OBJ_SELECTORS: u32 = 0x400_0000;
 /// Size of a page, the unit of memory capabilities.
 pub const PAGE_SIZE: usize = 4096;
 /// Number of I/O ports.

@@ -33,19 +33,27 @@ pub const EC_CT: u8 = 1 << 0;
 pub const EC_SC: u8 = 1 << 2;
 /// EC: bind a portal.
 pub const EC_PT: u8 = 1 << 3;
+/// EC: the rights a new EC's capability has (the reference's: the three defined).
+pub const EC_ALL: u8 = EC_CT | EC_SC | EC_PT;
 
 /// SC: control (query consumed time).
 pub const SC_CT: u8 = 1 << 0;
+/// SC: the rights a new SC's capability has.
+pub const SC_ALL: u8 = SC_CT;
 
 /// Portal: control (set the portal id).
 pub const PT_CT: u8 = 1 << 0;
 /// Portal: call.
 pub const PT_CALL: u8 = 1 << 1;
+/// Portal: the rights a new portal's capability has.
+pub const PT_ALL: u8 = PT_CT | PT_CALL;
 
 /// Semaphore: up.
 pub const SM_UP: u8 = 1 << 0;
 /// Semaphore: down.
 pub const SM_DOWN: u8 = 1 << 1;
+/// Semaphore: the rights a new semaphore's capability has (interrupt semaphores too).
+pub const SM_ALL: u8 = SM_UP | SM_DOWN;
 
 /// Every permission bit.
 pub const ALL: u8 = 0x1f;

@@ -7,6 +7,9 @@ use facet_kcore::capspace::{self, Cap};
 use crate::obj::spaces::{obj_space, tools};
 use crate::obj::{pd, Handle, Kind};
 
+// The HIP's selector count is the object space's size.
+const _: () = assert!(1u64 << capspace::OBJECT_BITS == facet_abi::config::NUM_OBJ_SELECTORS as u64);
+
 /// The capability at `sel` in the running Pd, if any.
 #[inline]
 pub fn lookup(sel: u64) -> Option<Cap> {

@@ -71,7 +71,7 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
         sp: f.rax,
         evt: f.r8,
     })?;
-    install(sel, Kind::Ec, perm::ALL, ec)
+    install(sel, Kind::Ec, perm::EC_ALL, ec)
 }
 
 /// Returns whether the new Sc outranks the running one (which then yields).
@@ -87,7 +87,7 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
         return Err(Status::BadPar);
     }
     let sc = Sc::create(ec, prio as u8, quantum as u32)?;
-    install(sel, Kind::Sc, perm::ALL, sc)?;
+    install(sel, Kind::Sc, perm::SC_ALL, sc)?;
     crate::ipc::sched::enqueue(sc);
     // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
     // reschedule from `enqueue`).
@@ -106,7 +106,7 @@ pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     let pt = Pt::create(ec, f.rax, f.r8)?;
-    install(sel, Kind::Pt, perm::ALL, pt)
+    install(sel, Kind::Pt, perm::PT_ALL, pt)
 }
 
 pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
@@ -123,5 +123,5 @@ pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
         0
     };
     let sm = Sm::create(f.rdx, chained)?;
-    install(sel, Kind::Sm, perm::ALL, sm)
+    install(sel, Kind::Sm, perm::SM_ALL, sm)
 }

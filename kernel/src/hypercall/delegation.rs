@@ -111,8 +111,12 @@ pub fn ports_from_kernel(dst: Handle, crd: Crd, window: Crd) -> Crd {
     if rights != 0 && base < 1 << PORT_BITS {
         let (mut spaces, mut mem, mut fs) = tools();
         let node = Cap::new(PORT_OBJ, 1, rights).with_order(o.min(PORT_BITS) as u8);
-        // Occupied or out of memory: nothing is received.
-        let _ = capspace::insert_root(&mut spaces, &mut mem, &mut fs, pio_space(dst), base, node);
+        // An occupied port: nothing is received, as in the reference. Out of memory:
+        // null, as for any delegation.
+        let r = capspace::insert_root(&mut spaces, &mut mem, &mut fs, pio_space(dst), base, node);
+        if r == Err(capspace::CapError::OutOfMemory) {
+            return Crd::NULL;
+        }
     }
     Crd::new(Kind::Pio, base, o as u8, a)
 }

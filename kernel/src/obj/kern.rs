@@ -37,7 +37,7 @@ pub fn init() -> Result<(), facet_abi::status::Status> {
             &mut fs,
             obj_space(pd),
             sel,
-            Cap::new(sm, Kind::Sm as u8, perm::ALL),
+            Cap::new(sm, Kind::Sm as u8, perm::SM_ALL),
         )
         .map_err(|_| super::OUT_OF_MEMORY)?;
     }

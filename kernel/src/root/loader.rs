@@ -150,10 +150,11 @@ pub fn start(
     .map_err(|_| RootError::OutOfMemory)?;
     let sc = Sc::create(ec, DEFAULT_PRIO, DEFAULT_QUANTUM).map_err(|_| RootError::OutOfMemory)?;
     let (mut spaces, _, _) = tools();
-    for (sel, kind, obj) in [
-        (ROOT_SEL_PD, Kind::Pd, root),
-        (ROOT_SEL_EC, Kind::Ec, ec),
-        (ROOT_SEL_SC, Kind::Sc, sc),
+    // The rights the reference gives: all five on the PD, those defined for the others.
+    for (sel, kind, obj, perms) in [
+        (ROOT_SEL_PD, Kind::Pd, root, perm::ALL),
+        (ROOT_SEL_EC, Kind::Ec, ec, perm::EC_ALL),
+        (ROOT_SEL_SC, Kind::Sc, sc, perm::SC_ALL),
     ] {
         capspace::insert_root(
             &mut spaces,
@@ -161,7 +162,7 @@ pub fn start(
             &mut fs,
             obj_space(root),
             sel,
-            Cap::new(obj, kind as u8, perm::ALL),
+            Cap::new(obj, kind as u8, perms),
         )
         .map_err(|_| RootError::OutOfMemory)?;
     }

@@ -5,7 +5,8 @@
 //! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
 //! `cpus=N` the number of CPUs the emulator
 //! has; `expect=svm|vmx|none` is the virtualization
-//! extension the emulated CPU offers.
+//! extension the emulated CPU offers; `trace` names each test before it starts;
+//! `skip=<prefix>` (up to four) leaves out the tests whose names start with it.
 
 /// Parsed roottask arguments.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,10 +14,15 @@ pub struct Args {
     pub test: bool,
     pub bench: bool,
     pub hold: bool,
+    /// Name each test before it runs (to find one that hangs).
+    pub trace: bool,
     pub usable: Option<u64>,
     pub cpus: Option<usize>,
     pub q35: bool,
     pub expect_virt: Option<&'static str>,
+    /// Tests not to run: name prefixes (up to four, 32 bytes each), from `skip=<prefix>`.
+    skip: [[u8; 32]; 4],
+    skip_len: [u8; 4],
 }
 
 impl Args {
@@ -28,12 +34,16 @@ impl Args {
                 b"bench" => a.bench = true,
                 b"q35" => a.q35 = true,
                 b"hold" => a.hold = true,
+                b"trace" => a.trace = true,
                 b"expect=svm" => a.expect_virt = Some("svm"),
                 b"expect=vmx" => a.expect_virt = Some("vmx"),
                 b"expect=none" => a.expect_virt = Some("none"),
                 _ => {
                     if let Some(n) = w.strip_prefix(b"cpus=") {
                         a.cpus = core::str::from_utf8(n).ok().and_then(|s| s.parse().ok());
+                    }
+                    if let Some(prefix) = w.strip_prefix(b"skip=") {
+                        a.add_skip(prefix);
                     }
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
                         a.usable = core::str::from_utf8(hex)
@@ -44,5 +54,20 @@ impl Args {
             }
         }
         a
+    }
+
+    fn add_skip(&mut self, prefix: &[u8]) {
+        let Some(i) = self.skip_len.iter().position(|&n| n == 0) else {
+            return;
+        };
+        let n = prefix.len().min(32);
+        self.skip[i][..n].copy_from_slice(&prefix[..n]);
+        self.skip_len[i] = n as u8;
+    }
+
+    /// Whether the test `name` is to be skipped.
+    pub fn skips(&self, name: &str) -> bool {
+        (self.skip.iter().zip(self.skip_len))
+            .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
     }
 }

@@ -113,10 +113,19 @@ mod vmm;
 struct Runner {
     passed: u32,
     failed: u32,
+    trace: bool,
+    args: Args,
 }
 
 impl Runner {
     fn run(&mut self, name: &str, f: impl FnOnce() -> TestResult) {
+        if self.args.skips(name) {
+            println!("skipping {name}");
+            return;
+        }
+        if self.trace {
+            println!("starting {name}");
+        }
         match f() {
             Ok(()) => {
                 self.passed += 1;
@@ -135,6 +144,8 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     let mut r = Runner {
         passed: 0,
         failed: 0,
+        trace: args.trace,
+        args: *args,
     };
     r.run("boot::initial_registers", || boot::initial_registers(w));
     r.run(

@@ -32,8 +32,9 @@ pub trait Spaces {
 pub struct DelegateOutcome {
     /// Destination slots filled.
     pub delegated: u64,
-    /// Source capabilities not delegated: no permission bits left after the mask, or the
-    /// destination slot occupied (which includes a slot delegated onto itself).
+    /// Source capabilities not delegated: no permission bits left after the mask, or a
+    /// destination slot of their node's part occupied (which includes a node delegated
+    /// onto itself).
     pub skipped: u64,
 }
 

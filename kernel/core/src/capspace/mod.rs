@@ -1,6 +1,6 @@
 //! Capability spaces and the mapping database (MDB) for object and port I/O capabilities.
 //!
-//! A protection domain owns one object space (selectors `0..2^25`) and one port space
+//! A protection domain owns one object space (selectors `0..2^26`) and one port space
 //! (ports `0..2^16`). Each space is a sparse radix [`Table`] of 32-byte [`Slot`]s kept in
 //! 4 KiB frames from a [`FrameSource`](crate::phys::FrameSource) and reached through
 //! [`PhysMem`](crate::phys::PhysMem), so the same code runs on the host over a fake memory
@@ -45,8 +45,9 @@ pub use mdb::{
 };
 pub use table::Table;
 
-/// Index bits of an object space: selectors `0..2^25`.
-pub const OBJECT_BITS: u32 = 25;
+/// Index bits of an object space: selectors `0..2^26`, as many as the reference's
+/// (its HIP reports 2^26).
+pub const OBJECT_BITS: u32 = 26;
 /// Index bits of a port space: ports `0..2^16`.
 pub const PORT_BITS: u32 = 16;
 /// The most index bits a table can have (a [`SlotRef`] holds a 32-bit index).

@@ -47,7 +47,7 @@ pub fn hip_valid(w: &World) -> TestResult {
 pub fn hip_constants(w: &World) -> TestResult {
     let h = &w.hip;
     ensure_eq!(h.u32(off::API_VER), 4003u32);
-    ensure_eq!(h.u32(off::SEL_NUM), 0x200_0000u32);
+    ensure_eq!(h.u32(off::SEL_NUM), 0x400_0000u32);
     ensure_eq!(h.u32(off::SEL_EXC), 32u32);
     ensure_eq!(h.u32(off::SEL_VMI), 256u32);
     ensure_eq!(h.u32(off::SEL_GSI), 192u32);

@@ -22,6 +22,12 @@ fn obj(sel: u64) -> Crd {
     Crd::new(Kind::Object, sel, 0, perm::ALL)
 }
 
+/// A semaphore's capability with every right it has: what a lookup or translation of a
+/// new one answers.
+fn sm_cap(sel: u64) -> Crd {
+    Crd::new(Kind::Object, sel, 0, perm::SM_ALL)
+}
+
 fn found(sel: u64) -> Result<Crd, Fail> {
     lookup(obj(sel)).map_err(|s| Fail::new(format_args!("lookup {}: {}", sel, s.name())))
 }
@@ -44,8 +50,13 @@ fn expect(r: Result<(), Status>, want: Status, what: &str) -> TestResult {
 }
 
 pub fn root_capabilities() -> TestResult {
-    for sel in [ROOT_SEL_PD, ROOT_SEL_EC, ROOT_SEL_SC] {
-        ensure_eq!(found(sel)?, Crd::new(Kind::Object, sel, 0, perm::ALL));
+    // The rights the reference gives: all five on the PD, those defined for the others.
+    for (sel, perms) in [
+        (ROOT_SEL_PD, perm::ALL),
+        (ROOT_SEL_EC, perm::EC_ALL),
+        (ROOT_SEL_SC, perm::SC_ALL),
+    ] {
+        ensure_eq!(found(sel)?, Crd::new(Kind::Object, sel, 0, perms));
     }
     ensure_eq!(found(31)?, Crd::NULL);
     ensure_eq!(found(35)?, Crd::NULL);
@@ -58,7 +69,8 @@ pub fn root_capabilities() -> TestResult {
 
 pub fn semaphore_counts() -> TestResult {
     ok(create_sm(100, PD, 2, 0), "create_sm")?;
-    ensure_eq!(found(100)?, Crd::new(Kind::Object, 100, 0, perm::ALL));
+    // A new semaphore's capability has the two rights a semaphore knows.
+    ensure_eq!(found(100)?, Crd::new(Kind::Object, 100, 0, perm::SM_ALL));
     ok(sm_down(100), "down 1")?;
     ok(sm_down(100), "down 2")?;
     ok(sm_up(100), "up")?;
@@ -78,7 +90,7 @@ pub fn create_refusals() -> TestResult {
         "selector of the PD cap",
     )?;
     expect(
-        create_sm(1 << 25, PD, 0, 0),
+        create_sm(1 << 26, PD, 0, 0),
         Status::BadCap,
         "selector beyond the space",
     )?;
@@ -181,7 +193,7 @@ pub fn delegate_and_revoke_recursively() -> TestResult {
     // Revoking the children of 100 removes 300 (a grandchild) but keeps 100.
     ok(revoke(obj(100), false, None), "revoke children")?;
     ensure_eq!(found(300)?, Crd::NULL);
-    ensure_eq!(found(100)?, Crd::new(Kind::Object, 100, 0, perm::ALL));
+    ensure_eq!(found(100)?, Crd::new(Kind::Object, 100, 0, perm::SM_ALL));
     // With `self` the capability itself goes too.
     ok(revoke(obj(100), true, None), "revoke self")?;
     ensure_eq!(found(100)?, Crd::NULL);
@@ -197,11 +209,8 @@ pub fn revoke_reduces_rights() -> TestResult {
     ensure_eq!(got, obj(111));
     let up_only = Crd::new(Kind::Object, 110, 0, perm::SM_UP);
     ok(revoke(up_only, false, None), "revoke up")?;
-    ensure_eq!(
-        found(111)?,
-        Crd::new(Kind::Object, 111, 0, perm::ALL & !perm::SM_UP)
-    );
-    ensure_eq!(found(110)?, obj(110));
+    ensure_eq!(found(111)?, Crd::new(Kind::Object, 111, 0, perm::SM_DOWN));
+    ensure_eq!(found(110)?, sm_cap(110));
     expect(sm_up(111), Status::BadCap, "up after revoke")?;
     ok(sm_down(111), "down still allowed")?;
     // An occupied destination is left alone.
@@ -209,7 +218,7 @@ pub fn revoke_reduces_rights() -> TestResult {
     let (got, _) = pd_ctrl_delegate(PD, PD, obj(110), DELEGATE, obj(112))
         .map_err(|s| Fail::new(format_args!("delegate: {}", s.name())))?;
     ensure_eq!(got, obj(112));
-    ensure_eq!(found(112)?, obj(112));
+    ensure_eq!(found(112)?, sm_cap(112));
     Ok(())
 }
 
@@ -303,13 +312,13 @@ pub fn translate_names_the_receivers_capability() -> TestResult {
             .map_err(|s| Fail::new(format_args!("translate: {}", s.name())))
     };
     // The child's capability derives from the roottask's at `sm`.
-    ensure_eq!(xlt(child, PD, obj(0), TRANSLATE, all)?.0, obj(sm));
+    ensure_eq!(xlt(child, PD, obj(0), TRANSLATE, all)?.0, sm_cap(sm));
     // Not inside the window: nothing.
     let small = Crd::new(Kind::Object, 0, 4, perm::ALL);
     ensure_eq!(xlt(child, PD, obj(0), TRANSLATE, small)?.0, Crd::NULL);
     // The other way round nothing derives: nothing; within one PD a capability is itself.
     ensure_eq!(xlt(PD, child, obj(sm), TRANSLATE, all)?.0, Crd::NULL);
-    ensure_eq!(xlt(PD, PD, obj(sm), TRANSLATE, all)?.0, obj(sm));
+    ensure_eq!(xlt(PD, PD, obj(sm), TRANSLATE, all)?.0, sm_cap(sm));
     // Memory is not translated.
     let mem = Crd::new(Kind::Memory, SCRATCH >> 12, 0, perm::MEM_R);
     let mem_all = Crd::new(Kind::Memory, 0, 30, perm::MEM_R);
@@ -322,7 +331,7 @@ pub fn translate_names_the_receivers_capability() -> TestResult {
     ensure_eq!(flags & 1, 1u64);
     // ... and back from the child it translates.
     let (got, flags) = xlt(child, PD, obj(7), TRANS_DELEGATE, all)?;
-    ensure_eq!(got, obj(sm));
+    ensure_eq!(got, sm_cap(sm));
     ensure_eq!(flags & 1, 0u64);
     Ok(())
 }

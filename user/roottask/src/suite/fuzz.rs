@@ -140,7 +140,7 @@ pub fn random_hypercalls_keep_the_kernel_healthy() -> TestResult {
         .map_err(|s| Fail::new(format_args!("create after fuzzing: {}", s.name())))?;
     let c = lookup(Crd::new(Kind::Object, 0x20000, 0, perm::ALL))
         .map_err(|s| Fail::new(format_args!("{}", s.name())))?;
-    ensure_eq!(c, Crd::new(Kind::Object, 0x20000, 0, perm::ALL));
+    ensure_eq!(c, Crd::new(Kind::Object, 0x20000, 0, perm::SM_ALL));
     ensure!(
         statuses[Status::Success as usize] > 0 && statuses[Status::BadCap as usize] > 0,
         "statuses {:?}",

@@ -69,7 +69,7 @@ fn insert_root_stores_and_reports() {
     refused(&mut sim, CapError::UnknownSpace, |s| s.insert(9, 5, other));
     refused(&mut sim, CapError::UnknownSpace, |s| s.insert(0, 5, other));
     refused(&mut sim, CapError::IndexOutOfRange, |s| {
-        s.insert(A, 1 << 25, other)
+        s.insert(A, 1 << 26, other)
     });
     refused(&mut sim, CapError::IndexOutOfRange, |s| {
         s.insert(P, 1 << 16, other)
@@ -110,7 +110,7 @@ fn lookup_cases() {
     assert_eq!(sim.cap(A, 300), Some(cap(7, 2, 3)));
     assert_eq!(sim.cap(A, 301), None);
     assert_eq!(sim.cap(A, 1 << 20), None); // absent frames
-    assert_eq!(sim.cap(A, 1 << 25), None); // out of range
+    assert_eq!(sim.cap(A, 1 << 26), None); // out of range
     assert_eq!(lookup(&sim.world, &sim.mem, 9, 300), None);
     assert_eq!(lookup(&sim.world, &sim.mem, 0, 300), None);
 }
@@ -313,14 +313,14 @@ fn ranges_must_be_aligned() {
 #[test]
 fn delegate_refuses_bad_ranges_without_side_effects() {
     let mut sim = world();
-    sim.insert(A, (1 << 25) - 1, cap(1, 1, ALL)).unwrap();
+    sim.insert(A, (1 << 26) - 1, cap(1, 1, ALL)).unwrap();
     sim.insert(A, 0, cap(2, 1, ALL)).unwrap();
     sim.insert(P, 0xfff8, cap(3, 1, 1)).unwrap();
-    let top = (1u64 << 25) - 2;
+    let top = (1u64 << 26) - 2;
     let oor = CapError::IndexOutOfRange;
     refused(&mut sim, oor, |s| s.delegate(A, top, B, 0, 2, ALL));
     refused(&mut sim, oor, |s| s.delegate(A, 0, B, top, 2, ALL));
-    refused(&mut sim, oor, |s| s.delegate(A, 0, B, 0, 26, ALL));
+    refused(&mut sim, oor, |s| s.delegate(A, 0, B, 0, 27, ALL));
     refused(&mut sim, oor, |s| s.delegate(A, 0, B, 0, 64, ALL));
     refused(&mut sim, oor, |s| s.delegate(A, 0, B, 0, u32::MAX, ALL));
     refused(&mut sim, oor, |s| s.delegate(A, u64::MAX, B, 0, 1, ALL));
@@ -331,15 +331,15 @@ fn delegate_refuses_bad_ranges_without_side_effects() {
     refused(&mut sim, unknown, |s| s.delegate(A, 0, 9, 0, 0, ALL));
     refused(&mut sim, unknown, |s| s.delegate(A, 0, 0, 0, 0, ALL));
     // The whole space at once is in range.
-    assert_eq!(sim.delegate(A, 0, B, 0, 25, ALL), Ok(out(2, 0)));
+    assert_eq!(sim.delegate(A, 0, B, 0, 26, ALL), Ok(out(2, 0)));
     assert_eq!(sim.check(), 5);
 }
 
 #[test]
 fn delegate_out_of_memory_keeps_what_was_done() {
-    // Roots of A and B, A's directory and two leaves (slots 0 and 200), B's directory
-    // and first leaf: no frame for B's second leaf.
-    let mut sim = Sim::with_limit(7);
+    // Roots of A and B, A's two directories and two leaves (slots 0 and 200), B's two
+    // directories and first leaf: no frame for B's second leaf.
+    let mut sim = Sim::with_limit(9);
     sim.space(A, OBJECT_BITS);
     sim.space(B, OBJECT_BITS);
     sim.insert(A, 0, cap(1, 1, ALL)).unwrap();
@@ -496,9 +496,9 @@ fn revoke_of_nothing_is_a_no_op() {
 fn revoke_refuses_bad_ranges_without_side_effects() {
     let mut sim = three_generations();
     let oor = CapError::IndexOutOfRange;
-    refused(&mut sim, oor, |s| s.revoke(A, 0, 26, ALL, true));
+    refused(&mut sim, oor, |s| s.revoke(A, 0, 27, ALL, true));
     refused(&mut sim, oor, |s| s.revoke(A, 0, 64, ALL, true));
-    refused(&mut sim, oor, |s| s.revoke(A, 1 << 25, 0, ALL, true));
+    refused(&mut sim, oor, |s| s.revoke(A, 1 << 26, 0, ALL, true));
     refused(&mut sim, oor, |s| s.revoke(A, u64::MAX, 1, ALL, true));
     refused(&mut sim, oor, |s| s.revoke(P, 0, 17, ALL, true));
     refused(&mut sim, CapError::UnknownSpace, |s| {
@@ -630,8 +630,8 @@ fn tearing_down_a_space() {
     let mut freed = Vec::new();
     b.free_all(&sim.mem, |f| freed.push(f));
     q.free_all(&sim.mem, |f| freed.push(f));
-    // B: root, directory, leaf of 100 and of 5000; Q: root and one leaf.
-    assert_eq!(freed.len(), 6);
+    // B: root, two directories, leaf of 100 and of 5000; Q: root and one leaf.
+    assert_eq!(freed.len(), 7);
 }
 
 #[test]

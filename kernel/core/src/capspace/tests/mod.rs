@@ -278,6 +278,12 @@ impl Sim {
         for (&at, slot) in &all {
             let c = slot.cap.unwrap();
             let first = c.range_base(at.index as u64);
+            if first == at.index as u64 {
+                // No holes: every slot of the node is there.
+                for i in first..first + (1 << c.order) {
+                    get(r(at.space, i as u32), "slot of the node at");
+                }
+            }
             let node_slot = get(r(at.space, first as u32), "first slot of the node of");
             assert_eq!(
                 node_slot.cap,

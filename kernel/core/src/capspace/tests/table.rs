@@ -3,7 +3,7 @@
 use super::*;
 use std::vec;
 
-const TOP_OBJ: u64 = (1 << 25) - 1;
+const TOP_OBJ: u64 = (1 << 26) - 1;
 const TOP_PORT: u64 = (1 << 16) - 1;
 
 fn slot_with(obj: u64, kind: u8, perms: u8, links: [u64; 3]) -> Slot {
@@ -70,7 +70,7 @@ fn geometry() {
     let mut sim = Sim::new();
     let obj = sim.space(1, OBJECT_BITS);
     let port = sim.space(2, PORT_BITS);
-    assert_eq!((obj.levels(), obj.len()), (3, 1 << 25));
+    assert_eq!((obj.levels(), obj.len()), (4, 1 << 26));
     assert_eq!((port.levels(), port.len()), (2, 1 << 16));
     assert_eq!(sim.space(3, 7).levels(), 1);
     assert_eq!(sim.space(4, 1).levels(), 1);
@@ -103,11 +103,11 @@ fn object_round_trip_allocates_on_demand() {
     let t = sim.space(1, OBJECT_BITS);
     let cases = [
         // index, frames handed out in total afterwards
-        (0, 3), // root + directory + leaf
-        (127, 3),
-        (128, 4),     // next leaf, same directory
-        (1 << 16, 6), // next directory
-        (TOP_OBJ, 8),
+        (0, 4), // root + two directories + leaf
+        (127, 4),
+        (128, 5),      // next leaf, same directory
+        (1 << 16, 7),  // next lower directory
+        (TOP_OBJ, 10), // the root's other entry: two directories and a leaf
     ];
     let mut written = Vec::new();
     for (n, (index, frames)) in cases.into_iter().enumerate() {
@@ -128,19 +128,23 @@ fn object_round_trip_allocates_on_demand() {
     for i in [1, 126, 129, 255, 256, (1 << 16) - 1, TOP_OBJ - 1] {
         assert_eq!(t.get(&sim.mem, i), Slot::EMPTY, "index {i}");
     }
-    // The layout: root entry 0 -> directory, its entry 1 -> the second leaf, slot 0.
-    let dir = sim.mem.word(t.root);
-    assert_eq!(dir, POOL + FRAME);
+    // The layout: root entry 0 -> upper directory, its entry 0 -> lower directory, whose
+    // entry 1 -> the second leaf, slot 0.
+    let upper = sim.mem.word(t.root);
+    assert_eq!(upper, POOL + FRAME);
+    let dir = sim.mem.word(upper);
+    assert_eq!(dir, POOL + 2 * FRAME);
     let leaf0 = sim.mem.word(dir);
-    assert_eq!(leaf0, POOL + 2 * FRAME);
+    assert_eq!(leaf0, POOL + 3 * FRAME);
     let leaf1 = sim.mem.word(dir + 8);
-    assert_eq!(leaf1, POOL + 3 * FRAME);
+    assert_eq!(leaf1, POOL + 4 * FRAME);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32), 0x101 << 14 | 2 << 5 | 2);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 32 | 7);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 32 | 1);
     assert_eq!(sim.mem.word(leaf1), 0x102 << 14 | 3 << 5 | 4);
-    // The top index: root entry 511, directory entry 511, slot 127.
-    let top_dir = sim.mem.word(t.root + 511 * 8);
+    // The top index: root entry 1, directory entries 511, slot 127.
+    let top_upper = sim.mem.word(t.root + 8);
+    let top_dir = sim.mem.word(top_upper + 511 * 8);
     let top_leaf = sim.mem.word(top_dir + 511 * 8);
     assert_eq!(sim.mem.word(top_leaf + 127 * 32), 0x104 << 14 | 5 << 5 | 16);
     assert_eq!(t.slot_addr(&sim.mem, TOP_OBJ), Some(top_leaf + 127 * 32));
@@ -170,7 +174,7 @@ fn refused_stores_write_nothing() {
     let good = slot_with(1, 1, 1, [0, 0, 0]);
     let before = sim.state();
     assert_eq!(
-        set(&mut sim, t, 1 << 25, good),
+        set(&mut sim, t, 1 << 26, good),
         Err(CapError::IndexOutOfRange)
     );
     assert_eq!(
@@ -218,12 +222,12 @@ fn storing_empty_allocates_nothing_and_clears() {
 
 #[test]
 fn out_of_memory_midway_leaves_a_consistent_table() {
-    // Root and directory only: the leaf cannot be had.
-    let mut sim = Sim::with_limit(2);
+    // Root and directories only: the leaf cannot be had.
+    let mut sim = Sim::with_limit(3);
     let t = sim.space(1, OBJECT_BITS);
     let s = slot_with(7, 1, 3, [0, 0, 0]);
     assert_eq!(set(&mut sim, t, 300, s), Err(CapError::OutOfMemory));
-    assert_eq!(sim.frames.handed.len(), 2);
+    assert_eq!(sim.frames.handed.len(), 3);
     assert_eq!(t.get(&sim.mem, 300), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 0), None);
     let mut seen = 0;
@@ -232,12 +236,15 @@ fn out_of_memory_midway_leaves_a_consistent_table() {
     // Another index under the same directory reuses it once a frame is there.
     sim.frames.limit += 1;
     set(&mut sim, t, 301, s).unwrap();
-    assert_eq!(sim.frames.handed.len(), 3);
+    assert_eq!(sim.frames.handed.len(), 4);
     assert_eq!(t.get(&sim.mem, 301), s);
     assert_eq!(t.get(&sim.mem, 300), Slot::EMPTY);
     let mut freed = Vec::new();
     t.free_all(&sim.mem, |f| freed.push(f));
-    assert_eq!(freed, vec![POOL + 2 * FRAME, POOL + FRAME, POOL]);
+    assert_eq!(
+        freed,
+        vec![POOL + 3 * FRAME, POOL + 2 * FRAME, POOL + FRAME, POOL]
+    );
 }
 
 #[test]
