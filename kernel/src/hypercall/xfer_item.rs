@@ -57,6 +57,12 @@ fn delegate(src: Handle, dst: Handle, crd: Crd, meta: u64, del: Crd) -> Crd {
 /// that it derives from, with the sender's permissions (see `capspace::translate` for
 /// the range answered).
 fn translate(src: Handle, dst: Handle, crd: Crd, xlt: Crd) -> Crd {
+    // A memory window translates nothing and hands the item back as it came, whatever
+    // its kind: the reference's code does so since memory translation was removed (so a
+    // translate-or-delegate into a memory window never delegates either).
+    if xlt.kind() == Kind::Memory {
+        return crd;
+    }
     if crd.kind() != xlt.kind() {
         return Crd::NULL;
     }

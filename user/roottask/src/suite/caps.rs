@@ -319,10 +319,16 @@ pub fn translate_names_the_receivers_capability() -> TestResult {
     // The other way round nothing derives: nothing; within one PD a capability is itself.
     ensure_eq!(xlt(PD, child, obj(sm), TRANSLATE, all)?.0, Crd::NULL);
     ensure_eq!(xlt(PD, PD, obj(sm), TRANSLATE, all)?.0, sm_cap(sm));
-    // Memory is not translated.
+    // Memory is not translated: a memory window hands any item back unchanged (as the
+    // reference's code does), and translate-or-delegate then delegates nothing.
     let mem = Crd::new(Kind::Memory, SCRATCH >> 12, 0, perm::MEM_R);
     let mem_all = Crd::new(Kind::Memory, 0, 30, perm::MEM_R);
-    ensure_eq!(xlt(PD, PD, mem, TRANSLATE, mem_all)?.0, Crd::NULL);
+    ensure_eq!(xlt(PD, PD, mem, TRANSLATE, mem_all)?.0, mem);
+    ensure_eq!(xlt(PD, child, obj(sm), TRANSLATE, mem_all)?.0, obj(sm));
+    let (got, flags) = xlt(PD, child, mem, TRANS_DELEGATE, mem_all)?;
+    ensure_eq!((got, flags & 1), (mem, 0u64));
+    // A memory item into an object window: nothing.
+    ensure_eq!(xlt(PD, PD, mem, TRANSLATE, all)?.0, Crd::NULL);
     // Translate-or-delegate: nothing to translate into the child, so it delegates (and
     // says so in bit 0 of the answer) ...
     let window = Crd::new(Kind::Object, 7, 0, perm::ALL);
