@@ -1,5 +1,6 @@
-//! `sc_ctrl`: the time a scheduling context has consumed, in TSC ticks, returned as
-//! ARG2 (high 32 bits) and ARG3 (low 32 bits) like the reference.
+//! `sc_ctrl`: the time a scheduling context has consumed, in microseconds, returned as
+//! the reference does: ARG2 the high 32 bits, ARG3 the whole value (so both
+//! `ARG2 << 32 | ARG3` and ARG3 alone read it).
 
 use facet_abi::hypercall::arg1_selector;
 use facet_abi::perm;
@@ -13,8 +14,11 @@ use crate::obj::{with, Kind};
 pub fn sc_ctrl(f: &mut CurrentFrame) -> HcResult {
     let sc = object(arg1_selector(f.rdi), Kind::Sc, perm::SC_CT)?;
     crate::ipc::sched::account_now();
-    let t = with::<Sc, _>(sc, |s| s.consumed).unwrap_or(0);
-    f.rsi = t >> 32;
-    f.rdx = t & 0xffff_ffff;
+    let ticks = with::<Sc, _>(sc, |s| s.consumed).unwrap_or(0);
+    let tsc_khz = crate::arch::lapic::frequencies().0.max(1);
+    // In 128 bits: the reference's 64-bit product overflows after some 70 days at 3 GHz.
+    let us = (ticks as u128 * 1000 / tsc_khz as u128).min(u64::MAX as u128) as u64;
+    f.rsi = us >> 32;
+    f.rdx = us;
     Ok(())
 }

@@ -53,8 +53,9 @@ fn call_handler(
             }
             match h.state {
                 State::Idle => {}
-                // The handler died (a fault nobody handled): as for the callers that waited.
-                State::Dead => return Err(Status::Abort),
+                // The handler died earlier (a fault nobody handled): TIMEOUT, as the
+                // reference answers a call to a dead Ec (its callers at the time got ABORT).
+                State::Dead => return Err(Status::Timeout),
                 _ => return Ok(None),
             }
             link(c, caller, h, handler);

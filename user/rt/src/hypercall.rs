@@ -299,7 +299,7 @@ pub fn reply() -> ! {
     }
 }
 
-/// `sc_ctrl`: the time the SC has consumed, in TSC ticks.
+/// `sc_ctrl`: the time the SC has consumed, in microseconds.
 pub fn sc_time(sc: u64) -> Result<u64, Status> {
     let o = raw(arg1(Hypercall::ScCtrl, 0, sc), 0, 0, 0, 0);
     status_of(&o).map(|_| o.rsi << 32 | (o.rdx & 0xffff_ffff))

@@ -325,7 +325,8 @@ pub fn exceptions_startup_and_semaphores() -> TestResult {
 pub fn consumed_time() -> TestResult {
     let sc = facet_abi::layout::ROOT_SEL_SC;
     let a = sc_time(sc).map_err(|s| Fail::new(format_args!("sc_ctrl: {}", s.name())))?;
-    for _ in 0..10_000 {
+    // Long enough to count in microseconds on every emulator.
+    for _ in 0..200_000 {
         core::hint::spin_loop();
     }
     let b = sc_time(sc).map_err(|s| Fail::new(format_args!("sc_ctrl: {}", s.name())))?;
