@@ -256,6 +256,37 @@ fn unmap_utcb(pd: Handle, addr: u64) {
     }
 }
 
+/// Unmaps `frame` from `addr` of Pd `pd` if it is still mapped there: another Ec's UTCB
+/// created at the same address since replaced it and stays.
+fn unmap_utcb_frame(pd: Handle, addr: u64, frame: u64) {
+    let mem = kspace::phys();
+    let Some(pt) = with::<super::pd::Pd, _>(pd, |d| d.page_table()) else {
+        return;
+    };
+    if pt.translate(&mem, addr).map(|(p, _, _)| p & !0xfff) == Some(frame) {
+        unmap_utcb(pd, addr);
+    }
+}
+
+impl Ec {
+    /// The Ec's last capability went: its UTCB (a vCPU's virtual-APIC page) leaves the
+    /// user address space now, as in the reference, even while the Ec lives on. The
+    /// frame stays the Ec's (the kernel still reads it) until the Ec is destroyed.
+    pub fn release_user_page(h: Handle) {
+        let Some((utcb, addr, upd)) = with::<Ec, _>(h, |e| {
+            let page = (e.utcb, e.utcb_addr, e.utcb_pd);
+            e.utcb_pd = 0;
+            page
+        }) else {
+            return;
+        };
+        if utcb != 0 && upd != 0 {
+            unmap_utcb_frame(upd, addr, utcb);
+            put(upd);
+        }
+    }
+}
+
 impl Object for Ec {
     const KIND: Kind = Kind::Ec;
 
@@ -280,7 +311,7 @@ impl Object for Ec {
             // The UTCB frame goes back to the pool: it must vanish from user space first
             // (if it was mapped there at all).
             if upd != 0 {
-                unmap_utcb(upd, addr);
+                unmap_utcb_frame(upd, addr, utcb);
                 put(upd);
             }
             frames::free(utcb, 0);

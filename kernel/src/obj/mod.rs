@@ -89,6 +89,10 @@ pub struct Header {
     kind: u8,
     /// On the list of dead objects (at most once).
     queued: bool,
+    /// Capabilities naming the object (included in `refs`). When the last goes, an Ec
+    /// loses its user-visible pages at once, as the reference's does, even if other
+    /// references keep it alive.
+    caps: u32,
     /// References: capabilities, and the kernel's own links. 64 bits, so that no
     /// number of them can wrap the count (each takes memory).
     refs: u64,
@@ -101,6 +105,7 @@ impl Header {
         Header {
             kind: kind as u8,
             queued: false,
+            caps: 0,
             refs: 0,
             next_dead: 0,
         }
@@ -212,6 +217,26 @@ pub fn get(h: Handle) {
     hd.refs += 1;
 }
 
+/// A capability to `h` was created: a reference, counted as a capability too.
+pub fn cap_added(h: Handle) {
+    let hd = header(h);
+    // No space holds 2^32 capabilities to one object (each takes a 32-byte slot).
+    hd.caps = hd.caps.wrapping_add(1);
+    hd.refs += 1;
+}
+
+/// A capability to `h` was deleted. An Ec whose last capability went is queued so that
+/// [`reap`] takes its user pages away, whatever else still refers to it.
+pub fn cap_dropped(h: Handle) {
+    let hd = header(h);
+    debug_assert!(hd.caps != 0);
+    hd.caps = hd.caps.wrapping_sub(1);
+    if hd.caps == 0 && hd.kind == Kind::Ec as u8 {
+        queue_dead(h);
+    }
+    put(h);
+}
+
 static DEAD: SpinLock<Handle> = SpinLock::new(0);
 /// Whether [`DEAD`] may hold anything: read after every hypercall without taking the lock.
 static ANY_DEAD: AtomicBool = AtomicBool::new(false);
@@ -281,7 +306,12 @@ fn reap_all() {
         };
         let hd = header(h);
         hd.queued = false;
-        if hd.refs != 0 {
+        if hd.caps == 0 && kind_of(h) == Some(Kind::Ec) {
+            // Its last capability went: the UTCB (or virtual-APIC page) leaves user space
+            // now, as in the reference, though the Ec may live on (a portal, a caller).
+            ec::Ec::release_user_page(h);
+        }
+        if header(h).refs != 0 {
             // Referred to again since (a running Ec that called on): alive.
             continue;
         }

@@ -10,7 +10,7 @@
 use facet_kcore::capspace::{Cap, Spaces, Table};
 
 use super::pd::Pd;
-use super::{get, put, with, Handle};
+use super::{cap_added, cap_dropped, with, Handle};
 use crate::mem::direct_map::virt;
 use crate::mem::frames::PoolFrames;
 use crate::mem::kspace;
@@ -57,13 +57,13 @@ impl Spaces for KernelSpaces {
 
     fn added(&mut self, obj: u64) {
         if obj != PORT_OBJ {
-            get(obj);
+            cap_added(obj);
         }
     }
 
     fn dropped(&mut self, obj: u64) {
         if obj != PORT_OBJ {
-            put(obj);
+            cap_dropped(obj);
         }
     }
 }

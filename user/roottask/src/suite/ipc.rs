@@ -2,7 +2,7 @@
 //! blocking on semaphores.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::mtd;
@@ -160,9 +160,15 @@ extern "C" fn suicide_handler(_id: u64) -> ! {
         true,
         None,
     );
-    set_items(0x3000_9000, 0);
+    if TOUCH_UTCB.load(Ordering::SeqCst) {
+        // Its UTCB left the address space with its last capability: this faults.
+        set_items(0x3000_9000, 0);
+    }
     reply()
 }
+
+/// Whether the self-revoking handler writes its UTCB after the revoke.
+static TOUCH_UTCB: AtomicBool = AtomicBool::new(false);
 
 /// Portal handler: replies with its own FS base.
 extern "C" fn fsbase_handler(_id: u64) -> ! {
@@ -589,17 +595,29 @@ pub fn fs_base_survives_blocking() -> TestResult {
     Ok(())
 }
 
+/// A handler that revokes its own portal and EC capabilities still replies: the kernel
+/// keeps the Ec until then. Its UTCB, though, leaves the address space with its last
+/// capability, as in the reference: a handler that writes it afterwards faults, and its
+/// caller gets ABORT. A new Ec can have its UTCB at the same address at once.
 pub fn handler_revoking_itself_is_safe() -> TestResult {
     use facet_abi::crd::{Crd, Kind};
     use facet_abi::perm;
-    ok(
-        create_ec(960, PD, 0, 0, 0x3000_9000, 0, 0),
-        "create handler EC",
-    )?;
-    ok(
-        create_pt(961, PD, 960, 0, __suicide_entry as *const () as u64),
-        "create portal",
-    )?;
+    let handler = || -> TestResult {
+        ok(
+            create_ec(960, PD, 0, 0, 0x3000_9000, 0, 0),
+            "create handler EC",
+        )?;
+        ok(
+            create_pt(961, PD, 960, 0, __suicide_entry as *const () as u64),
+            "create portal",
+        )
+    };
+    handler()?;
+    TOUCH_UTCB.store(true, Ordering::SeqCst);
+    set_items(ROOT_UTCB, 0);
+    ensure_eq!(call(961), Err(Status::Abort));
+    TOUCH_UTCB.store(false, Ordering::SeqCst);
+    handler()?;
     set_items(ROOT_UTCB, 0);
     ok(call(961), "call")?;
     for sel in [960, 961] {
@@ -608,6 +626,34 @@ pub fn handler_revoking_itself_is_safe() -> TestResult {
         ensure_eq!(c, Crd::NULL);
     }
     ensure!(call(961) == Err(Status::BadCap), "the portal is gone");
+    // An Ec whose capability went while its portal keeps it: its UTCB's address is free
+    // at once for a new Ec, whose UTCB stays when the old Ec goes for good. (The new
+    // handler's revokes find nothing; it writes its UTCB and replies.)
+    handler()?;
+    let obj = |sel| Crd::new(Kind::Object, sel, 0, perm::ALL);
+    ok(
+        facet_rt::hypercall::revoke(obj(960), true, None),
+        "revoke the EC",
+    )?;
+    ok(
+        create_ec(962, PD, 0, 0, 0x3000_9000, 0, 0),
+        "a new EC at the same UTCB",
+    )?;
+    ok(
+        create_pt(963, PD, 962, 0, __suicide_entry as *const () as u64),
+        "its portal",
+    )?;
+    ok(
+        facet_rt::hypercall::revoke(obj(961), true, None),
+        "revoke the old portal",
+    )?;
+    TOUCH_UTCB.store(true, Ordering::SeqCst);
+    set_items(ROOT_UTCB, 0);
+    ok(call(963), "call the new EC")?;
+    TOUCH_UTCB.store(false, Ordering::SeqCst);
+    for sel in [963, 962] {
+        ok(facet_rt::hypercall::revoke(obj(sel), true, None), "revoke")?;
+    }
     // The selectors are free again, and the kernel healthy.
     ok(
         create_sm(960, PD, 1, 0),
