@@ -189,6 +189,44 @@ impl Model {
         Ok(out)
     }
 
+    /// What the sender's capability at `base` (range of order `order`) translates to in
+    /// `rcv` inside the window: the nearest ancestor node there that overlaps the window,
+    /// else (within one space) the sender's own node; the answer is where the ranges meet.
+    #[allow(clippy::too_many_arguments)]
+    fn translate(
+        &self,
+        snd: u32,
+        base: u64,
+        order: u32,
+        rcv: u32,
+        win: u64,
+        win_order: u32,
+    ) -> Option<(u64, u32, u8)> {
+        self.bits.get(&snd)?;
+        let n = self.first(snd, base, base + 1)?;
+        let node = &self.nodes[n];
+        let (mut at, mut index, mut found) = (n, base, None);
+        while let Some((p, first)) = self.nodes[at].parent {
+            index = first + (index - self.nodes[at].base);
+            at = p;
+            let a = &self.nodes[at];
+            if a.space == rcv {
+                if let Some(w) = meet(a.base, win, a.cap.order as u32, win_order) {
+                    found = Some((index, w));
+                    break;
+                }
+            }
+        }
+        if found.is_none() && snd == rcv {
+            found = meet(node.base, win, node.cap.order as u32, win_order).map(|w| (base, w));
+        }
+        let (index, (w, w_order)) = found?;
+        let sender = base | node.base;
+        let carried = sender.wrapping_sub(base).wrapping_add(index);
+        let (b, o) = meet(carried, w, order.min(node.cap.order as u32), w_order)?;
+        Some((b, o, node.cap.perms))
+    }
+
     /// Takes `perms` from node `n` and everything below it; deletes what is left
     /// without rights.
     fn strip(&mut self, n: usize, perms: u8, out: &mut RevokeOutcome) {
@@ -322,7 +360,7 @@ fn run(seed: u64, steps: usize) {
         model.bits.insert(id, PORT_BITS);
     }
     let mut next_obj = 1;
-    let (mut delegated, mut deleted) = (0, 0);
+    let (mut delegated, mut deleted, mut translated) = (0, 0, 0);
     for step in 0..steps {
         let ports = rng.chance(30);
         let what: String;
@@ -366,7 +404,7 @@ fn run(seed: u64, steps: usize) {
                 assert_eq!(sim.delegate(src, sb, dst, db, ord, mask), want, "{what}");
                 delegated += want.map_or(0, |o| o.delegated);
             }
-            _ => {
+            70..=89 => {
                 let s = space(&mut rng, ports);
                 let bits = bits_of(&model, s);
                 let ord = order(&mut rng, bits);
@@ -391,14 +429,44 @@ fn run(seed: u64, steps: usize) {
                 );
                 deleted += want.map_or(0, |o| o.deleted);
             }
+            _ => {
+                let (snd, rcv) = (space(&mut rng, ports), space(&mut rng, ports));
+                // Mostly a slot that holds something.
+                let nodes: Vec<(u64, u64)> = (model.at.range((snd, 0)..(snd, u64::MAX)))
+                    .map(|(&(_, b), &n)| (b, model.nodes[n].len))
+                    .collect();
+                let used: Vec<u64> = nodes.iter().map(|&(b, len)| b + rng.below(len)).collect();
+                let base = if !used.is_empty() && rng.chance(80) {
+                    used[rng.below(used.len() as u64) as usize]
+                } else {
+                    index(&mut rng, bits_of(&model, snd))
+                };
+                let ord = rng.below(5) as u32;
+                let bits = bits_of(&model, rcv);
+                let (win, win_order) = if rng.chance(60) {
+                    (0, bits)
+                } else {
+                    let o = order(&mut rng, bits).min(bits);
+                    let at = index(&mut rng, bits);
+                    (align(&mut rng, at, o), o)
+                };
+                what = format!(
+                    "seed {seed} step {step}: translate({snd}, {base}, {ord}, {rcv}, {win}, {win_order})"
+                );
+                let want = model.translate(snd, base, ord, rcv, win, win_order);
+                let got = translate(&sim.world, &sim.mem, snd, base, ord, rcv, win, win_order)
+                    .map(|(b, o, c)| (b, o, c.perms));
+                assert_eq!(got, want, "{what}");
+                translated += want.is_some() as u64;
+            }
         }
         let used = sim.check_all();
         compare(&used, &model, &what);
     }
     // The run did exercise the interesting paths.
     assert!(
-        delegated > 100 && deleted > 100,
-        "seed {seed}: {delegated} / {deleted}"
+        delegated > 100 && deleted > 100 && translated > 20,
+        "seed {seed}: {delegated} / {deleted} / {translated}"
     );
 }
 
