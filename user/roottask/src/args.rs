@@ -6,7 +6,7 @@
 //! `cpus=N` the number of CPUs the emulator
 //! has; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
-//! `skip=<prefix>` (up to four) leaves out the tests whose names start with it.
+//! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it.
 
 /// Parsed roottask arguments.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,9 +20,9 @@ pub struct Args {
     pub cpus: Option<usize>,
     pub q35: bool,
     pub expect_virt: Option<&'static str>,
-    /// Tests not to run: name prefixes (up to four, 32 bytes each), from `skip=<prefix>`.
-    skip: [[u8; 32]; 4],
-    skip_len: [u8; 4],
+    /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
+    skip: [[u8; 32]; 8],
+    skip_len: [u8; 8],
 }
 
 impl Args {
