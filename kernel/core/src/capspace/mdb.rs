@@ -126,6 +126,14 @@ pub fn insert_root(
     if table.next_used_in(mem, index, end).is_some() {
         return Err(CapError::Occupied);
     }
+    if end - index == 1 {
+        // One slot (every new object): nothing to reserve first.
+        let addr = table.slot_addr_alloc(mem, frames, index)?;
+        mem.write_u64(addr + W_CAP, cap.encode());
+        spaces.added(cap.obj);
+        spaces.changed(space, index, Some(cap));
+        return Ok(());
+    }
     table.reserve(mem, frames, index, end)?;
     for i in index..end {
         let addr = table.slot_addr(mem, i).expect("capspace: reserved frame");
@@ -287,7 +295,12 @@ pub fn revoke(
             continue;
         }
         if include_self {
-            mdb.demote_node(table, space, node, node_end, perms);
+            if node_end - node == 1 {
+                // A single slot (every object capability): the one just found.
+                mdb.demote_slot(SlotRef::new(space, index as u32), addr, perms);
+            } else {
+                mdb.demote_node(table, space, node, node_end, perms);
+            }
             continue;
         }
         // The nodes delegated from the part of this node inside the range.

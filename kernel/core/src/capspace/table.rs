@@ -164,6 +164,10 @@ impl Table {
     }
 
     /// The physical address of the slot at `index`, if its leaf frame exists.
+    ///
+    /// Always inlined: every hypercall's capability lookup comes here, and inlined the
+    /// object-space walk is three loads with the table's bounds known.
+    #[inline(always)]
     pub fn slot_addr(&self, mem: &impl PhysMem, index: u64) -> Option<u64> {
         if !self.contains(index) {
             return None;
