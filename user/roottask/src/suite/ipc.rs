@@ -654,6 +654,26 @@ pub fn handler_revoking_itself_is_safe() -> TestResult {
     for sel in [963, 962] {
         ok(facet_rt::hypercall::revoke(obj(sel), true, None), "revoke")?;
     }
+    // Two ECs with their UTCBs at one address: the later mapping is there, and it stays
+    // when the earlier EC's last capability goes (the reference unmaps whatever is at
+    // the address).
+    ok(create_ec(964, PD, 0, 0, 0x3000_9000, 0, 0), "first EC")?;
+    ok(create_ec(965, PD, 0, 0, 0x3000_9000, 0, 0), "second EC")?;
+    ok(
+        create_pt(966, PD, 965, 0, __suicide_entry as *const () as u64),
+        "the second's portal",
+    )?;
+    ok(
+        facet_rt::hypercall::revoke(obj(964), true, None),
+        "revoke the first",
+    )?;
+    TOUCH_UTCB.store(true, Ordering::SeqCst);
+    set_items(ROOT_UTCB, 0);
+    ok(call(966), "call the second EC")?;
+    TOUCH_UTCB.store(false, Ordering::SeqCst);
+    for sel in [966, 965] {
+        ok(facet_rt::hypercall::revoke(obj(sel), true, None), "revoke")?;
+    }
     // The selectors are free again, and the kernel healthy.
     ok(
         create_sm(960, PD, 1, 0),
