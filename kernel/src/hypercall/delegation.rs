@@ -192,6 +192,8 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
                     break;
                 }
                 match spt.translate(&mem, s << 12) {
+                    // Kernel memory the sender sees (its UTCBs) is not handed on.
+                    Some((p, _, _)) if !crate::mem::delegable_user_frame(p & !0xfff) => continue,
                     Some((p, at, _)) => {
                         let r = perm::MEM_R
                             | if at.write { perm::MEM_W } else { 0 }

@@ -115,6 +115,7 @@ pub fn start(
     }
 
     let hip_frame = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
+    crate::mem::set_hip_frame(hip_frame);
     // SAFETY: the frame was just allocated from the pool, is direct-mapped, and is only
     // written here, before the roottask can see it.
     let hip_page = unsafe { core::slice::from_raw_parts_mut(virt(hip_frame) as *mut u8, 4096) };

@@ -20,8 +20,8 @@ const PD: u64 = ROOT_SEL_PD;
 const CHILD: u64 = 2400;
 /// Handler Ecs in the child and their portals in the roottask, one per attempt (a
 /// handler that faults is gone).
-const ECS: [u64; 4] = [2401, 2402, 2403, 2404];
-const PTS: [u64; 4] = [2411, 2412, 2413, 2414];
+const ECS: [u64; 6] = [2401, 2402, 2403, 2404, 2405, 2406];
+const PTS: [u64; 6] = [2411, 2412, 2413, 2414, 2415, 2416];
 /// Where each handler's UTCB goes in the child.
 const UTCB_BASE: u64 = 0x300c_0000;
 /// Where the child sees the roottask's page.
@@ -112,6 +112,22 @@ pub fn child_memory_follows_delegation() -> TestResult {
     )?;
     ensure_eq!(attempt(3, __child_mem_write), Ok(()));
     ensure_eq!(page_word(), WRITTEN);
+    // A UTCB is kernel memory that goes back to the pool with its EC: it is not handed
+    // on (the reference marks it not delegable), so the child finds nothing there. The
+    // HIP is, read-only.
+    let lend_at = |addr: u64| {
+        let from = Crd::new(Kind::Memory, addr >> 12, 0, perm::MEM_R);
+        let to = Crd::new(Kind::Memory, CHILD_AT >> 12, 0, perm::MEM_R);
+        pd_ctrl_delegate(PD, CHILD, from, DELEGATE, to).map(|_| ())
+    };
+    ok(revoke(in_child, true, Some(CHILD)), "remote unmap")?;
+    ok(
+        lend_at(facet_abi::layout::ROOT_UTCB_ADDR),
+        "the roottask's UTCB",
+    )?;
+    ensure_eq!(attempt(4, __child_mem_read), Err(Status::Abort));
+    ok(lend_at(facet_abi::layout::ROOT_HIP_ADDR), "the HIP")?;
+    ensure_eq!(attempt(5, __child_mem_read), Ok(()));
     for sel in PTS.into_iter().chain(ECS).chain([CHILD]) {
         ok(
             revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None),
