@@ -17,7 +17,6 @@ pub fn set_kernel_ranges(image: (u64, u64), pool: (u64, u64)) {
     *KERNEL_RANGES.lock() = [image, pool];
 }
 
-/// Whether a physical frame belongs to the kernel and must never reach user space.
 /// The HIP's frame: kernel memory the roottask may hand on (read-only, as the reference's
 /// HIP is), unlike UTCBs and virtual-APIC pages, which go back to the pool.
 static HIP_FRAME: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -34,6 +33,7 @@ pub fn delegable_user_frame(phys: u64) -> bool {
     !is_kernel_frame(phys) || phys == HIP_FRAME.load(core::sync::atomic::Ordering::Relaxed)
 }
 
+/// Whether a physical frame belongs to the kernel and must never reach user space.
 pub fn is_kernel_frame(phys: u64) -> bool {
     KERNEL_RANGES
         .lock()

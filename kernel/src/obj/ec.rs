@@ -114,6 +114,23 @@ pub struct EcParams {
 }
 
 impl Ec {
+    /// The Ec's last capability went: its UTCB (a vCPU's virtual-APIC page) leaves the
+    /// user address space now, as in the reference, even while the Ec lives on. The
+    /// frame stays the Ec's (the kernel still reads it) until the Ec is destroyed.
+    pub fn release_user_page(h: Handle) {
+        let Some((utcb, addr, upd)) = with::<Ec, _>(h, |e| {
+            let page = (e.utcb, e.utcb_addr, e.utcb_pd);
+            e.utcb_pd = 0;
+            page
+        }) else {
+            return;
+        };
+        if utcb != 0 && upd != 0 {
+            unmap_utcb_frame(upd, addr, utcb);
+            put(upd);
+        }
+    }
+
     /// Creates an Ec with a zeroed UTCB (a thread always, a vCPU's virtual-APIC page only
     /// with a `user_page`), mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
@@ -268,25 +285,6 @@ fn unmap_utcb_frame(pd: Handle, addr: u64, frame: u64) {
     }
 }
 
-impl Ec {
-    /// The Ec's last capability went: its UTCB (a vCPU's virtual-APIC page) leaves the
-    /// user address space now, as in the reference, even while the Ec lives on. The
-    /// frame stays the Ec's (the kernel still reads it) until the Ec is destroyed.
-    pub fn release_user_page(h: Handle) {
-        let Some((utcb, addr, upd)) = with::<Ec, _>(h, |e| {
-            let page = (e.utcb, e.utcb_addr, e.utcb_pd);
-            e.utcb_pd = 0;
-            page
-        }) else {
-            return;
-        };
-        if utcb != 0 && upd != 0 {
-            unmap_utcb_frame(upd, addr, utcb);
-            put(upd);
-        }
-    }
-}
-
 impl Object for Ec {
     const KIND: Kind = Kind::Ec;
 
@@ -299,21 +297,16 @@ impl Object for Ec {
             _ => {}
         }
         crate::ipc::call::release_helpers(h);
-        let Some((pd, utcb, addr, upd)) =
-            with::<Ec, _>(h, |e| (e.pd, e.utcb, e.utcb_addr, e.utcb_pd))
-        else {
+        let Some((pd, utcb)) = with::<Ec, _>(h, |e| (e.pd, e.utcb)) else {
             return;
         };
         if let Some((block, cpu)) = with::<Ec, _>(h, |e| (e.vmcb, e.cpu)).filter(|&(v, _)| v != 0) {
             crate::vcpu::destroy(block, cpu);
         }
         if utcb != 0 {
-            // The UTCB frame goes back to the pool: it must vanish from user space first
-            // (if it was mapped there at all).
-            if upd != 0 {
-                unmap_utcb_frame(upd, addr, utcb);
-                put(upd);
-            }
+            // The UTCB frame goes back to the pool: it must have left user space (as it
+            // did when the last capability went, unless the Ec never had one).
+            Self::release_user_page(h);
             frames::free(utcb, 0);
         }
         put(pd);

@@ -113,7 +113,6 @@ mod vmm;
 struct Runner {
     passed: u32,
     failed: u32,
-    trace: bool,
     args: Args,
 }
 
@@ -123,7 +122,7 @@ impl Runner {
             println!("skipping {name}");
             return;
         }
-        if self.trace {
+        if self.args.trace {
             println!("starting {name}");
         }
         match f() {
@@ -144,7 +143,6 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     let mut r = Runner {
         passed: 0,
         failed: 0,
-        trace: args.trace,
         args: *args,
     };
     r.run("boot::initial_registers", || boot::initial_registers(w));
