@@ -98,6 +98,13 @@ pub fn nodes_from_the_kernel() -> TestResult {
     take_back(pio(0x510, 4, perm::ALL), true)?;
     take_back(pio(0x500, 3, perm::ALL), true)?;
     ensure_eq!(own(0x500)?, Crd::NULL);
+    // Beyond the 2^16 ports there are: the answer names the range, nothing arrives.
+    ensure_eq!(from_kernel(pio(0x1_0000, 4, a))?, pio(0x1_0000, 4, a));
+    ensure_eq!(own(0x1_0000)?, Crd::NULL);
+    // All of them at once (order 20, one node of 2^16): the roottask holds some (COM1)
+    // already, so the node is skipped whole.
+    ensure_eq!(from_kernel(pio(0, 20, a))?, pio(0, 20, a));
+    ensure_eq!(own(0x600)?, Crd::NULL);
     Ok(())
 }
 
