@@ -1,12 +1,21 @@
 //! The on-target test suite, reported in the harness's protocol:
 //! `test NAME ... ok` or `test NAME ... FAILED (reason)`, then `N passed, M failed`.
 //!
+//! Every test is a `fn(&Env) -> TestResult` registered in [`TESTS`] by its path below
+//! this module, which is also its name: `caps::msr_access` is `suite::caps::msr_access`
+//! (a function of `caps.rs` or of a file under `caps/`, re-exported there). The table's
+//! order is the run order, and some tests build on what an earlier one left (each says
+//! so). What a test's objects and mappings occupy — selectors, event bases, UTCB and
+//! window addresses — comes from the map in [`fixture`], which the build checks for
+//! overlaps.
+//!
 //! Failure messages live in a fixed buffer (the roottask has no heap yet), so the error
 //! type is large on purpose; tests run once and are not on a hot path.
 #![allow(clippy::result_large_err)]
 
 use core::fmt::{self, Write};
 
+use facet_abi::hip::{off, HipReader, FEAT_SVM, FEAT_VMX};
 use facet_rt::println;
 
 use crate::args::Args;
@@ -78,275 +87,179 @@ macro_rules! ensure_eq {
 }
 
 mod boot;
-mod busy_exception;
-mod busy_recall;
 mod caps;
 mod child;
-mod child_memory;
 mod cpu;
 mod delegate;
-mod exc_vectors;
+mod fixture;
 mod fuzz;
-mod helping;
-mod helping_time;
-pub mod ipc;
-mod ipc_more;
+mod hip;
+mod ipc;
 mod irq;
 mod leak;
-mod msi;
 mod naps;
-mod port_nodes;
-mod ports;
+mod sched;
+mod sm;
 mod smp;
-mod stop_storm;
-mod timeouts;
+mod tools;
 mod vm;
-mod vm_apic;
-mod vm_bad;
-mod vm_cr2;
-mod vm_crmon;
-mod vm_long;
-mod vm_smp;
-mod vm_window;
-mod vmm;
 
-struct Runner {
-    passed: u32,
-    failed: u32,
-    args: Args,
+/// What a test is given: the roottask's start state and its command line.
+pub struct Env<'a> {
+    pub world: &'a World,
+    pub args: &'a Args,
 }
 
-impl Runner {
-    fn run(&mut self, name: &str, f: impl FnOnce() -> TestResult) {
-        if self.args.skips(name) {
-            println!("skipping {name}");
-            return;
+impl Env<'_> {
+    /// The HIP.
+    pub fn hip(&self) -> &HipReader<'static> {
+        &self.world.hip
+    }
+
+    /// TSC ticks per millisecond.
+    pub fn per_ms(&self) -> u64 {
+        self.hip().u32(off::FREQ_TSC) as u64
+    }
+
+    /// The virtualization extension the kernel offers: `Some(true)` for VMX,
+    /// `Some(false)` for SVM, `None` without one.
+    pub fn vmx(&self) -> Option<bool> {
+        let flags = self.hip().u32(off::API_FLG);
+        if flags & (FEAT_SVM | FEAT_VMX) == 0 {
+            return None;
         }
-        if self.args.trace {
-            println!("starting {name}");
-        }
-        match f() {
-            Ok(()) => {
-                self.passed += 1;
-                println!("test {name} ... ok");
-            }
-            Err(e) => {
-                self.failed += 1;
-                println!("test {name} ... FAILED ({})", e.as_str());
-            }
-        }
+        Some(flags & FEAT_VMX != 0)
+    }
+
+    /// The CPUs online from CPU 0 up to the first one that is not (at most `max`).
+    pub fn cpus(&self, max: usize) -> u64 {
+        (0..facet_abi::config::NUM_CPU)
+            .take_while(|&i| self.hip().cpu(i).flags & 1 != 0)
+            .count()
+            .min(max) as u64
     }
 }
 
-/// Runs every test; returns (passed, failed).
-pub fn run(w: &World, args: &Args) -> (u32, u32) {
-    let mut r = Runner {
-        passed: 0,
-        failed: 0,
-        args: *args,
+/// One test: its name and its function.
+pub struct Test {
+    name: &'static str,
+    run: fn(&Env) -> TestResult,
+}
+
+/// `test!(caps::msr_access)`: the test at that path below `suite`, named by it.
+macro_rules! test {
+    ($first:ident $(:: $rest:ident)*) => {
+        Test {
+            name: concat!(stringify!($first) $(, "::", stringify!($rest))*),
+            run: $first $(:: $rest)*,
+        }
     };
-    r.run("boot::initial_registers", || boot::initial_registers(w));
-    r.run(
-        "boot::utcb_mapped_zeroed_writable",
-        boot::utcb_mapped_zeroed_writable,
-    );
-    r.run("hip::signature_length_checksum", || boot::hip_valid(w));
-    r.run("hip::interface_constants", || boot::hip_constants(w));
-    r.run("hip::memory_descriptors", || boot::hip_memory(w, args));
-    r.run("hip::boot_cpu_descriptor", || boot::hip_cpu(w));
-    r.run("hip::cpus_online", || boot::hip_cpus_online(w, args));
-    r.run("hip::acpi_tables", || boot::hip_acpi(w, args));
-    r.run("hip::frequencies", || boot::hip_frequencies(w));
-    r.run("cpu::virtualization_flags_match_cpuid", || {
-        cpu::virtualization_flags(w, args)
-    });
-    r.run("cpu::xsave_enabled", cpu::xsave_enabled);
-    r.run("cpu::fsgsbase_usable_in_user_mode", cpu::fsgsbase_usable);
-    r.run("cpu::sse_usable_in_user_mode", cpu::sse_usable);
-    r.run("delegate::ports_from_kernel", delegate::ports_from_kernel);
-    r.run("delegate::memory_from_kernel_maps_module", || {
-        delegate::memory_from_kernel(w)
-    });
-    r.run("delegate::bad_pd_selectors", delegate::bad_pd_selectors);
-    r.run(
-        "delegate::mismatched_kinds_give_null",
-        delegate::mismatched_kinds,
-    );
-    r.run(
-        "delegate::memory_into_device_space",
-        delegate::memory_into_device_space,
-    );
-    r.run("caps::root_capabilities", caps::root_capabilities);
-    r.run("caps::semaphore_counts", caps::semaphore_counts);
-    r.run("caps::create_refusals", caps::create_refusals);
-    r.run("caps::ec_sc_pt_checks", caps::ec_sc_pt_checks);
-    r.run(
-        "caps::delegate_and_revoke_recursively",
-        caps::delegate_and_revoke_recursively,
-    );
-    r.run("caps::revoke_reduces_rights", caps::revoke_reduces_rights);
-    r.run(
-        "caps::remote_revoke_and_bad_pd",
-        caps::remote_revoke_and_bad_pd,
-    );
-    r.run(
-        "caps::ports_follow_capabilities",
-        caps::ports_follow_capabilities,
-    );
-    r.run(
-        "caps::child_ports_follow_capabilities",
-        ports::child_ports_follow_capabilities,
-    );
-    r.run(
-        "caps::port_nodes_from_the_kernel",
-        port_nodes::nodes_from_the_kernel,
-    );
-    r.run(
-        "caps::port_nodes_are_delegated_and_revoked_whole",
-        port_nodes::nodes_are_delegated_and_revoked_whole,
-    );
-    r.run(
-        "caps::port_bitmap_follows_whole_nodes",
-        port_nodes::the_bitmap_follows_whole_nodes,
-    );
-    r.run(
-        "caps::child_memory_follows_delegation",
-        child_memory::child_memory_follows_delegation,
-    );
-    r.run("caps::msr_access", caps::msr_access);
-    r.run("caps::machine_ctrl_answers", leak::machine_ctrl_answers);
-    r.run(
-        "caps::translate_names_the_receivers_capability",
-        caps::translate_names_the_receivers_capability,
-    );
-    r.run("ipc::call_and_reply", ipc::call_and_reply);
-    r.run(
-        "ipc::reply_delegates_typed_items",
-        ipc::reply_delegates_typed_items,
-    );
-    r.run(
-        "ipc::exceptions_startup_and_semaphores",
-        ipc::exceptions_startup_and_semaphores,
-    );
-    r.run("ipc::consumed_time", ipc::consumed_time);
-    r.run("cpu::fs_base_is_per_ec", cpu::fs_base_is_per_ec);
-    r.run(
-        "ipc::handler_revoking_itself_is_safe",
-        ipc::handler_revoking_itself_is_safe,
-    );
-    r.run("ipc::semaphore_deadlines", ipc::semaphore_deadlines);
-    r.run(
-        "ipc::fs_base_survives_blocking",
-        ipc::fs_base_survives_blocking,
-    );
-    r.run("irq::hip_lists_ioapic", || irq::hip_lists_ioapic(w));
-    r.run("irq::edu_msi_reaches_its_semaphore", || {
-        msi::edu_msi_reaches_its_semaphore(w, args)
-    });
-    r.run("irq::edu_pin_interrupt_reaches_its_semaphore", || {
-        msi::edu_pin_interrupt_reaches_its_semaphore(w, args)
-    });
-    r.run(
-        "irq::pit_interrupt_wakes_semaphore",
-        irq::pit_interrupt_wakes_semaphore,
-    );
-    r.run("irq::gsi_chaining", irq::gsi_chaining);
-    r.run(
-        "ipc::timer_preempts_and_revoke_stops",
-        ipc::timer_preempts_and_revoke_stops,
-    );
-    r.run(
-        "ipc::revoke_wakes_a_waiter_on_its_semaphore",
-        ipc::revoke_wakes_a_waiter_on_its_semaphore,
-    );
-    r.run(
-        "ipc::a_waiter_whose_sc_is_gone_does_not_run",
-        ipc::a_waiter_whose_sc_is_gone_does_not_run,
-    );
-    r.run("sm::every_deadline_ends_its_wait", || {
-        timeouts::every_deadline_ends_its_wait(w)
-    });
-    r.run(
-        "ipc::every_word_count_both_ways",
-        ipc_more::every_word_count_both_ways,
-    );
-    r.run(
-        "ipc::nested_calls_three_deep",
-        ipc_more::nested_calls_three_deep,
-    );
-    r.run(
-        "ipc::higher_priority_runs_first",
-        ipc_more::higher_priority_runs_first,
-    );
-    r.run(
-        "ipc::every_user_exception_vector",
-        exc_vectors::every_user_exception_vector,
-    );
-    r.run(
-        "ipc::dying_handler_answers_abort",
-        ipc_more::dying_handler_answers_abort,
-    );
-    r.run(
-        "ipc::calling_ones_own_portal_stops_the_caller",
-        ipc_more::calling_ones_own_portal_stops_the_caller,
-    );
-    r.run(
-        "ipc::busy_handler_makes_callers_wait",
-        helping::busy_handler_makes_callers_wait,
-    );
-    r.run("ipc::busy_handler_runs_on_the_callers_time", || {
-        helping_time::busy_handler_runs_on_the_callers_time(w)
-    });
-    r.run("ipc::exception_waits_for_a_busy_handler", || {
-        busy_exception::exception_waits_for_a_busy_handler(w)
-    });
-    r.run("ipc::recall_waits_for_a_busy_handler", || {
-        busy_recall::recall_waits_for_a_busy_handler(w)
-    });
-    r.run("sched::a_thousand_threads_stop_in_one_go", || {
-        stop_storm::a_thousand_threads_stop_in_one_go(w)
-    });
-    r.run("vm::guest_runs_and_exits", || vm::guest_runs_and_exits(w));
-    r.run("vm::triple_fault_is_an_exit", || {
-        vm::triple_fault_is_an_exit(w)
-    });
-    r.run("vm::recall_of_a_spinning_vcpu", || {
-        vm::recall_of_a_spinning_vcpu(w)
-    });
-    r.run("vm::long_mode_guest_beside_a_spinning_vm", || {
-        vm_long::long_mode_guest_beside_a_spinning_vm(w)
-    });
-    r.run("vm::malformed_state_is_refused_and_repairable", || {
-        vm_bad::malformed_state_is_refused_and_repairable(w)
-    });
-    r.run("vm::intercepts_and_interrupt_window", || {
-        vm_window::intercepts_and_interrupt_window(w)
-    });
-    r.run("vm::apic_access_page", || vm_apic::apic_access_page(w));
-    r.run("vm::monitored_cr0_bit_exits", || {
-        vm_crmon::monitored_cr0_bit_exits(w)
-    });
-    r.run("vm::vmm_timeout_exits", || vm_crmon::vmm_timeout_exits(w));
-    r.run("vm::guest_cr2_follows_mtd_cr", || {
-        vm_cr2::guest_cr2_follows_mtd_cr(w)
-    });
-    r.run("vm::vcpus_on_every_cpu", || vm_smp::vcpus_on_every_cpu(w));
-    r.run("smp::every_cpu_runs_ecs", || smp::every_cpu_runs_ecs(w));
-    r.run(
-        "leak::no_leaks_over_ten_thousand_rounds",
-        leak::no_leaks_over_ten_thousand_rounds,
-    );
-    r.run(
-        "leak::small_objects_share_frames",
-        leak::small_objects_share_frames,
-    );
-    r.run(
-        "leak::exhausting_the_pool_answers_abort",
-        leak::exhausting_the_pool_answers_abort,
-    );
-    r.run(
-        "fuzz::random_hypercalls_keep_the_kernel_healthy",
-        fuzz::random_hypercalls_keep_the_kernel_healthy,
-    );
-    (r.passed, r.failed)
+}
+
+/// Every test, in the order they run.
+const TESTS: &[Test] = &[
+    test!(boot::initial_registers),
+    test!(boot::utcb_mapped_zeroed_writable),
+    test!(hip::signature_length_checksum),
+    test!(hip::interface_constants),
+    test!(hip::memory_descriptors),
+    test!(hip::boot_cpu_descriptor),
+    test!(hip::cpus_online),
+    test!(hip::acpi_tables),
+    test!(hip::frequencies),
+    test!(cpu::virtualization_flags_match_cpuid),
+    test!(cpu::xsave_enabled),
+    test!(cpu::fsgsbase_usable_in_user_mode),
+    test!(cpu::sse_usable_in_user_mode),
+    test!(delegate::ports_from_kernel),
+    test!(delegate::memory_from_kernel_maps_module),
+    test!(delegate::bad_pd_selectors),
+    test!(delegate::mismatched_kinds_give_null),
+    test!(delegate::memory_into_device_space),
+    test!(caps::root_capabilities),
+    test!(caps::semaphore_counts),
+    test!(caps::create_refusals),
+    test!(caps::ec_sc_pt_checks),
+    test!(caps::delegate_and_revoke_recursively),
+    test!(caps::revoke_reduces_rights),
+    test!(caps::remote_revoke_and_bad_pd),
+    test!(caps::ports_follow_capabilities),
+    test!(caps::child_ports_follow_capabilities),
+    test!(caps::port_nodes_from_the_kernel),
+    test!(caps::port_nodes_are_delegated_and_revoked_whole),
+    test!(caps::port_bitmap_follows_whole_nodes),
+    test!(caps::child_memory_follows_delegation),
+    test!(caps::msr_access),
+    test!(caps::machine_ctrl_answers),
+    test!(caps::translate_names_the_receivers_capability),
+    test!(ipc::call_and_reply),
+    test!(ipc::reply_delegates_typed_items),
+    test!(ipc::exceptions_startup_and_semaphores),
+    test!(ipc::consumed_time),
+    test!(cpu::fs_base_is_per_ec),
+    test!(ipc::handler_revoking_itself_is_safe),
+    test!(ipc::semaphore_deadlines),
+    test!(ipc::fs_base_survives_blocking),
+    test!(irq::hip_lists_ioapic),
+    test!(irq::edu_msi_reaches_its_semaphore),
+    test!(irq::edu_pin_interrupt_reaches_its_semaphore),
+    test!(irq::pit_interrupt_wakes_semaphore),
+    test!(irq::gsi_chaining),
+    test!(ipc::timer_preempts_and_revoke_stops),
+    test!(ipc::revoke_wakes_a_waiter_on_its_semaphore),
+    test!(ipc::a_waiter_whose_sc_is_gone_does_not_run),
+    test!(sm::every_deadline_ends_its_wait),
+    test!(ipc::every_word_count_both_ways),
+    test!(ipc::nested_calls_three_deep),
+    test!(ipc::higher_priority_runs_first),
+    test!(ipc::every_user_exception_vector),
+    test!(ipc::dying_handler_answers_abort),
+    test!(ipc::calling_ones_own_portal_stops_the_caller),
+    test!(ipc::busy_handler_makes_callers_wait),
+    test!(ipc::busy_handler_runs_on_the_callers_time),
+    test!(ipc::exception_waits_for_a_busy_handler),
+    test!(ipc::recall_waits_for_a_busy_handler),
+    test!(sched::a_thousand_threads_stop_in_one_go),
+    test!(vm::guest_runs_and_exits),
+    test!(vm::triple_fault_is_an_exit),
+    test!(vm::recall_of_a_spinning_vcpu),
+    test!(vm::long_mode_guest_beside_a_spinning_vm),
+    test!(vm::malformed_state_is_refused_and_repairable),
+    test!(vm::intercepts_and_interrupt_window),
+    test!(vm::apic_access_page),
+    test!(vm::monitored_cr0_bit_exits),
+    test!(vm::vmm_timeout_exits),
+    test!(vm::guest_cr2_follows_mtd_cr),
+    test!(vm::vcpus_on_every_cpu),
+    test!(smp::every_cpu_runs_ecs),
+    test!(leak::no_leaks_over_ten_thousand_rounds),
+    test!(leak::small_objects_share_frames),
+    test!(leak::exhausting_the_pool_answers_abort),
+    test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
+];
+
+/// Runs every test; returns (passed, failed).
+pub fn run(world: &World, args: &Args) -> (u32, u32) {
+    let env = Env { world, args };
+    let (mut passed, mut failed) = (0, 0);
+    for t in TESTS {
+        if args.skips(t.name) {
+            println!("skipping {}", t.name);
+            continue;
+        }
+        if args.trace {
+            println!("starting {}", t.name);
+        }
+        match (t.run)(&env) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {} ... ok", t.name);
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {} ... FAILED ({})", t.name, e.as_str());
+            }
+        }
+    }
+    (passed, failed)
 }

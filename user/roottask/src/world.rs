@@ -5,6 +5,7 @@ use facet_abi::hip::{HipReader, MEM_MB_MODULE};
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_rt::hypercall::pd_ctrl_delegate;
+use facet_rt::window::Window;
 
 use crate::FROM_KERNEL;
 
@@ -51,10 +52,10 @@ impl World {
                 return;
             }
         }
-        let at = SCRATCH + (phys & 0xfff);
+        let at = phys & 0xfff;
+        let pages = Window::new(SCRATCH, 2 * 4096);
         for n in 0..self.cmdline.len() {
-            // SAFETY: the two pages at SCRATCH were just mapped readable.
-            let b = unsafe { core::ptr::read_volatile((at + n as u64) as *const u8) };
+            let b: u8 = pages.read(at + n as u64);
             if b == 0 {
                 break;
             }

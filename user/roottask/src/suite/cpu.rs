@@ -3,29 +3,17 @@
 use core::arch::asm;
 
 use facet_abi::hip::{self, off};
+use facet_rt::cpu::{cpuid, fs_base, set_fs_base, xcr0};
 
-use super::{Fail, TestResult};
-use crate::args::Args;
-use crate::world::World;
+use super::{Env, Fail, TestResult};
 
-/// CPUID from user mode as (eax, ebx, ecx, edx).
-pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
-    let (a, b, c, d): (u32, u32, u32, u32);
-    // SAFETY: CPUID has no memory effects; RBX is preserved around it.
-    unsafe {
-        asm!("mov {t:r}, rbx", "cpuid", "xchg {t:r}, rbx", t = out(reg) b, inout("eax") leaf => a,
-             inout("ecx") sub => c, out("edx") d, options(nomem, nostack, preserves_flags))
-    }
-    (a, b, c, d)
-}
-
-pub fn virtualization_flags(w: &World, args: &Args) -> TestResult {
-    let flags = w.hip.u32(off::API_FLG);
+pub fn virtualization_flags_match_cpuid(e: &Env) -> TestResult {
+    let flags = e.hip().u32(off::API_FLG);
     let vmx = cpuid(1, 0).2 & (1 << 5) != 0;
     let svm = cpuid(0x8000_0000, 0).0 >= 0x8000_0001 && cpuid(0x8000_0001, 0).2 & (1 << 2) != 0;
     ensure_eq!(flags & hip::FEAT_VMX != 0, vmx);
     ensure_eq!(flags & hip::FEAT_SVM != 0, svm);
-    match args.expect_virt {
+    match e.args.expect_virt {
         Some("svm") => ensure!(svm && !vmx, "expected SVM only (svm={}, vmx={})", svm, vmx),
         Some("vmx") => ensure!(vmx && !svm, "expected VMX only (svm={}, vmx={})", svm, vmx),
         Some(_) => ensure!(
@@ -39,7 +27,7 @@ pub fn virtualization_flags(w: &World, args: &Args) -> TestResult {
     Ok(())
 }
 
-pub fn xsave_enabled() -> TestResult {
+pub fn xsave_enabled(_: &Env) -> TestResult {
     let ecx = cpuid(1, 0).2;
     if ecx & (1 << 26) == 0 {
         ensure!(ecx & (1 << 27) == 0, "OSXSAVE set without XSAVE");
@@ -49,12 +37,7 @@ pub fn xsave_enabled() -> TestResult {
         ecx & (1 << 27) != 0,
         "CPU has XSAVE but CR4.OSXSAVE is clear"
     );
-    let (lo, hi): (u32, u32);
-    // SAFETY: XGETBV is allowed in user mode once CR4.OSXSAVE is set (checked above).
-    unsafe {
-        asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack))
-    };
-    let xcr0 = (hi as u64) << 32 | lo as u64;
+    let xcr0 = xcr0();
     let d = cpuid(0xd, 0);
     let offered = (d.3 as u64) << 32 | d.0 as u64;
     ensure!(xcr0 & 3 == 3, "XCR0 {:#x} lacks x87/SSE", xcr0);
@@ -78,49 +61,41 @@ pub fn xsave_enabled() -> TestResult {
     Ok(())
 }
 
-pub fn fsgsbase_usable() -> TestResult {
-    if cpuid(7, 0).1 & 1 == 0 {
+/// Whether the CPU has RDFSBASE and its kin (which the kernel then enables).
+pub fn has_fsgsbase() -> bool {
+    cpuid(7, 0).1 & 1 != 0
+}
+
+pub fn fsgsbase_usable_in_user_mode(_: &Env) -> TestResult {
+    if !has_fsgsbase() {
         return Ok(());
     }
-    let before: u64;
-    let after: u64;
-    // SAFETY: with CR4.FSGSBASE set these instructions work in user mode; FS is not
-    // used by this program, and its base is restored.
-    unsafe {
-        asm!("rdfsbase {}", out(reg) before, options(nomem, nostack));
-        asm!("wrfsbase {}", in(reg) 0x1234_5000u64, options(nomem, nostack));
-        asm!("rdfsbase {}", out(reg) after, options(nomem, nostack));
-        asm!("wrfsbase {}", in(reg) before, options(nomem, nostack));
-    }
+    let before = fs_base();
+    set_fs_base(0x1234_5000);
+    let after = fs_base();
+    set_fs_base(before);
     ensure_eq!(after, 0x1234_5000u64);
     Ok(())
 }
 
 /// The FS base set with WRFSBASE belongs to the EC: another EC does not see it, and it
-/// survives the switch there and back.
-pub fn fs_base_is_per_ec() -> TestResult {
-    if cpuid(7, 0).1 & 1 == 0 {
+/// survives the switch there and back. Needs `ipc::call_and_reply` first (the handler).
+pub fn fs_base_is_per_ec(_: &Env) -> TestResult {
+    if !has_fsgsbase() {
         return Ok(());
     }
-    let before: u64;
-    // SAFETY: as in `fsgsbase_usable`.
-    unsafe { asm!("rdfsbase {}", out(reg) before, options(nomem, nostack)) };
-    // SAFETY: as above; restored below.
-    unsafe { asm!("wrfsbase {}", in(reg) 0x7777_0000u64, options(nomem, nostack)) };
+    let before = fs_base();
+    set_fs_base(0x7777_0000);
     let seen = super::ipc::fs_base_of_handler();
-    let mine: u64;
-    // SAFETY: as above.
-    unsafe {
-        asm!("rdfsbase {}", out(reg) mine, options(nomem, nostack));
-        asm!("wrfsbase {}", in(reg) before, options(nomem, nostack));
-    }
+    let mine = fs_base();
+    set_fs_base(before);
     let seen = seen?;
     ensure_eq!(seen, 0u64);
     ensure_eq!(mine, 0x7777_0000u64);
     Ok(())
 }
 
-pub fn sse_usable() -> TestResult {
+pub fn sse_usable_in_user_mode(_: &Env) -> TestResult {
     let out: u64;
     // SAFETY: SSE registers are usable in user mode when CR4.OSFXSR is set and CR0.EM
     // is clear; the kernel keeps the state of this (only) program.

@@ -7,11 +7,11 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::pd_ctrl_delegate;
 
-use super::{Fail, TestResult};
-use crate::world::{World, SCRATCH};
+use super::fixture::{CMDLINE, DEVICE_RAM, MODULE_PAGE};
+use super::{Env, Fail, TestResult};
 use crate::FROM_KERNEL;
 
-pub fn ports_from_kernel() -> TestResult {
+pub fn ports_from_kernel(_: &Env) -> TestResult {
     // Send 8 ports at 0x70, receive window of 64K ports: the result is the 8 ports.
     let crd = Crd::new(Kind::Pio, 0x70, 3, perm::PIO_A);
     let window = Crd::new(Kind::Pio, 0, 16, perm::PIO_A);
@@ -30,20 +30,27 @@ pub fn ports_from_kernel() -> TestResult {
     Ok(())
 }
 
-pub fn memory_from_kernel(w: &World) -> TestResult {
-    let m = (0..w.hip.mem_count())
-        .map(|i| w.hip.mem(i))
+pub fn memory_from_kernel_maps_module(e: &Env) -> TestResult {
+    let m = (0..e.hip().mem_count())
+        .map(|i| e.hip().mem(i))
         .find(|m| m.mem_type == hip::MEM_MB_MODULE)
         .ok_or_else(|| Fail::new(format_args!("no module descriptor")))?;
-    let target = SCRATCH + 0x10_0000;
+    let target = MODULE_PAGE.window();
     let crd = Crd::new(Kind::Memory, m.addr >> 12, 0, perm::MEM_R);
-    let window = Crd::new(Kind::Memory, target >> 12, 0, perm::MEM_R | perm::MEM_W);
+    let window = Crd::new(
+        Kind::Memory,
+        target.page_number(),
+        0,
+        perm::MEM_R | perm::MEM_W,
+    );
     let (got, _) = pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, crd, FROM_KERNEL, window)
         .map_err(|s| Fail::new(format_args!("status {}", s.name())))?;
     // Rights are the intersection: read only.
-    ensure_eq!(got, Crd::new(Kind::Memory, target >> 12, 0, perm::MEM_R));
-    // SAFETY: the page was just mapped readable at `target`.
-    let magic = unsafe { (target as *const u32).read_volatile() };
+    ensure_eq!(
+        got,
+        Crd::new(Kind::Memory, target.page_number(), 0, perm::MEM_R)
+    );
+    let magic: u32 = target.read(0);
     ensure!(
         magic == 0x464c_457f,
         "module 0 starts with {:#x}, not the ELF magic",
@@ -52,7 +59,7 @@ pub fn memory_from_kernel(w: &World) -> TestResult {
     Ok(())
 }
 
-pub fn bad_pd_selectors() -> TestResult {
+pub fn bad_pd_selectors(_: &Env) -> TestResult {
     let crd = Crd::new(Kind::Pio, 0x70, 0, perm::PIO_A);
     for (src, dst) in [
         (0, ROOT_SEL_PD),
@@ -72,9 +79,9 @@ pub fn bad_pd_selectors() -> TestResult {
     Ok(())
 }
 
-pub fn mismatched_kinds() -> TestResult {
+pub fn mismatched_kinds_give_null(_: &Env) -> TestResult {
     let ports = Crd::new(Kind::Pio, 0x70, 0, perm::PIO_A);
-    let mem = Crd::new(Kind::Memory, SCRATCH >> 12, 0, perm::MEM_R);
+    let mem = Crd::new(Kind::Memory, CMDLINE.window().page_number(), 0, perm::MEM_R);
     let (got, _) = pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, ports, FROM_KERNEL, mem)
         .map_err(|s| Fail::new(format_args!("status {}", s.name())))?;
     ensure_eq!(got, Crd::NULL);
@@ -89,10 +96,10 @@ pub fn mismatched_kinds() -> TestResult {
 /// Memory into the device (DMA) subspace only: the answer names the device-address range
 /// with the rights asked for, and the host page table stays as it was (a lookup of the
 /// host mapping at the same page number finds nothing new). No IOMMU reads the table yet.
-pub fn memory_into_device_space() -> TestResult {
+pub fn memory_into_device_space(_: &Env) -> TestResult {
     use facet_abi::hypercall::delegate::{DEVICE, NOT_HOST};
     let rw = perm::MEM_R | perm::MEM_W;
-    let ram = Crd::new(Kind::Memory, 0x0104_0000 >> 12, 2, rw);
+    let ram = Crd::new(Kind::Memory, DEVICE_RAM.page(0), 2, rw);
     let dma = Crd::new(Kind::Memory, 0x5_0000, 2, rw);
     let (got, _) = pd_ctrl_delegate(
         ROOT_SEL_PD,

@@ -12,7 +12,8 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{create_sm, lookup, raw, status};
 
-use super::{Fail, TestResult};
+use super::fixture::{FUZZ, FUZZ_MEMORY, FUZZ_PROBE};
+use super::{Env, Fail, TestResult};
 
 struct Rng(u64);
 
@@ -31,14 +32,15 @@ impl Rng {
         match self.below(4) {
             0 => self.next(),
             1 => self.below(64),
-            2 => 0x10000 + self.below(0x1000),
+            2 => FUZZ_BASE + self.below(0x1000),
             _ => ROOT_SEL_PD + self.below(4),
         }
     }
 }
 
-const FUZZ_BASE: u64 = 0x10000;
-const SCRATCH_MEM: u64 = 0x5000_0000;
+const FUZZ_BASE: u64 = FUZZ.at(0);
+const SCRATCH_MEM: u64 = FUZZ_MEMORY.addr(0);
+const PROBE: u64 = FUZZ_PROBE.at(0);
 
 fn window(rng: &mut Rng) -> Crd {
     match rng.below(3) {
@@ -64,7 +66,7 @@ fn window(rng: &mut Rng) -> Crd {
     }
 }
 
-pub fn random_hypercalls_keep_the_kernel_healthy() -> TestResult {
+pub fn random_hypercalls_keep_the_kernel_healthy(_: &Env) -> TestResult {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut statuses = [0u32; 9];
     for _ in 0..20_000 {
@@ -136,11 +138,11 @@ pub fn random_hypercalls_keep_the_kernel_healthy() -> TestResult {
         statuses[(status(&out) as usize).min(8)] += 1;
     }
     // Still healthy: a fresh object can be created and looked up.
-    create_sm(0x20000, ROOT_SEL_PD, 0, 0)
+    create_sm(PROBE, ROOT_SEL_PD, 0, 0)
         .map_err(|s| Fail::new(format_args!("create after fuzzing: {}", s.name())))?;
-    let c = lookup(Crd::new(Kind::Object, 0x20000, 0, perm::ALL))
+    let c = lookup(Crd::new(Kind::Object, PROBE, 0, perm::ALL))
         .map_err(|s| Fail::new(format_args!("{}", s.name())))?;
-    ensure_eq!(c, Crd::new(Kind::Object, 0x20000, 0, perm::SM_ALL));
+    ensure_eq!(c, Crd::new(Kind::Object, PROBE, 0, perm::SM_ALL));
     ensure!(
         statuses[Status::Success as usize] > 0 && statuses[Status::BadCap as usize] > 0,
         "statuses {:?}",

@@ -1,14 +1,14 @@
-//! Waiting in the tests that start threads: the time-stamp counter, and short naps that
-//! let threads of the roottask's priority run until a condition holds.
+//! Waiting in the tests that start threads: short naps that let threads of the
+//! roottask's priority run until a condition holds, and spinning without blocking.
 
+use facet_rt::cpu::rdtsc;
 use facet_rt::hypercall::sm_down_until;
 
 use super::{Fail, TestResult};
 
 /// The time-stamp counter.
 pub fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter.
-    unsafe { core::arch::x86_64::_rdtsc() }
+    rdtsc()
 }
 
 /// Naps on semaphore `sm` (which nobody signals) a millisecond (`per_ms` TSC ticks) at
@@ -22,4 +22,17 @@ pub fn nap_until(sm: u64, per_ms: u64, done: impl Fn() -> bool) -> TestResult {
         ensure!(nap.is_err(), "nap: {:?}", nap);
     }
     Err(Fail::new(format_args!("waited two seconds")))
+}
+
+/// Spins (without blocking) until `cond` holds or about `ticks` TSC ticks pass; whether
+/// it held.
+pub fn spin_until(ticks: u64, cond: impl Fn() -> bool) -> bool {
+    let start = tsc();
+    while tsc().wrapping_sub(start) < ticks {
+        if cond() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    cond()
 }

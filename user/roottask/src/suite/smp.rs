@@ -4,46 +4,48 @@
 //! a page it keeps reading as soon as the roottask revokes the page: the TLB shootdown
 //! leaves no CPU with a stale translation.
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::crd::{Crd, Kind};
-use facet_abi::layout::ROOT_SEL_PD;
+use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP, ROOT_SEL_PD};
 use facet_abi::{mtd, perm, utcb as u};
+use facet_rt::entry::{addr, Entry, Stack};
 use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, ec_recall, pd_ctrl_delegate, pt_ctrl,
-    reply, revoke, sm_down, sm_up,
+    create_ec, create_pt, create_sc, create_sm, ec_flags, ec_recall, pt_ctrl, reply, revoke,
+    sm_down, sm_up,
 };
+use facet_rt::utcb::Utcb;
 
+use super::fixture::{
+    SMP, SMP_EVENTS, SMP_HANDLER_UTCBS, SMP_SHARED, SMP_SHARED_RAM, SMP_WORKER_UTCBS,
+};
 use super::naps::tsc;
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
-use crate::world::{World, SCRATCH};
-use crate::FROM_KERNEL;
+use super::tools::map_from_kernel;
+use super::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
 /// CPUs the test uses at most (application processors 1..MAX_CPUS).
 const MAX_CPUS: usize = 16;
-/// Selectors per CPU `c`: handler EC, worker EC, its SC, its wake-up semaphore.
-const HANDLER: u64 = 1100;
-const WORKER: u64 = 1200;
-const WORKER_SC: u64 = 1300;
-const SM_WAKE: u64 = 1400;
+/// Per CPU `c`: handler EC, worker EC, its SC, its wake-up semaphore.
+const fn handler(c: u64) -> u64 {
+    SMP.at(c)
+}
+const fn worker(c: u64) -> u64 {
+    SMP.at(100 + c)
+}
+const fn worker_sc(c: u64) -> u64 {
+    SMP.at(200 + c)
+}
+const fn sm_wake(c: u64) -> u64 {
+    SMP.at(300 + c)
+}
 /// Everyone reports here.
-const SM_REPORT: u64 = 1500;
+const SM_REPORT: u64 = SMP.at(400);
 /// Handlers that stay with a faulted worker park here.
-const SM_PARK: u64 = 1501;
-/// Event bases: 32 selectors per CPU.
-const EVT: u64 = 12288;
+const SM_PARK: u64 = SMP.at(401);
 const EVENT_PF: u64 = 14;
-const EVENT_STARTUP: u64 = 30;
-const EVENT_RECALL: u64 = 31;
-/// UTCBs: handlers', then workers'.
-const HANDLER_UTCB: u64 = 0x3002_0000;
-const WORKER_UTCB: u64 = 0x3003_0000;
 /// The page every worker reads until it is revoked.
-const SHARED: u64 = SCRATCH + 0x70_0000;
-const SHARED_PHYS: u64 = 0x0102_0000;
+const SHARED: u64 = SMP_SHARED.addr(0);
 
 static PHASE: AtomicU64 = AtomicU64::new(0);
 static SEEN_APIC: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
@@ -53,87 +55,40 @@ static RECALLED_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_C
 static FAULT_ADDR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static READS_AT_FAULT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-global_asm!(
-    r#"
-    .section .bss.smp_stacks, "aw", @nobits
-    .balign 16
-__smp_handler_stacks:
-    .skip 0x4000 * 16
-__smp_worker_stacks:
-    .skip 0x4000 * 16
-    .global __smp_worker_stacks
+/// Each CPU's handler and worker run at once with the others': a stack each (the
+/// handlers' chosen by portal id, which is the CPU).
+static HANDLER_STACKS: [Stack; MAX_CPUS] = [const { Stack::new() }; MAX_CPUS];
+static WORKER_STACKS: [Stack; MAX_CPUS] = [const { Stack::new() }; MAX_CPUS];
 
-    .section .text.smp_entries, "ax"
-    .global __smp_startup
-    .global __smp_recall
-    .global __smp_pf
-    // The portal id (in rdi) is the CPU: each handler gets its own stack.
-__smp_startup:
-    lea rsp, [rip + __smp_handler_stacks]
-    mov rax, rdi
-    inc rax
-    shl rax, 14
-    add rsp, rax
-    call {startup}
-    ud2
-__smp_recall:
-    lea rsp, [rip + __smp_handler_stacks]
-    mov rax, rdi
-    inc rax
-    shl rax, 14
-    add rsp, rax
-    call {recall}
-    ud2
-__smp_pf:
-    lea rsp, [rip + __smp_handler_stacks]
-    mov rax, rdi
-    inc rax
-    shl rax, 14
-    add rsp, rax
-    call {pf}
-    ud2
-"#,
-    startup = sym smp_startup,
-    recall = sym smp_recall,
-    pf = sym smp_pf,
-);
+facet_rt::portal_entry!(fn startup_entry on HANDLER_STACKS[id] => smp_startup);
+facet_rt::portal_entry!(fn recall_entry on HANDLER_STACKS[id] => smp_recall);
+facet_rt::portal_entry!(fn pf_entry on HANDLER_STACKS[id] => smp_pf);
 
-extern "C" {
-    static __smp_worker_stacks: u8;
-    fn __smp_startup();
-    fn __smp_recall();
-    fn __smp_pf();
-}
-
-fn utcb_put(c: u64, at: usize, v: u64) {
-    Utcb(HANDLER_UTCB + c * 0x1000).put(at, v)
-}
-
-fn utcb_get(c: u64, at: usize) -> u64 {
-    Utcb(HANDLER_UTCB + c * 0x1000).get(at)
+/// Handler `c`'s UTCB.
+fn utcb(c: u64) -> Utcb {
+    SMP_HANDLER_UTCBS.utcb(c)
 }
 
 /// Start-up of worker `c`: its function, its stack, its CPU number in RDI.
 extern "C" fn smp_startup(c: u64) -> ! {
-    let stacks = core::ptr::addr_of!(__smp_worker_stacks) as u64;
-    utcb_put(c, u::RIP, smp_worker as *const () as u64);
-    utcb_put(c, u::RSP, stacks + (c + 1) * 0x4000 - 8);
-    utcb_put(c, u::RDI, c);
-    utcb_put(c, u::MTD, (mtd::RIP_LEN | mtd::RSP | mtd::GPR_BSD) as u64);
+    let h = utcb(c);
+    let m = h.start_thread(smp_worker, &WORKER_STACKS[c as usize % MAX_CPUS]);
+    h.put(u::RDI, c);
+    h.reply_with(m | mtd::GPR_BSD);
     reply()
 }
 
 /// Recall of worker `c`: where it was; it goes on.
 extern "C" fn smp_recall(c: u64) -> ! {
-    RECALLED_RIP[c as usize].store(utcb_get(c, u::RIP), Ordering::SeqCst);
-    utcb_put(c, u::MTD, 0);
+    RECALLED_RIP[c as usize].store(utcb(c).get(u::RIP), Ordering::SeqCst);
+    utcb(c).reply_with(0);
     let _ = sm_up(SM_REPORT);
     reply()
 }
 
 /// Page fault of worker `c` (the shared page is gone): record and keep it stopped.
 extern "C" fn smp_pf(c: u64) -> ! {
-    FAULT_ADDR[c as usize].store(utcb_get(c, u::QUAL + 8), Ordering::SeqCst);
+    FAULT_ADDR[c as usize].store(utcb(c).get(u::QUAL + 8), Ordering::SeqCst);
     READS_AT_FAULT[c as usize].store(READS[c as usize].load(Ordering::SeqCst), Ordering::SeqCst);
     let _ = sm_up(SM_REPORT);
     loop {
@@ -148,22 +103,18 @@ extern "C" fn smp_worker(c: u64) -> ! {
     let apic = core::arch::x86_64::__cpuid(1).ebx >> 24;
     SEEN_APIC[i].store(apic as u64, Ordering::SeqCst);
     let _ = sm_up(SM_REPORT);
-    let _ = sm_down(SM_WAKE + c);
+    let _ = sm_down(sm_wake(c));
     WOKEN[i].store(1, Ordering::SeqCst);
     let _ = sm_up(SM_REPORT);
     while PHASE.load(Ordering::SeqCst) == 0 {
         core::hint::spin_loop();
     }
     loop {
-        // SAFETY: the shared page is mapped readable until the roottask revokes it;
-        // reading it after that faults, which is the point.
-        let _ = unsafe { (SHARED as *const u64).read_volatile() };
+        // Mapped until the roottask revokes it; a read after that faults, which is the
+        // point.
+        let _: u64 = SMP_SHARED.window().read(0);
         READS[i].fetch_add(1, Ordering::SeqCst);
     }
-}
-
-fn entry(f: unsafe extern "C" fn()) -> u64 {
-    f as *const () as u64
 }
 
 fn wait_reports(n: usize, what: &str) -> TestResult {
@@ -175,65 +126,39 @@ fn wait_reports(n: usize, what: &str) -> TestResult {
 
 /// Sets up CPU `c`'s handler, portals and worker.
 fn start_worker(c: u64) -> TestResult {
-    let evt = EVT + c * 32;
+    let evt = SMP_EVENTS.base(c);
     ok(
-        create_ec(HANDLER + c, PD, 0, c, HANDLER_UTCB + c * 0x1000, 0, 0),
+        create_ec(handler(c), PD, 0, c, utcb(c).addr(), 0, 0),
         "handler EC",
     )?;
-    for (event, m, f) in [
-        (
-            EVENT_STARTUP,
-            mtd::RIP_LEN | mtd::RSP,
-            __smp_startup as unsafe extern "C" fn(),
-        ),
-        (EVENT_RECALL, mtd::RIP_LEN, __smp_recall),
-        (EVENT_PF, mtd::RIP_LEN | mtd::QUAL, __smp_pf),
-    ] {
+    let portals: [(u64, u32, Entry); 3] = [
+        (EVENT_STARTUP, mtd::RIP_LEN | mtd::RSP, startup_entry),
+        (EVENT_RECALL, mtd::RIP_LEN, recall_entry),
+        (EVENT_PF, mtd::RIP_LEN | mtd::QUAL, pf_entry),
+    ];
+    for (event, m, f) in portals {
         ok(
-            create_pt(evt + event, PD, HANDLER + c, m as u64, entry(f)),
+            create_pt(evt + event, PD, handler(c), m as u64, addr(f)),
             "portal",
         )?;
         ok(pt_ctrl(evt + event, c), "portal id")?;
     }
-    ok(create_sm(SM_WAKE + c, PD, 0, 0), "wake-up sm")?;
+    ok(create_sm(sm_wake(c), PD, 0, 0), "wake-up sm")?;
+    let utcb = SMP_WORKER_UTCBS.addr(c);
     ok(
-        create_ec(
-            WORKER + c,
-            PD,
-            ec_flags::GLOBAL,
-            c,
-            WORKER_UTCB + c * 0x1000,
-            0,
-            evt,
-        ),
+        create_ec(worker(c), PD, ec_flags::GLOBAL, c, utcb, 0, evt),
         "worker EC",
     )?;
-    ok(
-        create_sc(WORKER_SC + c, PD, WORKER + c, 1, 1000),
-        "worker SC",
-    )?;
-    Ok(())
+    ok(create_sc(worker_sc(c), PD, worker(c), 1, 1000), "worker SC")
 }
 
-pub fn every_cpu_runs_ecs(w: &World) -> TestResult {
-    let online = (0..facet_abi::config::NUM_CPU)
-        .take_while(|&i| w.hip.cpu(i).flags & 1 != 0)
-        .count()
-        .min(MAX_CPUS);
-    let aps = 1..online as u64;
+pub fn every_cpu_runs_ecs(e: &Env) -> TestResult {
+    let aps = 1..e.cpus(MAX_CPUS);
     let n = aps.clone().count();
     // The page the workers read.
-    let ram = Crd::new(
-        Kind::Memory,
-        SHARED_PHYS >> 12,
-        0,
-        perm::MEM_R | perm::MEM_W,
-    );
-    let at = Crd::new(Kind::Memory, SHARED >> 12, 0, perm::MEM_R | perm::MEM_W);
-    ok(
-        pd_ctrl_delegate(PD, PD, ram, FROM_KERNEL, at),
-        "shared page",
-    )?;
+    let rw = perm::MEM_R | perm::MEM_W;
+    let shared = SMP_SHARED.window();
+    map_from_kernel(SMP_SHARED_RAM.page(0), 0, rw, shared, "shared page")?;
     ok(create_sm(SM_REPORT, PD, 0, 0), "report sm")?;
     ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
     for c in aps.clone() {
@@ -243,11 +168,11 @@ pub fn every_cpu_runs_ecs(w: &World) -> TestResult {
     wait_reports(n, "workers starting")?;
     for c in aps.clone() {
         let seen = SEEN_APIC[c as usize].load(Ordering::SeqCst);
-        ensure_eq!(seen, w.hip.cpu(c as usize).lapic[0] as u64);
+        ensure_eq!(seen, e.hip().cpu(c as usize).lapic[0] as u64);
     }
     // Woken from this CPU.
     for c in aps.clone() {
-        ok(sm_up(SM_WAKE + c), "wake up")?;
+        ok(sm_up(sm_wake(c)), "wake up")?;
     }
     wait_reports(n, "workers waking")?;
     for c in aps.clone() {
@@ -266,10 +191,10 @@ pub fn every_cpu_runs_ecs(w: &World) -> TestResult {
     }
     // Recalled where they spin, and going on afterwards.
     for c in aps.clone() {
-        ok(ec_recall(WORKER + c), "recall")?;
+        ok(ec_recall(worker(c)), "recall")?;
     }
     wait_reports(n, "recalls")?;
-    let worker_code = smp_worker as *const () as u64;
+    let worker_code = facet_rt::entry::thread_addr(smp_worker);
     for c in aps.clone() {
         let rip = RECALLED_RIP[c as usize].load(Ordering::SeqCst);
         ensure!(
@@ -290,6 +215,7 @@ pub fn every_cpu_runs_ecs(w: &World) -> TestResult {
         }
     }
     // The page goes; no CPU reads it afterwards: each faults at its next read.
+    let at = Crd::new(Kind::Memory, shared.page_number(), 0, rw);
     ok(revoke(at, true, None), "revoke the shared page")?;
     let after: [u64; MAX_CPUS] = core::array::from_fn(|i| READS[i].load(Ordering::SeqCst));
     wait_reports(n, "page faults")?;

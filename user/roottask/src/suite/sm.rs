@@ -5,29 +5,31 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::crd::{Crd, Kind};
-use facet_abi::hip::off;
 use facet_abi::hypercall::{arg1, Hypercall};
-use facet_abi::layout::ROOT_SEL_PD;
-use facet_abi::perm;
+use facet_abi::layout::{EVENT_STARTUP, ROOT_SEL_PD};
 use facet_abi::status::Status;
+use facet_rt::entry::{addr, Stack};
 use facet_rt::hypercall::{create_ec, create_sc, create_sm, ec_flags, revoke, sm_down_until};
 
+use super::fixture::{SM_EVENTS, SM_SCS, SM_SEMAPHORES, SM_THREADS};
+use super::ipc::startup_portal;
 use super::naps::tsc;
-use super::{ok, Fail, TestResult};
-use crate::world::World;
+use super::tools::revoke_all;
+use super::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
-/// 2^ORDER threads, their ECs and SCs in aligned selector ranges nothing else uses.
-const ORDER: u8 = 9;
-const ECS: u64 = 3 << 20;
-const SCS: u64 = ECS + (1 << 12);
+/// The threads' ECs and SCs, each in an aligned range (one revoke each).
+const ECS: u64 = SM_THREADS.at(0);
+const SCS: u64 = SM_SCS.at(0);
 /// The semaphore they wait on, the one they park on afterwards, and the roottask's nap.
-const SM_WAIT: u64 = ECS + (1 << 13);
-const SM_PARK: u64 = SM_WAIT + 1;
-const SM_NAP: u64 = SM_WAIT + 2;
+const SM_WAIT: u64 = SM_SEMAPHORES.at(0);
+const SM_PARK: u64 = SM_SEMAPHORES.at(1);
+const SM_NAP: u64 = SM_SEMAPHORES.at(2);
 /// Their event base (the start-up portal at + 30).
-const EVT: u64 = ECS + (1 << 14);
+const EVT: u64 = SM_EVENTS.base(0);
+
+/// The stack every thread starts on; they never touch it.
+static STACK: Stack = Stack::new();
 
 /// The absolute TSC deadline the threads wait until, and how many got TIMEOUT.
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
@@ -65,16 +67,17 @@ __timeouts_thread:
 );
 
 extern "C" {
-    fn __timeouts_thread() -> !;
+    fn __timeouts_thread();
 }
 
-pub fn every_deadline_ends_its_wait(w: &World) -> TestResult {
-    let count = 1u64 << ORDER;
-    let per_ms = w.hip.u32(off::FREQ_TSC) as u64;
+/// Needs `ipc::exceptions_startup_and_semaphores` first (the start-up handler).
+pub fn every_deadline_ends_its_wait(e: &Env) -> TestResult {
+    let count = SM_THREADS.len();
+    let per_ms = e.per_ms();
     for sm in [SM_WAIT, SM_PARK, SM_NAP] {
         ok(create_sm(sm, PD, 0, 0), "semaphore")?;
     }
-    super::ipc::startup_portal(__timeouts_thread as *const () as u64, EVT)?;
+    startup_portal(EVT, addr(__timeouts_thread), STACK.top() - 8)?;
     // Set before any thread can run (a timer tick may give them the CPU at any time).
     DEADLINE.store(tsc() + 300 * per_ms, Ordering::SeqCst);
     for i in 0..count {
@@ -90,18 +93,10 @@ pub fn every_deadline_ends_its_wait(w: &World) -> TestResult {
         ensure!(nap.is_err(), "nap: {:?}", nap);
     }
     let done = TIMED_OUT.load(Ordering::SeqCst);
-    for (base, order) in [(SCS, ORDER), (ECS, ORDER), (EVT + 30, 0)] {
-        ok(
-            revoke(Crd::new(Kind::Object, base, order, perm::ALL), true, None),
-            "revoke",
-        )?;
+    for range in [SM_SCS, SM_THREADS] {
+        ok(revoke(range.crd(), true, None), "revoke")?;
     }
-    for sm in [SM_WAIT, SM_PARK, SM_NAP] {
-        ok(
-            revoke(Crd::new(Kind::Object, sm, 0, perm::ALL), true, None),
-            "revoke",
-        )?;
-    }
+    revoke_all([EVT + EVENT_STARTUP, SM_WAIT, SM_PARK, SM_NAP])?;
     ensure_eq!(done, count);
     Ok(())
 }

@@ -2,31 +2,22 @@
 //! MTD CTRL at start-up, answers the guest's RDTSC, then asks for an exit as soon as
 //! the guest can take an interrupt (the INJ window request), and injects one there.
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
 use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{reply, sm_down, sm_up};
+use facet_rt::entry::Stack;
+use facet_rt::hypercall::reply;
+use facet_rt::utcb::Utcb;
 
-use super::vmm::{Exit, TestVm, Utcb};
-use super::{Fail, TestResult};
-use crate::world::{World, SCRATCH};
+use super::vmm::{reasons, write_guest_code, Exit, TestVm};
+use crate::suite::fixture::{VMS, VM_EVENTS, VM_UTCBS};
+use crate::suite::{Env, Fail, TestResult};
 
-const VM: TestVm = TestVm {
-    vmm: 946,
-    utcb: 0x3001_3000,
-    done: 912,
-    park: 913,
-    vcpu: 962,
-    sc: 963,
-    evt: 7000,
-};
+const VM: TestVm = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 6);
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(VM.utcb);
-/// Guest code in the first VM's code page (guest-physical 0x1000, mapped for the VMM
-/// at SCRATCH + 0x40_0000 by the first guest test): rdtsc; sti; nop; hlt.
+const H: Utcb = VM.utcb();
+/// Guest code in the first VM's code page: rdtsc; sti; nop; hlt.
 const CODE_AT: u64 = 0x1060;
 const CODE: [u8; 5] = [0x0f, 0x31, 0xfb, 0x90, 0xf4];
 
@@ -43,46 +34,12 @@ static RDTSC_CTRL: AtomicU64 = AtomicU64::new(0);
 /// bit 24 of the first word, VMX primary control bit 7.
 static HLT_CTRL: AtomicU64 = AtomicU64::new(0);
 
-global_asm!(
-    r#"
-    .section .bss.vm_window_stack, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-vm_window_stack:
-    .section .text.vm_window_entries, "ax"
-    .global __vm_window_startup
-    .global __vm_window_rdtsc
-    .global __vm_window_open
-    .global __vm_window_hlt
-__vm_window_startup:
-    lea rsp, [rip + vm_window_stack]
-    call {startup}
-    ud2
-__vm_window_rdtsc:
-    lea rsp, [rip + vm_window_stack]
-    call {rdtsc}
-    ud2
-__vm_window_open:
-    lea rsp, [rip + vm_window_stack]
-    call {open}
-    ud2
-__vm_window_hlt:
-    lea rsp, [rip + vm_window_stack]
-    call {hlt}
-    ud2
-"#,
-    startup = sym window_startup,
-    rdtsc = sym window_rdtsc,
-    open = sym window_open,
-    hlt = sym window_hlt,
-);
+static STACK: Stack = Stack::new();
 
-extern "C" {
-    fn __vm_window_startup();
-    fn __vm_window_rdtsc();
-    fn __vm_window_open();
-    fn __vm_window_hlt();
-}
+facet_rt::portal_entry!(fn startup_entry on STACK => window_startup);
+facet_rt::portal_entry!(fn rdtsc_entry on STACK => window_rdtsc);
+facet_rt::portal_entry!(fn open_entry on STACK => window_open);
+facet_rt::portal_entry!(fn hlt_entry on STACK => window_hlt);
 
 /// Start-up (the message carries the current intercepts): add RDTSC exiting, start in
 /// real mode with interrupts disabled.
@@ -106,7 +63,7 @@ extern "C" fn window_rdtsc(_id: u64) -> ! {
     H.put(u::RDX, 0);
     H.put(u::RIP, H.get(u::RIP) + 2);
     H.put(u::INJ, u::INJ_REQUEST_INTR_WINDOW);
-    H.put(u::MTD, (mtd::GPR_ACDB | mtd::RIP_LEN | mtd::INJ) as u64);
+    H.reply_with(mtd::GPR_ACDB | mtd::RIP_LEN | mtd::INJ);
     reply()
 }
 
@@ -115,48 +72,40 @@ extern "C" fn window_open(_id: u64) -> ! {
     WINDOW_RIP.store(H.get(u::RIP), Ordering::SeqCst);
     WINDOW_RAX.store(H.get(u::RAX), Ordering::SeqCst);
     H.put(u::INJ, 0x8000_0020);
-    H.put(u::MTD, mtd::INJ as u64);
+    H.reply_with(mtd::INJ);
     reply()
 }
 
 extern "C" fn window_hlt(_id: u64) -> ! {
     HANDLER_RBX.store(H.get(u::RBX), Ordering::SeqCst);
-    let _ = sm_up(VM.done);
-    loop {
-        let _ = sm_down(VM.park);
-    }
+    VM.finish()
 }
 
-pub fn intercepts_and_interrupt_window(w: &World) -> TestResult {
-    let flags = w.hip.u32(off::API_FLG);
-    if flags & (FEAT_SVM | FEAT_VMX) == 0 {
+/// Needs `vm::guest_runs_and_exits` first (the first VM's memory, where its code goes).
+pub fn intercepts_and_interrupt_window(e: &Env) -> TestResult {
+    let Some(r) = reasons(e) else {
         return Ok(());
-    }
-    let vmx = flags & FEAT_VMX != 0;
-    // (RDTSC exit, interrupt-window exit, HLT exit, RDTSC intercept control)
-    let (rdtsc, window, hlt, ctrl, hlt_ctrl) = if vmx {
-        (16, 7, 12, 1 << 12, 1 << 7)
+    };
+    // (RDTSC intercept control, HLT intercept control)
+    let (ctrl, hlt_ctrl) = if r.vmx {
+        (1 << 12, 1 << 7)
     } else {
-        (0x6e, 0x64, 0x78, 1 << 14, 1 << 24)
+        (1 << 14, 1 << 24)
     };
     RDTSC_CTRL.store(ctrl, Ordering::SeqCst);
     // The VMM also clears HLT exiting: the guest's final HLT must still exit (below).
     HLT_CTRL.store(hlt_ctrl, Ordering::SeqCst);
-    let host = SCRATCH + 0x40_0000 + (CODE_AT & 0xfff);
-    for (i, b) in CODE.iter().enumerate() {
-        // SAFETY: the first guest test mapped the code page read-write there.
-        unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
-    }
+    write_guest_code(CODE_AT, &CODE);
     let gprs = mtd::GPR_ACDB | mtd::RIP_LEN;
     let exits: [Exit; 4] = [
         (
             VM_EVENT_STARTUP,
             mtd::CTRL | mtd::RIP_LEN | mtd::CS_SS,
-            __vm_window_startup,
+            startup_entry,
         ),
-        (rdtsc, gprs, __vm_window_rdtsc),
-        (window, gprs, __vm_window_open),
-        (hlt, mtd::GPR_ACDB, __vm_window_hlt),
+        (r.rdtsc, gprs, rdtsc_entry),
+        (r.intr_window, gprs, open_entry),
+        (r.hlt, mtd::GPR_ACDB, hlt_entry),
     ];
     VM.run(&exits, "wait for the guest's handler")?;
     // The start-up message showed the state after INIT: F000:FFF0 with CS based at

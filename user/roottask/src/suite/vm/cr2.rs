@@ -2,29 +2,21 @@
 //! guest wrote and the guest reads the value the VMM set. (SVM keeps CR2 in the VMCB;
 //! VMX leaves it in the register, which the kernel holds for the guest while it runs.)
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
 use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{reply, sm_down, sm_up};
+use facet_rt::entry::Stack;
+use facet_rt::hypercall::reply;
+use facet_rt::utcb::Utcb;
 
-use super::vmm::{Exit, TestVm, Utcb};
-use super::{Fail, TestResult};
-use crate::world::{World, SCRATCH};
+use super::vmm::{reasons, write_guest_code, Exit, TestVm};
+use crate::suite::fixture::{VMS, VM_EVENTS, VM_UTCBS};
+use crate::suite::{Env, Fail, TestResult};
 
-const VM: TestVm = TestVm {
-    vmm: 973,
-    utcb: 0x3001_8000,
-    done: 920,
-    park: 921,
-    vcpu: 974,
-    sc: 975,
-    evt: 10240,
-};
+const VM: TestVm = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 10);
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(VM.utcb);
+const H: Utcb = VM.utcb();
 /// Guest code in the first VM's code page:
 /// mov eax, 0x2badf00d; mov cr2, eax; hlt; mov eax, cr2; hlt
 const CODE_AT: u64 = 0x10c0;
@@ -38,32 +30,10 @@ static HLTS: AtomicU64 = AtomicU64::new(0);
 static SEEN_CR2: AtomicU64 = AtomicU64::new(0);
 static SEEN_RAX: AtomicU64 = AtomicU64::new(0);
 
-global_asm!(
-    r#"
-    .section .bss.vm_cr2_stack, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-vm_cr2_stack:
-    .section .text.vm_cr2_entries, "ax"
-    .global __vm_cr2_startup
-    .global __vm_cr2_hlt
-__vm_cr2_startup:
-    lea rsp, [rip + vm_cr2_stack]
-    call {startup}
-    ud2
-__vm_cr2_hlt:
-    lea rsp, [rip + vm_cr2_stack]
-    call {hlt}
-    ud2
-"#,
-    startup = sym cr2_startup,
-    hlt = sym cr2_hlt,
-);
+static STACK: Stack = Stack::new();
 
-extern "C" {
-    fn __vm_cr2_startup();
-    fn __vm_cr2_hlt();
-}
+facet_rt::portal_entry!(fn startup_entry on STACK => cr2_startup);
+facet_rt::portal_entry!(fn hlt_entry on STACK => cr2_hlt);
 
 /// Start-up: real mode at the code.
 extern "C" fn cr2_startup(_id: u64) -> ! {
@@ -83,26 +53,18 @@ extern "C" fn cr2_hlt(_id: u64) -> ! {
         reply()
     }
     SEEN_RAX.store(H.get(u::RAX) & 0xffff_ffff, Ordering::SeqCst);
-    let _ = sm_up(VM.done);
-    loop {
-        let _ = sm_down(VM.park);
-    }
+    VM.finish()
 }
 
-pub fn guest_cr2_follows_mtd_cr(w: &World) -> TestResult {
-    let flags = w.hip.u32(off::API_FLG);
-    if flags & (FEAT_SVM | FEAT_VMX) == 0 {
+/// Needs `vm::guest_runs_and_exits` first (the first VM's memory, where its code goes).
+pub fn guest_cr2_follows_mtd_cr(e: &Env) -> TestResult {
+    let Some(r) = reasons(e) else {
         return Ok(());
-    }
-    let host = SCRATCH + 0x40_0000 + (CODE_AT & 0xfff);
-    for (i, b) in CODE.iter().enumerate() {
-        // SAFETY: the first guest test mapped the code page read-write there.
-        unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
-    }
-    let hlt = if flags & FEAT_VMX != 0 { 12 } else { 0x78 };
+    };
+    write_guest_code(CODE_AT, &CODE);
     let exits: [Exit; 2] = [
-        (VM_EVENT_STARTUP, 0, __vm_cr2_startup),
-        (hlt, mtd::GPR_ACDB | mtd::RIP_LEN | mtd::CR, __vm_cr2_hlt),
+        (VM_EVENT_STARTUP, 0, startup_entry),
+        (r.hlt, mtd::GPR_ACDB | mtd::RIP_LEN | mtd::CR, hlt_entry),
     ];
     VM.run(&exits, "wait for the guest's second HLT")?;
     ensure_eq!(HLTS.load(Ordering::SeqCst), 2u64);

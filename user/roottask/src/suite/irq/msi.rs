@@ -3,28 +3,27 @@
 //! one `up` per raised interrupt. `assign_gsi` refuses an MSI for a device the caller has
 //! not mapped.
 
-use facet_abi::crd::{Crd, Kind};
 use facet_abi::hip::off;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
-use facet_rt::hypercall::{
-    assign_gsi, assign_gsi_mode, assign_pci, pd_ctrl_delegate, sm_down, sm_down_until,
-};
+use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, assign_pci, sm_down, sm_down_until};
 
-use super::{ok, Fail, TestResult};
-use crate::args::Args;
-use crate::world::{World, SCRATCH};
-use crate::FROM_KERNEL;
+use facet_rt::window::Window;
+
+use super::gsi_semaphore;
+use crate::suite::fixture::{CMDLINE, MSI, MSI_PAGES};
+use crate::suite::tools::map_from_kernel;
+use crate::suite::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
 /// A GSI beyond the I/O APIC's pins: an MSI.
 const MSI_GSI: u64 = 100;
 /// Where the roottask receives its interrupt semaphore.
-const SM: u64 = 1700;
+const SM: u64 = MSI.at(0);
 /// Where the device's configuration page and its registers (BAR 0) are mapped.
-const CONFIG: u64 = SCRATCH + 0x80_0000;
-const REGS: u64 = SCRATCH + 0x81_0000;
+const CONFIG: Window = MSI_PAGES.window().sub(0, 0x1000);
+const REGS: Window = MSI_PAGES.window().sub(0x1_0000, 0x1000);
 /// The edu device's ids and registers.
 const EDU_ID: u32 = 0x11e8_1234;
 const EDU_RAISE: u64 = 0x60;
@@ -33,34 +32,29 @@ const INTERRUPTS: u32 = 1000;
 /// The I/O APIC pins PCI INTx lines reach on q35 (PIRQ A..H), and where the roottask
 /// receives their semaphores.
 const PCI_GSIS: core::ops::Range<u64> = 16..24;
-const PIN_SM: u64 = 1710;
+const PIN_SM: u64 = MSI.at(10);
 
-fn map(phys: u64, at: u64, what: &str) -> TestResult {
-    let crd = Crd::new(Kind::Memory, phys >> 12, 0, perm::MEM_R | perm::MEM_W);
-    let window = Crd::new(Kind::Memory, at >> 12, 0, perm::MEM_R | perm::MEM_W);
-    ok(pd_ctrl_delegate(PD, PD, crd, FROM_KERNEL, window), what).map(|_| ())
+fn map(phys: u64, at: Window, what: &str) -> TestResult {
+    map_from_kernel(phys >> 12, 0, perm::MEM_R | perm::MEM_W, at, what)
 }
 
 fn cfg32(off: u64) -> u32 {
-    // SAFETY: the device's configuration page is mapped at CONFIG.
-    unsafe { ((CONFIG + off) as *const u32).read_volatile() }
+    CONFIG.read(off)
 }
 
 fn set_cfg32(off: u64, v: u32) {
-    // SAFETY: as for `cfg32`.
-    unsafe { ((CONFIG + off) as *mut u32).write_volatile(v) }
+    CONFIG.write(off, v)
 }
 
 fn reg_write(off: u64, v: u32) {
-    // SAFETY: the device's registers are mapped at REGS.
-    unsafe { ((REGS + off) as *mut u32).write_volatile(v) }
+    REGS.write(off, v)
 }
 
 /// Finds the edu device on the first bus of the MCFG region and maps its configuration
 /// page at CONFIG; its physical address.
-fn find_edu(w: &World) -> Result<Option<u64>, Fail> {
-    let base = w.hip.u64(off::MCFG_BASE);
-    let size = w.hip.u64(off::MCFG_SIZE);
+fn find_edu(e: &Env) -> Result<Option<u64>, Fail> {
+    let base = e.hip().u64(off::MCFG_BASE);
+    let size = e.hip().u64(off::MCFG_SIZE);
     for dev in 0..32u64 {
         let phys = base + (dev << 15);
         if (dev << 15) >= size {
@@ -90,12 +84,12 @@ fn msi_capability() -> Option<u64> {
     None
 }
 
-pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
-    if !args.q35 {
+pub fn edu_msi_reaches_its_semaphore(e: &Env) -> TestResult {
+    if !e.args.q35 {
         // Only QEMU's q35 machine has the MCFG region and the edu device.
         return Ok(());
     }
-    let Some(_) = find_edu(w)? else {
+    let Some(_) = find_edu(e)? else {
         return Err(Fail::new(format_args!("no edu device on bus 0")));
     };
     // Memory decoding and bus mastering (an MSI is a memory write by the device).
@@ -103,30 +97,26 @@ pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
     let bar0 = (cfg32(0x10) & !0xf) as u64;
     map(bar0, REGS, "edu registers")?;
     // The semaphore of the MSI GSI, from the kernel.
-    let gsi = Crd::new(
-        Kind::Object,
-        facet_abi::config::NUM_CPU as u64 + MSI_GSI,
-        0,
-        perm::ALL,
-    );
-    let window = Crd::new(Kind::Object, SM, 0, perm::ALL);
-    ok(
-        pd_ctrl_delegate(PD, PD, gsi, FROM_KERNEL, window),
-        "GSI semaphore",
-    )?;
+    gsi_semaphore(MSI_GSI, SM)?;
     // Bad input: no device mapped there, a page that is not configuration space, a CPU
     // that does not exist.
     ensure_eq!(assign_gsi(SM, 0x1000, 0, u64::MAX), Err(Status::BadDev));
-    ensure_eq!(assign_gsi(SM, SCRATCH, 0, u64::MAX), Err(Status::BadDev));
-    ensure_eq!(assign_gsi(SM, CONFIG, 77, u64::MAX), Err(Status::BadCpu));
-    let (address, data) = ok(assign_gsi(SM, CONFIG, 0, u64::MAX), "assign_gsi")?;
+    ensure_eq!(
+        assign_gsi(SM, CMDLINE.addr(0), 0, u64::MAX),
+        Err(Status::BadDev)
+    );
+    ensure_eq!(
+        assign_gsi(SM, CONFIG.base(), 77, u64::MAX),
+        Err(Status::BadCpu)
+    );
+    let (address, data) = ok(assign_gsi(SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
     // assign_pci as the reference answers without an IOMMU unit for the device: the
     // checks (a PD, a mapped configuration page), then BAD_DEV.
-    ensure_eq!(assign_pci(SM, CONFIG, 0), Err(Status::BadCap));
+    ensure_eq!(assign_pci(SM, CONFIG.base(), 0), Err(Status::BadCap));
     ensure_eq!(assign_pci(PD, 0x1000, 0), Err(Status::BadDev));
-    ensure_eq!(assign_pci(PD, CONFIG, 0), Err(Status::BadDev));
+    ensure_eq!(assign_pci(PD, CONFIG.base(), 0), Err(Status::BadDev));
     ensure_eq!(address & 0xfff0_0000, 0xfee0_0000u64);
-    ensure_eq!(address >> 12 & 0xff, w.hip.cpu(0).lapic[0] as u64);
+    ensure_eq!(address >> 12 & 0xff, e.hip().cpu(0).lapic[0] as u64);
     // Program the device's MSI capability and enable it.
     let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
     let control = cfg32(cap) >> 16;
@@ -153,11 +143,11 @@ pub fn edu_msi_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
 /// active-low I/O APIC input. Which of the PCI pins it reaches depends on the slot: the
 /// first interrupt finds it. The kernel masks the pin at each interrupt and unmasks it at
 /// the next `down`, so the driver acknowledges the device before it waits again.
-pub fn edu_pin_interrupt_reaches_its_semaphore(w: &World, args: &Args) -> TestResult {
-    if !args.q35 {
+pub fn edu_pin_interrupt_reaches_its_semaphore(e: &Env) -> TestResult {
+    if !e.args.q35 {
         return Ok(());
     }
-    let Some(_) = find_edu(w)? else {
+    let Some(_) = find_edu(e)? else {
         return Err(Fail::new(format_args!("no edu device on bus 0")));
     };
     let bar0 = (cfg32(0x10) & !0xf) as u64;
@@ -166,17 +156,7 @@ pub fn edu_pin_interrupt_reaches_its_semaphore(w: &World, args: &Args) -> TestRe
     set_cfg32(0x04, (cfg32(0x04) | 0x6) & !(1 << 10));
     for g in PCI_GSIS {
         let sel = PIN_SM + g - PCI_GSIS.start;
-        let gsi = Crd::new(
-            Kind::Object,
-            facet_abi::config::NUM_CPU as u64 + g,
-            0,
-            perm::ALL,
-        );
-        let window = Crd::new(Kind::Object, sel, 0, perm::ALL);
-        ok(
-            pd_ctrl_delegate(PD, PD, gsi, FROM_KERNEL, window),
-            "GSI semaphore",
-        )?;
+        gsi_semaphore(g, sel)?;
         ok(assign_gsi_mode(sel, 0, true, true, u64::MAX), "assign_gsi")?;
     }
     // One interrupt, acknowledged; exactly one pin saw it.

@@ -4,29 +4,22 @@
 //! completes the write. The VMM's timeout (MTD TSC_TIMEOUT): a guest spinning with
 //! interrupts off exits to the VMM (reason 52) once the timeout has passed.
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::hip::{off, FEAT_VMX};
 use facet_abi::layout::VM_EVENT_STARTUP;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{reply, sm_down, sm_up};
+use facet_rt::entry::Stack;
+use facet_rt::hypercall::reply;
+use facet_rt::utcb::Utcb;
 
-use super::vmm::{Exit, TestVm, Utcb};
-use super::{Fail, TestResult};
-use crate::world::{World, SCRATCH};
+use super::vmm::{reasons, write_guest_code, Exit, TestVm};
+use super::SPIN_AT;
+use crate::suite::fixture::{VMS, VM_EVENTS, VM_UTCBS};
+use crate::suite::{Env, Fail, TestResult};
 
-const VM: TestVm = TestVm {
-    vmm: 948,
-    utcb: 0x3001_6000,
-    done: 916,
-    park: 917,
-    vcpu: 966,
-    sc: 967,
-    evt: 8448,
-};
+const VM: TestVm = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 8);
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(VM.utcb);
+const H: Utcb = VM.utcb();
 /// Guest code in the first VM's code page: mov eax, cr0; or al, 8; mov cr0, eax; hlt
 const CODE_AT: u64 = 0x1080;
 const CODE: [u8; 9] = [0x0f, 0x20, 0xc0, 0x0c, 0x08, 0x0f, 0x22, 0xc0, 0xf4];
@@ -38,69 +31,25 @@ static HLT_CR0: AtomicU64 = AtomicU64::new(0);
 static TIMEOUT_RIP: AtomicU64 = AtomicU64::new(0);
 static TIMEOUT_LEFT: AtomicU64 = AtomicU64::new(0);
 
-global_asm!(
-    r#"
-    .section .bss.vm_crmon_stack, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-vm_crmon_stack:
-    .section .text.vm_crmon_entries, "ax"
-    .global __vm_crmon_startup
-    .global __vm_crmon_cr
-    .global __vm_crmon_hlt
-    .global __vm_timeout_startup
-    .global __vm_timeout_exit
-__vm_crmon_startup:
-    lea rsp, [rip + vm_crmon_stack]
-    call {startup}
-    ud2
-__vm_crmon_cr:
-    lea rsp, [rip + vm_crmon_stack]
-    call {cr}
-    ud2
-__vm_crmon_hlt:
-    lea rsp, [rip + vm_crmon_stack]
-    call {hlt}
-    ud2
-__vm_timeout_startup:
-    lea rsp, [rip + vm_crmon_stack]
-    call {t_startup}
-    ud2
-__vm_timeout_exit:
-    lea rsp, [rip + vm_crmon_stack]
-    call {t_exit}
-    ud2
-"#,
-    startup = sym crmon_startup,
-    cr = sym crmon_cr,
-    hlt = sym crmon_hlt,
-    t_startup = sym timeout_startup,
-    t_exit = sym timeout_exit,
-);
+/// A stack per VMM handler EC.
+static STACK: Stack = Stack::new();
+static T_STACK: Stack = Stack::new();
 
-extern "C" {
-    fn __vm_crmon_startup();
-    fn __vm_crmon_cr();
-    fn __vm_crmon_hlt();
-    fn __vm_timeout_startup();
-    fn __vm_timeout_exit();
-}
+facet_rt::portal_entry!(fn startup_entry on STACK => crmon_startup);
+facet_rt::portal_entry!(fn cr_entry on STACK => crmon_cr);
+facet_rt::portal_entry!(fn hlt_entry on STACK => crmon_hlt);
+facet_rt::portal_entry!(fn timeout_startup_entry on T_STACK => timeout_startup);
+facet_rt::portal_entry!(fn timeout_entry on T_STACK => timeout_exit);
 
 /// The timeout test's VM (with semaphores of its own: it does not depend on the CR0
 /// test's).
-const T_VM: TestVm = TestVm {
-    vmm: 949,
-    utcb: 0x3001_7000,
-    done: 918,
-    park: 919,
-    vcpu: 968,
-    sc: 969,
-    evt: 8704,
-};
-const T: Utcb = Utcb(T_VM.utcb);
-/// `jmp $` in the first VM's code page (at 0x1050), and the timeout the VMM sets.
-const SPIN_AT: u64 = 0x1050;
+const T_VM: TestVm = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 9);
+const T: Utcb = T_VM.utcb();
+/// The timeout the VMM sets.
 const TIMEOUT_TICKS: u64 = 2_000_000;
+/// VMX's exits: a CR access, HLT, the preemption timer (the VMM's timeout).
+const CR_ACCESS: u64 = 28;
+const PREEMPTION_TIMER: u64 = 52;
 
 /// Start-up: spin with interrupts off, and exit after TIMEOUT_TICKS.
 extern "C" fn timeout_startup(_id: u64) -> ! {
@@ -114,10 +63,7 @@ extern "C" fn timeout_startup(_id: u64) -> ! {
 extern "C" fn timeout_exit(_id: u64) -> ! {
     TIMEOUT_RIP.store(T.get(u::RIP), Ordering::SeqCst);
     TIMEOUT_LEFT.store(T.get(u::TSC_TIMEOUT), Ordering::SeqCst);
-    let _ = sm_up(T_VM.done);
-    loop {
-        let _ = sm_down(T_VM.park);
-    }
+    T_VM.finish()
 }
 
 /// Start-up: monitor CR0.TS, real mode at the code.
@@ -140,27 +86,21 @@ extern "C" fn crmon_cr(_id: u64) -> ! {
 
 extern "C" fn crmon_hlt(_id: u64) -> ! {
     HLT_CR0.store(H.get(u::CR0), Ordering::SeqCst);
-    let _ = sm_up(VM.done);
-    loop {
-        let _ = sm_down(VM.park);
-    }
+    VM.finish()
 }
 
-pub fn monitored_cr0_bit_exits(w: &World) -> TestResult {
-    if w.hip.u32(off::API_FLG) & FEAT_VMX == 0 {
-        // Monitoring masks are VMX's (SVM intercepts whole CR writes).
+/// Needs `vm::guest_runs_and_exits` first (the first VM's memory, where its code goes).
+pub fn monitored_cr0_bit_exits(e: &Env) -> TestResult {
+    // Monitoring masks are VMX's (SVM intercepts whole CR writes).
+    let Some(r) = reasons(e).filter(|r| r.vmx) else {
         return Ok(());
-    }
-    let host = SCRATCH + 0x40_0000 + (CODE_AT & 0xfff);
-    for (i, b) in CODE.iter().enumerate() {
-        // SAFETY: the first guest test mapped the code page read-write there.
-        unsafe { ((host + i as u64) as *mut u8).write_volatile(*b) };
-    }
+    };
+    write_guest_code(CODE_AT, &CODE);
     let gprs = mtd::GPR_ACDB | mtd::RIP_LEN;
     let exits: [Exit; 3] = [
-        (VM_EVENT_STARTUP, mtd::CTRL, __vm_crmon_startup),
-        (28, gprs | mtd::QUAL | mtd::CR, __vm_crmon_cr),
-        (12, mtd::CR, __vm_crmon_hlt),
+        (VM_EVENT_STARTUP, mtd::CTRL, startup_entry),
+        (CR_ACCESS, gprs | mtd::QUAL | mtd::CR, cr_entry),
+        (r.hlt, mtd::CR, hlt_entry),
     ];
     VM.run(&exits, "wait for the guest's HLT")?;
     // One exit: MOV to CR0 (access type 0 in bits 5:4, CR 0 in bits 3:0) from EAX
@@ -175,14 +115,19 @@ pub fn monitored_cr0_bit_exits(w: &World) -> TestResult {
     Ok(())
 }
 
-pub fn vmm_timeout_exits(w: &World) -> TestResult {
-    if w.hip.u32(off::API_FLG) & FEAT_VMX == 0 {
-        // The timeout rides on VMX's preemption timer.
+/// Needs `vm::guest_runs_and_exits` first (the first VM's memory, where its code goes).
+pub fn vmm_timeout_exits(e: &Env) -> TestResult {
+    // The timeout rides on VMX's preemption timer.
+    if !reasons(e).is_some_and(|r| r.vmx) {
         return Ok(());
     }
     let exits: [Exit; 2] = [
-        (VM_EVENT_STARTUP, 0, __vm_timeout_startup),
-        (52, mtd::RIP_LEN | mtd::TSC_TIMEOUT, __vm_timeout_exit),
+        (VM_EVENT_STARTUP, 0, timeout_startup_entry),
+        (
+            PREEMPTION_TIMER,
+            mtd::RIP_LEN | mtd::TSC_TIMEOUT,
+            timeout_entry,
+        ),
     ];
     T_VM.run(&exits, "wait for the timeout")?;
     ensure_eq!(TIMEOUT_RIP.load(Ordering::SeqCst), SPIN_AT);

@@ -3,70 +3,34 @@
 //! invalid-state event, VMX's basic reason 33), the VMM repairs the state, and the vCPU
 //! runs on.
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::hip::{off, FEAT_SVM, FEAT_VMX};
-use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, VM_EVENT_INVALID, VM_EVENT_STARTUP};
+use facet_abi::layout::{ROOT_SEL_EC, ROOT_SEL_PD, VM_EVENT_STARTUP};
 use facet_abi::status::Status;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{create_ec, ec_flags, reply, sm_down, sm_up};
+use facet_rt::entry::Stack;
+use facet_rt::hypercall::{create_ec, ec_flags, reply};
+use facet_rt::utcb::Utcb;
 
-use super::vmm::{Exit, TestVm, Utcb};
-use super::{Fail, TestResult};
-use crate::world::World;
+use super::vmm::{reasons, Exit, TestVm};
+use crate::suite::fixture::{NOTHING, VMS, VM_EVENTS, VM_UTCBS};
+use crate::suite::{Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
-const VM: TestVm = TestVm {
-    vmm: 945,
-    utcb: 0x3001_2000,
-    done: 910,
-    park: 911,
-    vcpu: 958,
-    sc: 959,
-    evt: 6000,
-};
+const VM: TestVm = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 5);
 /// The VMM handler's UTCB.
-const H: Utcb = Utcb(VM.utcb);
+const H: Utcb = VM.utcb();
 /// The `hlt` of the first VM's guest code (guest-physical page 1, offset 15).
 const HLT_AT: u64 = 0x100f;
 
 static INVALID_EXITS: AtomicU64 = AtomicU64::new(0);
 static HLT_EXITS: AtomicU64 = AtomicU64::new(0);
 
-global_asm!(
-    r#"
-    .section .bss.vm_bad_stack, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-vm_bad_stack:
-    .section .text.vm_bad_entries, "ax"
-    .global __vm_bad_startup
-    .global __vm_bad_invalid
-    .global __vm_bad_hlt
-__vm_bad_startup:
-    lea rsp, [rip + vm_bad_stack]
-    call {startup}
-    ud2
-__vm_bad_invalid:
-    lea rsp, [rip + vm_bad_stack]
-    call {invalid}
-    ud2
-__vm_bad_hlt:
-    lea rsp, [rip + vm_bad_stack]
-    call {hlt}
-    ud2
-"#,
-    startup = sym bad_startup,
-    invalid = sym bad_invalid,
-    hlt = sym bad_hlt,
-);
+static STACK: Stack = Stack::new();
 
-extern "C" {
-    fn __vm_bad_startup();
-    fn __vm_bad_invalid();
-    fn __vm_bad_hlt();
-}
+facet_rt::portal_entry!(fn startup_entry on STACK => bad_startup);
+facet_rt::portal_entry!(fn invalid_entry on STACK => bad_invalid);
+facet_rt::portal_entry!(fn hlt_entry on STACK => bad_hlt);
 
 /// Control registers with `cr0` (CR2, CR3, CR4 zero) and RIP at the guest's HLT.
 fn reply_with_cr0(cr0: u64) -> ! {
@@ -92,46 +56,38 @@ extern "C" fn bad_invalid(_id: u64) -> ! {
 
 extern "C" fn bad_hlt(_id: u64) -> ! {
     HLT_EXITS.fetch_add(1, Ordering::SeqCst);
-    let _ = sm_up(VM.done);
-    loop {
-        let _ = sm_down(VM.park);
-    }
+    VM.finish()
 }
 
-pub fn malformed_state_is_refused_and_repairable(w: &World) -> TestResult {
-    let flags = w.hip.u32(off::API_FLG);
-    if flags & (FEAT_SVM | FEAT_VMX) == 0 {
+/// Needs `vm::guest_runs_and_exits` first (the first VM's memory, where its code goes).
+pub fn malformed_state_is_refused_and_repairable(e: &Env) -> TestResult {
+    let Some(r) = reasons(e) else {
         return Ok(());
-    }
+    };
     let vcpu = ec_flags::GLOBAL | ec_flags::VCPU;
     // Creation refusals: a vCPU in nothing, in an object that is not a PD, on a CPU
     // that does not exist, or at an occupied selector.
     ensure_eq!(
-        create_ec(VM.vcpu, VM.done + 100, vcpu, 0, 0, 0, VM.evt),
+        create_ec(VM.vcpu(), NOTHING, vcpu, 0, 0, 0, VM.evt()),
         Err(Status::BadCap)
     );
     ensure_eq!(
-        create_ec(VM.vcpu, ROOT_SEL_EC, vcpu, 0, 0, 0, VM.evt),
+        create_ec(VM.vcpu(), ROOT_SEL_EC, vcpu, 0, 0, 0, VM.evt()),
         Err(Status::BadCap)
     );
     ensure_eq!(
-        create_ec(VM.vcpu, PD, vcpu, 200, 0, 0, VM.evt),
+        create_ec(VM.vcpu(), PD, vcpu, 200, 0, 0, VM.evt()),
         Err(Status::BadCpu)
     );
     ensure_eq!(
-        create_ec(PD, PD, vcpu, 0, 0, 0, VM.evt),
+        create_ec(PD, PD, vcpu, 0, 0, 0, VM.evt()),
         Err(Status::BadCap)
     );
 
-    let (hlt, invalid) = if flags & FEAT_VMX != 0 {
-        (12, 33)
-    } else {
-        (0x78, VM_EVENT_INVALID)
-    };
     let exits: [Exit; 3] = [
-        (VM_EVENT_STARTUP, 0, __vm_bad_startup),
-        (invalid, mtd::CR, __vm_bad_invalid),
-        (hlt, mtd::RIP_LEN, __vm_bad_hlt),
+        (VM_EVENT_STARTUP, 0, startup_entry),
+        (r.invalid, mtd::CR, invalid_entry),
+        (r.hlt, mtd::RIP_LEN, hlt_entry),
     ];
     VM.run(&exits, "wait for the repaired guest's HLT")?;
     ensure_eq!(INVALID_EXITS.load(Ordering::SeqCst), 1u64);

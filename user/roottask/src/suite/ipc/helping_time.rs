@@ -12,47 +12,54 @@
 //! the spinner still spins. The low clients get their replies on their own time, after
 //! the spinner.
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::crd::{Crd, Kind};
-use facet_abi::hip::off;
-use facet_abi::layout::ROOT_SEL_PD;
-use facet_abi::{mtd, perm, utcb as u};
+use facet_abi::layout::{EVENT_STARTUP, ROOT_SEL_PD};
+use facet_rt::entry::Stack;
 use facet_rt::hypercall::{
-    call, create_ec, create_pt, create_sc, create_sm, ec_flags, reply, revoke, sm_down,
-    sm_down_until, sm_up,
+    call, create_ec, create_sc, ec_flags, reply, sm_down, sm_down_until, sm_up,
 };
+use facet_rt::utcb::Utcb;
 
-use super::naps::{nap_until, tsc};
-use super::{ok, Fail, TestResult};
-use crate::world::World;
+use crate::suite::fixture::{HELPING_TIME as S, HELPING_TIME_EVENTS, HELPING_TIME_UTCBS};
+use crate::suite::naps::{nap_until, tsc};
+use crate::suite::tools::{revoke_all, semaphores, Handler};
+use crate::suite::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
-const HANDLER: u64 = 1741;
-const STARTER: u64 = 1742;
-const LOW: u64 = 1743;
-const LOW2: u64 = 1754;
-const LOW2_SC: u64 = 1755;
-const LOW2_UTCB: u64 = 0x3004_9000;
-const SPINNER: u64 = 1744;
-const HIGH: u64 = 1745;
-const LOW_SC: u64 = 1746;
-const SPINNER_SC: u64 = 1747;
-const HIGH_SC: u64 = 1748;
-const PORTAL: u64 = 1749;
-const SM_HIGH_DONE: u64 = 1750;
-const SM_LOW_DONE: u64 = 1751;
-const SM_PARK: u64 = 1752;
-const SM_NAP: u64 = 1753;
+/// The portal's handler and the threads' start-up handler.
+const HANDLER: Handler = Handler::new(S.at(0), HELPING_TIME_UTCBS.utcb(0));
+const STARTER: Handler = Handler::new(S.at(1), HELPING_TIME_UTCBS.utcb(1));
+const LOW: u64 = S.at(2);
+const SPINNER: u64 = S.at(3);
+const HIGH: u64 = S.at(4);
+const LOW_SC: u64 = S.at(5);
+const SPINNER_SC: u64 = S.at(6);
+const HIGH_SC: u64 = S.at(7);
+const PORTAL: u64 = S.at(8);
+const SM_HIGH_DONE: u64 = S.at(9);
+const SM_LOW_DONE: u64 = S.at(10);
+const SM_PARK: u64 = S.at(11);
+const SM_NAP: u64 = S.at(12);
+const LOW2: u64 = S.at(13);
+const LOW2_SC: u64 = S.at(14);
 /// The start-up portal is at EVT + 30.
-const EVT: u64 = 1792;
-const STARTUP_PORTAL: u64 = EVT + 30;
-const HANDLER_UTCB: u64 = 0x3004_4000;
-const STARTER_UTCB: u64 = 0x3004_5000;
-const LOW_UTCB: u64 = 0x3004_6000;
-const SPINNER_UTCB: u64 = 0x3004_7000;
-const HIGH_UTCB: u64 = 0x3004_8000;
+const EVT: u64 = HELPING_TIME_EVENTS.base(0);
+const STARTUP_PORTAL: u64 = EVT + EVENT_STARTUP;
+const H: Utcb = HANDLER.utcb;
+/// The threads' UTCBs.
+const LOW_UTCB: Utcb = HELPING_TIME_UTCBS.utcb(2);
+const SPINNER_UTCB: Utcb = HELPING_TIME_UTCBS.utcb(3);
+const HIGH_UTCB: Utcb = HELPING_TIME_UTCBS.utcb(4);
+const LOW2_UTCB: Utcb = HELPING_TIME_UTCBS.utcb(5);
+
+static HANDLER_STACK: Stack = Stack::new();
+static STARTER_STACK: Stack = Stack::new();
+/// The threads' stacks, in the order they start.
+static THREAD_STACKS: [Stack; 4] = [const { Stack::new() }; 4];
+
+facet_rt::portal_entry!(fn work_entry on HANDLER_STACK => work_handler);
+facet_rt::portal_entry!(fn start_entry on STARTER_STACK => start_thread);
 
 /// TSC ticks the spinner spins, and the most the handler waits for the high client.
 static SPIN: AtomicU64 = AtomicU64::new(0);
@@ -66,51 +73,6 @@ static SPINNER_STOPPED: AtomicU64 = AtomicU64::new(0);
 static HIGH_SERVED: AtomicU64 = AtomicU64::new(0);
 static LOW_SERVED: AtomicU64 = AtomicU64::new(0);
 
-global_asm!(
-    r#"
-    .section .bss.helping_time_stacks, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-helping_time_handler_stack:
-    .skip 0x4000
-helping_time_starter_stack:
-    .skip 0x4000
-__helping_time_stack0:
-    .skip 0x4000
-__helping_time_stack1:
-    .skip 0x4000
-__helping_time_stack2:
-    .skip 0x4000
-__helping_time_stack3:
-    .global __helping_time_stack3
-    .global __helping_time_stack0
-    .global __helping_time_stack1
-    .global __helping_time_stack2
-    .section .text.helping_time_entries, "ax"
-    .global __helping_time_work
-    .global __helping_time_start
-__helping_time_work:
-    lea rsp, [rip + helping_time_handler_stack]
-    call {work}
-    ud2
-__helping_time_start:
-    lea rsp, [rip + helping_time_starter_stack]
-    call {start}
-    ud2
-"#,
-    work = sym work_handler,
-    start = sym start_thread,
-);
-
-extern "C" {
-    static __helping_time_stack0: u8;
-    static __helping_time_stack1: u8;
-    static __helping_time_stack2: u8;
-    static __helping_time_stack3: u8;
-    fn __helping_time_work();
-    fn __helping_time_start();
-}
-
 /// The handler: the first call keeps it working (spinning on its callers' time) until
 /// the high client calls (or, failing that, for PATIENCE ticks); later calls reply at
 /// once.
@@ -121,28 +83,23 @@ extern "C" fn work_handler(_id: u64) -> ! {
             core::hint::spin_loop();
         }
     }
-    // SAFETY: the handler's UTCB is mapped read-write at HANDLER_UTCB: no words back.
-    unsafe { (HANDLER_UTCB as *mut u64).write_volatile(0) };
+    // No words back.
+    H.set_items(0);
     reply()
 }
 
 /// Start-up of the threads, in the order they start: the two low clients, the spinner,
 /// the high client.
 extern "C" fn start_thread(_id: u64) -> ! {
-    let k = STARTED.fetch_add(1, Ordering::SeqCst);
-    let (entry, stack): (extern "C" fn() -> !, *const u8) = match k {
-        0 => (low_client, core::ptr::addr_of!(__helping_time_stack0)),
-        1 => (low_client2, core::ptr::addr_of!(__helping_time_stack3)),
-        2 => (spinner, core::ptr::addr_of!(__helping_time_stack1)),
-        _ => (high_client, core::ptr::addr_of!(__helping_time_stack2)),
+    let k = STARTED.fetch_add(1, Ordering::SeqCst) as usize;
+    let thread: extern "C" fn(u64) -> ! = match k {
+        0 => low_client,
+        1 => low_client2,
+        2 => spinner,
+        _ => high_client,
     };
-    let put = |at: usize, v: u64| {
-        // SAFETY: the starter's UTCB is mapped read-write at STARTER_UTCB.
-        unsafe { ((STARTER_UTCB + at as u64) as *mut u64).write_volatile(v) }
-    };
-    put(u::RIP, entry as *const () as u64);
-    put(u::RSP, stack as u64 - 8);
-    put(u::MTD, (mtd::RIP_LEN | mtd::RSP) as u64);
+    let m = STARTER.utcb.start_thread(thread, &THREAD_STACKS[k.min(3)]);
+    STARTER.utcb.reply_with(m);
     reply()
 }
 
@@ -152,9 +109,9 @@ fn park() -> ! {
     }
 }
 
-extern "C" fn low_client() -> ! {
-    // SAFETY: this thread's UTCB is mapped read-write at LOW_UTCB: no words.
-    unsafe { (LOW_UTCB as *mut u64).write_volatile(0) };
+extern "C" fn low_client(_: u64) -> ! {
+    // No words.
+    LOW_UTCB.set_items(0);
     if call(PORTAL).is_ok() {
         LOW_SERVED.fetch_add(1, Ordering::SeqCst);
     }
@@ -162,9 +119,9 @@ extern "C" fn low_client() -> ! {
     park()
 }
 
-extern "C" fn low_client2() -> ! {
-    // SAFETY: this thread's UTCB is mapped read-write at LOW2_UTCB: no words.
-    unsafe { (LOW2_UTCB as *mut u64).write_volatile(0) };
+extern "C" fn low_client2(_: u64) -> ! {
+    // No words.
+    LOW2_UTCB.set_items(0);
     LOW2_CALLING.store(1, Ordering::SeqCst);
     if call(PORTAL).is_ok() {
         LOW_SERVED.fetch_add(1, Ordering::SeqCst);
@@ -175,7 +132,7 @@ extern "C" fn low_client2() -> ! {
 
 /// Starts the high client (which takes the CPU from it at once), then spins for SPIN
 /// ticks.
-extern "C" fn spinner() -> ! {
+extern "C" fn spinner(_: u64) -> ! {
     let until = tsc() + SPIN.load(Ordering::SeqCst);
     let _ = create_sc(HIGH_SC, PD, HIGH, 3, 1000);
     while tsc() < until {
@@ -185,9 +142,9 @@ extern "C" fn spinner() -> ! {
     park()
 }
 
-extern "C" fn high_client() -> ! {
-    // SAFETY: this thread's UTCB is mapped read-write at HIGH_UTCB: no words.
-    unsafe { (HIGH_UTCB as *mut u64).write_volatile(0) };
+extern "C" fn high_client(_: u64) -> ! {
+    // No words.
+    HIGH_UTCB.set_items(0);
     HIGH_CALLING.store(1, Ordering::SeqCst);
     if call(PORTAL).is_ok() {
         let before = SPINNER_STOPPED.load(Ordering::SeqCst) == 0;
@@ -197,29 +154,15 @@ extern "C" fn high_client() -> ! {
     park()
 }
 
-pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
-    let per_ms = w.hip.u32(off::FREQ_TSC) as u64;
+pub fn busy_handler_runs_on_the_callers_time(e: &Env) -> TestResult {
+    let per_ms = e.per_ms();
     SPIN.store(400 * per_ms, Ordering::SeqCst);
     PATIENCE.store(2000 * per_ms, Ordering::SeqCst);
-    ok(
-        create_ec(HANDLER, PD, 0, 0, HANDLER_UTCB, 0, 0),
-        "handler EC",
-    )?;
-    let work = __helping_time_work as *const () as u64;
-    ok(create_pt(PORTAL, PD, HANDLER, 0, work), "portal")?;
-    ok(
-        create_ec(STARTER, PD, 0, 0, STARTER_UTCB, 0, 0),
-        "starter EC",
-    )?;
-    let start = __helping_time_start as *const () as u64;
-    let m = (mtd::RIP_LEN | mtd::RSP) as u64;
-    ok(
-        create_pt(STARTUP_PORTAL, PD, STARTER, m, start),
-        "start-up portal",
-    )?;
-    for sm in [SM_HIGH_DONE, SM_LOW_DONE, SM_PARK, SM_NAP] {
-        ok(create_sm(sm, PD, 0, 0), "sm")?;
-    }
+    HANDLER.create()?;
+    HANDLER.portal(PORTAL, 0, work_entry)?;
+    STARTER.create()?;
+    STARTER.startup_portal(EVT, start_entry)?;
+    semaphores([SM_HIGH_DONE, SM_LOW_DONE, SM_PARK, SM_NAP])?;
     for (ec, utcb) in [
         (LOW, LOW_UTCB),
         (LOW2, LOW2_UTCB),
@@ -227,7 +170,7 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
         (HIGH, HIGH_UTCB),
     ] {
         ok(
-            create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb, 0, EVT),
+            create_ec(ec, PD, ec_flags::GLOBAL, 0, utcb.addr(), 0, EVT),
             "thread EC",
         )?;
     }
@@ -259,7 +202,7 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
     ensure_eq!(HIGH_SERVED.load(Ordering::SeqCst), 1u64);
     ensure_eq!(LOW_SERVED.load(Ordering::SeqCst), 2u64);
     ensure_eq!(IN_HANDLER.load(Ordering::SeqCst), 3u64);
-    for sel in [
+    revoke_all([
         HIGH_SC,
         SPINNER_SC,
         LOW2_SC,
@@ -269,18 +212,12 @@ pub fn busy_handler_runs_on_the_callers_time(w: &World) -> TestResult {
         LOW2,
         LOW,
         STARTUP_PORTAL,
-        STARTER,
+        STARTER.ec,
         PORTAL,
-        HANDLER,
+        HANDLER.ec,
         SM_HIGH_DONE,
         SM_LOW_DONE,
         SM_PARK,
         SM_NAP,
-    ] {
-        ok(
-            revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None),
-            "revoke",
-        )?;
-    }
-    Ok(())
+    ])
 }

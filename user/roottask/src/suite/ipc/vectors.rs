@@ -9,28 +9,30 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use facet_abi::hypercall::{arg1, Hypercall};
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::status::Status;
 use facet_abi::{mtd, utcb as u};
-use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, raw, reply, sm_down, sm_down_until, sm_up,
-};
+use facet_rt::cpu::cpuid;
+use facet_rt::entry::{addr, Stack};
+use facet_rt::hypercall::{create_sm, pt_ctrl, raw, reply, sm_down, sm_down_until, sm_up};
+use facet_rt::utcb::Utcb;
 
-use super::vmm::Utcb;
-use super::{ok, Fail, TestResult};
+use crate::suite::fixture::{VECTORS, VECTORS_EVENTS, VECTORS_UTCBS};
+use crate::suite::tools::{semaphores, thread, Handler};
+use crate::suite::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
-const HANDLER: u64 = 1950;
-const WORKER: u64 = 1951;
-const WORKER_SC: u64 = 1952;
-const SM_DONE: u64 = 1953;
-const SM_PARK: u64 = 1954;
-const SM_COUNT: u64 = 1955;
+const HANDLER: Handler = Handler::new(VECTORS.at(0), VECTORS_UTCBS.utcb(0));
+const WORKER: u64 = VECTORS.at(1);
+const WORKER_SC: u64 = VECTORS.at(2);
+const SM_DONE: u64 = VECTORS.at(3);
+const SM_PARK: u64 = VECTORS.at(4);
+const SM_COUNT: u64 = VECTORS.at(5);
 /// The worker's event base: its exception portals at +vector, start-up at +30.
-const EVT: u64 = 9000;
-const HANDLER_UTCB: u64 = 0x3008_0000;
-const WORKER_UTCB: u64 = 0x3008_1000;
-const H: Utcb = Utcb(HANDLER_UTCB);
+const EVT: u64 = VECTORS_EVENTS.base(0);
+const H: Utcb = HANDLER.utcb;
+const WORKER_UTCB: u64 = VECTORS_UTCBS.addr(1);
 
 /// The faults in the order the worker raises them: (vector, bytes the handler skips
 /// (0 for traps, which report the next instruction), fault address expected (#PF)).
@@ -51,29 +53,18 @@ static ERRORS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 static CR2: AtomicU64 = AtomicU64::new(u64::MAX);
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+static HANDLER_STACK: Stack = Stack::new();
+static WORKER_STACK: Stack = Stack::new();
+
+facet_rt::portal_entry!(fn handler_entry on HANDLER_STACK => exc_handler);
+facet_rt::portal_entry!(fn startup_entry on HANDLER_STACK => exc_startup);
+
 global_asm!(
     r#"
-    .section .bss.exc_stacks, "aw", @nobits
-    .balign 16
-    .skip 0x4000
-exc_handler_stack:
-    .skip 0x4000
-    .global __exc_worker_stack
-__exc_worker_stack:
-    .section .text.exc_entries, "ax"
-    .global __exc_vec_handler
-    .global __exc_vec_startup
+    .section .text.exc_worker, "ax"
     .global __exc_vec_worker
     .global __exc_vec_faults
     .global __exc_vec_faults_end
-__exc_vec_handler:
-    lea rsp, [rip + exc_handler_stack]
-    call {handler}
-    ud2
-__exc_vec_startup:
-    lea rsp, [rip + exc_handler_stack]
-    call {startup}
-    ud2
     // The worker: each instruction below faults once; the handler moves RIP on.
 __exc_vec_worker:
     xor ecx, ecx
@@ -99,18 +90,13 @@ __exc_vec_faults_end:
     call {done}
     ud2
 "#,
-    handler = sym exc_handler,
-    startup = sym exc_startup,
     done = sym worker_done,
 );
 
 extern "C" {
-    fn __exc_vec_handler();
-    fn __exc_vec_startup();
     fn __exc_vec_worker();
     fn __exc_vec_faults();
     fn __exc_vec_faults_end();
-    static __exc_worker_stack: u8;
 }
 
 /// One exception (the portal id is the vector): record it, step over the instruction.
@@ -133,9 +119,8 @@ extern "C" fn exc_handler(vector: u64) -> ! {
 
 /// Start-up of the worker.
 extern "C" fn exc_startup(_id: u64) -> ! {
-    H.put(u::RIP, __exc_vec_worker as *const () as u64);
-    H.put(u::RSP, core::ptr::addr_of!(__exc_worker_stack) as u64 - 8);
-    H.reply_with(mtd::RIP_LEN | mtd::RSP);
+    let m = H.start(addr(__exc_vec_worker), WORKER_STACK.top() - 8);
+    H.reply_with(m);
     reply()
 }
 
@@ -146,33 +131,15 @@ extern "C" fn worker_done() -> ! {
     }
 }
 
-pub fn every_user_exception_vector() -> TestResult {
-    ok(
-        create_ec(HANDLER, PD, 0, 0, HANDLER_UTCB, 0, 0),
-        "handler EC",
-    )?;
-    let entry = __exc_vec_handler as *const () as u64;
-    let m = (mtd::RIP_LEN | mtd::QUAL) as u64;
+pub fn every_user_exception_vector(_: &Env) -> TestResult {
+    HANDLER.create()?;
     for v in [0u64, 1, 3, 6, 13, 14, 19] {
-        ok(
-            create_pt(EVT + v, PD, HANDLER, m, entry),
-            "exception portal",
-        )?;
-        ok(facet_rt::hypercall::pt_ctrl(EVT + v, v), "portal id")?;
+        HANDLER.portal(EVT + v, mtd::RIP_LEN | mtd::QUAL, handler_entry)?;
+        ok(pt_ctrl(EVT + v, v), "portal id")?;
     }
-    let start = __exc_vec_startup as *const () as u64;
-    let sm = (mtd::RIP_LEN | mtd::RSP) as u64;
-    ok(
-        create_pt(EVT + 30, PD, HANDLER, sm, start),
-        "start-up portal",
-    )?;
-    ok(create_sm(SM_DONE, PD, 0, 0), "sm")?;
-    ok(create_sm(SM_PARK, PD, 0, 0), "parking sm")?;
-    ok(
-        create_ec(WORKER, PD, ec_flags::GLOBAL, 0, WORKER_UTCB, 0, EVT),
-        "worker EC",
-    )?;
-    ok(create_sc(WORKER_SC, PD, WORKER, 1, 1000), "worker SC")?;
+    HANDLER.startup_portal(EVT, startup_entry)?;
+    semaphores([SM_DONE, SM_PARK])?;
+    thread(WORKER, WORKER_UTCB, EVT, WORKER_SC)?;
     ok(sm_down(SM_DONE), "wait for the worker")?;
     let seen: [u64; 8] = core::array::from_fn(|i| SEEN[i].load(Ordering::SeqCst));
     // QEMU's TCG computes SSE exceptions into MXCSR but never raises #XM.
@@ -186,7 +153,7 @@ pub fn every_user_exception_vector() -> TestResult {
         "vectors seen {:?}",
         seen
     );
-    let base = __exc_vec_faults as *const () as u64;
+    let base = addr(__exc_vec_faults);
     // Where each instruction starts (faults report it; traps the one after).
     let starts = [0u64, 3, 4, 5, 7, 8, 10, 0];
     for (i, &(vector, _)) in FAULTS.iter().enumerate().take(expected) {
@@ -195,7 +162,7 @@ pub fn every_user_exception_vector() -> TestResult {
         match vector {
             1 | 3 => ensure_eq!(rip, base + starts[i] + 1),
             // DIVSS xmm0, xmm1 (4 bytes) is the last instruction before the end mark.
-            19 => ensure_eq!(rip, __exc_vec_faults_end as *const () as u64 - 4),
+            19 => ensure_eq!(rip, addr(__exc_vec_faults_end) - 4),
             _ => ensure_eq!(rip, base + starts[i]),
         }
     }
@@ -210,10 +177,10 @@ pub fn every_user_exception_vector() -> TestResult {
 
 /// Whether the CPU is QEMU's TCG (its hypervisor CPUID signature).
 fn under_tcg() -> bool {
-    if super::cpu::cpuid(1, 0).2 & (1 << 31) == 0 {
+    if cpuid(1, 0).2 & (1 << 31) == 0 {
         return false;
     }
-    let (_, b, c, d) = super::cpu::cpuid(0x4000_0000, 0);
+    let (_, b, c, d) = cpuid(0x4000_0000, 0);
     let mut sig = [0u8; 12];
     sig[..4].copy_from_slice(&b.to_le_bytes());
     sig[4..8].copy_from_slice(&c.to_le_bytes());
@@ -224,8 +191,7 @@ fn under_tcg() -> bool {
 /// `down` with the zero flag takes every count at once.
 fn zero_down() -> TestResult {
     ok(create_sm(SM_COUNT, PD, 5, 0), "sm with 5")?;
-    let zero_down =
-        facet_abi::hypercall::arg1(facet_abi::hypercall::Hypercall::SmCtrl, 3, SM_COUNT);
+    let zero_down = arg1(Hypercall::SmCtrl, 3, SM_COUNT);
     let r = raw(zero_down, 0, 0, 0, 0);
     ensure_eq!(r.rdi & 0xff, Status::Success as u64);
     ensure_eq!(sm_down_until(SM_COUNT, 1), Err(Status::Timeout));

@@ -15,18 +15,17 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{create_pd, lookup, pd_ctrl_delegate, revoke};
 
-use super::child::call_in_child;
-use super::{ok, Fail, TestResult};
+use crate::suite::child::Child;
+use crate::suite::fixture::{PORT_NODES, PORT_NODES_UTCBS};
+use crate::suite::tools::revoke_all;
+use crate::suite::{ok, Env, Fail, TestResult};
 use crate::FROM_KERNEL;
 
 const PD: u64 = ROOT_SEL_PD;
-const X: u64 = 2230;
-const Y: u64 = 2231;
-/// Handler Ecs in X and their portals in the roottask, one per probe (a handler that
-/// faults is gone).
-const ECS: [u64; 4] = [2240, 2241, 2242, 2243];
-const PTS: [u64; 4] = [2250, 2251, 2252, 2253];
-const UTCB_BASE: u64 = 0x300c_0000;
+/// Two PDs; the probes run in X.
+const X_CHILD: Child = Child::new(PORT_NODES, PORT_NODES_UTCBS);
+const X: u64 = X_CHILD.pd();
+const Y: u64 = PORT_NODES.at(20);
 
 fn pio(base: u64, order: u8, perms: u8) -> Crd {
     Crd::new(Kind::Pio, base, order, perms)
@@ -66,7 +65,7 @@ fn take_back(crd: Crd, include_self: bool) -> TestResult {
     ok(revoke(crd, include_self, None), "revoke")
 }
 
-pub fn nodes_from_the_kernel() -> TestResult {
+pub fn port_nodes_from_the_kernel(_: &Env) -> TestResult {
     let a = perm::PIO_A;
     ensure_eq!(from_kernel(pio(0x500, 3, a))?, pio(0x500, 3, a));
     ensure_eq!(own(0x503)?, pio(0x500, 3, a));
@@ -108,7 +107,7 @@ pub fn nodes_from_the_kernel() -> TestResult {
     Ok(())
 }
 
-pub fn nodes_are_delegated_and_revoked_whole() -> TestResult {
+pub fn port_nodes_are_delegated_and_revoked_whole(_: &Env) -> TestResult {
     let a = perm::PIO_A;
     from_kernel(pio(0x540, 3, a))?;
     ok(create_pd(X, PD, Crd::NULL, false), "create_pd X")?;
@@ -140,17 +139,7 @@ pub fn nodes_are_delegated_and_revoked_whole() -> TestResult {
     take_back(pio(0x541, 0, a), true)?;
     ensure_eq!(own(0x547)?, Crd::NULL);
     ensure_eq!(held_by(X, pio(0x540, 0, a))?, Crd::NULL);
-    for sel in [X, Y] {
-        drop_object(sel)?;
-    }
-    Ok(())
-}
-
-fn drop_object(sel: u64) -> TestResult {
-    ok(
-        revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None),
-        "revoke an object",
-    )
+    revoke_all([X, Y])
 }
 
 global_asm!(
@@ -177,23 +166,16 @@ extern "C" {
 
 /// Whether a handler in X can read both probed ports (a handler that faults is gone and
 /// the call answers ABORT).
-fn probe(i: usize) -> Result<bool, Fail> {
-    let utcb = UTCB_BASE + 0x1000 * i as u64;
-    match call_in_child(X, ECS[i], PTS[i], utcb, __port_node_probe) {
+fn probe(i: u64) -> Result<bool, Fail> {
+    match X_CHILD.call(i, __port_node_probe) {
         Ok(()) => Ok(true),
         Err(Status::Abort) => Ok(false),
         Err(s) => Err(Fail::new(format_args!("probe {}: {}", i, s.name()))),
     }
 }
 
-pub fn the_bitmap_follows_whole_nodes() -> TestResult {
-    ok(create_pd(X, PD, Crd::NULL, false), "create_pd X")?;
-    let stub = __port_node_probe as *const () as u64;
-    let code = Crd::new(Kind::Memory, stub >> 12, 0, perm::MEM_R | perm::MEM_X);
-    ok(
-        pd_ctrl_delegate(PD, X, code, DELEGATE, code).map(|_| ()),
-        "code into X",
-    )?;
+pub fn port_bitmap_follows_whole_nodes(_: &Env) -> TestResult {
+    X_CHILD.create(__port_node_probe)?;
     // COM1's eight ports as the roottask's node, and 0x500-0x507 with a right other than
     // access: any right opens a port, as in the reference.
     let other = 0b010;
@@ -213,8 +195,5 @@ pub fn the_bitmap_follows_whole_nodes() -> TestResult {
     // The roottask's console ports are untouched.
     ensure_eq!(own(0x3ff)?, pio(0x3f8, 3, perm::PIO_A));
     take_back(pio(0x500, 3, perm::ALL), true)?;
-    for sel in PTS.into_iter().chain(ECS).chain([X]) {
-        drop_object(sel)?;
-    }
-    Ok(())
+    X_CHILD.revoke(4)
 }
