@@ -235,6 +235,21 @@ pub const TIERS: &[Tier] = &[
         needs_hardware_kvm: false,
     },
     Tier {
+        name: "bochs-return",
+        about: "Bochs, Skylake-X, 1 CPU, crash=return: a return to user mode that faults (IRET's canonical check, which QEMU's TCG skips) is the returning Ec's fault",
+        emulator: Emulator::Bochs,
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial crash=return",
+        roottask_args: "test return-fault cpus=1",
+        emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
+        timeout_s: 300,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "crash test: portal entry addresses are not checked"],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
         name: "panic",
         about: "deliberate kernel panic (crash=panic)",
         emulator: Emulator::Qemu,

@@ -35,7 +35,8 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     if let Some(next) = send(frame, ec, event, 0) {
         return next;
     }
-    crate::println!(
+    crate::println_limited!(
+        crate::console::limited::Kind::Stopped,
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
         crate::arch::syscall::cpu_id()
     );
@@ -86,7 +87,8 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
         // A recall without a usable portal any more is dropped, as on its first try.
         None if vector == recall => Next::Done(true),
         None => {
-            crate::println!(
+            crate::println_limited!(
+                crate::console::limited::Kind::Stopped,
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
                 crate::arch::syscall::cpu_id(),
                 event - 1
@@ -185,7 +187,10 @@ fn stop() -> Next {
             return Next::Done(true);
         }
         with::<Ec, _>(caller, |e| e.state = State::Dead);
-        crate::println!("FACET: an EC whose exception handler died is stopped");
+        crate::println_limited!(
+            crate::console::limited::Kind::Stopped,
+            "FACET: an EC whose exception handler died is stopped"
+        );
     }
     super::park_current();
     Next::Schedule

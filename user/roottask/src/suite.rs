@@ -85,7 +85,9 @@ mod child;
 mod child_memory;
 mod cpu;
 mod delegate;
+mod entry;
 mod exc_vectors;
+mod forward;
 mod fuzz;
 mod helping;
 mod helping_time;
@@ -145,6 +147,14 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         failed: 0,
         args: *args,
     };
+    if args.return_fault {
+        // The kernel runs with `crash=return`: only the test that needs it.
+        r.run(
+            "entry::fault_on_return_is_the_handlers",
+            entry::fault_on_return_is_the_handlers,
+        );
+        return (r.passed, r.failed);
+    }
     r.run("boot::initial_registers", || boot::initial_registers(w));
     r.run(
         "boot::utcb_mapped_zeroed_writable",
@@ -163,6 +173,14 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("cpu::xsave_enabled", cpu::xsave_enabled);
     r.run("cpu::fsgsbase_usable_in_user_mode", cpu::fsgsbase_usable);
     r.run("cpu::sse_usable_in_user_mode", cpu::sse_usable);
+    r.run(
+        "entry::compat_syscall_and_sysenter_are_the_callers_faults",
+        entry::compat_syscall_and_sysenter_are_the_callers_faults,
+    );
+    r.run(
+        "entry::portal_entries_and_stacks_outside_user_space_are_refused",
+        entry::portal_entries_and_stacks_outside_user_space_are_refused,
+    );
     r.run("delegate::ports_from_kernel", delegate::ports_from_kernel);
     r.run("delegate::memory_from_kernel_maps_module", || {
         delegate::memory_from_kernel(w)
@@ -214,6 +232,10 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         child_memory::child_memory_follows_delegation,
     );
     r.run("caps::msr_access", caps::msr_access);
+    r.run(
+        "caps::forwarded_items_lose_the_hypervisor_flag",
+        forward::forwarded_items_lose_the_hypervisor_flag,
+    );
     r.run("caps::machine_ctrl_answers", leak::machine_ctrl_answers);
     r.run(
         "caps::translate_names_the_receivers_capability",
