@@ -86,6 +86,7 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
     *FEATURES.lock() = Some((*features, use_pcid));
     let bsp = lapic::id();
     APIC_IDS[0].store(bsp, Ordering::Relaxed);
+    crate::mem::claim_mmio(TRAMPOLINE, "start-up");
     let code = trampoline::code();
     if code.len() as u64 > PARAM_CR3 {
         crate::println!("smp: trampoline too large");

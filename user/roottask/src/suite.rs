@@ -94,6 +94,7 @@ mod helping_time;
 pub mod ipc;
 mod ipc_more;
 mod irq;
+mod kernel_mmio;
 mod leak;
 mod msi;
 mod naps;
@@ -232,6 +233,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         child_memory::child_memory_follows_delegation,
     );
     r.run("caps::msr_access", caps::msr_access);
+    r.run("caps::kernel_device_pages_are_not_delegable", || {
+        kernel_mmio::kernel_device_pages_are_not_delegable(w)
+    });
     r.run(
         "caps::forwarded_items_lose_the_hypervisor_flag",
         forward::forwarded_items_lose_the_hypervisor_flag,
