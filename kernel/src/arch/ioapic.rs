@@ -133,9 +133,13 @@ pub fn route(gsi: u32, apic_id: u32) -> bool {
     true
 }
 
-/// Masks or unmasks a routed GSI.
+/// Masks or unmasks a routed GSI. A pin nobody routed stays as it is (masked since
+/// boot): its entry names vector 0 on APIC 0, which must never be let through.
 pub fn mask(gsi: u32, masked: bool) {
     let s = STATE.lock();
+    if s.mode.get(gsi as usize).is_none_or(|m| m & 0b100 == 0) {
+        return;
+    }
     let Some(io) = s.list[..s.count]
         .iter()
         .find(|i| gsi >= i.gsi_base && gsi < i.gsi_base + i.pins)

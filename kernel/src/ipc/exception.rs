@@ -169,6 +169,7 @@ fn stop() -> Next {
     })
     .unwrap_or(0);
     super::call::release_helpers(ec);
+    sched::release_parked(ec);
     if caller != 0 {
         // The call's links (see `call::call`) end here.
         crate::obj::put(ec);

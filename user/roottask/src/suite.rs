@@ -94,6 +94,7 @@ mod helping_time;
 pub mod ipc;
 mod ipc_more;
 mod irq;
+mod irq_checks;
 mod kernel_mmio;
 mod leak;
 mod msi;
@@ -277,6 +278,14 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
         irq::pit_interrupt_wakes_semaphore,
     );
     r.run("irq::gsi_chaining", irq::gsi_chaining);
+    r.run(
+        "irq::down_leaves_an_unrouted_pin_masked",
+        irq_checks::down_leaves_an_unrouted_pin_masked,
+    );
+    r.run(
+        "irq::a_refused_assign_gsi_changes_nothing",
+        irq_checks::a_refused_assign_gsi_changes_nothing,
+    );
     r.run(
         "ipc::timer_preempts_and_revoke_stops",
         ipc::timer_preempts_and_revoke_stops,
