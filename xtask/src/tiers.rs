@@ -171,7 +171,12 @@ pub const TIERS: &[Tier] = &[
         ],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: &[GREETING, "options: serial=true vga=true iommu=true"],
+            must_contain: &[
+                GREETING,
+                "options: serial=true vga=true iommu=true",
+                // The edu device's NMI-mode MSIs (irq::nmi_msis_are_events), reported.
+                "NMI(s) received",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,

@@ -273,6 +273,9 @@ pub fn run(w: &World, args: &Args) -> (u32, u32) {
     r.run("irq::edu_pin_interrupt_reaches_its_semaphore", || {
         msi::edu_pin_interrupt_reaches_its_semaphore(w, args)
     });
+    r.run("irq::nmi_msis_are_events", || {
+        msi::nmi_msis_are_events(w, args)
+    });
     r.run(
         "irq::pit_interrupt_wakes_semaphore",
         irq::pit_interrupt_wakes_semaphore,
