@@ -181,6 +181,10 @@ pub fn enable(f: &Features, use_pcid: bool) -> Enabled {
         asm!("mov cr0, {}", in(reg) cr0, options(nostack, preserves_flags));
         asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
     }
+    // Whatever firmware left in DEBUGCTL (branch recording, single-stepping on branches)
+    // goes: user mode sees the architectural TF behaviour, and no branch history of the
+    // kernel or another Pd is kept.
+    let _ = super::msr::write_checked(0x1d9, 0);
     if f.xsave {
         e.xcr0 = f.xcr0();
         // SAFETY: CR4.OSXSAVE is set and the value has only offered components, with
