@@ -11,6 +11,7 @@ pub mod hip;
 pub mod hypercall;
 pub mod io;
 pub mod start;
+pub mod start_info;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
