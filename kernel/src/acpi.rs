@@ -125,6 +125,18 @@ pub fn init(info: &BootInfo) {
     }
     if let Some(a) = tables.find(&mem, facet_kcore::acpi::dmar::SIGNATURE) {
         f.dmar = a;
+        // The remapping units' registers are the kernel's, whether or not `iommu` turns
+        // them on: a Pd that could program them would undo DMA isolation.
+        match facet_kcore::acpi::dmar::parse(&mem, a) {
+            Ok(d) => {
+                for unit in d.drhds() {
+                    for page in 0..1u64 << unit.size.min(4) {
+                        crate::mem::claim_mmio(unit.base + page * 4096, "IOMMU unit");
+                    }
+                }
+            }
+            Err(e) => crate::println!("acpi: {e}"),
+        }
     }
     if let Some(a) = tables.find(&mem, hpet::SIGNATURE) {
         if let Ok(h) = hpet::parse(&mem, a) {

@@ -88,11 +88,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     print_features(&features, &enabled);
 
     arch::pic::disable();
-    let stack_top = mem::image::stack().end;
-    let ist_top = mem::image::ist().end;
-    // SAFETY: the tables are static and only the bootstrap CPU runs; both stacks are
-    // part of the kernel image and mapped in every address space.
-    unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, stack_top, ist_top) };
+    // SAFETY: the tables are static and only the bootstrap CPU runs; its stacks are
+    // part of the kernel image, mapped in every address space, page-aligned.
+    unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, mem::image::bsp_stacks()) };
     arch::idt::init();
     arch::syscall::init();
     // The bootstrap CPU holds the kernel lock until it enters the roottask.
@@ -160,6 +158,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             let v = unsafe { core::ptr::read_volatile(0xffff_ffff_7fff_f000 as *const u64) };
             println!("crash test failed: read {v:#x}");
         }
+        Some(CrashTest::Return) => {
+            println!("crash test: portal entry addresses are not checked");
+            UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
         None => {}
     }
 
@@ -185,6 +187,7 @@ fn print_features(f: &Features, e: &cpu::Enabled) {
         (f.svm, "SVM"),
         (f.npt, "NPT"),
         (f.smep, "SMEP"),
+        (f.smap, "SMAP"),
         (f.tsc_deadline, "TSC-DEADLINE"),
         (f.x2apic, "X2APIC"),
         (f.page1g, "1G-PAGES"),
@@ -196,8 +199,8 @@ fn print_features(f: &Features, e: &cpu::Enabled) {
     }
     println!();
     println!(
-        "cpu: enabled xcr0={:#x} fsgsbase={} pcid={} smep={}",
-        e.xcr0, e.fsgsbase, e.pcid, e.smep
+        "cpu: enabled xcr0={:#x} fsgsbase={} pcid={} smep={} smap={}",
+        e.xcr0, e.fsgsbase, e.pcid, e.smep, e.smap
     );
 }
 
@@ -252,6 +255,15 @@ fn self_test() {
 }
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
+
+/// Set by `crash=return` (tests only): portals take any entry address.
+static UNCHECKED_PORTAL_IPS: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Whether `create_pt` leaves its entry-address check out (`crash=return`, tests only).
+pub fn unchecked_portal_ips() -> bool {
+    UNCHECKED_PORTAL_IPS.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// Whether CPU `cpu` can run execution contexts (every online CPU does).
 pub fn cpu_online(cpu: u32) -> bool {

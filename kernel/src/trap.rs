@@ -1,12 +1,15 @@
 //! What happens on an exception or interrupt, and on a kernel panic.
 //!
-//! A fault in the kernel is fatal: the vector, error code, RIP, CR2 and all registers go
-//! to every console and the CPU halts. A fault in user mode would be delivered to the
-//! faulting EC's exception portal; until portals exist it stops the EC with a message.
+//! A fault in the kernel is fatal (but for the MSR probes' fix-ups): the vector, error
+//! code, RIP, CR2 and all registers go to every console and the CPU halts. A fault in
+//! user mode is delivered to the faulting Ec's exception portal, or stops the Ec with a
+//! (rate-limited) message. A fault on the way back to user mode is the returning Ec's
+//! (see `arch::idt`); an NMI is an event that is counted and reported, never a fault.
 
 use core::panic::PanicInfo;
 
 use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
+use crate::arch::idt::RETURN_FAULT;
 use crate::arch::regs::Frame;
 use crate::console::write_emergency;
 use crate::ipc::CurrentFrame;
@@ -27,7 +30,18 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         return;
     }
     let held = crate::smp::bkl::enter();
-    if frame.is_user() {
+    if frame.vector & RETURN_FAULT != 0 {
+        // The return to the running Ec faulted (its saved state names something the
+        // CPU refuses to enter): the Ec takes the fault as its own, with the state it
+        // could not return to.
+        // SAFETY: the one token of this kernel entry.
+        let mut cur = unsafe { CurrentFrame::new() };
+        cur.vector = frame.vector & !RETURN_FAULT;
+        cur.error = frame.error;
+        handle_user(&mut cur);
+        crate::obj::reap();
+        *frame = *cur;
+    } else if frame.is_user() {
         // The running Ec's registers belong in the Ec (`ipc::current`): copied there, the
         // entry is handled like a hypercall, and whichever Ec runs afterwards leaves
         // through this frame.
@@ -43,6 +57,68 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         handle_kernel(frame);
     }
     crate::smp::bkl::leave(held);
+}
+
+/// `syscall` from 32-bit code (AMD CPUs; see `arch::syscall`): the running Ec's frame
+/// holds a #UD at the instruction, which it takes like any exception of its own. The
+/// stub leaves through the running Ec's frame afterwards.
+pub extern "C" fn compat_syscall_entry() {
+    let held = crate::smp::bkl::enter();
+    // SAFETY: the one token of this kernel entry.
+    let mut cur = unsafe { CurrentFrame::new() };
+    handle_user(&mut cur);
+    crate::obj::reap();
+    crate::smp::bkl::leave(held);
+}
+
+/// NMIs seen (from any CPU, in any mode), and how many of them were reported.
+static NMIS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static NMIS_REPORTED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Called by the paranoid entry (NMI, #DF, #MC) with the saved frame and GS holding
+/// this CPU's per-CPU block, whatever the interrupted code had. It must not switch Ecs
+/// or take locks the interrupted code may hold: the exit puts the interrupted GS base
+/// back and returns to exactly where the CPU was.
+pub extern "C" fn paranoid_entry(frame: &mut Frame) {
+    match frame.vector {
+        // An event, not a fault: counted here, reported (rate-limited) by the next tick.
+        2 => nmi_seen(),
+        vector => {
+            let cr2 = read_cr2();
+            write_emergency(format_args!(
+                "\nFACET EXCEPTION {} (vector {}) error {:#x} rip {:#x} cs {:#x}: fatal\n",
+                NAMES[vector as usize % 32],
+                vector,
+                frame.error,
+                frame.rip,
+                frame.cs
+            ));
+            dump(frame, cr2);
+            write_emergency(format_args!("FACET: halted\n"));
+            halt_forever();
+        }
+    }
+}
+
+/// Counts an NMI the CPU turned into a VM exit instead of delivering it (VMX).
+pub fn nmi_seen() {
+    NMIS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Reports NMIs that arrived since the last report (rate-limited; from the timer tick).
+fn report_nmis() {
+    use core::sync::atomic::Ordering;
+    let seen = NMIS.load(Ordering::Relaxed);
+    let reported = NMIS_REPORTED.load(Ordering::Relaxed);
+    if seen != reported {
+        NMIS_REPORTED.store(seen, Ordering::Relaxed);
+        crate::println_limited!(
+            crate::console::limited::Kind::Nmi,
+            "FACET: {} NMI(s) received ({} in all); ignored",
+            seen - reported,
+            seen
+        );
+    }
 }
 
 /// An exception or interrupt while user code (a thread) ran.
@@ -72,11 +148,13 @@ fn handle_user(frame: &mut CurrentFrame) {
         }
         None => {}
     }
-    write_emergency(format_args!(
-        "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped\n",
-        NAMES[vector], vector, frame.error, frame.rip, cr2
-    ));
-    dump(frame, cr2);
+    if crate::console::limited::allow(crate::console::limited::Kind::Stopped) {
+        crate::println!(
+            "FACET: user exception {} (vector {}) error {:#x} at rip {:#x} cr2 {:#x}: no exception portal, EC stopped",
+            NAMES[vector], vector, frame.error, frame.rip, cr2
+        );
+        dump(frame, cr2);
+    }
     if !crate::ipc::exception::stop_current(frame) {
         crate::ipc::sched::idle_until_ready(frame);
     }
@@ -143,9 +221,12 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     }
     if vector == lapic::VECTOR_TIMER {
         lapic::rearm();
-        // The bootstrap CPU looks after every CPU's semaphore deadlines.
+        // The bootstrap CPU looks after every CPU's semaphore deadlines, and reports
+        // what the rate-limited messages left out.
         if crate::arch::syscall::cpu_id() == 0 {
             crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
+            report_nmis();
+            crate::console::limited::flush();
         }
         if let Some(frame) = user {
             crate::ipc::sched::tick(frame);

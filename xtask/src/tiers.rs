@@ -171,7 +171,12 @@ pub const TIERS: &[Tier] = &[
         ],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: &[GREETING, "options: serial=true vga=true iommu=true"],
+            must_contain: &[
+                GREETING,
+                "options: serial=true vga=true iommu=true",
+                // The edu device's NMI-mode MSIs (irq::nmi_msis_are_events), reported.
+                "NMI(s) received",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
@@ -230,6 +235,21 @@ pub const TIERS: &[Tier] = &[
                 "(x2APIC, TSC-deadline timer)",
                 "cpu: enabled xcr0=0xe7 fsgsbase=true pcid=true",
             ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "bochs-return",
+        about: "Bochs, Skylake-X, 1 CPU, crash=return: a return to user mode that faults (IRET's canonical check, which QEMU's TCG skips) is the returning Ec's fault",
+        emulator: Emulator::Bochs,
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial crash=return",
+        roottask_args: "test return-fault cpus=1",
+        emulator_args: &["cpu: model=corei7_skylake_x, count=1, ips=200000000"],
+        timeout_s: 300,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "crash test: portal entry addresses are not checked"],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,

@@ -7,6 +7,10 @@ pub enum CrashTest {
     PageFault,
     /// A kernel panic.
     Panic,
+    /// Portals accept any entry address, so that a return to user mode can fault and
+    /// the handling of that fault can be tested (the check in `create_pt` is what keeps
+    /// it from happening otherwise).
+    Return,
 }
 
 /// Options given on the kernel command line.
@@ -22,7 +26,8 @@ pub struct Options {
     pub nopcid: bool,
     /// `novpid`: do not tag TLB entries of virtual machines.
     pub novpid: bool,
-    /// `crash=pagefault` or `crash=panic`: fail on purpose after start-up (tests only).
+    /// `crash=pagefault`, `crash=panic` or `crash=return`: fail on purpose after
+    /// start-up, or let a return to user mode fail (tests only).
     pub crash: Option<CrashTest>,
 }
 
@@ -43,6 +48,7 @@ impl Options {
                 b"novpid" => o.novpid = true,
                 b"crash=pagefault" => o.crash = Some(CrashTest::PageFault),
                 b"crash=panic" => o.crash = Some(CrashTest::Panic),
+                b"crash=return" => o.crash = Some(CrashTest::Return),
                 _ => {}
             }
         }
@@ -63,6 +69,10 @@ mod tests {
         assert_eq!(Options::parse(b""), Options::default());
         assert_eq!(Options::parse(b"serialx iommu2 SERIAL"), Options::default());
         assert_eq!(Options::parse(b"crash=panic").crash, Some(CrashTest::Panic));
+        assert_eq!(
+            Options::parse(b"crash=return").crash,
+            Some(CrashTest::Return)
+        );
         assert_eq!(
             Options::parse(b"crash=pagefault").crash,
             Some(CrashTest::PageFault)

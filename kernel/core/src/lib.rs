@@ -17,12 +17,15 @@ pub mod capspace;
 pub mod cmdline;
 pub mod elf;
 pub mod memmap;
+pub mod msr_policy;
 pub mod paging;
 pub mod phys;
+pub mod ratelimit;
 pub mod slots;
 pub mod tags;
 #[cfg(test)]
 mod testrng;
 pub mod topology;
+pub mod user_state;
 pub mod xcr0;
 pub mod xfer;

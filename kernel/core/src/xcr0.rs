@@ -1,6 +1,6 @@
 //! Which XCR0 values a guest may run with: the kernel loads the guest's before entering
 //! it, so a value the CPU would refuse (XSETBV faults) or one that enables state the
-//! kernel does not switch must never get there.
+//! kernel does not switch must never get there. PKRU (bit 9) needs nothing else.
 
 /// x87 (bit 0), SSE (1), AVX (2), the AVX-512 opmask, ZMM upper and high ZMM (5, 6, 7).
 const X87: u64 = 1;
@@ -29,6 +29,13 @@ mod tests {
         for ok in [1, 3, 7, 0xe7] {
             assert!(valid_for_guest(ok, HOST), "{ok:#x}");
         }
+    }
+
+    #[test]
+    fn protection_keys_go_with_a_host_that_switches_them() {
+        let host = HOST | 1 << 9;
+        assert!(valid_for_guest(1 << 9 | 3, host));
+        assert!(!valid_for_guest(1 << 9 | 3, HOST));
     }
 
     #[test]

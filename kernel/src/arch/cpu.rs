@@ -39,8 +39,11 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
 }
 
 /// XSAVE state components the kernel can save and restore for user programs:
-/// x87, SSE, AVX, and the three AVX-512 components (which only come together).
-pub const XCR0_SUPPORTED: u64 = 0b1110_0111;
+/// x87, SSE, AVX, the three AVX-512 components (which only come together), and PKRU:
+/// a guest may turn protection keys on in its own CR4 whenever the CPU has them, and
+/// WRPKRU then changes the one PKRU register of the CPU, so it must travel with the
+/// vCPU's other state (user mode on the host never has CR4.PKE, so its PKRU is idle).
+pub const XCR0_SUPPORTED: u64 = 0b10_1110_0111;
 
 /// What this CPU offers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,6 +60,7 @@ pub struct Features {
     pub svm: bool,
     pub npt: bool,
     pub smep: bool,
+    pub smap: bool,
     pub nx: bool,
     pub page1g: bool,
     pub tsc_deadline: bool,
@@ -91,6 +95,7 @@ impl Features {
             let l7 = cpuid(7, 0);
             f.fsgsbase = l7.ebx & 1 != 0;
             f.smep = l7.ebx & (1 << 7) != 0;
+            f.smap = l7.ebx & (1 << 20) != 0;
             f.invpcid = l7.ebx & (1 << 10) != 0;
         }
         if f.xsave && max >= 0xd {
@@ -139,6 +144,7 @@ pub struct Enabled {
     pub fsgsbase: bool,
     pub pcid: bool,
     pub smep: bool,
+    pub smap: bool,
 }
 
 /// Sets up CR0, CR4 and XCR0 on the executing CPU.
@@ -162,12 +168,23 @@ pub fn enable(f: &Features, use_pcid: bool) -> Enabled {
         cr4 |= 1 << 20;
         e.smep = true;
     }
+    // The kernel never touches memory through a user address (it reaches user pages
+    // through the direct map), so supervisor-mode access prevention costs nothing and
+    // turns any such access into a fault.
+    if f.smap {
+        cr4 |= 1 << 21;
+        e.smap = true;
+    }
     // SAFETY: the bits set are supported (checked above) and keep paging and protection
     // as they are; the kernel itself never uses FPU/SSE state (soft-float target).
     unsafe {
         asm!("mov cr0, {}", in(reg) cr0, options(nostack, preserves_flags));
         asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
     }
+    // Whatever firmware left in DEBUGCTL (branch recording, single-stepping on branches)
+    // goes: user mode sees the architectural TF behaviour, and no branch history of the
+    // kernel or another Pd is kept.
+    let _ = super::msr::write_checked(0x1d9, 0);
     if f.xsave {
         e.xcr0 = f.xcr0();
         // SAFETY: CR4.OSXSAVE is set and the value has only offered components, with
@@ -175,6 +192,17 @@ pub fn enable(f: &Features, use_pcid: bool) -> Enabled {
         unsafe {
             asm!("xsetbv", in("ecx") 0u32, in("eax") e.xcr0 as u32, in("edx") (e.xcr0 >> 32) as u32,
                  options(nomem, nostack, preserves_flags))
+        }
+        // Every context's state must fit its area: if the CPU lays the enabled
+        // components out beyond it, only x87, SSE and AVX are kept (their layout is fixed
+        // and fits).
+        if cpuid(0xd, 0).ebx as usize > core::mem::size_of::<super::fpu::FpuArea>() {
+            e.xcr0 &= 0b111;
+            // SAFETY: as above, with fewer components.
+            unsafe {
+                asm!("xsetbv", in("ecx") 0u32, in("eax") e.xcr0 as u32, in("edx") 0u32,
+                     options(nomem, nostack, preserves_flags))
+            }
         }
     }
     e

@@ -6,8 +6,9 @@ use core::arch::asm;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-/// Space for one context's state: large enough for x87, SSE, AVX and AVX-512 (the
-/// components the kernel enables; CPUID 0xD reports at most 2,696 bytes for them).
+/// Space for one context's state: large enough for x87, SSE, AVX, AVX-512 and PKRU (the
+/// components the kernel enables; CPUID 0xD reports at most 2,696 bytes for them, and
+/// `super::cpu::enable` falls back to fewer on a CPU that needs more).
 #[repr(C, align(64))]
 pub struct FpuArea(pub [u8; 3072]);
 

@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use facet_abi::config::NUM_CPU;
 
 use super::msr;
+use super::stacks::CpuStacks;
 
 pub const SEL_KERNEL_CODE: u16 = 0x08;
 pub const SEL_KERNEL_DATA: u16 = 0x10;
@@ -67,6 +68,9 @@ pub struct PerCpu {
     /// The Pd whose I/O bitmap this CPU's TSS holds (0: none; `arch::ports`). Other
     /// CPUs read and change it through `percpu::ports_owner_of`, holding the kernel lock.
     pub ports_owner: u64,
+    /// A scratch word for the #NP/#SS/#GP entry while it moves from its interrupt stack
+    /// to the kernel stack (`super::idt`).
+    pub entry_scratch: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -123,6 +127,7 @@ impl CpuTables {
                 is_vcpu: 0,
                 lock_mark: 0,
                 ports_owner: 0,
+                entry_scratch: 0,
             },
         }
     }
@@ -131,10 +136,19 @@ impl CpuTables {
     ///
     /// # Safety
     /// 1. `self` must stay at this address for as long as the CPU runs (it is static).
-    /// 2. `kernel_stack_top` and `ist_top` must be the tops of mapped kernel stacks.
-    pub unsafe fn load(&'static mut self, cpu_id: u64, kernel_stack_top: u64, ist_top: u64) {
+    /// 2. The stacks must be mapped, writable and this CPU's alone; each interrupt
+    ///    stack's top page-aligned (see `super::stacks`).
+    pub unsafe fn load(&'static mut self, cpu_id: u64, stacks: CpuStacks) {
+        let kernel_stack_top = stacks.kernel;
+        let mut ist = [0u64; 7];
+        for (slot, top) in ist.iter_mut().zip(stacks.ist) {
+            *slot = top - super::stacks::IST_RESERVED;
+            // SAFETY: the word below the top belongs to the interrupt stack (point 2);
+            // the entry paths read the per-CPU block's address from it.
+            unsafe { ((top - 8) as *mut u64).write(&self.percpu as *const PerCpu as u64) };
+        }
+        self.tss.tss.ist = ist;
         self.tss.tss.rsp0 = kernel_stack_top;
-        self.tss.tss.ist[0] = ist_top;
         let base = &self.tss as *const TssBlock as u64;
         let limit = (size_of::<TssBlock>() - 1).min(size_of::<Tss>() + 8192) as u64;
         self.gdt[6] = (limit & 0xffff)

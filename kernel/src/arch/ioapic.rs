@@ -63,6 +63,7 @@ fn write(regs: u64, index: u32, v: u32) {
 
 /// Adds the I/O APIC at `phys` serving GSIs from `gsi_base`; masks all its pins.
 pub fn add(phys: u32, id: u32, gsi_base: u32) -> Option<Ioapic> {
+    crate::mem::claim_mmio(phys as u64, "I/O APIC");
     let regs = crate::mem::kspace::map_mmio(phys as u64)?;
     let version = read(regs, 1);
     let pins = ((version >> 16) & 0xff) + 1;
@@ -132,9 +133,13 @@ pub fn route(gsi: u32, apic_id: u32) -> bool {
     true
 }
 
-/// Masks or unmasks a routed GSI.
+/// Masks or unmasks a routed GSI. A pin nobody routed stays as it is (masked since
+/// boot): its entry names vector 0 on APIC 0, which must never be let through.
 pub fn mask(gsi: u32, masked: bool) {
     let s = STATE.lock();
+    if s.mode.get(gsi as usize).is_none_or(|m| m & 0b100 == 0) {
+        return;
+    }
     let Some(io) = s.list[..s.count]
         .iter()
         .find(|i| gsi >= i.gsi_base && gsi < i.gsi_base + i.pins)

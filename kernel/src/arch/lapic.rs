@@ -90,6 +90,7 @@ fn enable_x2apic() {
 pub fn init(x2apic: bool, tsc_deadline: bool) -> Option<u32> {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
     let apic_base = unsafe { msr::read(IA32_APIC_BASE) };
+    crate::mem::claim_mmio(apic_base & 0xf_ffff_f000, "local APIC");
     if x2apic || apic_base & APIC_BASE_X2APIC != 0 {
         enable_x2apic();
         X2APIC.store(true, Ordering::Relaxed);

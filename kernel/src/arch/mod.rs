@@ -12,6 +12,7 @@ pub mod percpu;
 pub mod pic;
 pub mod ports;
 pub mod regs;
+pub mod stacks;
 pub mod syscall;
 
 /// Registers the I/O APIC at its standard address (until the ACPI tables say more).

@@ -56,6 +56,8 @@ __syscall_entry:
     mov r11, [rsp + {r11}]
     add rsp, {rip}
     swapgs
+    .global __exit_iret_status
+__exit_iret_status:
     iretq
     .global __return_to_user
 __return_to_user:
@@ -65,6 +67,8 @@ __return_to_user:
     r#"
     add rsp, 16
     swapgs
+    .global __exit_iret_frame
+__exit_iret_frame:
     iretq
 .Lcall_or_reply:
     call {call_or_reply}
@@ -87,8 +91,39 @@ __return_to_user:
     rip = const offset_of!(Frame, rip),
 );
 
+// SYSCALL from 32-bit code (IA32_CSTAR; only AMD CPUs take this path, Intel's raise #UD
+// themselves): the same frame as a hypercall's, recording the 32-bit code selector and
+// the SYSCALL instruction itself (two bytes before the return address) as a #UD, which
+// the running Ec takes as its own exception, as it would on Intel.
+global_asm!(
+    r#"
+    .section .text.syscall, "ax"
+    .global __syscall32_entry
+__syscall32_entry:
+    swapgs
+    mov gs:[16], rsp
+    mov rsp, gs:[32]
+    push 0x23
+    push qword ptr gs:[16]
+    push r11
+    push 0x1b
+    sub ecx, 2
+    push rcx
+    push 0
+    push 6
+"#,
+    super::regs::push_gprs!(),
+    r#"
+    mov rsp, gs:[8]
+    call {compat}
+    jmp __return_to_user
+"#,
+    compat = sym crate::trap::compat_syscall_entry,
+);
+
 extern "C" {
     fn __syscall_entry();
+    fn __syscall32_entry();
     fn __return_to_user() -> !;
 }
 
@@ -104,17 +139,24 @@ pub unsafe fn enter_user() -> ! {
     unsafe { core::arch::asm!("jmp {}", sym __return_to_user, options(noreturn)) }
 }
 
-/// Sets up the syscall MSRs on the executing CPU. EFER.SCE is already on (boot code).
+/// Sets up the syscall MSRs on the executing CPU (64-bit and 32-bit SYSCALL, and
+/// SYSENTER refused). EFER.SCE is already on (boot code).
 pub fn init() {
     // STAR: kernel CS 0x08 (SS 0x10); SYSRET bases user selectors at 0x18 (CS 0x2b, SS 0x23).
     let star = (0x18u64 << 48) | (0x08u64 << 32);
     // Mask IF, TF, DF, AC and NT on entry (the entry stub relies on DF being clear).
     let fmask = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
-    // SAFETY: these MSRs exist on every x86_64 CPU; the entry point is the stub above.
+    // SAFETY: these MSRs exist on every x86_64 CPU; the entry points are the stubs above.
+    // SYSENTER_CS 0 makes SYSENTER (which Intel CPUs offer to 64-bit and 32-bit code) a
+    // #GP in user mode instead of an entry with whatever state firmware left.
     unsafe {
         msr::write(msr::IA32_STAR, star);
         msr::write(msr::IA32_LSTAR, __syscall_entry as *const () as u64);
+        msr::write(msr::IA32_CSTAR, __syscall32_entry as *const () as u64);
         msr::write(msr::IA32_FMASK, fmask);
+        msr::write(msr::IA32_SYSENTER_CS, 0);
+        msr::write(msr::IA32_SYSENTER_ESP, 0);
+        msr::write(msr::IA32_SYSENTER_EIP, 0);
     }
 }
 

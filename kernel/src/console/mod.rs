@@ -4,6 +4,7 @@
 //! fault and panic paths use [`write_emergency`], which does not wait for a lock that
 //! the failing code might hold.
 
+pub mod limited;
 mod serial;
 mod vga;
 

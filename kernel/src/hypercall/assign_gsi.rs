@@ -32,24 +32,37 @@ pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
         Some(g) if g != 0 => g - 1,
         _ => return Err(Status::BadCap),
     };
-    if f.rax != u64::MAX {
-        let si = object(f.rax, Kind::Sm, 0)?;
-        if si == sm {
-            rechain(sm, 0);
-            return Ok(());
+    // Every check comes before any change: a call that fails changes nothing.
+    let chain = match f.rax {
+        u64::MAX => None,
+        sel => {
+            let si = object(sel, Kind::Sm, 0)?;
+            // The interrupt semaphore itself unchains; any other must be an ordinary
+            // semaphore that is not chained itself: chains stay one level deep, as
+            // `create_sm` keeps them (the reference does not check here, and an
+            // interrupt semaphore and one created chained to it could hold each other
+            // for good).
+            if si != sm && with::<Sm, _>(si, |s| s.gsi != 0 || s.chained != 0).unwrap_or(true) {
+                return Err(Status::BadCap);
+            }
+            Some(si)
         }
-        // An ordinary semaphore that is not chained itself: chains stay one level deep,
-        // as `create_sm` keeps them (the reference does not check here, and an
-        // interrupt semaphore and one created chained to it could hold each other for
-        // good).
-        if with::<Sm, _>(si, |s| s.gsi != 0 || s.chained != 0).unwrap_or(true) {
-            return Err(Status::BadCap);
-        }
-        rechain(sm, si);
+    };
+    // Naming the interrupt semaphore itself unchains it and is all the call does, as in
+    // the reference.
+    if chain == Some(sm) {
+        rechain(sm, 0);
+        return Ok(());
     }
     let apic_id = crate::smp::apic_id(cpu);
-    if !ioapic::serves(gsi) {
+    let pin = ioapic::serves(gsi);
+    if !pin {
         device_rid(crate::obj::pd::current(), f.rsi).ok_or(Status::BadDev)?;
+    }
+    if let Some(si) = chain {
+        rechain(sm, si);
+    }
+    if !pin {
         f.rsi = MSI_ADDRESS | (apic_id as u64 & 0xff) << 12;
         f.rdx = ioapic::VECTOR_BASE as u64 + gsi as u64;
         return Ok(());
@@ -57,9 +70,8 @@ pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     if arg1_flags(f.rdi) & 1 != 0 {
         ioapic::set_mode(gsi, f.rdx & (1 << 32) != 0, f.rdx & (1 << 33) != 0);
     }
-    if !ioapic::route(gsi, apic_id) {
-        return Err(Status::BadDev);
-    }
+    // Cannot fail: an I/O APIC serves the GSI.
+    ioapic::route(gsi, apic_id);
     f.rsi = 0;
     f.rdx = 0;
     Ok(())

@@ -7,9 +7,10 @@
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 use facet_abi::crd::{Crd, Kind as CrdKind};
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
-use facet_abi::layout::USER_ADDR;
+use facet_abi::layout::{SEL_USER_CODE64, USER_ADDR};
 use facet_abi::perm;
 use facet_abi::status::Status;
+use facet_kcore::user_state;
 
 use super::caps::{install, object, object_with_perms};
 use super::delegation::delegate_objects;
@@ -53,7 +54,8 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCpu);
     }
     let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;
-    if user_page >= USER_ADDR {
+    // A local Ec starts handling calls on this stack (see `user_state`).
+    if user_page >= USER_ADDR || !user_state::stack_ok(f.rax) {
         return Err(Status::BadPar);
     }
     let utcb_pd = if flags & 8 != 0 {
@@ -104,6 +106,10 @@ pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
     let ec = object(f.rdx, Kind::Ec, perm::EC_PT)?;
     if with::<Ec, _>(ec, |e| e.global).unwrap_or(true) {
         return Err(Status::BadCap);
+    }
+    // Every call starts the handler at this address (see `user_state`).
+    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !crate::unchecked_portal_ips() {
+        return Err(Status::BadPar);
     }
     let pt = Pt::create(ec, f.rax, f.r8)?;
     install(sel, Kind::Pt, perm::PT_ALL, pt)

@@ -12,7 +12,7 @@ use facet_abi::hypercall::delegate as dflag;
 use facet_abi::layout::USER_ADDR;
 use facet_abi::perm;
 use facet_kcore::capspace::{self, Cap, PORT_BITS};
-use facet_kcore::paging::{Attrs, PageSize};
+use facet_kcore::paging::{Attrs, PageSize, PageTable};
 use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
 use crate::mem::frames::PoolFrames;
@@ -230,12 +230,30 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
     }
 }
 
-/// Removes the mappings of `[base, base + 2^order)` pages from `pd`'s host page table.
-/// Memory revocation in API 4.3 is all-or-nothing and touches only the named Pd.
+/// Removes the mappings of `[base, base + 2^order)` pages from every page table of
+/// `pd`: host, guest and device, as the reference's revoke does, each with its cached
+/// translations dropped on every CPU before this returns (host TLBs by the shootdown,
+/// guest translations by the guest generation and the same IPI, which makes every CPU
+/// that runs a guest leave it). Memory revocation in API 4.3 is all-or-nothing and
+/// touches only the named Pd.
 pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
-    let Some(pt) = with::<Pd, _>(pd, |p| p.page_table()) else {
+    let Some((host, npt, dpt)) = with::<Pd, _>(pd, |p| (p.page_table(), p.npt, p.dpt)) else {
         return;
     };
+    unmap_pages(host, base, order, USER_ADDR >> 12);
+    crate::smp::shootdown::everywhere();
+    if npt != 0 {
+        unmap_pages(PageTable { root: npt }, base, order, 1 << 35);
+        crate::vcpu::guest_tables_changed();
+    }
+    if dpt != 0 {
+        // No IOMMU reads the device table yet: there is no IOTLB to invalidate.
+        unmap_pages(PageTable { root: dpt }, base, order, 1 << 35);
+    }
+}
+
+/// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`.
+fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64) {
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
     let mut mem = kspace::phys();
     let mut frames = PoolFrames;
@@ -243,10 +261,9 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
         let Some(page) = base.checked_add(i) else {
             break;
         };
-        if page >= USER_ADDR >> 12 {
+        if page >= limit {
             break;
         }
         let _ = pt.remap(&mut mem, &mut frames, page << 12, None, PageSize::Size4K);
     }
-    crate::smp::shootdown::everywhere();
 }

@@ -97,48 +97,14 @@ fn delegate(f: &mut CurrentFrame) -> HcResult {
     Ok(())
 }
 
-/// MSRs a pass-through Pd may neither read nor write: those the kernel owns and depends
-/// on (the reference's list, and the system-call and segment-base MSRs besides).
-const PROTECTED_MSRS: [u32; 19] = [
-    0xc000_0080, // EFER
-    0xc000_0081, // STAR
-    0xc000_0082, // LSTAR
-    0xc000_0083, // CSTAR
-    0xc000_0084, // FMASK
-    0xc000_0100, // FS base
-    0xc000_0101, // GS base
-    0xc000_0102, // kernel GS base
-    0xc000_0103, // TSC_AUX
-    0xc001_0117, // SVM host save area
-    0x0000_0010, // TSC
-    0x0000_001b, // APIC base
-    0x0000_003a, // feature control (VMX)
-    0x0000_003b, // TSC adjust
-    0x0000_0174, // SYSENTER_CS
-    0x0000_0175, // SYSENTER_ESP
-    0x0000_0176, // SYSENTER_EIP
-    0x0000_0600, // DS area
-    0x0000_06e0, // TSC deadline (the kernel's timer)
-];
-
-/// Whether `msr_access` refuses MSR `index`: the protected ones, the x2APIC and
-/// VMX-capability ranges, and for writes the memory-type MSRs (MTRRs and PAT), which
-/// would change how the kernel's own mappings are cached.
-fn msr_refused(index: u32, write: bool) -> bool {
-    PROTECTED_MSRS.contains(&index)
-        || (0x800..0x900).contains(&index)
-        || (0xc80..0xd00).contains(&index)
-        || (0x480..=0x491).contains(&index)
-        || (write && ((0x200..=0x26f).contains(&index) || index == 0x277 || index == 0x2ff))
-}
-
 fn msr_access(f: &mut CurrentFrame) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
     let index = (f.rdi >> 8) as u32;
     let write = arg1_flags(f.rdi) & op::MSR_WRITE != 0;
-    if msr_refused(index, write) {
+    // Only what a driver or monitor on the host needs (`msr_policy`).
+    if !facet_kcore::msr_policy::allowed(index, write) {
         return Err(Status::BadPar);
     }
     let r = if write {

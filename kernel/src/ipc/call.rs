@@ -120,7 +120,8 @@ fn busy(
     // would keep it waiting for good: the caller is stopped, as the reference's helping
     // gives up on such a livelock and stops it.
     if sched::chain_reaches(handler, caller) {
-        crate::println!(
+        crate::println_limited!(
+            crate::console::limited::Kind::Stopped,
             "FACET: EC on CPU {} calls a portal whose handler waits for it; stopped",
             crate::arch::syscall::cpu_id()
         );

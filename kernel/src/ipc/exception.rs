@@ -35,7 +35,8 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     if let Some(next) = send(frame, ec, event, 0) {
         return next;
     }
-    crate::println!(
+    crate::println_limited!(
+        crate::console::limited::Kind::Stopped,
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
         crate::arch::syscall::cpu_id()
     );
@@ -86,7 +87,8 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
         // A recall without a usable portal any more is dropped, as on its first try.
         None if vector == recall => Next::Done(true),
         None => {
-            crate::println!(
+            crate::println_limited!(
+                crate::console::limited::Kind::Stopped,
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
                 crate::arch::syscall::cpu_id(),
                 event - 1
@@ -167,6 +169,7 @@ fn stop() -> Next {
     })
     .unwrap_or(0);
     super::call::release_helpers(ec);
+    sched::release_parked(ec);
     if caller != 0 {
         // The call's links (see `call::call`) end here.
         crate::obj::put(ec);
@@ -185,7 +188,10 @@ fn stop() -> Next {
             return Next::Done(true);
         }
         with::<Ec, _>(caller, |e| e.state = State::Dead);
-        crate::println!("FACET: an EC whose exception handler died is stopped");
+        crate::println_limited!(
+            crate::console::limited::Kind::Stopped,
+            "FACET: an EC whose exception handler died is stopped"
+        );
     }
     super::park_current();
     Next::Schedule

@@ -162,7 +162,8 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                     // Waiting for a busy VMM handler with nothing else to run.
                     Some(false) => sched::idle_until_ready(frame),
                     None => {
-                        crate::println!(
+                        crate::println_limited!(
+                            crate::console::limited::Kind::Vcpu,
                             "FACET: vCPU exit {index:#x} has no usable portal; vCPU stopped"
                         );
                         if !exception::stop_current(frame) {

@@ -21,12 +21,6 @@ use crate::sync::SpinLock;
 struct Queues {
     head: [Handle; NUM_PRIORITIES as usize],
     tail: [Handle; NUM_PRIORITIES as usize],
-    /// Scs that came up with nothing to run: the chain they run ends in an Ec that
-    /// waits (linked through `Sc::next`). Several Scs can run one chain (its owner's and
-    /// those of callers helping its busy handler), so the one recorded where the chain
-    /// blocked may not be theirs: every Sc made ready on this CPU takes them back to the
-    /// queues, to look again.
-    orphans: Handle,
     since: u64,
 }
 
@@ -45,25 +39,12 @@ impl Queues {
         }
         self.tail[prio] = sc;
     }
-
-    /// Takes every orphan back to its queue.
-    fn adopt_orphans(&mut self) {
-        let mut o = core::mem::replace(&mut self.orphans, 0);
-        while o != 0 {
-            let Some((next, prio)) = with::<Sc, _>(o, |s| (s.next, s.prio as usize)) else {
-                return;
-            };
-            self.append(prio, o);
-            o = next;
-        }
-    }
 }
 
 static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     SpinLock::new(Queues {
         head: [0; NUM_PRIORITIES as usize],
         tail: [0; NUM_PRIORITIES as usize],
-        orphans: 0,
         since: 0,
     })
 }; NUM_CPU];
@@ -178,43 +159,30 @@ pub fn start(sc: Handle, ec: Handle) {
     here().lock().since = tsc();
 }
 
-/// Ec `ec` became ready: the Sc it recorded (`Ec::blocked_sc`, the one that ran it when
-/// it began to wait, if that still exists) goes back to its queue; else the orphans of
-/// its CPU look again (its chain may be what they wait for, whoever recorded it).
+/// Ec `ec` became ready: the Scs parked on it look again (its chain may be what they
+/// ran), and the Sc it recorded (`Ec::blocked_sc`, the one that ran it when it began to
+/// wait, if that still exists) goes back to its queue.
 pub fn wake(ec: Handle) {
-    let Some((sc, serial, cpu)) = with::<Ec, _>(ec, |e| (e.blocked_sc, e.blocked_serial, e.cpu))
-    else {
+    release_parked(ec);
+    let Some((sc, serial)) = with::<Ec, _>(ec, |e| (e.blocked_sc, e.blocked_serial)) else {
         return;
     };
     if is_recorded(sc, serial) {
         enqueue(sc);
-        return;
-    }
-    let cpu = cpu as usize % NUM_CPU;
-    let mut q = QUEUES[cpu].lock();
-    if q.orphans != 0 {
-        q.adopt_orphans();
-        drop(q);
-        crate::smp::reschedule(cpu as u32);
     }
 }
 
-/// Adds a ready Sc at the end of its priority's queue.
+/// Adds a ready Sc at the end of its priority's queue (taking it off the Ec it was
+/// parked on, if it was).
 pub fn enqueue(sc: Handle) {
     let Some(prio) = with::<Sc, _>(sc, |s| s.prio as usize) else {
         return;
     };
+    unpark(sc);
     let cpu = cpu_of(sc);
     let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
-    let had_orphans = q.orphans != 0;
-    // `sc` itself may be an orphan: it is queued after this.
-    q.adopt_orphans();
     let queued = with::<Sc, _>(sc, |s| s.queued).unwrap_or(true);
     if queued || CURRENT_SC[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == sc {
-        drop(q);
-        if had_orphans {
-            crate::smp::reschedule(cpu);
-        }
         return;
     }
     q.append(prio, sc);
@@ -222,29 +190,71 @@ pub fn enqueue(sc: Handle) {
     crate::smp::reschedule(cpu);
 }
 
+/// Parks `sc` (neither queued nor running) on Ec `on`, where the chain it runs stops:
+/// it looks again when `on` wakes or dies ([`release_parked`]). Several Scs can run one
+/// chain (its owner's and those of callers helping its busy handler), and the chain's
+/// waiting Ec records only one to wake with; the others wait here, with the Ec whose
+/// change is the only one that can let their chain go on, so that no scheduling event
+/// elsewhere costs more for them (NOVA queues such Scs on the Ec likewise).
+fn park(sc: Handle, on: Handle) {
+    let Some(head) = with::<Ec, _>(on, |e| core::mem::replace(&mut e.parked, sc)) else {
+        return;
+    };
+    with::<Sc, _>(sc, |s| {
+        s.next = head;
+        s.prev = 0;
+        s.parked_on = on;
+        s.queued = false;
+    });
+    if head != 0 {
+        with::<Sc, _>(head, |h| h.prev = sc);
+    }
+}
+
+/// Takes `sc` off the Ec it is parked on, if any.
+fn unpark(sc: Handle) {
+    let Some((on, prev, next)) = with::<Sc, _>(sc, |s| {
+        let links = (s.parked_on, s.prev, s.next);
+        if s.parked_on != 0 {
+            s.parked_on = 0;
+            s.prev = 0;
+            s.next = 0;
+        }
+        links
+    }) else {
+        return;
+    };
+    if on == 0 {
+        return;
+    }
+    if prev == 0 {
+        with::<Ec, _>(on, |e| e.parked = next);
+    } else {
+        with::<Sc, _>(prev, |p| p.next = next);
+    }
+    if next != 0 {
+        with::<Sc, _>(next, |n| n.prev = prev);
+    }
+}
+
+/// Every Sc parked on `ec` goes back to its queue, to look again (`ec` woke up or is
+/// going away).
+pub fn release_parked(ec: Handle) {
+    while let Some(sc) = with::<Ec, _>(ec, |e| e.parked).filter(|&s| s != 0) {
+        enqueue(sc);
+    }
+}
+
 /// Removes an Sc from its queue (when it is destroyed).
 pub fn dequeue(sc: Handle) {
     let Some((prio, queued)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.queued)) else {
         return;
     };
+    unpark(sc);
     let cpu = cpu_of(sc) as usize % NUM_CPU;
     let mut q = QUEUES[cpu].lock();
     let _ = CURRENT_SC[cpu].compare_exchange(sc, 0, Ordering::Relaxed, Ordering::Relaxed);
     if !queued {
-        // It may be an orphan.
-        let (mut prev, mut cur) = (0, q.orphans);
-        while cur != 0 && cur != sc {
-            prev = cur;
-            cur = with::<Sc, _>(cur, |s| s.next).unwrap_or(0);
-        }
-        if cur == sc {
-            let next = with::<Sc, _>(sc, |s| core::mem::replace(&mut s.next, 0)).unwrap_or(0);
-            if prev == 0 {
-                q.orphans = next;
-            } else {
-                with::<Sc, _>(prev, |p| p.next = next);
-            }
-        }
         return;
     }
     let (mut prev, mut cur) = (0, q.head[prio]);
@@ -381,8 +391,9 @@ fn chain_stop(mut ec: Handle) -> Result<Handle, Handle> {
 /// with a chain that waits). If its own chain can go on (it lent its time to another
 /// chain and its own Ec is ready again), it goes back to its queue; if that chain waits
 /// for an Ec that recorded `sc` as the Sc to wake, the wake brings it back; otherwise
-/// (it helped, or ran, a chain that stopped elsewhere) it becomes an orphan, to look
-/// again when an Ec becomes ready here. The Sc of a dead Ec is dropped.
+/// (it helped, or ran, a chain that stopped elsewhere) it is parked on the Ec where the
+/// chain stops (on its own Ec if the chain is broken or beyond the walk's bound), to look
+/// again when that Ec wakes. The Sc of a dead Ec is dropped.
 fn settle(sc: Handle) {
     let Some(own) = with::<Sc, _>(sc, |s| s.ec) else {
         return;
@@ -396,20 +407,10 @@ fn settle(sc: Handle) {
                     .unwrap_or(false);
             let dead = with::<Ec, _>(own, |e| e.state == State::Dead).unwrap_or(true);
             if !recorded && !dead {
-                orphan(sc);
+                park(sc, if stop != 0 { stop } else { own });
             }
         }
     }
-}
-
-/// Keeps `sc` (neither queued nor running) as an orphan of the executing CPU.
-fn orphan(sc: Handle) {
-    let mut q = here().lock();
-    let head = core::mem::replace(&mut q.orphans, sc);
-    with::<Sc, _>(sc, |s| {
-        s.next = head;
-        s.queued = false;
-    });
 }
 
 /// The running Sc stops (its Ec blocked or died): picks the next ready Sc and puts its
@@ -488,10 +489,9 @@ pub fn lent_to(ec: Handle) -> bool {
 }
 
 /// Runs what the running Sc runs now (after its time helped another chain): the end of
-/// its own chain, or, if that waits, whatever is ready next. Sc that came up with
-/// nothing to run meanwhile look again. Returns `false` if nothing is ready.
+/// its own chain, or, if that waits, whatever is ready next. Returns `false` if nothing
+/// is ready.
 pub fn run_current_sc(frame: &mut super::CurrentFrame) -> bool {
-    here().lock().adopt_orphans();
     match with::<Sc, _>(current_sc(), |s| s.ec).and_then(chain_end) {
         Some(end) => run(frame, end),
         None => schedule(frame),

@@ -6,6 +6,7 @@
 //! receiver's own capability from which the sent one derives.
 
 use facet_abi::crd::Crd;
+use facet_abi::hypercall::delegate;
 
 use super::utcb;
 use crate::hypercall::xfer_item::xfer_item;
@@ -28,6 +29,9 @@ fn transfer_items(src: Handle, dst: Handle, src_utcb: u64, dst_utcb: u64, n: usi
     for i in 0..n {
         let (c, meta) = utcb::typed_item(src_utcb, i);
         let (result, flags) = xfer_item(src, dst, Crd(c), meta, xlt, del);
-        utcb::set_typed_item(dst_utcb, i, result.0, flags);
+        // The hypervisor flag is the sender's authority, never the receiver's: a
+        // receiver that forwards or echoes what it got must not delegate from the kernel
+        // because an unprivileged sender set the bit (the reference passes it on).
+        utcb::set_typed_item(dst_utcb, i, result.0, flags & !delegate::HYPERVISOR);
     }
 }

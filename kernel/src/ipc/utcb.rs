@@ -8,6 +8,7 @@
 //! information, then RAX..RDI, R8..R15 and the two qualification words.
 
 use facet_abi::mtd;
+use facet_kcore::user_state;
 
 use crate::arch::regs::Frame;
 use crate::mem::direct_map::virt;
@@ -198,25 +199,22 @@ pub fn save_exception(utcb: u64, regs: &mut Frame) {
             *r(regs) = rd(utcb, off::R8 + o);
         }
     }
+    // A pointer the kernel could not return to leaves the old value (`user_state`).
     if m & mtd::RSP != 0 {
-        regs.rsp = canonical_user(rd(utcb, off::RAX + 32), regs.rsp);
+        let rsp = rd(utcb, off::RAX + 32);
+        if user_state::stack_ok(rsp) {
+            regs.rsp = rsp;
+        }
     }
     if m & mtd::RIP_LEN != 0 {
-        regs.rip = canonical_user(rd(utcb, off::RIP), regs.rip);
+        let rip = rd(utcb, off::RIP);
+        if user_state::entry_ok(regs.cs, rip) {
+            regs.rip = rip;
+        }
     }
     if m & mtd::RFLAGS != 0 {
         const DROP: u64 = (1 << 20) | (1 << 19) | (1 << 17) | (1 << 16) | (3 << 12);
         regs.rflags = (rd(utcb, off::RFLAGS) & !DROP & 0x3f_ffff) | (1 << 9) | 2;
-    }
-}
-
-/// A user address the kernel may return to: canonical and in the lower half. Anything
-/// else keeps the old value (an `iretq` to a non-canonical RIP would fault in the kernel).
-fn canonical_user(v: u64, old: u64) -> u64 {
-    if v < facet_abi::layout::USER_ADDR {
-        v
-    } else {
-        old
     }
 }
 

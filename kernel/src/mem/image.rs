@@ -15,9 +15,18 @@ extern "C" {
     static __stack_guard: u8;
     static __stack_bottom: u8;
     static __stack_top: u8;
-    static __ist_guard: u8;
-    static __ist_bottom: u8;
-    static __ist_top: u8;
+    static __ist_df_guard: u8;
+    static __ist_df_bottom: u8;
+    static __ist_df_top: u8;
+    static __ist_nmi_guard: u8;
+    static __ist_nmi_bottom: u8;
+    static __ist_nmi_top: u8;
+    static __ist_mc_guard: u8;
+    static __ist_mc_bottom: u8;
+    static __ist_mc_top: u8;
+    static __ist_gp_guard: u8;
+    static __ist_gp_bottom: u8;
+    static __ist_gp_top: u8;
 }
 
 macro_rules! sym {
@@ -66,14 +75,43 @@ pub fn stack() -> Section {
         end: sym!(__stack_top),
     }
 }
-/// The interrupt stack for NMI, double fault and machine check.
-pub fn ist() -> Section {
-    Section {
-        start: sym!(__ist_bottom),
-        end: sym!(__ist_top),
+/// The bootstrap CPU's interrupt stacks, in IST order (see `arch::stacks`).
+pub fn ist() -> [Section; 4] {
+    [
+        Section {
+            start: sym!(__ist_df_bottom),
+            end: sym!(__ist_df_top),
+        },
+        Section {
+            start: sym!(__ist_nmi_bottom),
+            end: sym!(__ist_nmi_top),
+        },
+        Section {
+            start: sym!(__ist_mc_bottom),
+            end: sym!(__ist_mc_top),
+        },
+        Section {
+            start: sym!(__ist_gp_bottom),
+            end: sym!(__ist_gp_top),
+        },
+    ]
+}
+
+/// The bootstrap CPU's stack tops.
+pub fn bsp_stacks() -> crate::arch::stacks::CpuStacks {
+    crate::arch::stacks::CpuStacks {
+        kernel: stack().end,
+        ist: ist().map(|s| s.end),
     }
 }
+
 /// The guard pages, which must stay unmapped.
-pub fn guards() -> [u64; 2] {
-    [sym!(__stack_guard), sym!(__ist_guard)]
+pub fn guards() -> [u64; 5] {
+    [
+        sym!(__stack_guard),
+        sym!(__ist_df_guard),
+        sym!(__ist_nmi_guard),
+        sym!(__ist_mc_guard),
+        sym!(__ist_gp_guard),
+    ]
 }

@@ -19,6 +19,7 @@ use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
 use super::direct_map::{DirectMap, DIRECT_MAP_BASE};
 use super::frames::PoolFrames;
 use super::image::{self, Section, KERNEL_OFFSET};
+use crate::arch::stacks::{self, CpuStacks};
 use crate::sync::SpinLock;
 
 const TWO_MIB: u64 = 1 << 21;
@@ -125,9 +126,11 @@ pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
         (image::rodata(), ro),
         (image::data(), rw),
         (image::stack(), rw),
-        (image::ist(), rw),
     ] {
         map_section(&pt, &mut mem, &mut frames, section, attrs)?;
+    }
+    for section in image::ist() {
+        map_section(&pt, &mut mem, &mut frames, section, rw)?;
     }
 
     // Every address space copies the kernel half's top-level entries when it is created,
@@ -236,14 +239,10 @@ fn phys_mem() -> DirectMap {
     phys()
 }
 
-/// Kernel stacks of the application processors: one 64 KiB slot per CPU holding a guard
-/// page, a 16 KiB kernel stack, another guard page and an 8 KiB interrupt stack.
-const STACKS_BASE: u64 = 0xffff_ffff_a000_0000;
-
-/// Maps the kernel stack and interrupt stack of CPU `cpu`; returns their tops.
-pub fn map_cpu_stacks(cpu: u64) -> Option<(u64, u64)> {
+/// Maps the kernel stack and the interrupt stacks of application processor `cpu` (the
+/// layout of `arch::stacks`, guard pages left unmapped); returns their tops.
+pub fn map_cpu_stacks(cpu: u64) -> Option<CpuStacks> {
     let pt = kernel_root()?;
-    let slot = STACKS_BASE + cpu * 0x1_0000;
     let rw = Attrs {
         write: true,
         execute: false,
@@ -252,29 +251,22 @@ pub fn map_cpu_stacks(cpu: u64) -> Option<(u64, u64)> {
         uncached: false,
     };
     let mut mem = phys_mem();
-    let stack = super::frames::alloc_zeroed(2)?;
-    let ist = super::frames::alloc_zeroed(1)?;
-    for i in 0..4 {
-        pt.map(
-            &mut mem,
-            &mut PoolFrames,
-            slot + 0x1000 + i * 0x1000,
-            stack + i * 0x1000,
-            PageSize::Size4K,
-            rw,
-        )
-        .ok()?;
+    for (i, &pages) in stacks::PAGES.iter().enumerate() {
+        let order = pages.trailing_zeros() as usize;
+        debug_assert!(pages.is_power_of_two());
+        let frames = super::frames::alloc_zeroed(order)?;
+        let bottom = stacks::ap_stack_bottom(cpu, i);
+        for p in 0..pages {
+            pt.map(
+                &mut mem,
+                &mut PoolFrames,
+                bottom + p * 0x1000,
+                frames + p * 0x1000,
+                PageSize::Size4K,
+                rw,
+            )
+            .ok()?;
+        }
     }
-    for i in 0..2 {
-        pt.map(
-            &mut mem,
-            &mut PoolFrames,
-            slot + 0x6000 + i * 0x1000,
-            ist + i * 0x1000,
-            PageSize::Size4K,
-            rw,
-        )
-        .ok()?;
-    }
-    Some((slot + 0x5000, slot + 0x8000))
+    Some(stacks::ap_stacks(cpu))
 }

@@ -33,10 +33,46 @@ pub fn delegable_user_frame(phys: u64) -> bool {
     !is_kernel_frame(phys) || phys == HIP_FRAME.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether a physical frame belongs to the kernel and must never reach user space.
+/// Whether a physical frame belongs to the kernel and must never reach user space: its
+/// image and pool, and the registers of the devices it drives ([`claim_mmio`]).
 pub fn is_kernel_frame(phys: u64) -> bool {
     KERNEL_RANGES
         .lock()
         .iter()
         .any(|&(s, e)| phys >= s && phys < e)
+        || CLAIMED.lock().contains(&(phys & !0xfff))
+}
+
+/// Pages of device registers the kernel drives (local APIC, I/O APICs, IOMMU units) and
+/// the application processors' start-up page: no Pd may map them, not even the roottask
+/// from the kernel, as the reference keeps them to itself. A Pd holding one could
+/// reprogram interrupts, start CPUs, or, with the IOMMU's registers, undo DMA isolation.
+static CLAIMED: SpinLock<ClaimedPages> = SpinLock::new(ClaimedPages::new());
+
+/// A small set of page addresses (0 marks a free entry; page 0 is never claimed).
+struct ClaimedPages([u64; 64]);
+
+impl ClaimedPages {
+    const fn new() -> ClaimedPages {
+        ClaimedPages([0; 64])
+    }
+
+    fn contains(&self, page: &u64) -> bool {
+        *page != 0 && self.0.contains(page)
+    }
+}
+
+/// Keeps the page holding physical address `phys` from user space for good.
+pub fn claim_mmio(phys: u64, what: &str) {
+    let page = phys & !0xfff;
+    let mut c = CLAIMED.lock();
+    if page == 0 || c.contains(&page) {
+        return;
+    }
+    match c.0.iter_mut().find(|p| **p == 0) {
+        Some(free) => *free = page,
+        None => crate::println!(
+            "FACET WARNING: no room to keep the {what} page at {page:#x} from user space"
+        ),
+    }
 }

@@ -69,6 +69,8 @@ pub struct Ec {
     pub waiting_on: Handle,
     /// First of the callers waiting for this (busy) handler, linked by `next_waiter`.
     pub helpers: Handle,
+    /// Scs parked here: the chains they run stop at this Ec (`ipc::sched`).
+    pub parked: Handle,
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
     pub recall: bool,
@@ -224,6 +226,7 @@ impl Ec {
             timed_next: 0,
             waiting_on: 0,
             helpers: 0,
+            parked: 0,
             vmcb,
             guest_xcr0: 1,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
@@ -297,6 +300,7 @@ impl Object for Ec {
             _ => {}
         }
         crate::ipc::call::release_helpers(h);
+        crate::ipc::sched::release_parked(h);
         let Some((pd, utcb)) = with::<Ec, _>(h, |e| (e.pd, e.utcb)) else {
             return;
         };

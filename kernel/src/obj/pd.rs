@@ -296,10 +296,14 @@ impl Object for Pd {
         }
         frames::free(bitmap, 1);
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
-        for root in [
-            with::<Pd, _>(h, |p| p.npt).unwrap_or(0),
-            with::<Pd, _>(h, |p| p.dpt).unwrap_or(0),
-        ] {
+        let npt = with::<Pd, _>(h, |p| p.npt).unwrap_or(0);
+        if npt != 0 {
+            // Its vCPUs are gone, but CPUs may still cache translations from its guest
+            // table (tagged by the table's address under VMX): a new Pd whose table
+            // reuses these frames must not find them.
+            crate::vcpu::guest_table_freed();
+        }
+        for root in [npt, with::<Pd, _>(h, |p| p.dpt).unwrap_or(0)] {
             if root != 0 {
                 PageTable { root }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
             }

@@ -21,8 +21,12 @@ pub struct Sc {
     pub quantum: u32,
     /// Time consumed so far, in TSC ticks.
     pub consumed: u64,
-    /// Next Sc in the same run queue.
+    /// Next Sc in the same run queue, or parked on the same Ec.
     pub next: Handle,
+    /// Previous Sc parked on the same Ec.
+    pub prev: Handle,
+    /// The Ec it is parked on (`ipc::sched`), 0 if none.
+    pub parked_on: Handle,
     /// Whether the Sc is in a run queue.
     pub queued: bool,
     /// Timer ticks left of the current quantum.
@@ -46,6 +50,8 @@ impl Sc {
             quantum,
             consumed: 0,
             next: 0,
+            prev: 0,
+            parked_on: 0,
             queued: false,
             left: ticks(quantum),
             serial: NEXT_SERIAL.fetch_add(1, core::sync::atomic::Ordering::Relaxed),

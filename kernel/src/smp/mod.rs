@@ -86,6 +86,7 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
     *FEATURES.lock() = Some((*features, use_pcid));
     let bsp = lapic::id();
     APIC_IDS[0].store(bsp, Ordering::Relaxed);
+    crate::mem::claim_mmio(TRAMPOLINE, "start-up");
     let code = trampoline::code();
     if code.len() as u64 > PARAM_CR3 {
         crate::println!("smp: trampoline too large");
@@ -108,10 +109,10 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
         if cpu >= 64 {
             break;
         }
-        let Some((stack, _)) = kspace::map_cpu_stacks(cpu as u64) else {
+        let Some(stacks) = kspace::map_cpu_stacks(cpu as u64) else {
             break;
         };
-        write_param(PARAM_STACK, stack);
+        write_param(PARAM_STACK, stacks.kernel);
         write_param(PARAM_CPU, cpu as u64);
         APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
         lapic::send_ipi(id, 0x4500); // INIT
@@ -189,12 +190,12 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     };
     const _: () = assert!(core::mem::size_of::<CpuTables>() <= 4 * 4096);
     let ptr = virt(tables) as *mut CpuTables;
-    let slot = 0xffff_ffff_a000_0000 + cpu as u64 * 0x1_0000;
     // SAFETY: the four frames were just allocated to this CPU for good and are
-    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough.
+    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough; the
+    // bootstrap CPU mapped this CPU's stacks before starting it.
     unsafe {
         ptr.write(CpuTables::new());
-        (*ptr).load(cpu as u64, slot + 0x5000, slot + 0x8000);
+        (*ptr).load(cpu as u64, arch::stacks::ap_stacks(cpu as u64));
     }
     arch::idt::load();
     arch::syscall::init();

@@ -90,7 +90,9 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
     v.w64(vmcb::EVENTINJ, 0);
     let code = v.r64(vmcb::EXITCODE);
     match code {
-        0x60 => Exit::Interrupt,
+        // A physical interrupt, NMI or SMI: held pending while the guest ran, taken by
+        // the host as soon as GIF is set again (NMIs by `trap::paranoid_entry`).
+        0x60..=0x62 => Exit::Interrupt,
         // VMRUN refused the state (-1; QEMU stores it as 32 bits). What the CPU wrote to
         // the state-save area then is not the guest's (QEMU leaves the host's there):
         // the VMM gets back the state it last wrote.

@@ -309,17 +309,20 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         asm!("mov cr2, {}", in(reg) (*side).cr2, options(nostack));
         (*side).launched
     };
+    crate::vcpu::debug::enter_dr6(phys);
     // Other CPUs may use the kernel while this one runs the guest.
     crate::smp::bkl::release();
     // SAFETY: the VMCS is current and complete (see `super::new_vmcs`); host RSP/RIP are
     // written by the assembly, which saves every host register it changes.
     let failed = unsafe { __vmx_enter(frame, launched) };
     crate::smp::bkl::reacquire();
+    crate::vcpu::debug::exit_dr6(phys);
     // SAFETY: as above; the guest's CR2 is read before anything can fault.
     unsafe { (*side).cr2 = crate::arch::cpu::read_cr2() };
     restore_tr();
     if failed != 0 {
-        crate::println!(
+        crate::println_limited!(
+            crate::console::limited::Kind::Vcpu,
             "vmx: VM entry refused, instruction error {}",
             read(vmcs::INSTRUCTION_ERROR)
         );
@@ -346,6 +349,12 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         }
         // A physical interrupt, or the preemption timer that stands in for one.
         vmcs::REASON_EXTERNAL_INTERRUPT | vmcs::REASON_PREEMPTION_TIMER if entered => {
+            Exit::Interrupt
+        }
+        // A physical NMI (NMI exiting): the exit consumed it; it is the host's event,
+        // not the guest's.
+        vmcs::REASON_EXCEPTION_OR_NMI if entered && read(vmcs::EXIT_INTR_INFO) >> 8 & 7 == 2 => {
+            crate::trap::nmi_seen();
             Exit::Interrupt
         }
         // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its

@@ -296,9 +296,22 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
     if m & mtd::STA != 0 {
         let sta = rd(utcb, u::INTR_STATE);
         write(vmcs::GUEST_INTERRUPTIBILITY, sta & 0xf);
-        write(vmcs::GUEST_ACTIVITY, (sta >> 32) & 0x3);
+        write(vmcs::GUEST_ACTIVITY, activity_state(sta >> 32));
     }
     if m & mtd::TSC != 0 {
         write(vmcs::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+    }
+}
+
+/// The activity state a VMM may enter a guest in: active (0) or HLT (1). In shutdown (2)
+/// and wait-for-SIPI (3) the CPU ignores interrupts, and in wait-for-SIPI also NMIs and
+/// the preemption timer, so neither a recall nor a TLB shootdown could get it out of
+/// the guest (and a shootdown waiting for it would stop every CPU): those run as HLT,
+/// which keeps the guest as still (it only wakes for an event its VMM injects) and which
+/// every exit the kernel needs leaves.
+fn activity_state(wanted: u64) -> u64 {
+    match wanted & 0x3 {
+        0 => 0,
+        _ => 1,
     }
 }

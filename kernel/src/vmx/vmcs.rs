@@ -49,6 +49,7 @@ pub const EXIT_QUALIFICATION: u64 = 0x6400;
 
 // Basic exit reasons (EXIT_REASON bits 15:0), which are also the event numbers a VMM
 // sees for them.
+pub const REASON_EXCEPTION_OR_NMI: u32 = 0;
 pub const REASON_EXTERNAL_INTERRUPT: u32 = 1;
 pub const REASON_CR_ACCESS: u32 = 28;
 pub const REASON_INVALID_GUEST_STATE: u32 = 33;

@@ -6,7 +6,8 @@
 //! `cpus=N` the number of CPUs the emulator
 //! has; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
-//! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it.
+//! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
+//! `return-fault` runs only the test for a kernel started with `crash=return`.
 
 /// Parsed roottask arguments.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,6 +21,9 @@ pub struct Args {
     pub cpus: Option<usize>,
     pub q35: bool,
     pub expect_virt: Option<&'static str>,
+    /// The kernel runs with `crash=return`: run only the test of faults on the way back
+    /// to user mode (`return-fault`).
+    pub return_fault: bool,
     /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
     skip: [[u8; 32]; 8],
     skip_len: [u8; 8],
@@ -35,6 +39,7 @@ impl Args {
                 b"q35" => a.q35 = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
+                b"return-fault" => a.return_fault = true,
                 b"expect=svm" => a.expect_virt = Some("svm"),
                 b"expect=vmx" => a.expect_virt = Some("vmx"),
                 b"expect=none" => a.expect_virt = Some("none"),

@@ -91,6 +91,7 @@ mod caps;
 mod child;
 mod cpu;
 mod delegate;
+mod entry;
 mod fixture;
 mod fuzz;
 mod hip;
@@ -171,6 +172,8 @@ const TESTS: &[Test] = &[
     test!(cpu::xsave_enabled),
     test!(cpu::fsgsbase_usable_in_user_mode),
     test!(cpu::sse_usable_in_user_mode),
+    test!(entry::compat_syscall_and_sysenter_are_the_callers_faults),
+    test!(entry::portal_entries_and_stacks_outside_user_space_are_refused),
     test!(delegate::ports_from_kernel),
     test!(delegate::memory_from_kernel_maps_module),
     test!(delegate::bad_pd_selectors),
@@ -190,6 +193,8 @@ const TESTS: &[Test] = &[
     test!(caps::port_bitmap_follows_whole_nodes),
     test!(caps::child_memory_follows_delegation),
     test!(caps::msr_access),
+    test!(caps::kernel_device_pages_are_not_delegable),
+    test!(caps::forwarded_items_lose_the_hypervisor_flag),
     test!(caps::machine_ctrl_answers),
     test!(caps::translate_names_the_receivers_capability),
     test!(ipc::call_and_reply),
@@ -203,8 +208,11 @@ const TESTS: &[Test] = &[
     test!(irq::hip_lists_ioapic),
     test!(irq::edu_msi_reaches_its_semaphore),
     test!(irq::edu_pin_interrupt_reaches_its_semaphore),
+    test!(irq::nmi_msis_are_events),
     test!(irq::pit_interrupt_wakes_semaphore),
     test!(irq::gsi_chaining),
+    test!(irq::down_leaves_an_unrouted_pin_masked),
+    test!(irq::a_refused_assign_gsi_changes_nothing),
     test!(ipc::timer_preempts_and_revoke_stops),
     test!(ipc::revoke_wakes_a_waiter_on_its_semaphore),
     test!(ipc::a_waiter_whose_sc_is_gone_does_not_run),
@@ -238,11 +246,21 @@ const TESTS: &[Test] = &[
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
 ];
 
-/// Runs every test; returns (passed, failed).
+/// The tests for a kernel started with `crash=return` (the roottask's `return-fault`):
+/// only these run there.
+const RETURN_FAULT_TESTS: &[Test] = &[test!(entry::fault_on_return_is_the_handlers)];
+
+/// Runs every test (or, with `return-fault`, those of [`RETURN_FAULT_TESTS`]); returns
+/// (passed, failed).
 pub fn run(world: &World, args: &Args) -> (u32, u32) {
     let env = Env { world, args };
+    let tests = if args.return_fault {
+        RETURN_FAULT_TESTS
+    } else {
+        TESTS
+    };
     let (mut passed, mut failed) = (0, 0);
-    for t in TESTS {
+    for t in tests {
         if args.skips(t.name) {
             println!("skipping {}", t.name);
             continue;

@@ -15,6 +15,7 @@ pub mod hip;
 pub mod hypercall;
 pub mod io;
 pub mod start;
+pub mod start_info;
 pub mod utcb;
 pub mod window;
 

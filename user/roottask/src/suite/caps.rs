@@ -1,8 +1,11 @@
 //! The capability model: creating objects, delegating, looking up and revoking, with
 //! every status the reference gives for bad arguments; ports, memory and MSRs that
-//! follow capabilities; `machine_ctrl`; translation.
+//! follow capabilities; device pages the kernel keeps; typed items that lose the
+//! hypervisor flag; `machine_ctrl`; translation.
 
 mod child_memory;
+mod forward;
+mod kernel_mmio;
 mod machine;
 mod port_nodes;
 mod ports;
@@ -18,6 +21,8 @@ use facet_rt::hypercall::{
 };
 
 pub use child_memory::child_memory_follows_delegation;
+pub use forward::forwarded_items_lose_the_hypervisor_flag;
+pub use kernel_mmio::kernel_device_pages_are_not_delegable;
 pub use machine::{machine_ctrl_answers, msr_access};
 pub use port_nodes::{
     port_bitmap_follows_whole_nodes, port_nodes_are_delegated_and_revoked_whole,

@@ -9,7 +9,8 @@ use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::entry::{addr, Entry};
-use facet_rt::hypercall::{call, create_ec, create_pd, create_pt, pd_ctrl_delegate};
+use facet_rt::hypercall::{call, create_ec, create_pd, create_pt, ec_flags, pd_ctrl_delegate};
+use facet_rt::utcb::Utcb;
 
 use super::fixture::{Pages, Sels, NO_PORTALS};
 use super::tools::revoke_all;
@@ -57,6 +58,28 @@ impl Child {
             0,
             0,
             self.utcbs.addr(i),
+            0,
+            NO_PORTALS.base(0),
+        )?;
+        create_pt(pt, ROOT_SEL_PD, ec, 0, addr(entry))?;
+        Ok(pt)
+    }
+
+    /// Like [`prepare`](Self::prepare), but the handler's UTCB lies in the roottask at
+    /// `utcb` (`ec_flags::UTCB_IN_CALLER`), where the roottask reads and writes it.
+    pub fn prepare_utcb_in_roottask(
+        &self,
+        i: u64,
+        utcb: Utcb,
+        entry: Entry,
+    ) -> Result<u64, Status> {
+        let (ec, pt) = (self.sels.at(1 + 2 * i), self.sels.at(2 + 2 * i));
+        create_ec(
+            ec,
+            self.pd(),
+            ec_flags::UTCB_IN_CALLER,
+            0,
+            utcb.addr(),
             0,
             NO_PORTALS.base(0),
         )?;

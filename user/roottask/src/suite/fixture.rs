@@ -177,6 +177,16 @@ pub const MODULE_PAGE: Pages = Pages::new(SCRATCH + 0x10_0000, 1);
 /// `delegate::memory_into_device_space`: RAM delegated into the device space only.
 pub const DEVICE_RAM: Frames = Frames::new(0x0105_0000, 4);
 
+// ---- entry ----
+
+/// `entry::*`: the exception handler EC, the worker and its SC, a semaphore, the
+/// probes, the portal with a non-canonical entry and its handler.
+pub const ENTRY: Sels = Sels::new(4000, 8);
+/// The worker's event base (and that of the non-canonical portal's handler).
+pub const ENTRY_EVENTS: Events = Events::exc(4100, 1);
+/// UTCBs: the exception handler's, the worker's, the non-canonical portal's handler's.
+pub const ENTRY_UTCBS: Pages = Pages::new(0x3200_0000, 3);
+
 // ---- caps ----
 
 /// Semaphores, ECs, an SC and a portal of the object tests.
@@ -206,6 +216,28 @@ pub const CHILD_MEMORY_AT: Pages = Pages::new(0x3100_0000, 1);
 pub const MACHINE_CTRL: Sels = Sels::new(2310, 3);
 /// The handler's UTCB, in the child.
 pub const MACHINE_CTRL_UTCB: Pages = Pages::new(0x300b_0000, 1);
+
+/// `caps::forwarded_items_lose_the_hypervisor_flag`: a child, its two handlers and
+/// their portals.
+pub const FORWARD: Sels = Sels::new(4200, 5);
+/// The replier's UTCB, in the child.
+pub const FORWARD_UTCB: Pages = Pages::new(0x3300_0000, 1);
+/// The reader's UTCB, in the roottask (it lives in its caller).
+pub const FORWARD_READER_UTCB: Pages = Pages::new(0x3300_1000, 1);
+/// The roottask's delegate window for the reply: nothing is ever mapped there.
+pub const FORWARD_ROOT_WINDOW: Pages = Pages::new(0x3301_0000, 1);
+/// The reader's delegate window and the page the replier's item names, in the child
+/// (nothing mapped at either).
+pub const FORWARD_CHILD_WINDOW: Pages = Pages::new(0x3302_0000, 1);
+pub const FORWARD_ITEM: Pages = Pages::new(0x3303_0000, 1);
+/// `caps::kernel_device_pages_are_not_delegable`: a child and the handlers and portals
+/// of its five reads.
+pub const KERNEL_MMIO: Sels = Sels::new(4300, 11);
+/// Their UTCBs and where the page under test is mapped, in the child.
+pub const KERNEL_MMIO_UTCBS: Pages = Pages::new(0x3400_0000, 5);
+pub const KERNEL_MMIO_AT: Pages = Pages::new(0x3410_0000, 1);
+/// Where the roottask looks at the DMAR table (two pages, for one CRD of order 1).
+pub const DMAR_PAGES: Pages = Pages::new(SCRATCH + 0x90_0000, 2);
 
 // ---- ipc ----
 
@@ -249,6 +281,9 @@ pub const IRQ: Sels = Sels::new(800, 5);
 pub const MSI: Sels = Sels::new(1700, 18);
 /// The edu device's configuration page and registers.
 pub const MSI_PAGES: Pages = Pages::new(SCRATCH + 0x80_0000, 17);
+/// `irq::down_leaves_an_unrouted_pin_masked`, `irq::a_refused_assign_gsi_changes_nothing`:
+/// the RTC's and an MSI's semaphores, a semaphore to chain to.
+pub const IRQ_CHECKS: Sels = Sels::new(4400, 3);
 
 // ---- sm, sched ----
 
@@ -364,6 +399,9 @@ const MAP: &[Claim] = &[
     pages("hip", ACPI_PAGE),
     pages("delegate", MODULE_PAGE),
     ram("delegate", DEVICE_RAM),
+    sels("entry", ENTRY),
+    events("entry", ENTRY_EVENTS),
+    pages("entry", ENTRY_UTCBS),
     sels("caps", CAPS),
     sels("caps PDs", CAPS_PDS),
     sels("caps windows", CAPS_WINDOWS),
@@ -378,6 +416,16 @@ const MAP: &[Claim] = &[
     pages("child memory (child)", CHILD_MEMORY_AT),
     sels("machine_ctrl", MACHINE_CTRL),
     pages("machine_ctrl (child)", MACHINE_CTRL_UTCB),
+    sels("forward", FORWARD),
+    pages("forward (child)", FORWARD_UTCB),
+    pages("forward", FORWARD_READER_UTCB),
+    pages("forward", FORWARD_ROOT_WINDOW),
+    pages("forward (child)", FORWARD_CHILD_WINDOW),
+    pages("forward (child)", FORWARD_ITEM),
+    sels("kernel mmio", KERNEL_MMIO),
+    pages("kernel mmio (child)", KERNEL_MMIO_UTCBS),
+    pages("kernel mmio (child)", KERNEL_MMIO_AT),
+    pages("dmar", DMAR_PAGES),
     sels("ipc", IPC),
     events("ipc", IPC_EVENTS),
     pages("ipc", IPC_UTCBS),
@@ -402,6 +450,7 @@ const MAP: &[Claim] = &[
     sels("irq", IRQ),
     sels("msi", MSI),
     pages("msi", MSI_PAGES),
+    sels("irq checks", IRQ_CHECKS),
     sels("sm threads", SM_THREADS),
     sels("sm SCs", SM_SCS),
     sels("sm semaphores", SM_SEMAPHORES),

@@ -1,6 +1,8 @@
 //! Interrupts: a GSI routed to a semaphore wakes the EC waiting on it, chained
-//! semaphores, and message-signalled and pin interrupts of a PCI device.
+//! semaphores, message-signalled and pin interrupts of a PCI device (and its MSIs in
+//! NMI mode), and interrupt calls that must leave things as they are.
 
+mod checks;
 mod msi;
 
 use facet_abi::config::NUM_CPU;
@@ -14,7 +16,10 @@ use facet_rt::hypercall::{
 };
 use facet_rt::io::outb;
 
-pub use msi::{edu_msi_reaches_its_semaphore, edu_pin_interrupt_reaches_its_semaphore};
+pub use checks::{a_refused_assign_gsi_changes_nothing, down_leaves_an_unrouted_pin_masked};
+pub use msi::{
+    edu_msi_reaches_its_semaphore, edu_pin_interrupt_reaches_its_semaphore, nmi_msis_are_events,
+};
 
 use super::caps::SM as ORDINARY_SM;
 use super::fixture::IRQ;

@@ -46,6 +46,10 @@ fn set_cfg32(off: u64, v: u32) {
     CONFIG.write(off, v)
 }
 
+fn reg_read(off: u64) -> u32 {
+    REGS.read(off)
+}
+
 fn reg_write(off: u64, v: u32) {
     REGS.write(off, v)
 }
@@ -177,5 +181,55 @@ pub fn edu_pin_interrupt_reaches_its_semaphore(e: &Env) -> TestResult {
         sm_down(sm).map_err(|s| Fail::new(format_args!("interrupt {}: {}", i, s.name())))?;
     }
     ensure_eq!(sm_down_until(sm, 1), Err(Status::Timeout));
+    Ok(())
+}
+
+/// A device that sends its MSIs in NMI delivery mode (which nothing stops without
+/// interrupt remapping) cannot stop the machine: an NMI is an event the kernel counts and
+/// reports, wherever it lands (in user mode, or in the kernel: in its entry and exit
+/// paths, with the user's GS base still loaded, while the roottask makes hypercalls as
+/// fast as it can). The edu device finishes a factorial on a thread of its own and
+/// interrupts at a moment the CPU does not choose. No NMI reaches the GSI's semaphore.
+pub fn nmi_msis_are_events(e: &Env) -> TestResult {
+    const NMIS: u32 = 500;
+    const EDU_FACTORIAL: u64 = 0x08;
+    const EDU_STATUS: u64 = 0x20;
+    if !e.args.q35 {
+        return Ok(());
+    }
+    let Some(_) = find_edu(e)? else {
+        return Err(Fail::new(format_args!("no edu device on bus 0")));
+    };
+    set_cfg32(0x04, cfg32(0x04) | 0x6);
+    let bar0 = (cfg32(0x10) & !0xf) as u64;
+    map(bar0, REGS, "edu registers")?;
+    let (address, data) = ok(assign_gsi(SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
+    let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
+    let control = cfg32(cap) >> 16;
+    // Delivery mode 100b: NMI.
+    let nmi = (data as u32 & !0x700) | 0x400;
+    set_cfg32(cap + 4, address as u32);
+    if control & (1 << 7) != 0 {
+        set_cfg32(cap + 8, 0);
+        set_cfg32(cap + 12, nmi);
+    } else {
+        set_cfg32(cap + 8, nmi);
+    }
+    set_cfg32(cap, cfg32(cap) | 1 << 16);
+    for i in 0..NMIS {
+        reg_write(EDU_STATUS, 0x80);
+        reg_write(EDU_FACTORIAL, 5 + i % 8);
+        // Hypercalls while the device computes: each `down` times out at once.
+        let mut spins = 0u32;
+        while reg_read(EDU_STATUS) & 1 != 0 {
+            let _ = sm_down_until(SM, 1);
+            spins += 1;
+            ensure!(spins < 10_000_000, "factorial {} never finished", i);
+        }
+        reg_write(EDU_ACK, 1);
+    }
+    set_cfg32(cap, cfg32(cap) & !(1 << 16));
+    // Nothing was counted as an interrupt of the GSI.
+    ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
     Ok(())
 }

@@ -15,6 +15,8 @@ use facet_abi::mtd;
 use facet_abi::utcb as u;
 
 use crate::arch::cpu::Features;
+
+pub mod debug;
 use crate::arch::regs::Frame;
 
 /// Exceptions that always exit, on both extensions: alignment checks (a guest could
@@ -195,15 +197,18 @@ pub fn is_svm() -> bool {
 /// whose APIC-access page (used on VMX) is `apic_access`; `vlapic` is the vCPU's
 /// virtual-APIC page on VMX (0: none).
 pub fn create(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
-    match VENDOR.load(Ordering::Acquire) {
+    let block = match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::new_vmcb(npt),
         VMX => crate::vmx::new_vmcs(npt, apic_access, vlapic),
         _ => None,
-    }
+    }?;
+    debug::init(block);
+    Some(block)
 }
 
 /// Frees the control block of a destroyed vCPU that was bound to CPU `cpu`.
 pub fn destroy(block: u64, cpu: u32) {
+    debug::forget(block);
     match VENDOR.load(Ordering::Acquire) {
         VMX => free_tag(crate::vmx::run::forget(block, cpu)),
         _ => free_tag(
@@ -216,6 +221,13 @@ pub fn destroy(block: u64, cpu: u32) {
     crate::mem::frames::free(block, 1);
 }
 
+/// A dying Pd's guest page table is about to be freed: every CPU drops cached
+/// guest-physical translations before it next enters a guest. No guest runs on the table
+/// any more (its vCPUs are gone), so no CPU needs to leave a guest now.
+pub fn guest_table_freed() {
+    GUEST_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 /// A guest page table changed: translations cached from it must not be used again. The
 /// shootdown IPI makes every CPU that runs a guest leave it (an external-interrupt
 /// exit) before this returns, and each flushes before it enters a guest again.
@@ -226,6 +238,7 @@ pub fn guest_tables_changed() {
 
 /// Runs the vCPU whose general registers are in `frame` until its next exit.
 pub fn enter(frame: &mut Frame, block: u64) -> Exit {
+    debug::load_for(block);
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::run::enter(frame, crate::svm::vmcb::Vmcb(block)),
         _ => crate::vmx::run::enter(frame, block),
