@@ -1,17 +1,23 @@
 //! facet-rt: the user-mode runtime for Facet programs.
 //!
 //! Start code that takes the initial state the kernel gives a roottask (RSP at the HIP,
-//! RDI the boot CPU), hypercall wrappers, HIP access, and a serial console for programs
-//! that own COM1.
+//! RDI the boot CPU), hypercall wrappers, HIP access, a serial console for programs that
+//! own COM1, the entries and stacks of portal handlers and threads ([`entry`]), typed
+//! access to UTCBs ([`utcb`]) and to memory mapped at fixed addresses ([`window`]), and
+//! the unprivileged CPU instructions programs read the CPU with ([`cpu`]).
 
 #![no_std]
 
 pub mod console;
+pub mod cpu;
+pub mod entry;
 pub mod hip;
 pub mod hypercall;
 pub mod io;
 pub mod start;
 pub mod start_info;
+pub mod utcb;
+pub mod window;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
