@@ -13,6 +13,7 @@
 mod artifacts;
 mod bench;
 mod emulator;
+mod guest;
 mod harness;
 mod host;
 mod launch;
@@ -44,6 +45,9 @@ commands:
                                    instruction counts)
   iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso and
                                    target/facet-mb2.iso (and one per GRUB tier)
+  guest-check [--icount] [--shell] [--append ARGS]
+                                   build the Linux guest images (target/guest) and
+                                   boot them directly under QEMU TCG
 ";
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "run" => run(&paths, rest),
         "test" => test(&paths, rest),
         "iso" => iso(&paths, rest),
+        "guest-check" => guest::check(&paths, rest),
         "bench" => {
             let o = parse_options(rest, &["--debug", "--no-build"])?;
             setup::packages()?;
