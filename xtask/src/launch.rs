@@ -191,12 +191,13 @@ mod tests {
     fn the_machine_is_replaced_for_linux() {
         let mut a = run_args("k", "r", "serial", "", false, &[]);
         replace_machine(&mut a, "r roottask,v vmm", 4, 1024);
-        let pos = |flag: &str| a.iter().position(|x| x == flag).unwrap() + 1;
-        assert_eq!(a[pos("-initrd")], "r roottask,v vmm");
-        assert_eq!(a[pos("-smp")], "4");
-        assert_eq!(a[pos("-m")], "1024");
+        let value =
+            |a: &[String], flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
+        assert_eq!(value(&a, "-initrd"), "r roottask,v vmm");
+        assert_eq!(value(&a, "-smp"), "4");
+        assert_eq!(value(&a, "-m"), "1024");
         replace_machine(&mut a, "x", 1, 512);
-        assert_eq!(a[pos("-smp")], "2", "at least two CPUs");
+        assert_eq!(value(&a, "-smp"), "2", "at least two CPUs");
     }
 
     use super::*;
