@@ -126,6 +126,19 @@ pub fn run_args(
     a
 }
 
+/// Makes `run_args` boot the modules in `initrd` (a whole `-initrd` value) on a machine
+/// with `cpus` CPUs and `mem` MiB.
+pub fn replace_machine(args: &mut [String], initrd: &str, cpus: u32, mem: u32) {
+    for i in 0..args.len().saturating_sub(1) {
+        match args[i].as_str() {
+            "-initrd" => args[i + 1] = initrd.to_string(),
+            "-smp" => args[i + 1] = cpus.max(2).to_string(),
+            "-m" => args[i + 1] = mem.to_string(),
+            _ => {}
+        }
+    }
+}
+
 /// The bochsrc of a Bochs tier (headless: rfb display that does not wait for a
 /// client, no speaker, dummy sound). `extra` are the tier's own lines (the CPU model).
 pub fn bochsrc(iso: &Path, serial_log: &Path, bochs_log: &Path, extra: &[&str]) -> String {
@@ -174,6 +187,19 @@ pub fn shell_line(program: &str, args: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_machine_is_replaced_for_linux() {
+        let mut a = run_args("k", "r", "serial", "", false, &[]);
+        replace_machine(&mut a, "r roottask,v vmm", 4, 1024);
+        let value =
+            |a: &[String], flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
+        assert_eq!(value(&a, "-initrd"), "r roottask,v vmm");
+        assert_eq!(value(&a, "-smp"), "4");
+        assert_eq!(value(&a, "-m"), "1024");
+        replace_machine(&mut a, "x", 1, 512);
+        assert_eq!(value(&a, "-smp"), "2", "at least two CPUs");
+    }
+
     use super::*;
     use crate::tiers::find;
 

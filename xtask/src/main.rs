@@ -13,9 +13,11 @@
 mod artifacts;
 mod bench;
 mod emulator;
+mod guest;
 mod harness;
 mod host;
 mod launch;
+mod linux;
 mod monitor;
 mod paths;
 mod protocol;
@@ -35,15 +37,22 @@ usage: cargo xtask <command> [options]
 
 commands:
   build [--debug]                  build kernel + roottask and target/facet.elf32
-  run [--debug] [--no-build] [--cmdline ARGS] [--roottask-args ARGS] [-- QEMU ARGS]
-                                   boot Facet in QEMU, serial on this terminal
-                                   (Ctrl-A X quits QEMU)
+  run [--bare] [--kernel PATH] [--initrd PATH] [--append ARGS] [--vms N] [--vcpus N]
+      [--mem MiB] [--debug] [--no-build] [--cmdline ARGS] [--roottask-args ARGS]
+      [-- QEMU ARGS]
+                                   boot Facet in QEMU, serial on this terminal: the
+                                   console service and a VMM with a Debian Linux guest
+                                   and a busybox shell (Ctrl-T n switches the input to
+                                   VM n; Ctrl-A X quits QEMU); --bare: the roottask alone
   test [--tier NAME]... [--skip-host] [--no-build] [--list]
                                    host checks, then the on-target tiers, then a summary
   bench [--debug] [--no-build]     run the benchmarks (QEMU TCG with -icount: exact
                                    instruction counts)
   iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso and
                                    target/facet-mb2.iso (and one per GRUB tier)
+  guest-check [--icount] [--shell] [--append ARGS]
+                                   build the Linux guest images (target/guest) and
+                                   boot them directly under QEMU TCG
 ";
 
 fn main() -> ExitCode {
@@ -68,6 +77,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "run" => run(&paths, rest),
         "test" => test(&paths, rest),
         "iso" => iso(&paths, rest),
+        "guest-check" => guest::check(&paths, rest),
         "bench" => {
             let o = parse_options(rest, &["--debug", "--no-build"])?;
             setup::packages()?;
@@ -159,14 +169,41 @@ fn prepare(paths: &Paths, o: &Options) -> Result<Built, String> {
 }
 
 fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
+    // The Linux options first; the rest are the shared ones.
+    let mut setup = linux::Setup::default();
+    let (mut bare, mut kernel, mut initrd) = (false, None, None);
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next().cloned());
+        match flag {
+            "--" => {
+                rest.push(a.clone());
+                rest.extend(it.by_ref().cloned());
+                break;
+            }
+            "--bare" | "--linux" => bare = flag == "--bare",
+            "--kernel" => kernel = Some(value().ok_or("--kernel needs a path")?),
+            "--initrd" => initrd = Some(value().ok_or("--initrd needs a path")?),
+            "--append" | "--vms" | "--vcpus" | "--mem" => {
+                let v = value().ok_or(format!("{flag} needs a value"))?;
+                linux::apply(&mut setup, flag, &v)?;
+            }
+            _ => rest.push(a.clone()),
+        }
+    }
     let o = parse_options(
-        args,
+        &rest,
         &["--debug", "--no-build", "--cmdline", "--roottask-args"],
     )?;
     setup::packages()?;
     let built = prepare(paths, &o)?;
     let kvm = Kvm::probe() == Kvm::Hardware;
-    let qemu_args = launch::run_args(
+    let mut qemu_args = launch::run_args(
         &paths.rel(&built.kernel_elf32),
         &paths.rel(&built.roottask),
         o.cmdline.as_deref().unwrap_or("serial"),
@@ -174,6 +211,38 @@ fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
         kvm,
         &o.passthrough,
     );
+    if !bare {
+        let images = guest::build(paths)?;
+        let kernel = kernel.map_or_else(|| images.fetched.vmlinuz.clone(), Into::into);
+        let initrd =
+            initrd.map_or_else(|| images.initramfs(guest::Mode::Shell).clone(), Into::into);
+        for p in [&kernel, &initrd] {
+            if !p.is_file() {
+                return Err(format!("{} does not exist", p.display()));
+            }
+        }
+        let (console, vmm) = (
+            paths.program(profile(&o), "console"),
+            paths.program(profile(&o), "vmm"),
+        );
+        let modules = linux::modules(
+            &linux::Files {
+                roottask: &built.roottask,
+                console: &console,
+                vmm: &vmm,
+                kernel: &kernel,
+                initrd: &initrd,
+            },
+            &setup,
+            o.roottask_args.as_deref().unwrap_or("exit-when-done"),
+        );
+        launch::replace_machine(
+            &mut qemu_args,
+            &linux::initrd_value(&modules),
+            setup.cpus(),
+            setup.machine_mem(),
+        );
+    }
     eprintln!("{}", launch::shell_line(launch::QEMU, &qemu_args));
     let status = Command::new(launch::QEMU)
         .args(&qemu_args)

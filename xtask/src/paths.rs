@@ -56,10 +56,12 @@ impl Paths {
 
     /// The default roottask.
     pub fn roottask(&self, profile: Profile) -> PathBuf {
-        self.target
-            .join(TARGET)
-            .join(profile.dir())
-            .join("roottask")
+        self.program(profile, "roottask")
+    }
+
+    /// A user program built for the bare target (`roottask`, `console`, `vmm`).
+    pub fn program(&self, profile: Profile, name: &str) -> PathBuf {
+        self.target.join(TARGET).join(profile.dir()).join(name)
     }
 
     /// The 32-bit copy of the kernel that QEMU's `-kernel` and GRUB load.

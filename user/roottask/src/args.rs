@@ -24,6 +24,9 @@ pub struct Args {
     /// The kernel runs with `crash=return`: run only the test of faults on the way back
     /// to user mode (`return-fault`).
     pub return_fault: bool,
+    /// As init: end the run (QEMU's debug exit) once every VM has ended
+    /// (`exit-when-done`).
+    pub exit_when_done: bool,
     /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
     skip: [[u8; 32]; 8],
     skip_len: [u8; 8],
@@ -40,6 +43,7 @@ impl Args {
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
                 b"return-fault" => a.return_fault = true,
+                b"exit-when-done" => a.exit_when_done = true,
                 b"expect=svm" => a.expect_virt = Some("svm"),
                 b"expect=vmx" => a.expect_virt = Some("vmx"),
                 b"expect=none" => a.expect_virt = Some("none"),

@@ -9,6 +9,7 @@
 
 mod args;
 mod bench;
+mod init;
 mod report;
 mod suite;
 mod world;
@@ -49,10 +50,17 @@ fn main(cpu: u64, hip: u64) -> ! {
         } else {
             facet_rt::io::debug_exit(if failed == 0 { 0 } else { 1 });
         }
+    } else if world_has_programs(&world) {
+        init::run(&world, &args);
     } else {
         println!("roottask: done");
     }
     loop {
         core::hint::spin_loop();
     }
+}
+
+/// Whether any multiboot module besides the roottask was given (then it starts them).
+fn world_has_programs(w: &world::World) -> bool {
+    init::modules::Modules::read(&w.hip).iter().next().is_some()
 }

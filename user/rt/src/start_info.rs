@@ -36,9 +36,9 @@ pub mod sel {
     pub const CONSOLE_IN: u64 = 0x1002;
     /// Interrupt semaphores given to a driver (GSI n's at `GSIS + n`).
     pub const GSIS: u64 = 0x1100;
-    /// Capabilities a service hands the roottask for its clients are delegated into
-    /// this window (the roottask's registration portal, `roottask::init`).
-    pub const REGISTRATION: u64 = 0x1200;
+    /// The roottask's portal for what a program tells it ([`super::parent`]), on the
+    /// main EC's CPU.
+    pub const PARENT: u64 = 0x1010;
     /// The first selector the program may use for objects of its own.
     pub const FREE: u64 = 0x2000;
 }
@@ -156,4 +156,13 @@ impl Region {
             flags,
         }
     }
+}
+
+/// What a program tells the roottask through `sel::PARENT` (word 0 of the message).
+pub mod parent {
+    /// A service registers the capabilities of its client slots (the console:
+    /// `facet_rt::console_protocol`), delegated as typed items.
+    pub const REGISTER_CONSOLE: u64 = 1;
+    /// The program is done: word 1 is its exit code. The roottask stops it.
+    pub const EXIT: u64 = 2;
 }
