@@ -108,9 +108,9 @@ pub fn init(mask: u64, phys: &mut Phys, sels: &mut Sels) {
                 perm::ALL,
             ));
         }
-        HANDLER_EC
-            .get(cpu as usize)
-            .map(|h| h.store(ec, Ordering::Release));
+        if let Some(h) = HANDLER_EC.get(cpu as usize) {
+            h.store(ec, Ordering::Release);
+        }
     }
 }
 

@@ -160,14 +160,14 @@ fn read_cstr(phys: u64, out: &mut [u8]) -> usize {
     }
     let at = SCRATCH + (phys & 0xfff);
     let room = out.len().min(0x2000 - (phys & 0xfff) as usize);
-    for n in 0..room {
+    for (n, slot) in out.iter_mut().enumerate().take(room) {
         // SAFETY: the two pages at SCRATCH were just mapped readable and `n` stays in
         // them.
         let b = unsafe { core::ptr::read_volatile((at + n as u64) as *const u8) };
         if b == 0 || b == b'\n' {
             return n;
         }
-        out[n] = b;
+        *slot = b;
     }
     room
 }

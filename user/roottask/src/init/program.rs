@@ -239,7 +239,7 @@ impl Program {
         let mut done = 0;
         while done < size {
             let left = size - done;
-            let order = if left >= 0x20_0000 && (va + done) % 0x20_0000 == 0 {
+            let order = if left >= 0x20_0000 && (va + done).is_multiple_of(0x20_0000) {
                 9
             } else {
                 0
