@@ -96,12 +96,20 @@ pub mod pd_ctrl {
     pub const MSR_WRITE: u64 = 1 << 2;
 }
 
+/// `ec_ctrl` sub-operations (ARG1 bits 5:4).
+pub mod ec_ctrl {
+    /// Recall the EC (the only sub-operation; the others answer BAD_PAR).
+    pub const RECALL: u64 = 0;
+}
+
 /// `machine_ctrl` sub-operations (ARG1 bits 5:4; pass-through PDs only).
 pub mod machine_ctrl {
     /// Enter an ACPI sleep state (the reference's; not built in Facet).
     pub const SUSPEND: u64 = 0;
     /// Load a microcode update (the reference's; not built in Facet).
     pub const UPDATE_MICROCODE: u64 = 1;
+    /// Not defined: BAD_PAR, as in the reference.
+    pub const RESERVED: u64 = 2;
     /// Facet's own: the kernel pool's free and total frames in ARG2 and ARG3, after
     /// every object whose last reference went away has been freed. (The reference
     /// answers BAD_PAR here.) For leak tests and monitoring.

@@ -7,6 +7,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod config;
 pub mod crd;
 pub mod hip;

@@ -2,21 +2,23 @@
 //!
 //! ARG1..ARG5 go in RDI, RSI, RDX, RAX and R8; the kernel returns the status in RDI
 //! bits 7:0 and may change RSI, RDX and RAX. RCX and R11 are clobbered by `syscall`.
+//! Every wrapper encodes its arguments and decodes its results with the typed layouts
+//! of [`facet_abi::args`], which follow what the kernel reads.
 
 use core::arch::asm;
 
+use facet_abi::args::{
+    Args, AssignGsi, AssignGsiOut, AssignPci, Call, CreateEc, CreatePd, CreatePt, CreateSc,
+    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, Lookup, LookupOut, MachineCtrl,
+    MapAccessPage, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke,
+    ScCtrl, ScCtrlOut, SmDown, SmUp,
+};
 use facet_abi::crd::Crd;
-use facet_abi::hypercall::{arg1, pd_ctrl, Hypercall};
+use facet_abi::hypercall::call as call_flags;
 use facet_abi::status::Status;
 
 /// Registers after a hypercall.
-#[derive(Clone, Copy, Debug)]
-pub struct Out {
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rax: u64,
-}
+pub use facet_abi::args::Out;
 
 /// Issues a hypercall whose only argument is ARG1 (a call, a semaphore up or down):
 /// the other argument registers are left as they are, and only RDI comes back.
@@ -77,6 +79,13 @@ pub fn raw(a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> Out {
     Out { rdi, rsi, rdx, rax }
 }
 
+/// Issues the hypercall `a` encodes, with all five argument registers.
+#[inline(always)]
+fn issue(a: &impl Args) -> Out {
+    let r: Regs = a.to_regs();
+    raw(r.rdi, r.rsi, r.rdx, r.rax, r.r8)
+}
+
 /// The status of a hypercall's result (unknown codes read as BAD_HYP).
 pub fn status(out: &Out) -> Status {
     Status::from_out1(out.rdi).unwrap_or(Status::BadHyp)
@@ -92,15 +101,18 @@ pub fn pd_ctrl_delegate(
     meta: u64,
     window: Crd,
 ) -> Result<(Crd, u64), Status> {
-    let o = raw(
-        arg1(Hypercall::PdCtrl, pd_ctrl::DELEGATE, src),
+    let o = issue(&Delegate {
+        src,
         dst,
-        crd.0,
+        crd,
         meta,
-        window.0,
-    );
+        window,
+    });
     match status(&o) {
-        Status::Success => Ok((Crd(o.rdx), o.rax)),
+        Status::Success => {
+            let r = DelegateOut::from_out(&o);
+            Ok((r.crd, r.meta))
+        }
         s => Err(s),
     }
 }
@@ -122,13 +134,12 @@ fn failure(o: &Out) -> Status {
 /// `create_pd`: a new PD at `sel`, created under PD `parent`, receiving the object
 /// capabilities `crd` of the caller at its selector 0 onwards.
 pub fn create_pd(sel: u64, parent: u64, crd: Crd, passthrough: bool) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::CreatePd, passthrough as u64, sel),
+    status_of(&issue(&CreatePd {
+        sel,
+        passthrough,
         parent,
-        crd.0,
-        0,
-        0,
-    ))
+        crd,
+    }))
 }
 
 /// `create_ec` flags (ARG1 bits 7:4).
@@ -137,12 +148,15 @@ pub mod ec_flags {
     pub const GLOBAL: u64 = 1 << 0;
     /// A virtual CPU.
     pub const VCPU: u64 = 1 << 1;
+    /// The reference's: the vCPU uses its PD's APIC-access page (Facet ignores it).
+    pub const APIC_ACCESS_PAGE: u64 = 1 << 2;
     /// Map the UTCB into the calling PD instead of the EC's PD.
     pub const UTCB_IN_CALLER: u64 = 1 << 3;
 }
 
-/// `create_ec`: an EC at `sel` in PD `pd` on `cpu`, UTCB at `utcb` (page-aligned, 0 for
-/// none), initial stack pointer `sp`, event base `evt`.
+/// `create_ec`: an EC at `sel` in PD `pd` on `cpu` (bits 11:0), UTCB at `utcb`
+/// (page-aligned: bits 11:0 are not passed; 0 for none), initial stack pointer `sp`,
+/// event base `evt`. `flags` are [`ec_flags`].
 pub fn create_ec(
     sel: u64,
     pd: u64,
@@ -152,40 +166,50 @@ pub fn create_ec(
     sp: u64,
     evt: u64,
 ) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::CreateEc, flags, sel),
+    status_of(&issue(&CreateEc {
+        sel,
+        global: flags & ec_flags::GLOBAL != 0,
+        vcpu: flags & ec_flags::VCPU != 0,
+        apic_access_page: flags & ec_flags::APIC_ACCESS_PAGE != 0,
+        utcb_in_caller: flags & ec_flags::UTCB_IN_CALLER != 0,
         pd,
-        utcb | (cpu & 0xfff),
+        cpu: (cpu & 0xfff) as u16,
+        utcb,
         sp,
         evt,
-    ))
+    }))
 }
 
 /// `create_sc`: an SC at `sel` for the global EC `ec`, with a priority and a quantum.
 pub fn create_sc(sel: u64, pd: u64, ec: u64, prio: u8, quantum: u64) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::CreateSc, 0, sel),
+    status_of(&issue(&CreateSc {
+        sel,
         pd,
         ec,
-        quantum << 12 | prio as u64,
-        0,
-    ))
+        prio,
+        quantum,
+    }))
 }
 
 /// `create_pt`: a portal at `sel` into the local EC `ec`.
 pub fn create_pt(sel: u64, pd: u64, ec: u64, mtd: u64, ip: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::CreatePt, 0, sel), pd, ec, mtd, ip))
+    status_of(&issue(&CreatePt {
+        sel,
+        pd,
+        ec,
+        mtd,
+        ip,
+    }))
 }
 
 /// `create_sm`: a semaphore at `sel` with an initial count, optionally chained.
 pub fn create_sm(sel: u64, pd: u64, count: u64, chained: u64) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::CreateSm, 0, sel),
+    status_of(&issue(&CreateSm {
+        sel,
         pd,
         count,
-        chained,
-        0,
-    ))
+        chain: chained,
+    }))
 }
 
 /// `revoke`: take back `crd` (and, with `include_self`, the range itself), in the
@@ -203,63 +227,60 @@ pub fn revoke_then_signal(
     remote: Option<u64>,
     sm: u64,
 ) -> Result<(), Status> {
-    let flags = include_self as u64 | (remote.is_some() as u64) << 1;
-    status_of(&raw(
-        arg1(Hypercall::Revoke, flags, sm),
-        crd.0,
-        remote.unwrap_or(0),
-        0,
-        0,
-    ))
+    status_of(&issue(&Revoke {
+        crd,
+        include_self,
+        remote,
+        sm,
+    }))
 }
 
 /// `pd_ctrl lookup`: what the caller holds at the base of `crd`.
 pub fn lookup(crd: Crd) -> Result<Crd, Status> {
-    let o = raw(arg1(Hypercall::PdCtrl, pd_ctrl::LOOKUP, 0), crd.0, 0, 0, 0);
-    status_of(&o).map(|_| Crd(o.rsi))
+    let o = issue(&Lookup { crd });
+    status_of(&o).map(|_| LookupOut::from_out(&o).crd)
 }
 
 /// `pd_ctrl msr_access`: reads an MSR (pass-through PDs only).
 pub fn msr_read(index: u32) -> Result<u64, Status> {
-    let o = raw(
-        arg1(Hypercall::PdCtrl, pd_ctrl::MSR_ACCESS, index as u64),
-        0,
-        0,
-        0,
-        0,
-    );
-    status_of(&o).map(|_| o.rsi)
+    let o = issue(&MsrAccess {
+        index,
+        write: false,
+        value: 0,
+    });
+    status_of(&o).map(|_| MsrAccessOut::from_out(&o).value)
 }
 
 /// `pd_ctrl msr_access`: writes an MSR (pass-through PDs only).
 pub fn msr_write(index: u32, value: u64) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(
-            Hypercall::PdCtrl,
-            pd_ctrl::MSR_ACCESS | pd_ctrl::MSR_WRITE,
-            index as u64,
-        ),
+    status_of(&issue(&MsrAccess {
+        index,
+        write: true,
         value,
-        0,
-        0,
-        0,
-    ))
+    }))
 }
 
 /// `pt_ctrl`: sets a portal's id.
 pub fn pt_ctrl(pt: u64, id: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::PtCtrl, 0, pt), id, 0, 0, 0))
+    status_of(&issue(&PtCtrl { pt, id }))
 }
 
 /// `sm_ctrl up`.
 pub fn sm_up(sm: u64) -> Result<(), Status> {
-    status_of(&raw1(arg1(Hypercall::SmCtrl, 0, sm)))
+    // ARG1 only: the kernel reads nothing else for an up.
+    status_of(&raw1(SmUp { sm }.to_regs().rdi))
 }
 
 /// `sm_ctrl down` (without deadline).
 pub fn sm_down(sm: u64) -> Result<(), Status> {
-    // ARG2:ARG3 zero: no deadline.
-    status_of(&raw3(arg1(Hypercall::SmCtrl, 1, sm), 0, 0))
+    // ARG1..ARG3 only, ARG2:ARG3 zero: no deadline.
+    let r = SmDown {
+        sm,
+        zero: false,
+        deadline: 0,
+    }
+    .to_regs();
+    status_of(&raw3(r.rdi, r.rsi, r.rdx))
 }
 
 /// `call`: calls portal `pt` with the message in the caller's UTCB; the reply is in the
@@ -272,26 +293,27 @@ pub fn call(pt: u64) -> Result<(), Status> {
 /// `pd_ctrl map_access_page`: maps the running PD's APIC-access page at the guest-physical
 /// page `crd` names (memory, order 0, read and write rights).
 pub fn map_access_page(crd: Crd) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::PdCtrl, pd_ctrl::MAP_ACCESS_PAGE, 0),
-        crd.0,
-        0,
-        0,
-        0,
-    ))
+    status_of(&issue(&MapAccessPage { crd }))
 }
 
 /// `call` with flags from `facet_abi::hypercall::call` (for example DISABLE_BLOCKING:
 /// TIMEOUT at once if the handler is busy, instead of waiting for it).
 #[inline]
 pub fn call_with(pt: u64, flags: u64) -> Result<(), Status> {
-    status_of(&raw1(arg1(Hypercall::Call, flags, pt)))
+    let a = Call {
+        pt,
+        disable_blocking: flags & call_flags::DISABLE_BLOCKING != 0,
+        disable_donation: flags & call_flags::DISABLE_DONATION != 0,
+        disable_replycap: flags & call_flags::DISABLE_REPLYCAP != 0,
+    };
+    // ARG1 only: the kernel reads nothing else for a call.
+    status_of(&raw1(a.to_regs().rdi))
 }
 
 /// `reply`: answers the current call with the message in the UTCB and waits for the
 /// next one (a portal handler's last act; it does not return).
 pub fn reply() -> ! {
-    raw(arg1(Hypercall::Reply, 0, 0), 0, 0, 0, 0);
+    issue(&Reply { sm: 0 });
     // The kernel never resumes a handler after its reply: the next call starts it at
     // the portal's entry again.
     loop {
@@ -301,40 +323,49 @@ pub fn reply() -> ! {
 
 /// `sc_ctrl`: the time the SC has consumed, in microseconds.
 pub fn sc_time(sc: u64) -> Result<u64, Status> {
-    let o = raw(arg1(Hypercall::ScCtrl, 0, sc), 0, 0, 0, 0);
-    status_of(&o).map(|_| o.rsi << 32 | (o.rdx & 0xffff_ffff))
+    let o = issue(&ScCtrl { sc });
+    status_of(&o).map(|_| ScCtrlOut::from_out(&o).us)
 }
 
 /// `machine_ctrl` sub-operation 3, Facet's own: the kernel pool's (free, total) frames,
 /// after every object whose last reference went away has been freed (pass-through PDs).
 pub fn pool_stats() -> Result<(u64, u64), Status> {
-    use facet_abi::hypercall::machine_ctrl::FACET_POOL_STATS;
-    let o = raw(
-        arg1(Hypercall::MachineCtrl, FACET_POOL_STATS, 0),
-        0,
-        0,
-        0,
-        0,
-    );
-    status_of(&o).map(|_| (o.rsi, o.rdx))
+    let o = issue(&MachineCtrl::PoolStats);
+    status_of(&o).map(|_| {
+        let r = PoolStatsOut::from_out(&o);
+        (r.free, r.total)
+    })
 }
 
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.
 pub fn ec_recall(ec: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::EcCtrl, 0, ec), 0, 0, 0, 0))
+    use facet_abi::hypercall::ec_ctrl::RECALL;
+    status_of(&issue(&EcCtrl {
+        ec,
+        op: RECALL as u8,
+    }))
 }
 
 /// `assign_gsi`: routes the GSI of interrupt semaphore `sm` to `cpu`; `chain` is a
 /// semaphore to signal instead (`u64::MAX`: none). Returns the MSI address and data.
 pub fn assign_gsi(sm: u64, dev: u64, cpu: u32, chain: u64) -> Result<(u64, u64), Status> {
-    let o = raw(arg1(Hypercall::AssignGsi, 0, sm), dev, cpu as u64, chain, 0);
-    status_of(&o).map(|_| (o.rsi, o.rdx))
+    let o = issue(&AssignGsi {
+        sm,
+        dev,
+        cpu,
+        mode: None,
+        chain,
+    });
+    status_of(&o).map(|_| {
+        let r = AssignGsiOut::from_out(&o);
+        (r.msi_address, r.msi_data)
+    })
 }
 
 /// `assign_pci`: the device whose configuration page PD `pd` maps at `dev` to that PD's
 /// device page table (IOMMU), with `hint` naming the device.
 pub fn assign_pci(pd: u64, dev: u64, hint: u64) -> Result<(), Status> {
-    status_of(&raw(arg1(Hypercall::AssignPci, 0, pd), dev, hint, 0, 0))
+    status_of(&issue(&AssignPci { pd, dev, hint }))
 }
 
 /// `assign_gsi` for an I/O APIC pin with its trigger mode and polarity overridden
@@ -346,24 +377,20 @@ pub fn assign_gsi_mode(
     active_low: bool,
     chain: u64,
 ) -> Result<(), Status> {
-    let mode = (level as u64) << 32 | (active_low as u64) << 33;
-    let o = raw(
-        arg1(Hypercall::AssignGsi, 1, sm),
-        0,
-        cpu as u64 | mode,
+    status_of(&issue(&AssignGsi {
+        sm,
+        dev: 0,
+        cpu,
+        mode: Some(GsiMode { level, active_low }),
         chain,
-        0,
-    );
-    status_of(&o)
+    }))
 }
 
 /// `sm_ctrl down` with an absolute TSC deadline (0: none); TIMEOUT when it passes.
 pub fn sm_down_until(sm: u64, deadline: u64) -> Result<(), Status> {
-    status_of(&raw(
-        arg1(Hypercall::SmCtrl, 1, sm),
-        deadline >> 32,
-        deadline & 0xffff_ffff,
-        0,
-        0,
-    ))
+    status_of(&issue(&SmDown {
+        sm,
+        zero: false,
+        deadline,
+    }))
 }

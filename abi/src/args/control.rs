@@ -1,0 +1,236 @@
+//! `revoke`, `ec_ctrl`, `sc_ctrl`, `pt_ctrl` and `machine_ctrl`.
+
+use super::{arg1, bit, flags, sel, Args, Out, Regs, Results};
+use crate::crd::Crd;
+use crate::hypercall::{machine_ctrl as op, Hypercall};
+
+/// `revoke` (7): takes permissions back from what was delegated from `crd`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Revoke {
+    /// ARG2: the range and the permissions to take.
+    pub crd: Crd,
+    /// ARG1 bit 4: reduce the range's own capabilities too.
+    pub include_self: bool,
+    /// ARG1 bit 5 set: work on the PD whose capability is in ARG3 instead of the
+    /// caller's. ARG3 is read only with the bit.
+    pub remote: Option<u64>,
+    /// ARG1 bits 63:8: a semaphore to `up` when done (0: none).
+    pub sm: u64,
+}
+
+impl Args for Revoke {
+    const HYPERCALL: Hypercall = Hypercall::Revoke;
+
+    #[inline]
+    fn to_regs(&self) -> Regs {
+        let f = self.include_self as u64 | (self.remote.is_some() as u64) << 1;
+        Regs {
+            rdi: arg1(Self::HYPERCALL, f, self.sm),
+            rsi: self.crd.0,
+            rdx: self.remote.unwrap_or(0),
+            ..Regs::default()
+        }
+    }
+
+    #[inline]
+    fn from_regs(r: &Regs) -> Self {
+        Revoke {
+            crd: Crd(r.rsi),
+            include_self: bit(r.rdi, 4),
+            remote: bit(r.rdi, 5).then_some(r.rdx),
+            sm: sel(r.rdi),
+        }
+    }
+}
+
+/// `ec_ctrl` (9): recalls EC `ec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EcCtrl {
+    /// ARG1 bits 63:8: an EC capability with permission bit 0.
+    pub ec: u64,
+    /// ARG1 bits 5:4: the sub-operation, `crate::hypercall::ec_ctrl::RECALL` (the only
+    /// one; others answer BAD_PAR).
+    pub op: u8,
+}
+
+impl Args for EcCtrl {
+    const HYPERCALL: Hypercall = Hypercall::EcCtrl;
+
+    #[inline]
+    fn to_regs(&self) -> Regs {
+        Regs {
+            rdi: arg1(Self::HYPERCALL, self.op as u64 & 3, self.ec),
+            ..Regs::default()
+        }
+    }
+
+    #[inline]
+    fn from_regs(r: &Regs) -> Self {
+        EcCtrl {
+            ec: sel(r.rdi),
+            op: (flags(r.rdi) & 3) as u8,
+        }
+    }
+}
+
+/// `sc_ctrl` (10): the time SC `sc` has consumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScCtrl {
+    /// ARG1 bits 63:8: an SC capability with permission bit 0. Bits 7:4 are ignored.
+    pub sc: u64,
+}
+
+impl Args for ScCtrl {
+    const HYPERCALL: Hypercall = Hypercall::ScCtrl;
+
+    #[inline]
+    fn to_regs(&self) -> Regs {
+        Regs {
+            rdi: arg1(Self::HYPERCALL, 0, self.sc),
+            ..Regs::default()
+        }
+    }
+
+    #[inline]
+    fn from_regs(r: &Regs) -> Self {
+        ScCtrl { sc: sel(r.rdi) }
+    }
+}
+
+/// The answer of `sc_ctrl`, as the reference gives it: bits 63:32 in OUT2 (RSI), the
+/// whole value in OUT3 (RDX). Read back from OUT2 bits 31:0 and OUT3 bits 31:0, which
+/// works with either half-filling of OUT3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScCtrlOut {
+    /// Consumed time in microseconds.
+    pub us: u64,
+}
+
+impl Results for ScCtrlOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.us >> 32;
+        out.rdx = self.us;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        ScCtrlOut {
+            us: out.rsi << 32 | (out.rdx & 0xffff_ffff),
+        }
+    }
+}
+
+/// `pt_ctrl` (11): sets portal `pt`'s id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtCtrl {
+    /// ARG1 bits 63:8: a portal capability with permission bit 0.
+    pub pt: u64,
+    /// ARG2: the id the handler will receive in RDI.
+    pub id: u64,
+}
+
+impl Args for PtCtrl {
+    const HYPERCALL: Hypercall = Hypercall::PtCtrl;
+
+    #[inline]
+    fn to_regs(&self) -> Regs {
+        Regs {
+            rdi: arg1(Self::HYPERCALL, 0, self.pt),
+            rsi: self.id,
+            ..Regs::default()
+        }
+    }
+
+    #[inline]
+    fn from_regs(r: &Regs) -> Self {
+        PtCtrl {
+            pt: sel(r.rdi),
+            id: r.rsi,
+        }
+    }
+}
+
+/// `machine_ctrl` (15), by ARG1 bits 5:4 (pass-through PDs only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineCtrl {
+    /// 0, the reference's: enter ACPI sleep state SLP_TYPa/SLP_TYPb (ARG1 bits 15:8 and
+    /// 23:16). Not built in Facet (BAD_FTR), which reads neither.
+    Suspend { slp_typa: u8, slp_typb: u8 },
+    /// 1, the reference's: load the microcode update of `size` bytes (ARG1 bits 31:8) at
+    /// `address` (ARG2). Not built in Facet (BAD_FTR), which reads neither.
+    UpdateMicrocode { size: u32, address: u64 },
+    /// 2: BAD_PAR, as in the reference.
+    Reserved,
+    /// 3, Facet's own: the kernel pool's frames ([`PoolStatsOut`]).
+    PoolStats,
+}
+
+impl Args for MachineCtrl {
+    const HYPERCALL: Hypercall = Hypercall::MachineCtrl;
+
+    #[inline]
+    fn to_regs(&self) -> Regs {
+        let h = Self::HYPERCALL;
+        match *self {
+            MachineCtrl::Suspend { slp_typa, slp_typb } => Regs {
+                rdi: arg1(h, op::SUSPEND, slp_typa as u64 | (slp_typb as u64) << 8),
+                ..Regs::default()
+            },
+            MachineCtrl::UpdateMicrocode { size, address } => Regs {
+                rdi: arg1(h, op::UPDATE_MICROCODE, size as u64 & 0xff_ffff),
+                rsi: address,
+                ..Regs::default()
+            },
+            MachineCtrl::Reserved => Regs {
+                rdi: arg1(h, op::RESERVED, 0),
+                ..Regs::default()
+            },
+            MachineCtrl::PoolStats => Regs {
+                rdi: arg1(h, op::FACET_POOL_STATS, 0),
+                ..Regs::default()
+            },
+        }
+    }
+
+    #[inline]
+    fn from_regs(r: &Regs) -> Self {
+        match flags(r.rdi) & 3 {
+            op::SUSPEND => MachineCtrl::Suspend {
+                slp_typa: (r.rdi >> 8) as u8,
+                slp_typb: (r.rdi >> 16) as u8,
+            },
+            op::UPDATE_MICROCODE => MachineCtrl::UpdateMicrocode {
+                size: (r.rdi as u32) >> 8,
+                address: r.rsi,
+            },
+            op::FACET_POOL_STATS => MachineCtrl::PoolStats,
+            _ => MachineCtrl::Reserved,
+        }
+    }
+}
+
+/// The answer of `machine_ctrl` pool statistics, in OUT2 (RSI) and OUT3 (RDX).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatsOut {
+    /// Free frames in the kernel pool.
+    pub free: u64,
+    /// All frames of the kernel pool.
+    pub total: u64,
+}
+
+impl Results for PoolStatsOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.free;
+        out.rdx = self.total;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        PoolStatsOut {
+            free: out.rsi,
+            total: out.rdx,
+        }
+    }
+}
