@@ -12,7 +12,7 @@ use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
 use crate::arch::idt::RETURN_FAULT;
 use crate::arch::regs::Frame;
 use crate::console::write_emergency;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 
 /// Mnemonics of the architectural exceptions.
 const NAMES: [&str; 32] = [
@@ -42,7 +42,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         crate::obj::reap();
         *frame = *cur;
     } else if frame.is_user() {
-        // The running Ec's registers belong in the Ec (`ipc::current`): copied there, the
+        // The running Ec's registers belong in the Ec (`exec::current`): copied there, the
         // entry is handled like a hypercall, and whichever Ec runs afterwards leaves
         // through this frame.
         // SAFETY: the one token of this kernel entry.
@@ -128,22 +128,22 @@ fn handle_user(frame: &mut CurrentFrame) {
         interrupt(vector as u8, Some(frame));
         // A switch on the way (a tick, a yield, a recall) may have left the CPU with no
         // Ec: the Ec that ran waits (for a busy handler) and nothing else is ready.
-        if crate::ipc::sched::current_ec() == 0 {
-            crate::ipc::sched::idle_until_ready(frame);
+        if crate::exec::sched::current_ec() == 0 {
+            crate::exec::sched::idle_until_ready(frame);
         }
-        crate::ipc::resume(frame);
+        crate::exec::resume(frame);
         return;
     }
     let cr2 = read_cr2();
-    match crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+    match crate::exec::exception::deliver(frame, vector as u64, cr2) {
         Some(true) => {
-            crate::ipc::resume(frame);
+            crate::exec::resume(frame);
             return;
         }
         // Waiting for a busy handler with nothing else to run.
         Some(false) => {
-            crate::ipc::sched::idle_until_ready(frame);
-            crate::ipc::resume(frame);
+            crate::exec::sched::idle_until_ready(frame);
+            crate::exec::resume(frame);
             return;
         }
         None => {}
@@ -155,10 +155,10 @@ fn handle_user(frame: &mut CurrentFrame) {
         );
         dump(frame, cr2);
     }
-    if !crate::ipc::exception::stop_current(frame) {
-        crate::ipc::sched::idle_until_ready(frame);
+    if !crate::exec::exception::stop_current(frame) {
+        crate::exec::sched::idle_until_ready(frame);
     }
-    crate::ipc::resume(frame);
+    crate::exec::resume(frame);
 }
 
 /// An exception or interrupt in the kernel (an idle CPU, or a vCPU's exit taking its
@@ -199,11 +199,11 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
         // A level-triggered pin is masked before the EOI: the EOI lets the I/O APIC send
         // it again at once while the device still asserts it.
-        crate::ipc::semaphore::interrupt((vector - base) as u32);
+        crate::exec::semaphore::interrupt((vector - base) as u32);
         lapic::eoi();
         if let Some(frame) = user {
-            if crate::ipc::sched::higher_ready() {
-                let _ = crate::ipc::sched::yield_current(frame);
+            if crate::exec::sched::higher_ready() {
+                let _ = crate::exec::sched::yield_current(frame);
             }
         }
         return;
@@ -212,10 +212,10 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     if vector == crate::smp::VECTOR_RESCHEDULE {
         // Another CPU made an Sc of this one ready, or recalls the Ec running here.
         if let Some(frame) = user {
-            if crate::ipc::sched::higher_ready() {
-                let _ = crate::ipc::sched::yield_current(frame);
+            if crate::exec::sched::higher_ready() {
+                let _ = crate::exec::sched::yield_current(frame);
             }
-            let _ = crate::ipc::sched::deliver_recall(frame);
+            let _ = crate::exec::sched::deliver_recall(frame);
         }
         return;
     }
@@ -224,12 +224,12 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         // The bootstrap CPU looks after every CPU's semaphore deadlines, and reports
         // what the rate-limited messages left out.
         if crate::arch::syscall::cpu_id() == 0 {
-            crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
+            crate::exec::semaphore::expire(crate::arch::cpu::tsc());
             report_nmis();
             crate::console::limited::flush();
         }
         if let Some(frame) = user {
-            crate::ipc::sched::tick(frame);
+            crate::exec::sched::tick(frame);
         }
     }
 }

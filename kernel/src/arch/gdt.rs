@@ -49,7 +49,7 @@ pub struct PerCpu {
     pub kernel_rsp: u64,
     pub user_rsp: u64,
     pub cpu_id: u64,
-    /// The end of the running Ec's register frame (see `ipc::current`).
+    /// The end of the running Ec's register frame (see `exec::current`).
     pub frame_top: u64,
     /// Its start (where the exit path pops from).
     pub frame: u64,
@@ -164,7 +164,7 @@ impl CpuTables {
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
         self.percpu.lock_mark = cpu_id + 1;
-        self.percpu.frame_top = crate::ipc::current::idle_top(cpu_id);
+        self.percpu.frame_top = crate::exec::current::idle_top(cpu_id);
         self.percpu.frame = self.percpu.frame_top - size_of::<super::regs::Frame>() as u64;
         let gdtr = DescriptorPointer {
             limit: (size_of::<[u64; 8]>() - 1) as u16,

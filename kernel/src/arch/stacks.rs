@@ -6,7 +6,7 @@
 //!   and the switch to the kernel stack, where RSP is still the user's.
 //! - #NP, #SS and #GP: the only faults a return to user mode can raise, and the exit
 //!   paths run `iretq` with RSP inside the returning Ec's register frame (see
-//!   `ipc::current`), where nothing may be pushed.
+//!   `exec::current`), where nothing may be pushed.
 //!
 //! The word just above each interrupt stack's top holds the CPU's per-CPU block address:
 //! the NMI, #MC and #DF entries find it there without trusting the GS base, which the

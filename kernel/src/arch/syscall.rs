@@ -2,9 +2,9 @@
 //!
 //! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
 //! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
-//! running Ec (`ipc::current`), switches to the kernel stack and calls
+//! running Ec (`exec::current`), switches to the kernel stack and calls
 //! [`crate::hypercall::dispatch`] (`call` and `reply` first go to the IPC fast path,
-//! `crate::ipc::fastpath`). When another Ec runs by then (or none), it leaves
+//! `crate::exec::fastpath`). When another Ec runs by then (or none), it leaves
 //! through [`__return_to_user`], which restores that Ec's whole frame; when the caller
 //! gets a status, it restores only the registers the kernel may have changed.
 
@@ -78,7 +78,7 @@ __exit_iret_frame:
 "#,
     vector = const VECTOR_SYSCALL,
     dispatch = sym crate::hypercall::dispatch,
-    call_or_reply = sym crate::ipc::fastpath::call_or_reply,
+    call_or_reply = sym crate::exec::fastpath::call_or_reply,
     switched = const crate::hypercall::Outcome::SWITCHED.byte(),
     rax = const offset_of!(Frame, rax),
     rcx = const offset_of!(Frame, rcx),
@@ -127,7 +127,7 @@ extern "C" {
     fn __return_to_user() -> !;
 }
 
-/// Leaves the kernel towards the running Ec's saved user state (`ipc::current`).
+/// Leaves the kernel towards the running Ec's saved user state (`exec::current`).
 ///
 /// # Safety
 /// 1. The running Ec's frame must be a complete, valid user state: CS and SS are user

@@ -18,7 +18,7 @@ use facet_abi::status::Status;
 use super::caps::object;
 use super::HcResult;
 use crate::arch::ioapic;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 

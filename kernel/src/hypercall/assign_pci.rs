@@ -11,7 +11,7 @@ use facet_abi::status::Status;
 
 use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::Kind;
 
 pub fn assign_pci(f: &mut CurrentFrame) -> HcResult {

@@ -15,7 +15,7 @@ use facet_kcore::user_state;
 use super::caps::{install, object, object_with_perms};
 use super::delegation::delegate_objects;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
 use crate::obj::pt::Pt;
@@ -90,12 +90,12 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
     }
     let sc = Sc::create(ec, prio as u8, quantum as u32)?;
     install(sel, Kind::Sc, perm::SC_ALL, sc)?;
-    crate::ipc::sched::enqueue(sc);
+    crate::exec::sched::enqueue(sc);
     // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
     // reschedule from `enqueue`).
     let here =
         with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::syscall::cpu_id() as u32;
-    let current = crate::ipc::sched::current_sc();
+    let current = crate::exec::sched::current_sc();
     let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
     Ok(here && prio as u8 > current_prio)
 }

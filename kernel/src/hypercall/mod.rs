@@ -23,7 +23,7 @@ pub mod xfer_item;
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 
 /// Result of a hypercall handler.
 pub type HcResult = Result<(), Status>;
@@ -117,7 +117,7 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
         // nothing more to do here.
         if outcome != Outcome::SWITCHED
             || crate::obj::any_dead()
-            || crate::ipc::sched::current_is_vcpu()
+            || crate::exec::sched::current_is_vcpu()
         {
             return finish_switch(outcome, frame);
         }
@@ -140,7 +140,7 @@ type Handler = fn(u64, &mut CurrentFrame) -> Outcome;
 /// the rest through [`other`].
 static HANDLERS: [Handler; 16] = {
     let mut table = [other as Handler; 16];
-    table[Hypercall::Call as usize] = crate::ipc::call::call;
+    table[Hypercall::Call as usize] = crate::exec::call::call;
     table[Hypercall::Reply as usize] = reply;
     table[Hypercall::SmCtrl as usize] = sm_ctrl::sm_ctrl;
     table[Hypercall::CreateSc as usize] = create_sc;
@@ -154,7 +154,7 @@ static HANDLERS: [Handler; 16] = {
 pub fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     crate::obj::reap();
     if outcome == Outcome::SWITCHED {
-        crate::ipc::resume(frame);
+        crate::exec::resume(frame);
     } else {
         idle(frame);
     }
@@ -177,7 +177,7 @@ fn reap_and_return(outcome: Outcome) -> u8 {
 
 #[inline(never)]
 fn reply(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    Outcome::from_switch(crate::ipc::call::reply(frame))
+    Outcome::from_switch(crate::exec::call::reply(frame))
 }
 
 #[inline(never)]
@@ -186,7 +186,7 @@ fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
         Ok(preempt) => {
             frame.rdi = Status::Success as u64;
             if preempt {
-                return Outcome::from_switch(crate::ipc::sched::yield_current(frame));
+                return Outcome::from_switch(crate::exec::sched::yield_current(frame));
             }
             Outcome::SWITCHED
         }
@@ -198,8 +198,8 @@ fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
 #[cold]
 #[inline(never)]
 fn idle(frame: &mut CurrentFrame) {
-    crate::ipc::sched::idle_until_ready(frame);
-    crate::ipc::resume(frame);
+    crate::exec::sched::idle_until_ready(frame);
+    crate::exec::resume(frame);
 }
 
 #[inline(never)]

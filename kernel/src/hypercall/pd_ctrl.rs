@@ -8,7 +8,7 @@ use facet_kcore::capspace;
 
 use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::pd::{self, Pd};
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::{with, Kind};

@@ -5,7 +5,7 @@ use facet_abi::perm;
 
 use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 

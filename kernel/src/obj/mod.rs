@@ -315,7 +315,7 @@ fn reap_all() {
             // Referred to again since (a running Ec that called on): alive.
             continue;
         }
-        if kind_of(h) == Some(Kind::Ec) && crate::ipc::sched::running_anywhere(h) {
+        if kind_of(h) == Some(Kind::Ec) && crate::exec::sched::running_anywhere(h) {
             // Destroyed once it leaves its CPU (`left_cpu`).
             continue;
         }

@@ -25,7 +25,7 @@ pub struct Sc {
     pub next: Handle,
     /// Previous Sc parked on the same Ec.
     pub prev: Handle,
-    /// The Ec it is parked on (`ipc::sched`), 0 if none.
+    /// The Ec it is parked on (`exec::sched`), 0 if none.
     pub parked_on: Handle,
     /// Whether the Sc is in a run queue.
     pub queued: bool,
@@ -70,7 +70,7 @@ impl Object for Sc {
     const KIND: Kind = Kind::Sc;
 
     fn destroy(h: Handle) {
-        crate::ipc::sched::dequeue(h);
+        crate::exec::sched::dequeue(h);
         if let Some(ec) = with::<Sc, _>(h, |s| s.ec) {
             put(ec);
         }

@@ -41,7 +41,7 @@ impl Object for Sm {
 
     fn destroy(h: Handle) {
         // Ecs still waiting are released with ABORT.
-        while crate::ipc::semaphore::release_one(h) {}
+        while crate::exec::semaphore::release_one(h) {}
         if let Some(c) = with::<Sm, _>(h, |s| s.chained) {
             if c != 0 {
                 put(c);

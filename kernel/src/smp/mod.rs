@@ -209,9 +209,9 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
     let _ = bkl::enter();
     // SAFETY: the one token of this kernel entry (the CPU's start).
-    let mut frame = unsafe { crate::ipc::CurrentFrame::new() };
-    crate::ipc::sched::idle_until_ready(&mut frame);
-    crate::ipc::resume(&mut frame);
+    let mut frame = unsafe { crate::exec::CurrentFrame::new() };
+    crate::exec::sched::idle_until_ready(&mut frame);
+    crate::exec::resume(&mut frame);
     bkl::release();
     // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
     // state, and GS holds this CPU's per-CPU base.

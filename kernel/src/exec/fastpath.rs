@@ -126,7 +126,7 @@ fn reply(arg1: u64) -> u8 {
 fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
     let pd = exchange(c, n);
     // Both are threads: the vCPU flag stays clear.
-    debug_assert!(n.vmcb == 0 && !crate::ipc::sched::current_is_vcpu());
+    debug_assert!(n.vmcb == 0 && !crate::exec::sched::current_is_vcpu());
     super::current::point_at(&mut n.regs);
     pd
 }
