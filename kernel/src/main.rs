@@ -11,6 +11,7 @@
 mod acpi;
 mod arch;
 mod boot;
+mod cap;
 mod console;
 mod exec;
 mod hypercall;

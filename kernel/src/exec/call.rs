@@ -11,7 +11,7 @@ use facet_abi::status::Status;
 
 use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
-use crate::hypercall::caps::object;
+use crate::cap::lookup::object;
 use crate::hypercall::Outcome;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;

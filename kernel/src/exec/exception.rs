@@ -8,7 +8,7 @@ use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 use super::sched::Next;
 use super::CurrentFrame;
 use super::{sched, switch_to, utcb};
-use crate::hypercall::caps::object;
+use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};

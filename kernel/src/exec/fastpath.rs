@@ -16,7 +16,7 @@ use facet_abi::hypercall::{arg1_selector, Hypercall};
 use facet_abi::status::Status;
 
 use super::{exchange, sched, utcb, CurrentFrame};
-use crate::hypercall::caps::object;
+use crate::cap::lookup::object;
 use crate::hypercall::Outcome;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;

@@ -9,7 +9,7 @@ use facet_abi::crd::Crd;
 use facet_abi::hypercall::delegate;
 
 use super::utcb;
-use crate::hypercall::xfer_item::xfer_item;
+use crate::cap::xfer_item::xfer_item;
 use crate::obj::Handle;
 
 /// Carries out the typed items of `src_utcb` (sent by Pd `src`) into Pd `dst`, writing

@@ -15,9 +15,9 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
 
-use super::caps::object;
 use super::HcResult;
 use crate::arch::ioapic;
+use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};

@@ -12,9 +12,9 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_kcore::user_state;
 
-use super::caps::{install, object, object_with_perms};
-use super::delegation::delegate_objects;
 use super::HcResult;
+use crate::cap::delegation::delegate_objects;
+use crate::cap::lookup::{install, object, object_with_perms};
 use crate::exec::CurrentFrame;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};

@@ -5,8 +5,8 @@ use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::perm;
 use facet_abi::status::Status;
 
-use super::caps::object;
 use super::HcResult;
+use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
 use crate::obj::ec::Ec;
 use crate::obj::{with, Kind};

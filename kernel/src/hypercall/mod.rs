@@ -8,9 +8,7 @@
 
 mod assign_gsi;
 mod assign_pci;
-pub mod caps;
 mod create;
-pub mod delegation;
 mod ec_ctrl;
 mod machine_ctrl;
 mod pd_ctrl;
@@ -18,7 +16,6 @@ mod pt_ctrl;
 mod revoke;
 mod sc_ctrl;
 mod sm_ctrl;
-pub mod xfer_item;
 
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;

@@ -13,9 +13,9 @@ use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::perm;
 use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
 
-use super::caps::object;
-use super::delegation::unmap_memory;
 use super::HcResult;
+use crate::cap::delegation::unmap_memory;
+use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
 use crate::obj::pd;
 use crate::obj::spaces::{obj_space, pio_space, tools};
