@@ -13,6 +13,7 @@ mod arch;
 mod boot;
 mod cap;
 mod console;
+mod entry;
 mod exec;
 mod hypercall;
 mod mem;
@@ -21,7 +22,6 @@ mod root;
 mod smp;
 mod svm;
 mod sync;
-mod trap;
 mod vcpu;
 mod vmx;
 
@@ -92,8 +92,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     // SAFETY: the tables are static and only the bootstrap CPU runs; its stacks are
     // part of the kernel image, mapped in every address space, page-aligned.
     unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, mem::image::bsp_stacks()) };
-    arch::idt::init();
-    arch::syscall::init();
+    arch::idt::init(entry::interrupt::stubs());
+    entry::syscall::init();
     // The bootstrap CPU holds the kernel lock until it enters the roottask.
     let _ = smp::bkl::enter();
 

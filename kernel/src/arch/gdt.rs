@@ -69,7 +69,7 @@ pub struct PerCpu {
     /// CPUs read and change it through `percpu::ports_owner_of`, holding the kernel lock.
     pub ports_owner: u64,
     /// A scratch word for the #NP/#SS/#GP entry while it moves from its interrupt stack
-    /// to the kernel stack (`super::idt`).
+    /// to the kernel stack (`entry::interrupt`).
     pub entry_scratch: u64,
 }
 

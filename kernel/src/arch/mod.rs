@@ -13,7 +13,6 @@ pub mod pic;
 pub mod ports;
 pub mod regs;
 pub mod stacks;
-pub mod syscall;
 
 /// Registers the I/O APIC at its standard address (until the ACPI tables say more).
 pub fn arch_ioapic_default() -> bool {

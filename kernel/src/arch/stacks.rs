@@ -10,7 +10,7 @@
 //!
 //! The word just above each interrupt stack's top holds the CPU's per-CPU block address:
 //! the NMI, #MC and #DF entries find it there without trusting the GS base, which the
-//! interrupted code may have left at the user's value (`super::idt`). An entry that
+//! interrupted code may have left at the user's value (`entry::interrupt`). An entry that
 //! moves on to the kernel stack (#GP and friends from user mode) never uses its
 //! interrupt stack for more than the frame the CPU pushed.
 

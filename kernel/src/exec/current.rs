@@ -36,7 +36,7 @@ pub fn idle_top(cpu: u64) -> u64 {
 #[inline(always)]
 pub fn point_at(frame: *mut Frame) {
     let top = if frame.is_null() {
-        idle_top(crate::arch::syscall::cpu_id())
+        idle_top(crate::arch::percpu::cpu_id())
     } else {
         frame as u64 + FRAME_BYTES
     };

@@ -38,7 +38,7 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     crate::println_limited!(
         crate::console::limited::Kind::Stopped,
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
-        crate::arch::syscall::cpu_id()
+        crate::arch::percpu::cpu_id()
     );
     stop()
 }
@@ -90,7 +90,7 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
             crate::println_limited!(
                 crate::console::limited::Kind::Stopped,
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
-                crate::arch::syscall::cpu_id(),
+                crate::arch::percpu::cpu_id(),
                 event - 1
             );
             stop()

@@ -61,7 +61,7 @@ pub fn current_is_vcpu() -> bool {
 }
 
 fn cpu() -> usize {
-    crate::arch::syscall::cpu_id() as usize % NUM_CPU
+    crate::arch::percpu::cpu_id() as usize % NUM_CPU
 }
 
 /// The executing CPU's queues.
@@ -545,7 +545,7 @@ pub fn tick(frame: &mut super::CurrentFrame) {
             }
         });
         // Whatever runs next: an entry that finds no Ec on the CPU idles before it returns
-        // (`trap`, `run_vcpu`).
+        // (`entry::trap`, `run_vcpu`).
         let _ = yield_current(frame);
     }
 }

@@ -94,7 +94,7 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
     // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
     // reschedule from `enqueue`).
     let here =
-        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::syscall::cpu_id() as u32;
+        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::percpu::cpu_id() as u32;
     let current = crate::exec::sched::current_sc();
     let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
     Ok(here && prio as u8 > current_prio)

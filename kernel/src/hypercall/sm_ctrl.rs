@@ -7,9 +7,9 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
 
-use super::Outcome;
 use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
+use crate::exec::Outcome;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 

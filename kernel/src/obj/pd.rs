@@ -144,7 +144,7 @@ pub unsafe fn enter(pd: Handle, from_pd: bool) {
     if from_pd {
         debug_assert!(current() != 0 && crate::smp::shootdown::caching());
     } else {
-        crate::smp::shootdown::caching_on(crate::arch::syscall::cpu_id() as u32);
+        crate::smp::shootdown::caching_on(crate::arch::percpu::cpu_id() as u32);
     }
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);
@@ -161,7 +161,7 @@ pub unsafe fn enter(pd: Handle, from_pd: bool) {
 #[cold]
 #[inline(never)]
 fn load_ports(pd: Handle, extent: u16) {
-    let cpu = crate::arch::syscall::cpu_id() as u32;
+    let cpu = crate::arch::percpu::cpu_id() as u32;
     let Some(bitmap) = with::<Pd, _>(pd, |p| p.iobitmap) else {
         return;
     };

@@ -194,5 +194,5 @@ pub fn start(
     // SAFETY: the roottask's frame is a ring-3 state with user selectors, canonical RIP
     // (inside an executable segment below USER_ADDR) and RSP, IF set and IOPL 0; GS is
     // the kernel's.
-    unsafe { crate::arch::syscall::enter_user() }
+    unsafe { crate::entry::syscall::enter_user() }
 }

@@ -67,7 +67,7 @@ pub fn send_ipi(cpu: u32, vector: u8) {
 
 /// Makes CPU `cpu` look at its run queue, unless it is the executing one.
 pub fn reschedule(cpu: u32) {
-    if cpu as u64 != crate::arch::syscall::cpu_id() && online(cpu) {
+    if cpu as u64 != crate::arch::percpu::cpu_id() && online(cpu) {
         send_ipi(cpu, VECTOR_RESCHEDULE);
     }
 }
@@ -198,7 +198,7 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
         (*ptr).load(cpu as u64, arch::stacks::ap_stacks(cpu as u64));
     }
     arch::idt::load();
-    arch::syscall::init();
+    crate::entry::syscall::init();
     lapic::init_ap();
     if crate::vcpu::init_ap(&features) {
         crate::vcpu::mark_ready();
@@ -215,5 +215,5 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     bkl::release();
     // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
     // state, and GS holds this CPU's per-CPU base.
-    unsafe { crate::arch::syscall::enter_user() }
+    unsafe { crate::entry::syscall::enter_user() }
 }

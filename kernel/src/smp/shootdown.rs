@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
-use crate::arch::syscall::cpu_id;
+use crate::arch::percpu::cpu_id;
 
 /// The interrupt vector of the shootdown IPI.
 pub const VECTOR: u8 = 0xf1;

@@ -133,7 +133,7 @@ pub fn usable_on(cpu: u32) -> bool {
 
 /// Records that vCPUs can run on the executing CPU.
 pub fn mark_ready() {
-    READY_CPUS.fetch_or(1 << crate::arch::syscall::cpu_id(), Ordering::AcqRel);
+    READY_CPUS.fetch_or(1 << crate::arch::percpu::cpu_id(), Ordering::AcqRel);
 }
 
 /// CPUs with the extension on (bit n: CPU n).
@@ -169,7 +169,7 @@ pub fn free_tag(tag: u32) {
 /// it will.
 pub fn guest_tables_stale() -> bool {
     let generation = GUEST_GENERATION.load(Ordering::Acquire);
-    let here = &GUEST_FLUSHED[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
+    let here = &GUEST_FLUSHED[crate::arch::percpu::cpu_id() as usize % NUM_CPU];
     // Only this CPU writes its slot: a plain compare, and a store only on a change.
     if here.load(Ordering::Relaxed) == generation {
         return false;

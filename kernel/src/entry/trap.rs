@@ -4,15 +4,16 @@
 //! code, RIP, CR2 and all registers go to every console and the CPU halts. A fault in
 //! user mode is delivered to the faulting Ec's exception portal, or stops the Ec with a
 //! (rate-limited) message. A fault on the way back to user mode is the returning Ec's
-//! (see `arch::idt`); an NMI is an event that is counted and reported, never a fault.
+//! (see `super::interrupt`); an NMI is an event that is counted and reported, never a fault.
 
 use core::panic::PanicInfo;
 
 use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
-use crate::arch::idt::RETURN_FAULT;
 use crate::arch::regs::Frame;
 use crate::console::write_emergency;
 use crate::exec::CurrentFrame;
+
+use super::interrupt::RETURN_FAULT;
 
 /// Mnemonics of the architectural exceptions.
 const NAMES: [&str; 32] = [
@@ -59,7 +60,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     crate::smp::bkl::leave(held);
 }
 
-/// `syscall` from 32-bit code (AMD CPUs; see `arch::syscall`): the running Ec's frame
+/// `syscall` from 32-bit code (AMD CPUs; see `super::syscall`): the running Ec's frame
 /// holds a #UD at the instruction, which it takes like any exception of its own. The
 /// stub leaves through the running Ec's frame afterwards.
 pub extern "C" fn compat_syscall_entry() {
@@ -223,7 +224,7 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         lapic::rearm();
         // The bootstrap CPU looks after every CPU's semaphore deadlines, and reports
         // what the rate-limited messages left out.
-        if crate::arch::syscall::cpu_id() == 0 {
+        if crate::arch::percpu::cpu_id() == 0 {
             crate::exec::semaphore::expire(crate::arch::cpu::tsc());
             report_nmis();
             crate::console::limited::flush();
