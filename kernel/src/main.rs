@@ -145,7 +145,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         }
         16
     });
-    let aps = smp::start(&ids[..n], &features, !opts.nopcid);
+    let aps = smp::start(&ids[..n], &features, !opts.nopcid, ap_entry);
     println!("smp: {} CPU(s) online", aps + 1);
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
@@ -171,6 +171,51 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},
     }
+}
+
+/// Where an application processor enters the kernel, on its own stack (`smp::start`).
+extern "C" fn ap_entry(cpu: u32) -> ! {
+    let Some((features, pcid)) = smp::ap_features() else {
+        crate::arch::cpu::halt_forever()
+    };
+    let _ = arch::cpu::enable(&features, pcid);
+    let Some(kernel) = mem::kspace::kernel_root() else {
+        crate::arch::cpu::halt_forever()
+    };
+    // SAFETY: the kernel page table maps everything the kernel uses, including this
+    // CPU's stack (mapped by `map_cpu_stacks`).
+    unsafe { arch::cpu::write_cr3(kernel.root) };
+    let Some(tables) = mem::frames::alloc_zeroed(2) else {
+        crate::arch::cpu::halt_forever()
+    };
+    const _: () = assert!(core::mem::size_of::<arch::gdt::CpuTables>() <= 4 * 4096);
+    let ptr = mem::direct_map::virt(tables) as *mut arch::gdt::CpuTables;
+    // SAFETY: the four frames were just allocated to this CPU for good and are
+    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough; the
+    // bootstrap CPU mapped this CPU's stacks before starting it.
+    unsafe {
+        ptr.write(arch::gdt::CpuTables::new());
+        (*ptr).load(cpu as u64, arch::stacks::ap_stacks(cpu as u64));
+    }
+    arch::idt::load();
+    crate::entry::syscall::init();
+    arch::lapic::init_ap();
+    if crate::vcpu::init_ap(&features) {
+        crate::vcpu::mark_ready();
+    }
+    crate::println!("smp: CPU {} online (APIC id {})", cpu, arch::lapic::id());
+    // From here on this CPU runs the Ecs bound to it (online first: the bootstrap CPU
+    // holds the kernel lock while it waits for this one).
+    smp::set_online(cpu);
+    let _ = smp::bkl::enter();
+    // SAFETY: the one token of this kernel entry (the CPU's start).
+    let mut frame = unsafe { crate::exec::CurrentFrame::new() };
+    crate::exec::sched::idle_until_ready(&mut frame);
+    crate::exec::resume(&mut frame);
+    smp::bkl::release();
+    // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
+    // state, and GS holds this CPU's per-CPU base.
+    unsafe { crate::entry::syscall::enter_user() }
 }
 
 fn print_features(f: &Features, e: &cpu::Enabled) {

@@ -13,6 +13,7 @@ pub mod pic;
 pub mod ports;
 pub mod regs;
 pub mod stacks;
+pub mod vmx;
 
 /// Registers the I/O APIC at its standard address (until the ACPI tables say more).
 pub fn arch_ioapic_default() -> bool {

@@ -69,20 +69,6 @@ fn alloc_pcid() -> u16 {
     PCIDS.lock().alloc().unwrap_or(0) as u16
 }
 
-/// The executing CPU stops using `pd`'s address space (which is going away): the kernel's
-/// own table takes its place until another Pd runs.
-pub fn leave(pd: Handle) {
-    if current() != pd {
-        return;
-    }
-    if let Some(kernel) = kspace::kernel_root() {
-        // SAFETY: the kernel's table maps the whole kernel half, like every Pd's.
-        unsafe { crate::arch::cpu::write_cr3(kernel.root) };
-    }
-    crate::arch::percpu::set_current_pd(0);
-    crate::arch::percpu::set_obj_root(0);
-}
-
 /// The executing CPU is about to idle: it leaves the running Pd's address space for the
 /// kernel's and drops every user translation, so that shootdowns need not wake it.
 pub fn idle_here() {
@@ -91,7 +77,7 @@ pub fn idle_here() {
     }
     let pd = current();
     if pd != 0 {
-        leave(pd);
+        crate::smp::shootdown::leave_here(pd);
     }
     crate::arch::cpu::flush_tlb_all();
     crate::smp::shootdown::clean_here();

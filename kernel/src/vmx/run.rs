@@ -3,11 +3,11 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::config::NUM_CPU;
 use facet_abi::layout::VM_EVENT_INVALID;
 
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
+use crate::arch::vmx::{clear_here, current_slot};
 use crate::mem::direct_map::virt;
 use crate::vcpu::Exit;
 
@@ -68,13 +68,6 @@ __vmx_enter:
 
 extern "C" {
     fn __vmx_enter(guest: *mut Frame, resume: u64) -> u64;
-}
-
-/// The VMCS current on each CPU (0: none).
-static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
-
-fn current_slot() -> &'static AtomicU64 {
-    &CURRENT[crate::arch::percpu::cpu_id() as usize % NUM_CPU]
 }
 
 /// Kernel-private per-vCPU data in the page after the VMCS (the VMCS region itself is
@@ -434,15 +427,4 @@ pub fn forget(phys: u64, cpu: u32) -> u32 {
         crate::smp::shootdown::vmclear_on(cpu, phys);
     }
     vpid
-}
-
-/// VMCLEAR on the executing CPU (from `forget`, or for another CPU's request).
-pub fn clear_here(phys: u64) {
-    // SAFETY: VMCLEAR of a VMCS the kernel owns only makes it inactive and flushes it to
-    // memory.
-    unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
-    let slot = current_slot();
-    if slot.load(Ordering::Acquire) == phys {
-        slot.store(0, Ordering::Release);
-    }
 }
