@@ -22,6 +22,7 @@ mod root;
 mod smp;
 mod svm;
 mod sync;
+mod utcb;
 mod vcpu;
 mod vmx;
 

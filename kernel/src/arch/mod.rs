@@ -8,6 +8,7 @@ pub mod io;
 pub mod ioapic;
 pub mod lapic;
 pub mod msr;
+pub mod nmi;
 pub mod percpu;
 pub mod pic;
 pub mod ports;

@@ -16,10 +16,11 @@ use facet_abi::hypercall::{arg1_selector, Hypercall};
 use facet_abi::status::Status;
 
 use crate::cap::lookup::object;
-use crate::exec::{exchange, sched, utcb, CurrentFrame, Outcome};
+use crate::exec::{exchange, sched, CurrentFrame, Outcome};
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with2_known, with_known, Handle, Kind};
+use crate::utcb;
 
 /// Entry from the syscall stub for `call` and `reply` (ARG1 bits 3:0 are 0 or 1), which
 /// saved the caller's registers in its Ec. Returns the outcome's byte, as

@@ -4,7 +4,8 @@
 //! code, RIP, CR2 and all registers go to every console and the CPU halts. A fault in
 //! user mode is delivered to the faulting Ec's exception portal, or stops the Ec with a
 //! (rate-limited) message. A fault on the way back to user mode is the returning Ec's
-//! (see `super::interrupt`); an NMI is an event that is counted and reported, never a fault.
+//! (see `super::interrupt`); an NMI is an event that is counted and reported, never a
+//! fault (`arch::nmi`).
 
 use core::panic::PanicInfo;
 
@@ -72,10 +73,6 @@ pub extern "C" fn compat_syscall_entry() {
     crate::smp::bkl::leave(held);
 }
 
-/// NMIs seen (from any CPU, in any mode), and how many of them were reported.
-static NMIS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-static NMIS_REPORTED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
 /// Called by the paranoid entry (NMI, #DF, #MC) with the saved frame and GS holding
 /// this CPU's per-CPU block, whatever the interrupted code had. It must not switch Ecs
 /// or take locks the interrupted code may hold: the exit puts the interrupted GS base
@@ -83,7 +80,7 @@ static NMIS_REPORTED: core::sync::atomic::AtomicU64 = core::sync::atomic::Atomic
 pub extern "C" fn paranoid_entry(frame: &mut Frame) {
     match frame.vector {
         // An event, not a fault: counted here, reported (rate-limited) by the next tick.
-        2 => nmi_seen(),
+        2 => crate::arch::nmi::seen(),
         vector => {
             let cr2 = read_cr2();
             write_emergency(format_args!(
@@ -98,27 +95,6 @@ pub extern "C" fn paranoid_entry(frame: &mut Frame) {
             write_emergency(format_args!("FACET: halted\n"));
             halt_forever();
         }
-    }
-}
-
-/// Counts an NMI the CPU turned into a VM exit instead of delivering it (VMX).
-pub fn nmi_seen() {
-    NMIS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// Reports NMIs that arrived since the last report (rate-limited; from the timer tick).
-fn report_nmis() {
-    use core::sync::atomic::Ordering;
-    let seen = NMIS.load(Ordering::Relaxed);
-    let reported = NMIS_REPORTED.load(Ordering::Relaxed);
-    if seen != reported {
-        NMIS_REPORTED.store(seen, Ordering::Relaxed);
-        crate::println_limited!(
-            crate::console::limited::Kind::Nmi,
-            "FACET: {} NMI(s) received ({} in all); ignored",
-            seen - reported,
-            seen
-        );
     }
 }
 
@@ -226,7 +202,7 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         // what the rate-limited messages left out.
         if crate::arch::percpu::cpu_id() == 0 {
             crate::exec::semaphore::expire(crate::arch::cpu::tsc());
-            report_nmis();
+            crate::arch::nmi::report();
             crate::console::limited::flush();
         }
         if let Some(frame) = user {

@@ -9,12 +9,13 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector, call as call_flags};
 use facet_abi::status::Status;
 
-use super::{sched, switch_to, utcb};
+use super::{sched, switch_to};
 use super::{CurrentFrame, Outcome};
 use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, with2_known, with_known, Kind};
+use crate::utcb;
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state
 /// ([`Outcome::SWITCHED`]); the caller's status is set when it is resumed by the reply. A

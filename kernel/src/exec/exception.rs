@@ -7,11 +7,12 @@ use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 
 use super::sched::Next;
 use super::CurrentFrame;
-use super::{sched, switch_to, utcb};
+use super::{sched, switch_to};
 use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
+use crate::utcb;
 
 /// Sends the running Ec's exception `vector` to its portal (see [`send`]): `None` if
 /// there is no usable portal (the caller stops the Ec), else whether something runs on

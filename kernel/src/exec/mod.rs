@@ -16,7 +16,6 @@ mod outcome;
 pub mod sched;
 pub mod semaphore;
 pub mod typed;
-pub mod utcb;
 
 pub use current::CurrentFrame;
 pub use outcome::Outcome;

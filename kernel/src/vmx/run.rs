@@ -347,7 +347,7 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         // A physical NMI (NMI exiting): the exit consumed it; it is the host's event,
         // not the guest's.
         vmcs::REASON_EXCEPTION_OR_NMI if entered && read(vmcs::EXIT_INTR_INFO) >> 8 & 7 == 2 => {
-            crate::entry::trap::nmi_seen();
+            crate::arch::nmi::seen();
             Exit::Interrupt
         }
         // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its
