@@ -11,6 +11,7 @@
 
 pub mod call;
 pub mod current;
+mod destroy;
 pub mod exception;
 mod outcome;
 pub mod sched;

@@ -125,12 +125,6 @@ pub fn become_current(ec: Handle, check_old: bool) {
     }
 }
 
-/// Whether Ec `ec` is running on some CPU.
-pub fn running_anywhere(ec: Handle) -> bool {
-    crate::smp::cpus_in(crate::smp::all_online())
-        .any(|c| crate::arch::percpu::current_ec_of(c) == ec)
-}
-
 /// The Sc whose time the CPU is spending.
 #[inline]
 pub fn current_sc() -> Handle {

@@ -290,29 +290,4 @@ fn unmap_utcb_frame(pd: Handle, addr: u64, frame: u64) {
 
 impl Object for Ec {
     const KIND: Kind = Kind::Ec;
-
-    fn destroy(h: Handle) {
-        // An Ec that dies while waiting on a semaphore or a handler leaves its queue;
-        // the callers waiting for it try again (and find it gone).
-        match with::<Ec, _>(h, |e| (e.state, e.waiting_on)) {
-            Some((State::WaitSm, sm)) => crate::exec::semaphore::forget(sm, h),
-            Some((State::WaitHandler, handler)) => crate::exec::call::forget_helper(handler, h),
-            _ => {}
-        }
-        crate::exec::call::release_helpers(h);
-        crate::exec::sched::release_parked(h);
-        let Some((pd, utcb)) = with::<Ec, _>(h, |e| (e.pd, e.utcb)) else {
-            return;
-        };
-        if let Some((block, cpu)) = with::<Ec, _>(h, |e| (e.vmcb, e.cpu)).filter(|&(v, _)| v != 0) {
-            crate::vcpu::destroy(block, cpu);
-        }
-        if utcb != 0 {
-            // The UTCB frame goes back to the pool: it must have left user space (as it
-            // did when the last capability went, unless the Ec never had one).
-            Self::release_user_page(h);
-            frames::free(utcb, 0);
-        }
-        put(pd);
-    }
 }

@@ -9,7 +9,7 @@ use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
 use facet_kcore::paging::PageTable;
 
 use super::spaces::{obj_space, pio_space, tools};
-use super::{alloc, with, with_known, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use super::{alloc, with, with_known, Destroy, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::mem::kspace;
@@ -257,7 +257,9 @@ impl Pd {
 
 impl Object for Pd {
     const KIND: Kind = Kind::Pd;
+}
 
+impl Destroy for Pd {
     fn destroy(h: Handle) {
         let Some((obj, pio, pml4, bitmap)) =
             with::<Pd, _>(h, |p| (p.obj, p.pio, p.pml4, p.iobitmap))

@@ -3,7 +3,7 @@
 //! Created and destroyed here; the scheduler that runs Ecs under their Scs comes with
 //! the IPC and scheduling work.
 
-use super::{get, put, with, Handle, Header, Kind, Object};
+use super::{get, Handle, Header, Kind, Object};
 use facet_abi::status::Status;
 
 /// Default priority of the roottask's Sc (the reference's).
@@ -68,11 +68,4 @@ pub fn ticks(quantum: u32) -> u32 {
 
 impl Object for Sc {
     const KIND: Kind = Kind::Sc;
-
-    fn destroy(h: Handle) {
-        crate::exec::sched::dequeue(h);
-        if let Some(ec) = with::<Sc, _>(h, |s| s.ec) {
-            put(ec);
-        }
-    }
 }
