@@ -162,7 +162,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         }
         Some(CrashTest::Return) => {
             println!("crash test: portal entry addresses are not checked");
-            UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);
+            hypercall::UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);
         }
         None => {}
     }
@@ -302,20 +302,6 @@ fn self_test() {
 }
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
-
-/// Set by `crash=return` (tests only): portals take any entry address.
-static UNCHECKED_PORTAL_IPS: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
-/// Whether `create_pt` leaves its entry-address check out (`crash=return`, tests only).
-pub fn unchecked_portal_ips() -> bool {
-    UNCHECKED_PORTAL_IPS.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-/// Whether CPU `cpu` can run execution contexts (every online CPU does).
-pub fn cpu_online(cpu: u32) -> bool {
-    smp::online(cpu)
-}
 
 /// The HIP feature flags for virtualization this machine offers: the extension that
 /// was enabled, as the reference clears the flag of one it found unusable.

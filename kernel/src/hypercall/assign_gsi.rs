@@ -24,7 +24,7 @@ use crate::obj::{with, Kind};
 
 pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     let cpu = f.rdx as u32;
-    if !crate::cpu_online(cpu) {
+    if !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
     let sm = object(arg1_selector(f.rdi), Kind::Sm, 0)?;

@@ -42,7 +42,7 @@ pub fn create_pd(f: &mut CurrentFrame) -> HcResult {
 pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     let (sel, flags) = (arg1_selector(f.rdi), arg1_flags(f.rdi));
     let (cpu, user_page) = ((f.rdx & 0xfff) as u32, f.rdx & !0xfff);
-    if cpu as usize >= NUM_CPU || !crate::cpu_online(cpu) {
+    if cpu as usize >= NUM_CPU || !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
     let vcpu = flags & 2 != 0;
@@ -108,7 +108,7 @@ pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     // Every call starts the handler at this address (see `user_state`).
-    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !crate::unchecked_portal_ips() {
+    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !super::unchecked_portal_ips() {
         return Err(Status::BadPar);
     }
     let pt = Pt::create(ec, f.rax, f.r8)?;

@@ -23,6 +23,15 @@ use facet_abi::status::Status;
 
 use crate::exec::{CurrentFrame, Outcome};
 
+/// Set by `crash=return` (tests only): portals take any entry address.
+pub static UNCHECKED_PORTAL_IPS: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Whether `create_pt` leaves its entry-address check out (`crash=return`, tests only).
+pub fn unchecked_portal_ips() -> bool {
+    UNCHECKED_PORTAL_IPS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Result of a hypercall handler.
 pub type HcResult = Result<(), Status>;
 
