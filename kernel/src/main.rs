@@ -11,16 +11,18 @@
 mod acpi;
 mod arch;
 mod boot;
+mod cap;
 mod console;
+mod entry;
+mod exec;
 mod hypercall;
-mod ipc;
 mod mem;
 mod obj;
 mod root;
 mod smp;
 mod svm;
 mod sync;
-mod trap;
+mod utcb;
 mod vcpu;
 mod vmx;
 
@@ -91,8 +93,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     // SAFETY: the tables are static and only the bootstrap CPU runs; its stacks are
     // part of the kernel image, mapped in every address space, page-aligned.
     unsafe { (*core::ptr::addr_of_mut!(arch::gdt::BSP_TABLES)).load(0, mem::image::bsp_stacks()) };
-    arch::idt::init();
-    arch::syscall::init();
+    arch::idt::init(entry::interrupt::stubs());
+    entry::syscall::init();
     // The bootstrap CPU holds the kernel lock until it enters the roottask.
     let _ = smp::bkl::enter();
 
@@ -144,7 +146,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         }
         16
     });
-    let aps = smp::start(&ids[..n], &features, !opts.nopcid);
+    let aps = smp::start(&ids[..n], &features, !opts.nopcid, ap_entry);
     println!("smp: {} CPU(s) online", aps + 1);
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
@@ -160,7 +162,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         }
         Some(CrashTest::Return) => {
             println!("crash test: portal entry addresses are not checked");
-            UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);
+            hypercall::UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);
         }
         None => {}
     }
@@ -170,6 +172,51 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},
     }
+}
+
+/// Where an application processor enters the kernel, on its own stack (`smp::start`).
+extern "C" fn ap_entry(cpu: u32) -> ! {
+    let Some((features, pcid)) = smp::ap_features() else {
+        crate::arch::cpu::halt_forever()
+    };
+    let _ = arch::cpu::enable(&features, pcid);
+    let Some(kernel) = mem::kspace::kernel_root() else {
+        crate::arch::cpu::halt_forever()
+    };
+    // SAFETY: the kernel page table maps everything the kernel uses, including this
+    // CPU's stack (mapped by `map_cpu_stacks`).
+    unsafe { arch::cpu::write_cr3(kernel.root) };
+    let Some(tables) = mem::frames::alloc_zeroed(2) else {
+        crate::arch::cpu::halt_forever()
+    };
+    const _: () = assert!(core::mem::size_of::<arch::gdt::CpuTables>() <= 4 * 4096);
+    let ptr = mem::direct_map::virt(tables) as *mut arch::gdt::CpuTables;
+    // SAFETY: the four frames were just allocated to this CPU for good and are
+    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough; the
+    // bootstrap CPU mapped this CPU's stacks before starting it.
+    unsafe {
+        ptr.write(arch::gdt::CpuTables::new());
+        (*ptr).load(cpu as u64, arch::stacks::ap_stacks(cpu as u64));
+    }
+    arch::idt::load();
+    crate::entry::syscall::init();
+    arch::lapic::init_ap();
+    if crate::vcpu::init_ap(&features) {
+        crate::vcpu::mark_ready();
+    }
+    crate::println!("smp: CPU {} online (APIC id {})", cpu, arch::lapic::id());
+    // From here on this CPU runs the Ecs bound to it (online first: the bootstrap CPU
+    // holds the kernel lock while it waits for this one).
+    smp::set_online(cpu);
+    let _ = smp::bkl::enter();
+    // SAFETY: the one token of this kernel entry (the CPU's start).
+    let mut frame = unsafe { crate::exec::CurrentFrame::new() };
+    crate::exec::sched::idle_until_ready(&mut frame);
+    crate::exec::resume(&mut frame);
+    smp::bkl::release();
+    // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
+    // state, and GS holds this CPU's per-CPU base.
+    unsafe { crate::entry::syscall::enter_user() }
 }
 
 fn print_features(f: &Features, e: &cpu::Enabled) {
@@ -255,20 +302,6 @@ fn self_test() {
 }
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
-
-/// Set by `crash=return` (tests only): portals take any entry address.
-static UNCHECKED_PORTAL_IPS: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
-/// Whether `create_pt` leaves its entry-address check out (`crash=return`, tests only).
-pub fn unchecked_portal_ips() -> bool {
-    UNCHECKED_PORTAL_IPS.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-/// Whether CPU `cpu` can run execution contexts (every online CPU does).
-pub fn cpu_online(cpu: u32) -> bool {
-    smp::online(cpu)
-}
 
 /// The HIP feature flags for virtualization this machine offers: the extension that
 /// was enabled, as the reference clears the flag of one it found unusable.

@@ -25,6 +25,9 @@ mod setup;
 mod summary;
 mod tiers;
 
+#[cfg(test)]
+mod layers;
+
 use std::process::{Command, ExitCode};
 
 use artifacts::{Built, Multiboot};

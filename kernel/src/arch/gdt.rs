@@ -6,12 +6,14 @@
 //! and machine checks, and the I/O permission bitmap of the running protection domain.
 
 use core::arch::asm;
+use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
 use super::msr;
+use super::regs::Frame;
 use super::stacks::CpuStacks;
 
 pub const SEL_KERNEL_CODE: u16 = 0x08;
@@ -49,7 +51,7 @@ pub struct PerCpu {
     pub kernel_rsp: u64,
     pub user_rsp: u64,
     pub cpu_id: u64,
-    /// The end of the running Ec's register frame (see `ipc::current`).
+    /// The end of the running Ec's register frame (see `exec::current`).
     pub frame_top: u64,
     /// Its start (where the exit path pops from).
     pub frame: u64,
@@ -69,12 +71,25 @@ pub struct PerCpu {
     /// CPUs read and change it through `percpu::ports_owner_of`, holding the kernel lock.
     pub ports_owner: u64,
     /// A scratch word for the #NP/#SS/#GP entry while it moves from its interrupt stack
-    /// to the kernel stack (`super::idt`).
+    /// to the kernel stack (`entry::interrupt`).
     pub entry_scratch: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame) == 40);
+
+/// Where an idle CPU's frame pointer points (`exec::current`): nothing resumes it.
+struct IdleFrame(UnsafeCell<Frame>);
+
+// SAFETY: each CPU only ever touches its own idle frame.
+unsafe impl Sync for IdleFrame {}
+
+static IDLE: [IdleFrame; NUM_CPU] = [const { IdleFrame(UnsafeCell::new(Frame::ZERO)) }; NUM_CPU];
+
+/// The top of CPU `cpu`'s idle frame (for its per-CPU block before any Ec runs).
+pub fn idle_top(cpu: u64) -> u64 {
+    IDLE[cpu as usize % NUM_CPU].0.get() as u64 + size_of::<Frame>() as u64
+}
 
 /// Everything one CPU needs for its descriptor tables.
 #[repr(C, align(4096))]
@@ -164,8 +179,8 @@ impl CpuTables {
         self.percpu.kernel_rsp = kernel_stack_top;
         self.percpu.cpu_id = cpu_id;
         self.percpu.lock_mark = cpu_id + 1;
-        self.percpu.frame_top = crate::ipc::current::idle_top(cpu_id);
-        self.percpu.frame = self.percpu.frame_top - size_of::<super::regs::Frame>() as u64;
+        self.percpu.frame_top = idle_top(cpu_id);
+        self.percpu.frame = self.percpu.frame_top - size_of::<Frame>() as u64;
         let gdtr = DescriptorPointer {
             limit: (size_of::<[u64; 8]>() - 1) as u16,
             base: self.gdt.as_ptr() as u64,

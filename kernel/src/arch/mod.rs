@@ -8,12 +8,13 @@ pub mod io;
 pub mod ioapic;
 pub mod lapic;
 pub mod msr;
+pub mod nmi;
 pub mod percpu;
 pub mod pic;
 pub mod ports;
 pub mod regs;
 pub mod stacks;
-pub mod syscall;
+pub mod vmx;
 
 /// Registers the I/O APIC at its standard address (until the ACPI tables say more).
 pub fn arch_ioapic_default() -> bool {

@@ -39,7 +39,7 @@ pub unsafe fn write(msr: u32, value: u64) {
     }
 }
 
-/// Reads an MSR that may not exist: a #GP is caught (see `crate::trap`) and gives `None`.
+/// Reads an MSR that may not exist: a #GP is caught (see `crate::entry::trap`) and gives `None`.
 pub fn read_checked(msr: u32) -> Option<u64> {
     let (lo, hi): (u32, u32);
     let ok: u64;

@@ -53,6 +53,17 @@ field!(self_ptr);
 field!(caching, set_caching);
 field!(ports_owner);
 
+/// The executing CPU's number (from the per-CPU block).
+pub fn cpu_id() -> u64 {
+    let v: u64;
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, cpu_id),
+                         options(nostack, readonly, preserves_flags))
+    }
+    v
+}
+
 /// The Ec running on CPU `cpu` (0: none, or no such CPU), read from another CPU.
 pub fn current_ec_of(cpu: u32) -> u64 {
     remote(cpu, offset_of!(PerCpu, current_ec)).map_or(0, |f| f.load(Ordering::Acquire))

@@ -2,7 +2,7 @@
 //!
 //! Each Pd keeps its own bitmap (see `obj::pd`); each CPU's TSS holds a copy of the
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
-//! capabilities change.
+//! capabilities change (`obj::spaces`).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,7 +41,7 @@ static LOADED_EXTENT: [AtomicUsize; NUM_CPU] = [const { AtomicUsize::new(0) }; N
 /// The Pd whose bitmap a CPU's TSS holds (0: none) is its per-CPU `ports_owner`.
 /// Switching back to it needs no copy; a Pd without any port switches the bitmap off
 /// instead of copying over it.
-fn owner(cpu: u32) -> u64 {
+pub fn owner(cpu: u32) -> u64 {
     super::percpu::ports_owner_of(cpu).map_or(0, |o| o.load(Ordering::Relaxed))
 }
 
@@ -111,20 +111,6 @@ fn set_local_base(base: u16) {
     // user mode, and kernel code writes it only holding the kernel lock (this CPU here,
     // another through `load_on` while this one is out of the kernel).
     unsafe { (*super::gdt::local_tables()).tss.tss.iomap_base = base };
-}
-
-/// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or
-/// keeping it for its return) follows at once.
-pub fn changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize) {
-    for cpu in crate::smp::cpus_in(crate::smp::all_online()) {
-        if owner(cpu) == pd {
-            allow(cpu, port, 0, allowed);
-        }
-        if crate::obj::pd::current_on(cpu) == pd {
-            // Its first port switches the bitmap on.
-            load_on(cpu, pd, bitmap, extent);
-        }
-    }
 }
 
 /// Pd `pd` is going away: no TSS may keep its bitmap for a Pd that later gets its handle.

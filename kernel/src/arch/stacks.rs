@@ -6,11 +6,11 @@
 //!   and the switch to the kernel stack, where RSP is still the user's.
 //! - #NP, #SS and #GP: the only faults a return to user mode can raise, and the exit
 //!   paths run `iretq` with RSP inside the returning Ec's register frame (see
-//!   `ipc::current`), where nothing may be pushed.
+//!   `exec::current`), where nothing may be pushed.
 //!
 //! The word just above each interrupt stack's top holds the CPU's per-CPU block address:
 //! the NMI, #MC and #DF entries find it there without trusting the GS base, which the
-//! interrupted code may have left at the user's value (`super::idt`). An entry that
+//! interrupted code may have left at the user's value (`entry::interrupt`). An entry that
 //! moves on to the kernel stack (#GP and friends from user mode) never uses its
 //! interrupt stack for more than the frame the CPU pushed.
 

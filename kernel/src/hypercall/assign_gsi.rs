@@ -15,16 +15,16 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
 
-use super::caps::object;
 use super::HcResult;
 use crate::arch::ioapic;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
 pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     let cpu = f.rdx as u32;
-    if !crate::cpu_online(cpu) {
+    if !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
     let sm = object(arg1_selector(f.rdi), Kind::Sm, 0)?;

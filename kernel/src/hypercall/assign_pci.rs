@@ -9,9 +9,9 @@
 use facet_abi::hypercall::arg1_selector;
 use facet_abi::status::Status;
 
-use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::Kind;
 
 pub fn assign_pci(f: &mut CurrentFrame) -> HcResult {

@@ -12,10 +12,10 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_kcore::user_state;
 
-use super::caps::{install, object, object_with_perms};
-use super::delegation::delegate_objects;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::delegation::delegate_objects;
+use crate::cap::lookup::{install, object, object_with_perms};
+use crate::exec::CurrentFrame;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
 use crate::obj::pt::Pt;
@@ -42,7 +42,7 @@ pub fn create_pd(f: &mut CurrentFrame) -> HcResult {
 pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     let (sel, flags) = (arg1_selector(f.rdi), arg1_flags(f.rdi));
     let (cpu, user_page) = ((f.rdx & 0xfff) as u32, f.rdx & !0xfff);
-    if cpu as usize >= NUM_CPU || !crate::cpu_online(cpu) {
+    if cpu as usize >= NUM_CPU || !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
     let vcpu = flags & 2 != 0;
@@ -90,12 +90,12 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
     }
     let sc = Sc::create(ec, prio as u8, quantum as u32)?;
     install(sel, Kind::Sc, perm::SC_ALL, sc)?;
-    crate::ipc::sched::enqueue(sc);
+    crate::exec::sched::enqueue(sc);
     // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
     // reschedule from `enqueue`).
     let here =
-        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::syscall::cpu_id() as u32;
-    let current = crate::ipc::sched::current_sc();
+        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::percpu::cpu_id() as u32;
+    let current = crate::exec::sched::current_sc();
     let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
     Ok(here && prio as u8 > current_prio)
 }
@@ -108,7 +108,7 @@ pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     // Every call starts the handler at this address (see `user_state`).
-    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !crate::unchecked_portal_ips() {
+    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !super::unchecked_portal_ips() {
         return Err(Status::BadPar);
     }
     let pt = Pt::create(ec, f.rax, f.r8)?;

@@ -5,9 +5,9 @@ use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::perm;
 use facet_abi::status::Status;
 
-use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::ec::Ec;
 use crate::obj::{with, Kind};
 
@@ -25,7 +25,7 @@ pub fn ec_ctrl(f: &mut CurrentFrame) -> HcResult {
     })
     .unwrap_or(0);
     // An Ec running on another CPU hears of it now, not at its next scheduling.
-    if crate::ipc::sched::current_ec_on(cpu) == ec {
+    if crate::exec::sched::current_ec_on(cpu) == ec {
         crate::smp::reschedule(cpu);
     }
     Ok(())

@@ -7,7 +7,7 @@ use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
 use facet_abi::status::Status;
 
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
 use crate::obj::pd;
 
 pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {

@@ -6,9 +6,9 @@ use facet_abi::hypercall::{arg1_flags, arg1_selector, pd_ctrl as op};
 use facet_abi::status::Status;
 use facet_kcore::capspace;
 
-use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::pd::{self, Pd};
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::{with, Kind};
@@ -91,7 +91,7 @@ fn delegate(f: &mut CurrentFrame) -> HcResult {
     let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
     // The destination CRD is both the translate and the delegate window, as in the
     // reference.
-    let (result, flags) = super::xfer_item::xfer_item(src, dst, crd, meta, window, window);
+    let (result, flags) = crate::cap::xfer_item::xfer_item(src, dst, crd, meta, window, window);
     f.rdx = result.0;
     f.rax = flags;
     Ok(())

@@ -3,9 +3,9 @@
 use facet_abi::hypercall::arg1_selector;
 use facet_abi::perm;
 
-use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 

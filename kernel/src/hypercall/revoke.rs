@@ -13,10 +13,10 @@ use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::perm;
 use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
 
-use super::caps::object;
-use super::delegation::unmap_memory;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::delegation::unmap_memory;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::pd;
 use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::Kind;
@@ -60,7 +60,7 @@ pub fn revoke(f: &mut CurrentFrame) -> HcResult {
     if sm_sel != 0 {
         if let Ok(sm) = object(sm_sel, Kind::Sm, perm::SM_UP) {
             // An `up`, as in the reference: a waiter wakes, or the counter counts it.
-            crate::ipc::semaphore::up(sm);
+            crate::exec::semaphore::up(sm);
         }
     }
     Ok(())

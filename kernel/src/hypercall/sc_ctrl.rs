@@ -5,15 +5,15 @@
 use facet_abi::hypercall::arg1_selector;
 use facet_abi::perm;
 
-use super::caps::object;
 use super::HcResult;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
 use crate::obj::sc::Sc;
 use crate::obj::{with, Kind};
 
 pub fn sc_ctrl(f: &mut CurrentFrame) -> HcResult {
     let sc = object(arg1_selector(f.rdi), Kind::Sc, perm::SC_CT)?;
-    crate::ipc::sched::account_now();
+    crate::exec::sched::account_now();
     let ticks = with::<Sc, _>(sc, |s| s.consumed).unwrap_or(0);
     let tsc_khz = crate::arch::lapic::frequencies().0.max(1);
     // In 128 bits: the reference's 64-bit product overflows after some 70 days at 3 GHz.

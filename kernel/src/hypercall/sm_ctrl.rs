@@ -7,9 +7,9 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
 
-use super::caps::object;
-use super::Outcome;
-use crate::ipc::CurrentFrame;
+use crate::cap::lookup::object;
+use crate::exec::CurrentFrame;
+use crate::exec::Outcome;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
@@ -27,7 +27,7 @@ fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
     let sm = object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1))?;
     if !down {
-        crate::ipc::semaphore::up(sm);
+        crate::exec::semaphore::up(sm);
         return Ok(Outcome::status(Status::Success));
     }
     let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));
@@ -58,7 +58,7 @@ fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
         if deadline != 0 && deadline <= now {
             return Ok(Outcome::status(Status::Timeout));
         }
-        Ok(if crate::ipc::semaphore::block(f, sm, deadline) {
+        Ok(if crate::exec::semaphore::block(f, sm, deadline) {
             Outcome::SWITCHED
         } else {
             Outcome::IDLE

@@ -60,7 +60,7 @@ pub struct Ec {
     /// The XCR0 a vCPU's guest runs with (x87 only at first).
     pub guest_xcr0: u64,
     /// Absolute TSC deadline of a semaphore wait (0: none). With one, the Ec is on the
-    /// list of timed waits, in deadline order (`ipc::semaphore`), between these two.
+    /// list of timed waits, in deadline order (`exec::semaphore`), between these two.
     pub deadline: u64,
     pub timed_prev: Handle,
     pub timed_next: Handle,
@@ -69,7 +69,7 @@ pub struct Ec {
     pub waiting_on: Handle,
     /// First of the callers waiting for this (busy) handler, linked by `next_waiter`.
     pub helpers: Handle,
-    /// Scs parked here: the chains they run stop at this Ec (`ipc::sched`).
+    /// Scs parked here: the chains they run stop at this Ec (`exec::sched`).
     pub parked: Handle,
     /// A recall is pending: the next time the Ec would return to user mode it sends a
     /// message to event base + 31 instead.
@@ -290,29 +290,4 @@ fn unmap_utcb_frame(pd: Handle, addr: u64, frame: u64) {
 
 impl Object for Ec {
     const KIND: Kind = Kind::Ec;
-
-    fn destroy(h: Handle) {
-        // An Ec that dies while waiting on a semaphore or a handler leaves its queue;
-        // the callers waiting for it try again (and find it gone).
-        match with::<Ec, _>(h, |e| (e.state, e.waiting_on)) {
-            Some((State::WaitSm, sm)) => crate::ipc::semaphore::forget(sm, h),
-            Some((State::WaitHandler, handler)) => crate::ipc::call::forget_helper(handler, h),
-            _ => {}
-        }
-        crate::ipc::call::release_helpers(h);
-        crate::ipc::sched::release_parked(h);
-        let Some((pd, utcb)) = with::<Ec, _>(h, |e| (e.pd, e.utcb)) else {
-            return;
-        };
-        if let Some((block, cpu)) = with::<Ec, _>(h, |e| (e.vmcb, e.cpu)).filter(|&(v, _)| v != 0) {
-            crate::vcpu::destroy(block, cpu);
-        }
-        if utcb != 0 {
-            // The UTCB frame goes back to the pool: it must have left user space (as it
-            // did when the last capability went, unless the Ec never had one).
-            Self::release_user_page(h);
-            frames::free(utcb, 0);
-        }
-        put(pd);
-    }
 }

@@ -11,6 +11,11 @@
 //! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
 //! destructions never recurses on the kernel stack.
 //!
+//! What a death undoes is each type's [`Destroy`]: for Ecs, Scs and Sms that is leaving
+//! the execution layer's queues (run queues, semaphore waiters, callers waiting for a
+//! handler), so their implementations live there (`exec::destroy`), and this layer calls
+//! nothing above it.
+//!
 //! The kernel is not preemptible and one CPU at a time runs kernel code (the big kernel
 //! lock, `smp::bkl`), so objects are reached through [`with`], which lends out one
 //! object at a time; a caller never holds two loans of the same object.
@@ -116,6 +121,12 @@ impl Header {
 pub trait Object: Sized {
     /// Its kind.
     const KIND: Kind;
+}
+
+/// How an object of a type dies once its last reference went ([`reap`]). Pds and Pts
+/// implement it here; Ecs, Scs and Sms in the execution layer (`exec::destroy`), whose
+/// queues they must leave, so that this module calls nothing above it.
+pub trait Destroy {
     /// Releases what the object owns (references, frames). The object's own slot or
     /// frame is freed by the caller.
     fn destroy(handle: Handle);
@@ -315,7 +326,7 @@ fn reap_all() {
             // Referred to again since (a running Ec that called on): alive.
             continue;
         }
-        if kind_of(h) == Some(Kind::Ec) && crate::ipc::sched::running_anywhere(h) {
+        if kind_of(h) == Some(Kind::Ec) && running_anywhere(h) {
             // Destroyed once it leaves its CPU (`left_cpu`).
             continue;
         }
@@ -338,4 +349,10 @@ fn reap_all() {
             None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
         }
     }
+}
+
+/// Whether Ec `ec` is running on some CPU.
+fn running_anywhere(ec: Handle) -> bool {
+    crate::smp::cpus_in(crate::smp::all_online())
+        .any(|c| crate::arch::percpu::current_ec_of(c) == ec)
 }

@@ -9,7 +9,7 @@ use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
 use facet_kcore::paging::PageTable;
 
 use super::spaces::{obj_space, pio_space, tools};
-use super::{alloc, with, with_known, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use super::{alloc, with, with_known, Destroy, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::mem::kspace;
@@ -69,20 +69,6 @@ fn alloc_pcid() -> u16 {
     PCIDS.lock().alloc().unwrap_or(0) as u16
 }
 
-/// The executing CPU stops using `pd`'s address space (which is going away): the kernel's
-/// own table takes its place until another Pd runs.
-pub fn leave(pd: Handle) {
-    if current() != pd {
-        return;
-    }
-    if let Some(kernel) = kspace::kernel_root() {
-        // SAFETY: the kernel's table maps the whole kernel half, like every Pd's.
-        unsafe { crate::arch::cpu::write_cr3(kernel.root) };
-    }
-    crate::arch::percpu::set_current_pd(0);
-    crate::arch::percpu::set_obj_root(0);
-}
-
 /// The executing CPU is about to idle: it leaves the running Pd's address space for the
 /// kernel's and drops every user translation, so that shootdowns need not wake it.
 pub fn idle_here() {
@@ -91,7 +77,7 @@ pub fn idle_here() {
     }
     let pd = current();
     if pd != 0 {
-        leave(pd);
+        crate::smp::shootdown::leave_here(pd);
     }
     crate::arch::cpu::flush_tlb_all();
     crate::smp::shootdown::clean_here();
@@ -144,7 +130,7 @@ pub unsafe fn enter(pd: Handle, from_pd: bool) {
     if from_pd {
         debug_assert!(current() != 0 && crate::smp::shootdown::caching());
     } else {
-        crate::smp::shootdown::caching_on(crate::arch::syscall::cpu_id() as u32);
+        crate::smp::shootdown::caching_on(crate::arch::percpu::cpu_id() as u32);
     }
     crate::arch::percpu::set_current_pd(pd);
     crate::arch::percpu::set_obj_root(obj_root);
@@ -161,7 +147,7 @@ pub unsafe fn enter(pd: Handle, from_pd: bool) {
 #[cold]
 #[inline(never)]
 fn load_ports(pd: Handle, extent: u16) {
-    let cpu = crate::arch::syscall::cpu_id() as u32;
+    let cpu = crate::arch::percpu::cpu_id() as u32;
     let Some(bitmap) = with::<Pd, _>(pd, |p| p.iobitmap) else {
         return;
     };
@@ -271,7 +257,9 @@ impl Pd {
 
 impl Object for Pd {
     const KIND: Kind = Kind::Pd;
+}
 
+impl Destroy for Pd {
     fn destroy(h: Handle) {
         let Some((obj, pio, pml4, bitmap)) =
             with::<Pd, _>(h, |p| (p.obj, p.pio, p.pml4, p.iobitmap))

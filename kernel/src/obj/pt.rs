@@ -2,7 +2,7 @@
 //! descriptor (MTD) that says what state a call carries, an instruction pointer and the
 //! portal id the server receives.
 
-use super::{get, put, with, Handle, Header, Kind, Object};
+use super::{get, put, with, Destroy, Handle, Header, Kind, Object};
 use facet_abi::status::Status;
 
 /// A portal.
@@ -34,7 +34,9 @@ impl Pt {
 
 impl Object for Pt {
     const KIND: Kind = Kind::Pt;
+}
 
+impl Destroy for Pt {
     fn destroy(h: Handle) {
         if let Some(ec) = with::<Pt, _>(h, |p| p.ec) {
             put(ec);

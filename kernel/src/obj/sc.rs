@@ -3,7 +3,7 @@
 //! Created and destroyed here; the scheduler that runs Ecs under their Scs comes with
 //! the IPC and scheduling work.
 
-use super::{get, put, with, Handle, Header, Kind, Object};
+use super::{get, Handle, Header, Kind, Object};
 use facet_abi::status::Status;
 
 /// Default priority of the roottask's Sc (the reference's).
@@ -25,7 +25,7 @@ pub struct Sc {
     pub next: Handle,
     /// Previous Sc parked on the same Ec.
     pub prev: Handle,
-    /// The Ec it is parked on (`ipc::sched`), 0 if none.
+    /// The Ec it is parked on (`exec::sched`), 0 if none.
     pub parked_on: Handle,
     /// Whether the Sc is in a run queue.
     pub queued: bool,
@@ -68,11 +68,4 @@ pub fn ticks(quantum: u32) -> u32 {
 
 impl Object for Sc {
     const KIND: Kind = Kind::Sc;
-
-    fn destroy(h: Handle) {
-        crate::ipc::sched::dequeue(h);
-        if let Some(ec) = with::<Sc, _>(h, |s| s.ec) {
-            put(ec);
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Sm: a counting semaphore, optionally chained to another one that it signals (the way
 //! interrupts reach user space). Blocking `down` comes with the IPC and scheduling work.
 
-use super::{get, put, with, Handle, Header, Kind, Object};
+use super::{get, Handle, Header, Kind, Object};
 use facet_abi::status::Status;
 
 /// A semaphore.
@@ -38,14 +38,4 @@ impl Sm {
 
 impl Object for Sm {
     const KIND: Kind = Kind::Sm;
-
-    fn destroy(h: Handle) {
-        // Ecs still waiting are released with ABORT.
-        while crate::ipc::semaphore::release_one(h) {}
-        if let Some(c) = with::<Sm, _>(h, |s| s.chained) {
-            if c != 0 {
-                put(c);
-            }
-        }
-    }
 }

@@ -11,6 +11,7 @@ use facet_kcore::capspace::{Cap, Spaces, Table};
 
 use super::pd::Pd;
 use super::{cap_added, cap_dropped, with, Handle};
+use crate::arch::ports;
 use crate::mem::direct_map::virt;
 use crate::mem::frames::PoolFrames;
 use crate::mem::kspace;
@@ -51,7 +52,7 @@ impl Spaces for KernelSpaces {
             };
             // SAFETY: the bitmap is two frames owned by the Pd and direct-mapped.
             let map = unsafe { core::slice::from_raw_parts(virt(bitmap) as *const u8, 8192) };
-            crate::arch::ports::changed(pd, index, allowed, map, extent);
+            ports_changed(pd, index, allowed, map, extent);
         }
     }
 
@@ -64,6 +65,20 @@ impl Spaces for KernelSpaces {
     fn dropped(&mut self, obj: u64) {
         if obj != PORT_OBJ {
             cap_dropped(obj);
+        }
+    }
+}
+
+/// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or
+/// keeping it for its return) follows at once.
+fn ports_changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize) {
+    for cpu in crate::smp::cpus_in(crate::smp::all_online()) {
+        if ports::owner(cpu) == pd {
+            ports::allow(cpu, port, 0, allowed);
+        }
+        if super::pd::current_on(cpu) == pd {
+            // Its first port switches the bitmap on.
+            ports::load_on(cpu, pd, bitmap, extent);
         }
     }
 }

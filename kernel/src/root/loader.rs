@@ -170,7 +170,7 @@ pub fn start(
     // SAFETY: the root Pd was just created; its capabilities keep it alive.
     unsafe { pd::activate(root) };
     with::<Ec, _>(ec, |e| e.state = crate::obj::ec::State::Ready);
-    crate::ipc::sched::start(sc, ec);
+    crate::exec::sched::start(sc, ec);
 
     let frame = Frame {
         rip: elf.entry,
@@ -190,9 +190,9 @@ pub fn start(
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
     crate::smp::bkl::release();
     // SAFETY: the one token of this kernel entry (the boot), used once.
-    *unsafe { crate::ipc::CurrentFrame::new() } = frame;
+    *unsafe { crate::exec::CurrentFrame::new() } = frame;
     // SAFETY: the roottask's frame is a ring-3 state with user selectors, canonical RIP
     // (inside an executable segment below USER_ADDR) and RSP, IF set and IOPL 0; GS is
     // the kernel's.
-    unsafe { crate::arch::syscall::enter_user() }
+    unsafe { crate::entry::syscall::enter_user() }
 }

@@ -12,7 +12,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::arch::syscall::cpu_id;
+use crate::arch::percpu::cpu_id;
 
 /// The holder's CPU number plus one; 0 when free.
 static HOLDER: AtomicU32 = AtomicU32::new(0);

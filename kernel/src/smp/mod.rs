@@ -1,6 +1,7 @@
 //! Multiprocessor start-up: the bootstrap CPU wakes every application processor with
-//! INIT and start-up IPIs; each one sets up its descriptor tables, system-call entry,
-//! control registers and local APIC, reports in, and waits in the idle loop.
+//! INIT and start-up IPIs; each one enters the kernel where `start` is told (`ap_entry`
+//! in `main.rs`), sets up its descriptor tables, system-call entry, control registers
+//! and local APIC, reports in, and waits in the idle loop.
 //!
 //! Every online CPU runs the Ecs bound to it from its own run queue; they take turns in
 //! the kernel under the big kernel lock (`bkl`), wake each other with the reschedule
@@ -14,7 +15,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use facet_kcore::paging::{Attrs, PageSize, PageTable};
 
-use crate::arch::{self, cpu::Features, gdt::CpuTables, lapic};
+use crate::arch::{cpu::Features, lapic};
 use crate::mem::direct_map::virt;
 use crate::mem::{frames, kspace};
 use trampoline::{PARAM_CPU, PARAM_CR3, PARAM_ENTRY, PARAM_STACK, TRAMPOLINE};
@@ -56,6 +57,17 @@ pub fn count() -> u32 {
     ONLINE.load(Ordering::Acquire).count_ones()
 }
 
+/// CPU `cpu`, started by [`start`], is online: from here on it runs the Ecs bound to it.
+pub fn set_online(cpu: u32) {
+    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
+}
+
+/// The CPU features and whether to use PCIDs, as [`start`] was given them for the
+/// application processors.
+pub fn ap_features() -> Option<(Features, bool)> {
+    *FEATURES.lock()
+}
+
 /// The interrupt vector that makes a CPU look at its run queue (and at a recall of the
 /// Ec it runs).
 pub const VECTOR_RESCHEDULE: u8 = 0xf0;
@@ -67,7 +79,7 @@ pub fn send_ipi(cpu: u32, vector: u8) {
 
 /// Makes CPU `cpu` look at its run queue, unless it is the executing one.
 pub fn reschedule(cpu: u32) {
-    if cpu as u64 != crate::arch::syscall::cpu_id() && online(cpu) {
+    if cpu as u64 != crate::arch::percpu::cpu_id() && online(cpu) {
         send_ipi(cpu, VECTOR_RESCHEDULE);
     }
 }
@@ -80,9 +92,14 @@ pub fn apic_id(cpu: u32) -> u32 {
 }
 
 /// Starts the application processors whose APIC ids are listed (the bootstrap CPU's own
-/// id is skipped), stopping at the first id where no CPU answers. Returns how many came
-/// online.
-pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
+/// id is skipped), stopping at the first id where no CPU answers; each enters the kernel
+/// at `entry` with its CPU number, on its own stack. Returns how many came online.
+pub fn start(
+    apic_ids: &[u32],
+    features: &Features,
+    use_pcid: bool,
+    entry: extern "C" fn(u32) -> !,
+) -> u32 {
     *FEATURES.lock() = Some((*features, use_pcid));
     let bsp = lapic::id();
     APIC_IDS[0].store(bsp, Ordering::Relaxed);
@@ -101,7 +118,7 @@ pub fn start(apic_ids: &[u32], features: &Features, use_pcid: bool) -> u32 {
         return 0;
     };
     write_param(PARAM_CR3, cr3);
-    write_param(PARAM_ENTRY, ap_entry as *const () as u64);
+    write_param(PARAM_ENTRY, entry as *const () as u64);
 
     let mut started = 0;
     let mut cpu = 1u32;
@@ -171,49 +188,4 @@ fn trampoline_table() -> Option<u64> {
     )
     .ok()?;
     (pt.root < 1 << 32).then_some(pt.root)
-}
-
-/// Where an application processor enters the kernel, on its own stack.
-extern "C" fn ap_entry(cpu: u32) -> ! {
-    let Some((features, pcid)) = *FEATURES.lock() else {
-        crate::arch::cpu::halt_forever()
-    };
-    let _ = arch::cpu::enable(&features, pcid);
-    let Some(kernel) = kspace::kernel_root() else {
-        crate::arch::cpu::halt_forever()
-    };
-    // SAFETY: the kernel page table maps everything the kernel uses, including this
-    // CPU's stack (mapped by `map_cpu_stacks`).
-    unsafe { arch::cpu::write_cr3(kernel.root) };
-    let Some(tables) = frames::alloc_zeroed(2) else {
-        crate::arch::cpu::halt_forever()
-    };
-    const _: () = assert!(core::mem::size_of::<CpuTables>() <= 4 * 4096);
-    let ptr = virt(tables) as *mut CpuTables;
-    // SAFETY: the four frames were just allocated to this CPU for good and are
-    // direct-mapped, page-aligned (CpuTables needs 4 KiB alignment) and large enough; the
-    // bootstrap CPU mapped this CPU's stacks before starting it.
-    unsafe {
-        ptr.write(CpuTables::new());
-        (*ptr).load(cpu as u64, arch::stacks::ap_stacks(cpu as u64));
-    }
-    arch::idt::load();
-    arch::syscall::init();
-    lapic::init_ap();
-    if crate::vcpu::init_ap(&features) {
-        crate::vcpu::mark_ready();
-    }
-    crate::println!("smp: CPU {} online (APIC id {})", cpu, lapic::id());
-    // From here on this CPU runs the Ecs bound to it (online first: the bootstrap CPU
-    // holds the kernel lock while it waits for this one).
-    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
-    let _ = bkl::enter();
-    // SAFETY: the one token of this kernel entry (the CPU's start).
-    let mut frame = unsafe { crate::ipc::CurrentFrame::new() };
-    crate::ipc::sched::idle_until_ready(&mut frame);
-    crate::ipc::resume(&mut frame);
-    bkl::release();
-    // SAFETY: `idle_until_ready` put a runnable Ec on the CPU, whose frame holds a user
-    // state, and GS holds this CPU's per-CPU base.
-    unsafe { crate::arch::syscall::enter_user() }
 }

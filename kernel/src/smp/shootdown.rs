@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::NUM_CPU;
 
-use crate::arch::syscall::cpu_id;
+use crate::arch::percpu::cpu_id;
 
 /// The interrupt vector of the shootdown IPI.
 pub const VECTOR: u8 = 0xf1;
@@ -64,13 +64,27 @@ pub fn vmclear_on(cpu: u32, phys: u64) {
 /// Per CPU: a Pd going away whose address space the CPU must leave (0: none).
 static LEAVE_PD: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
+/// The executing CPU stops using `pd`'s address space (which is going away): the kernel's
+/// own table takes its place until another Pd runs.
+pub fn leave_here(pd: u64) {
+    if crate::arch::percpu::current_pd() != pd {
+        return;
+    }
+    if let Some(kernel) = crate::mem::kspace::kernel_root() {
+        // SAFETY: the kernel's table maps the whole kernel half, like every Pd's.
+        unsafe { crate::arch::cpu::write_cr3(kernel.root) };
+    }
+    crate::arch::percpu::set_current_pd(0);
+    crate::arch::percpu::set_obj_root(0);
+}
+
 /// Makes every CPU that still runs on `pd`'s tables (idle after its last Ec) switch to
 /// the kernel's before the tables are freed; waits until they have.
-pub fn leave_pd(pd: crate::obj::Handle) {
+pub fn leave_pd(pd: u64) {
     let me = cpu_id() as u32;
-    crate::obj::pd::leave(pd);
+    leave_here(pd);
     for c in super::cpus_in(super::others_online(me)) {
-        if crate::obj::pd::current_on(c) != pd {
+        if crate::arch::percpu::current_pd_of(c) != pd {
             continue;
         }
         let slot = &LEAVE_PD[c as usize];
@@ -88,13 +102,13 @@ pub fn answer() {
     let leave = &LEAVE_PD[cpu_id() as usize % NUM_CPU];
     let pd = leave.load(Ordering::Acquire);
     if pd != 0 {
-        crate::obj::pd::leave(pd);
+        leave_here(pd);
         leave.store(0, Ordering::Release);
     }
     let vmcs = &VMCLEAR[cpu_id() as usize % NUM_CPU];
     let phys = vmcs.load(Ordering::Acquire);
     if phys != 0 {
-        crate::vmx::run::clear_here(phys);
+        crate::arch::vmx::clear_here(phys);
         vmcs.store(0, Ordering::Release);
     }
     let g = GENERATION.load(Ordering::Acquire);

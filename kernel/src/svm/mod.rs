@@ -25,7 +25,7 @@ static HOST_AREA: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// This CPU's host-state page (0 if SVM is not on here).
 pub fn host_area() -> u64 {
-    HOST_AREA[crate::arch::syscall::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire)
+    HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire)
 }
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
@@ -60,7 +60,7 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
     let (Some(hsave), Some(host)) = (frames::alloc_zeroed(0), frames::alloc_zeroed(0)) else {
         return false;
     };
-    HOST_AREA[crate::arch::syscall::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
+    HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
     // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
     // CPU uses to save host state across VMRUN, owned by this CPU from now on.
     unsafe {

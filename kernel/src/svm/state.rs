@@ -6,7 +6,7 @@ use facet_abi::utcb as u;
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
-use crate::ipc::utcb::{read_word as rd, write_word as wr};
+use crate::utcb::{read_word as rd, write_word as wr};
 use crate::vcpu::gprs;
 
 /// The segment registers in UTCB order with their VMCB offsets.

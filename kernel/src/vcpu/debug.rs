@@ -47,7 +47,7 @@ pub fn init(block: u64) {
 /// Puts the vCPU of control block `block`'s DR0-DR3 into the executing CPU's debug
 /// registers before it enters the guest, saving the previous owner's.
 pub fn load_for(block: u64) {
-    let owner = &OWNER[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
+    let owner = &OWNER[crate::arch::percpu::cpu_id() as usize % NUM_CPU];
     let previous = owner.load(Ordering::Relaxed);
     if previous == block {
         return;

@@ -133,7 +133,7 @@ pub fn usable_on(cpu: u32) -> bool {
 
 /// Records that vCPUs can run on the executing CPU.
 pub fn mark_ready() {
-    READY_CPUS.fetch_or(1 << crate::arch::syscall::cpu_id(), Ordering::AcqRel);
+    READY_CPUS.fetch_or(1 << crate::arch::percpu::cpu_id(), Ordering::AcqRel);
 }
 
 /// CPUs with the extension on (bit n: CPU n).
@@ -169,7 +169,7 @@ pub fn free_tag(tag: u32) {
 /// it will.
 pub fn guest_tables_stale() -> bool {
     let generation = GUEST_GENERATION.load(Ordering::Acquire);
-    let here = &GUEST_FLUSHED[crate::arch::syscall::cpu_id() as usize % NUM_CPU];
+    let here = &GUEST_FLUSHED[crate::arch::percpu::cpu_id() as usize % NUM_CPU];
     // Only this CPU writes its slot: a plain compare, and a store only on a change.
     if here.load(Ordering::Relaxed) == generation {
         return false;
@@ -249,7 +249,7 @@ pub fn enter(frame: &mut Frame, block: u64) -> Exit {
 /// the guest's XCR0, which travels with the control registers.
 pub fn load(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64, xcr0: u64) {
     if mtd & facet_abi::mtd::CR != 0 && utcb != 0 {
-        crate::ipc::utcb::write_word(utcb, facet_abi::utcb::XCR0, xcr0);
+        crate::utcb::write_word(utcb, facet_abi::utcb::XCR0, xcr0);
     }
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::state::load(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
@@ -261,8 +261,8 @@ pub fn load(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64, xcr0
 /// control registers; a value the kernel could not run the guest with is ignored).
 pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
     if utcb != 0 {
-        let mtd = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
-        let wanted = crate::ipc::utcb::read_word(utcb, facet_abi::utcb::XCR0);
+        let mtd = crate::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
+        let wanted = crate::utcb::read_word(utcb, facet_abi::utcb::XCR0);
         let host = crate::arch::fpu::host_xcr0();
         if mtd & facet_abi::mtd::CR != 0 && facet_kcore::xcr0::valid_for_guest(wanted, host) {
             *xcr0 = wanted;

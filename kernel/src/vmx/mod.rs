@@ -267,6 +267,6 @@ pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     write(GUEST_INTERRUPTIBILITY, 0);
     // Another CPU may run the vCPU: the VMCS leaves this one (its host state is written
     // at the first entry, where it runs).
-    run::clear_here(phys);
+    crate::arch::vmx::clear_here(phys);
     Some(phys)
 }

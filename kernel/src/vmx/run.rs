@@ -3,11 +3,11 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use facet_abi::config::NUM_CPU;
 use facet_abi::layout::VM_EVENT_INVALID;
 
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
+use crate::arch::vmx::{clear_here, current_slot};
 use crate::mem::direct_map::virt;
 use crate::vcpu::Exit;
 
@@ -68,13 +68,6 @@ __vmx_enter:
 
 extern "C" {
     fn __vmx_enter(guest: *mut Frame, resume: u64) -> u64;
-}
-
-/// The VMCS current on each CPU (0: none).
-static CURRENT: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
-
-fn current_slot() -> &'static AtomicU64 {
-    &CURRENT[crate::arch::syscall::cpu_id() as usize % NUM_CPU]
 }
 
 /// Kernel-private per-vCPU data in the page after the VMCS (the VMCS region itself is
@@ -222,7 +215,7 @@ pub fn host_state() {
     write(HOST_GS_BASE, gs);
     write(
         HOST_TR_BASE,
-        crate::arch::gdt::tables(crate::arch::syscall::cpu_id() as u32).map_or(0, |t| t as u64),
+        crate::arch::gdt::tables(crate::arch::percpu::cpu_id() as u32).map_or(0, |t| t as u64),
     );
     write(HOST_GDTR_BASE, gdt);
     write(HOST_IDTR_BASE, idt);
@@ -268,7 +261,7 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     }
     // The host state is the CPU's own (its TSS, GDT, IDT, per-CPU GS base): written at
     // the vCPU's first entry, on the CPU it is bound to.
-    let here = crate::arch::syscall::cpu_id() + 1;
+    let here = crate::arch::percpu::cpu_id() + 1;
     // SAFETY: the side page belongs to this vCPU.
     if unsafe { (*side(phys)).host_cpu } != here {
         host_state();
@@ -354,7 +347,7 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
         // A physical NMI (NMI exiting): the exit consumed it; it is the host's event,
         // not the guest's.
         vmcs::REASON_EXCEPTION_OR_NMI if entered && read(vmcs::EXIT_INTR_INFO) >> 8 & 7 == 2 => {
-            crate::trap::nmi_seen();
+            crate::arch::nmi::seen();
             Exit::Interrupt
         }
         // Basic exit reasons are the event numbers; a failed entry (bit 31) reports its
@@ -413,7 +406,7 @@ fn restore_tr() {
     // SAFETY: the GDT and TSS are static; clearing the busy type bit of the TSS
     // descriptor and reloading TR restores the full limit; nothing else uses TR now.
     unsafe {
-        let Some(tables) = crate::arch::gdt::tables(crate::arch::syscall::cpu_id() as u32) else {
+        let Some(tables) = crate::arch::gdt::tables(crate::arch::percpu::cpu_id() as u32) else {
             return;
         };
         let gdt = &mut (*tables).gdt;
@@ -428,21 +421,10 @@ fn restore_tr() {
 pub fn forget(phys: u64, cpu: u32) -> u32 {
     // SAFETY: the side page belongs to the vCPU being freed.
     let vpid = unsafe { (*side(phys)).vpid } as u32;
-    if cpu as u64 == crate::arch::syscall::cpu_id() || !crate::smp::online(cpu) {
+    if cpu as u64 == crate::arch::percpu::cpu_id() || !crate::smp::online(cpu) {
         clear_here(phys);
     } else {
         crate::smp::shootdown::vmclear_on(cpu, phys);
     }
     vpid
-}
-
-/// VMCLEAR on the executing CPU (from `forget`, or for another CPU's request).
-pub fn clear_here(phys: u64) {
-    // SAFETY: VMCLEAR of a VMCS the kernel owns only makes it inactive and flushes it to
-    // memory.
-    unsafe { asm!("vmclear [{}]", in(reg) &phys, options(nostack)) };
-    let slot = current_slot();
-    if slot.load(Ordering::Acquire) == phys {
-        slot.store(0, Ordering::Release);
-    }
 }

@@ -9,7 +9,7 @@ use facet_abi::utcb as u;
 
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
-use crate::ipc::utcb::{read_word as rd, write_word as wr};
+use crate::utcb::{read_word as rd, write_word as wr};
 use crate::vcpu::gprs;
 
 /// UTCB offsets of the switched MSRs, in the order of `run::SWITCHED_MSRS`.

@@ -5,29 +5,29 @@
 //! The syscall stub sends both hypercalls here first: this path checks that the case is
 //! the common one before it changes anything, does the whole hypercall in one function
 //! (no dispatcher, no handler table, the switch between the two Ecs inlined), and hands
-//! every other case to the general path ([`crate::hypercall::dispatch_locked`]), which
+//! every other case to the general path ([`super::dispatch::dispatch_locked`]), which
 //! starts again from the hypercall's registers and gives the same results it always
 //! gives. A call whose portal lookup fails answers BAD_CAP from here, as `call` does.
 //!
 //! What either way does to the two Ecs, their links, reference counts and message is the
-//! same (`super::call`); only the checks that send a case to the general path are added.
+//! same (`exec::call`); only the checks that send a case to the general path are added.
 
 use facet_abi::hypercall::{arg1_selector, Hypercall};
 use facet_abi::status::Status;
 
-use super::{exchange, sched, utcb, CurrentFrame};
-use crate::hypercall::caps::object;
-use crate::hypercall::Outcome;
+use crate::cap::lookup::object;
+use crate::exec::{exchange, sched, CurrentFrame, Outcome};
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with2_known, with_known, Handle, Kind};
+use crate::utcb;
 
 /// Entry from the syscall stub for `call` and `reply` (ARG1 bits 3:0 are 0 or 1), which
 /// saved the caller's registers in its Ec. Returns the outcome's byte, as
-/// [`crate::hypercall::dispatch`] does.
+/// [`super::dispatch::dispatch`] does.
 pub extern "C" fn call_or_reply(arg1: u64) -> u8 {
     if !crate::smp::bkl::try_enter_from_user() {
-        return crate::hypercall::dispatch_contended(arg1);
+        return super::dispatch::dispatch_contended(arg1);
     }
     if arg1 & 0xf != Hypercall::Call as u64 {
         return reply(arg1);
@@ -37,7 +37,7 @@ pub extern "C" fn call_or_reply(arg1: u64) -> u8 {
     match object(arg1_selector(arg1), Kind::Pt, 0) {
         Ok(pt) => call(arg1, pt),
         // SAFETY: the one token of this kernel entry.
-        Err(s) => crate::hypercall::finish(Outcome::status(s), unsafe { CurrentFrame::new_ref() }),
+        Err(s) => super::dispatch::finish(Outcome::status(s), unsafe { CurrentFrame::new_ref() }),
     }
 }
 
@@ -57,7 +57,7 @@ fn call(arg1: u64, pt: Handle) -> u8 {
             }
             let items = utcb::plain_message(c.utcb, h.utcb)?;
             utcb::copy_plain(c.utcb, h.utcb, items);
-            super::call::link(c, caller, h, handler);
+            crate::exec::call::link(c, caller, h, handler);
             // The handler starts at the portal's IP with its id in RDI.
             h.regs.rdi = id;
             h.regs.rip = ip;
@@ -108,7 +108,7 @@ fn reply(arg1: u64) -> u8 {
             }
             let items = utcb::plain_message(h.utcb, c.utcb)?;
             utcb::copy_plain(h.utcb, c.utcb, items);
-            super::call::unlink(h, c);
+            crate::exec::call::unlink(h, c);
             Some(switch(h, c))
         })
     };
@@ -126,8 +126,8 @@ fn reply(arg1: u64) -> u8 {
 fn switch(c: &mut Ec, n: &mut Ec) -> Handle {
     let pd = exchange(c, n);
     // Both are threads: the vCPU flag stays clear.
-    debug_assert!(n.vmcb == 0 && !crate::ipc::sched::current_is_vcpu());
-    super::current::point_at(&mut n.regs);
+    debug_assert!(n.vmcb == 0 && !crate::exec::sched::current_is_vcpu());
+    crate::exec::current::point_at(&mut n.regs);
     pd
 }
 
@@ -148,7 +148,7 @@ fn enter(next: Handle, pd: Handle) -> u8 {
     // reap (an exit that let the kernel lock go while idling), as the general path does.
     if crate::obj::any_dead() {
         // SAFETY: the one token of this kernel entry.
-        return crate::hypercall::finish_switch(Outcome::SWITCHED, unsafe {
+        return super::dispatch::finish_switch(Outcome::SWITCHED, unsafe {
             CurrentFrame::new_ref()
         });
     }
@@ -158,7 +158,7 @@ fn enter(next: Handle, pd: Handle) -> u8 {
     // nor its test of the outcome is.
     // SAFETY: `next`'s frame is a complete user state (saved by its own entry, with the
     // portal's IP for a handler), and GS holds the kernel's per-CPU base.
-    unsafe { crate::arch::syscall::enter_user() }
+    unsafe { super::syscall::enter_user() }
 }
 
 /// Not the common case: the general path, from the start (nothing has changed).
@@ -166,7 +166,7 @@ fn enter(next: Handle, pd: Handle) -> u8 {
 #[inline(never)]
 fn general(arg1: u64) -> u8 {
     // SAFETY: the one token of this kernel entry.
-    crate::hypercall::dispatch_locked(arg1, unsafe { CurrentFrame::new_ref() })
+    super::dispatch::dispatch_locked(arg1, unsafe { CurrentFrame::new_ref() })
 }
 
 const _: () = assert!(Hypercall::Call as u64 == 0 && Hypercall::Reply as u64 == 1);

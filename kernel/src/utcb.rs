@@ -6,6 +6,9 @@
 //! and of typed items in bits 31:16. The exception layout reuses the words after the
 //! header: MTD, instruction length, RIP, RFLAGS, interruptibility, injection, vector
 //! information, then RAX..RDI, R8..R15 and the two qualification words.
+//!
+//! IPC (`exec`) and the vCPU state transfer (`vcpu`, `svm`, `vmx`, which use the same
+//! layout) both read and write UTCBs through here.
 
 use facet_abi::mtd;
 use facet_kcore::user_state;
@@ -51,7 +54,7 @@ pub fn write_word(utcb: u64, at: usize, v: u64) {
 }
 
 /// Copies the items word and the untyped words of `src` to `dst`, the untyped count
-/// bounded by what fits (typed items are [`super::typed::transfer`]'s). Returns whether
+/// bounded by what fits (typed items are `exec::typed::transfer`'s). Returns whether
 /// the message has typed items, so that the caller looks at them only then.
 #[inline(always)]
 pub fn copy_message(src: u64, dst: u64) -> bool {

@@ -11,14 +11,15 @@
 
 pub mod call;
 pub mod current;
+mod destroy;
 pub mod exception;
-pub mod fastpath;
+mod outcome;
 pub mod sched;
 pub mod semaphore;
 pub mod typed;
-pub mod utcb;
 
 pub use current::CurrentFrame;
+pub use outcome::Outcome;
 
 use crate::obj::ec::{Ec, State};
 use crate::obj::{pd, with, with2_known, with_known, Handle};
@@ -50,7 +51,7 @@ pub fn switch_to(next: Handle) {
 /// The FPU state and user segment bases of `c`, leaving the CPU, are saved and those of
 /// `n` loaded; `n` is ready. Returns `n`'s Pd.
 #[inline(always)]
-fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
+pub fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
     save_extended(c);
     crate::arch::fpu::restore(&n.fpu);
     // User FS and GS bases belong to the Ec (user mode may change them itself); the

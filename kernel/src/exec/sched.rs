@@ -61,7 +61,7 @@ pub fn current_is_vcpu() -> bool {
 }
 
 fn cpu() -> usize {
-    crate::arch::syscall::cpu_id() as usize % NUM_CPU
+    crate::arch::percpu::cpu_id() as usize % NUM_CPU
 }
 
 /// The executing CPU's queues.
@@ -123,12 +123,6 @@ pub fn become_current(ec: Handle, check_old: bool) {
     if old != 0 {
         crate::obj::left_cpu(old);
     }
-}
-
-/// Whether Ec `ec` is running on some CPU.
-pub fn running_anywhere(ec: Handle) -> bool {
-    crate::smp::cpus_in(crate::smp::all_online())
-        .any(|c| crate::arch::percpu::current_ec_of(c) == ec)
 }
 
 /// The Sc whose time the CPU is spending.
@@ -545,7 +539,7 @@ pub fn tick(frame: &mut super::CurrentFrame) {
             }
         });
         // Whatever runs next: an entry that finds no Ec on the CPU idles before it returns
-        // (`trap`, `run_vcpu`).
+        // (`entry::trap`, `run_vcpu`).
         let _ = yield_current(frame);
     }
 }

@@ -3,40 +3,24 @@
 //! Each CPU's per-CPU block holds the top of the running Ec's register frame: the
 //! `syscall` entry pushes the user registers straight into it and the exit pops them from
 //! there, so switching Ecs copies no registers, it only moves that pointer
-//! ([`point_at`]). With no Ec on the CPU the pointer names the CPU's idle frame, which
-//! nothing resumes. Kernel code reaches the frame through a [`CurrentFrame`] token, which
-//! follows the pointer on every access: after a switch the same token names the new Ec's
-//! state.
+//! ([`point_at`]). With no Ec on the CPU the pointer names the CPU's idle frame (kept
+//! with the descriptor tables, `arch::gdt`), which nothing resumes. Kernel code reaches
+//! the frame through a [`CurrentFrame`] token, which follows the pointer on every access:
+//! after a switch the same token names the new Ec's state.
 
-use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 
-use facet_abi::config::NUM_CPU;
-
-use crate::arch::gdt::PerCpu;
+use crate::arch::gdt::{idle_top, PerCpu};
 use crate::arch::regs::Frame;
 
-/// Where an idle CPU's frame pointer points.
-struct IdleFrame(UnsafeCell<Frame>);
-
-// SAFETY: each CPU only ever touches its own idle frame.
-unsafe impl Sync for IdleFrame {}
-
-static IDLE: [IdleFrame; NUM_CPU] = [const { IdleFrame(UnsafeCell::new(Frame::ZERO)) }; NUM_CPU];
-
 const FRAME_BYTES: u64 = core::mem::size_of::<Frame>() as u64;
-
-/// The top of CPU `cpu`'s idle frame (for its per-CPU block before any Ec runs).
-pub fn idle_top(cpu: u64) -> u64 {
-    IDLE[cpu as usize % NUM_CPU].0.get() as u64 + FRAME_BYTES
-}
 
 /// Makes `frame` (an Ec's register frame, or null for none) the running state on the
 /// executing CPU.
 #[inline(always)]
 pub fn point_at(frame: *mut Frame) {
     let top = if frame.is_null() {
-        idle_top(crate::arch::syscall::cpu_id())
+        idle_top(crate::arch::percpu::cpu_id())
     } else {
         frame as u64 + FRAME_BYTES
     };

@@ -4,15 +4,17 @@
 //! code, RIP, CR2 and all registers go to every console and the CPU halts. A fault in
 //! user mode is delivered to the faulting Ec's exception portal, or stops the Ec with a
 //! (rate-limited) message. A fault on the way back to user mode is the returning Ec's
-//! (see `arch::idt`); an NMI is an event that is counted and reported, never a fault.
+//! (see `super::interrupt`); an NMI is an event that is counted and reported, never a
+//! fault (`arch::nmi`).
 
 use core::panic::PanicInfo;
 
 use crate::arch::cpu::{halt_forever, read_cr2, read_cr3};
-use crate::arch::idt::RETURN_FAULT;
 use crate::arch::regs::Frame;
 use crate::console::write_emergency;
-use crate::ipc::CurrentFrame;
+use crate::exec::CurrentFrame;
+
+use super::interrupt::RETURN_FAULT;
 
 /// Mnemonics of the architectural exceptions.
 const NAMES: [&str; 32] = [
@@ -42,7 +44,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
         crate::obj::reap();
         *frame = *cur;
     } else if frame.is_user() {
-        // The running Ec's registers belong in the Ec (`ipc::current`): copied there, the
+        // The running Ec's registers belong in the Ec (`exec::current`): copied there, the
         // entry is handled like a hypercall, and whichever Ec runs afterwards leaves
         // through this frame.
         // SAFETY: the one token of this kernel entry.
@@ -59,7 +61,7 @@ pub extern "C" fn exception_entry(frame: &mut Frame) {
     crate::smp::bkl::leave(held);
 }
 
-/// `syscall` from 32-bit code (AMD CPUs; see `arch::syscall`): the running Ec's frame
+/// `syscall` from 32-bit code (AMD CPUs; see `super::syscall`): the running Ec's frame
 /// holds a #UD at the instruction, which it takes like any exception of its own. The
 /// stub leaves through the running Ec's frame afterwards.
 pub extern "C" fn compat_syscall_entry() {
@@ -71,10 +73,6 @@ pub extern "C" fn compat_syscall_entry() {
     crate::smp::bkl::leave(held);
 }
 
-/// NMIs seen (from any CPU, in any mode), and how many of them were reported.
-static NMIS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-static NMIS_REPORTED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
 /// Called by the paranoid entry (NMI, #DF, #MC) with the saved frame and GS holding
 /// this CPU's per-CPU block, whatever the interrupted code had. It must not switch Ecs
 /// or take locks the interrupted code may hold: the exit puts the interrupted GS base
@@ -82,7 +80,7 @@ static NMIS_REPORTED: core::sync::atomic::AtomicU64 = core::sync::atomic::Atomic
 pub extern "C" fn paranoid_entry(frame: &mut Frame) {
     match frame.vector {
         // An event, not a fault: counted here, reported (rate-limited) by the next tick.
-        2 => nmi_seen(),
+        2 => crate::arch::nmi::seen(),
         vector => {
             let cr2 = read_cr2();
             write_emergency(format_args!(
@@ -100,27 +98,6 @@ pub extern "C" fn paranoid_entry(frame: &mut Frame) {
     }
 }
 
-/// Counts an NMI the CPU turned into a VM exit instead of delivering it (VMX).
-pub fn nmi_seen() {
-    NMIS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// Reports NMIs that arrived since the last report (rate-limited; from the timer tick).
-fn report_nmis() {
-    use core::sync::atomic::Ordering;
-    let seen = NMIS.load(Ordering::Relaxed);
-    let reported = NMIS_REPORTED.load(Ordering::Relaxed);
-    if seen != reported {
-        NMIS_REPORTED.store(seen, Ordering::Relaxed);
-        crate::println_limited!(
-            crate::console::limited::Kind::Nmi,
-            "FACET: {} NMI(s) received ({} in all); ignored",
-            seen - reported,
-            seen
-        );
-    }
-}
-
 /// An exception or interrupt while user code (a thread) ran.
 fn handle_user(frame: &mut CurrentFrame) {
     let vector = frame.vector as usize;
@@ -128,22 +105,22 @@ fn handle_user(frame: &mut CurrentFrame) {
         interrupt(vector as u8, Some(frame));
         // A switch on the way (a tick, a yield, a recall) may have left the CPU with no
         // Ec: the Ec that ran waits (for a busy handler) and nothing else is ready.
-        if crate::ipc::sched::current_ec() == 0 {
-            crate::ipc::sched::idle_until_ready(frame);
+        if crate::exec::sched::current_ec() == 0 {
+            crate::exec::sched::idle_until_ready(frame);
         }
-        crate::ipc::resume(frame);
+        crate::exec::resume(frame);
         return;
     }
     let cr2 = read_cr2();
-    match crate::ipc::exception::deliver(frame, vector as u64, cr2) {
+    match crate::exec::exception::deliver(frame, vector as u64, cr2) {
         Some(true) => {
-            crate::ipc::resume(frame);
+            crate::exec::resume(frame);
             return;
         }
         // Waiting for a busy handler with nothing else to run.
         Some(false) => {
-            crate::ipc::sched::idle_until_ready(frame);
-            crate::ipc::resume(frame);
+            crate::exec::sched::idle_until_ready(frame);
+            crate::exec::resume(frame);
             return;
         }
         None => {}
@@ -155,10 +132,10 @@ fn handle_user(frame: &mut CurrentFrame) {
         );
         dump(frame, cr2);
     }
-    if !crate::ipc::exception::stop_current(frame) {
-        crate::ipc::sched::idle_until_ready(frame);
+    if !crate::exec::exception::stop_current(frame) {
+        crate::exec::sched::idle_until_ready(frame);
     }
-    crate::ipc::resume(frame);
+    crate::exec::resume(frame);
 }
 
 /// An exception or interrupt in the kernel (an idle CPU, or a vCPU's exit taking its
@@ -199,11 +176,11 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
         // A level-triggered pin is masked before the EOI: the EOI lets the I/O APIC send
         // it again at once while the device still asserts it.
-        crate::ipc::semaphore::interrupt((vector - base) as u32);
+        crate::exec::semaphore::interrupt((vector - base) as u32);
         lapic::eoi();
         if let Some(frame) = user {
-            if crate::ipc::sched::higher_ready() {
-                let _ = crate::ipc::sched::yield_current(frame);
+            if crate::exec::sched::higher_ready() {
+                let _ = crate::exec::sched::yield_current(frame);
             }
         }
         return;
@@ -212,10 +189,10 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     if vector == crate::smp::VECTOR_RESCHEDULE {
         // Another CPU made an Sc of this one ready, or recalls the Ec running here.
         if let Some(frame) = user {
-            if crate::ipc::sched::higher_ready() {
-                let _ = crate::ipc::sched::yield_current(frame);
+            if crate::exec::sched::higher_ready() {
+                let _ = crate::exec::sched::yield_current(frame);
             }
-            let _ = crate::ipc::sched::deliver_recall(frame);
+            let _ = crate::exec::sched::deliver_recall(frame);
         }
         return;
     }
@@ -223,13 +200,13 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         lapic::rearm();
         // The bootstrap CPU looks after every CPU's semaphore deadlines, and reports
         // what the rate-limited messages left out.
-        if crate::arch::syscall::cpu_id() == 0 {
-            crate::ipc::semaphore::expire(crate::arch::cpu::tsc());
-            report_nmis();
+        if crate::arch::percpu::cpu_id() == 0 {
+            crate::exec::semaphore::expire(crate::arch::cpu::tsc());
+            crate::arch::nmi::report();
             crate::console::limited::flush();
         }
         if let Some(frame) = user {
-            crate::ipc::sched::tick(frame);
+            crate::exec::sched::tick(frame);
         }
     }
 }

@@ -8,9 +8,9 @@
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::delegate;
 
-use super::utcb;
-use crate::hypercall::xfer_item::xfer_item;
+use crate::cap::xfer_item::xfer_item;
 use crate::obj::Handle;
+use crate::utcb;
 
 /// Carries out the typed items of `src_utcb` (sent by Pd `src`) into Pd `dst`, writing
 /// the results into `dst_utcb`.

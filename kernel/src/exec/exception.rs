@@ -7,11 +7,12 @@ use facet_abi::layout::{EVENT_RECALL, EVENT_STARTUP};
 
 use super::sched::Next;
 use super::CurrentFrame;
-use super::{sched, switch_to, utcb};
-use crate::hypercall::caps::object;
+use super::{sched, switch_to};
+use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
+use crate::utcb;
 
 /// Sends the running Ec's exception `vector` to its portal (see [`send`]): `None` if
 /// there is no usable portal (the caller stops the Ec), else whether something runs on
@@ -38,7 +39,7 @@ pub fn startup(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     crate::println_limited!(
         crate::console::limited::Kind::Stopped,
         "FACET: global EC on CPU {} has no usable start-up portal; stopped",
-        crate::arch::syscall::cpu_id()
+        crate::arch::percpu::cpu_id()
     );
     stop()
 }
@@ -90,7 +91,7 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
             crate::println_limited!(
                 crate::console::limited::Kind::Stopped,
                 "FACET: EC on CPU {} has no usable portal for its message {} any more; stopped",
-                crate::arch::syscall::cpu_id(),
+                crate::arch::percpu::cpu_id(),
                 event - 1
             );
             stop()

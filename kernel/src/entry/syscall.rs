@@ -2,18 +2,17 @@
 //!
 //! The stub switches to the kernel GS, builds the same [`Frame`] an exception would (user
 //! CS/SS, RIP from RCX, RFLAGS from R11, vector [`VECTOR_SYSCALL`]) directly in the
-//! running Ec (`ipc::current`), switches to the kernel stack and calls
-//! [`crate::hypercall::dispatch`] (`call` and `reply` first go to the IPC fast path,
-//! `crate::ipc::fastpath`). When another Ec runs by then (or none), it leaves
+//! running Ec (`exec::current`), switches to the kernel stack and calls
+//! [`super::dispatch::dispatch`] (`call` and `reply` first go to the IPC fast path,
+//! `super::fastpath`). When another Ec runs by then (or none), it leaves
 //! through [`__return_to_user`], which restores that Ec's whole frame; when the caller
 //! gets a status, it restores only the registers the kernel may have changed.
 
 use core::arch::global_asm;
 use core::mem::offset_of;
 
-use super::gdt::PerCpu;
-use super::msr;
-use super::regs::{Frame, VECTOR_SYSCALL};
+use crate::arch::msr;
+use crate::arch::regs::{pop_gprs, push_gprs, Frame, VECTOR_SYSCALL};
 
 global_asm!(
     r#"
@@ -31,7 +30,7 @@ __syscall_entry:
     push 0
     push {vector}
 "#,
-    super::regs::push_gprs!(),
+    push_gprs!(),
     r#"
     mov rsp, gs:[8]
     // `call` and `reply` (hypercalls 0 and 1) try the IPC fast path first.
@@ -63,7 +62,7 @@ __exit_iret_status:
 __return_to_user:
     mov rsp, gs:[40]
 "#,
-    super::regs::pop_gprs!(),
+    pop_gprs!(),
     r#"
     add rsp, 16
     swapgs
@@ -77,9 +76,9 @@ __exit_iret_frame:
     jmp .Lstatus_exit
 "#,
     vector = const VECTOR_SYSCALL,
-    dispatch = sym crate::hypercall::dispatch,
-    call_or_reply = sym crate::ipc::fastpath::call_or_reply,
-    switched = const crate::hypercall::Outcome::SWITCHED.byte(),
+    dispatch = sym super::dispatch::dispatch,
+    call_or_reply = sym super::fastpath::call_or_reply,
+    switched = const crate::exec::Outcome::SWITCHED.byte(),
     rax = const offset_of!(Frame, rax),
     rcx = const offset_of!(Frame, rcx),
     rdx = const offset_of!(Frame, rdx),
@@ -112,13 +111,13 @@ __syscall32_entry:
     push 0
     push 6
 "#,
-    super::regs::push_gprs!(),
+    push_gprs!(),
     r#"
     mov rsp, gs:[8]
     call {compat}
     jmp __return_to_user
 "#,
-    compat = sym crate::trap::compat_syscall_entry,
+    compat = sym super::trap::compat_syscall_entry,
 );
 
 extern "C" {
@@ -127,7 +126,7 @@ extern "C" {
     fn __return_to_user() -> !;
 }
 
-/// Leaves the kernel towards the running Ec's saved user state (`ipc::current`).
+/// Leaves the kernel towards the running Ec's saved user state (`exec::current`).
 ///
 /// # Safety
 /// 1. The running Ec's frame must be a complete, valid user state: CS and SS are user
@@ -158,15 +157,4 @@ pub fn init() {
         msr::write(msr::IA32_SYSENTER_ESP, 0);
         msr::write(msr::IA32_SYSENTER_EIP, 0);
     }
-}
-
-/// The executing CPU's number (from the per-CPU block).
-pub fn cpu_id() -> u64 {
-    let v: u64;
-    // SAFETY: GS holds the kernel's per-CPU base while in the kernel.
-    unsafe {
-        core::arch::asm!("mov {}, gs:[{off}]", out(reg) v, off = const core::mem::offset_of!(PerCpu, cpu_id),
-                         options(nostack, readonly, preserves_flags))
-    }
-    v
 }

@@ -9,13 +9,13 @@
 use facet_abi::hypercall::{arg1_flags, arg1_selector, call as call_flags};
 use facet_abi::status::Status;
 
-use super::CurrentFrame;
-use super::{sched, switch_to, utcb};
-use crate::hypercall::caps::object;
-use crate::hypercall::Outcome;
+use super::{sched, switch_to};
+use super::{CurrentFrame, Outcome};
+use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
 use crate::obj::{with, with2_known, with_known, Kind};
+use crate::utcb;
 
 /// Handles `call`. On success the handler is on the CPU and `frame` holds its state
 /// ([`Outcome::SWITCHED`]); the caller's status is set when it is resumed by the reply. A
@@ -84,12 +84,7 @@ fn call_handler(
 /// the caller waits for the reply and resumes with SUCCESS in RDI[7:0] (the rest as it
 /// was), the handler will reply to it.
 #[inline(always)]
-pub(super) fn link(
-    c: &mut Ec,
-    caller: crate::obj::Handle,
-    h: &mut Ec,
-    handler: crate::obj::Handle,
-) {
+pub fn link(c: &mut Ec, caller: crate::obj::Handle, h: &mut Ec, handler: crate::obj::Handle) {
     c.state = State::WaitReply;
     c.callee = handler;
     c.in_exception = false;
@@ -100,7 +95,7 @@ pub(super) fn link(
 /// Ends the link of a call as handler `h` replies to caller `c`: the handler waits for
 /// its next call.
 #[inline(always)]
-pub(super) fn unlink(h: &mut Ec, c: &mut Ec) {
+pub fn unlink(h: &mut Ec, c: &mut Ec) {
     h.reply_to = 0;
     h.state = State::Idle;
     c.callee = 0;
@@ -123,7 +118,7 @@ fn busy(
         crate::println_limited!(
             crate::console::limited::Kind::Stopped,
             "FACET: EC on CPU {} calls a portal whose handler waits for it; stopped",
-            crate::arch::syscall::cpu_id()
+            crate::arch::percpu::cpu_id()
         );
         return Outcome::from_switch(super::exception::stop_current(frame));
     }
