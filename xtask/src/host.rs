@@ -10,7 +10,12 @@ use crate::paths::{Paths, Profile};
 use crate::summary::HostOutcome;
 
 /// The crates that only build for the bare target.
-pub const TARGET_CRATES: [&str; 3] = ["facet-kernel", "facet-rt", "facet-roottask"];
+pub const TARGET_CRATES: [&str; 4] = [
+    "facet-kernel",
+    "facet-rt",
+    "facet-roottask",
+    "facet-console",
+];
 
 /// Runs every host check (each one even if an earlier one failed).
 pub fn run(paths: &Paths) -> HostOutcome {

@@ -1,14 +1,17 @@
 //! facet-rt: the user-mode runtime for Facet programs.
 //!
 //! Start code that takes the initial state the kernel gives a roottask (RSP at the HIP,
-//! RDI the boot CPU), hypercall wrappers, HIP access, a serial console for programs that
-//! own COM1, the entries and stacks of portal handlers and threads ([`entry`]), typed
-//! access to UTCBs ([`utcb`]) and to memory mapped at fixed addresses ([`window`]), and
-//! the unprivileged CPU instructions programs read the CPU with ([`cpu`]).
+//! RDI the boot CPU), hypercall wrappers, HIP access, the console (COM1 for programs that
+//! own it, the console service for the others: [`console`], and the service's protocol:
+//! [`console_protocol`]), the entries and stacks of portal handlers and threads
+//! ([`entry`]), typed access to UTCBs ([`utcb`]) and to memory mapped at fixed addresses
+//! ([`window`]), and the unprivileged CPU instructions programs read the CPU with
+//! ([`cpu`]).
 
 #![no_std]
 
 pub mod console;
+pub mod console_protocol;
 pub mod cpu;
 pub mod entry;
 pub mod hip;

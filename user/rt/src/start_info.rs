@@ -29,16 +29,13 @@ pub mod sel {
     pub const SC: u64 = 34;
     /// Event bases of ECs created on CPU `c`: `EVENT_BASES + 32 * c`.
     pub const EVENT_BASES: u64 = 0x100;
-    /// The console: output portal, the semaphore it signals when input is waiting, and
-    /// the portal that hands the input over (0 in `StartInfo` if not given).
-    pub const CONSOLE_OUT: u64 = 0x1000;
-    pub const CONSOLE_IN_SM: u64 = 0x1001;
-    pub const CONSOLE_IN: u64 = 0x1002;
+    /// The console's portals and semaphore: `crate::console_protocol::sel`
+    /// (0x1000-0x1041).
     /// Interrupt semaphores given to a driver (GSI n's at `GSIS + n`).
     pub const GSIS: u64 = 0x1100;
     /// The roottask's portal for what a program tells it ([`super::parent`]), on the
     /// main EC's CPU.
-    pub const PARENT: u64 = 0x1010;
+    pub const PARENT: u64 = 0x1042;
     /// The first selector the program may use for objects of its own.
     pub const FREE: u64 = 0x2000;
 }

@@ -17,8 +17,11 @@ mod program;
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::hip::HipReader;
+use facet_abi::hypercall::xfer::DELEGATE;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
+use facet_console_core::registration::Layout;
+use facet_rt::console_protocol::sel as console_sel;
 use facet_rt::hypercall::{create_sm, pd_ctrl_delegate, sm_down, sm_down_until, sm_up};
 use facet_rt::println;
 use facet_rt::start_info::{sel, REGION_GUEST, REGION_WRITABLE};
@@ -37,12 +40,6 @@ pub const GUEST_RAM_VA: u64 = 0x100_0000_0000;
 pub const MODULES_VA: u64 = 0x200_0000_0000;
 /// Where the console sees the VGA text buffer.
 const VGA_VA: u64 = 0x4000_0000;
-
-/// The console's client capabilities in a program (one output portal per CPU, the input
-/// semaphore and portal): `facet_rt::console_protocol`.
-const CONSOLE_OUT: u64 = 0x1000;
-const CONSOLE_IN_SM: u64 = 0x1040;
-const CONSOLE_IN: u64 = 0x1041;
 
 /// Selectors the roottask uses for what it creates, from here up (far above the test
 /// suite's and the kernel's).
@@ -77,8 +74,9 @@ struct Started {
 static STARTED: SpinLock<[Option<Started>; handlers::MAX_PROGRAMS]> =
     SpinLock::new([None; handlers::MAX_PROGRAMS]);
 
-/// The console's registration: slots, the CPUs it serves (0: not registered yet).
-static CONSOLE: SpinLock<(u64, u64)> = SpinLock::new((0, 0));
+/// The console's registration: where each client capability it sent landed (`None`: not
+/// registered yet).
+static CONSOLE: SpinLock<Option<Layout>> = SpinLock::new(None);
 /// Upped when the console has registered, and when a program ends.
 const EVENTS: u64 = 0x1f_0000;
 /// VMs still running, and whether any ended with a failure.
@@ -170,10 +168,33 @@ fn start_console(
     set_running(index, &p);
     // Its registration comes through the roottask's handler on CPU 0.
     let deadline = facet_rt::cpu::rdtsc() + 50_000_000_000;
-    while CONSOLE.lock().0 == 0 {
+    while CONSOLE.lock().is_none() {
         if sm_down_until(EVENTS, deadline).is_err() {
             return Err("it did not register");
         }
+    }
+    // Slot 0 is the roottask's own: from here on it prints through the service too.
+    let layout = CONSOLE.lock().expect("registered");
+    let base = handlers::REGISTERED;
+    let own = |item: Option<usize>, at: u64, rights: u8| {
+        if let Some(i) = item {
+            let crd = Crd::new(Kind::Object, base + i as u64, 0, rights);
+            let window = Crd::new(Kind::Object, at, 0, rights);
+            let _ = pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, crd, DELEGATE, window);
+        }
+    };
+    if let Some(at) = console_sel::console_out(0) {
+        own(layout.output(0, 0), at, perm::PT_CALL);
+    }
+    own(layout.input(0), console_sel::CONSOLE_IN, perm::PT_CALL);
+    own(
+        layout.semaphore(0),
+        console_sel::CONSOLE_IN_SM,
+        perm::SM_DOWN,
+    );
+    if layout.output(0, 0).is_some() {
+        facet_rt::console::use_service(0);
+        let _ = facet_rt::console::set_name("init");
     }
     println!("init: console started");
     Ok(())
@@ -197,7 +218,7 @@ fn start_program(
     }
     let cpu = mask.trailing_zeros();
     let mut p = Program::create(index, m, cpu, mask, phys, sels)?;
-    if CONSOLE.lock().0 == 0 {
+    if CONSOLE.lock().is_none() {
         // Without a console service, a program may print on COM1 itself (one at a time
         // makes sense: this is for bringing a program up).
         p.give_ports(0x3f8, 3)?;
@@ -235,21 +256,27 @@ fn start_program(
     Ok(())
 }
 
-/// Hands the program console slot `slot`, if the console registered one.
+/// Hands the program console slot `slot` (the output portals of the CPUs it may use,
+/// the input portal and semaphore), if the console registered one.
 fn give_console_slot(p: &mut Program, slot: u64) -> Result<(), program::Failure> {
-    let (slots, cpus) = *CONSOLE.lock();
-    if slot >= slots {
+    let Some(layout) = *CONSOLE.lock() else {
+        return Ok(());
+    };
+    let slot = slot as usize;
+    if slot >= layout.slots() {
         return Ok(());
     }
-    let per_slot = cpus.count_ones() as u64 + 2;
-    let base = handlers::REGISTERED + slot * per_slot;
-    let mut i = 0;
-    for c in (0..64).filter(|c| cpus & 1 << c != 0) {
-        p.give_object(base + i, CONSOLE_OUT + c, perm::PT_ALL)?;
-        i += 1;
+    let base = handlers::REGISTERED;
+    let mask = p.cpu_mask;
+    for c in layout.cpu_list().filter(|c| mask & 1 << c != 0) {
+        if let (Some(i), Some(at)) = (layout.output(slot, c), console_sel::console_out(c)) {
+            p.give_object(base + i as u64, at, perm::PT_CALL)?;
+        }
     }
-    p.give_object(base + i, CONSOLE_IN, perm::PT_ALL)?;
-    p.give_object(base + i + 1, CONSOLE_IN_SM, perm::SM_ALL)?;
+    if let (Some(i), Some(s)) = (layout.input(slot), layout.semaphore(slot)) {
+        p.give_object(base + i as u64, console_sel::CONSOLE_IN, perm::PT_CALL)?;
+        p.give_object(base + s as u64, console_sel::CONSOLE_IN_SM, perm::SM_DOWN)?;
+    }
     p.info().console = 1;
     Ok(())
 }
@@ -298,7 +325,11 @@ fn console_registered(program: usize, h: Utcb) -> u64 {
     if !is_console {
         return 1;
     }
-    *CONSOLE.lock() = (h.word(1), h.word(2));
+    let typed = (h.items() >> 16 & 0xffff) as usize;
+    let Some(layout) = Layout::of_message(h.word(1), h.word(2), typed) else {
+        return 1;
+    };
+    *CONSOLE.lock() = Some(layout);
     let _ = sm_up(EVENTS);
     0
 }
