@@ -157,10 +157,14 @@ pub fn start(sc: Handle, ec: Handle) {
 /// ran), and the Sc it recorded (`Ec::blocked_sc`, the one that ran it when it began to
 /// wait, if that still exists) goes back to its queue.
 pub fn wake(ec: Handle) {
-    release_parked(ec);
-    let Some((sc, serial)) = with::<Ec, _>(ec, |e| (e.blocked_sc, e.blocked_serial)) else {
+    let Some((sc, serial, parked)) =
+        with::<Ec, _>(ec, |e| (e.blocked_sc, e.blocked_serial, e.parked))
+    else {
         return;
     };
+    if parked != 0 {
+        release_parked(ec);
+    }
     if is_recorded(sc, serial) {
         enqueue(sc);
     }
@@ -169,10 +173,12 @@ pub fn wake(ec: Handle) {
 /// Adds a ready Sc at the end of its priority's queue (taking it off the Ec it was
 /// parked on, if it was).
 pub fn enqueue(sc: Handle) {
-    let Some(prio) = with::<Sc, _>(sc, |s| s.prio as usize) else {
+    let Some((prio, parked)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.parked_on)) else {
         return;
     };
-    unpark(sc);
+    if parked != 0 {
+        unpark(sc);
+    }
     let cpu = cpu_of(sc);
     let mut q = QUEUES[cpu as usize % NUM_CPU].lock();
     let queued = with::<Sc, _>(sc, |s| s.queued).unwrap_or(true);

@@ -40,6 +40,14 @@ pub fn wake_one(sm: Handle) -> bool {
     if ec == 0 {
         return false;
     }
+    wake_waiter(sm, ec);
+    true
+}
+
+/// Makes `ec`, the first waiter of `sm`, ready. Out of line: an `up` without waiters keeps
+/// a short path.
+#[inline(never)]
+fn wake_waiter(sm: Handle, ec: Handle) {
     untime(ec);
     let next = with::<Ec, _>(ec, |e| {
         e.state = State::Ready;
@@ -54,7 +62,6 @@ pub fn wake_one(sm: Handle) -> bool {
         }
     });
     sched::wake(ec);
-    true
 }
 
 /// An `up` on `sm`: the first waiter wakes, or the counter counts it.

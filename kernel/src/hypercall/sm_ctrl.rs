@@ -11,35 +11,68 @@ use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
 use crate::exec::Outcome;
 use crate::obj::sm::Sm;
-use crate::obj::{with, Kind};
+use crate::obj::{with, Handle, Kind};
 
+/// The common cases (an `up` nobody waits for, a `down` that takes a count) stay in this
+/// function; everything else leaves it by a tail call, so that it saves no registers.
 #[inline(never)]
 pub fn sm_ctrl(arg1: u64, f: &mut CurrentFrame) -> Outcome {
-    match sm_ctrl_inner(f, arg1) {
-        Ok(o) => o,
-        Err(s) => Outcome::status(s),
-    }
-}
-
-fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
     let flags = arg1_flags(arg1);
     let down = flags & 1 != 0;
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
-    let sm = object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1))?;
-    if !down {
-        crate::exec::semaphore::up(sm);
-        return Ok(Outcome::status(Status::Success));
+    let sm = match object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1)) {
+        Ok(sm) => sm,
+        Err(s) => return Outcome::status(s),
+    };
+    let Some(next) = with::<Sm, _>(sm, |s| {
+        if down {
+            if s.chained != 0 || s.gsi != 0 || s.counter == 0 {
+                return Next::Slow;
+            }
+            s.counter = if flags & 2 != 0 { 0 } else { s.counter - 1 };
+        } else if s.waiters != 0 {
+            return Next::Wake;
+        } else {
+            s.counter = s.counter.saturating_add(1);
+        }
+        Next::Done
+    }) else {
+        return Outcome::status(Status::BadCap);
+    };
+    match next {
+        Next::Done => Outcome::status(Status::Success),
+        Next::Wake => wake(sm),
+        Next::Slow => slow_down(f, sm, flags),
     }
+}
+
+/// What the common path leaves to do.
+enum Next {
+    Done,
+    Wake,
+    Slow,
+}
+
+/// An `up` with a waiter: it wakes.
+#[inline(never)]
+fn wake(sm: Handle) -> Outcome {
+    crate::exec::semaphore::up(sm);
+    Outcome::status(Status::Success)
+}
+
+/// A `down` that takes no count at once: on an interrupt semaphore (whose down re-enables
+/// the interrupt, and returns at once if it is chained), or on a zero counter.
+#[inline(never)]
+fn slow_down(f: &mut CurrentFrame, sm: Handle, flags: u64) -> Outcome {
     let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));
     if gsi != 0 {
         // Waiting on an interrupt semaphore re-enables its (level-triggered) interrupt.
         crate::arch::ioapic::mask(gsi - 1, false);
         if chained {
-            return Ok(Outcome::status(Status::Success));
+            return Outcome::status(Status::Success);
         }
-    }
-    if chained {
-        return Err(Status::BadCap);
+    } else if chained {
+        return Outcome::status(Status::BadCap);
     }
     let zero = flags & 2 != 0;
     let taken = with::<Sm, _>(sm, |s| {
@@ -51,17 +84,16 @@ fn sm_ctrl_inner(f: &mut CurrentFrame, arg1: u64) -> Result<Outcome, Status> {
         }
     });
     if taken == Some(true) {
-        Ok(Outcome::status(Status::Success))
+        return Outcome::status(Status::Success);
+    }
+    let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
+    let now = crate::arch::cpu::tsc();
+    if deadline != 0 && deadline <= now {
+        return Outcome::status(Status::Timeout);
+    }
+    if crate::exec::semaphore::block(f, sm, deadline) {
+        Outcome::SWITCHED
     } else {
-        let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
-        let now = crate::arch::cpu::tsc();
-        if deadline != 0 && deadline <= now {
-            return Ok(Outcome::status(Status::Timeout));
-        }
-        Ok(if crate::exec::semaphore::block(f, sm, deadline) {
-            Outcome::SWITCHED
-        } else {
-            Outcome::IDLE
-        })
+        Outcome::IDLE
     }
 }

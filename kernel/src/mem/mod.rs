@@ -30,17 +30,22 @@ pub fn set_hip_frame(phys: u64) {
 /// virtual-APIC page, freed when its Ec goes, would stay mapped in the receiver), except
 /// the HIP, which lives for good. The reference marks such mappings not delegable.
 pub fn delegable_user_frame(phys: u64) -> bool {
-    !is_kernel_frame(phys) || phys == HIP_FRAME.load(core::sync::atomic::Ordering::Relaxed)
+    // Claimed device pages never reach a Pd in the first place (`is_kernel_frame`), so a
+    // frame a Pd maps is kernel memory only if it lies in the image or the pool.
+    !in_kernel_ranges(phys) || phys == HIP_FRAME.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Whether a physical frame belongs to the kernel and must never reach user space: its
 /// image and pool, and the registers of the devices it drives ([`claim_mmio`]).
 pub fn is_kernel_frame(phys: u64) -> bool {
+    in_kernel_ranges(phys) || CLAIMED.lock().contains(&(phys & !0xfff))
+}
+
+fn in_kernel_ranges(phys: u64) -> bool {
     KERNEL_RANGES
         .lock()
         .iter()
         .any(|&(s, e)| phys >= s && phys < e)
-        || CLAIMED.lock().contains(&(phys & !0xfff))
 }
 
 /// Pages of device registers the kernel drives (local APIC, I/O APICs, IOMMU units) and
