@@ -6,7 +6,7 @@
 //! Every table is read through [`MappedPhys`], which refuses addresses the direct map
 //! does not cover, so a firmware pointer into a hole yields a message, not a fault.
 
-use facet_kcore::acpi::{fadt, hpet, madt, mcfg, rsdp, sdt, Gas};
+use facet_kcore::acpi::{fadt, hpet, madt, mcfg, rsdp, sdt, AcpiError, Gas};
 use facet_kcore::bootinfo::BootInfo;
 use facet_kcore::phys::PhysRead;
 
@@ -62,8 +62,22 @@ pub fn init(info: &BootInfo) {
         .rsdp
         .map(|r| r.addr)
         .and_then(|hint| rsdp::find(&mem, Some(hint)).ok());
-    let r = match found.map_or_else(|| rsdp::find(&mem, None), Ok) {
+    // UEFI firmware has no EBDA or BIOS area to scan: its RSDP comes from the tags.
+    let scan = || {
+        if info.efi {
+            Err(AcpiError::RsdpNotFound)
+        } else {
+            rsdp::find(&mem, None)
+        }
+    };
+    let r = match found.map_or_else(scan, Ok) {
         Ok(r) => r,
+        Err(AcpiError::RsdpNotFound) if info.efi => {
+            crate::println!(
+                "acpi: no valid RSDP from the UEFI boot loader; continuing without ACPI tables"
+            );
+            return;
+        }
         Err(e) => {
             crate::println!("acpi: {e}; continuing without ACPI tables");
             return;
@@ -146,18 +160,22 @@ pub fn init(info: &BootInfo) {
     *FACTS.lock() = f;
 }
 
-/// The APIC ids of the usable CPUs the MADT lists (None without a MADT).
-pub fn cpu_apic_ids(out: &mut [u32; 64]) -> Option<usize> {
+/// The APIC ids of the usable CPUs the MADT lists, and how many more it lists than
+/// `out` (the HIP's CPU count) holds (None without a MADT). The bootstrap CPU is always
+/// among them.
+pub fn cpu_apic_ids(out: &mut [u32; 64]) -> Option<(usize, usize)> {
     let m = MADT.lock();
     let m = m.as_ref()?;
-    let mut n = 0;
-    for c in m.cpus().iter().filter(|c| c.enabled) {
-        if n < out.len() {
-            out[n] = c.apic_id;
-            n += 1;
-        }
-    }
-    Some(n)
+    let bsp = crate::arch::lapic::id();
+    let usable = m.cpus().iter().filter(|c| c.enabled).map(|c| c.apic_id);
+    let listed = m.cpus().iter().any(|c| c.enabled && c.apic_id == bsp);
+    let (n, dropped) = facet_kcore::topology::pick_cpus(usable, bsp, out);
+    // The table's CPUs past what its parser keeps include the boot CPU if it was not
+    // among the kept ones; it runs anyway.
+    Some((
+        n,
+        dropped + m.dropped_cpus.saturating_sub(usize::from(!listed)),
+    ))
 }
 
 /// The ACPI processor id of the CPU with this APIC id.

@@ -59,9 +59,11 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     };
     let opts = Options::parse(cmdline);
     // Without valid boot information the command line is unknown: use every console.
+    // Firmware that booted through UEFI need not have a VGA text screen at 0xb8000.
+    let efi = parsed.as_ref().is_ok_and(|i| i.efi);
     console::init(
         opts.serial || parsed.is_err(),
-        !opts.novga || parsed.is_err(),
+        (!opts.novga && !efi) || parsed.is_err(),
     );
     println!("\nFacet {} microhypervisor (interface API 4.3)", VERSION);
     let info = match parsed {
@@ -74,8 +76,15 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     );
     println!(
         "options: serial={} vga={} iommu={} pcid={} vpid={}",
-        opts.serial, !opts.novga, opts.iommu, !opts.nopcid, !opts.novpid
+        opts.serial,
+        !opts.novga && !info.efi,
+        opts.iommu,
+        !opts.nopcid,
+        !opts.novpid
     );
+    if info.efi {
+        println!("boot: through UEFI firmware (no VGA text screen, no BIOS areas)");
+    }
 
     let features = Features::detect();
     if !features.xsave || !features.fsgsbase {
@@ -140,13 +149,21 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
         println!("ioapic: no MADT; assuming one at 0xfec00000");
     }
     let mut ids = [0u32; 64];
-    let n = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
+    let (n, dropped) = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
         for (i, id) in ids.iter_mut().enumerate().take(16) {
             *id = i as u32;
         }
-        16
+        (16, 0)
     });
-    let aps = smp::start(&ids[..n], &features, !opts.nopcid, ap_entry);
+    if dropped > 0 {
+        println!(
+            "smp: {} usable CPU(s) in the MADT; the HIP describes {}: {} dropped",
+            n + dropped,
+            facet_abi::config::NUM_CPU,
+            dropped
+        );
+    }
+    let aps = smp::start(&ids[..n], plan.low_page, &features, !opts.nopcid, ap_entry);
     println!("smp: {} CPU(s) online", aps + 1);
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::artifacts::{self, Built};
+use crate::artifacts::{self, Built, Firmware};
 use crate::emulator::{self, Emulator, Ending, Kvm, Log};
 use crate::launch::{self, Files};
 use crate::monitor::{self, Monitor};
@@ -48,10 +48,21 @@ pub fn tools(tier: &Tier) -> Vec<&'static str> {
         Emu::Qemu => launch::QEMU,
         Emu::Bochs => launch::BOCHS,
     }];
-    if matches!(tier.boot, Boot::Grub(_)) {
+    if tier.boot.iso().is_some() {
         t.extend(["grub-mkrescue", "xorriso", "mformat"]);
     }
     t
+}
+
+/// The files a tier needs beyond programs: GRUB's platform modules, OVMF.
+pub fn files(tier: &Tier) -> Vec<&'static str> {
+    match tier.boot.iso() {
+        None => vec![],
+        Some((_, fw)) if fw == Firmware::Uefi => {
+            vec![fw.grub_dir(), artifacts::OVMF_CODE, artifacts::OVMF_VARS]
+        }
+        Some((_, fw)) => vec![fw.grub_dir()],
+    }
 }
 
 /// Runs `tier` and reports.
@@ -66,6 +77,10 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     if let Some(tool) = tools(tier).into_iter().find(|t| find_program(t).is_none()) {
         println!("==> tier {}: SKIPPED (missing {tool})", tier.name);
         return TierOutcome::skipped(tier.name, kind, format!("missing {tool}"));
+    }
+    if let Some(file) = files(tier).into_iter().find(|f| !Path::new(f).exists()) {
+        println!("==> tier {}: SKIPPED (missing {file})", tier.name);
+        return TierOutcome::skipped(tier.name, kind, format!("missing {file}"));
     }
     println!("==> tier {}: {}", tier.name, tier.about);
     let started = Instant::now();
@@ -147,13 +162,13 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
         }
     );
 
-    let iso = match tier.boot {
-        Boot::Grub(mb) => {
+    let iso = match tier.boot.iso() {
+        Some(how) => {
             match artifacts::iso(
                 paths,
                 built,
                 tier.name,
-                mb,
+                how,
                 tier.kernel_args,
                 tier.roottask_args,
             ) {
@@ -161,8 +176,15 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
                 Err(e) => return Attempt::failed(format!("building the ISO: {e}")),
             }
         }
-        Boot::Direct(_) => PathBuf::new(),
+        None => PathBuf::new(),
     };
+    // UEFI firmware writes its variables: each run gets a fresh copy.
+    let vars_path = logs.join(format!("{}.vars.fd", tier.name));
+    if tier.boot == Boot::Uefi {
+        if let Err(e) = fs::copy(artifacts::OVMF_VARS, &vars_path) {
+            return Attempt::failed(format!("copying {}: {e}", artifacts::OVMF_VARS));
+        }
+    }
     let mut log = match Log::fresh(&log_path) {
         Ok(l) => l,
         Err(e) => return Attempt::failed(format!("{}: {e}", log_path.display())),
@@ -178,6 +200,7 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
                 iso: paths.rel(&iso),
                 serial_log: paths.rel(&log_path),
                 monitor: paths.rel(&mon_path),
+                ovmf_vars: paths.rel(&vars_path),
             };
             (launch::QEMU, launch::qemu_args(tier, &files, wx), None)
         }

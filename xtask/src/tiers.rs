@@ -6,7 +6,7 @@
 //! argv\[0\]); under QEMU's `-initrd` the module path comes before it. The kernel's
 //! command line under QEMU's `-kernel` is likewise preceded by the kernel's path.
 
-use crate::artifacts::Multiboot;
+use crate::artifacts::{Firmware, Multiboot};
 
 /// The roottask's greeting, which every suite run must show.
 const GREETING: &str = "Hello from the Facet roottask on CPU 0";
@@ -38,6 +38,20 @@ pub enum Boot {
     Direct(Initrd),
     /// GRUB from a rescue ISO on a CD-ROM.
     Grub(Multiboot),
+    /// OVMF (UEFI firmware, on q35) starting GRUB's EFI image from a rescue ISO on a
+    /// CD-ROM, which loads the kernel by multiboot 2.
+    Uefi,
+}
+
+impl Boot {
+    /// The protocol and firmware of the ISO this boot needs (`None`: no ISO).
+    pub fn iso(self) -> Option<(Multiboot, Firmware)> {
+        match self {
+            Boot::Direct(_) => None,
+            Boot::Grub(mb) => Some((mb, Firmware::Bios)),
+            Boot::Uefi => Some((Multiboot::V2, Firmware::Uefi)),
+        }
+    }
 }
 
 /// What makes a run pass.
@@ -76,6 +90,14 @@ pub struct Tier {
 }
 
 const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
+/// OVMF needs q35 (its SMM-less build runs there; the BIOS tiers keep QEMU's default).
+const UEFI_768: &[&str] = &[
+    "-accel", "tcg", "-machine", "q35", "-m", "768", "-cpu", "EPYC", "-smp", "2",
+];
+/// With 3192 MiB, q35 puts 2 GiB below 4 GiB and the rest above.
+const UEFI_3192: &[&str] = &[
+    "-accel", "tcg", "-machine", "q35", "-m", "3192", "-cpu", "EPYC", "-smp", "2",
+];
 
 /// Every tier, in the order `cargo xtask test` runs them.
 pub const TIERS: &[Tier] = &[
@@ -214,6 +236,45 @@ pub const TIERS: &[Tier] = &[
                 GREETING,
                 "command line: \"serial\"",
                 "acpi: RSDP copy from the bootloader at",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "uefi",
+        about: "OVMF (UEFI) on q35, GRUB EFI, multiboot 2, 768 MiB, QEMU TCG EPYC",
+        emulator: Emulator::Qemu,
+        boot: Boot::Uefi,
+        kernel_args: "serial",
+        roottask_args: "test expect=svm cpus=2 uefi",
+        emulator_args: UEFI_768,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "boot: through UEFI firmware",
+                "acpi: RSDP copy from the bootloader at",
+                "options: serial=true vga=false",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "uefi-4g",
+        about: "OVMF (UEFI) on q35, GRUB EFI, multiboot 2, 3192 MiB (RAM above 4 GiB)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Uefi,
+        kernel_args: "serial",
+        roottask_args: "test expect=svm cpus=2 uefi above4g",
+        emulator_args: UEFI_3192,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "boot: through UEFI firmware",
+                "usable above 4 GiB; page 0x1",
             ],
             wx_monitor: false,
         },
@@ -392,6 +453,10 @@ mod tests {
                     let accel = accel.map(|w| w[1]);
                     assert!(accel == Some("tcg") || accel == Some("kvm"), "{}", t.name);
                     assert_eq!(accel == Some("kvm"), t.needs_hardware_kvm, "{}", t.name);
+                    if t.boot == Boot::Uefi {
+                        let machine = t.emulator_args.windows(2).find(|w| w[0] == "-machine");
+                        assert_eq!(machine.map(|w| w[1]), Some("q35"), "{}", t.name);
+                    }
                 }
             }
             assert!(

@@ -5,7 +5,8 @@
 //! command line), then the kernel's own memory as HYPERVISOR entries: its image and its
 //! pool. The reference has one HYPERVISOR entry because its pool sits inside its image;
 //! Facet's pool is separate and gets a second entry, which a roottask that honours the
-//! type handles without change.
+//! type handles without change. A memory map too long for the page is merged and trimmed
+//! (`facet_kcore::hipmem`), so that the modules and the kernel's entries always fit.
 
 use facet_abi::hip::{self, CpuDesc, HipWriter, IoapicDesc, MemDesc};
 use facet_kcore::bootinfo::BootInfo;
@@ -74,8 +75,19 @@ pub fn build(page: &mut [u8], info: &BootInfo, plan: &Plan, image: (u64, u64)) {
         }
     }
 
+    // The modules and the kernel's two entries must be there; the map gets the rest.
+    let room = hip::MAX_MEM_DESC.saturating_sub(info.modules().len() + 2);
+    let mut map = [facet_kcore::bootinfo::MemRegion::default(); hip::MAX_MEM_DESC];
+    let fitted = facet_kcore::hipmem::fit(info.regions(), room, &mut map);
+    if fitted.dropped > 0 {
+        crate::println!(
+            "FACET WARNING: the HIP has room for {} memory map entries; {} were left out (reserved kinds and the smallest first)",
+            room,
+            fitted.dropped
+        );
+    }
     let mut full = false;
-    for r in info.regions() {
+    for r in &map[..fitted.count] {
         full |= !w.push_mem(MemDesc {
             addr: r.addr,
             size: r.len,

@@ -4,7 +4,8 @@
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
 //! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
 //! `cpus=N` the number of CPUs the emulator
-//! has; `expect=svm|vmx|none` is the virtualization
+//! has; `above4g` that it has usable memory above 4 GiB; `uefi` that OVMF booted it (on
+//! q35, without an IOMMU); `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
 //! `return-fault` runs only the test for a kernel started with `crash=return`.
@@ -20,6 +21,10 @@ pub struct Args {
     pub usable: Option<u64>,
     pub cpus: Option<usize>,
     pub q35: bool,
+    /// The machine has usable RAM above 4 GiB (`above4g`).
+    pub above4g: bool,
+    /// UEFI firmware booted the kernel, on q35 without an IOMMU (`uefi`).
+    pub uefi: bool,
     pub expect_virt: Option<&'static str>,
     /// The kernel runs with `crash=return`: run only the test of faults on the way back
     /// to user mode (`return-fault`).
@@ -40,6 +45,8 @@ impl Args {
                 b"test" => a.test = true,
                 b"bench" => a.bench = true,
                 b"q35" => a.q35 = true,
+                b"above4g" => a.above4g = true,
+                b"uefi" => a.uefi = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
                 b"return-fault" => a.return_fault = true,

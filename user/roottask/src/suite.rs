@@ -164,6 +164,8 @@ const TESTS: &[Test] = &[
     test!(hip::signature_length_checksum),
     test!(hip::interface_constants),
     test!(hip::memory_descriptors),
+    test!(hip::memory_above_4g),
+    test!(hip::uefi_flag),
     test!(hip::boot_cpu_descriptor),
     test!(hip::cpus_online),
     test!(hip::acpi_tables),

@@ -172,6 +172,8 @@ pub const NO_PORTALS: Events = Events::exc(60_000, 1);
 
 /// `hip::acpi_tables`: where it looks at ACPI tables.
 pub const ACPI_PAGE: Pages = Pages::new(SCRATCH + 0x60_0000, 1);
+/// `hip::memory_above_4g`: where a page of RAM above 4 GiB goes.
+pub const HIGH_PAGE: Pages = Pages::new(SCRATCH + 0x61_0000, 1);
 /// `delegate::memory_from_kernel_maps_module`: where the module's first page goes.
 pub const MODULE_PAGE: Pages = Pages::new(SCRATCH + 0x10_0000, 1);
 /// `delegate::memory_into_device_space`: RAM delegated into the device space only.
@@ -397,6 +399,7 @@ const MAP: &[Claim] = &[
     sels("nothing", Sels::new(NOTHING, 1)),
     events("no portals", NO_PORTALS),
     pages("hip", ACPI_PAGE),
+    pages("hip", HIGH_PAGE),
     pages("delegate", MODULE_PAGE),
     ram("delegate", DEVICE_RAM),
     sels("entry", ENTRY),
