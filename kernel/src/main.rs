@@ -48,6 +48,7 @@ macro_rules! fatal {
 /// physical address of the boot information.
 #[no_mangle]
 pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
+    let entered = cpu::tsc();
     let early = DirectMap {
         limit: BOOT_MAPPED_LIMIT,
     };
@@ -163,8 +164,18 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             dropped
         );
     }
+    let before_aps = cpu::tsc();
+    // Each started CPU goes idle under the kernel lock and sleeps without it and without
+    // its tick; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
+    // for it (under emulation the spinners slowed every further start).
+    smp::bkl::release();
     let aps = smp::start(&ids[..n], plan.low_page, &features, !opts.nopcid, ap_entry);
-    println!("smp: {} CPU(s) online", aps + 1);
+    let ms = |ticks: u64| ticks / arch::lapic::frequencies().0.max(1);
+    println!(
+        "smp: {} CPU(s) online, started in {} ms",
+        aps + 1,
+        ms(cpu::tsc() - before_aps)
+    );
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
 
@@ -185,6 +196,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
 
     FEATURES.lock().replace(features);
+    println!(
+        "boot: {} ms from the kernel's entry to the roottask",
+        ms(cpu::tsc() - entered)
+    );
     match root::loader::start(&info, &plan, 0) {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},

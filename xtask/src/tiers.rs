@@ -156,6 +156,41 @@ pub const TIERS: &[Tier] = &[
         needs_hardware_kvm: false,
     },
     Tier {
+        name: "smp64",
+        about: "QEMU TCG, AMD EPYC, 64 CPUs (all the HIP describes): each reports in and runs a thread",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=64",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "64"],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "smp: 64 CPU(s) online", "smp: CPU 63 online"],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "smp65",
+        about: "QEMU TCG, AMD EPYC, 65 CPUs: 64 run, one is reported as dropped (the suite without its 64-thread test)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        // The 64 threads of smp::every_cpu_runs_ecs run in the smp64 tier.
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=64 skip=smp::",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "65"],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "smp: 65 usable CPU(s) in the MADT; the HIP describes 64: 1 dropped",
+                "smp: 64 CPU(s) online",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
         name: "kvm",
         about: "QEMU with hardware KVM, host CPU, 2 CPUs",
         emulator: Emulator::Qemu,
@@ -472,6 +507,6 @@ mod tests {
     fn lookup() {
         assert_eq!(find("tcg-amd").map(|t| t.timeout_s), Some(120));
         assert!(find("nope").is_none());
-        assert!(names().starts_with("tcg-amd, tcg-intel, tcg-smp1, kvm,"));
+        assert!(names().starts_with("tcg-amd, tcg-intel, tcg-smp1, smp64, smp65, kvm,"));
     }
 }

@@ -176,13 +176,26 @@ fn wake(cpu: u32, id: u32, stack: u64) -> bool {
         lapic::send_ipi(id, 0x4600 | (page >> 12) as u32); // start-up
         lapic::pit_wait_us(200);
     }
-    for _ in 0..100 {
+    // Up to a second, watched on the TSC (calibrated by now): the next CPU is started
+    // as soon as this one has reported in.
+    let khz = lapic::frequencies().0;
+    if khz == 0 {
+        for _ in 0..100 {
+            if online(cpu) {
+                return true;
+            }
+            lapic::pit_wait_us(10_000);
+        }
+        return false;
+    }
+    let end = crate::arch::cpu::tsc() + khz * 1000;
+    while crate::arch::cpu::tsc() < end {
         if online(cpu) {
             return true;
         }
-        lapic::pit_wait_us(10_000);
+        core::hint::spin_loop();
     }
-    false
+    online(cpu)
 }
 
 fn write_param(off: u64, v: u64) {

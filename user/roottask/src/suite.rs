@@ -132,6 +132,14 @@ impl Env<'_> {
         Some(flags & FEAT_VMX != 0)
     }
 
+    /// A CPU number that is not online: the first offline one, or 64 (beyond what the
+    /// HIP can describe) when all 64 are.
+    pub fn offline_cpu(&self) -> u64 {
+        (0..facet_abi::config::NUM_CPU)
+            .find(|&i| self.hip().cpu(i).flags & 1 == 0)
+            .unwrap_or(facet_abi::config::NUM_CPU) as u64
+    }
+
     /// The CPUs online from CPU 0 up to the first one that is not (at most `max`).
     pub fn cpus(&self, max: usize) -> u64 {
         (0..facet_abi::config::NUM_CPU)

@@ -141,12 +141,12 @@ pub fn create_refusals(_: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn ec_sc_pt_checks(_: &Env) -> TestResult {
+pub fn ec_sc_pt_checks(e: &Env) -> TestResult {
     let utcb = CAPS_UTCBS.addr(0);
     expect(
-        create_ec(LOCAL_EC, PD, 0, 5, utcb, 0, 0),
+        create_ec(LOCAL_EC, PD, 0, e.offline_cpu(), utcb, 0, 0),
         Status::BadCpu,
-        "CPU 5",
+        "an offline CPU",
     )?;
     expect(
         create_ec(LOCAL_EC, PD, 0, 0xfff, utcb, 0, 0),

@@ -323,13 +323,13 @@ pub const VM_SMP_UTCBS: Pages = Pages::new(0x3006_0000, 16);
 
 // ---- smp ----
 
-/// Per CPU (up to 16) at + CPU: handlers (+0), workers (+100), their SCs (+200), wake-up
-/// semaphores (+300); then the report and parking semaphores (+400, +401).
+/// Per CPU (all 64 the HIP describes) at + CPU: handlers (+0), workers (+100), their SCs
+/// (+200), wake-up semaphores (+300); then the report and parking semaphores (+400, +401).
 pub const SMP: Sels = Sels::new(1100, 402);
-pub const SMP_EVENTS: Events = Events::exc(12288, 16);
+pub const SMP_EVENTS: Events = Events::exc(12288, 64);
 /// UTCBs: the handlers', the workers'.
-pub const SMP_HANDLER_UTCBS: Pages = Pages::new(0x3002_0000, 16);
-pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3003_0000, 16);
+pub const SMP_HANDLER_UTCBS: Pages = Pages::new(0x3010_0000, 64);
+pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3014_0000, 64);
 /// The page every worker reads, and its RAM.
 pub const SMP_SHARED: Pages = Pages::new(SCRATCH + 0x70_0000, 1);
 pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);

@@ -242,8 +242,9 @@ pub fn guest_runs_and_exits(e: &Env) -> TestResult {
     ];
     FIRST.create_vmm(&exits)?;
     ensure!(
-        create_ec(FIRST.vcpu(), PD, vcpu, 7, 0, 0, FIRST.evt()) == Err(Status::BadCpu),
-        "vCPU on CPU 7"
+        create_ec(FIRST.vcpu(), PD, vcpu, e.offline_cpu(), 0, 0, FIRST.evt())
+            == Err(Status::BadCpu),
+        "vCPU on an offline CPU"
     );
     FIRST.start()?;
     FIRST.wait("wait for the guest")?;
