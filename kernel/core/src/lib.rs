@@ -18,6 +18,7 @@ pub mod cmdline;
 pub mod elf;
 pub mod hipmem;
 pub mod memmap;
+pub mod microcode;
 pub mod msr_policy;
 pub mod paging;
 pub mod phys;

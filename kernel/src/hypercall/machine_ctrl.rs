@@ -1,5 +1,5 @@
-//! `machine_ctrl` (pass-through PDs only): of the reference's sub-operations, suspend
-//! and microcode updates are not built (BAD_FTR); sub-operation 2 is BAD_PAR as in the
+//! `machine_ctrl` (pass-through PDs only): the reference's suspend (not built yet:
+//! BAD_FTR) and microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the
 //! reference; sub-operation 3 is Facet's own, the kernel pool's free and total frames in
 //! ARG2 and ARG3.
 
@@ -15,7 +15,8 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     match arg1_flags(f.rdi) & 3 {
-        op::SUSPEND | op::UPDATE_MICROCODE => Err(Status::BadFtr),
+        op::SUSPEND => Err(Status::BadFtr),
+        op::UPDATE_MICROCODE => super::microcode::update(f),
         op::FACET_POOL_STATS => {
             // Objects that died in this hypercall's predecessors are gone already;
             // free anything still queued so the figure is exact.

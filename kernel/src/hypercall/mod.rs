@@ -12,6 +12,7 @@ mod assign_pci;
 mod create;
 mod ec_ctrl;
 mod machine_ctrl;
+mod microcode;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;

@@ -8,6 +8,7 @@
 //! IPI and keep their TLBs in step with the shootdown IPI.
 
 pub mod bkl;
+pub mod call;
 pub mod shootdown;
 mod trampoline;
 

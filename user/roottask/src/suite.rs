@@ -206,6 +206,7 @@ const TESTS: &[Test] = &[
     test!(caps::kernel_device_pages_are_not_delegable),
     test!(caps::forwarded_items_lose_the_hypervisor_flag),
     test!(caps::machine_ctrl_answers),
+    test!(caps::microcode_update),
     test!(caps::translate_names_the_receivers_capability),
     test!(ipc::call_and_reply),
     test!(ipc::reply_delegates_typed_items),

@@ -337,6 +337,15 @@ pub fn pool_stats() -> Result<(u64, u64), Status> {
     })
 }
 
+/// `machine_ctrl` update microcode: the update of `size` bytes at physical address
+/// `address` (pass-through PDs). The status, and OUT2: the microcode revision the calling
+/// CPU runs afterwards (Facet's; set with SUCCESS and with ABORT, the CPUs not having
+/// taken the update).
+pub fn update_microcode(size: u32, address: u64) -> (Status, u64) {
+    let o = issue(&MachineCtrl::UpdateMicrocode { size, address });
+    (status(&o), o.rsi)
+}
+
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.
 pub fn ec_recall(ec: u64) -> Result<(), Status> {
     use facet_abi::hypercall::ec_ctrl::RECALL;

@@ -7,6 +7,7 @@ mod child_memory;
 mod forward;
 mod kernel_mmio;
 mod machine;
+mod microcode;
 mod port_nodes;
 mod ports;
 mod translate;
@@ -24,6 +25,7 @@ pub use child_memory::child_memory_follows_delegation;
 pub use forward::forwarded_items_lose_the_hypervisor_flag;
 pub use kernel_mmio::kernel_device_pages_are_not_delegable;
 pub use machine::{machine_ctrl_answers, msr_access};
+pub use microcode::microcode_update;
 pub use port_nodes::{
     port_bitmap_follows_whole_nodes, port_nodes_are_delegated_and_revoked_whole,
     port_nodes_from_the_kernel,

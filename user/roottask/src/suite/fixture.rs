@@ -174,6 +174,9 @@ pub const NO_PORTALS: Events = Events::exc(60_000, 1);
 pub const ACPI_PAGE: Pages = Pages::new(SCRATCH + 0x60_0000, 1);
 /// `hip::memory_above_4g`: where a page of RAM above 4 GiB goes.
 pub const HIGH_PAGE: Pages = Pages::new(SCRATCH + 0x61_0000, 1);
+/// `caps::microcode_update`: where the updates are written, and the RAM behind it.
+pub const MICROCODE_PAGES: Pages = Pages::new(SCRATCH + 0x62_0000, 2);
+pub const MICROCODE_RAM: Frames = Frames::new(0x0107_0000, 2);
 /// `delegate::memory_from_kernel_maps_module`: where the module's first page goes.
 pub const MODULE_PAGE: Pages = Pages::new(SCRATCH + 0x10_0000, 1);
 /// `delegate::memory_into_device_space`: RAM delegated into the device space only.
@@ -420,6 +423,8 @@ const MAP: &[Claim] = &[
     events("no portals", NO_PORTALS),
     pages("hip", ACPI_PAGE),
     pages("hip", HIGH_PAGE),
+    pages("microcode", MICROCODE_PAGES),
+    ram("microcode", MICROCODE_RAM),
     pages("delegate", MODULE_PAGE),
     ram("delegate", DEVICE_RAM),
     sels("entry", ENTRY),

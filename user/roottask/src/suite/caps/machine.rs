@@ -1,6 +1,6 @@
-//! What only a pass-through PD may do: read and write (some) MSRs, and `machine_ctrl`,
-//! whose suspend and microcode updates are not built and whose sub-operation 3 is
-//! Facet's pool statistics; a PD that is not pass-through gets BAD_CAP.
+//! What only a pass-through PD may do: read and write (some) MSRs, and `machine_ctrl`
+//! (suspend, microcode updates, and sub-operation 3, Facet's pool statistics); a PD that
+//! is not pass-through gets BAD_CAP.
 
 use core::arch::global_asm;
 
@@ -83,13 +83,13 @@ extern "C" {
 
 const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 
-/// `machine_ctrl`: suspend and microcode updates are not built, sub-operation 2 is
-/// refused as in the reference, 3 is Facet's pool statistics; a PD that is not
-/// pass-through gets BAD_CAP.
+/// `machine_ctrl`: suspend is not built, a microcode update of no bytes is refused
+/// (`microcode.rs` has the rest), sub-operation 2 is refused as in the reference, 3 is
+/// Facet's pool statistics; a PD that is not pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     let op = |sub| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), 0, 0, 0, 0));
     ensure_eq!(op(0), Status::BadFtr);
-    ensure_eq!(op(1), Status::BadFtr);
+    ensure_eq!(op(1), Status::BadPar);
     ensure_eq!(op(2), Status::BadPar);
     ensure_eq!(op(3), Status::Success);
     // The same request from a child PD that is not pass-through.
