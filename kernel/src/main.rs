@@ -164,6 +164,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             dropped
         );
     }
+    smp::sleep::set_entries(boot::resume::bsp, boot::resume::ap, vcpu::before_sleep);
     let before_aps = cpu::tsc();
     // Each started CPU goes idle under the kernel lock and sleeps without it and without
     // its tick; the boot CPU lets the lock go meanwhile, so that no CPU already up spins

@@ -202,7 +202,8 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
                 monitor: paths.rel(&mon_path),
                 ovmf_vars: paths.rel(&vars_path),
             };
-            (launch::QEMU, launch::qemu_args(tier, &files, wx), None)
+            let monitor = wx || tier.wakes_from_s3();
+            (launch::QEMU, launch::qemu_args(tier, &files, monitor), None)
         }
         Emu::Bochs => {
             let rc_path = logs.join(format!("{}.bochsrc", tier.name));
@@ -243,10 +244,21 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
         }
     };
     let timeout = Duration::from_secs(tier.timeout_s);
-    let ending = emulator::watch(&mut emu, &mut log, started, timeout, stop_rule(tier));
+    let mut stop = stop_rule(tier);
+    let mut waker = S3Waker::new(tier, &mon_path);
+    let ending = emulator::watch(&mut emu, &mut log, started, timeout, |text: &str| {
+        if let Err(e) = waker.poll(text) {
+            result.problems.push(e);
+            return true;
+        }
+        stop(text)
+    });
+    if let Some(n) = waker.woken() {
+        result.note = Some(format!("{n} wake-up(s) from S3"));
+    }
     let text = log.text();
 
-    result.problems = judge(tier, ending, &text);
+    result.problems.extend(judge(tier, ending, &text));
     if let Expect::Suite {
         wx_monitor: true, ..
     } = tier.expect
@@ -305,6 +317,60 @@ fn judge(tier: &Tier, ending: Ending, log: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Wakes a machine from S3 through QEMU's monitor: each time the kernel has said it is
+/// entering S3, waits until QEMU reports the machine suspended, then `system_wakeup`.
+struct S3Waker<'a> {
+    enabled: bool,
+    path: &'a Path,
+    monitor: Option<Monitor>,
+    woken: usize,
+}
+
+impl<'a> S3Waker<'a> {
+    fn new(tier: &Tier, path: &'a Path) -> S3Waker<'a> {
+        S3Waker {
+            enabled: tier.wakes_from_s3(),
+            path,
+            monitor: None,
+            woken: 0,
+        }
+    }
+
+    /// Wake-ups done (`None`: the tier does not sleep).
+    fn woken(&self) -> Option<usize> {
+        self.enabled.then_some(self.woken)
+    }
+
+    fn poll(&mut self, log: &str) -> Result<(), String> {
+        if !self.enabled || log.matches(crate::tiers::S3_ENTERING).count() <= self.woken {
+            return Ok(());
+        }
+        if self.monitor.is_none() {
+            self.monitor = Some(Monitor::connect(self.path, Duration::from_secs(10))?);
+        }
+        let m = self.monitor.as_mut().expect("connected above");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = m.command("info status", Duration::from_secs(10))?;
+            if status.contains("suspended") {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the kernel entered S3 but QEMU did not suspend (`info status`: {})",
+                    status.trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Asleep for a moment: timers and deadlines must survive it.
+        std::thread::sleep(Duration::from_millis(500));
+        m.command("system_wakeup", Duration::from_secs(10))?;
+        self.woken += 1;
+        Ok(())
+    }
 }
 
 /// When to stop watching (the emulator keeps running until the caller ends it).

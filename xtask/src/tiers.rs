@@ -99,6 +99,19 @@ const UEFI_3192: &[&str] = &[
     "-accel", "tcg", "-machine", "q35", "-m", "3192", "-cpu", "EPYC", "-smp", "2",
 ];
 
+/// The QEMU argument that lets q35 enter S3 (its `\_S3` package appears in the DSDT).
+pub const S3_ENABLE: &str = "ICH9-LPC.disable_s3=0";
+/// The line the kernel prints as it enters S3; the harness then wakes the machine.
+pub const S3_ENTERING: &str = "acpi: entering S3";
+
+impl Tier {
+    /// Whether the machine may sleep in S3, to be woken by the harness through QEMU's
+    /// monitor (`system_wakeup`) each time the kernel says it is entering S3.
+    pub fn wakes_from_s3(&self) -> bool {
+        self.emulator == Emulator::Qemu && self.emulator_args.contains(&S3_ENABLE)
+    }
+}
+
 /// Every tier, in the order `cargo xtask test` runs them.
 pub const TIERS: &[Tier] = &[
     Tier {
@@ -240,6 +253,41 @@ pub const TIERS: &[Tier] = &[
                 "options: serial=true vga=true iommu=true",
                 // The edu device's NMI-mode MSIs (irq::nmi_msis_are_events), reported.
                 "NMI(s) received",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "s3",
+        about: "QEMU TCG q35 with S3 and the edu device, EPYC (SVM), 2 CPUs, GRUB multiboot 2: suspend to RAM, woken through the monitor",
+        emulator: Emulator::Qemu,
+        // Not QEMU's -kernel: QEMU keeps a multiboot ELF as ROM images and copies them
+        // back over the kernel at every reset, the one of the wake-up from S3 included.
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial",
+        roottask_args: "test s3 expect=svm cpus=2",
+        emulator_args: &[
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-global",
+            S3_ENABLE,
+            "-device",
+            "edu",
+            "-cpu",
+            "EPYC",
+            "-smp",
+            "2",
+        ],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                S3_ENTERING,
+                "acpi: resumed from S3",
+                "roottask: back from S3",
             ],
             wx_monitor: false,
         },

@@ -153,11 +153,25 @@ pub fn pause_timer() {
     if TIMER_COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
+    PAUSED.fetch_or(1 << (super::percpu::cpu_id() % 64), Ordering::Relaxed);
     if DEADLINE_MODE.load(Ordering::Relaxed) {
         // SAFETY: as in `rearm`; a deadline of 0 disarms the timer.
         unsafe { msr::write(IA32_TSC_DEADLINE, 0) };
     } else {
         write(REG_TIMER_INIT, 0);
+    }
+}
+
+/// CPUs whose timer [`pause_timer`] stopped.
+static PAUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Brings the executing CPU's local APIC back after a resume from S3, which reset it:
+/// mode, spurious vector, priority, and the timer as it was (running or paused).
+pub fn resume_here() {
+    let paused = PAUSED.load(Ordering::Relaxed) & (1 << (super::percpu::cpu_id() % 64)) != 0;
+    init_ap();
+    if paused {
+        pause_timer();
     }
 }
 
@@ -167,6 +181,7 @@ pub fn resume_timer() {
     if count == 0 {
         return;
     }
+    PAUSED.fetch_and(!(1 << (super::percpu::cpu_id() % 64)), Ordering::Relaxed);
     if DEADLINE_MODE.load(Ordering::Relaxed) {
         rearm();
     } else {

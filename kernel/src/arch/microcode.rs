@@ -57,7 +57,6 @@ pub fn keep(phys: u64, order: usize) {
 }
 
 /// Loads the kept update again on this CPU (after a resume), if there is one.
-#[allow(dead_code)] // the S3 resume path calls it
 pub fn reload_here() {
     if let Some((phys, _)) = *LOADED.lock() {
         let _ = load_here(crate::mem::direct_map::virt(phys) + 48);

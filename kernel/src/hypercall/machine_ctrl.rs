@@ -1,7 +1,7 @@
-//! `machine_ctrl` (pass-through PDs only): the reference's suspend (not built yet:
-//! BAD_FTR) and microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the
-//! reference; sub-operation 3 is Facet's own, the kernel pool's free and total frames in
-//! ARG2 and ARG3.
+//! `machine_ctrl` (pass-through PDs only): the reference's suspend (`suspend.rs`) and
+//! microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the reference;
+//! sub-operation 3 is Facet's own, the kernel pool's free and total frames in ARG2 and
+//! ARG3.
 
 use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
 use facet_abi::status::Status;
@@ -15,7 +15,7 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     match arg1_flags(f.rdi) & 3 {
-        op::SUSPEND => Err(Status::BadFtr),
+        op::SUSPEND => super::suspend::suspend(f),
         op::UPDATE_MICROCODE => super::microcode::update(f),
         op::FACET_POOL_STATS => {
             // Objects that died in this hypercall's predecessors are gone already;

@@ -10,6 +10,7 @@
 pub mod bkl;
 pub mod call;
 pub mod shootdown;
+pub mod sleep;
 mod trampoline;
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -132,7 +133,7 @@ pub fn start(
             break;
         };
         APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
-        if wake(cpu, id, stacks.kernel) {
+        if wake(cpu, id, stacks.kernel, || online(cpu)) {
             started += 1;
             cpu += 1;
         } else {
@@ -165,9 +166,22 @@ fn install_trampoline(page: u64) -> bool {
     true
 }
 
+/// The page holding the start-up code (0: none).
+pub fn trampoline_page() -> u64 {
+    TRAMPOLINE.load(Ordering::Relaxed)
+}
+
+/// Starts CPU `cpu` again after S3 (`sleep`), on `stack`, and waits up to a second for
+/// its bit in `back`.
+fn restart(cpu: u32, stack: u64, back: &AtomicU64) -> bool {
+    wake(cpu, apic_id(cpu), stack, || {
+        back.load(Ordering::Acquire) & (1 << cpu) != 0
+    })
+}
+
 /// Starts CPU `cpu` (APIC id `id`) through the start-up code on the stack `stack` and
 /// waits up to a second for it to come online.
-fn wake(cpu: u32, id: u32, stack: u64) -> bool {
+fn wake(cpu: u32, id: u32, stack: u64, up: impl Fn() -> bool) -> bool {
     let page = TRAMPOLINE.load(Ordering::Relaxed);
     write_param(PARAM_STACK, stack);
     write_param(PARAM_CPU, cpu as u64);
@@ -182,7 +196,7 @@ fn wake(cpu: u32, id: u32, stack: u64) -> bool {
     let khz = lapic::frequencies().0;
     if khz == 0 {
         for _ in 0..100 {
-            if online(cpu) {
+            if up() {
                 return true;
             }
             lapic::pit_wait_us(10_000);
@@ -191,12 +205,12 @@ fn wake(cpu: u32, id: u32, stack: u64) -> bool {
     }
     let end = crate::arch::cpu::tsc() + khz * 1000;
     while crate::arch::cpu::tsc() < end {
-        if online(cpu) {
+        if up() {
             return true;
         }
         core::hint::spin_loop();
     }
-    online(cpu)
+    up()
 }
 
 fn write_param(off: u64, v: u64) {

@@ -27,6 +27,8 @@ static HOST_AREA: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 pub fn host_area() -> u64 {
     HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire)
 }
+/// Each CPU's VM_HSAVE_PA page.
+static HSAVE: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
 
@@ -61,13 +63,26 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         return false;
     };
     HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
+    HSAVE[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(hsave, Ordering::Release);
+    turn_on(hsave);
+    true
+}
+
+fn turn_on(hsave: u64) {
     // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
     // CPU uses to save host state across VMRUN, owned by this CPU from now on.
     unsafe {
         msr::write(0xc000_0080, msr::read(0xc000_0080) | (1 << 12));
         msr::write(0xc001_0117, hsave);
     }
-    true
+}
+
+/// Turns SVM on again after S3 on a CPU that had it, with the pages it had.
+pub fn resume_cpu() {
+    let hsave = HSAVE[crate::arch::percpu::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire);
+    if hsave != 0 {
+        turn_on(hsave);
+    }
 }
 
 /// The number of ASIDs the CPU offers (CPUID 0x8000000A EBX; ASID 0 is the host's).

@@ -15,6 +15,8 @@ pub mod vmcs;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use facet_abi::config::NUM_CPU;
+
 use crate::arch::cpu::Features;
 use crate::arch::msr;
 use crate::mem::direct_map::virt;
@@ -153,6 +155,53 @@ pub fn init_cpu(f: &Features) -> bool {
     };
     // SAFETY: the frame is ours; the VMXON region starts with the revision id.
     unsafe { (virt(region) as *mut u32).write(revision) };
+    VMXON_REGION[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(region, Ordering::Release);
+    vmxon(region)
+}
+
+/// Each CPU's VMXON region (0: VMX is off there).
+static VMXON_REGION: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+/// Each CPU's VMCS that was current when it went to sleep (0: none).
+static ASLEEP_VMCS: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Before S3: the current VMCS (if any) is flushed to memory with VMCLEAR, which leaves
+/// it to be launched again, and remembered.
+pub fn sleep_here() {
+    let me = crate::arch::percpu::cpu_id() as usize % NUM_CPU;
+    let phys = crate::arch::vmx::current_slot().load(Ordering::Acquire);
+    ASLEEP_VMCS[me].store(phys, Ordering::Release);
+    if phys != 0 {
+        crate::arch::vmx::clear_here(phys);
+        run::cleared(phys);
+    }
+}
+
+/// After S3: VMX on again with the CPU's region, and the VMCS that was current made
+/// current again (its exit may still be being handled).
+pub fn resume_cpu(f: &Features) {
+    let me = crate::arch::percpu::cpu_id() as usize % NUM_CPU;
+    let region = VMXON_REGION[me].load(Ordering::Acquire);
+    if region == 0 || !f.vmx {
+        return;
+    }
+    let fc = rdmsr(0x3a);
+    if fc & 1 == 0 {
+        // SAFETY: as in `init_cpu`: firmware left IA32_FEATURE_CONTROL unlocked.
+        unsafe { msr::write(0x3a, fc | 1 | 4) };
+    }
+    if !vmxon(region) {
+        crate::println!("vmx: VMXON refused after S3");
+        return;
+    }
+    let phys = ASLEEP_VMCS[me].swap(0, Ordering::AcqRel);
+    if phys != 0 {
+        // SAFETY: VMPTRLD of a VMCS the kernel owns, cleared before the sleep.
+        unsafe { asm!("vmptrld [{}]", in(reg) &phys, options(nostack)) };
+        run::set_current(phys);
+    }
+}
+
+fn vmxon(region: u64) -> bool {
     // CR0 and CR4 must satisfy the fixed bits; CR4.VMXE enables VMX.
     let cr0 = (crate::arch::cpu::read_cr0() | rdmsr(0x486)) & rdmsr(0x487);
     let cr4 = (crate::arch::cpu::read_cr4() | rdmsr(0x488) | (1 << 13)) & rdmsr(0x489);
@@ -164,10 +213,7 @@ pub fn init_cpu(f: &Features) -> bool {
         asm!("mov cr4, {}", in(reg) cr4, options(nostack));
         asm!("vmxon [{}]", "setna {}", in(reg) &region, out(reg_byte) ok, options(nostack));
     }
-    if ok != 0 {
-        return false;
-    }
-    true
+    ok == 0
 }
 
 /// A new VMCS for a vCPU of a Pd whose guest page table is at `npt`, made current, with

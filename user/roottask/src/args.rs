@@ -5,7 +5,7 @@
 //! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
 //! `cpus=N` the number of CPUs the emulator
 //! has; `above4g` that it has usable memory above 4 GiB; `uefi` that OVMF booted it (on
-//! q35, without an IOMMU); `expect=svm|vmx|none` is the virtualization
+//! q35, without an IOMMU); `s3` that the machine can sleep in S3 and the harness wakes it; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
 //! `return-fault` runs only the test for a kernel started with `crash=return`.
@@ -25,6 +25,9 @@ pub struct Args {
     pub above4g: bool,
     /// UEFI firmware booted the kernel, on q35 without an IOMMU (`uefi`).
     pub uefi: bool,
+    /// The machine is QEMU's q35 with S3 enabled and an edu device, without an IOMMU, and
+    /// the harness wakes it from S3 (`s3`).
+    pub s3: bool,
     pub expect_virt: Option<&'static str>,
     /// The kernel runs with `crash=return`: run only the test of faults on the way back
     /// to user mode (`return-fault`).
@@ -47,6 +50,7 @@ impl Args {
                 b"q35" => a.q35 = true,
                 b"above4g" => a.above4g = true,
                 b"uefi" => a.uefi = true,
+                b"s3" => a.s3 = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
                 b"return-fault" => a.return_fault = true,

@@ -99,6 +99,7 @@ mod ipc;
 mod irq;
 mod leak;
 mod naps;
+mod s3;
 mod sched;
 mod sm;
 mod smp;
@@ -207,6 +208,7 @@ const TESTS: &[Test] = &[
     test!(caps::forwarded_items_lose_the_hypervisor_flag),
     test!(caps::machine_ctrl_answers),
     test!(caps::microcode_update),
+    test!(s3::bad_sleep_types),
     test!(caps::translate_names_the_receivers_capability),
     test!(ipc::call_and_reply),
     test!(ipc::reply_delegates_typed_items),
@@ -260,6 +262,8 @@ const TESTS: &[Test] = &[
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
+    // Last: its threads spin on every CPU until the end.
+    test!(s3::suspend_and_resume),
 ];
 
 /// The tests for a kernel started with `crash=return` (the roottask's `return-fault`):

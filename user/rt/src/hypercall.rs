@@ -337,6 +337,15 @@ pub fn pool_stats() -> Result<(u64, u64), Status> {
     })
 }
 
+/// `machine_ctrl` suspend: the machine enters the sleep state whose SLP_TYP values
+/// (from the DSDT's `\_Sx` package) are `slp_typa` and `slp_typb`, and the call returns
+/// once it has woken (pass-through PDs). The status, and OUT2: the FACS waking vector the
+/// firmware had (mode 0, real mode, in bits 63:62).
+pub fn suspend(slp_typa: u8, slp_typb: u8) -> (Status, u64) {
+    let o = issue(&MachineCtrl::Suspend { slp_typa, slp_typb });
+    (status(&o), o.rsi)
+}
+
 /// `machine_ctrl` update microcode: the update of `size` bytes at physical address
 /// `address` (pass-through PDs). The status, and OUT2: the microcode revision the calling
 /// CPU runs afterwards (Facet's; set with SUCCESS and with ABORT, the CPUs not having

@@ -307,9 +307,9 @@ pub const SCHED_NAP: Sels = Sels::new((1 << 21) + (1 << 13), 1);
 
 /// The test VMs, eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
 /// three for what else a VM needs); their event bases and handler UTCBs by number.
-pub const VMS: Sels = Sels::new(900, 8 * 11);
-pub const VM_EVENTS: Events = Events::vm(32768, 11);
-pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 11);
+pub const VMS: Sels = Sels::new(900, 8 * 12);
+pub const VM_EVENTS: Events = Events::vm(32768, 12);
+pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 12);
 /// The second VM's virtual-APIC page, mapped in the roottask.
 pub const VM_VLAPIC: Pages = Pages::new(0x3001_f000, 1);
 /// The first VM's memory: its code page and its interrupt table (guest pages 1 and 0),
@@ -356,6 +356,18 @@ pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3014_0000, 64);
 /// The page every worker reads, and its RAM.
 pub const SMP_SHARED: Pages = Pages::new(SCRATCH + 0x70_0000, 1);
 pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
+
+// ---- s3 ----
+
+/// Per CPU (all 64) at + CPU: start-up handlers (+0), workers (+64), their SCs (+128);
+/// then the timed semaphore, the thread waiting on it and its SC, the edu device's MSI
+/// semaphore, a semaphore to nap on (+192..+196).
+pub const S3: Sels = Sels::new(5000, 197);
+/// Event bases: the workers' (by CPU) and the waiting thread's (+64).
+pub const S3_EVENTS: Events = Events::exc(40960, 65);
+/// UTCBs: the handlers', the workers' and the waiting thread's (+64).
+pub const S3_HANDLER_UTCBS: Pages = Pages::new(0x3020_0000, 64);
+pub const S3_WORKER_UTCBS: Pages = Pages::new(0x3024_0000, 65);
 
 // ---- leak ----
 
@@ -508,6 +520,10 @@ const MAP: &[Claim] = &[
     ram("vm parked", VM_PARKED_SHOOTDOWN_RAM),
     sels("smp", SMP),
     events("smp", SMP_EVENTS),
+    sels("s3", S3),
+    events("s3", S3_EVENTS),
+    pages("s3 handlers", S3_HANDLER_UTCBS),
+    pages("s3 workers", S3_WORKER_UTCBS),
     pages("smp handlers", SMP_HANDLER_UTCBS),
     pages("smp workers", SMP_WORKER_UTCBS),
     pages("smp shared", SMP_SHARED),

@@ -3,7 +3,7 @@
 //! NMI mode), and interrupt calls that must leave things as they are.
 
 mod checks;
-mod msi;
+pub(crate) mod msi;
 
 use facet_abi::config::NUM_CPU;
 use facet_abi::crd::{Crd, Kind};
@@ -31,7 +31,7 @@ const PD: u64 = ROOT_SEL_PD;
 const GSI2: u64 = IRQ.at(0);
 
 /// Takes the semaphore of GSI `gsi` from the kernel to selector `sel`; the answer.
-fn gsi_semaphore(gsi: u64, sel: u64) -> Result<Crd, Fail> {
+pub(crate) fn gsi_semaphore(gsi: u64, sel: u64) -> Result<Crd, Fail> {
     let crd = Crd::new(Kind::Object, NUM_CPU as u64 + gsi, 0, perm::ALL);
     let window = Crd::new(Kind::Object, sel, 0, perm::ALL);
     pd_ctrl_delegate(PD, PD, crd, FROM_KERNEL, window)

@@ -14,7 +14,7 @@ mod pkru;
 mod revoke;
 mod smp;
 mod stale;
-mod vmm;
+pub(crate) mod vmm;
 mod window;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,7 +93,7 @@ facet_rt::portal_entry!(fn recall_entry on SPIN_STACK => spin_recall);
 
 /// Real mode at `rip` with CS based at 0 and `rflags` (SS as the message left it).
 /// Returns the MTD bits that carry this state.
-fn real_mode_cs(h: Utcb, rip: u64, rflags: u64) -> u32 {
+pub(crate) fn real_mode_cs(h: Utcb, rip: u64, rflags: u64) -> u32 {
     h.put(u::RIP, rip);
     h.put(u::RFLAGS, rflags);
     h.put(u::CS, 0x9b << 16 | 0xffff << 32);
@@ -189,7 +189,7 @@ extern "C" fn spin_recall(_id: u64) -> ! {
 /// Maps the first VM's memory: guest page 1 (the code of this file's guests and of the
 /// later tests') and page 0 (the real-mode interrupt table), both from RAM, both
 /// mapped for the VMM too.
-fn first_vm_memory() -> TestResult {
+pub(crate) fn first_vm_memory() -> TestResult {
     let rw = perm::MEM_R | perm::MEM_W;
     map_from_kernel(VM_GUEST_RAM.page(0), 0, rw, GUEST_CODE, "map")?;
     // mov ax, 0x10; mov fs, ax; mov gs, ax   (the guest's FS and GS, not the kernel's)

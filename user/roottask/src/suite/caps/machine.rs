@@ -83,12 +83,16 @@ extern "C" {
 
 const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 
-/// `machine_ctrl`: suspend is not built, a microcode update of no bytes is refused
-/// (`microcode.rs` has the rest), sub-operation 2 is refused as in the reference, 3 is
-/// Facet's pool statistics; a PD that is not pass-through gets BAD_CAP.
+/// `machine_ctrl`: a suspend to a bad sleep type and a microcode update of no bytes are
+/// refused (`s3.rs` and `microcode.rs` have the rest), sub-operation 2 is refused as in
+/// the reference, 3 is Facet's pool statistics; a PD that is not pass-through gets
+/// BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     let op = |sub| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), 0, 0, 0, 0));
-    ensure_eq!(op(0), Status::BadFtr);
+    // Suspend with a SLP_TYPa beyond three bits (a valid one would put the machine to
+    // sleep: `s3.rs`).
+    let bad_suspend = raw(arg1(Hypercall::MachineCtrl, 0, 8), 0, 0, 0, 0);
+    ensure_eq!(status(&bad_suspend), Status::BadPar);
     ensure_eq!(op(1), Status::BadPar);
     ensure_eq!(op(2), Status::BadPar);
     ensure_eq!(op(3), Status::Success);

@@ -18,23 +18,23 @@ use crate::suite::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
 /// A GSI beyond the I/O APIC's pins: an MSI.
-const MSI_GSI: u64 = 100;
+pub(crate) const MSI_GSI: u64 = 100;
 /// Where the roottask receives its interrupt semaphore.
 const SM: u64 = MSI.at(0);
 /// Where the device's configuration page and its registers (BAR 0) are mapped.
-const CONFIG: Window = MSI_PAGES.window().sub(0, 0x1000);
-const REGS: Window = MSI_PAGES.window().sub(0x1_0000, 0x1000);
+pub(crate) const CONFIG: Window = MSI_PAGES.window().sub(0, 0x1000);
+pub(crate) const REGS: Window = MSI_PAGES.window().sub(0x1_0000, 0x1000);
 /// The edu device's ids and registers.
 const EDU_ID: u32 = 0x11e8_1234;
-const EDU_RAISE: u64 = 0x60;
-const EDU_ACK: u64 = 0x64;
+pub(crate) const EDU_RAISE: u64 = 0x60;
+pub(crate) const EDU_ACK: u64 = 0x64;
 const INTERRUPTS: u32 = 1000;
 /// The I/O APIC pins PCI INTx lines reach on q35 (PIRQ A..H), and where the roottask
 /// receives their semaphores.
 const PCI_GSIS: core::ops::Range<u64> = 16..24;
 const PIN_SM: u64 = MSI.at(10);
 
-fn map(phys: u64, at: Window, what: &str) -> TestResult {
+pub(crate) fn map(phys: u64, at: Window, what: &str) -> TestResult {
     map_from_kernel(phys >> 12, 0, perm::MEM_R | perm::MEM_W, at, what)
 }
 
@@ -56,7 +56,7 @@ fn reg_write(off: u64, v: u32) {
 
 /// Finds the edu device on the first bus of the MCFG region and maps its configuration
 /// page at CONFIG; its physical address.
-fn find_edu(e: &Env) -> Result<Option<u64>, Fail> {
+pub(crate) fn find_edu(e: &Env) -> Result<Option<u64>, Fail> {
     let base = e.hip().u64(off::MCFG_BASE);
     let size = e.hip().u64(off::MCFG_SIZE);
     for dev in 0..32u64 {
@@ -73,7 +73,7 @@ fn find_edu(e: &Env) -> Result<Option<u64>, Fail> {
 }
 
 /// The offset of the MSI capability in the mapped configuration page.
-fn msi_capability() -> Option<u64> {
+pub(crate) fn msi_capability() -> Option<u64> {
     let mut at = (cfg32(0x34) & 0xfc) as u64;
     for _ in 0..48 {
         if at == 0 {
