@@ -3,7 +3,7 @@
 //! reference; sub-operation 3 is Facet's own, the kernel pool's free and total frames in
 //! ARG2 and ARG3.
 
-use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
+use facet_abi::args::{MachineCtrl, PoolStatsOut};
 use facet_abi::status::Status;
 
 use super::HcResult;
@@ -14,17 +14,16 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
-    match arg1_flags(f.rdi) & 3 {
-        op::SUSPEND | op::UPDATE_MICROCODE => Err(Status::BadFtr),
-        op::FACET_POOL_STATS => {
+    match f.args() {
+        MachineCtrl::Suspend { .. } | MachineCtrl::UpdateMicrocode { .. } => Err(Status::BadFtr),
+        MachineCtrl::PoolStats => {
             // Objects that died in this hypercall's predecessors are gone already;
             // free anything still queued so the figure is exact.
             crate::obj::reap();
             let (free, total) = crate::mem::frames::stats();
-            f.rsi = free;
-            f.rdx = total;
+            f.answer(&PoolStatsOut { free, total });
             Ok(())
         }
-        _ => Err(Status::BadPar),
+        MachineCtrl::Reserved => Err(Status::BadPar),
     }
 }
