@@ -27,5 +27,6 @@ pub mod tags;
 mod testrng;
 pub mod topology;
 pub mod user_state;
+pub mod utcb;
 pub mod xcr0;
 pub mod xfer;
