@@ -21,6 +21,7 @@ pub mod msr_policy;
 pub mod paging;
 pub mod phys;
 pub mod ratelimit;
+pub mod sched;
 pub mod slots;
 pub mod tags;
 #[cfg(test)]

@@ -24,11 +24,17 @@ impl Pages {
 
 impl UtcbMem for Pages {
     fn read(&self, utcb: u64, at: usize) -> u64 {
-        assert!(at.is_multiple_of(8) && at < 4096, "read outside the page: {at}");
+        assert!(
+            at.is_multiple_of(8) && at < 4096,
+            "read outside the page: {at}"
+        );
         self.0[&utcb][at / 8]
     }
     fn write(&mut self, utcb: u64, at: usize, v: u64) {
-        assert!(at.is_multiple_of(8) && at < 4096, "write outside the page: {at}");
+        assert!(
+            at.is_multiple_of(8) && at < 4096,
+            "write outside the page: {at}"
+        );
         self.0.get_mut(&utcb).unwrap()[at / 8] = v;
     }
 }
