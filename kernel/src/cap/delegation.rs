@@ -12,6 +12,7 @@ use facet_abi::hypercall::delegate as dflag;
 use facet_abi::layout::USER_ADDR;
 use facet_abi::perm;
 use facet_kcore::capspace::{self, Cap, PORT_BITS};
+use facet_kcore::mem_xfer;
 use facet_kcore::paging::{Attrs, PageSize, PageTable};
 use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
@@ -20,10 +21,6 @@ use crate::mem::kspace;
 use crate::obj::pd::Pd;
 use crate::obj::spaces::{obj_space, pio_space, tools, PORT_OBJ};
 use crate::obj::{with, Handle};
-
-/// Largest number of pages, ports or selectors one transfer touches. Bigger requests are
-/// cut to this many (from their start): a hypercall must finish in bounded time.
-pub const MAX_UNITS: u64 = 1 << 20;
 
 /// Delegates object capabilities from `src` to `dst`; returns the CRD received.
 pub fn delegate_objects(src: Handle, dst: Handle, crd: Crd, window: Crd, hot: u64) -> Crd {
@@ -156,7 +153,6 @@ enum Subspace {
 }
 
 fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, sub: Subspace) {
-    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
     let guest = sub != Subspace::Host;
     let dpt = match sub {
         Subspace::Host => with::<Pd, _>(dst, |p| Some(p.page_table())).flatten(),
@@ -169,52 +165,38 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
     let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
     let mut mem = kspace::phys();
     let mut frames = PoolFrames;
-    let max_user_page = USER_ADDR >> 12;
-    for i in 0..pages {
-        let (Some(s), Some(d)) = (sb.checked_add(i), rb.checked_add(i)) else {
-            break;
-        };
-        // Guest-physical addresses may use the lower 47 bits; host ones stay below
-        // USER_ADDR.
-        if d >= max_user_page && (!guest || d >= 1 << 35) {
-            break;
-        }
+    let source = if spt.is_some() {
+        mem_xfer::Source::Pd
+    } else {
+        mem_xfer::Source::Kernel
+    };
+    // Which pages map where, and the bounds of each space: `facet_kcore::mem_xfer`.
+    for (s, d) in mem_xfer::pages(sb, rb, order, guest, source).flatten() {
         // Source page and the rights it has there.
         let (phys, have) = match &spt {
             None => {
-                if s >= 1 << 40 || crate::mem::is_kernel_frame(s << 12) {
+                if crate::mem::is_kernel_frame(s << 12) {
                     continue;
                 }
                 (s << 12, perm::MEM_ALL)
             }
-            Some(spt) => {
-                if s >= max_user_page {
-                    break;
-                }
-                match spt.translate(&mem, s << 12) {
-                    // Kernel memory the sender sees (its UTCBs) is not handed on.
-                    Some((p, _, _)) if !crate::mem::delegable_user_frame(p & !0xfff) => continue,
-                    Some((p, at, _)) => {
-                        let r = perm::MEM_R
-                            | if at.write { perm::MEM_W } else { 0 }
-                            | if at.execute { perm::MEM_X } else { 0 };
-                        (p & !0xfff, r)
-                    }
-                    None => continue,
-                }
-            }
+            Some(spt) => match spt.translate(&mem, s << 12) {
+                // Kernel memory the sender sees (its UTCBs) is not handed on.
+                Some((p, _, _)) if !crate::mem::delegable_user_frame(p & !0xfff) => continue,
+                Some((p, at, _)) => (p & !0xfff, mem_xfer::rights_of(at.write, at.execute)),
+                None => continue,
+            },
         };
-        let r = a & have;
-        let target = (r != 0).then_some((
-            phys,
-            Attrs {
-                write: r & perm::MEM_W != 0,
-                execute: r & perm::MEM_X != 0,
+        let target = mem_xfer::grant(a, have).map(|g| {
+            let attrs = Attrs {
+                write: g.write,
+                execute: g.execute,
                 user: true,
                 global: false,
                 uncached: false,
-            },
-        ));
+            };
+            (phys, attrs)
+        });
         if dpt
             .remap(&mut mem, &mut frames, d << 12, target, PageSize::Size4K)
             .is_err()
@@ -252,9 +234,9 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
     }
 }
 
-/// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`.
+/// Unmaps `[base, base + 2^order)` pages (at most [`mem_xfer::MAX_UNITS`]) below page `limit`.
 fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64) {
-    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
+    let pages = mem_xfer::units(order);
     let mut mem = kspace::phys();
     let mut frames = PoolFrames;
     for i in 0..pages {
