@@ -6,24 +6,14 @@
 //! Every table is read through [`MappedPhys`], which refuses addresses the direct map
 //! does not cover, so a firmware pointer into a hole yields a message, not a fault.
 
-use facet_kcore::acpi::{fadt, hpet, madt, mcfg, rsdp, sdt, Gas};
+use facet_kcore::acpi::{fadt, hpet, madt, mcfg, rsdp, sdt};
 use facet_kcore::bootinfo::BootInfo;
 use facet_kcore::phys::PhysRead;
 
 use crate::sync::SpinLock;
 
-/// What the roottask learns through the HIP.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HipFacts {
-    pub root_table: u64,
-    pub pm1a_cnt: Option<Gas>,
-    pub pm1b_cnt: Option<Gas>,
-    pub pci_bus_start: u32,
-    pub mcfg_base: u64,
-    pub mcfg_size: u64,
-    pub dmar: u64,
-    pub hpet: u64,
-}
+/// What the roottask learns through the HIP (`facet_kcore::hip`).
+pub use facet_kcore::hip::AcpiFacts as HipFacts;
 
 static FACTS: SpinLock<HipFacts> = SpinLock::new(HipFacts {
     root_table: 0,

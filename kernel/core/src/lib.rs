@@ -16,6 +16,7 @@ pub mod buddy;
 pub mod capspace;
 pub mod cmdline;
 pub mod elf;
+pub mod hip;
 pub mod mem_xfer;
 pub mod memmap;
 pub mod msr_policy;
