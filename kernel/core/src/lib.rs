@@ -31,5 +31,6 @@ mod testrng;
 pub mod topology;
 pub mod user_state;
 pub mod utcb;
+pub mod vcpu_state;
 pub mod xcr0;
 pub mod xfer;
