@@ -17,6 +17,7 @@ pub mod capspace;
 pub mod cmdline;
 pub mod elf;
 pub mod hip;
+pub mod iobitmap;
 pub mod mem_xfer;
 pub mod memmap;
 pub mod msr_policy;

@@ -6,6 +6,7 @@
 //! virtualization and IOMMU work.
 
 use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
+use facet_kcore::iobitmap;
 use facet_kcore::paging::PageTable;
 
 use super::spaces::{obj_space, pio_space, tools};
@@ -210,18 +211,17 @@ impl Pd {
     /// Allows or denies one port in this Pd's bitmap. The caller updates the CPU's copy
     /// when the Pd is running.
     pub fn set_port(&mut self, port: u64, allowed: bool) {
-        if port >= 1 << 16 {
+        let Some((at, mask)) = iobitmap::position(port) else {
             return;
-        }
+        };
         if allowed {
-            self.io_extent = self.io_extent.max((port / 8 + 1) as u16);
+            self.io_extent = self.io_extent.max(iobitmap::extent_of(port) as u16);
         }
-        let byte = virt(self.iobitmap) + port / 8;
+        let byte = virt(self.iobitmap) + at as u64;
         // SAFETY: the byte lies in the Pd's own two bitmap frames.
         unsafe {
             let v = core::ptr::read_volatile(byte as *const u8);
-            let bit = 1u8 << (port % 8);
-            core::ptr::write_volatile(byte as *mut u8, if allowed { v & !bit } else { v | bit });
+            core::ptr::write_volatile(byte as *mut u8, iobitmap::with_bits(v, mask, allowed));
         }
     }
 
