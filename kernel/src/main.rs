@@ -160,6 +160,11 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             let v = unsafe { core::ptr::read_volatile(0xffff_ffff_7fff_f000 as *const u64) };
             println!("crash test failed: read {v:#x}");
         }
+        Some(CrashTest::Loan) => {
+            println!("crash test: two loans of one object");
+            obj::loans::lend_twice();
+            println!("crash test: not caught (a release kernel does not check loans)");
+        }
         Some(CrashTest::Return) => {
             println!("crash test: portal entry addresses are not checked");
             hypercall::UNCHECKED_PORTAL_IPS.store(true, core::sync::atomic::Ordering::Relaxed);

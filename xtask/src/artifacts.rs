@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::paths::{Paths, Profile, TARGET};
+use crate::tiers::Tier;
 
 /// Flags for the target artifacts: non-PIE static executables. With `--target`, cargo
 /// applies them to the target crates only, not to build scripts.
@@ -24,14 +25,18 @@ pub struct Built {
     pub kernel_elf32: PathBuf,
     /// The roottask ELF.
     pub roottask: PathBuf,
+    /// The 32-bit copy of the checked kernel (`target/facet-checked.elf32`), if built.
+    pub checked_kernel_elf32: Option<PathBuf>,
 }
 
 impl Built {
     /// The artifacts of an earlier build (for `--no-build`); fails if they are missing.
     pub fn existing(paths: &Paths, profile: Profile) -> Result<Built, String> {
+        let checked = paths.checked_kernel_elf32();
         let built = Built {
             kernel_elf32: paths.kernel_elf32(),
             roottask: paths.roottask(profile),
+            checked_kernel_elf32: checked.is_file().then_some(checked),
         };
         for p in [&built.kernel_elf32, &built.roottask] {
             if !p.is_file() {
@@ -42,6 +47,20 @@ impl Built {
             }
         }
         Ok(built)
+    }
+
+    /// The artifacts a tier boots: its kernel is the checked one if it asks for it.
+    pub fn for_tier(&self, tier: &Tier) -> Result<Built, String> {
+        if !tier.checked_kernel {
+            return Ok(self.clone());
+        }
+        match &self.checked_kernel_elf32 {
+            Some(k) => Ok(Built {
+                kernel_elf32: k.clone(),
+                ..self.clone()
+            }),
+            None => Err("the checked kernel was not built".into()),
+        }
     }
 }
 
@@ -57,8 +76,14 @@ pub fn cargo(paths: &Paths) -> Command {
 pub fn cargo_target(paths: &Paths, subcommand: &str, profile: Profile) -> Command {
     let mut cmd = cargo(paths);
     cmd.arg(subcommand);
-    if profile == Profile::Release {
-        cmd.arg("--release");
+    match profile {
+        Profile::Release => {
+            cmd.arg("--release");
+        }
+        Profile::Checked => {
+            cmd.args(["--profile", "checked"]);
+        }
+        Profile::Debug => {}
     }
     cmd.args(["--target", TARGET]);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", TARGET_RUSTFLAGS);
@@ -81,7 +106,24 @@ pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     Ok(Built {
         kernel_elf32: elf32,
         roottask: paths.roottask(profile),
+        checked_kernel_elf32: None,
     })
+}
+
+/// Builds the checked kernel (release with debug assertions, `[profile.checked]`) and
+/// its 32-bit copy, for the tiers that boot it.
+pub fn build_checked(paths: &Paths) -> Result<PathBuf, String> {
+    let mut cmd = cargo_target(paths, "build", Profile::Checked);
+    cmd.args(["-p", "facet-kernel"]);
+    run(&mut cmd, "cargo build (checked kernel)")?;
+    let elf32 = paths.checked_kernel_elf32();
+    let mut objcopy = Command::new("objcopy");
+    objcopy
+        .args(["-O", "elf32-i386"])
+        .arg(paths.kernel_elf64(Profile::Checked))
+        .arg(&elf32);
+    run(&mut objcopy, "objcopy -O elf32-i386 (checked kernel)")?;
+    Ok(elf32)
 }
 
 /// Writes the non-ELF module of the `bad-roottask` tier: 4 KiB of 0x55.

@@ -70,7 +70,10 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     println!("==> tier {}: {}", tier.name, tier.about);
     let started = Instant::now();
     let run = match &ctx.built {
-        Ok(built) => attempt(ctx.paths, built, tier),
+        Ok(built) => match built.for_tier(tier) {
+            Ok(built) => attempt(ctx.paths, &built, tier),
+            Err(e) => Attempt::failed(format!("not run: {e}")),
+        },
         Err(e) => Attempt::failed(format!("not run: the build failed ({e})")),
     };
     let seconds = started.elapsed().as_secs_f64();

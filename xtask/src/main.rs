@@ -286,7 +286,13 @@ fn test(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
         Built::existing(paths, Profile::Release)
     } else {
         println!("==> building kernel and roottask (release)");
-        artifacts::build(paths, Profile::Release)
+        artifacts::build(paths, Profile::Release).and_then(|mut b| {
+            if selected.iter().any(|t| t.checked_kernel) {
+                println!("==> building the checked kernel (release with debug assertions)");
+                b.checked_kernel_elf32 = Some(artifacts::build_checked(paths)?);
+            }
+            Ok(b)
+        })
     };
     if let Err(e) = &built {
         eprintln!("xtask: {e}");

@@ -73,6 +73,9 @@ pub struct Tier {
     pub expect: Expect,
     /// Runs only where the host has hardware KVM (`kvm_intel` or `kvm_amd`).
     pub needs_hardware_kvm: bool,
+    /// Boots the checked kernel (release with debug assertions, `[profile.checked]`)
+    /// instead of the release one.
+    pub checked_kernel: bool,
 }
 
 const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
@@ -97,6 +100,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: true,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "tcg-intel",
@@ -117,6 +121,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "tcg-smp1",
@@ -132,6 +137,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "kvm",
@@ -147,6 +153,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: true,
+        checked_kernel: false,
     },
     Tier {
         name: "tcg-iommu",
@@ -180,6 +187,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "grub-mb1",
@@ -199,6 +207,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "grub-mb2",
@@ -218,6 +227,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "bochs-vmx",
@@ -238,6 +248,7 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "bochs-return",
@@ -253,6 +264,38 @@ pub const TIERS: &[Tier] = &[
             wx_monitor: false,
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "checked",
+        about: "the checked kernel (debug assertions, the one-loan check of obj::with): QEMU TCG, AMD EPYC (SVM), 2 CPUs",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=2",
+        emulator_args: TCG_EPYC,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "features: XSAVE FSGSBASE SVM NPT"],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: true,
+    },
+    Tier {
+        name: "checked-loan",
+        about: "the checked kernel catches two loans of one object (crash=loan)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial crash=loan",
+        roottask_args: "",
+        emulator_args: TCG_EPYC,
+        timeout_s: 60,
+        expect: Expect::Fatal {
+            must_contain: &["FACET PANIC", "crash test: two loans of one object", "one-loan rule"],
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: true,
     },
     Tier {
         name: "panic",
@@ -267,6 +310,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &["FACET PANIC", "crash test"],
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "exception",
@@ -281,6 +325,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &["FACET EXCEPTION", "#PF", "cr2"],
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "old-cpu",
@@ -295,6 +340,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &["lacks XSAVE or FSGSBASE"],
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "no-roottask",
@@ -309,6 +355,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &["no roottask module"],
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
     Tier {
         name: "bad-roottask",
@@ -323,6 +370,7 @@ pub const TIERS: &[Tier] = &[
             must_contain: &["roottask", "not an ELF"],
         },
         needs_hardware_kvm: false,
+        checked_kernel: false,
     },
 ];
 

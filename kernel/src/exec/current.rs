@@ -138,6 +138,8 @@ pub fn arg1_args<A: Args>(arg1: u64) -> A {
 impl Deref for CurrentFrame {
     type Target = Frame;
     fn deref(&self) -> &Frame {
+        // Rule 2 of the token, as far as a check at the moment of access sees it.
+        crate::obj::loans::assert_not_lent(crate::arch::percpu::current_ec());
         // SAFETY: the pointer names the running Ec's frame (which lives while the Ec is
         // on the CPU: reaping leaves a running Ec alone, `obj::left_cpu`) or the CPU's
         // idle frame; the token's rules keep this the only way to it.
@@ -147,6 +149,7 @@ impl Deref for CurrentFrame {
 
 impl DerefMut for CurrentFrame {
     fn deref_mut(&mut self) -> &mut Frame {
+        crate::obj::loans::assert_not_lent(crate::arch::percpu::current_ec());
         // SAFETY: as for `deref`.
         unsafe { &mut *frame_ptr() }
     }
