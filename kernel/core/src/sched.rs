@@ -2,9 +2,11 @@
 //! the walks along call and helping chains of execution contexts.
 //!
 //! Scs and Ecs are named by handle (0: none), and their links are read and written
-//! through two small traits, [`ScLinks`] and [`EcLinks`], which the kernel implements
-//! over its object store and host tests over arrays. The queues hold no lock of their
-//! own: the kernel keeps them per CPU under one.
+//! through small traits, [`ScLinks`], [`ParkLinks`] and [`EcLinks`], which the kernel
+//! implements over its object store and host tests over arrays. The queues hold no lock
+//! of their own: the kernel keeps them per CPU under one. Besides the run queues, an Sc
+//! whose chain stops at a waiting Ec may be parked on that Ec ([`park`]), to look again
+//! when it wakes.
 //!
 //! Invariants [`RunQueues`] keeps: an Sc is in at most one queue, exactly when its
 //! `queued` flag is set; each queue's tail is its last Sc (0 for an empty queue), whose
@@ -102,6 +104,55 @@ impl<const P: usize> RunQueues<P> {
         self.head
             .get(prio + 1..)
             .is_some_and(|h| h.iter().any(|&sc| sc != 0))
+    }
+}
+
+/// The links of the lists of Scs parked on an Ec (`park`): each Ec heads a doubly
+/// linked list, newest first, through the Scs' `next` and `prev`; each parked Sc names
+/// its Ec. Every operation is one access to one object.
+pub trait ParkLinks {
+    /// Makes `sc` the head of Ec `on`'s list; returns the old head (0: none), `None` if
+    /// `on` is not an Ec.
+    fn push_head(&mut self, on: u64, sc: u64) -> Option<u64>;
+    /// Sets the head of Ec `on`'s list.
+    fn set_head(&mut self, on: u64, sc: u64);
+    /// Links `sc` as parked on `on` before `next` (first in the list), not queued.
+    fn link_parked(&mut self, sc: u64, on: u64, next: u64);
+    /// Sets the Sc before `sc` in its list.
+    fn set_prev(&mut self, sc: u64, prev: u64);
+    /// Sets the Sc after `sc` in its list.
+    fn set_next(&mut self, sc: u64, next: u64);
+    /// `sc`'s Ec and neighbours (on, prev, next), cleared if it is parked; `None` if
+    /// `sc` is not an Sc.
+    fn take_parked(&mut self, sc: u64) -> Option<(u64, u64, u64)>;
+}
+
+/// Parks `sc` (neither queued nor running) on Ec `on`, first in its list.
+pub fn park(l: &mut impl ParkLinks, sc: u64, on: u64) {
+    let Some(head) = l.push_head(on, sc) else {
+        return;
+    };
+    l.link_parked(sc, on, head);
+    if head != 0 {
+        l.set_prev(head, sc);
+    }
+}
+
+/// Takes `sc` off the Ec it is parked on, if any.
+pub fn unpark(l: &mut impl ParkLinks, sc: u64) {
+    let Some((on, prev, next)) = l.take_parked(sc) else {
+        return;
+    };
+    if on == 0 {
+        return;
+    }
+    if prev == 0 {
+        l.set_head(on, next);
+    } else {
+        l.set_next(prev, next);
+    }
+    if next != 0 {
+        l.set_prev(next, prev);
     }
 }
 

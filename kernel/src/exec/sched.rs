@@ -12,7 +12,9 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
-use facet_kcore::sched::{self as core_sched, EcChain, EcLinks, RunQueues, ScLinks, Wait};
+use facet_kcore::sched::{
+    self as core_sched, EcChain, EcLinks, ParkLinks, RunQueues, ScLinks, Wait,
+};
 
 use crate::obj::ec::{Ec, State};
 use crate::obj::sc::Sc;
@@ -32,8 +34,8 @@ static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     })
 }; NUM_CPU];
 
-/// The links of the objects, as the portable queue operations and chain walks read and
-/// write them: each operation one loan of one object.
+/// The links of the objects, as the portable queue and park-list operations and chain
+/// walks read and write them: each operation one loan of one object.
 struct Objects;
 
 impl ScLinks for Objects {
@@ -59,6 +61,40 @@ impl ScLinks for Objects {
             s.next
         })
         .unwrap_or(0)
+    }
+}
+
+impl ParkLinks for Objects {
+    fn push_head(&mut self, on: u64, sc: u64) -> Option<u64> {
+        with::<Ec, _>(on, |e| core::mem::replace(&mut e.parked, sc))
+    }
+    fn set_head(&mut self, on: u64, sc: u64) {
+        with::<Ec, _>(on, |e| e.parked = sc);
+    }
+    fn link_parked(&mut self, sc: u64, on: u64, next: u64) {
+        with::<Sc, _>(sc, |s| {
+            s.next = next;
+            s.prev = 0;
+            s.parked_on = on;
+            s.queued = false;
+        });
+    }
+    fn set_prev(&mut self, sc: u64, prev: u64) {
+        with::<Sc, _>(sc, |s| s.prev = prev);
+    }
+    fn set_next(&mut self, sc: u64, next: u64) {
+        with::<Sc, _>(sc, |s| s.next = next);
+    }
+    fn take_parked(&mut self, sc: u64) -> Option<(u64, u64, u64)> {
+        with::<Sc, _>(sc, |s| {
+            let links = (s.parked_on, s.prev, s.next);
+            if s.parked_on != 0 {
+                s.parked_on = 0;
+                s.prev = 0;
+                s.next = 0;
+            }
+            links
+        })
     }
 }
 
@@ -226,44 +262,12 @@ pub fn enqueue(sc: Handle) {
 /// change is the only one that can let their chain go on, so that no scheduling event
 /// elsewhere costs more for them (NOVA queues such Scs on the Ec likewise).
 fn park(sc: Handle, on: Handle) {
-    let Some(head) = with::<Ec, _>(on, |e| core::mem::replace(&mut e.parked, sc)) else {
-        return;
-    };
-    with::<Sc, _>(sc, |s| {
-        s.next = head;
-        s.prev = 0;
-        s.parked_on = on;
-        s.queued = false;
-    });
-    if head != 0 {
-        with::<Sc, _>(head, |h| h.prev = sc);
-    }
+    core_sched::park(&mut Objects, sc, on);
 }
 
 /// Takes `sc` off the Ec it is parked on, if any.
 fn unpark(sc: Handle) {
-    let Some((on, prev, next)) = with::<Sc, _>(sc, |s| {
-        let links = (s.parked_on, s.prev, s.next);
-        if s.parked_on != 0 {
-            s.parked_on = 0;
-            s.prev = 0;
-            s.next = 0;
-        }
-        links
-    }) else {
-        return;
-    };
-    if on == 0 {
-        return;
-    }
-    if prev == 0 {
-        with::<Ec, _>(on, |e| e.parked = next);
-    } else {
-        with::<Sc, _>(prev, |p| p.next = next);
-    }
-    if next != 0 {
-        with::<Sc, _>(next, |n| n.prev = prev);
-    }
+    core_sched::unpark(&mut Objects, sc);
 }
 
 /// Every Sc parked on `ec` goes back to its queue, to look again (`ec` woke up or is

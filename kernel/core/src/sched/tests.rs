@@ -245,3 +245,92 @@ fn chains_are_walked_up_to_the_bound() {
         assert_eq!(chain_reaches(&e, 1, last + 1), !within);
     }
 }
+
+/// Sc and Ec park links in arrays: Scs 1..SCS, Ecs 1..ECS (handle 0 and those past
+/// the end are not Ecs).
+struct Parks {
+    next: Vec<u64>,
+    prev: Vec<u64>,
+    on: Vec<u64>,
+    queued: Vec<bool>,
+    head: Vec<u64>,
+}
+
+const ECS: usize = 6;
+
+impl ParkLinks for Parks {
+    fn push_head(&mut self, on: u64, sc: u64) -> Option<u64> {
+        let h = self.head.get_mut(on as usize).filter(|_| on != 0)?;
+        Some(core::mem::replace(h, sc))
+    }
+    fn set_head(&mut self, on: u64, sc: u64) {
+        self.head[on as usize] = sc;
+    }
+    fn link_parked(&mut self, sc: u64, on: u64, next: u64) {
+        let i = sc as usize;
+        (self.next[i], self.prev[i], self.on[i], self.queued[i]) = (next, 0, on, false);
+    }
+    fn set_prev(&mut self, sc: u64, prev: u64) {
+        self.prev[sc as usize] = prev;
+    }
+    fn set_next(&mut self, sc: u64, next: u64) {
+        self.next[sc as usize] = next;
+    }
+    fn take_parked(&mut self, sc: u64) -> Option<(u64, u64, u64)> {
+        let i = sc as usize;
+        let links = (self.on[i], self.prev[i], self.next[i]);
+        if self.on[i] != 0 {
+            (self.on[i], self.prev[i], self.next[i]) = (0, 0, 0);
+        }
+        Some(links)
+    }
+}
+
+#[test]
+fn park_lists_follow_the_model() {
+    let mut rng = Rng(0x5eed_0a4c);
+    for _ in 0..50 {
+        let mut l = Parks {
+            next: std::vec![0; SCS],
+            prev: std::vec![0; SCS],
+            on: std::vec![0; SCS],
+            queued: std::vec![false; SCS],
+            head: std::vec![0; ECS],
+        };
+        // Per Ec, its parked Scs newest first.
+        let mut model: Vec<VecDeque<u64>> = (0..ECS).map(|_| VecDeque::new()).collect();
+        for _ in 0..2_000 {
+            let sc = 1 + rng.below(SCS as u64 - 1);
+            if rng.below(2) == 0 && l.on[sc as usize] == 0 {
+                let on = rng.below(ECS as u64 + 1);
+                l.queued[sc as usize] = true;
+                park(&mut l, sc, on);
+                if on != 0 && (on as usize) < ECS {
+                    model[on as usize].push_front(sc);
+                    assert!(!l.queued[sc as usize]);
+                } else {
+                    assert_eq!(l.on[sc as usize], 0, "not parked on a non-Ec");
+                }
+            } else {
+                unpark(&mut l, sc);
+                for m in model.iter_mut() {
+                    m.retain(|&x| x != sc);
+                }
+                assert_eq!((l.on[sc as usize], l.prev[sc as usize]), (0, 0));
+            }
+            // Each list forwards and backwards.
+            for (ec, want) in model.iter().enumerate().skip(1) {
+                let mut fwd = Vec::new();
+                let (mut prev, mut cur) = (0, l.head[ec]);
+                while cur != 0 {
+                    assert_eq!(l.prev[cur as usize], prev);
+                    assert_eq!(l.on[cur as usize], ec as u64);
+                    fwd.push(cur);
+                    assert!(fwd.len() < SCS);
+                    (prev, cur) = (cur, l.next[cur as usize]);
+                }
+                assert_eq!(fwd, want.iter().copied().collect::<Vec<_>>());
+            }
+        }
+    }
+}
