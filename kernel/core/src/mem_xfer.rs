@@ -54,16 +54,17 @@ pub fn page(sb: u64, rb: u64, i: u64, guest: bool, source: Source) -> Option<Opt
     }
 }
 
-/// The pages of a delegation in order, as [`page`] decides: each item is a page pair to
-/// map, or `None` for one to skip; the iteration ends where the delegation ends.
+/// The first `count` pages of a delegation (`units(order)` for `2^order` pages) in
+/// order, as [`page`] decides: each item is a page pair to map, or `None` for one to
+/// skip; the iteration ends where the delegation ends.
 pub fn pages(
     sb: u64,
     rb: u64,
-    order: u32,
+    count: u64,
     guest: bool,
     source: Source,
 ) -> impl Iterator<Item = Option<(u64, u64)>> {
-    (0..units(order)).map_while(move |i| page(sb, rb, i, guest, source))
+    (0..count).map_while(move |i| page(sb, rb, i, guest, source))
 }
 
 /// The rights (`perm::MEM_*`) of a present mapping: readable, and writable or

@@ -12,7 +12,7 @@ use facet_abi::hypercall::delegate as dflag;
 use facet_abi::layout::USER_ADDR;
 use facet_abi::perm;
 use facet_kcore::capspace::{self, Cap, PORT_BITS};
-use facet_kcore::mem_xfer;
+use facet_kcore::mem_xfer::{self, MAX_UNITS};
 use facet_kcore::paging::{Attrs, PageSize, PageTable};
 use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
@@ -153,6 +153,7 @@ enum Subspace {
 }
 
 fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, sub: Subspace) {
+    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
     let guest = sub != Subspace::Host;
     let dpt = match sub {
         Subspace::Host => with::<Pd, _>(dst, |p| Some(p.page_table())).flatten(),
@@ -171,7 +172,7 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
         mem_xfer::Source::Kernel
     };
     // Which pages map where, and the bounds of each space: `facet_kcore::mem_xfer`.
-    for (s, d) in mem_xfer::pages(sb, rb, order, guest, source).flatten() {
+    for (s, d) in mem_xfer::pages(sb, rb, pages, guest, source).flatten() {
         // Source page and the rights it has there.
         let (phys, have) = match &spt {
             None => {
@@ -234,9 +235,9 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
     }
 }
 
-/// Unmaps `[base, base + 2^order)` pages (at most [`mem_xfer::MAX_UNITS`]) below page `limit`.
+/// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`.
 fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64) {
-    let pages = mem_xfer::units(order);
+    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
     let mut mem = kspace::phys();
     let mut frames = PoolFrames;
     for i in 0..pages {

@@ -59,7 +59,7 @@ fn pages_follow_the_model() {
         if units(order) > 4096 && rng.below(4) != 0 {
             continue;
         }
-        let got: Vec<_> = pages(sb, rb, order, guest, source).collect();
+        let got: Vec<_> = pages(sb, rb, units(order), guest, source).collect();
         assert_eq!(
             got,
             model(sb, rb, order, guest, source),
@@ -96,7 +96,10 @@ fn the_bounds_themselves() {
     assert_eq!(units(20), MAX_UNITS);
     assert_eq!(units(63), MAX_UNITS);
     assert_eq!(units(64), MAX_UNITS);
-    assert_eq!(pages(0, 0, 40, false, Source::Pd).count() as u64, MAX_UNITS);
+    assert_eq!(
+        pages(0, 0, units(40), false, Source::Pd).count() as u64,
+        MAX_UNITS
+    );
 }
 
 #[test]
