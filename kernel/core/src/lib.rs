@@ -16,6 +16,7 @@ pub mod buddy;
 pub mod capspace;
 pub mod cmdline;
 pub mod elf;
+pub mod iommu;
 pub mod memmap;
 pub mod msr_policy;
 pub mod paging;
