@@ -1,6 +1,6 @@
-//! Building what the emulators boot: the kernel, the roottask and the console service
-//! (cargo, for the bare target with static relocation), the 32-bit kernel copy
-//! (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue ISOs
+//! Building what the emulators boot: the kernel, the roottask, the console service and
+//! the edu driver (cargo, for the bare target with static relocation), the 32-bit kernel
+//! copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue ISOs
 //! (grub-mkrescue).
 
 use std::env;
@@ -15,7 +15,12 @@ use crate::paths::{Paths, Profile, TARGET};
 pub const TARGET_RUSTFLAGS: &str = "-Crelocation-model=static";
 
 /// The packages `cargo xtask build` builds.
-pub const TARGET_PACKAGES: [&str; 3] = ["facet-kernel", "facet-roottask", "facet-console"];
+pub const TARGET_PACKAGES: [&str; 4] = [
+    "facet-kernel",
+    "facet-roottask",
+    "facet-console",
+    "facet-edu",
+];
 
 /// The artifacts the emulators need.
 #[derive(Clone, Debug)]
@@ -65,13 +70,17 @@ pub fn cargo_target(paths: &Paths, subcommand: &str, profile: Profile) -> Comman
     cmd
 }
 
-/// Builds the kernel, the roottask and the console service, and the 32-bit kernel copy.
+/// Builds the kernel, the roottask, the console service and the edu driver, and the
+/// 32-bit kernel copy.
 pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     let mut cmd = cargo_target(paths, "build", profile);
     for p in TARGET_PACKAGES {
         cmd.args(["-p", p]);
     }
-    run(&mut cmd, "cargo build (kernel, roottask and console)")?;
+    run(
+        &mut cmd,
+        "cargo build (kernel, roottask, console and edu driver)",
+    )?;
 
     let elf64 = paths.kernel_elf64(profile);
     let elf32 = paths.kernel_elf32();
