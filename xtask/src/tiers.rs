@@ -123,15 +123,22 @@ pub const TIERS: &[Tier] = &[
     },
     Tier {
         name: "tcg-smp1",
-        about: "QEMU TCG, AMD EPYC (SVM), a single CPU, no TLB tags (nopcid novpid)",
+        about: "QEMU TCG, AMD EPYC (SVM) with protection keys, a single CPU, no TLB tags (nopcid novpid)",
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial nopcid novpid",
         roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=1",
-        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "1"],
+        // PKU (which EPYC lacks): guests get protection keys, and the kernel switches
+        // PKRU with their XSAVE state (XCR0 bit 9).
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC,+pku", "-smp", "1"],
         timeout_s: 120,
         expect: Expect::Suite {
-            must_contain: &[GREETING, "smp: 1 CPU(s) online", "pcid=false vpid=false"],
+            must_contain: &[
+                GREETING,
+                "smp: 1 CPU(s) online",
+                "pcid=false vpid=false",
+                "cpu: enabled xcr0=0x207",
+            ],
             wx_monitor: false,
         },
         needs_hardware_kvm: false,

@@ -356,6 +356,26 @@ pub const VM_LONG_RAM: Frames = Frames::new(0x0101_0000, 8);
 pub const VM_SMP: Sels = Sels::new(2600, 8 * 16);
 pub const VM_SMP_EVENTS: Events = Events::vm(16384, 16);
 pub const VM_SMP_UTCBS: Pages = Pages::new(0x3006_0000, 16);
+/// What one guest must not see of another, and what a VMM must not be able to do to a
+/// CPU: eight more test VMs, eight selectors each (`vm::debug_registers_are_per_vcpu` 0
+/// and 1, `vm::protection_keys_are_per_vcpu` 2 and 3, `vm::revoked_guest_memory_faults`
+/// 4, `vm::stale_guest_translations_do_not_survive_their_pd` 5 and 6,
+/// `vm::parked_activity_states_are_left` 7).
+pub const VM_ISOLATION: Sels = Sels::new(4500, 8 * 8);
+pub const VM_ISOLATION_EVENTS: Events = Events::vm(36864, 8);
+pub const VM_ISOLATION_UTCBS: Pages = Pages::new(0x3500_0000, 8);
+/// `vm::revoked_guest_memory_faults`: the guest's data page as the VMM sees it, and the
+/// RAM behind it.
+pub const VM_REVOKED: Pages = Pages::new(SCRATCH + 0xc0_0000, 1);
+pub const VM_REVOKED_RAM: Frames = Frames::new(0x0106_0000, 1);
+/// `vm::stale_guest_translations_do_not_survive_their_pd`: the first child's data page
+/// as the VMM sees it, and the RAM behind it.
+pub const VM_STALE: Pages = Pages::new(SCRATCH + 0xc1_0000, 1);
+pub const VM_STALE_RAM: Frames = Frames::new(0x0106_1000, 1);
+/// `vm::parked_activity_states_are_left`: the page mapped, read and revoked for a TLB
+/// shootdown, and the RAM behind it.
+pub const VM_PARKED_SHOOTDOWN: Pages = Pages::new(SCRATCH + 0xc2_0000, 1);
+pub const VM_PARKED_SHOOTDOWN_RAM: Frames = Frames::new(0x0106_2000, 1);
 
 // ---- smp ----
 
@@ -520,6 +540,15 @@ const MAP: &[Claim] = &[
     sels("vm smp", VM_SMP),
     events("vm smp", VM_SMP_EVENTS),
     pages("vm smp", VM_SMP_UTCBS),
+    sels("vm isolation", VM_ISOLATION),
+    events("vm isolation", VM_ISOLATION_EVENTS),
+    pages("vm isolation", VM_ISOLATION_UTCBS),
+    pages("vm revoked", VM_REVOKED),
+    ram("vm revoked", VM_REVOKED_RAM),
+    pages("vm stale", VM_STALE),
+    ram("vm stale", VM_STALE_RAM),
+    pages("vm parked", VM_PARKED_SHOOTDOWN),
+    ram("vm parked", VM_PARKED_SHOOTDOWN_RAM),
     sels("smp", SMP),
     events("smp", SMP_EVENTS),
     pages("smp handlers", SMP_HANDLER_UTCBS),

@@ -3,12 +3,17 @@
 //! is a [`vmm::TestVm`]; the first test maps the first VM's memory, which the later
 //! guests' code goes into.
 
+mod activity;
 mod apic;
 mod bad;
 mod cr2;
 mod crmon;
+mod debug;
 mod long;
+mod pkru;
+mod revoke;
 mod smp;
+mod stale;
 mod vmm;
 mod window;
 
@@ -24,12 +29,17 @@ use facet_rt::entry::Stack;
 use facet_rt::hypercall::{create_ec, ec_flags, ec_recall, pd_ctrl_delegate, reply};
 use facet_rt::utcb::Utcb;
 
+pub use activity::parked_activity_states_are_left;
 pub use apic::apic_access_page;
 pub use bad::malformed_state_is_refused_and_repairable;
 pub use cr2::guest_cr2_follows_mtd_cr;
 pub use crmon::{monitored_cr0_bit_exits, vmm_timeout_exits};
+pub use debug::debug_registers_are_per_vcpu;
 pub use long::long_mode_guest_beside_a_spinning_vm;
+pub use pkru::protection_keys_are_per_vcpu;
+pub use revoke::revoked_guest_memory_faults;
 pub use smp::vcpus_on_every_cpu;
+pub use stale::stale_guest_translations_do_not_survive_their_pd;
 pub use window::intercepts_and_interrupt_window;
 
 use super::fixture::{VMS, VM_EVENTS, VM_GUEST, VM_GUEST_RAM, VM_UTCBS};
