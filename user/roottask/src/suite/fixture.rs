@@ -297,17 +297,17 @@ pub const IRQ_CHECKS: Sels = Sels::new(4400, 3);
 // ---- iommu ----
 
 /// The device's two domains (children), GSI 100's and 101's semaphores, a semaphore.
-pub const IOMMU: Sels = Sels::new(4500, 5);
+pub const IOMMU: Sels = Sels::new(4600, 5);
 /// The pages the device may reach (A, B), one it must not (P), and the host bridge's
 /// configuration page, in the roottask; the RAM behind the first three.
-pub const IOMMU_PAGES: Pages = Pages::new(SCRATCH + 0xc0_0000, 4);
+pub const IOMMU_PAGES: Pages = Pages::new(SCRATCH + 0xd0_0000, 4);
 pub const IOMMU_RAM: Frames = Frames::new(0x0108_0000, 3);
 /// Where the children map the device's configuration page and a RAM page (in a child).
-pub const IOMMU_CHILD: Pages = Pages::new(0x3500_0000, 2);
+pub const IOMMU_CHILD: Pages = Pages::new(0x3600_0000, 2);
 /// `iommu::edu_driver_serves_clients`: the child client, its handler and portal, and
 /// the handler's UTCB (in the child).
-pub const EDU_CLIENT: Sels = Sels::new(4520, 3);
-pub const EDU_CLIENT_UTCB: Pages = Pages::new(0x3510_0000, 1);
+pub const EDU_CLIENT: Sels = Sels::new(4620, 3);
+pub const EDU_CLIENT_UTCB: Pages = Pages::new(0x3610_0000, 1);
 /// The roottask's launcher (`init::Init::for_tests`): its selectors (its own objects,
 /// the capabilities programs send it, its event semaphore), its handlers' UTCBs and
 /// stacks, where it looks at modules' command lines and at configuration pages, its
