@@ -43,12 +43,13 @@ fn semaphore(gsi: u64, sel: u64) -> TestResult {
 }
 
 /// Raises the device's interrupt with the message `(address, data)`; whether either
-/// semaphore saw it within a few milliseconds.
+/// semaphore saw it within 200 ms (the message is sent as the raise is written; what
+/// arrives later still fails the checks at the test's end).
 fn raise(e: &Env, address: u64, data: u32) -> Result<bool, Fail> {
     edu::program_msi(address, data)?;
     reg_write(regs::IRQ_RAISE, 1);
     reg_write(regs::IRQ_ACK, 1);
-    let soon = facet_rt::cpu::rdtsc() + 20 * e.per_ms();
+    let soon = facet_rt::cpu::rdtsc() + 200 * e.per_ms();
     let own = sm_down_until(OWN, soon).is_ok();
     let other = sm_down_until(OTHER, 1).is_ok();
     Ok(own || other)
