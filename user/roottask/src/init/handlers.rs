@@ -187,7 +187,11 @@ extern "C" fn on_event(id: u64) -> ! {
                 parent::REGISTER_CONSOLE => super::console_registered(program, h, window),
                 parent::REGISTER_SERVICE => super::service_registered(program, h, window),
                 parent::EXIT => {
-                    super::program_exited(program, arg);
+                    let on = super::Speaker {
+                        cpu: cpu as u32,
+                        utcb: h,
+                    };
+                    super::program_exited(program, arg, on);
                     0
                 }
                 _ => 1,
@@ -198,13 +202,12 @@ extern "C" fn on_event(id: u64) -> ! {
             h.send(&[words]);
         }
         vector => {
-            super::program_faulted(
-                program,
-                vector,
-                h.get(u::RIP),
-                h.get(u::QUAL),
-                h.get(u::QUAL + 8),
-            );
+            let (rip, error, cr2) = (h.get(u::RIP), h.get(u::QUAL), h.get(u::QUAL + 8));
+            let on = super::Speaker {
+                cpu: cpu as u32,
+                utcb: h,
+            };
+            super::program_faulted(program, vector, rip, error, cr2, on);
             // The faulting EC goes with the program: its next attempt finds no portal.
             h.reply_with(0);
         }

@@ -228,7 +228,7 @@ impl Init {
         // nothing else. The configuration page the driver maps names the device; the
         // hint is the device's own requester id.
         assign_pci(p.pd, layout::CONFIG_VA, dev.rid as u64).map_err(|_| "assign_pci refused")?;
-        record(&p, false);
+        record(&p, None, false);
         *EDU.lock() = (None, dma);
         p.start(&mut self.sels)?;
         set_running(index, &p);
@@ -351,7 +351,7 @@ fn start_console(
     pd_ctrl_delegate(ROOT_SEL_PD, p.pd, gsi, FROM_KERNEL, window)
         .map_err(|_| "COM1's interrupt semaphore")?;
     p.give_device_memory("vga", 0xb8000, 1, VGA_VA)?;
-    record(&p, false);
+    record(&p, None, false);
     p.start(sels)?;
     set_running(index, &p);
     // Its registration comes through the roottask's handler on CPU 0.
@@ -372,8 +372,10 @@ fn start_console(
             let _ = pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, crd, DELEGATE, window);
         }
     };
-    if let Some(at) = console_sel::console_out(0) {
-        own(layout.output(0, 0), at, perm::PT_CALL);
+    for c in layout.cpu_list() {
+        if let Some(at) = console_sel::console_out(c) {
+            own(layout.output(0, c), at, perm::PT_CALL);
+        }
     }
     own(layout.input(0), console_sel::CONSOLE_IN, perm::PT_CALL);
     own(
@@ -436,13 +438,16 @@ fn start_program(
             }
         }
     }
-    record(&p, vm);
+    record(&p, Some(m), vm);
     if vm {
         VMS.lock().0 += 1;
     }
     p.start(sels)?;
     set_running(index, &p);
-    println!("init: started {} on CPU {cpu}", p.name());
+    match m.arg("name") {
+        Some(name) => println!("init: started {} ({name}) on CPU {cpu}", p.name()),
+        None => println!("init: started {} on CPU {cpu}", p.name()),
+    }
     Ok(())
 }
 
@@ -479,10 +484,13 @@ fn give_console_slot(p: &mut Program, slot: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-fn record(p: &Program, vm: bool) {
+/// Records a program before it starts, under its `name=` argument if it has one (a VM's
+/// name), else its module's name.
+fn record(p: &Program, m: Option<&Module>, vm: bool) {
+    let label = m.and_then(|m| m.arg("name")).unwrap_or(p.name());
     let mut name = [0u8; 16];
-    let n = p.name().len().min(16);
-    name[..n].copy_from_slice(&p.name().as_bytes()[..n]);
+    let n = label.len().min(16);
+    name[..n].copy_from_slice(&label.as_bytes()[..n]);
     if let Some(s) = STARTED.lock().get_mut(p.index) {
         *s = Some(Started {
             pd: p.pd,
@@ -490,16 +498,28 @@ fn record(p: &Program, vm: bool) {
             sc: 0,
             name,
             vm,
-            running: false,
+            // It may run (and exit or fault) as soon as `Program::start` made its SC,
+            // before `set_running`: that must count.
+            running: true,
         });
     }
 }
 
 fn set_running(index: usize, p: &Program) {
-    if let Some(Some(s)) = STARTED.lock().get_mut(index) {
-        s.ec = p.ec;
-        s.sc = p.sc;
-        s.running = true;
+    let ended = match STARTED.lock().get_mut(index) {
+        Some(Some(s)) => {
+            s.ec = p.ec;
+            s.sc = p.sc;
+            !s.running
+        }
+        _ => false,
+    };
+    // It ended while it was being started: `stop` could not name its EC and SC yet.
+    if ended {
+        for sel in [p.sc, p.ec] {
+            let _ =
+                facet_rt::hypercall::revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None);
+        }
     }
 }
 
@@ -568,9 +588,9 @@ pub fn stop_program(index: usize) -> bool {
 }
 
 /// Program `program` is done (it said so with `parent::EXIT`).
-fn program_exited(program: usize, code: u64) {
+fn program_exited(program: usize, code: u64, on: Speaker) {
     let Some(s) = stop(program) else { return };
-    println!("init: {} exited with {code}", name_of(&s));
+    on.say(format_args!("init: {} exited with {code}\n", name_of(&s)));
     if s.vm {
         let mut v = VMS.lock();
         v.0 = v.0.saturating_sub(1);
@@ -582,12 +602,12 @@ fn program_exited(program: usize, code: u64) {
 }
 
 /// An EC of program `program` faulted: the program is stopped.
-fn program_faulted(program: usize, vector: u64, rip: u64, error: u64, cr2: u64) {
+fn program_faulted(program: usize, vector: u64, rip: u64, error: u64, cr2: u64, on: Speaker) {
     let Some(s) = stop(program) else { return };
-    println!(
-        "init: {} stopped: exception {vector} at rip {rip:#x} (error {error:#x}, address {cr2:#x})",
+    on.say(format_args!(
+        "init: {} stopped: exception {vector} at rip {rip:#x} (error {error:#x}, address {cr2:#x})\n",
         name_of(&s)
-    );
+    ));
     if s.vm {
         let mut v = VMS.lock();
         v.0 = v.0.saturating_sub(1);
@@ -625,4 +645,49 @@ fn stop(program: usize) -> Option<Started> {
 fn name_of(s: &Started) -> &str {
     let n = s.name.iter().position(|&b| b == 0).unwrap_or(16);
     core::str::from_utf8(&s.name[..n]).unwrap_or("?")
+}
+
+/// Where a handler of the roottask prints: through the console's output portal of its
+/// own CPU (a portal's handler must be on the caller's CPU), from its own UTCB; straight
+/// to COM1 before the console runs.
+#[derive(Clone, Copy)]
+pub struct Speaker {
+    pub cpu: u32,
+    pub utcb: Utcb,
+}
+
+impl Speaker {
+    fn say(self, args: core::fmt::Arguments) {
+        if CONSOLE.lock().is_none() {
+            facet_rt::print!("{args}");
+            return;
+        }
+        let mut line = Line::default();
+        let _ = core::fmt::Write::write_fmt(&mut line, args);
+        let _ = facet_rt::console::write_on(self.cpu, self.utcb, &line.bytes[..line.len]);
+    }
+}
+
+/// A line formatted without a heap (longer ones are cut).
+struct Line {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line {
+            bytes: [0; 256],
+            len: 0,
+        }
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
 }

@@ -245,11 +245,16 @@ impl Program {
                 0
             };
             let block = phys.alloc(order).ok_or("out of memory")?;
-            let rights = if flags & facet_rt::start_info::REGION_WRITABLE != 0 {
+            let mut rights = if flags & facet_rt::start_info::REGION_WRITABLE != 0 {
                 perm::MEM_R | perm::MEM_W
             } else {
                 perm::MEM_R
             };
+            // A guest executes its RAM, and under SVM only what was delegated with the
+            // execute right: rights only shrink from here to the VMM's guest table.
+            if flags & facet_rt::start_info::REGION_GUEST != 0 {
+                rights |= perm::MEM_X;
+            }
             if !give(self.pd, block, order, va + done, rights) {
                 return Err("mapping memory failed");
             }
