@@ -37,7 +37,7 @@ pub struct Context<'a> {
 /// The counting kind of a tier's expectation.
 pub fn kind(tier: &Tier) -> Kind {
     match tier.expect {
-        Expect::Suite { .. } => Kind::Suite,
+        Expect::Suite { .. } | Expect::Linux => Kind::Suite,
         Expect::Fatal { .. } => Kind::Fatal,
     }
 }
@@ -68,6 +68,9 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         return TierOutcome::skipped(tier.name, kind, format!("missing {tool}"));
     }
     println!("==> tier {}: {}", tier.name, tier.about);
+    if tier.expect == Expect::Linux {
+        return run_linux(ctx, tier);
+    }
     let started = Instant::now();
     let run = match &ctx.built {
         Ok(built) => attempt(ctx.paths, built, tier),
@@ -104,6 +107,57 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         failed_lines: report.failed_tests.len() as u64,
         seconds,
         note: run.note,
+    }
+}
+
+/// The `linux` tier: its own machine and checks (`linux_tier`).
+fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
+    let started = Instant::now();
+    let logs = ctx.paths.logs();
+    let log_path = logs.join(format!("{}.log", tier.name));
+    let out_path = logs.join(format!("{}.out", tier.name));
+    let verdict = match &ctx.built {
+        Ok(built) => fs::create_dir_all(&logs)
+            .map_err(|e| format!("{}: {e}", logs.display()))
+            .and_then(|_| {
+                crate::linux_tier::run(
+                    ctx.paths,
+                    built,
+                    &log_path,
+                    &out_path,
+                    Duration::from_secs(tier.timeout_s),
+                )
+            }),
+        Err(e) => Err(format!("not run: the build failed ({e})")),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let (ok, failed, problems, command) = match verdict {
+        Ok(v) => (v.passed(), v.failed(), v.problems(), Some(v.command)),
+        Err(e) => (0, 1, vec![e], None),
+    };
+    let status = if problems.is_empty() {
+        println!("<== tier {}: ok ({ok} checks in {seconds:.1} s)", tier.name);
+        Status::Passed
+    } else {
+        let run = Attempt {
+            problems: problems.clone(),
+            log: fs::read_to_string(&log_path).unwrap_or_default(),
+            log_path: Some(log_path),
+            command,
+            outputs: vec![out_path],
+            ..Attempt::default()
+        };
+        print_failure(tier, &run, seconds);
+        Status::Failed(problems)
+    };
+    TierOutcome {
+        name: tier.name,
+        kind: Kind::Suite,
+        status,
+        ok_lines: ok,
+        failed_lines: failed,
+        seconds,
+        note: None,
     }
 }
 
@@ -255,6 +309,8 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
 fn judge(tier: &Tier, ending: Ending, log: &str) -> Vec<String> {
     let mut problems;
     match tier.expect {
+        // Judged by `run_linux`.
+        Expect::Linux => problems = Vec::new(),
         Expect::Fatal { must_contain } => {
             problems = protocol::fatal_problems(log, must_contain);
             if !problems.is_empty() {
@@ -297,6 +353,7 @@ fn stop_rule(tier: &Tier) -> impl FnMut(&str) -> bool {
     let mut fatal_since: Option<Instant> = None;
     let mut closed_since: Option<Instant> = None;
     move |log: &str| match expect {
+        Expect::Linux => false,
         Expect::Fatal { must_contain } => protocol::missing(log, must_contain).is_empty(),
         Expect::Suite { wx_monitor, .. } => {
             if fatal_since.is_none() && protocol::has_fatal(log) {

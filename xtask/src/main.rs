@@ -18,6 +18,7 @@ mod harness;
 mod host;
 mod launch;
 mod linux;
+mod linux_tier;
 mod monitor;
 mod paths;
 mod protocol;

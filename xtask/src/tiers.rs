@@ -60,6 +60,8 @@ pub enum Expect {
     Fatal {
         must_contain: &'static [&'static str],
     },
+    /// Linux guests under the VMM (`linux_tier`): the harness checks each guest's report.
+    Linux,
 }
 
 /// One on-target tier.
@@ -287,6 +289,18 @@ pub const TIERS: &[Tier] = &[
             ],
             wx_monitor: false,
         },
+        needs_hardware_kvm: false,
+    },
+    Tier {
+        name: "linux",
+        about: "QEMU TCG, AMD EPYC (SVM), 4 CPUs: two Debian Linux guests at once, each in a VMM of its own with 2 vCPUs, through the console service",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "exit-when-done",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC"],
+        timeout_s: 900,
+        expect: Expect::Linux,
         needs_hardware_kvm: false,
     },
     Tier {

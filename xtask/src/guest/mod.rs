@@ -12,7 +12,7 @@
 //! - `sha256.rs`: SHA-256 for the host's side of the data check.
 //! - `check.rs`: `cargo xtask guest-check`, the images booted directly under QEMU TCG.
 
-mod check;
+pub mod check;
 pub mod cpio;
 pub mod debian;
 pub mod init;
