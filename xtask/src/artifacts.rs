@@ -1,7 +1,7 @@
-//! Building what the emulators boot: the kernel, the roottask, the console service and
-//! the VMM (cargo, for the bare target with static relocation), the 32-bit kernel copy
-//! (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue ISOs
-//! (grub-mkrescue).
+//! Building what the emulators boot: the kernel, the roottask, the console service, the
+//! VMM and the edu driver (cargo, for the bare target with static relocation), the 32-bit
+//! kernel copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue
+//! ISOs (grub-mkrescue).
 
 use std::env;
 use std::fs;
@@ -16,11 +16,12 @@ use crate::tiers::Tier;
 pub const TARGET_RUSTFLAGS: &str = "-Crelocation-model=static";
 
 /// The packages `cargo xtask build` builds.
-pub const TARGET_PACKAGES: [&str; 4] = [
+pub const TARGET_PACKAGES: [&str; 5] = [
     "facet-kernel",
     "facet-roottask",
     "facet-console",
     "facet-vmm",
+    "facet-edu",
 ];
 
 /// The artifacts the emulators need.
@@ -95,14 +96,17 @@ pub fn cargo_target(paths: &Paths, subcommand: &str, profile: Profile) -> Comman
     cmd
 }
 
-/// Builds the kernel, the roottask, the console service and the VMM, and the 32-bit
-/// kernel copy.
+/// Builds the kernel, the roottask, the console service, the VMM and the edu driver,
+/// and the 32-bit kernel copy.
 pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     let mut cmd = cargo_target(paths, "build", profile);
     for p in TARGET_PACKAGES {
         cmd.args(["-p", p]);
     }
-    run(&mut cmd, "cargo build (kernel, roottask, console and VMM)")?;
+    run(
+        &mut cmd,
+        "cargo build (kernel, roottask, console, VMM and edu driver)",
+    )?;
 
     let elf64 = paths.kernel_elf64(profile);
     let elf32 = paths.kernel_elf32();

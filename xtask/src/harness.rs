@@ -231,6 +231,12 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
             let files = Files {
                 kernel_elf32: paths.rel(&built.kernel_elf32),
                 roottask: paths.rel(&built.roottask),
+                programs: paths.rel(
+                    built
+                        .roottask
+                        .parent()
+                        .unwrap_or_else(|| std::path::Path::new(".")),
+                ),
                 junk: paths.rel(&paths.junk_roottask()),
                 iso: paths.rel(&iso),
                 serial_log: paths.rel(&log_path),
