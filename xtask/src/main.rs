@@ -19,6 +19,7 @@ mod host;
 mod launch;
 mod linux;
 mod linux_tier;
+mod linux_vmx;
 mod monitor;
 mod paths;
 mod protocol;

@@ -72,6 +72,7 @@ pub fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let expect = Expect {
+        mode: Mode::Test,
         release: f.release.clone(),
         nproc: CPUS,
         sha256: init::test_data_sha256(),
@@ -135,6 +136,8 @@ pub fn qemu_args(
 /// What the guest must report.
 #[derive(Clone, Debug)]
 pub struct Expect {
+    /// Which `/init` ran (what it reports: [`Mode::report`]).
+    pub mode: Mode,
     pub release: String,
     pub nproc: u32,
     pub sha256: String,
@@ -155,15 +158,17 @@ pub fn guest_lines(text: &str) -> Vec<&str> {
 pub fn verify(text: &str, e: &Expect) -> Vec<String> {
     let lines = guest_lines(text);
     let mut problems = Vec::new();
-    let want = [
-        format!("kernel {}", e.release),
-        format!("nproc {}", e.nproc),
-        format!("sha256 {}", e.sha256),
-        "before-sleep".to_string(),
-        "after-sleep".to_string(),
-        "isolation ok".to_string(),
-        "done".to_string(),
-    ];
+    let want: Vec<String> = e
+        .mode
+        .report()
+        .iter()
+        .map(|&w| match w {
+            "kernel" => format!("kernel {}", e.release),
+            "nproc" => format!("nproc {}", e.nproc),
+            "sha256" => format!("sha256 {}", e.sha256),
+            w => w.to_string(),
+        })
+        .collect();
     let mut last = None;
     for w in &want {
         let key = w.split(' ').next().unwrap_or(w);
@@ -378,6 +383,7 @@ mod tests {
 
     fn expect() -> Expect {
         Expect {
+            mode: Mode::Test,
             release: "6.1.0-57-cloud-amd64".into(),
             nproc: 2,
             sha256: "3fdb603bd165ac64604dba93cdab12d1062defc411913000fb7d481a69373484".into(),
