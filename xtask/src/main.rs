@@ -12,6 +12,7 @@
 
 mod artifacts;
 mod bench;
+mod bench_linux;
 mod emulator;
 mod guest;
 mod harness;

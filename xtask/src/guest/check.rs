@@ -50,7 +50,11 @@ pub fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
             _ => return Err(format!("unexpected argument `{a}`\n{USAGE}")),
         }
     }
-    let opts = Opts { icount, cmdline };
+    let opts = Opts {
+        icount,
+        cmdline,
+        cpus: CPUS,
+    };
     if find_program(QEMU).is_none() {
         setup::packages()?;
     }
@@ -92,6 +96,8 @@ pub struct Opts {
     pub icount: bool,
     /// The kernel command line.
     pub cmdline: String,
+    /// `-smp`.
+    pub cpus: u32,
 }
 
 /// QEMU's arguments for booting `mode`; `serial` is the `-serial` value.
@@ -110,7 +116,7 @@ pub fn qemu_args(
         "-cpu",
         "EPYC",
         "-smp",
-        &CPUS.to_string(),
+        &opts.cpus.to_string(),
         "-m",
         "512",
         "-kernel",
@@ -517,6 +523,7 @@ facet-guest: done\r
         let mut opts = Opts {
             icount: false,
             cmdline: CMDLINE.into(),
+            cpus: CPUS,
         };
         let a = qemu_args(&paths, &images, Mode::Test, &opts, "file:x.log").join(" ");
         assert_eq!(

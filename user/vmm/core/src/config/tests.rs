@@ -22,6 +22,15 @@ fn defaults_and_vcpus() {
 }
 
 #[test]
+fn profile_is_a_bare_word() {
+    assert!(!parse("name=vm1").unwrap().profile);
+    assert!(parse("name=vm1 profile -- quiet").unwrap().profile);
+    assert_eq!(parse("profile=1"), Err(ArgsError::UnknownWord("profile=1")));
+    // After `--` it is the guest's.
+    assert!(!parse("-- profile").unwrap().profile);
+}
+
+#[test]
 fn bad_words_are_refused() {
     assert_eq!(parse("vcpus=0"), Err(ArgsError::BadVcpuCount("0")));
     assert_eq!(parse("vcpus=9"), Err(ArgsError::BadVcpuCount("9")));
