@@ -12,18 +12,8 @@ use facet_kcore::phys::PhysRead;
 
 use crate::sync::SpinLock;
 
-/// What the roottask learns through the HIP.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HipFacts {
-    pub root_table: u64,
-    pub pm1a_cnt: Option<Gas>,
-    pub pm1b_cnt: Option<Gas>,
-    pub pci_bus_start: u32,
-    pub mcfg_base: u64,
-    pub mcfg_size: u64,
-    pub dmar: u64,
-    pub hpet: u64,
-}
+/// What the roottask learns through the HIP (`facet_kcore::hip`).
+pub use facet_kcore::hip::AcpiFacts as HipFacts;
 
 static FACTS: SpinLock<HipFacts> = SpinLock::new(HipFacts {
     root_table: 0,
@@ -191,6 +181,16 @@ pub fn init(info: &BootInfo) {
         }
     }
     *FACTS.lock() = f;
+}
+
+/// The DMAR table, parsed again from where `init` found it (`None` without one, or if it
+/// is malformed: `init` said why).
+pub fn dmar() -> Option<facet_kcore::acpi::dmar::Dmar> {
+    let at = FACTS.lock().dmar;
+    if at == 0 {
+        return None;
+    }
+    facet_kcore::acpi::dmar::parse(&MappedPhys, at).ok()
 }
 
 /// The APIC ids of the usable CPUs the MADT lists, and how many more it lists than

@@ -16,6 +16,7 @@ mod console;
 mod entry;
 mod exec;
 mod hypercall;
+mod iommu;
 mod mem;
 mod obj;
 mod root;
@@ -149,6 +150,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     if !acpi::setup_ioapics() && arch::arch_ioapic_default() {
         println!("ioapic: no MADT; assuming one at 0xfec00000");
     }
+    // Before any other CPU runs (it reads PCI configuration space through a scratch
+    // mapping only this CPU knows) and before the roottask's HIP is built.
+    iommu::init(opts.iommu);
     let mut ids = [0u32; 64];
     let (n, dropped) = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
         for (i, id) in ids.iter_mut().enumerate().take(16) {
@@ -188,6 +192,11 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
             // read must fault so that the fault report can be tested.
             let v = unsafe { core::ptr::read_volatile(0xffff_ffff_7fff_f000 as *const u64) };
             println!("crash test failed: read {v:#x}");
+        }
+        Some(CrashTest::Loan) => {
+            println!("crash test: two loans of one object");
+            obj::loans::lend_twice();
+            println!("crash test: not caught (a release kernel does not check loans)");
         }
         Some(CrashTest::Return) => {
             println!("crash test: portal entry addresses are not checked");
@@ -336,10 +345,14 @@ fn self_test() {
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
 
-/// The HIP feature flags for virtualization this machine offers: the extension that
-/// was enabled, as the reference clears the flag of one it found unusable.
+/// The HIP feature flags: the IOMMU when DMA remapping is on, and the virtualization
+/// extension that was enabled, as the reference clears the flag of one it found unusable.
 pub fn hip_features() -> u32 {
-    (if vcpu::is_vmx() {
+    (if iommu::enabled() {
+        facet_abi::hip::FEAT_IOMMU
+    } else {
+        0
+    }) | (if vcpu::is_vmx() {
         facet_abi::hip::FEAT_VMX
     } else {
         0

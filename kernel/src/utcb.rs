@@ -1,75 +1,97 @@
-//! Moving message contents between UTCBs, and exception state between a UTCB and saved
-//! registers, as the reference's UTCB layout defines them.
-//!
-//! A UTCB page starts with a header of four words (items, translate CRD, delegate CRD,
-//! TLS); message words follow. `items` holds the number of untyped words in bits 15:0
-//! and of typed items in bits 31:16. The exception layout reuses the words after the
-//! header: MTD, instruction length, RIP, RFLAGS, interruptibility, injection, vector
-//! information, then RAX..RDI, R8..R15 and the two qualification words.
+//! UTCB access for the kernel: the exchange itself (`facet_kcore::utcb`: messages,
+//! exception state, typed items, windows) over the direct map, and the IPC fast path's
+//! one-instruction copy.
 //!
 //! IPC (`exec`) and the vCPU state transfer (`vcpu`, `svm`, `vmx`, which use the same
-//! layout) both read and write UTCBs through here.
+//! layout) both read and write UTCBs through here. A UTCB is named by the physical
+//! address of its frame, which its Ec owns; every access stays inside the page
+//! (`facet_kcore::utcb` bounds every count).
 
-use facet_abi::mtd;
-use facet_kcore::user_state;
+use facet_kcore::utcb::{self as x, Reg, RegFile, UtcbMem};
 
 use crate::arch::regs::Frame;
 use crate::mem::direct_map::virt;
 
-/// Message words after the header.
-pub const WORDS: usize = (4096 - 32) / 8;
+pub use facet_kcore::utcb::WORDS;
 
-/// Byte offsets of the exception layout (from `facet_abi::utcb`).
-mod off {
-    use facet_abi::utcb as u;
-    pub const ITEMS: u64 = u::ITEMS as u64;
-    pub const MTD: u64 = u::MTD as u64;
-    pub const RIP: u64 = u::RIP as u64;
-    pub const RFLAGS: u64 = u::RFLAGS as u64;
-    pub const RAX: u64 = u::RAX as u64;
-    pub const R8: u64 = u::R8 as u64;
-    pub const QUAL: u64 = u::QUAL as u64;
+/// The UTCB frames, through the direct map.
+struct Direct;
+
+impl UtcbMem for Direct {
+    #[inline(always)]
+    fn read(&self, utcb: u64, at: usize) -> u64 {
+        // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (owned by that Ec,
+        // direct-mapped) and `at` lies inside the page (the trait's contract).
+        unsafe { core::ptr::read_volatile(virt(utcb + at as u64) as *const u64) }
+    }
+
+    #[inline(always)]
+    fn write(&mut self, utcb: u64, at: usize, v: u64) {
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile(virt(utcb + at as u64) as *mut u64, v) }
+    }
+
+    /// Word by word through two moving pointers: the shortest loop for the short
+    /// messages that are the common case.
+    #[inline(always)]
+    fn copy_words(&mut self, src: u64, dst: u64, n: usize) {
+        debug_assert!(n <= WORDS);
+        let (mut from, mut to) = (virt(src + 32) as *const u64, virt(dst + 32) as *mut u64);
+        for _ in 0..n {
+            // SAFETY: both are UTCB frames (direct-mapped, owned by their Ecs) and the n
+            // words lie inside them (n <= WORDS).
+            unsafe {
+                to.write_volatile(from.read_volatile());
+                from = from.add(1);
+                to = to.add(1);
+            }
+        }
+    }
 }
 
-fn rd(utcb: u64, at: u64) -> u64 {
-    // SAFETY: `utcb` is the physical address of an Ec's UTCB frame (owned by that Ec,
-    // direct-mapped) and `at` lies inside the page.
-    unsafe { core::ptr::read_volatile(virt(utcb + at) as *const u64) }
-}
-
-fn wr(utcb: u64, at: u64, v: u64) {
-    // SAFETY: as for `rd`.
-    unsafe { core::ptr::write_volatile(virt(utcb + at) as *mut u64, v) }
+impl RegFile for Frame {
+    fn reg(&mut self, r: Reg) -> &mut u64 {
+        match r {
+            Reg::Rax => &mut self.rax,
+            Reg::Rcx => &mut self.rcx,
+            Reg::Rdx => &mut self.rdx,
+            Reg::Rbx => &mut self.rbx,
+            Reg::Rsp => &mut self.rsp,
+            Reg::Rbp => &mut self.rbp,
+            Reg::Rsi => &mut self.rsi,
+            Reg::Rdi => &mut self.rdi,
+            Reg::R8 => &mut self.r8,
+            Reg::R9 => &mut self.r9,
+            Reg::R10 => &mut self.r10,
+            Reg::R11 => &mut self.r11,
+            Reg::R12 => &mut self.r12,
+            Reg::R13 => &mut self.r13,
+            Reg::R14 => &mut self.r14,
+            Reg::R15 => &mut self.r15,
+            Reg::Rip => &mut self.rip,
+            Reg::Rflags => &mut self.rflags,
+            Reg::Cs => &mut self.cs,
+            Reg::Error => &mut self.error,
+        }
+    }
 }
 
 /// Reads the word at byte offset `at` of the UTCB frame at `utcb` (for the vCPU state
 /// transfer, which uses the same layout).
 pub fn read_word(utcb: u64, at: usize) -> u64 {
-    rd(utcb, at as u64)
+    Direct.read(utcb, at)
 }
 
 /// Writes the word at byte offset `at` of the UTCB frame at `utcb`.
 pub fn write_word(utcb: u64, at: usize, v: u64) {
-    wr(utcb, at as u64, v)
+    Direct.write(utcb, at, v)
 }
 
-/// Copies the items word and the untyped words of `src` to `dst`, the untyped count
-/// bounded by what fits (typed items are `exec::typed::transfer`'s). Returns whether
-/// the message has typed items, so that the caller looks at them only then.
+/// Copies the items word and the untyped words of `src` to `dst`
+/// (`facet_kcore::utcb::copy_message`). Returns whether the message has typed items.
 #[inline(always)]
 pub fn copy_message(src: u64, dst: u64) -> bool {
-    if src == 0 || dst == 0 {
-        return false;
-    }
-    let items = rd(src, off::ITEMS);
-    wr(dst, off::ITEMS, items);
-    let mut n = (items & 0xffff) as usize;
-    if n > WORDS {
-        n = WORDS;
-        wr(dst, off::ITEMS, items & !0xffff | n as u64);
-    }
-    copy_words(src, dst, n);
-    items >> 16 & 0xffff != 0
+    x::copy_message(&mut Direct, src, dst)
 }
 
 /// The items word of the message in UTCB `src` if it is untyped words only, all of which
@@ -78,15 +100,13 @@ pub fn copy_message(src: u64, dst: u64) -> bool {
 #[inline(always)]
 pub fn plain_message(src: u64, dst: u64) -> Option<u64> {
     debug_assert!(src != 0 && dst != 0);
-    let items = rd(src, off::ITEMS);
-    // No typed items (bits 31:16) and at most WORDS untyped ones (bits 15:0), in one test.
-    (items as u32 <= WORDS as u32).then_some(items)
+    x::plain_items(Direct.read(src, facet_abi::utcb::ITEMS))
 }
 
 /// Copies a message [`plain_message`] accepted, whose items word is `items`.
 #[inline(always)]
 pub fn copy_plain(src: u64, dst: u64, items: u64) {
-    wr(dst, off::ITEMS, items);
+    Direct.write(dst, facet_abi::utcb::ITEMS, items);
     let n = items & 0xffff;
     debug_assert!(n <= WORDS as u64);
     // One string move: no loop for the compiler to unroll into registers the fast path
@@ -99,163 +119,39 @@ pub fn copy_plain(src: u64, dst: u64, items: u64) {
     };
 }
 
-/// Copies the first `n` (at most [`WORDS`]) message words of `src` to `dst`.
-#[inline(always)]
-fn copy_words(src: u64, dst: u64, n: usize) {
-    debug_assert!(n <= WORDS);
-    // Word by word through two moving pointers: the shortest loop for the short
-    // messages that are the common case.
-    let (mut from, mut to) = (virt(src + 32) as *const u64, virt(dst + 32) as *mut u64);
-    for _ in 0..n {
-        // SAFETY: both are UTCB frames (direct-mapped, owned by their Ecs) and the n
-        // words lie inside them (n <= WORDS).
-        unsafe {
-            to.write_volatile(from.read_volatile());
-            from = from.add(1);
-            to = to.add(1);
-        }
-    }
-}
-
-/// A register of a frame, at a byte offset of the UTCB layout.
-type Gpr = (u64, fn(&mut Frame) -> &mut u64);
-
-const GPRS_ACDB: [Gpr; 4] = [
-    (0, |f| &mut f.rax),
-    (8, |f| &mut f.rcx),
-    (16, |f| &mut f.rdx),
-    (24, |f| &mut f.rbx),
-];
-const GPRS_BSD: [Gpr; 3] = [
-    (40, |f| &mut f.rbp),
-    (48, |f| &mut f.rsi),
-    (56, |f| &mut f.rdi),
-];
-const GPRS_R8: [Gpr; 8] = [
-    (0, |f| &mut f.r8),
-    (8, |f| &mut f.r9),
-    (16, |f| &mut f.r10),
-    (24, |f| &mut f.r11),
-    (32, |f| &mut f.r12),
-    (40, |f| &mut f.r13),
-    (48, |f| &mut f.r14),
-    (56, |f| &mut f.r15),
-];
-
-/// Writes the state `mtd` selects from a faulting Ec's registers into a handler's UTCB.
+/// Writes the state `mtd_bits` selects from a faulting Ec's registers into a handler's
+/// UTCB.
 pub fn load_exception(utcb: u64, regs: &mut Frame, mtd_bits: u64, cr2: u64) {
-    if utcb == 0 {
-        return;
-    }
-    let m = mtd_bits as u32;
-    if m & mtd::GPR_ACDB != 0 {
-        for (o, r) in GPRS_ACDB {
-            wr(utcb, off::RAX + o, *r(regs));
-        }
-    }
-    if m & mtd::GPR_BSD != 0 {
-        for (o, r) in GPRS_BSD {
-            wr(utcb, off::RAX + o, *r(regs));
-        }
-    }
-    if m & mtd::GPR_R8_R15 != 0 {
-        for (o, r) in GPRS_R8 {
-            wr(utcb, off::R8 + o, *r(regs));
-        }
-    }
-    if m & mtd::RSP != 0 {
-        wr(utcb, off::RAX + 32, regs.rsp);
-    }
-    if m & mtd::RIP_LEN != 0 {
-        wr(utcb, off::RIP, regs.rip);
-    }
-    if m & mtd::RFLAGS != 0 {
-        wr(utcb, off::RFLAGS, regs.rflags);
-    }
-    if m & mtd::QUAL != 0 {
-        wr(utcb, off::QUAL, regs.error);
-        wr(utcb, off::QUAL + 8, cr2);
-    }
-    wr(utcb, off::MTD, mtd_bits);
-    wr(utcb, off::ITEMS, facet_abi::utcb::STATE_WORDS);
+    x::load_exception(&mut Direct, utcb, regs, mtd_bits, cr2)
 }
 
-/// Applies the state a handler's reply selects (the MTD word of its UTCB) to the
-/// faulting Ec's registers. RFLAGS is sanitised: no IOPL, VM, RF or VIF/VIP; IF stays on.
+/// Applies the state a handler's reply selects to the faulting Ec's registers, checked
+/// (`facet_kcore::utcb::save_exception`).
 pub fn save_exception(utcb: u64, regs: &mut Frame) {
-    if utcb == 0 {
-        return;
-    }
-    let m = rd(utcb, off::MTD) as u32;
-    if m & mtd::GPR_ACDB != 0 {
-        for (o, r) in GPRS_ACDB {
-            *r(regs) = rd(utcb, off::RAX + o);
-        }
-    }
-    if m & mtd::GPR_BSD != 0 {
-        for (o, r) in GPRS_BSD {
-            *r(regs) = rd(utcb, off::RAX + o);
-        }
-    }
-    if m & mtd::GPR_R8_R15 != 0 {
-        for (o, r) in GPRS_R8 {
-            *r(regs) = rd(utcb, off::R8 + o);
-        }
-    }
-    // A pointer the kernel could not return to leaves the old value (`user_state`).
-    if m & mtd::RSP != 0 {
-        let rsp = rd(utcb, off::RAX + 32);
-        if user_state::stack_ok(rsp) {
-            regs.rsp = rsp;
-        }
-    }
-    if m & mtd::RIP_LEN != 0 {
-        let rip = rd(utcb, off::RIP);
-        if user_state::entry_ok(regs.cs, rip) {
-            regs.rip = rip;
-        }
-    }
-    if m & mtd::RFLAGS != 0 {
-        const DROP: u64 = (1 << 20) | (1 << 19) | (1 << 17) | (1 << 16) | (3 << 12);
-        regs.rflags = (rd(utcb, off::RFLAGS) & !DROP & 0x3f_ffff) | (1 << 9) | 2;
-    }
+    x::save_exception(&Direct, utcb, regs)
 }
 
-/// Number of typed items in a UTCB (items bits 31:16), bounded by what fits.
+/// Number of typed items in a UTCB, bounded by what fits.
 pub fn typed_count(utcb: u64) -> usize {
-    if utcb == 0 {
-        return 0;
-    }
-    (((rd(utcb, off::ITEMS) >> 16) & 0xffff) as usize).min(WORDS / 2)
+    x::typed_count(&Direct, utcb)
 }
 
-/// Typed item `i`: (CRD, metadata). Items sit at the end of the page, growing down.
+/// Typed item `i`: (CRD, metadata).
 pub fn typed_item(utcb: u64, i: usize) -> (u64, u64) {
-    let at = 4096 - 16 * (i as u64 + 1);
-    (rd(utcb, at), rd(utcb, at + 8))
+    x::typed_item(&Direct, utcb, i)
 }
 
 /// Writes typed item `i`.
 pub fn set_typed_item(utcb: u64, i: usize, crd: u64, meta: u64) {
-    let at = 4096 - 16 * (i as u64 + 1);
-    wr(utcb, at, crd);
-    wr(utcb, at + 8, meta);
+    x::set_typed_item(&mut Direct, utcb, i, crd, meta)
 }
 
 /// The receiver's translate window (UTCB header word 1).
 pub fn translate_window(utcb: u64) -> u64 {
-    if utcb == 0 {
-        0
-    } else {
-        rd(utcb, 8)
-    }
+    x::translate_window(&Direct, utcb)
 }
 
 /// The receiver's delegate window (UTCB header word 2).
 pub fn delegate_window(utcb: u64) -> u64 {
-    if utcb == 0 {
-        0
-    } else {
-        rd(utcb, 16)
-    }
+    x::delegate_window(&Direct, utcb)
 }

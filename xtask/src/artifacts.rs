@@ -1,7 +1,7 @@
-//! Building what the emulators boot: the kernel, the roottask and the console service
-//! (cargo, for the bare target with static relocation), the 32-bit kernel copy
-//! (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue ISOs
-//! (grub-mkrescue) for BIOS and for UEFI firmware.
+//! Building what the emulators boot: the kernel, the roottask, the console service, the
+//! VMM and the edu driver (cargo, for the bare target with static relocation), the 32-bit
+//! kernel copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue
+//! ISOs (grub-mkrescue) for BIOS and for UEFI firmware.
 
 use std::env;
 use std::fs;
@@ -9,13 +9,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::paths::{Paths, Profile, TARGET};
+use crate::tiers::Tier;
 
 /// Flags for the target artifacts: non-PIE static executables. With `--target`, cargo
 /// applies them to the target crates only, not to build scripts.
 pub const TARGET_RUSTFLAGS: &str = "-Crelocation-model=static";
 
 /// The packages `cargo xtask build` builds.
-pub const TARGET_PACKAGES: [&str; 3] = ["facet-kernel", "facet-roottask", "facet-console"];
+pub const TARGET_PACKAGES: [&str; 5] = [
+    "facet-kernel",
+    "facet-roottask",
+    "facet-console",
+    "facet-vmm",
+    "facet-edu",
+];
 
 /// The artifacts the emulators need.
 #[derive(Clone, Debug)]
@@ -24,14 +31,18 @@ pub struct Built {
     pub kernel_elf32: PathBuf,
     /// The roottask ELF.
     pub roottask: PathBuf,
+    /// The 32-bit copy of the checked kernel (`target/facet-checked.elf32`), if built.
+    pub checked_kernel_elf32: Option<PathBuf>,
 }
 
 impl Built {
     /// The artifacts of an earlier build (for `--no-build`); fails if they are missing.
     pub fn existing(paths: &Paths, profile: Profile) -> Result<Built, String> {
+        let checked = paths.checked_kernel_elf32();
         let built = Built {
             kernel_elf32: paths.kernel_elf32(),
             roottask: paths.roottask(profile),
+            checked_kernel_elf32: checked.is_file().then_some(checked),
         };
         for p in [&built.kernel_elf32, &built.roottask] {
             if !p.is_file() {
@@ -42,6 +53,20 @@ impl Built {
             }
         }
         Ok(built)
+    }
+
+    /// The artifacts a tier boots: its kernel is the checked one if it asks for it.
+    pub fn for_tier(&self, tier: &Tier) -> Result<Built, String> {
+        if !tier.checked_kernel {
+            return Ok(self.clone());
+        }
+        match &self.checked_kernel_elf32 {
+            Some(k) => Ok(Built {
+                kernel_elf32: k.clone(),
+                ..self.clone()
+            }),
+            None => Err("the checked kernel was not built".into()),
+        }
     }
 }
 
@@ -57,21 +82,31 @@ pub fn cargo(paths: &Paths) -> Command {
 pub fn cargo_target(paths: &Paths, subcommand: &str, profile: Profile) -> Command {
     let mut cmd = cargo(paths);
     cmd.arg(subcommand);
-    if profile == Profile::Release {
-        cmd.arg("--release");
+    match profile {
+        Profile::Release => {
+            cmd.arg("--release");
+        }
+        Profile::Checked => {
+            cmd.args(["--profile", "checked"]);
+        }
+        Profile::Debug => {}
     }
     cmd.args(["--target", TARGET]);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", TARGET_RUSTFLAGS);
     cmd
 }
 
-/// Builds the kernel, the roottask and the console service, and the 32-bit kernel copy.
+/// Builds the kernel, the roottask, the console service, the VMM and the edu driver,
+/// and the 32-bit kernel copy.
 pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     let mut cmd = cargo_target(paths, "build", profile);
     for p in TARGET_PACKAGES {
         cmd.args(["-p", p]);
     }
-    run(&mut cmd, "cargo build (kernel, roottask and console)")?;
+    run(
+        &mut cmd,
+        "cargo build (kernel, roottask, console, VMM and edu driver)",
+    )?;
 
     let elf64 = paths.kernel_elf64(profile);
     let elf32 = paths.kernel_elf32();
@@ -81,7 +116,24 @@ pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     Ok(Built {
         kernel_elf32: elf32,
         roottask: paths.roottask(profile),
+        checked_kernel_elf32: None,
     })
+}
+
+/// Builds the checked kernel (release with debug assertions, `[profile.checked]`) and
+/// its 32-bit copy, for the tiers that boot it.
+pub fn build_checked(paths: &Paths) -> Result<PathBuf, String> {
+    let mut cmd = cargo_target(paths, "build", Profile::Checked);
+    cmd.args(["-p", "facet-kernel"]);
+    run(&mut cmd, "cargo build (checked kernel)")?;
+    let elf32 = paths.checked_kernel_elf32();
+    let mut objcopy = Command::new("objcopy");
+    objcopy
+        .args(["-O", "elf32-i386"])
+        .arg(paths.kernel_elf64(Profile::Checked))
+        .arg(&elf32);
+    run(&mut objcopy, "objcopy -O elf32-i386 (checked kernel)")?;
+    Ok(elf32)
 }
 
 /// Writes the non-ELF module of the `bad-roottask` tier: 4 KiB of 0x55.
@@ -127,27 +179,34 @@ pub enum Multiboot {
     V2,
 }
 
+/// The roottask's `grub.cfg` module line: its command line starts with the word
+/// `roottask` (its argv\[0\]).
+pub fn roottask_module(roottask_args: &str) -> String {
+    join_words(&["/boot/roottask", "roottask", roottask_args])
+}
+
 /// The `grub.cfg` of an ISO: boot at once, GRUB's own output on the screen only (so the
-/// serial log is the kernel's), kernel and roottask with their command lines. The
-/// roottask's module command line starts with the word `roottask` (its argv\[0\]).
-pub fn grub_cfg(mb: Multiboot, kernel_args: &str, roottask_args: &str) -> String {
+/// serial log is the kernel's), the kernel with its command line and `modules`, each
+/// `path name arguments` with paths on the ISO.
+pub fn grub_cfg_modules(mb: Multiboot, kernel_args: &str, modules: &[String]) -> String {
     let (kernel_cmd, module_cmd) = match mb {
         Multiboot::V1 => ("multiboot", "module"),
         Multiboot::V2 => ("multiboot2", "module2"),
     };
     let kernel_line = join_words(&["/boot/facet.elf32", kernel_args]);
-    let module_line = join_words(&["/boot/roottask", "roottask", roottask_args]);
-    format!(
+    let mut cfg = format!(
         "set timeout=0\n\
          set default=0\n\
          serial --unit=0 --speed=115200\n\
          terminal_output console\n\
          menuentry \"Facet\" {{\n    \
-         {kernel_cmd} {kernel_line}\n    \
-         {module_cmd} {module_line}\n    \
-         boot\n\
-         }}\n"
-    )
+         {kernel_cmd} {kernel_line}\n"
+    );
+    for m in modules {
+        cfg.push_str(&format!("    {module_cmd} {m}\n"));
+    }
+    cfg.push_str("    boot\n}\n");
+    cfg
 }
 
 /// Joins the non-empty pieces with single spaces.
@@ -169,13 +228,38 @@ pub fn iso(
     kernel_args: &str,
     roottask_args: &str,
 ) -> Result<PathBuf, String> {
+    let modules = [roottask_module(roottask_args)];
+    iso_with(
+        paths,
+        built,
+        name,
+        (mb, firmware),
+        kernel_args,
+        &[(built.roottask.as_path(), "roottask")],
+        &modules,
+    )
+}
+
+/// Builds `target/facet-<name>.iso` with the kernel and `files` (each copied to
+/// `/boot/<name>`), booting `modules` (their `grub.cfg` lines, [`grub_cfg_modules`]).
+pub fn iso_with(
+    paths: &Paths,
+    built: &Built,
+    name: &str,
+    (mb, firmware): (Multiboot, Firmware),
+    kernel_args: &str,
+    files: &[(&Path, &str)],
+    modules: &[String],
+) -> Result<PathBuf, String> {
     let dir = paths.iso_dir(name);
     let grub = dir.join("boot/grub");
     fs::create_dir_all(&grub).map_err(|e| format!("{}: {e}", grub.display()))?;
     copy(&built.kernel_elf32, &dir.join("boot/facet.elf32"))?;
-    copy(&built.roottask, &dir.join("boot/roottask"))?;
+    for (from, to) in files {
+        copy(from, &dir.join("boot").join(to))?;
+    }
     let cfg = grub.join("grub.cfg");
-    fs::write(&cfg, grub_cfg(mb, kernel_args, roottask_args))
+    fs::write(&cfg, grub_cfg_modules(mb, kernel_args, modules))
         .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let out = paths.iso(name);
     let mut cmd = Command::new("grub-mkrescue");
@@ -235,7 +319,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot1() {
-        let cfg = grub_cfg(Multiboot::V1, "serial iommu", "test");
+        let cfg = grub_cfg_modules(Multiboot::V1, "serial iommu", &[roottask_module("test")]);
         assert_eq!(
             cfg,
             "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_output console\n\
@@ -246,7 +330,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot2_without_roottask_args() {
-        let cfg = grub_cfg(Multiboot::V2, "serial", "");
+        let cfg = grub_cfg_modules(Multiboot::V2, "serial", &[roottask_module("")]);
         assert!(cfg.contains("\n    multiboot2 /boot/facet.elf32 serial\n"));
         assert!(cfg.contains("\n    module2 /boot/roottask roottask\n"));
     }

@@ -37,7 +37,7 @@ pub struct Context<'a> {
 /// The counting kind of a tier's expectation.
 pub fn kind(tier: &Tier) -> Kind {
     match tier.expect {
-        Expect::Suite { .. } => Kind::Suite,
+        Expect::Suite { .. } | Expect::Linux => Kind::Suite,
         Expect::Fatal { .. } => Kind::Fatal,
     }
 }
@@ -83,9 +83,15 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         return TierOutcome::skipped(tier.name, kind, format!("missing {file}"));
     }
     println!("==> tier {}: {}", tier.name, tier.about);
+    if tier.expect == Expect::Linux {
+        return run_linux(ctx, tier);
+    }
     let started = Instant::now();
     let run = match &ctx.built {
-        Ok(built) => attempt(ctx.paths, built, tier),
+        Ok(built) => match built.for_tier(tier) {
+            Ok(built) => attempt(ctx.paths, &built, tier),
+            Err(e) => Attempt::failed(format!("not run: {e}")),
+        },
         Err(e) => Attempt::failed(format!("not run: the build failed ({e})")),
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -119,6 +125,61 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         failed_lines: report.failed_tests.len() as u64,
         seconds,
         note: run.note,
+    }
+}
+
+/// The Linux tiers: their own machines and checks (`linux_tier`, `linux_vmx`).
+fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
+    let started = Instant::now();
+    let logs = ctx.paths.logs();
+    let log_path = logs.join(format!("{}.log", tier.name));
+    let out_path = logs.join(format!("{}.out", tier.name));
+    let verdict = match &ctx.built {
+        Ok(built) => fs::create_dir_all(&logs)
+            .map_err(|e| format!("{}: {e}", logs.display()))
+            .and_then(|_| {
+                if tier.emulator == Emu::Bochs {
+                    crate::linux_vmx::run(ctx.paths, built, tier, &log_path, &out_path)
+                } else {
+                    crate::linux_tier::run(
+                        ctx.paths,
+                        built,
+                        &log_path,
+                        &out_path,
+                        Duration::from_secs(tier.timeout_s),
+                    )
+                }
+            }),
+        Err(e) => Err(format!("not run: the build failed ({e})")),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let (ok, failed, problems, command) = match verdict {
+        Ok(v) => (v.passed(), v.failed(), v.problems(), Some(v.command)),
+        Err(e) => (0, 1, vec![e], None),
+    };
+    let status = if problems.is_empty() {
+        println!("<== tier {}: ok ({ok} checks in {seconds:.1} s)", tier.name);
+        Status::Passed
+    } else {
+        let run = Attempt {
+            problems: problems.clone(),
+            log: fs::read_to_string(&log_path).unwrap_or_default(),
+            log_path: Some(log_path),
+            command,
+            outputs: vec![out_path],
+            ..Attempt::default()
+        };
+        print_failure(tier, &run, seconds);
+        Status::Failed(problems)
+    };
+    TierOutcome {
+        name: tier.name,
+        kind: Kind::Suite,
+        status,
+        ok_lines: ok,
+        failed_lines: failed,
+        seconds,
+        note: None,
     }
 }
 
@@ -196,6 +257,12 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
             let files = Files {
                 kernel_elf32: paths.rel(&built.kernel_elf32),
                 roottask: paths.rel(&built.roottask),
+                programs: paths.rel(
+                    built
+                        .roottask
+                        .parent()
+                        .unwrap_or_else(|| std::path::Path::new(".")),
+                ),
                 junk: paths.rel(&paths.junk_roottask()),
                 iso: paths.rel(&iso),
                 serial_log: paths.rel(&log_path),
@@ -284,6 +351,8 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
 fn judge(tier: &Tier, ending: Ending, log: &str) -> Vec<String> {
     let mut problems;
     match tier.expect {
+        // Judged by `run_linux`.
+        Expect::Linux => problems = Vec::new(),
         Expect::Fatal { must_contain } => {
             problems = protocol::fatal_problems(log, must_contain);
             if !problems.is_empty() {
@@ -380,6 +449,7 @@ fn stop_rule(tier: &Tier) -> impl FnMut(&str) -> bool {
     let mut fatal_since: Option<Instant> = None;
     let mut closed_since: Option<Instant> = None;
     move |log: &str| match expect {
+        Expect::Linux => false,
         Expect::Fatal { must_contain } => protocol::missing(log, must_contain).is_empty(),
         Expect::Suite { wx_monitor, .. } => {
             if fatal_since.is_none() && protocol::has_fatal(log) {

@@ -12,12 +12,15 @@
 
 mod artifacts;
 mod bench;
+mod bench_linux;
 mod emulator;
 mod guest;
 mod harness;
 mod host;
 mod launch;
 mod linux;
+mod linux_tier;
+mod linux_vmx;
 mod monitor;
 mod paths;
 mod protocol;
@@ -287,7 +290,13 @@ fn test(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
         Built::existing(paths, Profile::Release)
     } else {
         println!("==> building kernel and roottask (release)");
-        artifacts::build(paths, Profile::Release)
+        artifacts::build(paths, Profile::Release).and_then(|mut b| {
+            if selected.iter().any(|t| t.checked_kernel) {
+                println!("==> building the checked kernel (release with debug assertions)");
+                b.checked_kernel_elf32 = Some(artifacts::build_checked(paths)?);
+            }
+            Ok(b)
+        })
     };
     if let Err(e) = &built {
         eprintln!("xtask: {e}");

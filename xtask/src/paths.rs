@@ -17,6 +17,8 @@ pub const TARGET: &str = "x86_64-unknown-none";
 pub enum Profile {
     Release,
     Debug,
+    /// Release with debug assertions (the kernel of the `checked` tiers).
+    Checked,
 }
 
 impl Profile {
@@ -25,6 +27,7 @@ impl Profile {
         match self {
             Profile::Release => "release",
             Profile::Debug => "debug",
+            Profile::Checked => "checked",
         }
     }
 }
@@ -67,6 +70,11 @@ impl Paths {
     /// The 32-bit copy of the kernel that QEMU's `-kernel` and GRUB load.
     pub fn kernel_elf32(&self) -> PathBuf {
         self.target.join("facet.elf32")
+    }
+
+    /// The 32-bit copy of the checked kernel (release with debug assertions).
+    pub fn checked_kernel_elf32(&self) -> PathBuf {
+        self.target.join("facet-checked.elf32")
     }
 
     /// A file that is not an ELF, for the `bad-roottask` tier.

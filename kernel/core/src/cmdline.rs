@@ -11,6 +11,9 @@ pub enum CrashTest {
     /// the handling of that fault can be tested (the check in `create_pt` is what keeps
     /// it from happening otherwise).
     Return,
+    /// Two loans of one object at once, which a kernel built with debug assertions
+    /// catches (`obj::loans`) and a release kernel does not look for.
+    Loan,
 }
 
 /// Options given on the kernel command line.
@@ -26,8 +29,8 @@ pub struct Options {
     pub nopcid: bool,
     /// `novpid`: do not tag TLB entries of virtual machines.
     pub novpid: bool,
-    /// `crash=pagefault`, `crash=panic` or `crash=return`: fail on purpose after
-    /// start-up, or let a return to user mode fail (tests only).
+    /// `crash=pagefault`, `crash=panic`, `crash=loan` or `crash=return`: fail on purpose
+    /// after start-up, or let a return to user mode fail (tests only).
     pub crash: Option<CrashTest>,
 }
 
@@ -49,6 +52,7 @@ impl Options {
                 b"crash=pagefault" => o.crash = Some(CrashTest::PageFault),
                 b"crash=panic" => o.crash = Some(CrashTest::Panic),
                 b"crash=return" => o.crash = Some(CrashTest::Return),
+                b"crash=loan" => o.crash = Some(CrashTest::Loan),
                 _ => {}
             }
         }
@@ -69,6 +73,7 @@ mod tests {
         assert_eq!(Options::parse(b""), Options::default());
         assert_eq!(Options::parse(b"serialx iommu2 SERIAL"), Options::default());
         assert_eq!(Options::parse(b"crash=panic").crash, Some(CrashTest::Panic));
+        assert_eq!(Options::parse(b"crash=loan").crash, Some(CrashTest::Loan));
         assert_eq!(
             Options::parse(b"crash=return").crash,
             Some(CrashTest::Return)

@@ -2,35 +2,29 @@
 //!
 //! Each Pd keeps its own bitmap (see `obj::pd`); each CPU's TSS holds a copy of the
 //! Pd running there, loaded when the Pd is activated and kept in step when its port
-//! capabilities change (`obj::spaces`).
+//! capabilities change (`obj::spaces`). The bit and extent arithmetic is
+//! `facet_kcore::iobitmap`'s; here are the TSS copies and who owns them.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use facet_abi::config::NUM_CPU;
+use facet_kcore::iobitmap;
 
 use super::gdt::tables;
 
 /// Allows (or denies) the `2^order` ports starting at `base` in the TSS of CPU `cpu`;
 /// ports above 0xffff are ignored.
 pub fn allow(cpu: u32, base: u64, order: u32, allow: bool) {
-    let count = 1u64.checked_shl(order).unwrap_or(u64::MAX);
     let Some(t) = tables(cpu) else { return };
     // SAFETY: the CPU's tables live for good; the kernel lock keeps other kernel code
     // off them. The CPU may run user code that reads the bitmap meanwhile: it sees each
     // byte either before or after the change.
     let map = unsafe { &mut (*t).tss.iomap };
-    let end = base.saturating_add(count).min(0x1_0000);
-    if allow && end > base {
-        let slot = &LOADED_EXTENT[cpu as usize % NUM_CPU];
-        slot.fetch_max(((end - 1) / 8 + 1) as usize, Ordering::Relaxed);
-    }
-    for port in base..end {
-        let (byte, bit) = ((port / 8) as usize, port % 8);
-        if allow {
-            map[byte] &= !(1 << bit);
-        } else {
-            map[byte] |= 1 << bit;
-        }
+    // Ports beyond 0xffff are ignored; what this CPU's copy may now allow is recorded
+    // (`facet_kcore::iobitmap`).
+    let extent = iobitmap::set_range(map, base, order, allow);
+    if extent != 0 {
+        LOADED_EXTENT[cpu as usize % NUM_CPU].fetch_max(extent, Ordering::Relaxed);
     }
 }
 
@@ -75,10 +69,8 @@ pub fn load_on(cpu: u32, pd: u64, bitmap: &[u8], extent: usize) {
 #[inline(never)]
 fn copy_bitmap(cpu: u32, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize) {
     let c = cpu as usize % NUM_CPU;
-    let n = extent
-        .max(LOADED_EXTENT[c].load(Ordering::Relaxed))
-        .min(iomap.len())
-        .min(bitmap.len());
+    let loaded = LOADED_EXTENT[c].load(Ordering::Relaxed);
+    let n = iobitmap::copy_len(extent, loaded, iomap.len().min(bitmap.len()));
     iomap[..n].copy_from_slice(&bitmap[..n]);
     LOADED_EXTENT[c].store(extent, Ordering::Relaxed);
     if let Some(owner) = super::percpu::ports_owner_of(cpu) {

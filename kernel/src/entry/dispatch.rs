@@ -42,7 +42,7 @@ pub fn dispatch_contended(_arg1: u64) -> u8 {
     }
     // ARG1 is read back from the frame, so that the common path keeps nothing in a
     // register across the wait.
-    dispatch_locked(frame.rdi, frame)
+    dispatch_locked(frame.regs().rdi, frame)
 }
 
 /// The hypercall ARG1 names, with the kernel lock held: its handler, then [`finish`].

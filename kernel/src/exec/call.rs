@@ -6,9 +6,10 @@
 //! the handler's message back (or, for an exception message, the state its MTD selects)
 //! and resumes the caller; the handler waits for the next call, keeping its registers.
 
-use facet_abi::hypercall::{arg1_flags, arg1_selector, call as call_flags};
+use facet_abi::args::Call;
 use facet_abi::status::Status;
 
+use super::current::arg1_args;
 use super::{sched, switch_to};
 use super::{CurrentFrame, Outcome};
 use crate::cap::lookup::object;
@@ -23,7 +24,8 @@ use crate::utcb;
 /// the CPU if that chain waits ([`Outcome::IDLE`] if nothing else is ready).
 #[inline(never)]
 pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    match object(arg1_selector(arg1), Kind::Pt, 0) {
+    let a: Call = arg1_args(arg1);
+    match object(a.pt, Kind::Pt, 0) {
         Ok(pt) => {
             // SAFETY: a portal capability names a live portal.
             let (handler, id, ip) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)) };
@@ -108,7 +110,7 @@ fn busy(
     caller: crate::obj::Handle,
     handler: crate::obj::Handle,
 ) -> Outcome {
-    if arg1_flags(frame.rdi) & call_flags::DISABLE_BLOCKING != 0 {
+    if frame.args::<Call>().disable_blocking {
         return Outcome::status(Status::Timeout);
     }
     // A handler whose chain waits for the caller (the caller's own portal, or a cycle)

@@ -12,42 +12,107 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
+use facet_kcore::sched::{
+    self as core_sched, EcChain, EcLinks, ParkLinks, RunQueues, ScLinks, Wait,
+};
 
 use crate::obj::ec::{Ec, State};
 use crate::obj::sc::Sc;
 use crate::obj::{with, with_known, Handle};
 use crate::sync::SpinLock;
 
+/// A CPU's run queues (`facet_kcore::sched`) and when its running Sc started.
 struct Queues {
-    head: [Handle; NUM_PRIORITIES as usize],
-    tail: [Handle; NUM_PRIORITIES as usize],
+    run: RunQueues<{ NUM_PRIORITIES as usize }>,
     since: u64,
-}
-
-impl Queues {
-    /// Puts `sc` (priority `prio`, not queued) at the end of its queue.
-    fn append(&mut self, prio: usize, sc: Handle) {
-        let tail = self.tail[prio];
-        with::<Sc, _>(sc, |s| {
-            s.next = 0;
-            s.queued = true;
-        });
-        if tail == 0 {
-            self.head[prio] = sc;
-        } else {
-            with::<Sc, _>(tail, |t| t.next = sc);
-        }
-        self.tail[prio] = sc;
-    }
 }
 
 static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     SpinLock::new(Queues {
-        head: [0; NUM_PRIORITIES as usize],
-        tail: [0; NUM_PRIORITIES as usize],
+        run: RunQueues::new(),
         since: 0,
     })
 }; NUM_CPU];
+
+/// The links of the objects, as the portable queue and park-list operations and chain
+/// walks read and write them: each operation one loan of one object.
+struct Objects;
+
+impl ScLinks for Objects {
+    #[inline]
+    fn next(&self, sc: u64) -> u64 {
+        with::<Sc, _>(sc, |s| s.next).unwrap_or(0)
+    }
+    #[inline]
+    fn set_next(&mut self, sc: u64, next: u64) {
+        with::<Sc, _>(sc, |s| s.next = next);
+    }
+    #[inline]
+    fn enter(&mut self, sc: u64) {
+        with::<Sc, _>(sc, |s| {
+            s.next = 0;
+            s.queued = true;
+        });
+    }
+    #[inline]
+    fn leave(&mut self, sc: u64) -> u64 {
+        with::<Sc, _>(sc, |s| {
+            s.queued = false;
+            s.next
+        })
+        .unwrap_or(0)
+    }
+}
+
+impl ParkLinks for Objects {
+    fn push_head(&mut self, on: u64, sc: u64) -> Option<u64> {
+        with::<Ec, _>(on, |e| core::mem::replace(&mut e.parked, sc))
+    }
+    fn set_head(&mut self, on: u64, sc: u64) {
+        with::<Ec, _>(on, |e| e.parked = sc);
+    }
+    fn link_parked(&mut self, sc: u64, on: u64, next: u64) {
+        with::<Sc, _>(sc, |s| {
+            s.next = next;
+            s.prev = 0;
+            s.parked_on = on;
+            s.queued = false;
+        });
+    }
+    fn set_prev(&mut self, sc: u64, prev: u64) {
+        with::<Sc, _>(sc, |s| s.prev = prev);
+    }
+    fn set_next(&mut self, sc: u64, next: u64) {
+        with::<Sc, _>(sc, |s| s.next = next);
+    }
+    fn take_parked(&mut self, sc: u64) -> Option<(u64, u64, u64)> {
+        with::<Sc, _>(sc, |s| {
+            let links = (s.parked_on, s.prev, s.next);
+            if s.parked_on != 0 {
+                s.parked_on = 0;
+                s.prev = 0;
+                s.next = 0;
+            }
+            links
+        })
+    }
+}
+
+impl EcLinks for Objects {
+    #[inline]
+    fn chain(&self, ec: u64) -> Option<EcChain> {
+        with::<Ec, _>(ec, |e| EcChain {
+            wait: match e.state {
+                State::WaitReply => Wait::Reply,
+                State::WaitHandler => Wait::Handler,
+                State::Ready | State::Startup => Wait::Runs,
+                _ => Wait::Other,
+            },
+            callee: e.callee,
+            waiting_on: e.waiting_on,
+        })
+    }
+}
 
 /// Each CPU's running Sc: atomics rather than under the queue lock (the big kernel lock
 /// orders every update). The running Ec is in each CPU's per-CPU block.
@@ -185,7 +250,7 @@ pub fn enqueue(sc: Handle) {
     if queued || CURRENT_SC[cpu as usize % NUM_CPU].load(Ordering::Relaxed) == sc {
         return;
     }
-    q.append(prio, sc);
+    q.run.append(&mut Objects, prio, sc);
     drop(q);
     crate::smp::reschedule(cpu);
 }
@@ -197,44 +262,12 @@ pub fn enqueue(sc: Handle) {
 /// change is the only one that can let their chain go on, so that no scheduling event
 /// elsewhere costs more for them (NOVA queues such Scs on the Ec likewise).
 fn park(sc: Handle, on: Handle) {
-    let Some(head) = with::<Ec, _>(on, |e| core::mem::replace(&mut e.parked, sc)) else {
-        return;
-    };
-    with::<Sc, _>(sc, |s| {
-        s.next = head;
-        s.prev = 0;
-        s.parked_on = on;
-        s.queued = false;
-    });
-    if head != 0 {
-        with::<Sc, _>(head, |h| h.prev = sc);
-    }
+    core_sched::park(&mut Objects, sc, on);
 }
 
 /// Takes `sc` off the Ec it is parked on, if any.
 fn unpark(sc: Handle) {
-    let Some((on, prev, next)) = with::<Sc, _>(sc, |s| {
-        let links = (s.parked_on, s.prev, s.next);
-        if s.parked_on != 0 {
-            s.parked_on = 0;
-            s.prev = 0;
-            s.next = 0;
-        }
-        links
-    }) else {
-        return;
-    };
-    if on == 0 {
-        return;
-    }
-    if prev == 0 {
-        with::<Ec, _>(on, |e| e.parked = next);
-    } else {
-        with::<Sc, _>(prev, |p| p.next = next);
-    }
-    if next != 0 {
-        with::<Sc, _>(next, |n| n.prev = prev);
-    }
+    core_sched::unpark(&mut Objects, sc);
 }
 
 /// Every Sc parked on `ec` goes back to its queue, to look again (`ec` woke up or is
@@ -254,50 +287,13 @@ pub fn dequeue(sc: Handle) {
     let cpu = cpu_of(sc) as usize % NUM_CPU;
     let mut q = QUEUES[cpu].lock();
     let _ = CURRENT_SC[cpu].compare_exchange(sc, 0, Ordering::Relaxed, Ordering::Relaxed);
-    if !queued {
-        return;
-    }
-    let (mut prev, mut cur) = (0, q.head[prio]);
-    while cur != 0 && cur != sc {
-        prev = cur;
-        cur = with::<Sc, _>(cur, |s| s.next).unwrap_or(0);
-    }
-    if cur == 0 {
-        return;
-    }
-    let next = with::<Sc, _>(sc, |s| {
-        s.queued = false;
-        s.next
-    })
-    .unwrap_or(0);
-    if prev == 0 {
-        q.head[prio] = next;
-    } else {
-        with::<Sc, _>(prev, |p| p.next = next);
-    }
-    if q.tail[prio] == sc {
-        q.tail[prio] = prev;
+    if queued {
+        q.run.remove(&mut Objects, prio, sc);
     }
 }
 
 fn pop_highest() -> Option<Handle> {
-    let mut q = here().lock();
-    for prio in (0..NUM_PRIORITIES as usize).rev() {
-        let sc = q.head[prio];
-        if sc != 0 {
-            let next = with::<Sc, _>(sc, |s| {
-                s.queued = false;
-                s.next
-            })
-            .unwrap_or(0);
-            q.head[prio] = next;
-            if next == 0 {
-                q.tail[prio] = 0;
-            }
-            return Some(sc);
-        }
-    }
-    None
+    here().lock().run.pop_highest(&mut Objects)
 }
 
 /// Charges the running Sc for the time since it started running.
@@ -337,54 +333,14 @@ pub fn chain_end(ec: Handle) -> Option<Handle> {
 /// Whether the chain from `from` (its reply and helping links, as [`chain_end`] follows
 /// them) passes through `ec`, or is longer than any a program builds: `ec` waiting for
 /// `from` would then wait for itself.
-pub fn chain_reaches(mut from: Handle, ec: Handle) -> bool {
-    for _ in 0..1024 {
-        if from == ec {
-            return true;
-        }
-        match link(from) {
-            Link::Next(next) => from = next,
-            Link::Runs | Link::Waits | Link::Gone => return false,
-        }
-    }
-    true
-}
-
-/// Where a chain goes from one Ec.
-enum Link {
-    /// On to the Ec it called (waiting for the reply) or the busy handler it waits for.
-    Next(Handle),
-    /// It can run.
-    Runs,
-    /// It waits for something else.
-    Waits,
-    /// It is not an Ec.
-    Gone,
-}
-
-/// The step [`chain_end`] and [`chain_reaches`] take from `ec`.
-fn link(ec: Handle) -> Link {
-    match with::<Ec, _>(ec, |e| (e.state, e.callee, e.waiting_on)) {
-        Some((State::WaitReply, callee, _)) if callee != 0 => Link::Next(callee),
-        Some((State::WaitHandler, _, on)) if on != 0 => Link::Next(on),
-        Some((State::Ready | State::Startup, ..)) => Link::Runs,
-        Some(_) => Link::Waits,
-        None => Link::Gone,
-    }
+pub fn chain_reaches(from: Handle, ec: Handle) -> bool {
+    core_sched::chain_reaches(&Objects, from, ec)
 }
 
 /// [`chain_end`], or the Ec where the chain stops: `Err` with the waiting Ec (0 if the
 /// chain is broken or longer than any a program builds).
-fn chain_stop(mut ec: Handle) -> Result<Handle, Handle> {
-    for _ in 0..1024 {
-        match link(ec) {
-            Link::Next(next) => ec = next,
-            Link::Runs => return Ok(ec),
-            Link::Waits => return Err(ec),
-            Link::Gone => return Err(0),
-        }
-    }
-    Err(0)
+fn chain_stop(ec: Handle) -> Result<Handle, Handle> {
+    core_sched::chain_stop(&Objects, ec)
 }
 
 /// Sc `sc`, which is not queued, has nothing to run here (it leaves the CPU, or came up
@@ -473,19 +429,7 @@ fn pick_next() -> Option<Handle> {
 /// Whether the running Sc's time reaches `ec` by donation: its own Ec is `ec` or called
 /// along a chain to it (rather than helping a handler on the way).
 pub fn lent_to(ec: Handle) -> bool {
-    let Some(mut e) = with::<Sc, _>(current_sc(), |s| s.ec) else {
-        return false;
-    };
-    for _ in 0..1024 {
-        if e == ec {
-            return true;
-        }
-        match with::<Ec, _>(e, |x| (x.state, x.callee)) {
-            Some((State::WaitReply, callee)) if callee != 0 => e = callee,
-            _ => return false,
-        }
-    }
-    false
+    with::<Sc, _>(current_sc(), |s| s.ec).is_some_and(|own| core_sched::lent_to(&Objects, own, ec))
 }
 
 /// Runs what the running Sc runs now (after its time helped another chain): the end of
@@ -534,10 +478,7 @@ pub fn tick(frame: &mut super::CurrentFrame) {
     }) else {
         return;
     };
-    let higher = {
-        let q = here().lock();
-        q.head[prio + 1..].iter().any(|&h| h != 0)
-    };
+    let higher = here().lock().run.any_above(prio);
     if left == 0 || higher {
         with::<Sc, _>(sc, |s| {
             if s.left == 0 {
@@ -604,6 +545,5 @@ pub fn deliver_recall(frame: &mut super::CurrentFrame) -> bool {
 pub fn higher_ready() -> bool {
     let cur = current_sc();
     let prio = with::<Sc, _>(cur, |s| s.prio as usize).unwrap_or(0);
-    let q = here().lock();
-    q.head[prio + 1..].iter().any(|&h| h != 0)
+    here().lock().run.any_above(prio)
 }

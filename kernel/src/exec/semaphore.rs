@@ -11,7 +11,7 @@ use crate::obj::{with, Handle};
 pub fn block(frame: &mut CurrentFrame, sm: Handle, deadline: u64) -> bool {
     let ec = sched::current_ec();
     let (sc, serial) = sched::current_sc_record();
-    frame.rdi = 0;
+    frame.set_status(facet_abi::status::Status::Success);
     with::<Ec, _>(ec, |e| {
         e.state = State::WaitSm;
         e.waiting_on = sm;

@@ -4,9 +4,9 @@
 //! of the calling Pd, after checking the Pd capability in ARG2 for the permission to
 //! create that kind of object.
 
+use facet_abi::args::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 use facet_abi::config::{NUM_CPU, NUM_PRIORITIES};
 use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::layout::{SEL_USER_CODE64, USER_ADDR};
 use facet_abi::perm;
 use facet_abi::status::Status;
@@ -24,14 +24,14 @@ use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
 
 pub fn create_pd(f: &mut CurrentFrame) -> HcResult {
-    let (sel, passthrough) = (arg1_selector(f.rdi), arg1_flags(f.rdi) & 1 != 0);
-    let (parent, parent_perms) = object_with_perms(f.rsi, Kind::Pd, perm::PD_PD)?;
+    let a: CreatePd = f.args();
+    let (parent, parent_perms) = object_with_perms(a.parent, Kind::Pd, perm::PD_PD)?;
     let parent_passthrough = with::<Pd, _>(parent, |p| p.passthrough).unwrap_or(false);
-    let new = Pd::create(false, passthrough && parent_passthrough)?;
+    let new = Pd::create(false, a.passthrough && parent_passthrough)?;
     // The new Pd's capability carries the parent capability's permissions.
-    install(sel, Kind::Pd, parent_perms, new)?;
+    install(a.sel, Kind::Pd, parent_perms, new)?;
     // Capabilities named by ARG3 go to selector 0 onwards of the new Pd.
-    let crd = Crd(f.rdx);
+    let crd = a.crd;
     if crd.kind() == CrdKind::Object {
         let whole = Crd::new(CrdKind::Object, 0, 0x1f, perm::ALL);
         delegate_objects(pd::current(), new, crd, whole, 0);
@@ -40,12 +40,12 @@ pub fn create_pd(f: &mut CurrentFrame) -> HcResult {
 }
 
 pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
-    let (sel, flags) = (arg1_selector(f.rdi), arg1_flags(f.rdi));
-    let (cpu, user_page) = ((f.rdx & 0xfff) as u32, f.rdx & !0xfff);
+    let a: CreateEc = f.args();
+    let (cpu, user_page) = (a.cpu as u32, a.utcb);
     if cpu as usize >= NUM_CPU || !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
-    let vcpu = flags & 2 != 0;
+    let vcpu = a.vcpu;
     if vcpu && !crate::vcpu::enabled() {
         return Err(Status::BadFtr);
     }
@@ -53,12 +53,12 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     if vcpu && !crate::vcpu::usable_on(cpu) {
         return Err(Status::BadCpu);
     }
-    let target = object(f.rsi, Kind::Pd, perm::PD_EC)?;
+    let target = object(a.pd, Kind::Pd, perm::PD_EC)?;
     // A local Ec starts handling calls on this stack (see `user_state`).
-    if user_page >= USER_ADDR || !user_state::stack_ok(f.rax) {
+    if user_page >= USER_ADDR || !user_state::stack_ok(a.sp) {
         return Err(Status::BadPar);
     }
-    let utcb_pd = if flags & 8 != 0 {
+    let utcb_pd = if a.utcb_in_caller {
         pd::current()
     } else {
         target
@@ -66,30 +66,30 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     let ec = Ec::create(&EcParams {
         pd: target,
         cpu,
-        global: flags & 1 != 0,
+        global: a.global,
         vcpu,
         user_page,
         utcb_pd,
-        sp: f.rax,
-        evt: f.r8,
+        sp: a.sp,
+        evt: a.evt,
     })?;
-    install(sel, Kind::Ec, perm::EC_ALL, ec)
+    install(a.sel, Kind::Ec, perm::EC_ALL, ec)
 }
 
 /// Returns whether the new Sc outranks the running one (which then yields).
 pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
-    let sel = arg1_selector(f.rdi);
-    object(f.rsi, Kind::Pd, perm::PD_SC)?;
-    let ec = object(f.rdx, Kind::Ec, perm::EC_SC)?;
+    let a: CreateSc = f.args();
+    object(a.pd, Kind::Pd, perm::PD_SC)?;
+    let ec = object(a.ec, Kind::Ec, perm::EC_SC)?;
     if !with::<Ec, _>(ec, |e| e.global).unwrap_or(false) {
         return Err(Status::BadCap);
     }
-    let (prio, quantum) = (f.rax & 0xff, f.rax >> 12);
-    if prio == 0 || quantum == 0 || prio >= NUM_PRIORITIES as u64 || quantum > u32::MAX as u64 {
+    let (prio, quantum) = (a.prio, a.quantum);
+    if prio == 0 || quantum == 0 || prio as u32 >= NUM_PRIORITIES || quantum > u32::MAX as u64 {
         return Err(Status::BadPar);
     }
-    let sc = Sc::create(ec, prio as u8, quantum as u32)?;
-    install(sel, Kind::Sc, perm::SC_ALL, sc)?;
+    let sc = Sc::create(ec, prio, quantum as u32)?;
+    install(a.sel, Kind::Sc, perm::SC_ALL, sc)?;
     crate::exec::sched::enqueue(sc);
     // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
     // reschedule from `enqueue`).
@@ -97,29 +97,29 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
         with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::percpu::cpu_id() as u32;
     let current = crate::exec::sched::current_sc();
     let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
-    Ok(here && prio as u8 > current_prio)
+    Ok(here && prio > current_prio)
 }
 
 pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
-    let sel = arg1_selector(f.rdi);
-    object(f.rsi, Kind::Pd, perm::PD_PT)?;
-    let ec = object(f.rdx, Kind::Ec, perm::EC_PT)?;
+    let a: CreatePt = f.args();
+    object(a.pd, Kind::Pd, perm::PD_PT)?;
+    let ec = object(a.ec, Kind::Ec, perm::EC_PT)?;
     if with::<Ec, _>(ec, |e| e.global).unwrap_or(true) {
         return Err(Status::BadCap);
     }
     // Every call starts the handler at this address (see `user_state`).
-    if !user_state::entry_ok(SEL_USER_CODE64 as u64, f.r8) && !super::unchecked_portal_ips() {
+    if !user_state::entry_ok(SEL_USER_CODE64 as u64, a.ip) && !super::unchecked_portal_ips() {
         return Err(Status::BadPar);
     }
-    let pt = Pt::create(ec, f.rax, f.r8)?;
-    install(sel, Kind::Pt, perm::PT_ALL, pt)
+    let pt = Pt::create(ec, a.mtd, a.ip)?;
+    install(a.sel, Kind::Pt, perm::PT_ALL, pt)
 }
 
 pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
-    let sel = arg1_selector(f.rdi);
-    object(f.rsi, Kind::Pd, perm::PD_SM)?;
-    let chained = if f.rax != 0 {
-        let si = object(f.rax, Kind::Sm, perm::SM_UP)?;
+    let a: CreateSm = f.args();
+    object(a.pd, Kind::Pd, perm::PD_SM)?;
+    let chained = if a.chain != 0 {
+        let si = object(a.chain, Kind::Sm, perm::SM_UP)?;
         // Chains are one level deep.
         if with::<Sm, _>(si, |s| s.chained != 0).unwrap_or(true) {
             return Err(Status::BadCap);
@@ -128,6 +128,6 @@ pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
     } else {
         0
     };
-    let sm = Sm::create(f.rdx, chained)?;
-    install(sel, Kind::Sm, perm::SM_ALL, sm)
+    let sm = Sm::create(a.count, chained)?;
+    install(a.sel, Kind::Sm, perm::SM_ALL, sm)
 }

@@ -1,7 +1,7 @@
 //! `ec_ctrl recall`: ask an Ec to report to its recall portal (event base + 31) the next
 //! time it would return to user mode, so that its handler can inspect or change its state.
 
-use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::args::EcCtrl;
 use facet_abi::perm;
 use facet_abi::status::Status;
 
@@ -12,13 +12,14 @@ use crate::obj::ec::Ec;
 use crate::obj::{with, Kind};
 
 /// The only sub-operation in API 4.3.
-const RECALL: u64 = 0;
+const RECALL: u8 = 0;
 
 pub fn ec_ctrl(f: &mut CurrentFrame) -> HcResult {
-    if arg1_flags(f.rdi) & 3 != RECALL {
+    let a: EcCtrl = f.args();
+    if a.op != RECALL {
         return Err(Status::BadPar);
     }
-    let ec = object(arg1_selector(f.rdi), Kind::Ec, perm::EC_CT)?;
+    let ec = object(a.ec, Kind::Ec, perm::EC_CT)?;
     let cpu = with::<Ec, _>(ec, |e| {
         e.recall = true;
         e.cpu

@@ -1,9 +1,9 @@
 //! `machine_ctrl` (pass-through PDs only): the reference's suspend (`suspend.rs`) and
 //! microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the reference;
-//! sub-operation 3 is Facet's own, the kernel pool's free and total frames in ARG2 and
-//! ARG3.
+//! sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the kernel pool's
+//! free and total frames (0), the IOMMU's faults (1).
 
-use facet_abi::hypercall::{arg1_flags, machine_ctrl as op};
+use facet_abi::args::{IommuFaultsOut, MachineCtrl, PoolStatsOut};
 use facet_abi::status::Status;
 
 use super::HcResult;
@@ -14,18 +14,26 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
-    match arg1_flags(f.rdi) & 3 {
-        op::SUSPEND => super::suspend::suspend(f),
-        op::UPDATE_MICROCODE => super::microcode::update(f),
-        op::FACET_POOL_STATS => {
+    match f.args() {
+        MachineCtrl::Suspend { slp_typa, slp_typb } => {
+            super::suspend::suspend(f, slp_typa, slp_typb)
+        }
+        MachineCtrl::UpdateMicrocode { size, address } => {
+            super::microcode::update(f, size, address)
+        }
+        MachineCtrl::PoolStats => {
             // Objects that died in this hypercall's predecessors are gone already;
             // free anything still queued so the figure is exact.
             crate::obj::reap();
             let (free, total) = crate::mem::frames::stats();
-            f.rsi = free;
-            f.rdx = total;
+            f.answer(&PoolStatsOut { free, total });
             Ok(())
         }
-        _ => Err(Status::BadPar),
+        MachineCtrl::IommuFaults => {
+            let (count, last, info) = crate::iommu::fault_stats();
+            f.answer(&IommuFaultsOut { count, last, info });
+            Ok(())
+        }
+        MachineCtrl::Reserved => Err(Status::BadPar),
     }
 }

@@ -8,6 +8,7 @@
 //! afterwards, ABORT when one refused it or ignored it (the reference answers SUCCESS
 //! whatever the CPU did); OUT2 is the revision the calling CPU runs, either way.
 
+use facet_abi::args::MicrocodeOut;
 use facet_abi::status::Status;
 use facet_kcore::microcode::{self, HEADER_LEN, MAX_LEN};
 
@@ -16,9 +17,7 @@ use crate::arch::microcode as cpu;
 use crate::exec::CurrentFrame;
 use crate::mem::{direct_map::virt, frames, kspace};
 
-pub fn update(f: &mut CurrentFrame) -> HcResult {
-    let size = (f.rdi as u32) >> 8;
-    let addr = f.rsi;
+pub fn update(f: &mut CurrentFrame, size: u32, addr: u64) -> HcResult {
     if !(HEADER_LEN..=MAX_LEN).contains(&size) {
         return Err(Status::BadPar);
     }
@@ -59,7 +58,9 @@ pub fn update(f: &mut CurrentFrame) -> HcResult {
     let lowest = crate::smp::cpus_in(crate::smp::others_online(me))
         .map(|c| crate::smp::call::on(c, load, data) as u32)
         .fold(here, u32::min);
-    f.rsi = here as u64;
+    f.answer(&MicrocodeOut {
+        revision: here as u64,
+    });
     if lowest >= update.revision {
         cpu::keep(copy, order);
         Ok(())

@@ -1,10 +1,10 @@
 //! Hypercall decoding: one handler per hypercall, reached through [`HANDLERS`].
 //!
-//! Every handler has the same rhythm: decode its arguments from the frame, look up and
-//! check capabilities (`crate::cap`), do the work, and return `Ok(())` or a status. The
-//! entry layer (`entry::dispatch`) takes the kernel lock, calls the handler and hands the
-//! status to the syscall stub, which returns it in OUT1 (RDI); handlers write any other
-//! results into the frame themselves. Objects whose last reference went away during the
+//! Every handler has the same rhythm: decode its arguments (`frame.args()`, with their
+//! `facet_abi::args` type), look up and check capabilities (`crate::cap`), do the work,
+//! and return `Ok(())` or a status. The entry layer (`entry::dispatch`) takes the kernel
+//! lock, calls the handler and hands the status to the syscall stub, which returns it in
+//! OUT1 (RDI); a handler that answers more writes its result struct (`frame.answer`). Objects whose last reference went away during the
 //! hypercall are destroyed before returning.
 
 mod assign_gsi;
@@ -67,7 +67,7 @@ fn reply(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
 fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     match create::create_sc(frame) {
         Ok(preempt) => {
-            frame.rdi = Status::Success as u64;
+            frame.set_status(Status::Success);
             if preempt {
                 return Outcome::from_switch(crate::exec::sched::yield_current(frame));
             }
@@ -78,15 +78,15 @@ fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
 }
 
 #[inline(never)]
-fn other(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    Outcome::status(match other_hypercall(frame) {
+fn other(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
+    Outcome::status(match other_hypercall(arg1, frame) {
         Ok(()) => Status::Success,
         Err(s) => s,
     })
 }
 
-fn other_hypercall(frame: &mut CurrentFrame) -> HcResult {
-    match Hypercall::from_arg1(frame.rdi) {
+fn other_hypercall(arg1: u64, frame: &mut CurrentFrame) -> HcResult {
+    match Hypercall::from_arg1(arg1) {
         Hypercall::CreatePd => create::create_pd(frame),
         Hypercall::CreateEc => create::create_ec(frame),
         Hypercall::CreatePt => create::create_pt(frame),

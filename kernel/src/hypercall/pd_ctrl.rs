@@ -1,8 +1,9 @@
 //! `pd_ctrl`: lookup, map_access_page, delegate and msr_access.
 
+use facet_abi::args::{
+    Delegate, DelegateOut, Lookup, LookupOut, MapAccessPage, MsrAccess, MsrAccessOut, PdCtrl,
+};
 use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hypercall::{arg1_flags, arg1_selector, pd_ctrl as op};
-
 use facet_abi::status::Status;
 use facet_kcore::capspace;
 
@@ -14,11 +15,11 @@ use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::{with, Kind};
 
 pub fn pd_ctrl(f: &mut CurrentFrame) -> HcResult {
-    match arg1_flags(f.rdi) & 3 {
-        op::LOOKUP => lookup(f),
-        op::DELEGATE => delegate(f),
-        op::MSR_ACCESS => msr_access(f),
-        _ => map_access_page(f),
+    match f.args() {
+        PdCtrl::Lookup(a) => lookup(f, a),
+        PdCtrl::Delegate(a) => delegate(f, a),
+        PdCtrl::MsrAccess(a) => msr_access(f, a),
+        PdCtrl::MapAccessPage(a) => map_access_page(a),
     }
 }
 
@@ -26,8 +27,8 @@ pub fn pd_ctrl(f: &mut CurrentFrame) -> HcResult {
 /// names: a memory CRD of order 0 with exactly read and write rights, else BAD_PAR (the
 /// reference's rule). Guest accesses to that page become APIC-access exits on VMX once
 /// the VMM turns on APIC-access virtualization (MTD CTRL).
-fn map_access_page(f: &mut CurrentFrame) -> HcResult {
-    let crd = Crd(f.rsi);
+fn map_access_page(a: MapAccessPage) -> HcResult {
+    let crd = a.crd;
     let rw = facet_abi::perm::MEM_R | facet_abi::perm::MEM_W;
     if crd.kind() != CrdKind::Memory || crd.perms() != rw || crd.order() != 0 {
         return Err(Status::BadPar);
@@ -66,8 +67,8 @@ fn map_access_page(f: &mut CurrentFrame) -> HcResult {
 /// ARG2 is a CRD; the answer replaces it: the capability found at its base (order 0:
 /// Facet records single capabilities), or a null CRD. Memory is not recorded in API 4.3,
 /// so a memory lookup is always null.
-fn lookup(f: &mut CurrentFrame) -> HcResult {
-    let crd = Crd(f.rsi);
+fn lookup(f: &mut CurrentFrame, a: Lookup) -> HcResult {
+    let crd = a.crd;
     let (spaces, mem, _) = tools();
     let cur = pd::current();
     let found = match crd.kind() {
@@ -77,45 +78,43 @@ fn lookup(f: &mut CurrentFrame) -> HcResult {
         }
         _ => None,
     };
-    f.rsi = match found {
+    let crd = match found {
         // The range the capability was delegated in, as the reference answers its node.
-        Some(c) => Crd::new(crd.kind(), c.range_base(crd.base()), c.order, c.perms).0,
-        None => Crd::NULL.0,
+        Some(c) => Crd::new(crd.kind(), c.range_base(crd.base()), c.order, c.perms),
+        None => Crd::NULL,
     };
+    f.answer(&LookupOut { crd });
     Ok(())
 }
 
-fn delegate(f: &mut CurrentFrame) -> HcResult {
-    let src = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
-    let dst = object(f.rsi, Kind::Pd, 0)?;
-    let (crd, meta, window) = (Crd(f.rdx), f.rax, Crd(f.r8));
+fn delegate(f: &mut CurrentFrame, a: Delegate) -> HcResult {
+    let src = object(a.src, Kind::Pd, 0)?;
+    let dst = object(a.dst, Kind::Pd, 0)?;
     // The destination CRD is both the translate and the delegate window, as in the
     // reference.
-    let (result, flags) = crate::cap::xfer_item::xfer_item(src, dst, crd, meta, window, window);
-    f.rdx = result.0;
-    f.rax = flags;
+    let (crd, meta) = crate::cap::xfer_item::xfer_item(src, dst, a.crd, a.meta, a.window, a.window);
+    f.answer(&DelegateOut { crd, meta });
     Ok(())
 }
 
-fn msr_access(f: &mut CurrentFrame) -> HcResult {
+fn msr_access(f: &mut CurrentFrame, a: MsrAccess) -> HcResult {
     if !pd::current_is_passthrough() {
         return Err(Status::BadCap);
     }
-    let index = (f.rdi >> 8) as u32;
-    let write = arg1_flags(f.rdi) & op::MSR_WRITE != 0;
+    let (index, write) = (a.index, a.write);
     // Only what a driver or monitor on the host needs (`msr_policy`).
     if !facet_kcore::msr_policy::allowed(index, write) {
         return Err(Status::BadPar);
     }
     let r = if write {
-        crate::arch::msr::write_checked(index, f.rsi)
+        crate::arch::msr::write_checked(index, a.value)
     } else {
         crate::arch::msr::read_checked(index)
     };
     match r {
         Some(v) => {
             if !write {
-                f.rsi = v;
+                f.answer(&MsrAccessOut { value: v });
             }
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! `pt_ctrl`: set the portal id a handler receives with each call.
 
-use facet_abi::hypercall::arg1_selector;
+use facet_abi::args::PtCtrl;
 use facet_abi::perm;
 
 use super::HcResult;
@@ -10,8 +10,9 @@ use crate::obj::pt::Pt;
 use crate::obj::{with, Kind};
 
 pub fn pt_ctrl(f: &mut CurrentFrame) -> HcResult {
-    let pt = object(arg1_selector(f.rdi), Kind::Pt, perm::PT_CT)?;
-    let id = f.rsi;
+    let a: PtCtrl = f.args();
+    let pt = object(a.pt, Kind::Pt, perm::PT_CT)?;
+    let id = a.id;
     with::<Pt, _>(pt, |p| p.id = id);
     Ok(())
 }

@@ -8,8 +8,8 @@
 //! semaphore in ARG1[63:8] is signalled when the revocation is complete, which in Facet
 //! is before the hypercall returns.
 
-use facet_abi::crd::{Crd, Kind as CrdKind};
-use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::args::Revoke;
+use facet_abi::crd::Kind as CrdKind;
 use facet_abi::perm;
 use facet_kcore::capspace::{self, OBJECT_BITS, PORT_BITS};
 
@@ -22,14 +22,12 @@ use crate::obj::spaces::{obj_space, pio_space, tools};
 use crate::obj::Kind;
 
 pub fn revoke(f: &mut CurrentFrame) -> HcResult {
-    let flags = arg1_flags(f.rdi);
-    let (include_self, remote) = (flags & 1 != 0, flags & 2 != 0);
-    let target = if remote {
-        object(f.rdx, Kind::Pd, 0)?
-    } else {
-        pd::current()
+    let a: Revoke = f.args();
+    let (crd, include_self) = (a.crd, a.include_self);
+    let target = match a.remote {
+        Some(pd) => object(pd, Kind::Pd, 0)?,
+        None => pd::current(),
     };
-    let crd = Crd(f.rsi);
     let (mut spaces, mut mem, _) = tools();
     let (space, bits) = match crd.kind() {
         CrdKind::Object => (Some(obj_space(target)), OBJECT_BITS),
@@ -56,9 +54,8 @@ pub fn revoke(f: &mut CurrentFrame) -> HcResult {
             );
         }
     }
-    let sm_sel = arg1_selector(f.rdi);
-    if sm_sel != 0 {
-        if let Ok(sm) = object(sm_sel, Kind::Sm, perm::SM_UP) {
+    if a.sm != 0 {
+        if let Ok(sm) = object(a.sm, Kind::Sm, perm::SM_UP) {
             // An `up`, as in the reference: a waiter wakes, or the counter counts it.
             crate::exec::semaphore::up(sm);
         }

@@ -4,10 +4,11 @@
 //! low 32 bits) name an absolute TSC deadline, until then (TIMEOUT). The deadline is
 //! checked on every timer tick, so it is honoured to within one tick.
 
-use facet_abi::hypercall::{arg1_flags, arg1_selector};
+use facet_abi::args::{SmCtrl, SmDown};
 use facet_abi::status::Status;
 
 use crate::cap::lookup::object;
+use crate::exec::current::arg1_args;
 use crate::exec::CurrentFrame;
 use crate::exec::Outcome;
 use crate::obj::sm::Sm;
@@ -17,10 +18,13 @@ use crate::obj::{with, Handle, Kind};
 /// function; everything else leaves it by a tail call, so that it saves no registers.
 #[inline(never)]
 pub fn sm_ctrl(arg1: u64, f: &mut CurrentFrame) -> Outcome {
-    let flags = arg1_flags(arg1);
-    let down = flags & 1 != 0;
+    // Both operations name themselves and the semaphore in ARG1, in the same bits (a
+    // down's decoder reads them, and its flag, for either); a down's deadline is read
+    // only if it waits.
+    let down = matches!(arg1_args(arg1), SmCtrl::Down(_));
+    let SmDown { sm: sel, zero, .. } = arg1_args(arg1);
     // The permission needed is the operation's bit: up = bit 0, down = bit 1.
-    let sm = match object(arg1_selector(arg1), Kind::Sm, 1 << (flags & 1)) {
+    let sm = match object(sel, Kind::Sm, 1 << down as u64) {
         Ok(sm) => sm,
         Err(s) => return Outcome::status(s),
     };
@@ -29,7 +33,7 @@ pub fn sm_ctrl(arg1: u64, f: &mut CurrentFrame) -> Outcome {
             if s.chained != 0 || s.gsi != 0 || s.counter == 0 {
                 return Next::Slow;
             }
-            s.counter = if flags & 2 != 0 { 0 } else { s.counter - 1 };
+            s.counter = if zero { 0 } else { s.counter - 1 };
         } else if s.waiters != 0 {
             return Next::Wake;
         } else {
@@ -42,7 +46,7 @@ pub fn sm_ctrl(arg1: u64, f: &mut CurrentFrame) -> Outcome {
     match next {
         Next::Done => Outcome::status(Status::Success),
         Next::Wake => wake(sm),
-        Next::Slow => slow_down(f, sm, flags),
+        Next::Slow => slow_down(f, sm),
     }
 }
 
@@ -63,7 +67,8 @@ fn wake(sm: Handle) -> Outcome {
 /// A `down` that takes no count at once: on an interrupt semaphore (whose down re-enables
 /// the interrupt, and returns at once if it is chained), or on a zero counter.
 #[inline(never)]
-fn slow_down(f: &mut CurrentFrame, sm: Handle, flags: u64) -> Outcome {
+fn slow_down(f: &mut CurrentFrame, sm: Handle) -> Outcome {
+    let a: SmDown = f.args();
     let (chained, gsi) = with::<Sm, _>(sm, |s| (s.chained != 0, s.gsi)).unwrap_or((true, 0));
     if gsi != 0 {
         // Waiting on an interrupt semaphore re-enables its (level-triggered) interrupt.
@@ -74,7 +79,7 @@ fn slow_down(f: &mut CurrentFrame, sm: Handle, flags: u64) -> Outcome {
     } else if chained {
         return Outcome::status(Status::BadCap);
     }
-    let zero = flags & 2 != 0;
+    let zero = a.zero;
     let taken = with::<Sm, _>(sm, |s| {
         if s.counter == 0 {
             false
@@ -86,7 +91,7 @@ fn slow_down(f: &mut CurrentFrame, sm: Handle, flags: u64) -> Outcome {
     if taken == Some(true) {
         return Outcome::status(Status::Success);
     }
-    let deadline = (f.rsi << 32) | (f.rdx & 0xffff_ffff);
+    let deadline = a.deadline;
     let now = crate::arch::cpu::tsc();
     if deadline != 0 && deadline <= now {
         return Outcome::status(Status::Timeout);

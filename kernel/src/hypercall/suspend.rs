@@ -5,6 +5,7 @@
 //! `smp::sleep`'s: the call returns after the machine has slept and woken, with every
 //! CPU back where it was.
 
+use facet_abi::args::SuspendOut;
 use facet_abi::status::Status;
 use facet_kcore::acpi::facs::valid_sleep_types;
 
@@ -12,9 +13,10 @@ use super::HcResult;
 use crate::exec::CurrentFrame;
 use crate::smp::sleep::{self, SleepError};
 
-pub fn suspend(f: &mut CurrentFrame) -> HcResult {
-    let (slp_typa, slp_typb) = ((f.rdi >> 8) as u8, (f.rdi >> 16) as u8);
-    f.rsi = crate::acpi::waking_vector() as u64;
+pub fn suspend(f: &mut CurrentFrame, slp_typa: u8, slp_typb: u8) -> HcResult {
+    f.answer(&SuspendOut {
+        waking_vector: crate::acpi::waking_vector() as u64,
+    });
     if !valid_sleep_types(slp_typa, slp_typb) {
         return Err(Status::BadPar);
     }
@@ -39,7 +41,9 @@ pub fn overlapped(f: &mut CurrentFrame) -> Option<Status> {
         && arg1_flags(f.rdi) & 3 == machine_ctrl::SUSPEND
         && crate::obj::pd::current_is_passthrough();
     suspend.then(|| {
-        f.rsi = crate::acpi::waking_vector() as u64;
+        f.answer(&SuspendOut {
+            waking_vector: crate::acpi::waking_vector() as u64,
+        });
         Status::BadPar
     })
 }

@@ -18,10 +18,12 @@
 //!
 //! The kernel is not preemptible and one CPU at a time runs kernel code (the big kernel
 //! lock, `smp::bkl`), so objects are reached through [`with`], which lends out one
-//! object at a time; a caller never holds two loans of the same object.
+//! object at a time; a caller never holds two loans of the same object. Debug builds
+//! check that rule on every loan ([`loans`]).
 
 pub mod ec;
 pub mod kern;
+pub mod loans;
 pub mod pd;
 pub mod pt;
 pub mod sc;
@@ -159,6 +161,7 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
 
 /// The kind of the object behind a handle taken from a capability.
 pub fn kind_of(h: Handle) -> Option<Kind> {
+    loans::assert_not_lent(h);
     // SAFETY: handles come from capabilities or objects, which only exist while the
     // object does; the header is at the start of every object frame.
     Kind::from_tag(unsafe { (*(addr(h) as *const Header)).kind })
@@ -174,6 +177,7 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
     // not preemptible and the big kernel lock keeps every other CPU out of kernel code
     // that touches objects, so this is the only reference.
     let obj = unsafe { &mut *(addr(h) as *mut T) };
+    let _loan = loans::lend(h);
     Some(f(obj))
 }
 
@@ -189,6 +193,7 @@ pub fn with<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> Option<R> {
 #[inline(always)]
 pub unsafe fn with_known<T: Object, R>(h: Handle, f: impl FnOnce(&mut T) -> R) -> R {
     debug_assert!(h != 0 && kind_of(h) == Some(T::KIND));
+    let _loan = loans::lend(h);
     // SAFETY: the caller's promise; exclusive as for `with`.
     f(unsafe { &mut *(addr(h) as *mut T) })
 }
@@ -214,10 +219,12 @@ pub unsafe fn with2_known<T: Object, U: Object, R>(
     // SAFETY: the caller's promise; two different handles name two objects that do not
     // overlap (each has its own slot or frame), so neither do the two loans.
     let (x, y) = unsafe { (&mut *(addr(a) as *mut T), &mut *(addr(b) as *mut U)) };
+    let _loans = (loans::lend(a), loans::lend(b));
     Some(f(x, y))
 }
 
 fn header(h: Handle) -> &'static mut Header {
+    loans::assert_not_lent(h);
     // SAFETY: as for `with`; a header loan is never held across another loan.
     unsafe { &mut *(addr(h) as *mut Header) }
 }

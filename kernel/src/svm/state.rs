@@ -1,58 +1,25 @@
 //! Moving a vCPU's state between its VMCB (plus the general registers the kernel keeps)
-//! and a VMM's UTCB, for the parts a message transfer descriptor (MTD) selects.
+//! and a VMM's UTCB, for the parts a message transfer descriptor (MTD) selects, walking
+//! the tables of `facet_kcore::vcpu_state`.
 
 use facet_abi::mtd;
 use facet_abi::utcb as u;
+use facet_kcore::utcb::RegFile;
+use facet_kcore::vcpu_state::svm::{REGS, SEGS};
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
 use crate::utcb::{read_word as rd, write_word as wr};
-use crate::vcpu::gprs;
-
-/// The segment registers in UTCB order with their VMCB offsets.
-const SEGS: [(usize, u64, u32); 10] = [
-    (u::ES, vmcb::ES, mtd::DS_ES),
-    (u::DS, vmcb::DS, mtd::DS_ES),
-    (u::FS, vmcb::FS, mtd::FS_GS),
-    (u::GS, vmcb::GS, mtd::FS_GS),
-    (u::CS, vmcb::CS, mtd::CS_SS),
-    (u::SS, vmcb::SS, mtd::CS_SS),
-    (u::TR, vmcb::TR, mtd::TR),
-    (u::LDTR, vmcb::LDTR, mtd::LDTR),
-    (u::GDTR, vmcb::GDTR, mtd::GDTR),
-    (u::IDTR, vmcb::IDTR, mtd::IDTR),
-];
-
-/// VMCB registers under one MTD bit, UTCB offset first.
-const REGS: [(usize, u64, u32); 18] = [
-    (u::RAX, vmcb::RAX, mtd::GPR_ACDB),
-    (u::RSP, vmcb::RSP, mtd::RSP),
-    (u::RIP, vmcb::RIP, mtd::RIP_LEN),
-    (u::RFLAGS, vmcb::RFLAGS, mtd::RFLAGS),
-    (u::CR0, vmcb::CR0, mtd::CR),
-    (u::CR2, vmcb::CR2, mtd::CR),
-    (u::CR3, vmcb::CR3, mtd::CR),
-    (u::CR4, vmcb::CR4, mtd::CR),
-    (u::DR7, vmcb::DR7, mtd::DR),
-    (u::EFER, vmcb::EFER, mtd::EFER_PAT),
-    (u::PAT, vmcb::G_PAT, mtd::EFER_PAT),
-    (u::SYSENTER_CS, vmcb::SYSENTER_CS, mtd::SYSENTER),
-    (u::SYSENTER_RSP, vmcb::SYSENTER_ESP, mtd::SYSENTER),
-    (u::SYSENTER_RIP, vmcb::SYSENTER_EIP, mtd::SYSENTER),
-    (u::STAR, vmcb::STAR, mtd::SYSCALL_SWAPGS),
-    (u::LSTAR, vmcb::LSTAR, mtd::SYSCALL_SWAPGS),
-    (u::FMASK, vmcb::SFMASK, mtd::SYSCALL_SWAPGS),
-    (u::KERNEL_GS_BASE, vmcb::KERNEL_GS_BASE, mtd::SYSCALL_SWAPGS),
-];
+use crate::vcpu::GPRS;
 
 /// Writes the state `m` selects into the VMM's UTCB (a VM-exit message).
 pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     if utcb == 0 {
         return;
     }
-    for (at, r, bit) in gprs(f) {
+    for (at, r, bit) in GPRS {
         if m & bit != 0 {
-            wr(utcb, at, *r);
+            wr(utcb, at, *f.reg(r));
         }
     }
     for (at, field, bit) in REGS {
@@ -112,9 +79,9 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         return;
     }
     let m = rd(utcb, u::MTD) as u32;
-    for (at, r, bit) in gprs(f) {
+    for (at, r, bit) in GPRS {
         if m & bit != 0 {
-            *r = rd(utcb, at);
+            *f.reg(r) = rd(utcb, at);
         }
     }
     let paging_before = paging(v);

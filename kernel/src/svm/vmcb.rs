@@ -7,6 +7,9 @@
 
 use crate::mem::direct_map::virt;
 
+// The state-save fields the MTD tables name live with the tables.
+pub use facet_kcore::vcpu_state::vmcb::*;
+
 pub const INTERCEPT_CR: u64 = 0x000;
 pub const INTERCEPT_EXC: u64 = 0x008;
 pub const INTERCEPT_MISC1: u64 = 0x00c;
@@ -27,36 +30,8 @@ pub const EVENTINJ: u64 = 0x0a8;
 pub const N_CR3: u64 = 0x0b0;
 pub const NRIP: u64 = 0x0c8;
 
-pub const ES: u64 = 0x400;
-pub const CS: u64 = 0x410;
-pub const SS: u64 = 0x420;
-pub const DS: u64 = 0x430;
-pub const FS: u64 = 0x440;
-pub const GS: u64 = 0x450;
-pub const GDTR: u64 = 0x460;
-pub const LDTR: u64 = 0x470;
-pub const IDTR: u64 = 0x480;
-pub const TR: u64 = 0x490;
 pub const CPL: u64 = 0x4cb;
-pub const EFER: u64 = 0x4d0;
-pub const CR4: u64 = 0x548;
-pub const CR3: u64 = 0x550;
-pub const CR0: u64 = 0x558;
-pub const DR7: u64 = 0x560;
 pub const DR6: u64 = 0x568;
-pub const RFLAGS: u64 = 0x570;
-pub const RIP: u64 = 0x578;
-pub const RSP: u64 = 0x5d8;
-pub const RAX: u64 = 0x5f8;
-pub const STAR: u64 = 0x600;
-pub const LSTAR: u64 = 0x608;
-pub const SFMASK: u64 = 0x618;
-pub const KERNEL_GS_BASE: u64 = 0x620;
-pub const SYSENTER_CS: u64 = 0x628;
-pub const SYSENTER_ESP: u64 = 0x630;
-pub const SYSENTER_EIP: u64 = 0x638;
-pub const CR2: u64 = 0x640;
-pub const G_PAT: u64 = 0x668;
 
 /// A VMCB in a pool frame, by physical address.
 #[derive(Clone, Copy)]

@@ -11,9 +11,6 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use facet_abi::config::NUM_CPU;
 use facet_kcore::tags::TagSet;
 
-use facet_abi::mtd;
-use facet_abi::utcb as u;
-
 use crate::arch::cpu::Features;
 
 pub mod debug;
@@ -292,22 +289,6 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
 
 /// The general registers other than RAX and RSP with their UTCB offsets and MTD bits:
 /// what the kernel keeps in a vCPU's frame on both extensions (SVM keeps RAX in the
-/// VMCB, VMX in the frame; RSP is in the VMCB or VMCS).
-pub fn gprs(f: &mut Frame) -> [(usize, &mut u64, u32); 14] {
-    [
-        (u::RCX, &mut f.rcx, mtd::GPR_ACDB),
-        (u::RDX, &mut f.rdx, mtd::GPR_ACDB),
-        (u::RBX, &mut f.rbx, mtd::GPR_ACDB),
-        (u::RBP, &mut f.rbp, mtd::GPR_BSD),
-        (u::RSI, &mut f.rsi, mtd::GPR_BSD),
-        (u::RDI, &mut f.rdi, mtd::GPR_BSD),
-        (u::R8, &mut f.r8, mtd::GPR_R8_R15),
-        (u::R8 + 8, &mut f.r9, mtd::GPR_R8_R15),
-        (u::R8 + 16, &mut f.r10, mtd::GPR_R8_R15),
-        (u::R8 + 24, &mut f.r11, mtd::GPR_R8_R15),
-        (u::R8 + 32, &mut f.r12, mtd::GPR_R8_R15),
-        (u::R8 + 40, &mut f.r13, mtd::GPR_R8_R15),
-        (u::R8 + 48, &mut f.r14, mtd::GPR_R8_R15),
-        (u::R8 + 56, &mut f.r15, mtd::GPR_R8_R15),
-    ]
-}
+/// VMCB, VMX in the frame; RSP is in the VMCB or VMCS). Registers of the frame are
+/// reached through `facet_kcore::utcb::RegFile`.
+pub use facet_kcore::vcpu_state::GPRS;

@@ -1,44 +1,21 @@
 //! Moving a vCPU's state between its VMCS (plus the general registers the kernel keeps)
 //! and a VMM's UTCB, for the parts an MTD selects. Segment access rights travel in the
 //! UTCB in the compressed 12-bit form (as on SVM); VMX keeps the upper four bits at
-//! 15:12 and marks unusable segments with bit 16.
+//! 15:12 and marks unusable segments with bit 16. The tables walked here, and the
+//! access-rights forms, are `facet_kcore::vcpu_state`'s.
 
 use facet_abi::layout::VM_EVENT_RECALL;
 use facet_abi::mtd;
 use facet_abi::utcb as u;
+use facet_kcore::utcb::RegFile;
+use facet_kcore::vcpu_state::vmx::{
+    activity_state, compress_ar, expand_ar, REGS, SEGS, SYSCALL_MSRS,
+};
 
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
 use crate::utcb::{read_word as rd, write_word as wr};
-use crate::vcpu::gprs;
-
-/// UTCB offsets of the switched MSRs, in the order of `run::SWITCHED_MSRS`.
-const SYSCALL_MSRS: [usize; 4] = [u::STAR, u::LSTAR, u::FMASK, u::KERNEL_GS_BASE];
-
-/// UTCB segment offset, VMCS segment number, MTD bit.
-const SEGS: [(usize, u64, u32); 8] = [
-    (u::ES, 0, mtd::DS_ES),
-    (u::CS, 1, mtd::CS_SS),
-    (u::SS, 2, mtd::CS_SS),
-    (u::DS, 3, mtd::DS_ES),
-    (u::FS, 4, mtd::FS_GS),
-    (u::GS, 5, mtd::FS_GS),
-    (u::LDTR, 6, mtd::LDTR),
-    (u::TR, 7, mtd::TR),
-];
-
-const REGS: [(usize, u64, u32); 10] = [
-    (u::RSP, vmcs::GUEST_RSP, mtd::RSP),
-    (u::RIP, vmcs::GUEST_RIP, mtd::RIP_LEN),
-    (u::RFLAGS, vmcs::GUEST_RFLAGS, mtd::RFLAGS),
-    (u::CR3, vmcs::GUEST_CR3, mtd::CR),
-    (u::DR7, vmcs::GUEST_DR7, mtd::DR),
-    (u::EFER, vmcs::GUEST_EFER, mtd::EFER_PAT),
-    (u::PAT, vmcs::GUEST_PAT, mtd::EFER_PAT),
-    (u::SYSENTER_CS, vmcs::GUEST_SYSENTER_CS, mtd::SYSENTER),
-    (u::SYSENTER_RSP, vmcs::GUEST_SYSENTER_ESP, mtd::SYSENTER),
-    (u::SYSENTER_RIP, vmcs::GUEST_SYSENTER_EIP, mtd::SYSENTER),
-];
+use crate::vcpu::GPRS;
 
 /// Writes the state `m` selects into the VMM's UTCB (the message of exit `event`).
 pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
@@ -48,9 +25,9 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     if m & mtd::GPR_ACDB != 0 {
         wr(utcb, u::RAX, f.rax);
     }
-    for (at, r, bit) in gprs(f) {
+    for (at, r, bit) in GPRS {
         if m & bit != 0 {
-            wr(utcb, at, *r);
+            wr(utcb, at, *f.reg(r));
         }
     }
     for (at, field, bit) in REGS {
@@ -73,12 +50,7 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     for (at, n, bit) in SEGS {
         if m & bit != 0 {
             let (sel, limit, ar, base) = vmcs::segment(n);
-            let a = read(ar);
-            let compressed = if a & 0x1_0000 != 0 {
-                0
-            } else {
-                (a & 0xff) | ((a >> 4) & 0xf00)
-            };
+            let compressed = compress_ar(read(ar));
             wr(
                 utcb,
                 at,
@@ -194,9 +166,9 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
     if m & mtd::GPR_ACDB != 0 {
         f.rax = rd(utcb, u::RAX);
     }
-    for (at, r, bit) in gprs(f) {
+    for (at, r, bit) in GPRS {
         if m & bit != 0 {
-            *r = rd(utcb, at);
+            *f.reg(r) = rd(utcb, at);
         }
     }
     let paging_before = paging();
@@ -218,14 +190,8 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         if m & bit != 0 {
             let (sel, limit, ar, base) = vmcs::segment(n);
             let w = rd(utcb, at);
-            let c = (w >> 16) & 0xfff;
-            let a = if c == 0 {
-                0x1_0000
-            } else {
-                (c & 0xff) | ((c & 0xf00) << 4)
-            };
             write(sel, w & 0xffff);
-            write(ar, a);
+            write(ar, expand_ar(w >> 16));
             write(limit, w >> 32);
             write(base, rd(utcb, at + 8));
         }
@@ -300,18 +266,5 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
     }
     if m & mtd::TSC != 0 {
         write(vmcs::TSC_OFFSET, rd(utcb, u::TSC_OFF));
-    }
-}
-
-/// The activity state a VMM may enter a guest in: active (0) or HLT (1). In shutdown (2)
-/// and wait-for-SIPI (3) the CPU ignores interrupts, and in wait-for-SIPI also NMIs and
-/// the preemption timer, so neither a recall nor a TLB shootdown could get it out of
-/// the guest (and a shootdown waiting for it would stop every CPU): those run as HLT,
-/// which keeps the guest as still (it only wakes for an event its VMM injects) and which
-/// every exit the kernel needs leaves.
-fn activity_state(wanted: u64) -> u64 {
-    match wanted & 0x3 {
-        0 => 0,
-        _ => 1,
     }
 }

@@ -3,6 +3,9 @@
 
 use core::arch::asm;
 
+// The guest-state fields the MTD tables name live with the tables.
+pub use facet_kcore::vcpu_state::vmcs::*;
+
 // Control fields.
 pub const VPID: u64 = 0x0000;
 pub const IO_BITMAP_A: u64 = 0x2000;
@@ -18,8 +21,6 @@ pub const TPR_THRESHOLD: u64 = 0x401c;
 pub const EPT_POINTER: u64 = 0x201a;
 pub const GUEST_PHYSICAL: u64 = 0x2400;
 pub const LINK_POINTER: u64 = 0x2800;
-pub const GUEST_PAT: u64 = 0x2804;
-pub const GUEST_EFER: u64 = 0x2806;
 pub const HOST_PAT: u64 = 0x2c00;
 pub const HOST_EFER: u64 = 0x2c02;
 pub const PIN_CONTROLS: u64 = 0x4000;
@@ -69,17 +70,9 @@ pub const GUEST_GDTR_BASE: u64 = 0x6816;
 pub const GUEST_IDTR_BASE: u64 = 0x6818;
 pub const GUEST_INTERRUPTIBILITY: u64 = 0x4824;
 pub const GUEST_ACTIVITY: u64 = 0x4826;
-pub const GUEST_SYSENTER_CS: u64 = 0x482a;
 pub const PREEMPTION_TIMER: u64 = 0x482e;
 pub const GUEST_CR0: u64 = 0x6800;
-pub const GUEST_CR3: u64 = 0x6802;
 pub const GUEST_CR4: u64 = 0x6804;
-pub const GUEST_DR7: u64 = 0x681a;
-pub const GUEST_RSP: u64 = 0x681c;
-pub const GUEST_RIP: u64 = 0x681e;
-pub const GUEST_RFLAGS: u64 = 0x6820;
-pub const GUEST_SYSENTER_ESP: u64 = 0x6824;
-pub const GUEST_SYSENTER_EIP: u64 = 0x6826;
 
 // Host state.
 pub const HOST_ES_SEL: u64 = 0x0c00;

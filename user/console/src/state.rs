@@ -25,6 +25,8 @@ pub struct State {
     rings: [InputRing<INPUT_RING>; SLOTS],
     keys: FocusKeys,
     focus: Option<usize>,
+    /// Whether the user has moved the focus (then no client takes it by naming itself).
+    focus_moved: bool,
 }
 
 impl State {
@@ -36,6 +38,7 @@ impl State {
             rings: [const { InputRing::new() }; SLOTS],
             keys: FocusKeys::new(),
             focus: None,
+            focus_moved: false,
         }
     }
 
@@ -70,7 +73,8 @@ impl State {
         out.notice(&[line.bytes()], *focus, &mut Devices { screen, vga: *vga });
     }
 
-    /// `slot` names itself. The first slot with a name gets the focus.
+    /// `slot` names itself. The first slot with a name gets the focus, and the first
+    /// client's after that takes it from the roottask's slot 0 (which reads no input).
     pub fn set_name<I: IntoIterator<Item = u8>>(&mut self, slot: usize, name: I) {
         if !self.out.set_name(slot, name) || !self.out.named(slot) {
             return;
@@ -79,9 +83,9 @@ impl State {
         let label = Text(label.as_bytes());
         self.notice(format_args!(
             "console: Ctrl-T {} gives {label} the input",
-            slot + 1
+            slot
         ));
-        if self.focus.is_none() {
+        if self.focus.is_none() || (self.focus == Some(0) && slot != 0 && !self.focus_moved) {
             self.set_focus(slot);
         }
     }
@@ -104,6 +108,7 @@ impl State {
                 Some(f)
             }
             Key::Focus(slot) => {
+                self.focus_moved = true;
                 self.set_focus(slot);
                 None
             }

@@ -2,10 +2,13 @@
 //!
 //! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
-//! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
-//! `cpus=N` the number of CPUs the emulator
+//! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU
+//! and the edu device; `iommu` that the kernel was told to turn the IOMMU on;
+//! `modules=N` the number of multiboot modules (the roottask's and the programs'; 1 if
+//! not given); `cpus=N` the number of CPUs the emulator
 //! has; `above4g` that it has usable memory above 4 GiB; `uefi` that OVMF booted it (on
-//! q35, without an IOMMU); `s3` that the machine can sleep in S3 and the harness wakes it; `expect=svm|vmx|none` is the virtualization
+//! q35, without an IOMMU); `s3` that the machine can sleep in S3 and the harness wakes
+//! it; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
 //! `return-fault` runs only the test for a kernel started with `crash=return`.
@@ -20,6 +23,8 @@ pub struct Args {
     pub trace: bool,
     pub usable: Option<u64>,
     pub cpus: Option<usize>,
+    /// Multiboot modules the harness passed (the roottask's own included).
+    pub modules: usize,
     pub q35: bool,
     /// The machine has usable RAM above 4 GiB (`above4g`).
     pub above4g: bool,
@@ -28,6 +33,9 @@ pub struct Args {
     /// The machine is QEMU's q35 with S3 enabled and an edu device, without an IOMMU, and
     /// the harness wakes it from S3 (`s3`).
     pub s3: bool,
+    /// The kernel's command line says `iommu` and the machine has a unit: the HIP must
+    /// report DMA remapping.
+    pub iommu: bool,
     pub expect_virt: Option<&'static str>,
     /// The kernel runs with `crash=return`: run only the test of faults on the way back
     /// to user mode (`return-fault`).
@@ -42,7 +50,10 @@ pub struct Args {
 
 impl Args {
     pub fn parse(line: &[u8]) -> Args {
-        let mut a = Args::default();
+        let mut a = Args {
+            modules: 1,
+            ..Args::default()
+        };
         for w in line.split(|c| *c == b' ').filter(|w| !w.is_empty()) {
             match w {
                 b"test" => a.test = true,
@@ -51,6 +62,7 @@ impl Args {
                 b"above4g" => a.above4g = true,
                 b"uefi" => a.uefi = true,
                 b"s3" => a.s3 = true,
+                b"iommu" => a.iommu = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
                 b"return-fault" => a.return_fault = true,
@@ -61,6 +73,12 @@ impl Args {
                 _ => {
                     if let Some(n) = w.strip_prefix(b"cpus=") {
                         a.cpus = core::str::from_utf8(n).ok().and_then(|s| s.parse().ok());
+                    }
+                    if let Some(n) = w.strip_prefix(b"modules=") {
+                        a.modules = core::str::from_utf8(n)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(1);
                     }
                     if let Some(prefix) = w.strip_prefix(b"skip=") {
                         a.add_skip(prefix);

@@ -9,9 +9,9 @@ use core::arch::asm;
 
 use facet_abi::args::{
     Args, AssignGsi, AssignGsiOut, AssignPci, Call, CreateEc, CreatePd, CreatePt, CreateSc,
-    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, Lookup, LookupOut, MachineCtrl,
-    MapAccessPage, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke,
-    ScCtrl, ScCtrlOut, SmDown, SmUp,
+    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, IommuFaultsOut, Lookup, LookupOut,
+    MachineCtrl, MapAccessPage, MicrocodeOut, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs,
+    Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown, SmUp, SuspendOut,
 };
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::call as call_flags;
@@ -343,7 +343,7 @@ pub fn pool_stats() -> Result<(u64, u64), Status> {
 /// firmware had (mode 0, real mode, in bits 63:62).
 pub fn suspend(slp_typa: u8, slp_typb: u8) -> (Status, u64) {
     let o = issue(&MachineCtrl::Suspend { slp_typa, slp_typb });
-    (status(&o), o.rsi)
+    (status(&o), SuspendOut::from_out(&o).waking_vector)
 }
 
 /// `machine_ctrl` update microcode: the update of `size` bytes at physical address
@@ -352,7 +352,14 @@ pub fn suspend(slp_typa: u8, slp_typb: u8) -> (Status, u64) {
 /// taken the update).
 pub fn update_microcode(size: u32, address: u64) -> (Status, u64) {
     let o = issue(&MachineCtrl::UpdateMicrocode { size, address });
-    (status(&o), o.rsi)
+    (status(&o), MicrocodeOut::from_out(&o).revision)
+}
+
+/// Facet's `machine_ctrl` statistics of the IOMMU: the faults its units recorded since
+/// boot and the last of them (pass-through PDs only).
+pub fn iommu_faults() -> Result<IommuFaultsOut, Status> {
+    let o = issue(&MachineCtrl::IommuFaults);
+    status_of(&o).map(|_| IommuFaultsOut::from_out(&o))
 }
 
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.

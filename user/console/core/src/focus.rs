@@ -1,8 +1,9 @@
 //! The keys that move the input focus between clients.
 //!
 //! Everything typed goes to the one client in focus, except the escape key Ctrl-T
-//! (0x14), which starts a two-key sequence: Ctrl-T and a digit `d` (1 up to the number
-//! of slots) gives slot `d - 1` the focus; Ctrl-T Ctrl-T sends one Ctrl-T; Ctrl-T and
+//! (0x14), which starts a two-key sequence: Ctrl-T and a digit `d` (0 up to the number
+//! of slots less one) gives slot `d` the focus (slot 0 is the roottask's, so the first
+//! VM the roottask starts is Ctrl-T 1); Ctrl-T Ctrl-T sends one Ctrl-T; Ctrl-T and
 //! anything else is dropped, both keys. Ctrl-T costs little (readline's transpose-chars
 //! is its best-known use, and Ctrl-T Ctrl-T still sends it) and, unlike Ctrl-A, is not
 //! QEMU's own escape on a serial line multiplexed with its monitor.
@@ -33,8 +34,8 @@ impl FocusKeys {
         FocusKeys { escaped: false }
     }
 
-    /// The meaning of the next key `b`, with `slots` slots to choose from (digits 1 to
-    /// `min(slots, 9)` name them).
+    /// The meaning of the next key `b`, with `slots` slots to choose from (digits 0 to
+    /// `min(slots, 10) - 1` name them).
     pub fn feed(&mut self, b: u8, slots: usize) -> Key {
         if !self.escaped {
             if b == ESCAPE {
@@ -46,7 +47,7 @@ impl FocusKeys {
         self.escaped = false;
         match b {
             ESCAPE => Key::Input(ESCAPE),
-            b'1'..=b'9' if ((b - b'1') as usize) < slots => Key::Focus((b - b'1') as usize),
+            b'0'..=b'9' if ((b - b'0') as usize) < slots => Key::Focus((b - b'0') as usize),
             _ => Key::Nothing,
         }
     }

@@ -3,7 +3,7 @@
 //! NMI mode), and interrupt calls that must leave things as they are.
 
 mod checks;
-pub(crate) mod msi;
+mod msi;
 
 use facet_abi::config::NUM_CPU;
 use facet_abi::crd::{Crd, Kind};

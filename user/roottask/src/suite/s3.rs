@@ -19,9 +19,9 @@ use facet_rt::hypercall::{
 };
 use facet_rt::utcb::Utcb;
 
+use super::edu::{self, CONFIG, REGS};
 use super::fixture::{S3, S3_EVENTS, S3_HANDLER_UTCBS, S3_WORKER_UTCBS, VMS, VM_EVENTS, VM_UTCBS};
 use super::irq::gsi_semaphore;
-use super::irq::msi::{find_edu, map, msi_capability, CONFIG, EDU_ACK, EDU_RAISE, MSI_GSI, REGS};
 use super::naps::tsc;
 use super::vm::real_mode_cs;
 use super::vm::vmm::{write_guest_code, Exit, TestVm, GUEST_CODE};
@@ -48,6 +48,10 @@ const WAITER_SC: u64 = S3.at(194);
 const MSI_SM: u64 = S3.at(195);
 /// Nobody signals it: the test naps on it, so that threads on its CPU run meanwhile.
 const NAP_SM: u64 = S3.at(196);
+/// The edu device's MSI: a GSI beyond the I/O APIC's pins, and its registers.
+const MSI_GSI: u64 = 100;
+const EDU_RAISE: u64 = facet_edu_core::regs::IRQ_RAISE;
+const EDU_ACK: u64 = facet_edu_core::regs::IRQ_ACK;
 /// The waiting thread's place among the event bases and worker UTCBs.
 const WAITER_SLOT: u64 = 64;
 /// The spinning guest: `inc word [0x1100]; jmp 0x1060` at guest-physical 0x1060.
@@ -223,25 +227,12 @@ pub fn suspend_and_resume(e: &Env) -> TestResult {
     ensure!(pciexbar.0 & 1 != 0, "PCIEXBAR {:#x} is off", pciexbar.0);
 
     // The edu device's MSIs.
-    find_edu(e)?.ok_or_else(|| Fail::new(format_args!("no edu device on bus 0")))?;
-    CONFIG.write::<u32>(0x04, CONFIG.read::<u32>(0x04) | 0x6);
-    let bar0 = (CONFIG.read::<u32>(0x10) & !0xf) as u64;
-    map(bar0, REGS, "edu registers")?;
+    edu::require(e)?;
+    edu::enable()?;
     gsi_semaphore(MSI_GSI, MSI_SM)?;
     let (address, data) = ok(assign_gsi(MSI_SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
-    let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
-    let wide = CONFIG.read::<u32>(cap) >> 16 & (1 << 7) != 0;
-    let program_msi = || {
-        CONFIG.write::<u32>(cap + 4, address as u32);
-        if wide {
-            CONFIG.write::<u32>(cap + 8, 0);
-            CONFIG.write::<u32>(cap + 12, data as u32);
-        } else {
-            CONFIG.write::<u32>(cap + 8, data as u32);
-        }
-        CONFIG.write::<u32>(cap, CONFIG.read::<u32>(cap) | 1 << 16);
-    };
-    program_msi();
+    let program_msi = || edu::program_msi(address, data as u32);
+    program_msi()?;
     edu_interrupts(e, 20, "before")?;
     let (command, bar) = (CONFIG.read::<u32>(0x04), CONFIG.read::<u32>(0x10));
 
@@ -329,10 +320,10 @@ pub fn suspend_and_resume(e: &Env) -> TestResult {
     // (as an operating system's does); the kernel's MSI routing is still there.
     legacy_config(0, PCIEXBAR + 4, Some(pciexbar.1));
     legacy_config(0, PCIEXBAR, Some(pciexbar.0));
-    ensure_eq!(CONFIG.read::<u32>(0), 0x11e8_1234u32);
+    ensure_eq!(CONFIG.read::<u32>(0), facet_edu_core::regs::ID);
     CONFIG.write::<u32>(0x10, bar);
     CONFIG.write::<u32>(0x04, command);
-    program_msi();
+    program_msi()?;
     edu_interrupts(e, 20, "after")?;
     // And the kernel answers as before.
     ensure_eq!(suspend(8, 0), (Status::BadPar, vector));

@@ -28,7 +28,7 @@ mod tests;
 mod topology;
 mod xsave;
 
-pub use xsave::guest_mask as guest_xcr0_mask;
+pub use xsave::{guest_mask as guest_xcr0_mask, xsetbv_allowed};
 
 /// The four registers CPUID returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -21,6 +21,19 @@ pub mod ports;
 pub mod rtc;
 pub mod uart;
 
+// The machine as a whole.
+pub mod machine;
+
+// Exits, what the VMM injects, and the CPU state it completes.
+pub mod control_registers;
+pub mod event;
+pub mod exit;
+
+// The VMM's command line, the guest's images and its console.
+pub mod config;
+pub mod guest_console;
+pub mod initrd;
+
 // Booting Linux and describing the machine to it.
 pub mod boot_params;
 pub mod bzimage;

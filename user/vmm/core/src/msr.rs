@@ -27,7 +27,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use kvmclock::{write_guest_record, KvmclockError, Pvclock, PVCLOCK_TSC_STABLE};
+pub use kvmclock::{guest_record, write_guest_record, KvmclockError, Pvclock, PVCLOCK_TSC_STABLE};
 pub use store::{check_state_write, guest_view, MsrStore};
 
 use crate::cpuid::{CpuModel, Vendor};

@@ -18,9 +18,9 @@ fn ordinary_keys_pass() {
 #[test]
 fn ctrl_t_and_a_digit_move_the_focus() {
     let mut k = FocusKeys::new();
-    assert_eq!(feed_all(&mut k, b"\x141", 8), [Key::Nothing, Key::Focus(0)]);
+    assert_eq!(feed_all(&mut k, b"\x140", 8), [Key::Nothing, Key::Focus(0)]);
     assert_eq!(
-        feed_all(&mut k, b"\x148x", 8),
+        feed_all(&mut k, b"\x147x", 8),
         [Key::Nothing, Key::Focus(7), Key::Input(b'x')]
     );
 }
@@ -29,12 +29,12 @@ fn ctrl_t_and_a_digit_move_the_focus() {
 fn a_digit_beyond_the_slots_is_dropped() {
     let mut k = FocusKeys::new();
     assert_eq!(
-        feed_all(&mut k, b"\x149a", 8),
+        feed_all(&mut k, b"\x148a", 8),
         [Key::Nothing, Key::Nothing, Key::Input(b'a')]
     );
-    assert_eq!(feed_all(&mut k, b"\x143", 2), [Key::Nothing, Key::Nothing]);
-    assert_eq!(feed_all(&mut k, b"\x140", 8), [Key::Nothing, Key::Nothing]);
-    assert_eq!(feed_all(&mut k, b"\x141", 0), [Key::Nothing, Key::Nothing]);
+    assert_eq!(feed_all(&mut k, b"\x142", 2), [Key::Nothing, Key::Nothing]);
+    assert_eq!(feed_all(&mut k, b"\x14a", 8), [Key::Nothing, Key::Nothing]);
+    assert_eq!(feed_all(&mut k, b"\x140", 0), [Key::Nothing, Key::Nothing]);
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn ctrl_t_twice_sends_one() {
     );
     // Three in a row: one sent, the third begins a new sequence.
     assert_eq!(
-        feed_all(&mut k, b"\x14\x14\x142", 8),
+        feed_all(&mut k, b"\x14\x14\x141", 8),
         [
             Key::Nothing,
             Key::Input(ESCAPE),

@@ -39,6 +39,17 @@ pub fn guest_mask(host_offered: u64) -> u64 {
     mask | X87 | SSE
 }
 
+/// Whether XSETBV may set XCR0 to `value` for a guest allowed `mask`: x87 always on,
+/// nothing outside the mask, AVX only with SSE, and the AVX-512 components only all
+/// together and with AVX (the architectural rules; the CPU raises #GP otherwise).
+pub fn xsetbv_allowed(value: u64, mask: u64) -> bool {
+    let avx512 = value & AVX512;
+    value & X87 != 0
+        && value & !mask == 0
+        && (value & AVX == 0 || value & SSE != 0)
+        && (avx512 == 0 || (avx512 == AVX512 && value & AVX != 0))
+}
+
 /// Bytes an XSAVE area (standard format) needs for the components in `xcr0`.
 pub fn area_size(xcr0: u64) -> u32 {
     COMPONENTS

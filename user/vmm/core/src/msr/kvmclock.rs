@@ -85,6 +85,29 @@ impl Pvclock {
     }
 }
 
+/// The record a guest's WRMSR of `value` to kvmclock MSR `msr` asks for: its
+/// guest-physical address and bytes (32 for the time record, the first 12 of them for
+/// the wall clock). `None` for a system-time write with bit 0 clear, which disables the
+/// clock and writes nothing.
+pub fn guest_record(
+    msr: KvmclockMsr,
+    value: u64,
+    clock: &Pvclock,
+) -> Option<(u64, [u8; 32], usize)> {
+    let mut record = [0u8; TIME_INFO_LEN];
+    match msr {
+        KvmclockMsr::SystemTime if value & 1 == 0 => None,
+        KvmclockMsr::SystemTime => {
+            record.copy_from_slice(&clock.time_info());
+            Some((value & !1, record, TIME_INFO_LEN))
+        }
+        KvmclockMsr::WallClock => {
+            record[..WALL_CLOCK_LEN].copy_from_slice(&clock.wall_clock());
+            Some((value, record, WALL_CLOCK_LEN))
+        }
+    }
+}
+
 /// Answers a guest's WRMSR of `value` to kvmclock MSR `msr`: fills the record it names
 /// in `mem` (guest-physical 0..mem.len()). A system-time write with bit 0 clear
 /// disables the clock and writes nothing.
@@ -94,17 +117,14 @@ pub fn write_guest_record(
     value: u64,
     clock: &Pvclock,
 ) -> Result<(), KvmclockError> {
-    let (time, wall) = (clock.time_info(), clock.wall_clock());
-    let (address, record): (u64, &[u8]) = match msr {
-        KvmclockMsr::SystemTime if value & 1 == 0 => return Ok(()),
-        KvmclockMsr::SystemTime => (value & !1, &time),
-        KvmclockMsr::WallClock => (value, &wall),
+    let Some((address, record, len)) = guest_record(msr, value, clock) else {
+        return Ok(());
     };
     let outside = KvmclockError::OutsideGuestMemory(address);
     let start = usize::try_from(address).map_err(|_| outside)?;
-    let end = start.checked_add(record.len()).ok_or(outside)?;
+    let end = start.checked_add(len).ok_or(outside)?;
     mem.get_mut(start..end)
         .ok_or(outside)?
-        .copy_from_slice(record);
+        .copy_from_slice(&record[..len]);
     Ok(())
 }

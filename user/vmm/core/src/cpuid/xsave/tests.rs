@@ -1,4 +1,5 @@
 use crate::cpuid::dumps::{host, Dump, EPYC_TCG, SKYLAKE_X};
+use crate::cpuid::xsave::{xsetbv_allowed, AVX, AVX512, SSE, X87};
 use crate::cpuid::{features, CallerState, CpuModel, CpuidResult};
 
 const OSXSAVE_ON: CallerState = CallerState {
@@ -106,4 +107,17 @@ fn osxsave_follows_the_callers_cr4() {
     let h = host(SKYLAKE_X)(1, 0);
     assert!(bit(m.cpuid(0, 1, 0, h, OSXSAVE_ON).ecx, 27));
     assert!(!bit(m.cpuid(0, 1, 0, h, CallerState::default()).ecx, 27));
+}
+
+#[test]
+fn xsetbv_rules() {
+    let mask = X87 | SSE | AVX | AVX512;
+    assert!(xsetbv_allowed(X87, mask));
+    assert!(xsetbv_allowed(X87 | SSE | AVX, mask));
+    assert!(xsetbv_allowed(mask, mask));
+    assert!(!xsetbv_allowed(SSE, mask));
+    assert!(!xsetbv_allowed(X87 | AVX, mask));
+    assert!(!xsetbv_allowed(X87 | SSE | AVX | (1 << 5), mask));
+    assert!(!xsetbv_allowed(X87 | SSE | AVX512, mask));
+    assert!(!xsetbv_allowed(X87 | SSE | AVX, X87 | SSE));
 }
