@@ -17,6 +17,9 @@ use crate::arch::microcode as cpu;
 use crate::exec::CurrentFrame;
 use crate::mem::{direct_map::virt, frames, kspace};
 
+// Out of line, as `suspend::suspend`.
+#[inline(never)]
+#[cold]
 pub fn update(f: &mut CurrentFrame, size: u32, addr: u64) -> HcResult {
     if !(HEADER_LEN..=MAX_LEN).contains(&size) {
         return Err(Status::BadPar);

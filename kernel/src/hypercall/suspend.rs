@@ -13,6 +13,10 @@ use super::HcResult;
 use crate::exec::CurrentFrame;
 use crate::smp::sleep::{self, SleepError};
 
+// Out of line: rare, and large enough to cost the other hypercalls that share the
+// dispatcher's frame.
+#[inline(never)]
+#[cold]
 pub fn suspend(f: &mut CurrentFrame, slp_typa: u8, slp_typb: u8) -> HcResult {
     f.answer(&SuspendOut {
         waking_vector: crate::acpi::waking_vector() as u64,
