@@ -461,7 +461,8 @@ mod tests {
             "echo \"facet-guest: sha256 $1\"",
             "echo \"facet-guest: before-sleep\"\nsleep 2\necho \"facet-guest: after-sleep\"",
             "echo \"facet-guest: isolation ok\"",
-            "echo \"facet-guest: done\"\npoweroff -f\n",
+            "echo \"facet-guest: done\"\n",
+            "if [ \"$end\" = triple ]; then\n\techo \"facet-guest: triple-faulting\"\n\treboot -f\nfi\npoweroff -f\n",
         ] {
             assert!(s.contains(line), "missing {line:?}");
         }
