@@ -351,6 +351,47 @@ pub const TIERS: &[Tier] = &[
         checked_kernel: false,
     },
     Tier {
+        name: "s3-iommu",
+        about: "the s3 machine with Intel VT-d and the kernel's DMA and interrupt remapping on: the units come back after the resume",
+        emulator: Emulator::Qemu,
+        // Not QEMU's -kernel: QEMU keeps a multiboot ELF as ROM images and copies them
+        // back over the kernel at every reset, the one of the wake-up from S3 included.
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial iommu",
+        // The DMAR the hip and iommu tests do not expect without `q35`, which would want the
+        // edu driver program: those run in tcg-iommu.
+        roottask_args: "test s3 expect=svm cpus=2 skip=hip::acpi skip=iommu::",
+        emulator_args: &[
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-global",
+            S3_ENABLE,
+            "-device",
+            "intel-iommu,intremap=on",
+            "-device",
+            "edu",
+            "-cpu",
+            "EPYC",
+            "-smp",
+            "2",
+        ],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                S3_ENTERING,
+                "acpi: resumed from S3",
+                "roottask: back from S3",
+                "iommu: DMA remapping on",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
         name: "grub-mb1",
         about: "GRUB from an ISO, multiboot 1, QEMU TCG EPYC",
         emulator: Emulator::Qemu,

@@ -4,8 +4,8 @@
 //! page table, its descriptor tables, the system-call MSRs, the local APIC, the
 //! virtualization extension, the microcode update in force) without allocating
 //! anything, and jumps back to where it was parked. The boot CPU first restores what the
-//! machine lost (the legacy PICs, the I/O APICs' pins and masks, the FACS) and starts the
-//! others.
+//! machine lost (the legacy PICs, the I/O APICs' pins and masks, the IOMMU's units, the
+//! FACS) and starts the others.
 
 use crate::{arch, smp};
 
@@ -44,6 +44,7 @@ pub extern "C" fn bsp(_cpu: u32) -> ! {
     restore_cpu(0);
     arch::pic::disable();
     arch::ioapic::restore_all();
+    crate::iommu::resume();
     crate::acpi::restore_facs();
     smp::sleep::wake_others();
     // SAFETY: this is CPU 0, set up again, on the boot CPU's resume stack.
