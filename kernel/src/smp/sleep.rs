@@ -402,6 +402,11 @@ pub unsafe fn continue_here(me: u32) -> ! {
 /// Starts every other CPU that was online before S3 through the start-up code, each
 /// entering `ENTRY_AP`, one at a time on the resume stack. Run by the boot CPU.
 pub fn wake_others() {
+    // The firmware may still be busy with the other CPUs as it hands over (SeaBIOS
+    // starts them on a wake-up of its own): give it a moment before INIT takes them.
+    for _ in 0..2 {
+        lapic::pit_wait_us(50_000);
+    }
     let entry = ENTRY_AP.load(Ordering::Relaxed) as u64;
     super::write_param(super::trampoline::PARAM_ENTRY, entry);
     for c in super::cpus_in(super::others_online(0)) {
