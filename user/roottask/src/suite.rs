@@ -99,6 +99,7 @@ mod ipc;
 mod irq;
 mod leak;
 mod naps;
+mod perms;
 mod sched;
 mod sm;
 mod smp;
@@ -197,6 +198,23 @@ const TESTS: &[Test] = &[
     test!(caps::forwarded_items_lose_the_hypervisor_flag),
     test!(caps::machine_ctrl_answers),
     test!(caps::translate_names_the_receivers_capability),
+    test!(perms::create_pd_needs_the_pd_right),
+    test!(perms::create_ec_needs_the_ec_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_pd),
+    test!(perms::create_pt_needs_the_pt_right_of_the_pd),
+    test!(perms::create_sm_needs_the_sm_right),
+    test!(perms::ec_ctrl_needs_the_ct_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_ec),
+    test!(perms::create_pt_needs_the_pt_right_of_the_ec),
+    test!(perms::sc_ctrl_needs_the_ct_right),
+    test!(perms::pt_ctrl_needs_the_ct_right),
+    test!(perms::call_needs_the_call_right),
+    test!(perms::up_needs_the_up_right),
+    test!(perms::down_needs_the_down_right),
+    test!(perms::chaining_needs_the_up_right),
+    test!(perms::revoke_signals_only_with_the_up_right),
+    test!(perms::port_access_needs_the_a_right),
+    test!(perms::execution_needs_the_x_right),
     test!(ipc::call_and_reply),
     test!(ipc::reply_delegates_typed_items),
     test!(ipc::exceptions_startup_and_semaphores),
