@@ -125,11 +125,14 @@ fn global_ec(sel: u64, utcb: u64) -> TestResult {
     )
 }
 
+/// Revokes what the tests make: at the end of each, and at its start too, so that a
+/// test that failed leaves nothing in the way of the next.
 fn done() -> TestResult {
     revoke_all(ALL)
 }
 
 pub fn create_pd_needs_the_pd_right(_: &Env) -> TestResult {
+    done()?;
     reduce(PD, perm::PD_PD)?;
     refused(create_pd(MADE, REDUCED, Crd::NULL, false), "create_pd")?;
     empty(MADE)?;
@@ -138,6 +141,7 @@ pub fn create_pd_needs_the_pd_right(_: &Env) -> TestResult {
 }
 
 pub fn create_ec_needs_the_ec_right(_: &Env) -> TestResult {
+    done()?;
     reduce(PD, perm::PD_EC)?;
     let ec = |pd| create_ec(MADE, pd, 0, 0, MADE_UTCB, 0x1000, NO_PORTALS.base(0));
     refused(ec(REDUCED), "create_ec")?;
@@ -147,6 +151,7 @@ pub fn create_ec_needs_the_ec_right(_: &Env) -> TestResult {
 }
 
 pub fn create_sc_needs_the_sc_right_of_the_pd(_: &Env) -> TestResult {
+    done()?;
     reduce(PD, perm::PD_SC)?;
     global_ec(EC, EC_UTCB)?;
     refused(create_sc(MADE, REDUCED, EC, 1, 1000), "create_sc")?;
@@ -156,6 +161,7 @@ pub fn create_sc_needs_the_sc_right_of_the_pd(_: &Env) -> TestResult {
 }
 
 pub fn create_pt_needs_the_pt_right_of_the_pd(_: &Env) -> TestResult {
+    done()?;
     reduce(PD, perm::PD_PT)?;
     local_ec(EC, EC_UTCB)?;
     let ip = addr(counting_entry);
@@ -166,6 +172,7 @@ pub fn create_pt_needs_the_pt_right_of_the_pd(_: &Env) -> TestResult {
 }
 
 pub fn create_sm_needs_the_sm_right(_: &Env) -> TestResult {
+    done()?;
     reduce(PD, perm::PD_SM)?;
     refused(create_sm(MADE, REDUCED, 0, 0), "create_sm")?;
     empty(MADE)?;
@@ -174,6 +181,7 @@ pub fn create_sm_needs_the_sm_right(_: &Env) -> TestResult {
 }
 
 pub fn ec_ctrl_needs_the_ct_right(_: &Env) -> TestResult {
+    done()?;
     global_ec(EC, EC_UTCB)?;
     reduce(EC, perm::EC_CT)?;
     refused(ec_recall(REDUCED), "ec_ctrl recall")?;
@@ -182,6 +190,7 @@ pub fn ec_ctrl_needs_the_ct_right(_: &Env) -> TestResult {
 }
 
 pub fn create_sc_needs_the_sc_right_of_the_ec(_: &Env) -> TestResult {
+    done()?;
     global_ec(EC, EC_UTCB)?;
     reduce(EC, perm::EC_SC)?;
     refused(create_sc(MADE, PD, REDUCED, 1, 1000), "create_sc")?;
@@ -191,6 +200,7 @@ pub fn create_sc_needs_the_sc_right_of_the_ec(_: &Env) -> TestResult {
 }
 
 pub fn create_pt_needs_the_pt_right_of_the_ec(_: &Env) -> TestResult {
+    done()?;
     local_ec(EC, EC_UTCB)?;
     reduce(EC, perm::EC_PT)?;
     let ip = addr(counting_entry);
@@ -201,6 +211,7 @@ pub fn create_pt_needs_the_pt_right_of_the_ec(_: &Env) -> TestResult {
 }
 
 pub fn sc_ctrl_needs_the_ct_right(_: &Env) -> TestResult {
+    done()?;
     // `ct` is the only right an SC has, so a copy without it is no capability at all:
     // the delegation leaves the selector empty, and sc_ctrl finds nothing there.
     let to = obj(REDUCED, perm::ALL & !perm::SC_CT);
@@ -232,6 +243,7 @@ fn called(pt: u64, id: u64) -> TestResult {
 }
 
 pub fn pt_ctrl_needs_the_ct_right(_: &Env) -> TestResult {
+    done()?;
     portal()?;
     reduce(PT, perm::PT_CT)?;
     refused(pt_ctrl(REDUCED, 0x22), "pt_ctrl")?;
@@ -243,6 +255,7 @@ pub fn pt_ctrl_needs_the_ct_right(_: &Env) -> TestResult {
 }
 
 pub fn call_needs_the_call_right(_: &Env) -> TestResult {
+    done()?;
     portal()?;
     reduce(PT, perm::PT_CALL)?;
     let before = CALLS.load(Ordering::SeqCst);
@@ -271,6 +284,7 @@ fn takes(sm: u64) -> Result<bool, Fail> {
 }
 
 pub fn up_needs_the_up_right(_: &Env) -> TestResult {
+    done()?;
     semaphore(0)?;
     reduce(OBJ, perm::SM_UP)?;
     refused(sm_up(REDUCED), "up")?;
@@ -282,6 +296,7 @@ pub fn up_needs_the_up_right(_: &Env) -> TestResult {
 }
 
 pub fn down_needs_the_down_right(_: &Env) -> TestResult {
+    done()?;
     semaphore(1)?;
     reduce(OBJ, perm::SM_DOWN)?;
     refused(sm_down(REDUCED), "down")?;
@@ -293,6 +308,7 @@ pub fn down_needs_the_down_right(_: &Env) -> TestResult {
 }
 
 pub fn chaining_needs_the_up_right(_: &Env) -> TestResult {
+    done()?;
     semaphore(0)?;
     reduce(OBJ, perm::SM_UP)?;
     refused(create_sm(MADE, PD, 0, REDUCED), "create_sm chained")?;
@@ -302,6 +318,7 @@ pub fn chaining_needs_the_up_right(_: &Env) -> TestResult {
 }
 
 pub fn revoke_signals_only_with_the_up_right(_: &Env) -> TestResult {
+    done()?;
     semaphore(0)?;
     reduce(OBJ, perm::SM_UP)?;
     // The semaphore of a revoke is signalled only through a capability with the up
