@@ -247,6 +247,7 @@ const TESTS: &[Test] = &[
     test!(ipc::recall_waits_for_a_busy_handler),
     test!(sched::a_thousand_threads_stop_in_one_go),
     test!(vm::guest_runs_and_exits),
+    test!(vm::vcpus_start_in_the_reference_state),
     test!(vm::triple_fault_is_an_exit),
     test!(vm::recall_of_a_spinning_vcpu),
     test!(vm::long_mode_guest_beside_a_spinning_vm),
