@@ -110,10 +110,17 @@ pub mod machine_ctrl {
     pub const UPDATE_MICROCODE: u64 = 1;
     /// Not defined: BAD_PAR, as in the reference.
     pub const RESERVED: u64 = 2;
-    /// Facet's own: the kernel pool's free and total frames in ARG2 and ARG3, after
-    /// every object whose last reference went away has been freed. (The reference
-    /// answers BAD_PAR here.) For leak tests and monitoring.
-    pub const FACET_POOL_STATS: u64 = 3;
+    /// Facet's own: the kernel's statistics, which ARG2 selects ([`STATS_POOL`],
+    /// [`STATS_IOMMU_FAULTS`]; others answer BAD_PAR). (The reference answers BAD_PAR
+    /// here.) For leak tests, the IOMMU's tests and monitoring.
+    pub const FACET_STATS: u64 = 3;
+    /// ARG2 of [`FACET_STATS`]: the kernel pool's free and total frames in OUT2 and
+    /// OUT3, after every object whose last reference went away has been freed.
+    pub const STATS_POOL: u64 = 0;
+    /// ARG2 of [`FACET_STATS`]: the faults the IOMMU's units recorded since boot in
+    /// OUT2, the last one's requester, reason and kind in OUT3 and its address or
+    /// interrupt index in OUT4 (`args::IommuFaultsOut`).
+    pub const STATS_IOMMU_FAULTS: u64 = 1;
 }
 
 /// Transfer kinds (metadata bits 1:0 of a typed item or of `pd_ctrl delegate`).

@@ -136,6 +136,16 @@ pub fn init(info: &BootInfo) {
     *FACTS.lock() = f;
 }
 
+/// The DMAR table, parsed again from where `init` found it (`None` without one, or if it
+/// is malformed: `init` said why).
+pub fn dmar() -> Option<facet_kcore::acpi::dmar::Dmar> {
+    let at = FACTS.lock().dmar;
+    if at == 0 {
+        return None;
+    }
+    facet_kcore::acpi::dmar::parse(&MappedPhys, at).ok()
+}
+
 /// The APIC ids of the usable CPUs the MADT lists (None without a MADT).
 pub fn cpu_apic_ids(out: &mut [u32; 64]) -> Option<usize> {
     let m = MADT.lock();

@@ -16,6 +16,7 @@ mod console;
 mod entry;
 mod exec;
 mod hypercall;
+mod iommu;
 mod mem;
 mod obj;
 mod root;
@@ -139,6 +140,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     if !acpi::setup_ioapics() && arch::arch_ioapic_default() {
         println!("ioapic: no MADT; assuming one at 0xfec00000");
     }
+    // Before any other CPU runs (it reads PCI configuration space through a scratch
+    // mapping only this CPU knows) and before the roottask's HIP is built.
+    iommu::init(opts.iommu);
     let mut ids = [0u32; 64];
     let n = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
         for (i, id) in ids.iter_mut().enumerate().take(16) {
@@ -308,10 +312,14 @@ fn self_test() {
 
 static FEATURES: sync::SpinLock<Option<Features>> = sync::SpinLock::new(None);
 
-/// The HIP feature flags for virtualization this machine offers: the extension that
-/// was enabled, as the reference clears the flag of one it found unusable.
+/// The HIP feature flags: the IOMMU when DMA remapping is on, and the virtualization
+/// extension that was enabled, as the reference clears the flag of one it found unusable.
 pub fn hip_features() -> u32 {
-    (if vcpu::is_vmx() {
+    (if iommu::enabled() {
+        facet_abi::hip::FEAT_IOMMU
+    } else {
+        0
+    }) | (if vcpu::is_vmx() {
         facet_abi::hip::FEAT_VMX
     } else {
         0

@@ -1,7 +1,7 @@
-//! Building what the emulators boot: the kernel, the roottask, the console service and
-//! the VMM (cargo, for the bare target with static relocation), the 32-bit kernel copy
-//! (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue ISOs
-//! (grub-mkrescue).
+//! Building what the emulators boot: the kernel, the roottask, the console service, the
+//! VMM and the edu driver (cargo, for the bare target with static relocation), the 32-bit
+//! kernel copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue
+//! ISOs (grub-mkrescue).
 
 use std::env;
 use std::fs;
@@ -16,11 +16,12 @@ use crate::tiers::Tier;
 pub const TARGET_RUSTFLAGS: &str = "-Crelocation-model=static";
 
 /// The packages `cargo xtask build` builds.
-pub const TARGET_PACKAGES: [&str; 4] = [
+pub const TARGET_PACKAGES: [&str; 5] = [
     "facet-kernel",
     "facet-roottask",
     "facet-console",
     "facet-vmm",
+    "facet-edu",
 ];
 
 /// The artifacts the emulators need.
@@ -95,14 +96,17 @@ pub fn cargo_target(paths: &Paths, subcommand: &str, profile: Profile) -> Comman
     cmd
 }
 
-/// Builds the kernel, the roottask, the console service and the VMM, and the 32-bit
-/// kernel copy.
+/// Builds the kernel, the roottask, the console service, the VMM and the edu driver,
+/// and the 32-bit kernel copy.
 pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     let mut cmd = cargo_target(paths, "build", profile);
     for p in TARGET_PACKAGES {
         cmd.args(["-p", p]);
     }
-    run(&mut cmd, "cargo build (kernel, roottask, console and VMM)")?;
+    run(
+        &mut cmd,
+        "cargo build (kernel, roottask, console, VMM and edu driver)",
+    )?;
 
     let elf64 = paths.kernel_elf64(profile);
     let elf32 = paths.kernel_elf32();
@@ -147,27 +151,34 @@ pub enum Multiboot {
     V2,
 }
 
+/// The roottask's `grub.cfg` module line: its command line starts with the word
+/// `roottask` (its argv\[0\]).
+pub fn roottask_module(roottask_args: &str) -> String {
+    join_words(&["/boot/roottask", "roottask", roottask_args])
+}
+
 /// The `grub.cfg` of an ISO: boot at once, GRUB's own output on the screen only (so the
-/// serial log is the kernel's), kernel and roottask with their command lines. The
-/// roottask's module command line starts with the word `roottask` (its argv\[0\]).
-pub fn grub_cfg(mb: Multiboot, kernel_args: &str, roottask_args: &str) -> String {
+/// serial log is the kernel's), the kernel with its command line and `modules`, each
+/// `path name arguments` with paths on the ISO.
+pub fn grub_cfg_modules(mb: Multiboot, kernel_args: &str, modules: &[String]) -> String {
     let (kernel_cmd, module_cmd) = match mb {
         Multiboot::V1 => ("multiboot", "module"),
         Multiboot::V2 => ("multiboot2", "module2"),
     };
     let kernel_line = join_words(&["/boot/facet.elf32", kernel_args]);
-    let module_line = join_words(&["/boot/roottask", "roottask", roottask_args]);
-    format!(
+    let mut cfg = format!(
         "set timeout=0\n\
          set default=0\n\
          serial --unit=0 --speed=115200\n\
          terminal_output console\n\
          menuentry \"Facet\" {{\n    \
-         {kernel_cmd} {kernel_line}\n    \
-         {module_cmd} {module_line}\n    \
-         boot\n\
-         }}\n"
-    )
+         {kernel_cmd} {kernel_line}\n"
+    );
+    for m in modules {
+        cfg.push_str(&format!("    {module_cmd} {m}\n"));
+    }
+    cfg.push_str("    boot\n}\n");
+    cfg
 }
 
 /// Joins the non-empty pieces with single spaces.
@@ -189,13 +200,38 @@ pub fn iso(
     kernel_args: &str,
     roottask_args: &str,
 ) -> Result<PathBuf, String> {
+    let modules = [roottask_module(roottask_args)];
+    iso_with(
+        paths,
+        built,
+        name,
+        mb,
+        kernel_args,
+        &[(built.roottask.as_path(), "roottask")],
+        &modules,
+    )
+}
+
+/// Builds `target/facet-<name>.iso` with the kernel and `files` (each copied to
+/// `/boot/<name>`), booting `modules` (their `grub.cfg` lines, [`grub_cfg_modules`]).
+pub fn iso_with(
+    paths: &Paths,
+    built: &Built,
+    name: &str,
+    mb: Multiboot,
+    kernel_args: &str,
+    files: &[(&Path, &str)],
+    modules: &[String],
+) -> Result<PathBuf, String> {
     let dir = paths.iso_dir(name);
     let grub = dir.join("boot/grub");
     fs::create_dir_all(&grub).map_err(|e| format!("{}: {e}", grub.display()))?;
     copy(&built.kernel_elf32, &dir.join("boot/facet.elf32"))?;
-    copy(&built.roottask, &dir.join("boot/roottask"))?;
+    for (from, to) in files {
+        copy(from, &dir.join("boot").join(to))?;
+    }
     let cfg = grub.join("grub.cfg");
-    fs::write(&cfg, grub_cfg(mb, kernel_args, roottask_args))
+    fs::write(&cfg, grub_cfg_modules(mb, kernel_args, modules))
         .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let out = paths.iso(name);
     let mut cmd = Command::new("grub-mkrescue");
@@ -251,7 +287,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot1() {
-        let cfg = grub_cfg(Multiboot::V1, "serial iommu", "test");
+        let cfg = grub_cfg_modules(Multiboot::V1, "serial iommu", &[roottask_module("test")]);
         assert_eq!(
             cfg,
             "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_output console\n\
@@ -262,7 +298,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot2_without_roottask_args() {
-        let cfg = grub_cfg(Multiboot::V2, "serial", "");
+        let cfg = grub_cfg_modules(Multiboot::V2, "serial", &[roottask_module("")]);
         assert!(cfg.contains("\n    multiboot2 /boot/facet.elf32 serial\n"));
         assert!(cfg.contains("\n    module2 /boot/roottask roottask\n"));
     }

@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     }
 }
 
-/// The `linux` tier: its own machine and checks (`linux_tier`).
+/// The Linux tiers: their own machines and checks (`linux_tier`, `linux_vmx`).
 fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     let started = Instant::now();
     let logs = ctx.paths.logs();
@@ -123,13 +123,17 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         Ok(built) => fs::create_dir_all(&logs)
             .map_err(|e| format!("{}: {e}", logs.display()))
             .and_then(|_| {
-                crate::linux_tier::run(
-                    ctx.paths,
-                    built,
-                    &log_path,
-                    &out_path,
-                    Duration::from_secs(tier.timeout_s),
-                )
+                if tier.emulator == Emu::Bochs {
+                    crate::linux_vmx::run(ctx.paths, built, tier, &log_path, &out_path)
+                } else {
+                    crate::linux_tier::run(
+                        ctx.paths,
+                        built,
+                        &log_path,
+                        &out_path,
+                        Duration::from_secs(tier.timeout_s),
+                    )
+                }
             }),
         Err(e) => Err(format!("not run: the build failed ({e})")),
     };
@@ -231,6 +235,12 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
             let files = Files {
                 kernel_elf32: paths.rel(&built.kernel_elf32),
                 roottask: paths.rel(&built.roottask),
+                programs: paths.rel(
+                    built
+                        .roottask
+                        .parent()
+                        .unwrap_or_else(|| std::path::Path::new(".")),
+                ),
                 junk: paths.rel(&paths.junk_roottask()),
                 iso: paths.rel(&iso),
                 serial_log: paths.rel(&log_path),

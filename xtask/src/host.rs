@@ -10,12 +10,13 @@ use crate::paths::{Paths, Profile};
 use crate::summary::HostOutcome;
 
 /// The crates that only build for the bare target.
-pub const TARGET_CRATES: [&str; 5] = [
+pub const TARGET_CRATES: [&str; 6] = [
     "facet-kernel",
     "facet-rt",
     "facet-roottask",
     "facet-console",
     "facet-vmm",
+    "facet-edu",
 ];
 
 /// Runs every host check (each one even if an earlier one failed).

@@ -21,6 +21,8 @@ pub const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 pub struct Files {
     pub kernel_elf32: String,
     pub roottask: String,
+    /// Where the other user programs are (`<dir>/<name>`).
+    pub programs: String,
     pub junk: String,
     /// The ISO (GRUB tiers).
     pub iso: String,
@@ -66,6 +68,17 @@ pub fn qemu_args(tier: &Tier, files: &Files, wx_monitor: bool) -> Vec<String> {
             a.push(tier.kernel_args.into());
             let module = match initrd {
                 Initrd::Roottask => Some(initrd_value(&files.roottask, tier.roottask_args)),
+                Initrd::RoottaskWith(programs) => {
+                    let mut v = initrd_value(&files.roottask, tier.roottask_args);
+                    for p in programs {
+                        v.push(',');
+                        v.push_str(
+                            &join_words(&[&format!("{}/{p}", files.programs), p])
+                                .replace(',', ",,"),
+                        );
+                    }
+                    Some(v)
+                }
                 Initrd::Junk => Some(initrd_value(&files.junk, tier.roottask_args)),
                 Initrd::Absent => None,
             };
@@ -207,6 +220,7 @@ mod tests {
         Files {
             kernel_elf32: "target/facet.elf32".into(),
             roottask: "target/x86_64-unknown-none/release/roottask".into(),
+            programs: "target/x86_64-unknown-none/release".into(),
             junk: "target/junk-roottask".into(),
             iso: "target/facet-grub-mb1.iso".into(),
             serial_log: "target/logs/t.log".into(),
@@ -243,6 +257,10 @@ mod tests {
     fn iommu_and_fatal_tiers() {
         let a = qemu_args(find("tcg-iommu").unwrap(), &files(), false);
         assert_eq!(value_of(&a, "-append"), Some("serial iommu"));
+        assert_eq!(
+            value_of(&a, "-initrd"),
+            Some("target/x86_64-unknown-none/release/roottask roottask test usable=0x1ff7ec00 expect=svm cpus=2 q35 iommu modules=2,target/x86_64-unknown-none/release/edu edu")
+        );
         assert_eq!(value_of(&a, "-machine"), Some("q35"));
         assert!(a
             .windows(2)

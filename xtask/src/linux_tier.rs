@@ -120,6 +120,7 @@ pub fn run(
     log.refresh();
     let text = log.text();
     let expect = check::Expect {
+        mode: guest::Mode::Test,
         release: images.fetched.release.clone(),
         nproc: s.vcpus,
         sha256: guest::init::test_data_sha256(),

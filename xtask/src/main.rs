@@ -12,6 +12,7 @@
 
 mod artifacts;
 mod bench;
+mod bench_linux;
 mod emulator;
 mod guest;
 mod harness;
@@ -19,6 +20,7 @@ mod host;
 mod launch;
 mod linux;
 mod linux_tier;
+mod linux_vmx;
 mod monitor;
 mod paths;
 mod protocol;

@@ -162,8 +162,10 @@ pub enum MachineCtrl {
     UpdateMicrocode { size: u32, address: u64 },
     /// 2: BAD_PAR, as in the reference.
     Reserved,
-    /// 3, Facet's own: the kernel pool's frames ([`PoolStatsOut`]).
+    /// 3 with ARG2 0, Facet's own: the kernel pool's frames ([`PoolStatsOut`]).
     PoolStats,
+    /// 3 with ARG2 1, Facet's own: the IOMMU's faults ([`IommuFaultsOut`]).
+    IommuFaults,
 }
 
 impl Args for MachineCtrl {
@@ -187,7 +189,13 @@ impl Args for MachineCtrl {
                 ..Regs::default()
             },
             MachineCtrl::PoolStats => Regs {
-                rdi: arg1(h, op::FACET_POOL_STATS, 0),
+                rdi: arg1(h, op::FACET_STATS, 0),
+                rsi: op::STATS_POOL,
+                ..Regs::default()
+            },
+            MachineCtrl::IommuFaults => Regs {
+                rdi: arg1(h, op::FACET_STATS, 0),
+                rsi: op::STATS_IOMMU_FAULTS,
                 ..Regs::default()
             },
         }
@@ -204,7 +212,12 @@ impl Args for MachineCtrl {
                 size: (r.rdi as u32) >> 8,
                 address: r.rsi,
             },
-            op::FACET_POOL_STATS => MachineCtrl::PoolStats,
+            op::FACET_STATS => match r.rsi {
+                op::STATS_POOL => MachineCtrl::PoolStats,
+                op::STATS_IOMMU_FAULTS => MachineCtrl::IommuFaults,
+                // No such statistic: BAD_PAR, as for sub-operation 2.
+                _ => MachineCtrl::Reserved,
+            },
             _ => MachineCtrl::Reserved,
         }
     }
@@ -231,6 +244,60 @@ impl Results for PoolStatsOut {
         PoolStatsOut {
             free: out.rsi,
             total: out.rdx,
+        }
+    }
+}
+
+/// The answer of `machine_ctrl`'s IOMMU fault statistics, in OUT2 (RSI), OUT3 (RDX) and
+/// OUT4 (RAX).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IommuFaultsOut {
+    /// Faults the units recorded since boot (DMA and interrupt remapping faults).
+    pub count: u64,
+    /// The last fault: bits 15:0 the requester id, 23:16 the VT-d reason code, bit 24 a
+    /// DMA write (else a read), bit 25 an interrupt remapping fault, bits 31:28 the
+    /// unit's DMAR index. 0 while there was none.
+    pub last: u64,
+    /// The last fault's page address (DMA) or interrupt index (interrupt remapping).
+    pub info: u64,
+}
+
+impl IommuFaultsOut {
+    /// The last fault's requester id.
+    pub const fn source(&self) -> u16 {
+        self.last as u16
+    }
+
+    /// The last fault's reason code.
+    pub const fn reason(&self) -> u8 {
+        (self.last >> 16) as u8
+    }
+
+    /// Whether the last fault was a DMA write.
+    pub const fn write(&self) -> bool {
+        self.last & (1 << 24) != 0
+    }
+
+    /// Whether the last fault was an interrupt remapping fault.
+    pub const fn interrupt(&self) -> bool {
+        self.last & (1 << 25) != 0
+    }
+}
+
+impl Results for IommuFaultsOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.count;
+        out.rdx = self.last;
+        out.rax = self.info;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        IommuFaultsOut {
+            count: out.rsi,
+            last: out.rdx,
+            info: out.rax,
         }
     }
 }

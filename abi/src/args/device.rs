@@ -12,8 +12,8 @@ pub struct AssignPci {
     pub pd: u64,
     /// ARG2: where that PD maps the device's PCI configuration page.
     pub dev: u64,
-    /// ARG3: the reference's hint naming the device for the IOMMU. Facet's kernel does
-    /// not read it.
+    /// ARG3: the reference's hint: the requester id of a device whose remapping unit
+    /// takes the assignment (a driver passes its device's own).
     pub hint: u64,
 }
 

@@ -34,7 +34,9 @@ mod pd_ctrl;
 #[cfg(test)]
 mod tests;
 
-pub use control::{EcCtrl, MachineCtrl, PoolStatsOut, PtCtrl, Revoke, ScCtrl, ScCtrlOut};
+pub use control::{
+    EcCtrl, IommuFaultsOut, MachineCtrl, PoolStatsOut, PtCtrl, Revoke, ScCtrl, ScCtrlOut,
+};
 pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};
 pub use ipc::{Call, Reply, SmCtrl, SmDown, SmUp};

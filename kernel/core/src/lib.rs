@@ -18,6 +18,7 @@ pub mod cmdline;
 pub mod elf;
 pub mod hip;
 pub mod iobitmap;
+pub mod iommu;
 pub mod mem_xfer;
 pub mod memmap;
 pub mod msr_policy;

@@ -290,6 +290,24 @@ pub fn flush_tlb_all() {
     }
 }
 
+/// Drops this CPU's TLB entries for the page holding `va` (global ones included).
+pub fn invlpg(va: u64) {
+    // SAFETY: INVLPG only drops cached translations.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
+}
+
+/// Writes the cache line holding `va` back to memory and drops it from every cache (for
+/// devices that read memory without snooping the CPUs' caches), ordered after the
+/// stores before it.
+pub fn clflush(va: u64) {
+    // SAFETY: CLFLUSH of a mapped address only moves the line between caches and
+    // memory; MFENCE orders it after earlier stores (CLFLUSH alone is ordered only with
+    // writes to the same line).
+    unsafe {
+        asm!("mfence", "clflush [{}]", "mfence", in(reg) va, options(nostack, preserves_flags))
+    }
+}
+
 /// Drops every non-global TLB entry of this CPU (by reloading CR3).
 pub fn flush_tlb() {
     // SAFETY: reloading the current CR3 keeps the address space as it is.

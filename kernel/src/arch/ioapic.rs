@@ -133,6 +133,41 @@ pub fn route(gsi: u32, apic_id: u32) -> bool {
     true
 }
 
+/// Routes `gsi` through entry `gsi` of the IOMMU's interrupt remapping table (the
+/// remappable format: the entry names CPU and vector; the pin keeps the vector for the
+/// end-of-interrupt broadcast) and unmasks it. Returns `false` if no I/O APIC serves the
+/// GSI.
+pub fn route_remapped(gsi: u32) -> bool {
+    use facet_kcore::iommu::tables::{rte_high_remappable, rte_low_remappable};
+    let mut s = STATE.lock();
+    let Some(mode) = s.mode.get(gsi as usize).copied() else {
+        return false;
+    };
+    let Some(io) = s.list[..s.count]
+        .iter()
+        .find(|i| gsi >= i.gsi_base && gsi < i.gsi_base + i.pins)
+        .copied()
+    else {
+        return false;
+    };
+    let pin = gsi - io.gsi_base;
+    let vector = VECTOR_BASE.wrapping_add(gsi as u8);
+    let low = rte_low_remappable(gsi as u16, vector, mode & 1 != 0, mode & 2 != 0);
+    write(io.regs, 0x11 + 2 * pin, rte_high_remappable(gsi as u16));
+    write(io.regs, 0x10 + 2 * pin, low);
+    s.mode[gsi as usize] |= 0b100;
+    true
+}
+
+/// The id of the I/O APIC that serves `gsi` (0 if none does).
+pub fn id_serving(gsi: u32) -> u32 {
+    let s = STATE.lock();
+    s.list[..s.count]
+        .iter()
+        .find(|i| gsi >= i.gsi_base && gsi < i.gsi_base + i.pins)
+        .map_or(0, |i| i.id)
+}
+
 /// Masks or unmasks a routed GSI. A pin nobody routed stays as it is (masked since
 /// boot): its entry names vector 0 on APIC 0, which must never be let through.
 pub fn mask(gsi: u32, masked: bool) {

@@ -4,8 +4,14 @@
 //! Object and port capabilities go through the mapping database (`capspace::delegate`),
 //! which records where each came from so that revoke can find them again. Memory is
 //! written straight into the receiver's host page table (API 4.3 keeps no record), with
-//! rights only ever reduced. A transfer from the kernel (the hypervisor flag, privileged
-//! Pds only) creates root capabilities for ports and maps physical memory.
+//! rights only ever reduced, and into its guest and device page tables where the
+//! delegation asks. A transfer from the kernel (the hypervisor flag, privileged Pds only)
+//! creates root capabilities for ports and maps physical memory.
+//!
+//! The device page table is what the IOMMU walks for the Pd's devices: it is written in
+//! memory the units can read (`iommu::TableMem`), and once the Pd has a domain every
+//! change is followed by an IOTLB invalidation before the hypercall returns. A Pd without
+//! devices pays nothing for it.
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::hypercall::delegate as dflag;
@@ -16,6 +22,9 @@ use facet_kcore::mem_xfer::{self, MAX_UNITS};
 use facet_kcore::paging::{Attrs, PageSize, PageTable};
 use facet_kcore::xfer::{clamp_fixed, clamp_hotspot};
 
+use facet_kcore::phys::{FrameSource, PhysMem};
+
+use crate::iommu::{TableFrames, TableMem};
 use crate::mem::frames::PoolFrames;
 use crate::mem::kspace;
 use crate::obj::pd::Pd;
@@ -148,24 +157,74 @@ enum Subspace {
     Host,
     /// Guest-physical memory of its vCPUs (nested paging, EPT).
     Guest,
-    /// DMA addresses of its devices (the IOMMU's tables, once it drives them).
+    /// DMA addresses of its devices (what the IOMMU walks for them).
     Device,
 }
 
 fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8, sub: Subspace) {
+    if sub == Subspace::Device {
+        return map_device_pages(src, dst, sb, rb, order, a);
+    }
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
     let guest = sub != Subspace::Host;
     let dpt = match sub {
         Subspace::Host => with::<Pd, _>(dst, |p| Some(p.page_table())).flatten(),
-        Subspace::Guest => with::<Pd, _>(dst, |p| p.guest_table()).flatten(),
-        Subspace::Device => with::<Pd, _>(dst, |p| p.device_table()).flatten(),
+        _ => with::<Pd, _>(dst, |p| p.guest_table()).flatten(),
     };
     let Some(dpt) = dpt else {
         return;
     };
     let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
-    let mut mem = kspace::phys();
-    let mut frames = PoolFrames;
+    let (mut mem, mut frames) = (kspace::phys(), PoolFrames);
+    fill(&dpt, spt, sb, rb, pages, a, guest, &mut mem, &mut frames);
+    match sub {
+        Subspace::Host => crate::smp::shootdown::everywhere(),
+        _ => crate::vcpu::guest_tables_changed(),
+    }
+}
+
+/// [`map_pages`] into the device page table: in memory the IOMMU walks, and, once the
+/// Pd has a domain, with every unit's cached translations of it dropped before this
+/// returns (a mapping replaced or reduced must not live on in an IOTLB).
+#[cold]
+#[inline(never)]
+fn map_device_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: u8) {
+    let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
+    let Some(dpt) = with::<Pd, _>(dst, |p| p.device_table()).flatten() else {
+        return;
+    };
+    let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
+    fill(
+        &dpt,
+        spt,
+        sb,
+        rb,
+        pages,
+        a,
+        true,
+        &mut TableMem::new(),
+        &mut TableFrames,
+    );
+    if let Some(did) = with::<Pd, _>(dst, |p| p.did).filter(|&d| d != 0) {
+        crate::iommu::flush_domain(did);
+    }
+}
+
+/// Maps `pages` pages from `sb` (physical, or `spt`'s) at `rb` in `dpt` with rights `a`
+/// (reduced to what the source has); `guest`: `dpt` takes addresses beyond user space.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fill(
+    dpt: &PageTable,
+    spt: Option<PageTable>,
+    sb: u64,
+    rb: u64,
+    pages: u64,
+    a: u8,
+    guest: bool,
+    mem: &mut impl PhysMem,
+    frames: &mut impl FrameSource,
+) {
     let source = if spt.is_some() {
         mem_xfer::Source::Pd
     } else {
@@ -181,7 +240,7 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
                 }
                 (s << 12, perm::MEM_ALL)
             }
-            Some(spt) => match spt.translate(&mem, s << 12) {
+            Some(spt) => match spt.translate(&*mem, s << 12) {
                 // Kernel memory the sender sees (its UTCBs) is not handed on.
                 Some((p, _, _)) if !crate::mem::delegable_user_frame(p & !0xfff) => continue,
                 Some((p, at, _)) => (p & !0xfff, mem_xfer::rights_of(at.write, at.execute)),
@@ -199,46 +258,61 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
             (phys, attrs)
         });
         if dpt
-            .remap(&mut mem, &mut frames, d << 12, target, PageSize::Size4K)
+            .remap(mem, frames, d << 12, target, PageSize::Size4K)
             .is_err()
         {
             break;
         }
     }
-    match sub {
-        Subspace::Host => crate::smp::shootdown::everywhere(),
-        Subspace::Guest => crate::vcpu::guest_tables_changed(),
-        // No IOMMU reads the device table yet: there is nothing to invalidate.
-        Subspace::Device => {}
-    }
 }
 
 /// Removes the mappings of `[base, base + 2^order)` pages from every page table of
 /// `pd`: host, guest and device, as the reference's revoke does, each with its cached
-/// translations dropped on every CPU before this returns (host TLBs by the shootdown,
-/// guest translations by the guest generation and the same IPI, which makes every CPU
-/// that runs a guest leave it). Memory revocation in API 4.3 is all-or-nothing and
-/// touches only the named Pd.
+/// translations dropped before this returns (host TLBs by the shootdown, guest
+/// translations by the guest generation and the same IPI, which makes every CPU that
+/// runs a guest leave it, the IOMMU's by an IOTLB invalidation of the Pd's domain on
+/// every unit). Memory revocation in API 4.3 is all-or-nothing and touches only the
+/// named Pd.
 pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
     let Some((host, npt, dpt)) = with::<Pd, _>(pd, |p| (p.page_table(), p.npt, p.dpt)) else {
         return;
     };
-    unmap_pages(host, base, order, USER_ADDR >> 12);
+    unmap_pages(host, base, order, USER_ADDR >> 12, kspace::phys());
     crate::smp::shootdown::everywhere();
     if npt != 0 {
-        unmap_pages(PageTable { root: npt }, base, order, 1 << 35);
+        unmap_pages(
+            PageTable { root: npt },
+            base,
+            order,
+            1 << 35,
+            kspace::phys(),
+        );
         crate::vcpu::guest_tables_changed();
     }
     if dpt != 0 {
-        // No IOMMU reads the device table yet: there is no IOTLB to invalidate.
-        unmap_pages(PageTable { root: dpt }, base, order, 1 << 35);
+        unmap_device_pages(pd, dpt, base, order);
+    }
+}
+
+/// The device part of [`unmap_memory`] (only for a Pd with a device table).
+#[cold]
+#[inline(never)]
+fn unmap_device_pages(pd: Handle, dpt: u64, base: u64, order: u32) {
+    unmap_pages(
+        PageTable { root: dpt },
+        base,
+        order,
+        1 << 35,
+        TableMem::new(),
+    );
+    if let Some(did) = with::<Pd, _>(pd, |p| p.did).filter(|&d| d != 0) {
+        crate::iommu::flush_domain(did);
     }
 }
 
 /// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`.
-fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64) {
+fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64, mut mem: impl PhysMem) {
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
-    let mut mem = kspace::phys();
     let mut frames = PoolFrames;
     for i in 0..pages {
         let Some(page) = base.checked_add(i) else {

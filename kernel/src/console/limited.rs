@@ -20,10 +20,12 @@ pub enum Kind {
     Vcpu,
     /// An NMI arrived (from a device, a watchdog or another CPU).
     Nmi,
+    /// The IOMMU blocked a device's DMA or interrupt.
+    Iommu,
 }
 
-const KINDS: usize = 3;
-const NAMES: [&str; KINDS] = ["stopped-thread", "vcpu", "nmi"];
+const KINDS: usize = 4;
+const NAMES: [&str; KINDS] = ["stopped-thread", "vcpu", "nmi", "iommu"];
 
 /// Messages of one kind printed per window.
 pub const BURST: u32 = 10;

@@ -185,6 +185,13 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
         }
         return;
     }
+    if vector == crate::iommu::VECTOR {
+        // A unit blocked a DMA or an interrupt: read and clear its records first, so
+        // that it can raise the next fault event after the EOI.
+        crate::iommu::fault_interrupt();
+        lapic::eoi();
+        return;
+    }
     lapic::eoi();
     if vector == crate::smp::VECTOR_RESCHEDULE {
         // Another CPU made an Sc of this one ready, or recalls the Ec running here.

@@ -8,9 +8,15 @@
 //! A GSI no I/O APIC serves is an MSI: ARG2 names the device by the address where the
 //! caller mapped its PCI configuration page (from the MCFG region), which proves that
 //! the caller owns the device, as in the reference; anything else is BAD_DEV. The MSI
-//! address (the CPU's local APIC, physical destination) and data (the GSI's vector,
-//! edge-triggered) come back in ARG2 and ARG3 for the driver to program; for an I/O APIC
-//! pin both are zero.
+//! address and data come back in ARG2 and ARG3 for the driver to program; for an I/O
+//! APIC pin both are zero.
+//!
+//! Without interrupt remapping the MSI names the CPU's local APIC (physical destination)
+//! and the GSI's vector (edge-triggered), and the pin's redirection entry the CPU. With
+//! it (`iommu`), the GSI's entry in the interrupt remapping table names vector and CPU
+//! and the one requester allowed to use it (the device, or the pin's I/O APIC); the MSI
+//! (and the redirection entry) only name the entry, in the remappable format, as the
+//! reference's do.
 
 use facet_abi::hypercall::{arg1_flags, arg1_selector};
 use facet_abi::status::Status;
@@ -56,22 +62,43 @@ pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     }
     let apic_id = crate::smp::apic_id(cpu);
     let pin = ioapic::serves(gsi);
-    if !pin {
-        device_rid(crate::obj::pd::current(), f.rsi).ok_or(Status::BadDev)?;
+    let rid = if pin {
+        0
+    } else {
+        device_rid(crate::obj::pd::current(), f.rsi).ok_or(Status::BadDev)?
+    };
+    let remapped = crate::iommu::remaps_interrupts();
+    if remapped && apic_id > 0xff && !crate::arch::lapic::x2apic() {
+        return Err(Status::BadCpu);
     }
     if let Some(si) = chain {
         rechain(sm, si);
     }
     if !pin {
-        f.rsi = MSI_ADDRESS | (apic_id as u64 & 0xff) << 12;
-        f.rdx = ioapic::VECTOR_BASE as u64 + gsi as u64;
+        (f.rsi, f.rdx) = if remapped {
+            // Cannot fail: interrupt remapping is on, the GSI has an entry and the CPU's
+            // APIC id fits the entries' format (checked above).
+            crate::iommu::route_msi(gsi, rid as u16, apic_id).unwrap_or((0, 0))
+        } else {
+            (
+                MSI_ADDRESS | (apic_id as u64 & 0xff) << 12,
+                ioapic::VECTOR_BASE as u64 + gsi as u64,
+            )
+        };
         return Ok(());
     }
     if arg1_flags(f.rdi) & 1 != 0 {
         ioapic::set_mode(gsi, f.rdx & (1 << 32) != 0, f.rdx & (1 << 33) != 0);
     }
-    // Cannot fail: an I/O APIC serves the GSI.
-    ioapic::route(gsi, apic_id);
+    if remapped {
+        // The entry first, then the pin that names it is unmasked.
+        let _ =
+            crate::iommu::route_pin(gsi, ioapic::id_serving(gsi), apic_id, ioapic::is_level(gsi));
+        ioapic::route_remapped(gsi);
+    } else {
+        // Cannot fail: an I/O APIC serves the GSI.
+        ioapic::route(gsi, apic_id);
+    }
     f.rsi = 0;
     f.rdx = 0;
     Ok(())

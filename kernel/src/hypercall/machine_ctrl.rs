@@ -1,9 +1,9 @@
 //! `machine_ctrl` (pass-through PDs only): of the reference's sub-operations, suspend
 //! and microcode updates are not built (BAD_FTR); sub-operation 2 is BAD_PAR as in the
-//! reference; sub-operation 3 is Facet's own, the kernel pool's free and total frames in
-//! ARG2 and ARG3.
+//! reference; sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the
+//! kernel pool's free and total frames (0), the IOMMU's faults (1).
 
-use facet_abi::args::{MachineCtrl, PoolStatsOut};
+use facet_abi::args::{IommuFaultsOut, MachineCtrl, PoolStatsOut};
 use facet_abi::status::Status;
 
 use super::HcResult;
@@ -22,6 +22,11 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
             crate::obj::reap();
             let (free, total) = crate::mem::frames::stats();
             f.answer(&PoolStatsOut { free, total });
+            Ok(())
+        }
+        MachineCtrl::IommuFaults => {
+            let (count, last, info) = crate::iommu::fault_stats();
+            f.answer(&IommuFaultsOut { count, last, info });
             Ok(())
         }
         MachineCtrl::Reserved => Err(Status::BadPar),

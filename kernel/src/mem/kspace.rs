@@ -201,10 +201,38 @@ pub fn check_wx() -> WxReport {
     r
 }
 
-/// Kernel virtual addresses for device registers (uncached), handed out upwards.
+/// Kernel virtual addresses for device registers (uncached), handed out upwards; the
+/// last page is the boot-time scratch page ([`map_scratch`]).
 const MMIO_BASE: u64 = 0xffff_ffff_c000_0000;
-const MMIO_END: u64 = 0xffff_ffff_e000_0000;
+const MMIO_END: u64 = 0xffff_ffff_e000_0000 - 0x1000;
+const SCRATCH: u64 = MMIO_END;
 static MMIO_NEXT: SpinLock<u64> = SpinLock::new(MMIO_BASE);
+
+/// Maps the device page at physical `phys` uncached at the scratch page, in place of
+/// whatever was there, and returns its address. For reading device registers once at
+/// boot (PCI configuration space), before the application processors start: only the
+/// bootstrap CPU runs then, so dropping its own TLB entry is enough (later, another CPU
+/// could keep the old translation). `None` if the page cannot be mapped.
+pub fn map_scratch(phys: u64) -> Option<u64> {
+    let pt = kernel_root()?;
+    let attrs = Attrs {
+        write: true,
+        execute: false,
+        user: false,
+        global: true,
+        uncached: true,
+    };
+    pt.remap(
+        &mut phys_mem(),
+        &mut PoolFrames,
+        SCRATCH,
+        Some((phys & !0xfff, attrs)),
+        PageSize::Size4K,
+    )
+    .ok()?;
+    crate::arch::cpu::invlpg(SCRATCH);
+    Some(SCRATCH)
+}
 
 /// Maps one page of device registers at physical `phys` (page-aligned) read-write,
 /// uncached, no-execute, and returns its kernel virtual address.

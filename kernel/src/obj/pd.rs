@@ -2,8 +2,9 @@
 //!
 //! A Pd owns a host page table (whose kernel half is shared with every other Pd), an
 //! object space (selectors), a port space (I/O ports) and the I/O permission bitmap the
-//! CPU checks while the Pd runs. The guest and device page tables come with the
-//! virtualization and IOMMU work.
+//! CPU checks while the Pd runs; a guest page table for its vCPUs and a device page table
+//! for its devices' DMA (with the IOMMU's domain id once a device is assigned to it),
+//! each made on first use.
 
 use facet_kcore::capspace::{self, Table, OBJECT_BITS, PERMS, PORT_BITS};
 use facet_kcore::iobitmap;
@@ -46,6 +47,10 @@ pub struct Pd {
     pub apic_access: u64,
     /// The PCID tagging the Pd's TLB entries (0: untagged, flushed at every switch).
     pub pcid: u16,
+    /// The IOMMU's domain id of the Pd's devices (0 until `assign_pci` gives it one):
+    /// while it is 0, no unit walks the device page table, so changing it needs no IOTLB
+    /// invalidation.
+    pub did: u16,
     /// What a switch to the Pd writes to CR3: the PML4 and, for a tagged Pd, its PCID
     /// and bit 63 (keep its TLB entries; whatever removes a mapping flushes every PCID on
     /// every CPU, `smp::shootdown`).
@@ -190,6 +195,7 @@ impl Pd {
             io_extent: 0,
             apic_access: 0,
             pcid,
+            did: 0,
             cr3: match pcid {
                 0 => pt.root,
                 tag => pt.root | tag as u64 | 1 << 63,
@@ -239,12 +245,22 @@ impl Pd {
         Some(self.apic_access)
     }
 
-    /// The device page table, created on first use.
+    /// The device page table, created on first use (in memory the IOMMU can walk).
     pub fn device_table(&mut self) -> Option<PageTable> {
         if self.dpt == 0 {
-            self.dpt = PageTable::new(&mut frames::PoolFrames)?.root;
+            self.dpt = PageTable::new(&mut crate::iommu::TableFrames)?.root;
         }
         Some(PageTable { root: self.dpt })
+    }
+
+    /// The device page table and the IOMMU domain id, both made on first use (`None`
+    /// when memory or domain ids have run out).
+    pub fn device_domain(&mut self) -> Option<(u64, u16)> {
+        let table = self.device_table()?.root;
+        if self.did == 0 {
+            self.did = crate::iommu::new_domain()?;
+        }
+        Some((table, self.did))
     }
 
     pub fn guest_table(&mut self) -> Option<PageTable> {
@@ -291,6 +307,8 @@ impl Destroy for Pd {
             // reuses these frames must not find them.
             crate::vcpu::guest_table_freed();
         }
+        // Its devices stop translating through the device table before it goes.
+        crate::iommu::release_domain(with::<Pd, _>(h, |p| p.did).unwrap_or(0));
         for root in [npt, with::<Pd, _>(h, |p| p.dpt).unwrap_or(0)] {
             if root != 0 {
                 PageTable { root }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);

@@ -2,8 +2,10 @@
 //!
 //! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
-//! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU;
-//! `cpus=N` the number of CPUs the emulator
+//! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU
+//! and the edu device; `iommu` that the kernel was told to turn the IOMMU on;
+//! `modules=N` the number of multiboot modules (the roottask's and the programs'; 1 if
+//! not given); `cpus=N` the number of CPUs the emulator
 //! has; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
@@ -20,7 +22,12 @@ pub struct Args {
     pub trace: bool,
     pub usable: Option<u64>,
     pub cpus: Option<usize>,
+    /// Multiboot modules the harness passed (the roottask's own included).
+    pub modules: usize,
     pub q35: bool,
+    /// The kernel's command line says `iommu` and the machine has a unit: the HIP must
+    /// report DMA remapping.
+    pub iommu: bool,
     pub expect_virt: Option<&'static str>,
     /// The kernel runs with `crash=return`: run only the test of faults on the way back
     /// to user mode (`return-fault`).
@@ -64,12 +71,16 @@ impl Prefixes {
 
 impl Args {
     pub fn parse(line: &[u8]) -> Args {
-        let mut a = Args::default();
+        let mut a = Args {
+            modules: 1,
+            ..Args::default()
+        };
         for w in line.split(|c| *c == b' ').filter(|w| !w.is_empty()) {
             match w {
                 b"test" => a.test = true,
                 b"bench" => a.bench = true,
                 b"q35" => a.q35 = true,
+                b"iommu" => a.iommu = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
                 b"return-fault" => a.return_fault = true,
@@ -80,6 +91,12 @@ impl Args {
                 _ => {
                     if let Some(n) = w.strip_prefix(b"cpus=") {
                         a.cpus = core::str::from_utf8(n).ok().and_then(|s| s.parse().ok());
+                    }
+                    if let Some(n) = w.strip_prefix(b"modules=") {
+                        a.modules = core::str::from_utf8(n)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(1);
                     }
                     if let Some(prefix) = w.strip_prefix(b"skip=") {
                         a.skip.add(prefix);

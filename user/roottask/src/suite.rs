@@ -91,10 +91,12 @@ mod caps;
 mod child;
 mod cpu;
 mod delegate;
+mod edu;
 mod entry;
 mod fixture;
 mod fuzz;
 mod hip;
+mod iommu;
 mod ipc;
 mod irq;
 mod leak;
@@ -231,6 +233,16 @@ const TESTS: &[Test] = &[
     test!(irq::gsi_chaining),
     test!(irq::down_leaves_an_unrouted_pin_masked),
     test!(irq::a_refused_assign_gsi_changes_nothing),
+    test!(iommu::hip_reports_remapping),
+    test!(iommu::dma_before_assign_pci_faults),
+    test!(iommu::assign_pci_answers_as_the_reference),
+    test!(iommu::dma_round_trip_through_the_domain),
+    test!(iommu::dma_to_an_unmapped_address_faults),
+    test!(iommu::revoked_device_pages_fault),
+    test!(iommu::a_device_moves_between_domains),
+    test!(iommu::forged_msis_are_blocked),
+    test!(iommu::edu_driver_serves_clients),
+    test!(iommu::killing_the_driver_stops_its_dma),
     test!(ipc::timer_preempts_and_revoke_stops),
     test!(ipc::revoke_wakes_a_waiter_on_its_semaphore),
     test!(ipc::a_waiter_whose_sc_is_gone_does_not_run),

@@ -9,9 +9,9 @@ use core::arch::asm;
 
 use facet_abi::args::{
     Args, AssignGsi, AssignGsiOut, AssignPci, Call, CreateEc, CreatePd, CreatePt, CreateSc,
-    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, Lookup, LookupOut, MachineCtrl,
-    MapAccessPage, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke,
-    ScCtrl, ScCtrlOut, SmDown, SmUp,
+    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, IommuFaultsOut, Lookup, LookupOut,
+    MachineCtrl, MapAccessPage, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs, Reply,
+    Results, Revoke, ScCtrl, ScCtrlOut, SmDown, SmUp,
 };
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::call as call_flags;
@@ -335,6 +335,13 @@ pub fn pool_stats() -> Result<(u64, u64), Status> {
         let r = PoolStatsOut::from_out(&o);
         (r.free, r.total)
     })
+}
+
+/// Facet's `machine_ctrl` statistics of the IOMMU: the faults its units recorded since
+/// boot and the last of them (pass-through PDs only).
+pub fn iommu_faults() -> Result<IommuFaultsOut, Status> {
+    let o = issue(&MachineCtrl::IommuFaults);
+    status_of(&o).map(|_| IommuFaultsOut::from_out(&o))
 }
 
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.

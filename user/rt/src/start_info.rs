@@ -162,4 +162,8 @@ pub mod parent {
     pub const REGISTER_CONSOLE: u64 = 1;
     /// The program is done: word 1 is its exit code. The roottask stops it.
     pub const EXIT: u64 = 2;
+    /// A service registers its portal: word 1 names the service (the edu driver's is
+    /// `facet_edu_core::protocol::layout::SERVICE`), typed item 0 delegates the portal.
+    /// The roottask answers 0 when it took it and hands it to the service's clients.
+    pub const REGISTER_SERVICE: u64 = 3;
 }

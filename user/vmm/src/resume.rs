@@ -28,7 +28,7 @@ const DR7_RESET: u64 = 0x400;
 
 /// Replies to the exit `m` (decoded as `exit`, handled as `next`): RIP, injection, and
 /// the state `next` names. An application vCPU that received INIT resets instead.
-pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next) -> ! {
+pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next, entered: u64) -> ! {
     let u = h.utcb;
     if h.vm.vcpus[h.index].init_pending.load(Ordering::SeqCst) {
         init_reset(h)
@@ -70,6 +70,7 @@ pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next) -> ! {
     };
     u.put(off::INJ, inj);
     u.reply_with(reply_mtd);
+    crate::profile::leave(&exit, entered);
     reply()
 }
 

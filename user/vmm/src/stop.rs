@@ -58,11 +58,12 @@ pub fn exit_now(code: u64) -> ! {
 
 /// The main EC's loop once the VM runs: it waits for a stop request and, without the
 /// console service, looks at COM1's input every `poll_ticks` TSC ticks.
-pub fn main_loop(poll_ticks: u64) -> ! {
+pub fn main_loop(out: Sender, poll_ticks: u64) -> ! {
     let mut typed = [0u8; 64];
     loop {
         let code = REQUESTED.load(Ordering::Acquire);
         if code != NONE {
+            crate::profile::report(out);
             exit_now(code);
         }
         let waited = if crate::console::uses_service() {

@@ -2,7 +2,8 @@
 
 use super::{decodes, regs, results_round_trip, round_trip, runs};
 use crate::args::{
-    Args, EcCtrl, MachineCtrl, Out, PoolStatsOut, PtCtrl, Results, Revoke, ScCtrl, ScCtrlOut,
+    Args, EcCtrl, IommuFaultsOut, MachineCtrl, Out, PoolStatsOut, PtCtrl, Results, Revoke, ScCtrl,
+    ScCtrlOut,
 };
 use crate::crd::Crd;
 
@@ -129,7 +130,7 @@ fn sc_ctrl_result() {
 #[test]
 fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
     runs(35, |g| {
-        round_trip(match g.u64() % 4 {
+        round_trip(match g.u64() % 5 {
             0 => MachineCtrl::Suspend {
                 slp_typa: g.bits(8) as u8,
                 slp_typb: g.bits(8) as u8,
@@ -139,13 +140,14 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
                 address: g.word(),
             },
             2 => MachineCtrl::Reserved,
-            _ => MachineCtrl::PoolStats,
+            3 => MachineCtrl::PoolStats,
+            _ => MachineCtrl::IommuFaults,
         })
     });
     runs(36, |g| {
         let r = g.regs();
-        // `hypercall::machine_ctrl` reads the sub-operation only; the arguments of 0 and
-        // 1 are the reference's.
+        // `hypercall::machine_ctrl` reads the sub-operation, and for 3 the statistic in
+        // ARG2; the arguments of 0 and 1 are the reference's.
         let expected = match (r.rdi >> 4) & 0xf & 3 {
             0 => MachineCtrl::Suspend {
                 slp_typa: (r.rdi >> 8) as u8,
@@ -155,7 +157,8 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
                 size: (r.rdi as u32) >> 8,
                 address: r.rsi,
             },
-            3 => MachineCtrl::PoolStats,
+            3 if r.rsi == 0 => MachineCtrl::PoolStats,
+            3 if r.rsi == 1 => MachineCtrl::IommuFaults,
             _ => MachineCtrl::Reserved,
         };
         decodes(&r, expected);
@@ -165,8 +168,13 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
 #[test]
 fn machine_ctrl_layout() {
     let dec = |rdi| MachineCtrl::from_regs(&regs(rdi, 0x1000, 2, 3, 4));
-    assert_eq!(dec(0x3f), MachineCtrl::PoolStats);
-    assert_eq!(dec(u64::MAX), MachineCtrl::PoolStats);
+    // ARG2 0x1000: no such statistic.
+    assert_eq!(dec(0x3f), MachineCtrl::Reserved);
+    assert_eq!(dec(u64::MAX), MachineCtrl::Reserved);
+    let stat = |rsi| MachineCtrl::from_regs(&regs(0x3f, rsi, 2, 3, 4));
+    assert_eq!(stat(0), MachineCtrl::PoolStats);
+    assert_eq!(stat(1), MachineCtrl::IommuFaults);
+    assert_eq!(stat(2), MachineCtrl::Reserved);
     assert_eq!(dec(0x2f), MachineCtrl::Reserved);
     assert_eq!(
         dec(0x00bb_aacf),
@@ -183,6 +191,7 @@ fn machine_ctrl_layout() {
         }
     );
     assert_eq!(MachineCtrl::PoolStats.to_regs(), regs(0x3f, 0, 0, 0, 0));
+    assert_eq!(MachineCtrl::IommuFaults.to_regs(), regs(0x3f, 1, 0, 0, 0));
     assert_eq!(MachineCtrl::Reserved.to_regs(), regs(0x2f, 0, 0, 0, 0));
     runs(37, |g| {
         let v = PoolStatsOut {
@@ -191,4 +200,27 @@ fn machine_ctrl_layout() {
         };
         results_round_trip(v, [false, true, true, false], g);
     });
+    runs(38, |g| {
+        let v = IommuFaultsOut {
+            count: g.word(),
+            last: g.word(),
+            info: g.word(),
+        };
+        results_round_trip(v, [false, true, true, true], g);
+    });
+    // A write by 00:03.0 refused for want of a context entry, unit 0.
+    let f = IommuFaultsOut {
+        count: 1,
+        last: 0x0102_0018,
+        info: 0x5000,
+    };
+    assert_eq!(
+        (f.source(), f.reason(), f.write(), f.interrupt()),
+        (0x18, 2, true, false)
+    );
+    let i = IommuFaultsOut {
+        last: 0x1226_0018,
+        ..f
+    };
+    assert_eq!((i.reason(), i.write(), i.interrupt()), (0x26, false, true));
 }

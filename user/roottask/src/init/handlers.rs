@@ -38,13 +38,21 @@ const EVENT_PARENT: u64 = 0x40;
 pub const MAX_PROGRAMS: usize = 16;
 
 /// Where each CPU's handler has its UTCB and its stack (64 KiB each) in the roottask.
-const UTCBS: u64 = 0x3e00_0000;
-const STACKS: u64 = 0x3c00_0000;
+pub const UTCBS: u64 = 0x3e00_0000;
+pub const STACKS: u64 = 0x3c00_0000;
 const STACK_BYTES: u64 = 0x1_0000;
-/// Where the capabilities a service registers land in the roottask (CPU 0's handler's
-/// delegate window), and how many may.
-pub const REGISTERED: u64 = 0x20_0000;
-const REGISTERED_ORDER: u8 = 10;
+/// Where the capabilities programs send the roottask land: each handler's delegate
+/// window is a block of 2^`WINDOW_ORDER` selectors from here on, and moves to a fresh
+/// block after every message through `PARENT` (so that one registration never lands on
+/// another's). CPU 0's handler starts at the first block.
+pub const REGISTERED: u64 = 0x18_0000;
+const WINDOW_ORDER: u8 = 10;
+/// Where the blocks end (the roottask's event semaphore follows).
+const REGISTERED_END: u64 = 0x1f_0000;
+/// The next free block.
+static NEXT_WINDOW: AtomicU64 = AtomicU64::new(REGISTERED);
+/// Each CPU's handler's window now.
+static WINDOW: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 
 global_asm!(
     r#"
@@ -100,18 +108,26 @@ pub fn init(mask: u64, phys: &mut Phys, sels: &mut Sels) {
             facet_rt::println!("init: no handler on CPU {cpu}");
             continue;
         }
-        if cpu == 0 {
-            Utcb::at(utcb).set_delegate_window(Crd::new(
-                Kind::Object,
-                REGISTERED,
-                REGISTERED_ORDER,
-                perm::ALL,
-            ));
-        }
+        move_window(cpu as u64);
         if let Some(h) = HANDLER_EC.get(cpu as usize) {
             h.store(ec, Ordering::Release);
         }
     }
+}
+
+/// Gives CPU `cpu`'s handler a fresh delegate window (none once the blocks are used up).
+fn move_window(cpu: u64) {
+    let Some(w) = WINDOW.get(cpu as usize) else {
+        return;
+    };
+    let base = NEXT_WINDOW.fetch_add(1 << WINDOW_ORDER, Ordering::AcqRel);
+    let crd = if base + (1 << WINDOW_ORDER) <= REGISTERED_END {
+        Crd::new(Kind::Object, base, WINDOW_ORDER, perm::ALL)
+    } else {
+        Crd::NULL
+    };
+    w.store(base, Ordering::Release);
+    Utcb::at(UTCBS + cpu * 4096).set_delegate_window(crd);
 }
 
 /// The portal id of `event` of program `program`, served on `cpu`.
@@ -165,8 +181,11 @@ extern "C" fn on_event(id: u64) -> ! {
         }
         EVENT_PARENT => {
             let (op, arg) = (h.word(0), h.word(1));
+            // Where this message's capabilities landed; the next lands elsewhere.
+            let window = WINDOW[cpu as usize].load(Ordering::Acquire);
             let words = match op {
-                parent::REGISTER_CONSOLE => super::console_registered(program, h),
+                parent::REGISTER_CONSOLE => super::console_registered(program, h, window),
+                parent::REGISTER_SERVICE => super::service_registered(program, h, window),
                 parent::EXIT => {
                     let on = super::Speaker {
                         cpu: cpu as u32,
@@ -177,6 +196,9 @@ extern "C" fn on_event(id: u64) -> ! {
                 }
                 _ => 1,
             };
+            if h.items() >> 16 != 0 {
+                move_window(cpu);
+            }
             h.send(&[words]);
         }
         vector => {

@@ -6,8 +6,12 @@
 //! the VGA text buffer, and registers its client slots with the roottask. Every other
 //! program module then starts in the order the bootloader listed them, with a console
 //! slot; a `vmm` also gets its guest's memory (`mem=` MiB), the modules its `kernel=`
-//! and `initrd=` name, and the CPUs its `cpus=` lists. Modules that are not ELF programs
-//! are data (a guest's kernel, its initial RAM disk). `docs/init.md` describes it all.
+//! and `initrd=` name, and the CPUs its `cpus=` lists; the `edu` driver gets QEMU's edu
+//! device (configuration page, registers, DMA pages, MSI semaphore, the device in its
+//! IOMMU domain) and registers its portal, which later programs get. Modules that are
+//! not ELF programs are data (a guest's kernel, its initial RAM disk). [`Init`] is the
+//! launcher; the test suite starts programs with it too. `docs/init.md` describes it
+//! all.
 
 mod handlers;
 mod lock;
@@ -22,7 +26,7 @@ use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_console_core::registration::Layout;
 use facet_rt::console_protocol::sel as console_sel;
-use facet_rt::hypercall::{create_sm, pd_ctrl_delegate, sm_down, sm_down_until, sm_up};
+use facet_rt::hypercall::{assign_pci, create_sm, pd_ctrl_delegate, sm_down, sm_down_until, sm_up};
 use facet_rt::println;
 use facet_rt::start_info::{sel, REGION_GUEST, REGION_WRITABLE};
 use facet_rt::utcb::Utcb;
@@ -33,7 +37,7 @@ use crate::FROM_KERNEL;
 use lock::SpinLock;
 use modules::{Module, Modules};
 use phys::Phys;
-use program::Program;
+use program::{Failure, Program};
 
 /// Where a VMM finds its guest's memory, and the modules it was given.
 pub const GUEST_RAM_VA: u64 = 0x100_0000_0000;
@@ -41,15 +45,28 @@ pub const MODULES_VA: u64 = 0x200_0000_0000;
 /// Where the console sees the VGA text buffer.
 const VGA_VA: u64 = 0x4000_0000;
 
-/// Selectors the roottask uses for what it creates, from here up (far above the test
-/// suite's and the kernel's).
+/// Every selector the roottask uses as init: what it creates for programs (from the
+/// start, far above the kernel's), the windows where programs' capabilities land
+/// (`handlers::REGISTERED`), and its event semaphore at the end.
+pub const SELS: core::ops::Range<u64> = 0x10_0000..EVENTS + 1;
+pub use handlers::{STACKS as HANDLER_STACKS, UTCBS as HANDLER_UTCBS};
+pub use modules::SCRATCH as MODULE_LINES;
+
+/// Where physical address `phys` appears in the roottask (init's window on the memory
+/// it gives programs).
+pub const fn phys_window(phys: u64) -> u64 {
+    phys::WINDOW + phys
+}
+
+/// Selectors the roottask uses for what it creates, from here up to the capabilities
+/// programs send it.
 pub struct Sels {
     next: u64,
 }
 
 impl Sels {
     fn new() -> Sels {
-        Sels { next: 0x10_0000 }
+        Sels { next: SELS.start }
     }
 
     /// `n` fresh selectors.
@@ -74,11 +91,18 @@ struct Started {
 static STARTED: SpinLock<[Option<Started>; handlers::MAX_PROGRAMS]> =
     SpinLock::new([None; handlers::MAX_PROGRAMS]);
 
-/// The console's registration: where each client capability it sent landed (`None`: not
-/// registered yet).
-static CONSOLE: SpinLock<Option<Layout>> = SpinLock::new(None);
-/// Upped when the console has registered, and when a program ends.
+/// The console's registration: how its client capabilities are laid out, and the
+/// selector where the first landed (`None`: not registered yet).
+static CONSOLE: SpinLock<Option<(Layout, u64)>> = SpinLock::new(None);
+/// The edu driver's registered portal (where it landed in the roottask), and its DMA
+/// pages' physical address.
+static EDU: SpinLock<(Option<u64>, u64)> = SpinLock::new((None, 0));
+/// Upped when a service has registered, and when a program ends.
 const EVENTS: u64 = 0x1f_0000;
+/// Where the roottask looks at configuration pages while it looks for a device.
+pub const PROBE: u64 = 0x3b00_0000;
+/// How long a service may take to register, in TSC ticks.
+const REGISTRATION_TICKS: u64 = 50_000_000_000;
 /// VMs still running, and whether any ended with a failure.
 static VMS: SpinLock<(u32, u32)> = SpinLock::new((0, 0));
 
@@ -98,38 +122,156 @@ pub fn cpus_online(hip: &HipReader) -> u32 {
     online_mask(hip).count_ones()
 }
 
-/// Starts every program and looks after them; never returns.
-pub fn run(world: &World, args: &Args) -> ! {
-    let hip = world.hip;
-    let modules = Modules::read(&hip);
-    let mut phys = Phys::take_from_kernel(&hip);
-    let mut sels = Sels::new();
-    let online = online_mask(&hip);
-    handlers::init(online, &mut phys, &mut sels);
-    let _ = create_sm(EVENTS, ROOT_SEL_PD, 0, 0);
-    println!(
-        "init: {} MiB to give, {} CPU(s)",
-        phys.available() >> 20,
-        online.count_ones()
-    );
-    let mut index = 0;
-    if let Some(m) = modules.find("console") {
-        match start_console(index, m, online, &mut phys, &mut sels) {
-            Ok(()) => index += 1,
-            Err(e) => println!("init: console: {e}"),
+/// The launcher: the programs' memory, the roottask's selectors for what it makes for
+/// them, and the handlers that answer their events.
+pub struct Init {
+    modules: Modules,
+    phys: Phys,
+    sels: Sels,
+    online: u64,
+    /// The next program's index and console slot.
+    index: usize,
+    slot: u64,
+}
+
+impl Init {
+    /// The system's init: programs get every usable range of memory.
+    pub fn new(world: &World) -> Init {
+        Init::with(world, Phys::take_from_kernel(&world.hip))
+    }
+
+    /// A launcher for the test suite: programs get memory from `[start, end)` only,
+    /// which the suite's tests leave alone.
+    pub fn for_tests(world: &World, start: u64, end: u64) -> Init {
+        Init::with(world, Phys::take_range(&world.hip, start, end))
+    }
+
+    fn with(world: &World, mut phys: Phys) -> Init {
+        let hip = world.hip;
+        let mut sels = Sels::new();
+        let online = online_mask(&hip);
+        handlers::init(online, &mut phys, &mut sels);
+        let _ = create_sm(EVENTS, ROOT_SEL_PD, 0, 0);
+        Init {
+            modules: Modules::read(&hip),
+            phys,
+            sels,
+            online,
+            index: 0,
+            slot: 1,
         }
     }
-    let mut slot = 1;
-    for m in modules.iter().filter(|m| m.name() != "console") {
+
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<Module> {
+        self.modules.find(name).copied()
+    }
+
+    /// Starts the program of module `m` in the role its name gives it; its index.
+    pub fn start(&mut self, m: &Module) -> Result<usize, Failure> {
+        let index = self.index;
+        match m.name() {
+            "console" => start_console(index, m, self.online, &mut self.phys, &mut self.sels)?,
+            "edu" => self.start_edu(index, m)?,
+            _ => {
+                start_program(
+                    index,
+                    self.slot,
+                    m,
+                    &self.modules,
+                    self.online,
+                    &mut self.phys,
+                    &mut self.sels,
+                )?;
+                self.slot += 1;
+            }
+        }
+        self.index += 1;
+        Ok(index)
+    }
+
+    /// The edu driver: its device, DMA pages and interrupt; the device put into its
+    /// domain; waits until it has registered its portal.
+    fn start_edu(&mut self, index: usize, m: &Module) -> Result<(), Failure> {
+        use facet_edu_core::protocol::layout;
+        let hip = facet_rt::hip::at(facet_abi::layout::ROOT_HIP_ADDR);
+        if hip.u32(facet_abi::hip::off::API_FLG) & facet_abi::hip::FEAT_IOMMU == 0 {
+            return Err("its device's DMA needs the IOMMU (`iommu` on the kernel's command line)");
+        }
+        let dev = find_edu(&hip).ok_or("no edu device")?;
+        let cpu = self.online.trailing_zeros();
+        let mut p = Program::create(index, m, cpu, self.online, &mut self.phys, &mut self.sels)?;
+        if CONSOLE.lock().is_none() {
+            p.give_ports(0x3f8, 3)?;
+        }
+        give_console_slot(&mut p, self.slot)?;
+        self.slot += 1;
+        p.give_device_memory(layout::CONFIG, dev.config, 1, layout::CONFIG_VA)?;
+        p.give_device_memory(layout::REGS, dev.regs, 1, layout::REGS_VA)?;
+        let dma = p.give_dma(
+            &mut self.phys,
+            layout::DMA,
+            1,
+            layout::DMA_VA,
+            layout::DMA_DEVICE,
+        )?;
+        let gsi = Crd::new(
+            Kind::Object,
+            facet_abi::config::NUM_CPU as u64 + layout::MSI_GSI,
+            0,
+            perm::ALL,
+        );
+        let at = Crd::new(Kind::Object, sel::GSIS + layout::MSI_GSI, 0, perm::ALL);
+        pd_ctrl_delegate(ROOT_SEL_PD, p.pd, gsi, FROM_KERNEL, at)
+            .map_err(|_| "its MSI's semaphore")?;
+        // The device into the driver's domain: from here on it reaches the DMA pages and
+        // nothing else. The configuration page the driver maps names the device; the
+        // hint is the device's own requester id.
+        assign_pci(p.pd, layout::CONFIG_VA, dev.rid as u64).map_err(|_| "assign_pci refused")?;
+        record(&p, None, false);
+        *EDU.lock() = (None, dma);
+        p.start(&mut self.sels)?;
+        set_running(index, &p);
+        let deadline = facet_rt::cpu::rdtsc() + REGISTRATION_TICKS;
+        while EDU.lock().0.is_none() {
+            if sm_down_until(EVENTS, deadline).is_err() {
+                return Err("it did not register");
+            }
+        }
+        println!("init: started edu on CPU {cpu}");
+        Ok(())
+    }
+}
+
+/// Starts every program and looks after them; never returns.
+pub fn run(world: &World, args: &Args) -> ! {
+    let mut init = Init::new(world);
+    println!(
+        "init: {} MiB to give, {} CPU(s)",
+        init.phys.available() >> 20,
+        init.online.count_ones()
+    );
+    if let Some(m) = init.module("console") {
+        if let Err(e) = init.start(&m) {
+            println!("init: console: {e}");
+        }
+    }
+    let programs: [Option<Module>; modules::MAX_MODULES] = {
+        let mut list = [None; modules::MAX_MODULES];
+        for (slot, m) in list
+            .iter_mut()
+            .zip(init.modules.iter().filter(|m| m.name() != "console"))
+        {
+            *slot = Some(*m);
+        }
+        list
+    };
+    for m in programs.iter().flatten() {
         if facet_kcore::elf::parse_root(m.bytes(), m.phys).is_err() {
             continue;
         }
-        match start_program(index, slot, m, &modules, online, &mut phys, &mut sels) {
-            Ok(()) => {
-                index += 1;
-                slot += 1;
-            }
-            Err(e) => println!("init: {}: not started: {e}", m.name()),
+        if let Err(e) = init.start(m) {
+            println!("init: {}: not started: {e}", m.name());
         }
     }
     let exit_when_done = args.exit_when_done;
@@ -143,13 +285,59 @@ pub fn run(world: &World, args: &Args) -> ! {
     }
 }
 
+/// The edu device of segment 0: its configuration page, the first page of BAR 0 (its
+/// registers) and its requester id.
+struct EduDevice {
+    config: u64,
+    regs: u64,
+    rid: u16,
+}
+
+/// Finds the edu device by looking at function 0 of every device the MCFG region
+/// covers, each mapped read-only at [`PROBE`].
+fn find_edu(hip: &HipReader) -> Option<EduDevice> {
+    use facet_abi::hip::off;
+    let base = hip.u64(off::MCFG_BASE);
+    let size = hip.u64(off::MCFG_SIZE);
+    let first_bus = hip.u32(off::PCI_BUS_START) as u64;
+    let probe = facet_rt::window::Window::page(PROBE);
+    for n in 0..(size >> 15).min(256 * 32) {
+        let phys = base + (n << 15);
+        let crd = Crd::new(Kind::Memory, phys >> 12, 0, perm::MEM_R);
+        let window = Crd::new(Kind::Memory, PROBE >> 12, 0, perm::MEM_R);
+        if pd_ctrl_delegate(ROOT_SEL_PD, ROOT_SEL_PD, crd, FROM_KERNEL, window).is_err() {
+            return None;
+        }
+        if probe.read::<u32>(0) != facet_edu_core::regs::ID {
+            continue;
+        }
+        let bar = probe.read::<u32>(0x10);
+        // A memory BAR, below 4 GiB unless 64-bit.
+        let high = if bar & 0x6 == 0x4 {
+            probe.read::<u32>(0x14) as u64
+        } else {
+            0
+        };
+        let regs = high << 32 | (bar & !0xf) as u64;
+        if bar & 1 != 0 || regs == 0 {
+            return None;
+        }
+        return Some(EduDevice {
+            config: phys,
+            regs,
+            rid: (first_bus << 8) as u16 + (n << 3) as u16,
+        });
+    }
+    None
+}
+
 fn start_console(
     index: usize,
     m: &Module,
     online: u64,
     phys: &mut Phys,
     sels: &mut Sels,
-) -> Result<(), program::Failure> {
+) -> Result<(), Failure> {
     let mut p = Program::create(index, m, 0, online, phys, sels)?;
     p.give_ports(0x3f8, 3)?;
     // COM1's interrupt (GSI 4), from the kernel.
@@ -167,15 +355,16 @@ fn start_console(
     p.start(sels)?;
     set_running(index, &p);
     // Its registration comes through the roottask's handler on CPU 0.
-    let deadline = facet_rt::cpu::rdtsc() + 50_000_000_000;
+    let deadline = facet_rt::cpu::rdtsc() + REGISTRATION_TICKS;
     while CONSOLE.lock().is_none() {
         if sm_down_until(EVENTS, deadline).is_err() {
             return Err("it did not register");
         }
     }
     // Slot 0 is the roottask's own: from here on it prints through the service too.
-    let layout = CONSOLE.lock().expect("registered");
-    let base = handlers::REGISTERED;
+    let Some((layout, base)) = *CONSOLE.lock() else {
+        return Err("it did not register");
+    };
     let own = |item: Option<usize>, at: u64, rights: u8| {
         if let Some(i) = item {
             let crd = Crd::new(Kind::Object, base + i as u64, 0, rights);
@@ -210,7 +399,7 @@ fn start_program(
     online: u64,
     phys: &mut Phys,
     sels: &mut Sels,
-) -> Result<(), program::Failure> {
+) -> Result<(), Failure> {
     let mask = match m.arg("cpus") {
         Some(list) => cpu_list(list) & online,
         None => online,
@@ -226,6 +415,7 @@ fn start_program(
         p.give_ports(0x3f8, 3)?;
     }
     give_console_slot(&mut p, slot)?;
+    give_services(&p)?;
     let vm = m.name() == "vmm";
     if vm {
         let mib = m
@@ -261,17 +451,25 @@ fn start_program(
     Ok(())
 }
 
+/// Hands the program the portals of the services that registered (the edu driver's).
+fn give_services(p: &Program) -> Result<(), Failure> {
+    if let Some(portal) = EDU.lock().0 {
+        use facet_edu_core::protocol::layout::CLIENT_PORTAL;
+        p.give_object(portal, CLIENT_PORTAL, perm::PT_CALL)?;
+    }
+    Ok(())
+}
+
 /// Hands the program console slot `slot` (the output portals of the CPUs it may use,
 /// the input portal and semaphore), if the console registered one.
-fn give_console_slot(p: &mut Program, slot: u64) -> Result<(), program::Failure> {
-    let Some(layout) = *CONSOLE.lock() else {
+fn give_console_slot(p: &mut Program, slot: u64) -> Result<(), Failure> {
+    let Some((layout, base)) = *CONSOLE.lock() else {
         return Ok(());
     };
     let slot = slot as usize;
     if slot >= layout.slots() {
         return Ok(());
     }
-    let base = handlers::REGISTERED;
     let mask = p.cpu_mask;
     for c in layout.cpu_list().filter(|c| mask & 1 << c != 0) {
         if let (Some(i), Some(at)) = (layout.output(slot, c), console_sel::console_out(c)) {
@@ -333,9 +531,9 @@ fn cpu_list(list: &str) -> u64 {
         .fold(0, |m, c| m | 1 << c)
 }
 
-/// The console registered its slots (called by the handler on CPU 0, whose delegate
-/// window received the capabilities). Returns the answer word.
-fn console_registered(program: usize, h: Utcb) -> u64 {
+/// The console registered its slots (called by the handler whose delegate window at
+/// `window` received the capabilities). Returns the answer word.
+fn console_registered(program: usize, h: Utcb, window: u64) -> u64 {
     let is_console = STARTED
         .lock()
         .get(program)
@@ -349,9 +547,44 @@ fn console_registered(program: usize, h: Utcb) -> u64 {
     let Some(layout) = Layout::of_message(h.word(1), h.word(2), typed) else {
         return 1;
     };
-    *CONSOLE.lock() = Some(layout);
+    *CONSOLE.lock() = Some((layout, window));
     let _ = sm_up(EVENTS);
     0
+}
+
+/// A service registered its portal (as typed item 0, which landed at `window`). Returns
+/// the answer word: 0 if the roottask took it.
+fn service_registered(program: usize, h: Utcb, window: u64) -> u64 {
+    use facet_edu_core::protocol::layout::SERVICE;
+    let is_edu = STARTED
+        .lock()
+        .get(program)
+        .copied()
+        .flatten()
+        .is_some_and(|s| name_of(&s) == "edu");
+    let typed = h.items() >> 16 & 0xffff;
+    if !is_edu || h.word(1) != SERVICE || typed != 1 {
+        return 1;
+    }
+    EDU.lock().0 = Some(window);
+    let _ = sm_up(EVENTS);
+    0
+}
+
+/// The edu driver's portal as the roottask holds it, once registered.
+pub fn edu_portal() -> Option<u64> {
+    EDU.lock().0
+}
+
+/// The physical address of the edu driver's two DMA pages (0 before it started).
+pub fn edu_dma() -> u64 {
+    EDU.lock().1
+}
+
+/// Stops program `index` (its capabilities revoked, its PD gone with them); whether it
+/// ran.
+pub fn stop_program(index: usize) -> bool {
+    stop(index).is_some()
 }
 
 /// Program `program` is done (it said so with `parent::EXIT`).
@@ -394,6 +627,10 @@ fn stop(program: usize) -> Option<Started> {
         entry.running = false;
         *entry
     };
+    if name_of(&s) == "edu" {
+        // Its portal goes with it (the roottask's copy derives from the driver's).
+        EDU.lock().0 = None;
+    }
     let everything = Crd::new(Kind::Object, 0, 26, perm::ALL);
     let _ = facet_rt::hypercall::revoke(everything, true, Some(s.pd));
     for sel in [s.sc, s.ec, s.pd] {

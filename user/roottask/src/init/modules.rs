@@ -21,7 +21,7 @@ pub const MAX_MODULES: usize = 16;
 pub const MAX_ARGS: usize = 512;
 
 /// Where the roottask looks at a command line's pages.
-const SCRATCH: u64 = 0x3f00_0000;
+pub const SCRATCH: u64 = 0x3f00_0000;
 
 /// One module.
 #[derive(Clone, Copy)]

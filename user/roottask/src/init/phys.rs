@@ -61,14 +61,29 @@ impl Phys {
             // from here.
             map_range(r.start, r.end, perm::MEM_ALL);
         }
+        map_modules(hip);
+        Phys { free: usable }
+    }
+
+    /// For the test suite, whose tests take RAM of their own: only the usable memory in
+    /// `[start, end)` from the kernel, mapped into the window like all of it in
+    /// [`Phys::take_from_kernel`], and the modules (read-only).
+    pub fn take_range(hip: &HipReader, start: u64, end: u64) -> Phys {
+        let mut usable = RangeSet::new();
         for i in 0..hip.mem_count() {
             let m = hip.mem(i);
-            if m.mem_type == MEM_MB_MODULE {
-                let start = m.addr & !0xfff;
-                let end = m.addr.saturating_add(m.size).next_multiple_of(4096);
-                map_range(start, end, perm::MEM_R);
+            if m.mem_type == MEM_AVAILABLE {
+                let _ = usable.insert(Range {
+                    start: m.addr.max(start),
+                    end: m.addr.saturating_add(m.size).min(end),
+                });
             }
         }
+        usable.align_inward(4096);
+        for r in usable.ranges() {
+            map_range(r.start, r.end, perm::MEM_ALL);
+        }
+        map_modules(hip);
         Phys { free: usable }
     }
 
@@ -85,6 +100,18 @@ impl Phys {
     /// Bytes free.
     pub fn available(&self) -> u64 {
         self.free.total()
+    }
+}
+
+/// Maps every module read-only into the window.
+fn map_modules(hip: &HipReader) {
+    for i in 0..hip.mem_count() {
+        let m = hip.mem(i);
+        if m.mem_type == MEM_MB_MODULE {
+            let start = m.addr & !0xfff;
+            let end = m.addr.saturating_add(m.size).next_multiple_of(4096);
+            map_range(start, end, perm::MEM_R);
+        }
     }
 }
 

@@ -298,6 +298,38 @@ impl Program {
         ))
     }
 
+    /// Gives the program `1 << order` pages of fresh memory for its device's DMA: at
+    /// `va` in its address space and at `device` in its device page table (the device
+    /// reaches it there once it is assigned to the program), recorded as region `name`;
+    /// the memory's physical address.
+    pub fn give_dma(
+        &mut self,
+        phys: &mut Phys,
+        name: &str,
+        order: u32,
+        va: u64,
+        device: u64,
+    ) -> Result<u64, Failure> {
+        use facet_abi::hypercall::delegate::{DEVICE, NOT_HOST};
+        let block = phys.alloc(order).ok_or("out of memory")?;
+        let rw = perm::MEM_R | perm::MEM_W;
+        if !give(self.pd, block, order, va, rw) {
+            return Err("mapping memory failed");
+        }
+        let crd = Crd::new(Kind::Memory, virt(block) >> 12, order as u8, rw);
+        let window = Crd::new(Kind::Memory, device >> 12, order as u8, rw);
+        let meta = facet_abi::hypercall::xfer::DELEGATE | DEVICE | NOT_HOST;
+        pd_ctrl_delegate(ROOT_SEL_PD, self.pd, crd, meta, window)
+            .map_err(|_| "mapping memory into the device page table failed")?;
+        self.add_region(Region::new(
+            name,
+            va,
+            4096 << order,
+            facet_rt::start_info::REGION_WRITABLE,
+        ))?;
+        Ok(block)
+    }
+
     fn add_region(&mut self, r: Region) -> Result<(), Failure> {
         let i = self.info();
         let n = i.region_count as usize;

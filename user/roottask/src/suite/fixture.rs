@@ -151,6 +151,15 @@ impl Frames {
         assert!(i < self.count, "a frame inside its range");
         (self.base >> 12) + i
     }
+
+    /// The physical range: its first byte and the byte past its end.
+    pub const fn start(self) -> u64 {
+        self.base
+    }
+
+    pub const fn end(self) -> u64 {
+        self.base + self.count * 4096
+    }
 }
 
 // ---- the roottask itself ----
@@ -243,14 +252,14 @@ pub const DMAR_PAGES: Pages = Pages::new(SCRATCH + 0x90_0000, 2);
 
 /// `perms::*`: the reduced copy, what is made through it, the objects the tests need,
 /// a handler EC and its portal; the UTCBs of the ECs they create.
-pub const PERMS: Sels = Sels::new(4600, 8);
-pub const PERMS_UTCBS: Pages = Pages::new(0x3600_0000, 3);
+pub const PERMS: Sels = Sels::new(4700, 8);
+pub const PERMS_UTCBS: Pages = Pages::new(0x3620_0000, 3);
 /// The children of the port and memory tests (PD, handlers, portals), and their
 /// handlers' UTCBs (in the children).
-pub const PERMS_PORT_CHILD: Sels = Sels::new(4610, 7);
-pub const PERMS_PORT_UTCBS: Pages = Pages::new(0x3601_0000, 3);
-pub const PERMS_CODE_CHILD: Sels = Sels::new(4620, 5);
-pub const PERMS_CODE_UTCBS: Pages = Pages::new(0x3602_0000, 2);
+pub const PERMS_PORT_CHILD: Sels = Sels::new(4710, 7);
+pub const PERMS_PORT_UTCBS: Pages = Pages::new(0x3621_0000, 3);
+pub const PERMS_CODE_CHILD: Sels = Sels::new(4720, 5);
+pub const PERMS_CODE_UTCBS: Pages = Pages::new(0x3622_0000, 2);
 
 // ---- ipc ----
 
@@ -297,6 +306,35 @@ pub const MSI_PAGES: Pages = Pages::new(SCRATCH + 0x80_0000, 17);
 /// `irq::down_leaves_an_unrouted_pin_masked`, `irq::a_refused_assign_gsi_changes_nothing`:
 /// the RTC's and an MSI's semaphores, a semaphore to chain to.
 pub const IRQ_CHECKS: Sels = Sels::new(4400, 3);
+
+// ---- iommu ----
+
+/// The device's two domains (children), GSI 100's and 101's semaphores, a semaphore.
+pub const IOMMU: Sels = Sels::new(4600, 5);
+/// The pages the device may reach (A, B), one it must not (P), and the host bridge's
+/// configuration page, in the roottask; the RAM behind the first three.
+pub const IOMMU_PAGES: Pages = Pages::new(SCRATCH + 0xd0_0000, 4);
+pub const IOMMU_RAM: Frames = Frames::new(0x0108_0000, 3);
+/// Where the children map the device's configuration page and a RAM page (in a child).
+pub const IOMMU_CHILD: Pages = Pages::new(0x3600_0000, 2);
+/// `iommu::edu_driver_serves_clients`: the child client, its handler and portal, and
+/// the handler's UTCB (in the child).
+pub const EDU_CLIENT: Sels = Sels::new(4620, 3);
+pub const EDU_CLIENT_UTCB: Pages = Pages::new(0x3610_0000, 1);
+/// The roottask's launcher (`init::Init::for_tests`): its selectors (its own objects,
+/// the capabilities programs send it, its event semaphore), its handlers' UTCBs and
+/// stacks, where it looks at modules' command lines and at configuration pages, its
+/// window on physical memory, and the RAM it gives programs.
+pub const INIT_SELS: Sels = Sels::new(
+    crate::init::SELS.start,
+    crate::init::SELS.end - crate::init::SELS.start,
+);
+pub const INIT_UTCBS: Pages = Pages::new(crate::init::HANDLER_UTCBS, 64);
+pub const INIT_STACKS: Pages = Pages::new(crate::init::HANDLER_STACKS, 64 * 16);
+pub const INIT_PROBE: Pages = Pages::new(crate::init::PROBE, 1);
+pub const INIT_LINES: Pages = Pages::new(crate::init::MODULE_LINES, 2);
+pub const INIT_WINDOW: Pages = Pages::new(crate::init::phys_window(0), 0x2_0000);
+pub const INIT_RAM: Frames = Frames::new(0x0400_0000, 0x800);
 
 // ---- sm, sched ----
 
@@ -490,6 +528,19 @@ const MAP: &[Claim] = &[
     sels("msi", MSI),
     pages("msi", MSI_PAGES),
     sels("irq checks", IRQ_CHECKS),
+    sels("iommu", IOMMU),
+    pages("iommu", IOMMU_PAGES),
+    ram("iommu", IOMMU_RAM),
+    pages("iommu (child)", IOMMU_CHILD),
+    sels("edu client", EDU_CLIENT),
+    pages("edu client (child)", EDU_CLIENT_UTCB),
+    sels("init", INIT_SELS),
+    pages("init UTCBs", INIT_UTCBS),
+    pages("init stacks", INIT_STACKS),
+    pages("init probe", INIT_PROBE),
+    pages("init command lines", INIT_LINES),
+    pages("init window", INIT_WINDOW),
+    ram("init", INIT_RAM),
     sels("sm threads", SM_THREADS),
     sels("sm SCs", SM_SCS),
     sels("sm semaphores", SM_SEMAPHORES),

@@ -72,7 +72,7 @@ pub fn memory_descriptors(e: &Env) -> TestResult {
     } else {
         ensure!(usable > 256 << 20, "only {:#x} bytes usable", usable);
     }
-    ensure_eq!(modules, 1);
+    ensure_eq!(modules, e.args.modules);
     ensure_eq!(hypervisor, 2);
     let m = first_module.ok_or_else(|| Fail::new(format_args!("no module")))?;
     ensure!(

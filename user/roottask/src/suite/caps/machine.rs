@@ -84,14 +84,17 @@ extern "C" {
 const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 
 /// `machine_ctrl`: suspend and microcode updates are not built, sub-operation 2 is
-/// refused as in the reference, 3 is Facet's pool statistics; a PD that is not
-/// pass-through gets BAD_CAP.
+/// refused as in the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the
+/// IOMMU's faults, others refused); a PD that is not pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
-    let op = |sub| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), 0, 0, 0, 0));
-    ensure_eq!(op(0), Status::BadFtr);
-    ensure_eq!(op(1), Status::BadFtr);
-    ensure_eq!(op(2), Status::BadPar);
-    ensure_eq!(op(3), Status::Success);
+    let op = |sub, arg2| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), arg2, 0, 0, 0));
+    ensure_eq!(op(0, 0), Status::BadFtr);
+    ensure_eq!(op(1, 0), Status::BadFtr);
+    ensure_eq!(op(2, 0), Status::BadPar);
+    ensure_eq!(op(3, 0), Status::Success);
+    ensure_eq!(op(3, 1), Status::Success);
+    ensure_eq!(op(3, 2), Status::BadPar);
+    ensure_eq!(op(3, u64::MAX), Status::BadPar);
     // The same request from a child PD that is not pass-through.
     CHILD.create(__machine_ctrl_probe)?;
     let pt = ok(

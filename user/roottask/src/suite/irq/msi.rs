@@ -1,91 +1,34 @@
 //! Message-signalled interrupts: QEMU's `edu` PCI device, found through the MCFG region,
 //! raises interrupts as MSIs routed by `assign_gsi` to a GSI semaphore, which sees exactly
-//! one `up` per raised interrupt. `assign_gsi` refuses an MSI for a device the caller has
-//! not mapped.
+//! one `up` per raised interrupt, through the IOMMU's remapped entries when the kernel
+//! remaps interrupts (`iommu`) and directly otherwise. `assign_gsi` refuses an MSI for a
+//! device the caller has not mapped.
 
-use facet_abi::hip::off;
-use facet_abi::layout::ROOT_SEL_PD;
-use facet_abi::perm;
+use facet_abi::hip::{off, FEAT_IOMMU};
 use facet_abi::status::Status;
-use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, assign_pci, sm_down, sm_down_until};
-
-use facet_rt::window::Window;
+use facet_rt::hypercall::{assign_gsi, assign_gsi_mode, sm_down, sm_down_until};
 
 use super::gsi_semaphore;
-use crate::suite::fixture::{CMDLINE, MSI, MSI_PAGES};
-use crate::suite::tools::map_from_kernel;
+use crate::suite::edu::{self, cfg32, reg_read, reg_write, set_cfg32, CONFIG};
+use crate::suite::fixture::{CMDLINE, MSI};
 use crate::suite::{ok, Env, Fail, TestResult};
 
-const PD: u64 = ROOT_SEL_PD;
 /// A GSI beyond the I/O APIC's pins: an MSI.
 const MSI_GSI: u64 = 100;
 /// Where the roottask receives its interrupt semaphore.
 const SM: u64 = MSI.at(0);
-/// Where the device's configuration page and its registers (BAR 0) are mapped.
-const CONFIG: Window = MSI_PAGES.window().sub(0, 0x1000);
-const REGS: Window = MSI_PAGES.window().sub(0x1_0000, 0x1000);
-/// The edu device's ids and registers.
-const EDU_ID: u32 = 0x11e8_1234;
-const EDU_RAISE: u64 = 0x60;
-const EDU_ACK: u64 = 0x64;
+const EDU_RAISE: u64 = facet_edu_core::regs::IRQ_RAISE;
+const EDU_ACK: u64 = facet_edu_core::regs::IRQ_ACK;
 const INTERRUPTS: u32 = 1000;
 /// The I/O APIC pins PCI INTx lines reach on q35 (PIRQ A..H), and where the roottask
 /// receives their semaphores.
 const PCI_GSIS: core::ops::Range<u64> = 16..24;
 const PIN_SM: u64 = MSI.at(10);
 
-fn map(phys: u64, at: Window, what: &str) -> TestResult {
-    map_from_kernel(phys >> 12, 0, perm::MEM_R | perm::MEM_W, at, what)
-}
-
-fn cfg32(off: u64) -> u32 {
-    CONFIG.read(off)
-}
-
-fn set_cfg32(off: u64, v: u32) {
-    CONFIG.write(off, v)
-}
-
-fn reg_read(off: u64) -> u32 {
-    REGS.read(off)
-}
-
-fn reg_write(off: u64, v: u32) {
-    REGS.write(off, v)
-}
-
-/// Finds the edu device on the first bus of the MCFG region and maps its configuration
-/// page at CONFIG; its physical address.
-fn find_edu(e: &Env) -> Result<Option<u64>, Fail> {
-    let base = e.hip().u64(off::MCFG_BASE);
-    let size = e.hip().u64(off::MCFG_SIZE);
-    for dev in 0..32u64 {
-        let phys = base + (dev << 15);
-        if (dev << 15) >= size {
-            break;
-        }
-        map(phys, CONFIG, "configuration page")?;
-        if cfg32(0) == EDU_ID {
-            return Ok(Some(phys));
-        }
-    }
-    Ok(None)
-}
-
-/// The offset of the MSI capability in the mapped configuration page.
-fn msi_capability() -> Option<u64> {
-    let mut at = (cfg32(0x34) & 0xfc) as u64;
-    for _ in 0..48 {
-        if at == 0 {
-            return None;
-        }
-        let head = cfg32(at);
-        if head & 0xff == 0x05 {
-            return Some(at);
-        }
-        at = ((head >> 8) & 0xfc) as u64;
-    }
-    None
+/// Whether the kernel remaps interrupts (the HIP reports the IOMMU: with it, every
+/// interrupt goes through the remapping table).
+fn remapped(e: &Env) -> bool {
+    e.hip().u32(off::API_FLG) & FEAT_IOMMU != 0
 }
 
 pub fn edu_msi_reaches_its_semaphore(e: &Env) -> TestResult {
@@ -93,13 +36,8 @@ pub fn edu_msi_reaches_its_semaphore(e: &Env) -> TestResult {
         // Only QEMU's q35 machine has the MCFG region and the edu device.
         return Ok(());
     }
-    let Some(_) = find_edu(e)? else {
-        return Err(Fail::new(format_args!("no edu device on bus 0")));
-    };
-    // Memory decoding and bus mastering (an MSI is a memory write by the device).
-    set_cfg32(0x04, cfg32(0x04) | 0x6);
-    let bar0 = (cfg32(0x10) & !0xf) as u64;
-    map(bar0, REGS, "edu registers")?;
+    edu::require(e)?;
+    edu::enable()?;
     // The semaphore of the MSI GSI, from the kernel.
     gsi_semaphore(MSI_GSI, SM)?;
     // Bad input: no device mapped there, a page that is not configuration space, a CPU
@@ -114,24 +52,17 @@ pub fn edu_msi_reaches_its_semaphore(e: &Env) -> TestResult {
         Err(Status::BadCpu)
     );
     let (address, data) = ok(assign_gsi(SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
-    // assign_pci as the reference answers without an IOMMU unit for the device: the
-    // checks (a PD, a mapped configuration page), then BAD_DEV.
-    ensure_eq!(assign_pci(SM, CONFIG.base(), 0), Err(Status::BadCap));
-    ensure_eq!(assign_pci(PD, 0x1000, 0), Err(Status::BadDev));
-    ensure_eq!(assign_pci(PD, CONFIG.base(), 0), Err(Status::BadDev));
-    ensure_eq!(address & 0xfff0_0000, 0xfee0_0000u64);
-    ensure_eq!(address >> 12 & 0xff, e.hip().cpu(0).lapic[0] as u64);
-    // Program the device's MSI capability and enable it.
-    let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
-    let control = cfg32(cap) >> 16;
-    set_cfg32(cap + 4, address as u32);
-    if control & (1 << 7) != 0 {
-        set_cfg32(cap + 8, 0);
-        set_cfg32(cap + 12, data as u32);
+    if remapped(e) {
+        // The remappable format naming the GSI's entry, as the reference's: interrupt
+        // format and sub-handle valid, the sub-handle (the entry) in the data.
+        ensure_eq!(address, 0xfee0_0018u64);
+        ensure_eq!(data, MSI_GSI);
     } else {
-        set_cfg32(cap + 8, data as u32);
+        ensure_eq!(address & 0xfff0_0000, 0xfee0_0000u64);
+        ensure_eq!(address >> 12 & 0xff, e.hip().cpu(0).lapic[0] as u64);
+        ensure_eq!(data, 0x30 + MSI_GSI);
     }
-    set_cfg32(cap, cfg32(cap) | 1 << 16);
+    edu::program_msi(address, data as u32)?;
     for i in 0..INTERRUPTS {
         reg_write(EDU_RAISE, 1);
         sm_down(SM).map_err(|s| Fail::new(format_args!("interrupt {}: {}", i, s.name())))?;
@@ -139,7 +70,7 @@ pub fn edu_msi_reaches_its_semaphore(e: &Env) -> TestResult {
     }
     // Exactly one `up` per interrupt: nothing is left over.
     ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
-    set_cfg32(cap, cfg32(cap) & !(1 << 16));
+    edu::disable_msi();
     Ok(())
 }
 
@@ -151,13 +82,10 @@ pub fn edu_pin_interrupt_reaches_its_semaphore(e: &Env) -> TestResult {
     if !e.args.q35 {
         return Ok(());
     }
-    let Some(_) = find_edu(e)? else {
-        return Err(Fail::new(format_args!("no edu device on bus 0")));
-    };
-    let bar0 = (cfg32(0x10) & !0xf) as u64;
-    map(bar0, REGS, "edu registers")?;
-    // Memory decoding, bus mastering, INTx enabled (command bit 10 clear).
-    set_cfg32(0x04, (cfg32(0x04) | 0x6) & !(1 << 10));
+    edu::require(e)?;
+    edu::enable()?;
+    // INTx enabled (command bit 10 clear).
+    set_cfg32(0x04, cfg32(0x04) & !(1 << 10));
     for g in PCI_GSIS {
         let sel = PIN_SM + g - PCI_GSIS.start;
         gsi_semaphore(g, sel)?;
@@ -190,32 +118,25 @@ pub fn edu_pin_interrupt_reaches_its_semaphore(e: &Env) -> TestResult {
 /// paths, with the user's GS base still loaded, while the roottask makes hypercalls as
 /// fast as it can). The edu device finishes a factorial on a thread of its own and
 /// interrupts at a moment the CPU does not choose. No NMI reaches the GSI's semaphore.
+///
+/// The message is in the compatibility format (the local APIC's address): what a device
+/// sends that was never given a remapped entry. With interrupt remapping a unit blocks
+/// it (GSTS.CFIS is clear); QEMU's unit lets it through, so the NMIs arrive under QEMU
+/// either way (`docs/iommu.md`).
 pub fn nmi_msis_are_events(e: &Env) -> TestResult {
     const NMIS: u32 = 500;
-    const EDU_FACTORIAL: u64 = 0x08;
-    const EDU_STATUS: u64 = 0x20;
+    const EDU_FACTORIAL: u64 = facet_edu_core::regs::FACTORIAL;
+    const EDU_STATUS: u64 = facet_edu_core::regs::STATUS;
     if !e.args.q35 {
         return Ok(());
     }
-    let Some(_) = find_edu(e)? else {
-        return Err(Fail::new(format_args!("no edu device on bus 0")));
-    };
-    set_cfg32(0x04, cfg32(0x04) | 0x6);
-    let bar0 = (cfg32(0x10) & !0xf) as u64;
-    map(bar0, REGS, "edu registers")?;
-    let (address, data) = ok(assign_gsi(SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
-    let cap = msi_capability().ok_or_else(|| Fail::new(format_args!("edu has no MSI")))?;
-    let control = cfg32(cap) >> 16;
-    // Delivery mode 100b: NMI.
-    let nmi = (data as u32 & !0x700) | 0x400;
-    set_cfg32(cap + 4, address as u32);
-    if control & (1 << 7) != 0 {
-        set_cfg32(cap + 8, 0);
-        set_cfg32(cap + 12, nmi);
-    } else {
-        set_cfg32(cap + 8, nmi);
-    }
-    set_cfg32(cap, cfg32(cap) | 1 << 16);
+    edu::require(e)?;
+    edu::enable()?;
+    ok(assign_gsi(SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
+    // Delivery mode 100b: NMI, to the boot CPU's local APIC.
+    let address = 0xfee0_0000 | (e.hip().cpu(0).lapic[0] as u64 & 0xff) << 12;
+    let nmi = (0x30 + MSI_GSI as u32) | 0x400;
+    edu::program_msi(address, nmi)?;
     for i in 0..NMIS {
         reg_write(EDU_STATUS, 0x80);
         reg_write(EDU_FACTORIAL, 5 + i % 8);
@@ -228,8 +149,14 @@ pub fn nmi_msis_are_events(e: &Env) -> TestResult {
         }
         reg_write(EDU_ACK, 1);
     }
-    set_cfg32(cap, cfg32(cap) & !(1 << 16));
+    edu::disable_msi();
     // Nothing was counted as an interrupt of the GSI.
     ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
+    // The kernel reports NMIs, and what its rate limiter left out, on the boot CPU's
+    // timer tick, up to a second after they came: waiting that long lets the reports out
+    // before this test's line, instead of into the middle of a later one on the serial
+    // port the roottask shares with the kernel.
+    let quiet = facet_rt::cpu::rdtsc() + 1200 * e.per_ms();
+    while sm_down_until(SM, quiet).is_ok() {}
     Ok(())
 }
