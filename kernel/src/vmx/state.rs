@@ -219,6 +219,27 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             write(base, rd(utcb, at + 8));
         }
     }
+    // The descriptor tables: limit in bits 63:32 of the first word (a limit beyond
+    // 0xffff makes the entry fail), base in the second.
+    for (bit, at, limit, base) in [
+        (
+            mtd::GDTR,
+            u::GDTR,
+            vmcs::GUEST_GDTR_LIMIT,
+            vmcs::GUEST_GDTR_BASE,
+        ),
+        (
+            mtd::IDTR,
+            u::IDTR,
+            vmcs::GUEST_IDTR_LIMIT,
+            vmcs::GUEST_IDTR_BASE,
+        ),
+    ] {
+        if m & bit != 0 {
+            write(limit, rd(utcb, at) >> 32);
+            write(base, rd(utcb, at + 8));
+        }
+    }
     if m & mtd::SYSCALL_SWAPGS != 0 {
         for (i, at) in SYSCALL_MSRS.iter().enumerate() {
             super::run::set_guest_msr(vmcs, i, rd(utcb, *at));
