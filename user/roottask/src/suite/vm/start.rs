@@ -186,8 +186,10 @@ extern "C" fn start_hlt(_id: u64) -> ! {
             HLT_VALUE.store(word, Ordering::SeqCst);
         }
     }
-    // RFLAGS: only bit 1, which the CPU holds set; CR0: at most ET, which CPUs hold set.
-    for (at, allowed) in [(u::RFLAGS, 2), (u::CR0, 0x10)] {
+    // RFLAGS: only bit 1, which the CPU holds set. CR0: at most ET, CD and NW, which
+    // VM entry leaves as the CPU had them (Intel SDM 26.3.2.1; Bochs runs with CD and
+    // NW set) and which CPUs report with ET set.
+    for (at, allowed) in [(u::RFLAGS, 2), (u::CR0, 0x6000_0010)] {
         if H.get(at) & !allowed != 0 && HLT_WRONG.load(Ordering::SeqCst) == 0 {
             HLT_WRONG.store(at as u64 + 1, Ordering::SeqCst);
             HLT_VALUE.store(H.get(at), Ordering::SeqCst);
