@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::{self, Built, Multiboot};
-use crate::emulator::{self, watch, Emulator, Ending, Log};
+use crate::emulator::{watch, Emulator, Ending, Log};
 use crate::guest::{self, check};
 use crate::launch::{self, shell_line, BOCHS};
 use crate::linux::{self, Setup};
@@ -23,9 +23,6 @@ use crate::linux_tier::{vm_text, Verdict};
 use crate::paths::{Paths, Profile};
 use crate::protocol;
 use crate::tiers::Tier;
-
-/// Bochs's rfb display port: one Bochs at a time on a host.
-const RFB_PORT: u16 = 5900;
 
 /// What the roottask prints once every VM has ended well.
 const ALL_ENDED: &str = "init: every VM has ended (0 failed)";
@@ -94,11 +91,6 @@ pub fn run(
     let rc_path = logs.join(format!("{}.bochsrc", tier.name));
     let rc = launch::bochsrc(&iso, log_path, &bochs_log, tier.emulator_args);
     fs::write(&rc_path, rc).map_err(|e| format!("{}: {e}", rc_path.display()))?;
-    if !emulator::wait_port_free(RFB_PORT, Duration::from_secs(60)) {
-        return Err(format!(
-            "TCP port {RFB_PORT} (Bochs's rfb display) is busy: another Bochs is running"
-        ));
-    }
     let _ = fs::remove_file(&bochs_log);
     let args = vec!["-q".into(), "-f".into(), rc_path.display().to_string()];
     let command = shell_line(BOCHS, &args);

@@ -47,8 +47,8 @@ __ap_pm32:
     movl 0x8000 + 0xf00, %eax
     movl %eax, %cr3
     movl $0xc0000080, %ecx
-    rdmsr
-    orl $0x901, %eax
+    xorl %edx, %edx
+    movl $0x901, %eax
     wrmsr
     movl %cr0, %eax
     orl $0x80010001, %eax

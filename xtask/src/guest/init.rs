@@ -17,7 +17,10 @@
 //! facet-guest: done                  then `poweroff -f`
 //! ```
 //!
-//! A step that cannot run prints `facet-guest: FAILED WHAT` and powers off.
+//! A step that cannot run prints `facet-guest: FAILED WHAT` and powers off. With
+//! `facet.end=triple` (and `reboot=t`) on the kernel's command line the guest ends in a
+//! triple fault instead (`facet-guest: triple-faulting`, then `reboot -f`), for the
+//! `linux` tier's check that it stops that VM alone.
 //!
 //! The 16 MiB are [`DATA_LINES`] lines of [`DATA_LINE`] bytes: line `i` is `i` in
 //! decimal, zero-padded to 4095 digits, and a newline (one line per 4 KiB page, each page
@@ -244,10 +247,12 @@ echo "facet-guest: after-sleep"
 # Memory isolation: fill most free RAM with this guest's own pattern, hold, re-read.
 id=solo
 hold=1
+end=poweroff
 for w in $(cat /proc/cmdline); do
 	case $w in
 	facet.id=*) id=${w#facet.id=} ;;
 	facet.hold=*) hold=${w#facet.hold=} ;;
+	facet.end=*) end=${w#facet.end=} ;;
 	esac
 done
 line=$(printf '%-127.127s' "facet-pattern id=$id boot=$(cat /proc/sys/kernel/random/boot_id)")
@@ -280,6 +285,12 @@ rm -f /tmp/fill
 
 echo "facet-guest: tsc done $(facet-rdtsc)"
 echo "facet-guest: done"
+# `facet.end=triple` (with `reboot=t`): end in a triple fault instead, which must stop
+# this VM alone.
+if [ "$end" = triple ]; then
+	echo "facet-guest: triple-faulting"
+	reboot -f
+fi
 poweroff -f
 "#;
 
@@ -450,7 +461,8 @@ mod tests {
             "echo \"facet-guest: sha256 $1\"",
             "echo \"facet-guest: before-sleep\"\nsleep 2\necho \"facet-guest: after-sleep\"",
             "echo \"facet-guest: isolation ok\"",
-            "echo \"facet-guest: done\"\npoweroff -f\n",
+            "echo \"facet-guest: done\"\n",
+            "if [ \"$end\" = triple ]; then\n\techo \"facet-guest: triple-faulting\"\n\treboot -f\nfi\npoweroff -f\n",
         ] {
             assert!(s.contains(line), "missing {line:?}");
         }
