@@ -131,7 +131,7 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     let logs = ctx.paths.logs();
     let log_path = logs.join(format!("{}.log", tier.name));
     let out_path = logs.join(format!("{}.out", tier.name));
-    let verdict = match &ctx.built {
+    let once = || match &ctx.built {
         Ok(built) => fs::create_dir_all(&logs)
             .map_err(|e| format!("{}: {e}", logs.display()))
             .and_then(|_| {
@@ -149,11 +149,33 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
             }),
         Err(e) => Err(format!("not run: the build failed ({e})")),
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let (ok, failed, problems, command) = match verdict {
+    let outcome = |v: Result<crate::linux_tier::Verdict, String>| match v {
         Ok(v) => (v.passed(), v.failed(), v.problems(), Some(v.command)),
         Err(e) => (0, 1, vec![e], None),
     };
+    let (mut ok, mut failed, mut problems, mut command) = outcome(once());
+    // One more run after a failure, never silently: an intermittent failure of two
+    // guests under QEMU's TCG is still open (docs/vmm.md, "Open risks"). The first run's
+    // log is kept beside the second's and its problems are printed and noted.
+    let mut note = None;
+    if !problems.is_empty() && ctx.built.is_ok() {
+        let first = logs.join(format!("{}.first.log", tier.name));
+        let _ = fs::copy(&log_path, &first);
+        println!(
+            "<== tier {}: the first run failed ({}); its log is {}; running it once more",
+            tier.name,
+            problems.join("; "),
+            first.display()
+        );
+        let first_problems = problems.join("; ");
+        (ok, failed, problems, command) = outcome(once());
+        if problems.is_empty() {
+            note = Some(format!(
+                "passed on the second run; the first failed: {first_problems}"
+            ));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
     let status = if problems.is_empty() {
         println!("<== tier {}: ok ({ok} checks in {seconds:.1} s)", tier.name);
         Status::Passed
@@ -176,7 +198,7 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         ok_lines: ok,
         failed_lines: failed,
         seconds,
-        note: None,
+        note,
     }
 }
 

@@ -11,7 +11,10 @@
 //!   (`init: vm2 exited with 1`) while vm1 goes on;
 //! - a third VMM, vm3, is given the initramfs as its kernel: it refuses the image with a
 //!   clear message and ends (`init: vm3 exited with 1`) without disturbing the others;
-//! - at the end `init: every VM has ended (2 failed)`, after which the roottask ends
+//! - a fourth, vm4, crashes on purpose once its guest runs (its `fault` word): the
+//!   roottask stops it (`init: vm4 stopped: exception 14 ...`) and with it its guest, and
+//!   the others run on;
+//! - at the end `init: every VM has ended (3 failed)`, after which the roottask ends
 //!   QEMU.
 //!
 //! Each check counts as one test in the summary.
@@ -101,7 +104,7 @@ pub fn run(
         &mut args,
         &linux::initrd_value(&modules),
         s.cpus(),
-        s.machine_mem() + BAD_VM_MEM + 32,
+        s.machine_mem() + BAD_VM_MEM + FAULT_VM_MEM + 64,
     );
     for a in args.iter_mut() {
         if a == "mon:stdio" {
@@ -174,8 +177,20 @@ pub fn run(
             1,
         ),
     ));
-    // Two VMs end badly on purpose (the triple fault and the refused kernel).
-    let all = "init: every VM has ended (2 failed)";
+    let crashed = s.vms + 2;
+    let stopped = format!("init: vm{crashed} stopped: exception 14 at rip ");
+    checks.push((
+        format!("linux::vm{crashed}_crashing_vmm_stops_alone"),
+        if !vm_text(&text, crashed).contains("vmm: faulting on purpose") {
+            Some(format!("vm{crashed} never said it faults"))
+        } else if !text.contains(&stopped) {
+            Some(format!("the log lacks `{stopped}...`"))
+        } else {
+            None
+        },
+    ));
+    // Three VMs end badly on purpose (the triple fault, the refused kernel, the crash).
+    let all = "init: every VM has ended (3 failed)";
     let end = match ending {
         // The roottask's exit value 1 (a VM failed): QEMU exits with 3.
         Ending::Exited(st) if st.code() == Some(3) && text.contains(all) => None,
@@ -199,9 +214,12 @@ pub fn run(
 const TRIPLE_FAULT_VM: u32 = 2;
 /// MiB of the VM whose kernel is refused.
 const BAD_VM_MEM: u32 = 32;
+/// MiB of the VM whose VMM crashes.
+const FAULT_VM_MEM: u32 = 64;
 
 /// Makes vm2 end in a triple fault (`facet.end=triple` to its `/init`, `reboot=t` to its
-/// kernel) and adds a VMM whose "kernel" is the initramfs, before the image modules.
+/// kernel) and adds, before the image modules, a VMM whose "kernel" is the initramfs and
+/// one that crashes once its guest runs.
 fn add_misbehaving_vms(modules: &mut Vec<String>, vmm: &str) {
     let triple = format!("vmm name=vm{TRIPLE_FAULT_VM} ");
     let mut vms = 0;
@@ -217,7 +235,12 @@ fn add_misbehaving_vms(modules: &mut Vec<String>, vmm: &str) {
         "{vmm} vmm name=vm{} mem={BAD_VM_MEM} cpus=0 kernel=initrd initrd=initrd -- console=ttyS0",
         vms + 1
     );
+    let crash = format!(
+        "{vmm} vmm name=vm{} mem={FAULT_VM_MEM} cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet",
+        vms + 2
+    );
     let at = modules.len().saturating_sub(2);
+    modules.insert(at, crash);
     modules.insert(at, bad);
 }
 
@@ -296,14 +319,18 @@ mod tests {
             "i initrd".to_string(),
         ];
         add_misbehaving_vms(&mut m, "v");
-        assert_eq!(m.len(), 7);
+        assert_eq!(m.len(), 8);
         assert!(m[2].ends_with("facet.id=1"));
         assert!(m[3].ends_with("facet.id=2 facet.end=triple reboot=t"));
         assert_eq!(
             m[4],
             "v vmm name=vm3 mem=32 cpus=0 kernel=initrd initrd=initrd -- console=ttyS0"
         );
-        assert_eq!(&m[5..], ["k linux", "i initrd"]);
+        assert_eq!(
+            m[5],
+            "v vmm name=vm4 mem=64 cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet"
+        );
+        assert_eq!(&m[6..], ["k linux", "i initrd"]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod phys;
 pub mod ratelimit;
 pub mod sched;
 pub mod slots;
+pub mod svm_inject;
 pub mod tags;
 #[cfg(test)]
 mod testrng;

@@ -11,6 +11,7 @@
 //! it; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
+//! `only=<prefix>` (up to eight) runs only the tests whose names start with one of them;
 //! `return-fault` runs only the test for a kernel started with `crash=return`.
 
 /// Parsed roottask arguments.
@@ -44,8 +45,37 @@ pub struct Args {
     /// (`exit-when-done`).
     pub exit_when_done: bool,
     /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
-    skip: [[u8; 32]; 8],
-    skip_len: [u8; 8],
+    skip: Prefixes,
+    /// If any, the only tests to run: name prefixes, from `only=<prefix>`.
+    only: Prefixes,
+}
+
+/// Up to eight test-name prefixes of up to 32 bytes each.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prefixes {
+    text: [[u8; 32]; 8],
+    len: [u8; 8],
+}
+
+impl Prefixes {
+    fn add(&mut self, prefix: &[u8]) {
+        let Some(i) = self.len.iter().position(|&n| n == 0) else {
+            return;
+        };
+        let n = prefix.len().min(32);
+        self.text[i][..n].copy_from_slice(&prefix[..n]);
+        self.len[i] = n as u8;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.iter().all(|&n| n == 0)
+    }
+
+    /// Whether `name` starts with one of the prefixes.
+    fn match_name(&self, name: &str) -> bool {
+        (self.text.iter().zip(self.len))
+            .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
+    }
 }
 
 impl Args {
@@ -81,7 +111,10 @@ impl Args {
                             .unwrap_or(1);
                     }
                     if let Some(prefix) = w.strip_prefix(b"skip=") {
-                        a.add_skip(prefix);
+                        a.skip.add(prefix);
+                    }
+                    if let Some(prefix) = w.strip_prefix(b"only=") {
+                        a.only.add(prefix);
                     }
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
                         a.usable = core::str::from_utf8(hex)
@@ -94,18 +127,9 @@ impl Args {
         a
     }
 
-    fn add_skip(&mut self, prefix: &[u8]) {
-        let Some(i) = self.skip_len.iter().position(|&n| n == 0) else {
-            return;
-        };
-        let n = prefix.len().min(32);
-        self.skip[i][..n].copy_from_slice(&prefix[..n]);
-        self.skip_len[i] = n as u8;
-    }
-
-    /// Whether the test `name` is to be skipped.
+    /// Whether the test `name` is to be skipped: a `skip=` prefix names it, or `only=`
+    /// prefixes were given and none names it.
     pub fn skips(&self, name: &str) -> bool {
-        (self.skip.iter().zip(self.skip_len))
-            .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
+        self.skip.match_name(name) || !self.only.is_empty() && !self.only.match_name(name)
     }
 }

@@ -101,6 +101,7 @@ mod ipc;
 mod irq;
 mod leak;
 mod naps;
+mod perms;
 mod s3;
 mod sched;
 mod sm;
@@ -212,6 +213,23 @@ const TESTS: &[Test] = &[
     test!(caps::microcode_update),
     test!(s3::bad_sleep_types),
     test!(caps::translate_names_the_receivers_capability),
+    test!(perms::create_pd_needs_the_pd_right),
+    test!(perms::create_ec_needs_the_ec_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_pd),
+    test!(perms::create_pt_needs_the_pt_right_of_the_pd),
+    test!(perms::create_sm_needs_the_sm_right),
+    test!(perms::ec_ctrl_needs_the_ct_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_ec),
+    test!(perms::create_pt_needs_the_pt_right_of_the_ec),
+    test!(perms::sc_ctrl_needs_the_ct_right),
+    test!(perms::pt_ctrl_needs_the_ct_right),
+    test!(perms::call_needs_the_call_right),
+    test!(perms::up_needs_the_up_right),
+    test!(perms::down_needs_the_down_right),
+    test!(perms::chaining_needs_the_up_right),
+    test!(perms::revoke_signals_only_with_the_up_right),
+    test!(perms::port_access_needs_the_a_right),
+    test!(perms::execution_needs_the_x_right),
     test!(ipc::call_and_reply),
     test!(ipc::reply_delegates_typed_items),
     test!(ipc::exceptions_startup_and_semaphores),
@@ -254,6 +272,7 @@ const TESTS: &[Test] = &[
     test!(ipc::recall_waits_for_a_busy_handler),
     test!(sched::a_thousand_threads_stop_in_one_go),
     test!(vm::guest_runs_and_exits),
+    test!(vm::vcpus_start_in_the_reference_state),
     test!(vm::triple_fault_is_an_exit),
     test!(vm::recall_of_a_spinning_vcpu),
     test!(vm::long_mode_guest_beside_a_spinning_vm),

@@ -135,6 +135,10 @@ pub fn start(main_cpu: u32, info: &StartInfo, out: Sender, started: u64) -> Resu
     if args.profile {
         crate::profile::enable(out, started);
     }
+    if args.fault {
+        out.report(format_args!("faulting on purpose (`fault`)"));
+        crate::stop::fault_on_purpose()
+    }
     Ok(tsc_khz)
 }
 

@@ -42,6 +42,17 @@ pub fn park() -> ! {
     }
 }
 
+/// Reads an address no VMM maps (the `fault` test aid): the roottask's exception portal
+/// hears of it and stops this VMM.
+pub fn fault_on_purpose() -> ! {
+    // SAFETY: a load from page 0, which the VMM never maps: it faults and the EC ends
+    // there (were it mapped, the value is dropped and the VMM parks).
+    unsafe {
+        core::arch::asm!("mov {0}, qword ptr [0x10]", out(reg) _, options(nostack, readonly))
+    };
+    park()
+}
+
 /// A broken invariant of the VMM itself: nothing sensible to report from an EC that
 /// may not own a console, so it waits for good (its vCPU, if it has one, stops).
 pub fn internal_error(_what: &str) -> ! {

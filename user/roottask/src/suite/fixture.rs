@@ -253,6 +253,19 @@ pub const KERNEL_MMIO_AT: Pages = Pages::new(0x3410_0000, 1);
 /// Where the roottask looks at the DMAR table (two pages, for one CRD of order 1).
 pub const DMAR_PAGES: Pages = Pages::new(SCRATCH + 0x90_0000, 2);
 
+// ---- perms ----
+
+/// `perms::*`: the reduced copy, what is made through it, the objects the tests need,
+/// a handler EC and its portal; the UTCBs of the ECs they create.
+pub const PERMS: Sels = Sels::new(4700, 8);
+pub const PERMS_UTCBS: Pages = Pages::new(0x3620_0000, 3);
+/// The children of the port and memory tests (PD, handlers, portals), and their
+/// handlers' UTCBs (in the children).
+pub const PERMS_PORT_CHILD: Sels = Sels::new(4710, 7);
+pub const PERMS_PORT_UTCBS: Pages = Pages::new(0x3621_0000, 3);
+pub const PERMS_CODE_CHILD: Sels = Sels::new(4720, 5);
+pub const PERMS_CODE_UTCBS: Pages = Pages::new(0x3622_0000, 2);
+
 // ---- ipc ----
 
 /// The echo handler and its portals, the exception handler, the worker and the
@@ -343,7 +356,7 @@ pub const SCHED_NAP: Sels = Sels::new((1 << 21) + (1 << 13), 1);
 
 // ---- vm ----
 
-/// The test VMs, eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
+/// The test VMs (twelve), eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
 /// three for what else a VM needs); their event bases and handler UTCBs by number.
 pub const VMS: Sels = Sels::new(900, 8 * 12);
 pub const VM_EVENTS: Events = Events::vm(32768, 12);
@@ -504,6 +517,12 @@ const MAP: &[Claim] = &[
     pages("kernel mmio (child)", KERNEL_MMIO_UTCBS),
     pages("kernel mmio (child)", KERNEL_MMIO_AT),
     pages("dmar", DMAR_PAGES),
+    sels("perms", PERMS),
+    pages("perms", PERMS_UTCBS),
+    sels("perms port child", PERMS_PORT_CHILD),
+    pages("perms port child (child)", PERMS_PORT_UTCBS),
+    sels("perms code child", PERMS_CODE_CHILD),
+    pages("perms code child (child)", PERMS_CODE_UTCBS),
     sels("ipc", IPC),
     events("ipc", IPC_EVENTS),
     pages("ipc", IPC_UTCBS),

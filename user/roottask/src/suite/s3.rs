@@ -23,7 +23,7 @@ use super::edu::{self, CONFIG, REGS};
 use super::fixture::{S3, S3_EVENTS, S3_HANDLER_UTCBS, S3_WORKER_UTCBS, VMS, VM_EVENTS, VM_UTCBS};
 use super::irq::gsi_semaphore;
 use super::naps::tsc;
-use super::vm::real_mode_cs;
+
 use super::vm::vmm::{write_guest_code, Exit, TestVm, GUEST_CODE};
 use super::{ok, Env, Fail, TestResult};
 use crate::FROM_KERNEL;
@@ -118,7 +118,7 @@ fn spin_vm(cpus: u64) -> TestVm {
 
 extern "C" fn vm_startup(c: u64) -> ! {
     let h = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 11).on_cpu(c).utcb();
-    let m = real_mode_cs(h, GUEST_AT, 2);
+    let m = h.real_mode(GUEST_AT, 2);
     h.reply_with(m);
     reply()
 }

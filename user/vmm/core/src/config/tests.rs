@@ -28,6 +28,8 @@ fn profile_is_a_bare_word() {
     assert_eq!(parse("profile=1"), Err(ArgsError::UnknownWord("profile=1")));
     // After `--` it is the guest's.
     assert!(!parse("-- profile").unwrap().profile);
+    assert!(parse("fault").unwrap().fault && !parse("").unwrap().fault);
+    assert_eq!(parse("fault=1"), Err(ArgsError::UnknownWord("fault=1")));
 }
 
 #[test]
