@@ -111,7 +111,7 @@ pub mod machine_ctrl {
     /// Not defined: BAD_PAR, as in the reference.
     pub const RESERVED: u64 = 2;
     /// Facet's own: the kernel's statistics, which ARG2 selects ([`STATS_POOL`],
-    /// [`STATS_IOMMU_FAULTS`]; others answer BAD_PAR). (The reference answers BAD_PAR
+    /// [`STATS_IOMMU_FAULTS`], [`STATS_TIMER`]; others answer BAD_PAR). (The reference answers BAD_PAR
     /// here.) For leak tests, the IOMMU's tests and monitoring.
     pub const FACET_STATS: u64 = 3;
     /// ARG2 of [`FACET_STATS`]: the kernel pool's free and total frames in OUT2 and
@@ -121,6 +121,10 @@ pub mod machine_ctrl {
     /// OUT2, the last one's requester, reason and kind in OUT3 and its address or
     /// interrupt index in OUT4 (`args::IommuFaultsOut`).
     pub const STATS_IOMMU_FAULTS: u64 = 1;
+    /// ARG2 of [`FACET_STATS`]: the timer interrupts the CPU numbered ARG3 took since
+    /// boot, in OUT2 (`args::TimerStatsOut`; BAD_PAR for a CPU that is not online). With
+    /// no periodic tick, an idle CPU with nothing timed takes none.
+    pub const STATS_TIMER: u64 = 5;
 }
 
 /// Transfer kinds (metadata bits 1:0 of a typed item or of `pd_ctrl delegate`).

@@ -121,8 +121,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
     self_test();
     match arch::lapic::init(features.x2apic, features.tsc_deadline) {
-        Some(count) => println!(
-            "lapic: id {}{}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
+        Some(per_ms) => println!(
+            "lapic: id {}{}, one-shot timer ({} APIC ticks per ms); TSC {} kHz, bus {} kHz",
             arch::lapic::id(),
             match (arch::lapic::x2apic(), arch::lapic::deadline_mode()) {
                 (true, true) => " (x2APIC, TSC-deadline timer)",
@@ -130,8 +130,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
                 (false, true) => " (TSC-deadline timer)",
                 (false, false) => "",
             },
-            arch::lapic::TICK_US,
-            count,
+            per_ms,
             arch::lapic::frequencies().0,
             arch::lapic::frequencies().1
         ),

@@ -166,6 +166,9 @@ pub enum MachineCtrl {
     PoolStats,
     /// 3 with ARG2 1, Facet's own: the IOMMU's faults ([`IommuFaultsOut`]).
     IommuFaults,
+    /// 3 with ARG2 5, Facet's own: the timer interrupts CPU `cpu` (ARG3) took since boot
+    /// ([`TimerStatsOut`]).
+    TimerInterrupts { cpu: u64 },
 }
 
 impl Args for MachineCtrl {
@@ -198,6 +201,12 @@ impl Args for MachineCtrl {
                 rsi: op::STATS_IOMMU_FAULTS,
                 ..Regs::default()
             },
+            MachineCtrl::TimerInterrupts { cpu } => Regs {
+                rdi: arg1(h, op::FACET_STATS, 0),
+                rsi: op::STATS_TIMER,
+                rdx: cpu,
+                ..Regs::default()
+            },
         }
     }
 
@@ -215,10 +224,32 @@ impl Args for MachineCtrl {
             op::FACET_STATS => match r.rsi {
                 op::STATS_POOL => MachineCtrl::PoolStats,
                 op::STATS_IOMMU_FAULTS => MachineCtrl::IommuFaults,
+                op::STATS_TIMER => MachineCtrl::TimerInterrupts { cpu: r.rdx },
                 // No such statistic: BAD_PAR, as for sub-operation 2.
                 _ => MachineCtrl::Reserved,
             },
             _ => MachineCtrl::Reserved,
+        }
+    }
+}
+
+/// The answer of `machine_ctrl` timer statistics, in OUT2 (RSI).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerStatsOut {
+    /// Timer interrupts the CPU took since boot.
+    pub interrupts: u64,
+}
+
+impl Results for TimerStatsOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.interrupts;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        TimerStatsOut {
+            interrupts: out.rsi,
         }
     }
 }

@@ -35,7 +35,7 @@ mod pd_ctrl;
 mod tests;
 
 pub use control::{
-    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, Revoke, ScCtrl,
+    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, TimerStatsOut, Revoke, ScCtrl,
     ScCtrlOut, SuspendOut,
 };
 pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};

@@ -31,6 +31,7 @@ pub mod sched;
 pub mod slots;
 pub mod svm_inject;
 pub mod tags;
+pub mod timer;
 #[cfg(test)]
 mod testrng;
 pub mod topology;

@@ -1,9 +1,9 @@
 //! `machine_ctrl` (pass-through PDs only): the reference's suspend (`suspend.rs`) and
 //! microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the reference;
 //! sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the kernel pool's
-//! free and total frames (0), the IOMMU's faults (1).
+//! free and total frames (0), the IOMMU's faults (1), a CPU's timer interrupts (5).
 
-use facet_abi::args::{IommuFaultsOut, MachineCtrl, PoolStatsOut};
+use facet_abi::args::{IommuFaultsOut, MachineCtrl, PoolStatsOut, TimerStatsOut};
 use facet_abi::status::Status;
 
 use super::HcResult;
@@ -32,6 +32,14 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         MachineCtrl::IommuFaults => {
             let (count, last, info) = crate::iommu::fault_stats();
             f.answer(&IommuFaultsOut { count, last, info });
+            Ok(())
+        }
+        MachineCtrl::TimerInterrupts { cpu } => {
+            if cpu >= 64 || !crate::smp::online(cpu as u32) {
+                return Err(Status::BadPar);
+            }
+            let interrupts = crate::arch::lapic::fired_on(cpu as usize);
+            f.answer(&TimerStatsOut { interrupts });
             Ok(())
         }
         MachineCtrl::Reserved => Err(Status::BadPar),

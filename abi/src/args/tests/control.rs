@@ -130,7 +130,7 @@ fn sc_ctrl_result() {
 #[test]
 fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
     runs(35, |g| {
-        round_trip(match g.u64() % 5 {
+        round_trip(match g.u64() % 6 {
             0 => MachineCtrl::Suspend {
                 slp_typa: g.bits(8) as u8,
                 slp_typb: g.bits(8) as u8,
@@ -141,6 +141,7 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
             },
             2 => MachineCtrl::Reserved,
             3 => MachineCtrl::PoolStats,
+            4 => MachineCtrl::TimerInterrupts { cpu: g.word() },
             _ => MachineCtrl::IommuFaults,
         })
     });
@@ -159,6 +160,7 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
             },
             3 if r.rsi == 0 => MachineCtrl::PoolStats,
             3 if r.rsi == 1 => MachineCtrl::IommuFaults,
+            3 if r.rsi == 5 => MachineCtrl::TimerInterrupts { cpu: r.rdx },
             _ => MachineCtrl::Reserved,
         };
         decodes(&r, expected);
