@@ -35,8 +35,8 @@ mod pd_ctrl;
 mod tests;
 
 pub use control::{
-    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, TimerStatsOut, Revoke, ScCtrl,
-    ScCtrlOut, SuspendOut,
+    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, Revoke, ScCtrl,
+    ScCtrlOut, SuspendOut, TimerStatsOut,
 };
 pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};

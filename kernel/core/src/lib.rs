@@ -31,9 +31,9 @@ pub mod sched;
 pub mod slots;
 pub mod svm_inject;
 pub mod tags;
-pub mod timer;
 #[cfg(test)]
 mod testrng;
+pub mod timer;
 pub mod topology;
 pub mod user_state;
 pub mod utcb;

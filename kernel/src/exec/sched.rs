@@ -322,7 +322,11 @@ fn look(frame: &mut super::CurrentFrame) {
 pub fn quantum_end() -> Option<u64> {
     let sc = current_sc();
     let left = with::<Sc, _>(sc, |s| s.left)?;
-    Some(SINCE[cpu()].load(Ordering::Relaxed).saturating_add(left.max(1)))
+    Some(
+        SINCE[cpu()]
+            .load(Ordering::Relaxed)
+            .saturating_add(left.max(1)),
+    )
 }
 
 /// Parks `sc` (neither queued nor running) on Ec `on`, where the chain it runs stops:

@@ -102,6 +102,7 @@ mod irq;
 mod leak;
 mod naps;
 mod perms;
+mod preempt;
 mod s3;
 mod sched;
 mod sm;
@@ -289,6 +290,7 @@ const TESTS: &[Test] = &[
     test!(vm::stale_guest_translations_do_not_survive_their_pd),
     test!(vm::parked_activity_states_are_left),
     test!(smp::every_cpu_runs_ecs),
+    test!(preempt::a_higher_priority_runs_at_once),
     test!(leak::no_leaks_over_ten_thousand_rounds),
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),

@@ -408,6 +408,14 @@ pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3014_0000, 64);
 pub const SMP_SHARED: Pages = Pages::new(SCRATCH + 0x70_0000, 1);
 pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
 
+// ---- preempt ----
+/// `preempt::*`: handlers, threads, their SCs and semaphores (one aligned range, one
+/// revoke), an event base per CPU used (0 and 1), and the UTCBs of two handlers and
+/// three threads.
+pub const PREEMPT: Sels = Sels::aligned(6144, 5);
+pub const PREEMPT_EVENTS: Events = Events::exc(45056, 2);
+pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 5);
+
 // ---- s3 ----
 
 /// Per CPU (all 64) at + CPU: start-up handlers (+0), workers (+64), their SCs (+128);
@@ -590,6 +598,9 @@ const MAP: &[Claim] = &[
     ram("vm parked", VM_PARKED_SHOOTDOWN_RAM),
     sels("smp", SMP),
     events("smp", SMP_EVENTS),
+    sels("preempt", PREEMPT),
+    events("preempt", PREEMPT_EVENTS),
+    pages("preempt", PREEMPT_UTCBS),
     sels("s3", S3),
     events("s3", S3_EVENTS),
     pages("s3 handlers", S3_HANDLER_UTCBS),
