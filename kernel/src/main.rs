@@ -169,8 +169,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
     smp::sleep::set_entries(boot::resume::bsp, boot::resume::ap, vcpu::before_sleep);
     let before_aps = cpu::tsc();
-    // Each started CPU goes idle under the kernel lock and sleeps without it and without
-    // its tick; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
+    // Each started CPU goes idle under the kernel lock and sleeps without it, its timer
+    // disarmed; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
     // for it (under emulation the spinners slowed every further start).
     smp::bkl::release();
     let aps = smp::start(&ids[..n], plan.low_page, &features, !opts.nopcid, ap_entry);

@@ -79,7 +79,8 @@ pub extern "C" fn compat_syscall_entry() {
 /// back and returns to exactly where the CPU was.
 pub extern "C" fn paranoid_entry(frame: &mut Frame) {
     match frame.vector {
-        // An event, not a fault: counted here, reported (rate-limited) by the next tick.
+        // An event, not a fault: counted here, reported (rate-limited) by a timer interrupt soon after
+        // (`exec::timer` arms one while an NMI is unreported).
         2 => crate::arch::nmi::seen(),
         vector => {
             let cr2 = read_cr2();

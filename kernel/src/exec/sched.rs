@@ -545,19 +545,6 @@ fn run_step(frame: &mut super::CurrentFrame, ec: Handle) -> Next {
     Next::Done(true)
 }
 
-/// The running Sc goes to the end of its queue and the next one runs (a yield). Returns whether something runs: even the
-/// Sc that yielded may find its Ec must wait (for a busy recall handler) and leave the CPU
-/// with nothing else ready.
-pub fn yield_current(frame: &mut super::CurrentFrame) -> bool {
-    account();
-    let sc = current_sc();
-    if sc != 0 {
-        set_current_sc(0);
-        enqueue(sc);
-    }
-    schedule(frame)
-}
-
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
