@@ -410,11 +410,11 @@ pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
 
 // ---- preempt ----
 /// `preempt::*`: handlers, threads, their SCs and semaphores (one aligned range, one
-/// revoke), an event base per CPU used (0 and 1), and the UTCBs of two handlers and
-/// three threads.
+/// revoke), an event base per kind of thread (its start-up portal tells them apart),
+/// and the UTCBs of two handlers and six threads.
 pub const PREEMPT: Sels = Sels::aligned(6144, 5);
-pub const PREEMPT_EVENTS: Events = Events::exc(45056, 2);
-pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 5);
+pub const PREEMPT_EVENTS: Events = Events::exc(45056, 4);
+pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 8);
 
 // ---- s3 ----
 

@@ -10,6 +10,11 @@
 //! 0 must let the waiting one run long before that quantum ends. Then every CPU idles
 //! or waits with a deadline while the roottask naps, and the timer interrupts each took
 //! are counted (Facet's `machine_ctrl` timer statistics).
+//!
+//! On the q35 machine, an interrupt's semaphore does the same: a thread of priority 1
+//! with a one-second quantum makes QEMU's `edu` device raise its MSI and spins, and the
+//! thread of priority 3 that waits on the MSI's semaphore must run long before that
+//! quantum ends.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,12 +22,14 @@ use facet_abi::layout::{EVENT_STARTUP, ROOT_SEL_PD};
 use facet_abi::{mtd, utcb as u};
 use facet_rt::entry::{addr, Stack};
 use facet_rt::hypercall::{
-    create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, revoke, sm_down,
-    sm_down_until, sm_up, timer_interrupts,
+    assign_gsi, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, revoke,
+    sm_down, sm_down_until, sm_up, timer_interrupts,
 };
 use facet_rt::utcb::Utcb;
 
+use super::edu::{self, reg_write, CONFIG};
 use super::fixture::{PREEMPT, PREEMPT_EVENTS, PREEMPT_UTCBS};
+use super::irq::gsi_semaphore;
 use super::naps::{spin_until, tsc};
 use super::{ok, Env, Fail, TestResult};
 
@@ -51,19 +58,44 @@ const PARK: u64 = PREEMPT.at(11);
 const NAP: u64 = PREEMPT.at(12);
 /// The low thread's entry in the per-thread tables below.
 const LOW_INDEX: u64 = 2;
+/// The interrupt test's threads and SCs, their event bases (the kinds of thread), the
+/// MSI's semaphore and the roottask's wait for their verdict.
+const IRQ_HIGH: u64 = PREEMPT.at(13);
+const IRQ_HIGH_SC: u64 = PREEMPT.at(14);
+const IRQ_LOW: u64 = PREEMPT.at(15);
+const IRQ_LOW_SC: u64 = PREEMPT.at(16);
+const IRQ_SM: u64 = PREEMPT.at(17);
+const VERDICT: u64 = PREEMPT.at(18);
+const IRQ_HIGH_KIND: u64 = 2;
+const SPINNER_KIND: u64 = 3;
+/// The spinner that waits for the timed wait's end, and its SC.
+const TIMED_SPINNER: u64 = PREEMPT.at(19);
+const TIMED_SPINNER_SC: u64 = PREEMPT.at(20);
+/// What a spinner watches for: the timed wait's end, or (after raising it) the MSI's
+/// waiter.
+const WATCH_TIMED: u64 = 0;
+const WATCH_IRQ: u64 = 1;
+static WATCH: AtomicU64 = AtomicU64::new(0);
+/// A GSI beyond the I/O APIC's pins: an MSI.
+const MSI_GSI: u64 = 101;
 
 /// Per thread (high 0, high 1, low): started, and per high thread: ran after its `up`,
 /// when (TSC) it woke from its timed wait.
 static STARTED: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 static RAN: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+/// The interrupt test: when the MSI's waiter ran (TSC), and when the spinner raised it.
+static IRQ_RAN: AtomicU64 = AtomicU64::new(0);
+static RAISED: AtomicU64 = AtomicU64::new(0);
+/// How long the spinner spins for the waiter at most (TSC ticks).
+static SPIN_LIMIT: AtomicU64 = AtomicU64::new(0);
 static WOKE_AT: AtomicU64 = AtomicU64::new(0);
 /// The deadline of the timed wait of the high thread on CPU 0 (TSC).
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
 /// Tells the low thread to stop spinning.
 static STOP: AtomicU64 = AtomicU64::new(0);
 
-static HANDLER_STACKS: [Stack; 2] = [const { Stack::new() }; 2];
-static THREAD_STACKS: [Stack; 3] = [const { Stack::new() }; 3];
+static HANDLER_STACKS: [Stack; 4] = [const { Stack::new() }; 4];
+static THREAD_STACKS: [Stack; 5] = [const { Stack::new() }; 5];
 
 facet_rt::portal_entry!(fn startup_entry on HANDLER_STACKS[id] => preempt_startup);
 
@@ -71,17 +103,28 @@ fn handler_utcb(c: u64) -> Utcb {
     PREEMPT_UTCBS.utcb(c)
 }
 
-/// Start-up of a thread on CPU `c` (the portal's id): the high thread, or on CPU 1 the
-/// low one once the high one has started.
-extern "C" fn preempt_startup(c: u64) -> ! {
-    let h = handler_utcb(c);
-    let low = c == 1 && STARTED[1].load(Ordering::SeqCst) != 0;
-    let m = if low {
-        h.put(u::RDI, LOW_INDEX);
-        h.start_thread(low_thread, &THREAD_STACKS[LOW_INDEX as usize])
-    } else {
-        h.put(u::RDI, c);
-        h.start_thread(high_thread, &THREAD_STACKS[c as usize % 2])
+/// The CPU of the threads of event base `k`: CPU 1's is base 1.
+const fn cpu_of(k: u64) -> u64 {
+    (k == 1) as u64
+}
+
+/// Start-up of a thread of event base `k` (the portal's id): the high thread of CPU `k`,
+/// or on CPU 1 the low one once the high one has started, or a thread of the interrupt
+/// test.
+extern "C" fn preempt_startup(k: u64) -> ! {
+    let h = handler_utcb(cpu_of(k));
+    let low = k == 1 && STARTED[1].load(Ordering::SeqCst) != 0;
+    let m = match k {
+        IRQ_HIGH_KIND => h.start_thread(irq_high_thread, &THREAD_STACKS[3]),
+        SPINNER_KIND => h.start_thread(spinner, &THREAD_STACKS[4]),
+        _ if low => {
+            h.put(u::RDI, LOW_INDEX);
+            h.start_thread(low_thread, &THREAD_STACKS[LOW_INDEX as usize])
+        }
+        _ => {
+            h.put(u::RDI, k);
+            h.start_thread(high_thread, &THREAD_STACKS[k as usize % 2])
+        }
     };
     h.reply_with(m | mtd::GPR_BSD);
     reply()
@@ -114,42 +157,84 @@ extern "C" fn low_thread(i: u64) -> ! {
     }
 }
 
-/// CPU `c`'s start-up handler and portal.
-fn handler_on(c: u64) -> TestResult {
-    let (evt, h) = (PREEMPT_EVENTS.base(c), handler(c));
-    ok(
-        create_ec(h, PD, 0, c, handler_utcb(c).addr(), 0, 0),
-        "handler EC",
-    )?;
-    let pt = evt + EVENT_STARTUP;
-    ok(
-        create_pt(
-            pt,
-            PD,
-            h,
-            (mtd::RIP_LEN | mtd::RSP) as u64,
-            addr(startup_entry),
-        ),
-        "portal",
-    )?;
-    ok(pt_ctrl(pt, c), "portal id")
+/// The interrupt test's waiter: waits for the MSI, records when it ran, acknowledges
+/// the device; parks.
+extern "C" fn irq_high_thread(_: u64) -> ! {
+    STARTED[0].store(2, Ordering::SeqCst);
+    if sm_down(IRQ_SM).is_ok() {
+        IRQ_RAN.store(tsc().max(1), Ordering::SeqCst);
+    }
+    reg_write(facet_edu_core::regs::IRQ_ACK, 1);
+    loop {
+        let _ = sm_down(PARK);
+    }
 }
 
-/// A global EC of the roottask on CPU `c` with UTCB `k` of the threads.
-fn thread_ec(ec: u64, c: u64, k: u64) -> TestResult {
-    let utcb = PREEMPT_UTCBS.addr(2 + k);
+/// A spinner of the roottask's priority (with a one-second quantum): spins (no
+/// hypercall) until what it watches has happened or the limit passed, having raised the
+/// MSI first if it watches for its waiter; tells the roottask; parks.
+extern "C" fn spinner(_: u64) -> ! {
+    let seen: &AtomicU64 = if WATCH.load(Ordering::SeqCst) == WATCH_IRQ {
+        RAISED.store(tsc(), Ordering::SeqCst);
+        reg_write(facet_edu_core::regs::IRQ_RAISE, 1);
+        &IRQ_RAN
+    } else {
+        &WOKE_AT
+    };
+    let limit = SPIN_LIMIT.load(Ordering::SeqCst);
+    let _ = spin_until(limit, || seen.load(Ordering::SeqCst) != 0);
+    let _ = sm_up(VERDICT);
+    loop {
+        let _ = sm_down(PARK);
+    }
+}
+
+/// Starts a spinner (EC `ec`, SC `sc`, thread UTCB `i`) that watches for `watch`, and
+/// waits for its verdict.
+fn spin(ec: u64, sc: u64, i: u64, watch: u64) -> TestResult {
+    WATCH.store(watch, Ordering::SeqCst);
+    thread_ec(ec, SPINNER_KIND, i)?;
+    // Of the roottask's priority: it runs once the roottask waits for its verdict.
+    ok(create_sc(sc, PD, ec, 1, 1_000_000), "spinner SC")?;
+    ok(sm_down(VERDICT), "verdict")
+}
+
+/// The start-up handler of CPU `c`, once.
+fn handler_on(c: u64) -> TestResult {
     ok(
-        create_ec(ec, PD, ec_flags::GLOBAL, c, utcb, 0, PREEMPT_EVENTS.base(c)),
+        create_ec(handler(c), PD, 0, c, handler_utcb(c).addr(), 0, 0),
+        "handler EC",
+    )
+}
+
+/// The start-up portal of event base `k`, into its CPU's handler.
+fn startup_portal(k: u64) -> TestResult {
+    let pt = PREEMPT_EVENTS.base(k) + EVENT_STARTUP;
+    let m = (mtd::RIP_LEN | mtd::RSP) as u64;
+    ok(
+        create_pt(pt, PD, handler(cpu_of(k)), m, addr(startup_entry)),
+        "portal",
+    )?;
+    ok(pt_ctrl(pt, k), "portal id")
+}
+
+/// A global EC of the roottask for event base `k` (on its CPU) with UTCB `i` of the
+/// threads.
+fn thread_ec(ec: u64, k: u64, i: u64) -> TestResult {
+    let (utcb, evt) = (PREEMPT_UTCBS.addr(2 + i), PREEMPT_EVENTS.base(k));
+    ok(
+        create_ec(ec, PD, ec_flags::GLOBAL, cpu_of(k), utcb, 0, evt),
         "thread EC",
     )
 }
 
 pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
     let per_ms = e.per_ms();
-    for sm in [go(0), go(1), NEVER, PARK, NAP] {
+    for sm in [go(0), go(1), NEVER, PARK, NAP, VERDICT] {
         ok(create_sm(sm, PD, 0, 0), "semaphore")?;
     }
     handler_on(0)?;
+    startup_portal(0)?;
     thread_ec(high(0), 0, 0)?;
     // create_sc: the thread has started (and waits) when the SC exists.
     ok(create_sc(high_sc(0), PD, high(0), HIGH, 10_000), "high SC")?;
@@ -158,21 +243,23 @@ pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
         "create_sc returned before the thread ran"
     );
     // sm_ctrl up: it has run when the up returns.
-    DEADLINE.store(tsc() + 2 * per_ms, Ordering::SeqCst);
+    // Far enough ahead for the spinner below to be spinning by then.
+    DEADLINE.store(tsc() + 20 * per_ms, Ordering::SeqCst);
     ok(sm_up(go(0)), "up")?;
     ensure!(
         RAN[0].load(Ordering::SeqCst) != 0,
         "sm_ctrl up returned before the woken thread ran"
     );
-    // A timed wait ends at its deadline while this thread spins (no hypercall: only the
-    // timer's interrupt lets it in), within a bound far below the quantum.
-    let woke = spin_until(200 * per_ms, || WOKE_AT.load(Ordering::SeqCst) != 0);
-    ensure!(woke, "the timed wait did not end while the roottask ran");
-    let late = WOKE_AT
-        .load(Ordering::SeqCst)
-        .wrapping_sub(DEADLINE.load(Ordering::SeqCst));
+    // A timed wait ends at its deadline while a thread with a one-second quantum spins
+    // (no hypercall: only the timer's interrupt lets the waiter in).
+    startup_portal(SPINNER_KIND)?;
+    SPIN_LIMIT.store(1000 * per_ms, Ordering::SeqCst);
+    spin(TIMED_SPINNER, TIMED_SPINNER_SC, 5, WATCH_TIMED)?;
+    let woke = WOKE_AT.load(Ordering::SeqCst);
+    ensure!(woke != 0, "the timed wait waited for the spinner's quantum");
+    let late = woke.wrapping_sub(DEADLINE.load(Ordering::SeqCst));
     ensure!(
-        (late as i64) >= 0 && late < 5 * per_ms,
+        (late as i64) >= 0 && late < 100 * per_ms,
         "the timed wait ended {} us after its deadline",
         late as i64 * 1000 / per_ms as i64
     );
@@ -181,13 +268,52 @@ pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
     }
     idle_cpus_take_no_timer_interrupts(e)?;
     STOP.store(1, Ordering::SeqCst);
+    if e.args.q35 {
+        an_interrupt_preempts_at_once(e)?;
+    }
     ok(revoke(PREEMPT.crd(), true, None), "revoke")
+}
+
+/// The MSI of QEMU's `edu` device wakes a thread of priority 3 while one of priority 1
+/// with a one-second quantum spins on the same CPU.
+fn an_interrupt_preempts_at_once(e: &Env) -> TestResult {
+    let per_ms = e.per_ms();
+    edu::require(e)?;
+    edu::enable()?;
+    gsi_semaphore(MSI_GSI, IRQ_SM)?;
+    let (address, data) = ok(assign_gsi(IRQ_SM, CONFIG.base(), 0, u64::MAX), "assign_gsi")?;
+    edu::program_msi(address, data as u32)?;
+    startup_portal(IRQ_HIGH_KIND)?;
+    thread_ec(IRQ_HIGH, IRQ_HIGH_KIND, 3)?;
+    ok(
+        create_sc(IRQ_HIGH_SC, PD, IRQ_HIGH, HIGH, 10_000),
+        "waiter SC",
+    )?;
+    ensure!(
+        STARTED[0].load(Ordering::SeqCst) == 2,
+        "the waiter did not start at once"
+    );
+    spin(IRQ_LOW, IRQ_LOW_SC, 4, WATCH_IRQ)?;
+    edu::disable_msi();
+    let ran = IRQ_RAN.load(Ordering::SeqCst);
+    ensure!(
+        ran != 0,
+        "the MSI's waiter waited for the spinner's quantum"
+    );
+    let after = ran.wrapping_sub(RAISED.load(Ordering::SeqCst));
+    ensure!(
+        after < 50 * per_ms,
+        "the MSI's waiter ran {} ms after the interrupt",
+        after / per_ms
+    );
+    Ok(())
 }
 
 /// On CPU 1, the high thread's `up` from CPU 0 preempts the low thread spinning there
 /// with a one-second quantum.
 fn across_cpus(per_ms: u64) -> TestResult {
     handler_on(1)?;
+    startup_portal(1)?;
     thread_ec(high(1), 1, 1)?;
     ok(
         create_sc(high_sc(1), PD, high(1), HIGH, 10_000),
