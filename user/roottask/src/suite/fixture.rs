@@ -411,10 +411,10 @@ pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
 // ---- preempt ----
 /// `preempt::*`: handlers, threads, their SCs and semaphores (one aligned range, one
 /// revoke), an event base per kind of thread (its start-up portal tells them apart),
-/// and the UTCBs of two handlers and six threads.
+/// and the UTCBs of three handlers and eight threads.
 pub const PREEMPT: Sels = Sels::aligned(6144, 5);
-pub const PREEMPT_EVENTS: Events = Events::exc(45056, 4);
-pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 8);
+pub const PREEMPT_EVENTS: Events = Events::exc(45056, 6);
+pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 11);
 
 // ---- s3 ----
 

@@ -11,6 +11,11 @@
 //! or waits with a deadline while the roottask naps, and the timer interrupts each took
 //! are counted (Facet's `machine_ctrl` timer statistics).
 //!
+//! A helping chain that ends does too: a thread of priority 1 calls a handler that
+//! blocks on a semaphore, and one of priority 3 calling the same handler helps it and
+//! waits; when the roottask ups that semaphore, the handler finishes for the first
+//! caller, takes the second's call and replies before the `up` returns.
+//!
 //! On the q35 machine, an interrupt's semaphore does the same: a thread of priority 1
 //! with a one-second quantum makes QEMU's `edu` device raise its MSI and spins, and the
 //! thread of priority 3 that waits on the MSI's semaphore must run long before that
@@ -22,7 +27,7 @@ use facet_abi::layout::{EVENT_STARTUP, ROOT_SEL_PD};
 use facet_abi::{mtd, utcb as u};
 use facet_rt::entry::{addr, Stack};
 use facet_rt::hypercall::{
-    assign_gsi, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, revoke,
+    assign_gsi, call, create_ec, create_pt, create_sc, create_sm, ec_flags, pt_ctrl, reply, revoke,
     sm_down, sm_down_until, sm_up, timer_interrupts,
 };
 use facet_rt::utcb::Utcb;
@@ -30,7 +35,7 @@ use facet_rt::utcb::Utcb;
 use super::edu::{self, reg_write, CONFIG};
 use super::fixture::{PREEMPT, PREEMPT_EVENTS, PREEMPT_UTCBS};
 use super::irq::gsi_semaphore;
-use super::naps::{spin_until, tsc};
+use super::naps::{nap_until, spin_until, tsc};
 use super::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
@@ -76,6 +81,24 @@ const TIMED_SPINNER_SC: u64 = PREEMPT.at(20);
 const WATCH_TIMED: u64 = 0;
 const WATCH_IRQ: u64 = 1;
 static WATCH: AtomicU64 = AtomicU64::new(0);
+/// The helping test: the handler, its portal and the semaphore its first call blocks on;
+/// the two callers and their SCs; their kinds (event bases); the calls the handler took;
+/// whether the callers started, and when the high one got its reply.
+const SERVER: u64 = PREEMPT.at(21);
+const SERVER_PT: u64 = PREEMPT.at(22);
+const BLOCK: u64 = PREEMPT.at(23);
+const CALLER_LOW: u64 = PREEMPT.at(24);
+const CALLER_LOW_SC: u64 = PREEMPT.at(25);
+const CALLER_HIGH: u64 = PREEMPT.at(26);
+const CALLER_HIGH_SC: u64 = PREEMPT.at(27);
+const CALLER_LOW_KIND: u64 = 4;
+const CALLER_HIGH_KIND: u64 = 5;
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static CALLER_STARTED: AtomicU64 = AtomicU64::new(0);
+static REPLIED: AtomicU64 = AtomicU64::new(0);
+static SERVER_STACK: Stack = Stack::new();
+/// The handler's UTCB (after the two start-up handlers' and eight threads').
+const SERVER_UTCB: u64 = 10;
 /// A GSI beyond the I/O APIC's pins: an MSI.
 const MSI_GSI: u64 = 101;
 
@@ -94,10 +117,11 @@ static DEADLINE: AtomicU64 = AtomicU64::new(0);
 /// Tells the low thread to stop spinning.
 static STOP: AtomicU64 = AtomicU64::new(0);
 
-static HANDLER_STACKS: [Stack; 4] = [const { Stack::new() }; 4];
-static THREAD_STACKS: [Stack; 5] = [const { Stack::new() }; 5];
+static HANDLER_STACKS: [Stack; 6] = [const { Stack::new() }; 6];
+static THREAD_STACKS: [Stack; 7] = [const { Stack::new() }; 7];
 
 facet_rt::portal_entry!(fn startup_entry on HANDLER_STACKS[id] => preempt_startup);
+facet_rt::portal_entry!(fn serve_entry on SERVER_STACK => serve);
 
 fn handler_utcb(c: u64) -> Utcb {
     PREEMPT_UTCBS.utcb(c)
@@ -117,6 +141,10 @@ extern "C" fn preempt_startup(k: u64) -> ! {
     let m = match k {
         IRQ_HIGH_KIND => h.start_thread(irq_high_thread, &THREAD_STACKS[3]),
         SPINNER_KIND => h.start_thread(spinner, &THREAD_STACKS[4]),
+        CALLER_LOW_KIND | CALLER_HIGH_KIND => {
+            h.put(u::RDI, k);
+            h.start_thread(caller, &THREAD_STACKS[k as usize])
+        }
         _ if low => {
             h.put(u::RDI, LOW_INDEX);
             h.start_thread(low_thread, &THREAD_STACKS[LOW_INDEX as usize])
@@ -199,6 +227,69 @@ fn spin(ec: u64, sc: u64, i: u64, watch: u64) -> TestResult {
     ok(sm_down(VERDICT), "verdict")
 }
 
+/// The helping test's handler: its first call blocks on BLOCK before the reply, the
+/// others are answered at once.
+extern "C" fn serve(_: u64) -> ! {
+    if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+        let _ = sm_down(BLOCK);
+    }
+    PREEMPT_UTCBS.utcb(SERVER_UTCB).reply_with(0);
+    reply()
+}
+
+/// A caller of the helping test (kind `k`): calls the handler; the high one records
+/// when its reply came. Parks.
+extern "C" fn caller(k: u64) -> ! {
+    CALLER_STARTED.fetch_add(1, Ordering::SeqCst);
+    let _ = call(SERVER_PT);
+    if k == CALLER_HIGH_KIND {
+        REPLIED.store(tsc().max(1), Ordering::SeqCst);
+    }
+    loop {
+        let _ = sm_down(PARK);
+    }
+}
+
+/// A helping chain that ends: the handler that the higher caller helped finishes and
+/// answers it before the `up` that let it go on returns.
+fn a_helping_chain_that_ends_runs_at_once(per_ms: u64) -> TestResult {
+    ok(create_sm(BLOCK, PD, 0, 0), "block semaphore")?;
+    let utcb = PREEMPT_UTCBS.addr(SERVER_UTCB);
+    ok(create_ec(SERVER, PD, 0, 0, utcb, 0, 0), "handler EC")?;
+    ok(
+        create_pt(SERVER_PT, PD, SERVER, 0, addr(serve_entry)),
+        "portal",
+    )?;
+    for k in [CALLER_LOW_KIND, CALLER_HIGH_KIND] {
+        startup_portal(k)?;
+    }
+    // The low caller's call blocks in the handler once the roottask naps.
+    thread_ec(CALLER_LOW, CALLER_LOW_KIND, 6)?;
+    ok(
+        create_sc(CALLER_LOW_SC, PD, CALLER_LOW, 1, 1_000_000),
+        "low caller SC",
+    )?;
+    nap_until(NAP, per_ms, || CALLS.load(Ordering::SeqCst) == 1)?;
+    // The high caller helps the busy handler, whose chain waits: it waits too.
+    thread_ec(CALLER_HIGH, CALLER_HIGH_KIND, 7)?;
+    ok(
+        create_sc(CALLER_HIGH_SC, PD, CALLER_HIGH, HIGH, 10_000),
+        "high caller SC",
+    )?;
+    ensure_eq!(CALLER_STARTED.load(Ordering::SeqCst), 2u64);
+    ensure!(
+        REPLIED.load(Ordering::SeqCst) == 0,
+        "the high caller got through a blocked handler"
+    );
+    ok(sm_up(BLOCK), "up")?;
+    ensure!(
+        REPLIED.load(Ordering::SeqCst) != 0,
+        "the up returned before the higher caller's chain ran"
+    );
+    ensure_eq!(CALLS.load(Ordering::SeqCst), 2u64);
+    Ok(())
+}
+
 /// The start-up handler of CPU `c`, once.
 fn handler_on(c: u64) -> TestResult {
     ok(
@@ -266,6 +357,7 @@ pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
     if e.cpus(2) > 1 {
         across_cpus(per_ms)?;
     }
+    a_helping_chain_that_ends_runs_at_once(per_ms)?;
     idle_cpus_take_no_timer_interrupts(e)?;
     STOP.store(1, Ordering::SeqCst);
     if e.args.q35 {
