@@ -1,7 +1,7 @@
 //! Building what the emulators boot: the kernel, the roottask, the console service, the
 //! VMM and the edu driver (cargo, for the bare target with static relocation), the 32-bit
 //! kernel copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue
-//! ISOs (grub-mkrescue).
+//! ISOs (grub-mkrescue) for BIOS and for UEFI firmware.
 
 use std::env;
 use std::fs;
@@ -144,6 +144,34 @@ pub fn junk_roottask(paths: &Paths) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The firmware an ISO is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// A PC BIOS (SeaBIOS, Bochs's BIOS): GRUB's `i386-pc` platform, El Torito boot.
+    Bios,
+    /// UEFI (OVMF): GRUB's `x86_64-efi` platform on the ISO's EFI system partition.
+    Uefi,
+}
+
+impl Firmware {
+    /// GRUB's platform directory, which `grub-mkrescue -d` is given.
+    pub fn grub_dir(self) -> &'static str {
+        match self {
+            Firmware::Bios => GRUB_BIOS_DIR,
+            Firmware::Uefi => GRUB_EFI_DIR,
+        }
+    }
+}
+
+/// GRUB's modules for BIOS machines (`grub-pc-bin`).
+pub const GRUB_BIOS_DIR: &str = "/usr/lib/grub/i386-pc";
+/// GRUB's modules for 64-bit UEFI (`grub-efi-amd64-bin`).
+pub const GRUB_EFI_DIR: &str = "/usr/lib/grub/x86_64-efi";
+/// OVMF's code (`ovmf`), mapped read-only as the first flash device.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+/// OVMF's variable store template; each run writes to a copy of its own.
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
 /// Which multiboot protocol GRUB uses to load the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Multiboot {
@@ -191,12 +219,12 @@ pub fn join_words(pieces: &[&str]) -> String {
         .join(" ")
 }
 
-/// Builds `target/facet-<name>.iso` from `target/iso-<name>/`.
+/// Builds `target/facet-<name>.iso` from `target/iso-<name>/`, for `firmware`.
 pub fn iso(
     paths: &Paths,
     built: &Built,
     name: &str,
-    mb: Multiboot,
+    (mb, firmware): (Multiboot, Firmware),
     kernel_args: &str,
     roottask_args: &str,
 ) -> Result<PathBuf, String> {
@@ -205,7 +233,7 @@ pub fn iso(
         paths,
         built,
         name,
-        mb,
+        (mb, firmware),
         kernel_args,
         &[(built.roottask.as_path(), "roottask")],
         &modules,
@@ -218,7 +246,7 @@ pub fn iso_with(
     paths: &Paths,
     built: &Built,
     name: &str,
-    mb: Multiboot,
+    (mb, firmware): (Multiboot, Firmware),
     kernel_args: &str,
     files: &[(&Path, &str)],
     modules: &[String],
@@ -235,7 +263,11 @@ pub fn iso_with(
         .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let out = paths.iso(name);
     let mut cmd = Command::new("grub-mkrescue");
-    cmd.arg("-o").arg(&out).arg(&dir);
+    cmd.arg("-d")
+        .arg(firmware.grub_dir())
+        .arg("-o")
+        .arg(&out)
+        .arg(&dir);
     run_quiet(&mut cmd, "grub-mkrescue")?;
     Ok(out)
 }

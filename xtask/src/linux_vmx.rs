@@ -74,7 +74,7 @@ pub fn run(
         paths,
         built,
         tier.name,
-        Multiboot::V2,
+        (Multiboot::V2, artifacts::Firmware::Bios),
         tier.kernel_args,
         &[
             (built.roottask.as_path(), "roottask"),

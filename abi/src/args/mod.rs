@@ -35,7 +35,8 @@ mod pd_ctrl;
 mod tests;
 
 pub use control::{
-    EcCtrl, IommuFaultsOut, MachineCtrl, PoolStatsOut, PtCtrl, Revoke, ScCtrl, ScCtrlOut,
+    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, Revoke, ScCtrl,
+    ScCtrlOut, SuspendOut,
 };
 pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};

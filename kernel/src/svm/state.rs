@@ -6,6 +6,7 @@ use facet_abi::mtd;
 use facet_abi::utcb as u;
 use facet_kcore::svm_inject;
 use facet_kcore::utcb::RegFile;
+use facet_kcore::vcpu_state::start;
 use facet_kcore::vcpu_state::svm::{REGS, SEGS};
 
 use super::vmcb::{self, Vmcb};
@@ -98,7 +99,7 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         }
     }
     // The guest must keep SVM enabled in its EFER, or VMRUN refuses it.
-    v.w64(vmcb::EFER, v.r64(vmcb::EFER) | (1 << 12));
+    v.w64(vmcb::EFER, v.r64(vmcb::EFER) | start::SVM_EFER);
     for (at, field, bit) in SEGS {
         if m & bit != 0 {
             let w = rd(utcb, at);
