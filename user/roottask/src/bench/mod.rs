@@ -16,6 +16,7 @@
 //! runs follows a call of a third marker, [`op`], and a line `profile NAME`.
 
 mod latency;
+mod vm;
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -234,6 +235,7 @@ pub fn run(world: &World, args: &Args) {
         let _ = revoke(sm, true, None);
     });
     latency::run(world);
+    vm::run(world);
 
     println!("bench done");
 }
