@@ -28,9 +28,12 @@ use facet_rt::utcb::Utcb;
 use facet_rt::window::Window;
 
 use super::{begin, end, median, op, profiling, tsc, PD, PROFILE_RUNS};
+use crate::args::Args;
 use crate::world::{World, SCRATCH};
 
 const SAMPLES: usize = 1000;
+const SM_NAME: &str = "latency_semaphore_up_to_woken_ec";
+const IRQ_NAME: &str = "latency_interrupt_to_handler_ec";
 const WARM_UP: usize = 10;
 /// Selectors: the semaphore the woken thread waits on, the start-up handler, its
 /// portals' event base, the two threads and their SCs, the GSI's semaphore.
@@ -109,7 +112,10 @@ fn start_thread(which: u64, ec: u64, utcb: u64, sc: u64) -> bool {
 
 /// Times `event` (which makes the waiting thread ready) up to the thread's first
 /// instruction; `after` runs once the thread has run (an acknowledgement).
-fn measure(name: &str, event: impl Fn(), after: impl Fn()) {
+fn measure(args: &Args, name: &str, event: impl Fn(), after: impl Fn()) {
+    if args.skips(name) {
+        return;
+    }
     let sample = || {
         let before = WOKEN.load(Ordering::SeqCst);
         let t0 = tsc();
@@ -143,7 +149,10 @@ fn measure(name: &str, event: impl Fn(), after: impl Fn()) {
     println!("bench {name}: {m} ticks per operation (median of {SAMPLES})");
 }
 
-pub fn run(world: &World) {
+pub fn run(world: &World, args: &Args) {
+    if args.skips(SM_NAME) && args.skips(IRQ_NAME) {
+        return;
+    }
     let starter = create_ec(STARTER, PD, 0, 0, STARTER_UTCB.addr(), 0, 0)
         .and_then(|_| {
             create_pt(
@@ -161,7 +170,8 @@ pub fn run(world: &World) {
     }
     if create_sm(LAT_SM, PD, 0, 0).is_ok() && start_thread(0, SM_EC, SM_UTCB, SM_SC) {
         measure(
-            "latency_semaphore_up_to_woken_ec",
+            args,
+            SM_NAME,
             || {
                 let _ = sm_up(LAT_SM);
             },
@@ -170,7 +180,8 @@ pub fn run(world: &World) {
     }
     if edu_msi(world) && start_thread(1, IRQ_EC, IRQ_UTCB, IRQ_SC) {
         measure(
-            "latency_interrupt_to_handler_ec",
+            args,
+            IRQ_NAME,
             || REGS.write::<u32>(facet_edu_core::regs::IRQ_RAISE, 1),
             || REGS.write::<u32>(facet_edu_core::regs::IRQ_ACK, 1),
         );

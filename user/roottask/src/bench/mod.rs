@@ -131,7 +131,10 @@ pub fn median(times: &mut [u64]) -> u64 {
     times[times.len() / 2]
 }
 
-fn measure(name: &str, mut op: impl FnMut()) {
+fn measure(args: &Args, name: &str, mut op: impl FnMut()) {
+    if args.skips(name) {
+        return;
+    }
     if profiling() {
         self::op(name);
         for _ in 0..PROFILE_RUNS {
@@ -189,12 +192,12 @@ fn empty_message() {
 
 pub fn run(world: &World, args: &Args) {
     PROFILE.store(args.profile, Ordering::Relaxed);
-    measure("loop_empty", || {});
-    measure("null_hypercall_call_empty_selector", || {
+    measure(args, "loop_empty", || {});
+    measure(args, "null_hypercall_call_empty_selector", || {
         let _ = call(EMPTY_SEL);
     });
     if create_sm(SM, PD, 0, 0).is_ok() {
-        measure("semaphore_up_down", || {
+        measure(args, "semaphore_up_down", || {
             let _ = sm_up(SM);
             let _ = sm_down(SM);
         });
@@ -202,20 +205,20 @@ pub fn run(world: &World, args: &Args) {
     // Both IPC benchmarks: a handler that replies at once, no words either way.
     empty_message();
     if setup_same_pd().is_ok() {
-        measure("ipc_call_reply_same_pd", || {
+        measure(args, "ipc_call_reply_same_pd", || {
             let _ = call(SAME_PT);
         });
         // The general path's cheapest work: a portal's id, and a capability looked up.
-        measure("pt_ctrl", || {
+        measure(args, "pt_ctrl", || {
             let _ = pt_ctrl(SAME_PT, 0);
         });
         let crd = Crd::new(Kind::Object, SAME_PT, 0, perm::ALL);
-        measure("pd_ctrl_lookup", || {
+        measure(args, "pd_ctrl_lookup", || {
             let _ = lookup(crd);
         });
     }
     if setup_other_pd().is_ok() {
-        measure("ipc_call_reply_two_pds", || {
+        measure(args, "ipc_call_reply_two_pds", || {
             let _ = call(OTHER_PT);
         });
     }
@@ -224,18 +227,18 @@ pub fn run(world: &World, args: &Args) {
     if pd_ctrl_delegate(PD, PD, from_kernel, crate::FROM_KERNEL, from).is_ok() {
         let to = Crd::new(Kind::Memory, PAGE_TO >> 12, 0, perm::MEM_R | perm::MEM_W);
         let delegate = facet_abi::hypercall::xfer::DELEGATE;
-        measure("delegate_revoke_one_page", || {
+        measure(args, "delegate_revoke_one_page", || {
             let _ = pd_ctrl_delegate(PD, PD, from, delegate, to);
             let _ = revoke(to, true, None);
         });
     }
     let sm = Crd::new(Kind::Object, SM_CREATED, 0, perm::ALL);
-    measure("create_revoke_semaphore", || {
+    measure(args, "create_revoke_semaphore", || {
         let _ = create_sm(SM_CREATED, PD, 0, 0);
         let _ = revoke(sm, true, None);
     });
-    latency::run(world);
-    vm::run(world);
+    latency::run(world, args);
+    vm::run(world, args);
 
     println!("bench done");
 }

@@ -26,9 +26,12 @@ use facet_rt::utcb::Utcb;
 use facet_rt::window::Window;
 
 use super::{median, PD};
+use crate::args::Args;
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
 
+/// The benchmark's name.
+const NAME: &str = "vm_exit_round_trip_cpuid";
 /// Measurements of 1,000 exits each (the first is a warm-up and not counted).
 const ROUNDS: usize = 12;
 const EXITS_PER_ROUND: u64 = 1000;
@@ -102,7 +105,10 @@ extern "C" fn hlt(_id: u64) -> ! {
     }
 }
 
-pub fn run(world: &World) {
+pub fn run(world: &World, args: &Args) {
+    if args.skips(NAME) {
+        return;
+    }
     let flags = world.hip.u32(off::API_FLG);
     // Exit numbers: SVM's exit codes, VMX's basic exit reasons.
     let (cpuid_exit, hlt_exit, ext) = if flags & FEAT_SVM != 0 {
@@ -123,7 +129,7 @@ pub fn run(world: &World) {
     let spans = unsafe { &mut *core::ptr::addr_of_mut!(SPANS) };
     let m = median(&mut spans[1..]);
     println!(
-        "bench vm_exit_round_trip_cpuid: {} ticks per operation (median of {} rounds of {EXITS_PER_ROUND}, {ext})",
+        "bench {NAME}: {} ticks per operation (median of {} rounds of {EXITS_PER_ROUND}, {ext})",
         m / EXITS_PER_ROUND,
         ROUNDS - 1
     );
