@@ -158,6 +158,10 @@ pub fn run(paths: &Paths, built: &Built, quick: bool) -> Result<(), String> {
         );
     }
     print!("{table}");
+    match code_sizes(&built.kernel_elf32) {
+        Ok(line) => table.push_str(&line),
+        Err(e) => table.push_str(&format!("(kernel code sizes unknown: {e})\n")),
+    }
     let file = paths.root.join("target/bench.txt");
     std::fs::write(&file, &table).map_err(|e| format!("writing {}: {e}", file.display()))?;
     println!("(written to target/bench.txt)");
@@ -214,6 +218,56 @@ fn table(exact: &Run, other: &Run, mode: Mode) -> String {
     s
 }
 
+/// The kernel's code in KiB: resident (`.text` without its boot-only part) and boot-only
+/// (the `.init.text` part and the 32-bit `.boot` section), from the kernel's symbols and
+/// section table.
+fn code_sizes(kernel: &Path) -> Result<String, String> {
+    let run = |tool: &str, args: &[&str]| -> Result<String, String> {
+        let out = Command::new(tool)
+            .args(args)
+            .arg(kernel)
+            .output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let syms = run("nm", &[])?;
+    let sections = run("objdump", &["-h"])?;
+    sizes_line(&syms, &sections)
+}
+
+/// [`code_sizes`] from `nm` and `objdump -h` output.
+fn sizes_line(syms: &str, sections: &str) -> Result<String, String> {
+    let sym = |name: &str| {
+        syms.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                let (addr, _, n) = (w.next()?, w.next()?, w.next()?);
+                (n == name).then(|| u64::from_str_radix(addr, 16).ok())?
+            })
+            .ok_or(format!("no symbol {name}"))
+    };
+    let (text, init, end) = (
+        sym("__text_start")?,
+        sym("__init_start")?,
+        sym("__init_end")?,
+    );
+    let boot = sections
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let (_, name, size) = (w.next()?, w.next()?, w.next()?);
+            (name == ".boot").then(|| u64::from_str_radix(size, 16).ok())?
+        })
+        .unwrap_or(0);
+    Ok(format!(
+        "kernel code: resident {} KiB (.text less boot-only), boot-only {} KiB (.init.text {} KiB, .boot {} KiB)\n",
+        (init - text) / 1024,
+        (end - init + boot) / 1024,
+        (end - init) / 1024,
+        boot / 1024
+    ))
+}
+
 fn print_tail(log: &Path) {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -252,6 +306,20 @@ mod tests {
         let t = table(&run(82), &run(3000), Mode::TcgTicks);
         assert!(t.contains("TCG ticks") && t.contains("no hardware KVM used"));
         assert!(t.contains("null") && t.contains("82") && t.contains("3000"));
+    }
+
+    #[test]
+    fn code_sizes_come_from_the_symbols_and_the_boot_section() {
+        let syms = "ffffffff80208000 T __text_start\nffffffff8022d000 T __init_start\n\
+                    ffffffff8023b000 T __init_end\n";
+        let sections = "  0 .boot         00008000  0000000000200000\n";
+        let line = sizes_line(syms, sections).unwrap();
+        assert!(line.contains("resident 148 KiB"), "{line}");
+        assert!(
+            line.contains("boot-only 88 KiB (.init.text 56 KiB, .boot 32 KiB)"),
+            "{line}"
+        );
+        assert!(sizes_line("", sections).is_err());
     }
 
     #[test]
