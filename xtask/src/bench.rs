@@ -157,11 +157,11 @@ pub fn run(paths: &Paths, built: &Built, quick: bool) -> Result<(), String> {
             "(Linux: one run each, exact; round trips less the same loop without a VMM)\n",
         );
     }
-    print!("{table}");
     match code_sizes(&built.kernel_elf32) {
         Ok(line) => table.push_str(&line),
         Err(e) => table.push_str(&format!("(kernel code sizes unknown: {e})\n")),
     }
+    print!("{table}");
     let file = paths.root.join("target/bench.txt");
     std::fs::write(&file, &table).map_err(|e| format!("writing {}: {e}", file.display()))?;
     println!("(written to target/bench.txt)");

@@ -11,9 +11,10 @@
 //!
 //! With `profile` on the command line (`bench profile`), nothing is timed: each
 //! operation runs a few times between calls of two empty marker functions
-//! ([`begin`], [`end`]), for a trace of QEMU's execution that `cargo xtask bench` reads to
-//! count each operation's instructions by kind (`xtask/src/profile.rs`). Each group of
-//! runs follows a call of a third marker, [`op`], and a line `profile NAME`.
+//! ([`begin`], [`end`]), for a trace of QEMU's execution (`-d in_asm,exec,nochain`) from
+//! which each operation's instructions can be counted by kind (docs/performance.md; no
+//! xtask command reads the trace yet). Each group of runs follows a call of a third
+//! marker, [`op`], and a line `profile NAME`.
 
 mod latency;
 mod vm;
