@@ -48,6 +48,7 @@ macro_rules! fatal {
 /// The 64-bit entry point, called by the boot code with the multiboot magic and the
 /// physical address of the boot information.
 #[no_mangle]
+#[link_section = ".init.text"]
 pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     let entered = cpu::tsc();
     let early = DirectMap {
