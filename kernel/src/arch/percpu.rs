@@ -52,7 +52,31 @@ field!(lock_mark);
 field!(self_ptr);
 field!(caching, set_caching);
 field!(ports_owner);
-field!(hazard, set_hazard);
+
+/// This CPU's `hazard`. Unlike the other fields it is read afresh every time: an
+/// interrupt handler sets it, and the interrupt windows of the kernel (an idle CPU's
+/// halt, a vCPU's exit) are `asm!` blocks the compiler takes to leave memory alone.
+#[inline(always)]
+pub fn hazard() -> u64 {
+    let v: u64;
+    // SAFETY: GS holds the kernel's per-CPU base while in the kernel; the field is this
+    // CPU's.
+    unsafe {
+        asm!("mov {}, gs:[{off}]", out(reg) v, off = const offset_of!(PerCpu, hazard),
+             options(nostack, preserves_flags))
+    }
+    v
+}
+
+/// Sets this CPU's `hazard`.
+#[inline(always)]
+pub fn set_hazard(v: u64) {
+    // SAFETY: GS holds the kernel's per-CPU base; the field belongs to this CPU.
+    unsafe {
+        asm!("mov gs:[{off}], {}", in(reg) v, off = const offset_of!(PerCpu, hazard),
+             options(nostack, preserves_flags))
+    }
+}
 
 /// The executing CPU's number (from the per-CPU block).
 pub fn cpu_id() -> u64 {

@@ -63,7 +63,6 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
         if outcome != Outcome::SWITCHED
             || crate::obj::any_dead()
             || crate::exec::sched::current_is_vcpu()
-            || crate::arch::percpu::hazard() != 0
         {
             return finish_switch(outcome, frame);
         }
@@ -71,12 +70,10 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
         return Outcome::SWITCHED.byte();
     }
     // A status goes back to the caller, a thread (vCPUs make no hypercalls): nothing to
-    // resume, unless an Sc of a higher priority became ready.
-    if crate::arch::percpu::hazard() != 0 {
-        return preempt_caller(outcome, frame);
-    }
+    // resume, unless an Sc of a higher priority became ready (which also sets the flag of
+    // objects to reap: `obj::exit_slowly`).
     if crate::obj::any_dead() {
-        return reap_and_return(outcome);
+        return reap_and_return(outcome, frame);
     }
     crate::smp::bkl::release();
     outcome.byte()
@@ -114,10 +111,14 @@ fn preempt_caller(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     finish_switch(Outcome::SWITCHED, frame)
 }
 
-/// The rest of a hypercall that answers a status and left objects to destroy.
+/// The rest of a hypercall that answers a status and left objects to destroy, or made an
+/// Sc of a higher priority ready.
 #[cold]
 #[inline(never)]
-fn reap_and_return(outcome: Outcome) -> u8 {
+fn reap_and_return(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
+    if crate::arch::percpu::hazard() != 0 {
+        return preempt_caller(outcome, frame);
+    }
     crate::obj::reap();
     crate::smp::bkl::release();
     // Opaque to the caller, so that it jumps here instead of keeping the outcome across

@@ -104,33 +104,12 @@ fn handle_user(frame: &mut CurrentFrame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
         interrupt(vector as u8, Some(frame));
-        // An Ec the interrupt made ready, or the end of a quantum, may switch.
-        crate::exec::sched::check(frame);
-        // A switch on the way (the end of a quantum, a higher priority, a recall) may
-        // have left the CPU with no Ec: the Ec that ran waits (for a busy handler) and
-        // nothing else is ready.
-        if crate::exec::sched::current_ec() == 0 {
-            crate::exec::sched::idle_until_ready(frame);
-        }
-        crate::exec::resume(frame);
-        return;
+        return leave(frame);
     }
     let cr2 = read_cr2();
     match crate::exec::exception::deliver(frame, vector as u64, cr2) {
-        Some(true) => {
-            crate::exec::sched::check(frame);
-            if crate::exec::sched::current_ec() == 0 {
-                crate::exec::sched::idle_until_ready(frame);
-            }
-            crate::exec::resume(frame);
-            return;
-        }
-        // Waiting for a busy handler with nothing else to run.
-        Some(false) => {
-            crate::exec::sched::idle_until_ready(frame);
-            crate::exec::resume(frame);
-            return;
-        }
+        // Delivered, or waiting for a busy handler (perhaps with nothing else to run).
+        Some(_) => return leave(frame),
         None => {}
     }
     if crate::console::limited::allow(crate::console::limited::Kind::Stopped) {
@@ -140,7 +119,17 @@ fn handle_user(frame: &mut CurrentFrame) {
         );
         dump(frame, cr2);
     }
-    if !crate::exec::exception::stop_current(frame) {
+    let _ = crate::exec::exception::stop_current(frame);
+    leave(frame)
+}
+
+/// The way back to user mode or a guest after an exception or interrupt: an Ec made
+/// ready with a higher priority, or the end of a quantum, switches first
+/// (`sched::check`); a CPU left with no Ec (the one that ran waits for a busy handler,
+/// or stopped, and nothing else is ready) idles until one is.
+fn leave(frame: &mut CurrentFrame) {
+    crate::exec::sched::check(frame);
+    if crate::exec::sched::current_ec() == 0 {
         crate::exec::sched::idle_until_ready(frame);
     }
     crate::exec::resume(frame);

@@ -124,12 +124,9 @@ pub fn resume(frame: &mut CurrentFrame) {
 /// [`resume`] for a vCPU.
 #[inline(never)]
 fn run_vcpu(frame: &mut CurrentFrame) {
+    // Whoever resumed the vCPU looked at the CPU's mark (`sched::check`) already; in the
+    // loop only an interrupt can set it.
     loop {
-        // An Sc of a higher priority made ready meanwhile runs first.
-        sched::check(frame);
-        if sched::current_ec() == 0 {
-            sched::idle_until_ready(frame);
-        }
         let ec = sched::current_ec();
         let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));
         if vmcb == 0 {
@@ -151,11 +148,15 @@ fn run_vcpu(frame: &mut CurrentFrame) {
         }
         match exit {
             crate::vcpu::Exit::Interrupt => {
-                // Take the pending interrupt now (the end of a quantum, or an Ec it
-                // made ready, switches Ecs at the top of the loop).
+                // Take the pending interrupt now; the end of a quantum, or an Ec it
+                // made ready, switches Ecs.
                 // SAFETY: briefly enabling interrupts lets the pending one be handled
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
+                sched::check(frame);
+                if sched::current_ec() == 0 {
+                    sched::idle_until_ready(frame);
+                }
                 let _ = sched::deliver_recall(frame);
                 if sched::current_ec() == 0 {
                     // The vCPU waits for a busy recall handler, and nothing else is

@@ -275,6 +275,8 @@ pub fn enqueue(sc: Handle) {
 #[inline]
 pub fn look_again() {
     crate::arch::percpu::set_hazard(1);
+    // The end of a hypercall tests one global flag for this and for reaping.
+    crate::obj::exit_slowly();
 }
 
 /// On every way out of the kernel to user mode or a guest: if the CPU was marked
@@ -498,7 +500,7 @@ fn pick_next() -> Option<Handle> {
             continue;
         };
         set_current_sc(sc);
-        super::timer::program();
+        super::timer::program_quantum();
         return Some(ec);
     }
     None

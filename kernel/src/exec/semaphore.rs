@@ -138,6 +138,8 @@ fn time(ec: Handle, deadline: u64) {
         e.timed_next = next;
     });
     relink(&mut ends, prev, ec, next, ec);
+    drop(ends);
+    super::timer::deadline_added(deadline);
 }
 
 /// Points the forward link of `prev` (the first end if 0) at `forward`, and the back

@@ -256,8 +256,19 @@ pub fn cap_dropped(h: Handle) {
 }
 
 static DEAD: SpinLock<Handle> = SpinLock::new(0);
-/// Whether [`DEAD`] may hold anything: read after every hypercall without taking the lock.
+/// Whether [`DEAD`] may hold anything, or the CPU that holds the kernel lock must look at
+/// its scheduling context before it leaves ([`exit_slowly`]): read after every hypercall
+/// without taking the lock, so that the common way out tests one flag for both (the slow
+/// way sorts out which).
 static ANY_DEAD: AtomicBool = AtomicBool::new(false);
+
+/// Makes the CPU that holds the kernel lock leave the kernel by the slow way, which
+/// looks at its per-CPU mark (`exec::sched::check`). Until that CPU leaves, no other
+/// reaps (they wait for the lock), so the flag stays set for it.
+#[inline]
+pub fn exit_slowly() {
+    ANY_DEAD.store(true, Ordering::Relaxed);
+}
 
 /// Drops a reference to `h`; at zero the object is queued for destruction.
 pub fn put(h: Handle) {
