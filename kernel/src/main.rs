@@ -195,7 +195,7 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     // SAFETY: the kernel page table maps everything the kernel uses, including this
     // CPU's stack (mapped by `map_cpu_stacks`).
     unsafe { arch::cpu::write_cr3(kernel.root) };
-    let Some(tables) = mem::frames::alloc_zeroed(2) else {
+    let Some(tables) = mem::frames::alloc_zeroed(2, mem::usage::Use::PerCpu) else {
         crate::arch::cpu::halt_forever()
     };
     const _: () = assert!(core::mem::size_of::<arch::gdt::CpuTables>() <= 4 * 4096);
@@ -307,6 +307,12 @@ fn self_test() {
             "test kernel::wx_every_mapping ... FAILED ({} writable+executable, {} guard pages mapped, first at {:#x?})",
             wx.violations, wx.mapped_guards, wx.first_bad
         );
+    }
+    match hypercall::stats::unaccounted() {
+        0 => println!("test kernel::every_pool_frame_accounted ... ok"),
+        n => println!(
+            "test kernel::every_pool_frame_accounted ... FAILED ({n} frames of no known use)"
+        ),
     }
 }
 

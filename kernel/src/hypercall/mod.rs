@@ -17,6 +17,7 @@ mod pt_ctrl;
 mod revoke;
 mod sc_ctrl;
 mod sm_ctrl;
+pub mod stats;
 
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;

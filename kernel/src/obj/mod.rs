@@ -25,12 +25,13 @@ pub mod ec;
 pub mod kern;
 pub mod loans;
 pub mod pd;
+pub mod pd_frames;
 pub mod pt;
 pub mod sc;
 pub mod sm;
 pub mod spaces;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use facet_abi::status::Status;
 
@@ -156,7 +157,30 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // slot at least (enough for `T`: `in_slot`, or a frame for the rest) and large enough
     // (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };
+    born(T::KIND);
     Ok(phys >> HANDLE_SHIFT)
+}
+
+/// Objects of each kind alive now, and the most alive at once (by kind tag).
+static LIVE: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static PEAK: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// An object of `kind` was made.
+#[inline]
+fn born(kind: Kind) {
+    let n = LIVE[kind as usize].fetch_add(1, Ordering::Relaxed) + 1;
+    if n > PEAK[kind as usize].load(Ordering::Relaxed) {
+        PEAK[kind as usize].store(n, Ordering::Relaxed);
+    }
+}
+
+/// Objects of `kind` alive now, and the most alive at once since boot.
+pub fn live(kind: Kind) -> (u64, u64) {
+    let i = kind as usize;
+    (
+        LIVE[i].load(Ordering::Relaxed),
+        PEAK[i].load(Ordering::Relaxed),
+    )
 }
 
 /// The kind of the object behind a handle taken from a capability.
@@ -354,6 +378,9 @@ fn reap_all() {
             Some(Kind::Ec) => frames::free_object(phys),
             Some(k) => crate::mem::slots::free(slot_kind(k), phys),
             None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
+        }
+        if let Some(k) = kind {
+            LIVE[k as usize].fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Space ids: a PD's object space is `handle * 2`, its port space `handle * 2 + 1`
 //! (handles count 128-byte slots of the pool, which lies below 4 GiB: below 2^25, so the
-//! ids fit 32 bits). Port capabilities all carry [`PORT_OBJ`] as their object, which is
+//! ids stay below 2^26, `capspace::SPACE_LIMIT`). Port capabilities all carry [`PORT_OBJ`] as their object, which is
 //! never a handle (no object lies in the first page).
 
 use facet_kcore::capspace::{Cap, Spaces, Table};
@@ -21,7 +21,9 @@ pub const PORT_OBJ: u64 = 1;
 
 /// The object space id of PD `pd`.
 pub fn obj_space(pd: Handle) -> u32 {
-    debug_assert!(pd < 1 << 31);
+    // Handles count slots of the pool, which lies below 4 GiB: below 2^25, so that space
+    // ids stay below `capspace::SPACE_LIMIT`.
+    debug_assert!(pd < 1 << 25);
     (pd << 1) as u32
 }
 
@@ -85,5 +87,9 @@ fn ports_changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize
 
 /// Everything the capability-space operations need, bundled.
 pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, PoolFrames) {
-    (KernelSpaces, kspace::phys(), PoolFrames)
+    (
+        KernelSpaces,
+        kspace::phys(),
+        PoolFrames::new(crate::mem::usage::Use::CapTables),
+    )
 }

@@ -1,7 +1,7 @@
 //! The mapping database: creating, delegating and revoking capabilities across spaces.
 
-use super::table::read_slot;
-use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, W_CAP, W_CHILD, W_PARENT, W_SIBLING};
+use super::table::{occupy, read_slot, vacate, write_parent};
+use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, SPACE_LIMIT, W_CAP, W_CHILD, W_SIBLING};
 use crate::phys::{FrameSource, PhysMem};
 
 /// The caller's view of all spaces: how to find them, and what to do when capabilities
@@ -49,7 +49,7 @@ pub struct RevokeOutcome {
 
 /// The table of space `space`.
 fn table_of(spaces: &impl Spaces, space: u32) -> Result<Table, CapError> {
-    if space == 0 {
+    if space == 0 || space >= SPACE_LIMIT {
         return Err(CapError::UnknownSpace);
     }
     spaces.table(space).ok_or(CapError::UnknownSpace)
@@ -101,7 +101,7 @@ fn count_used(table: &Table, mem: &impl PhysMem, mut from: u64, to: u64) -> u64 
 /// [`Cap::is_valid`]), [`CapError::NoPermissions`], [`CapError::Misaligned`] (`index`
 /// not a multiple of the node's length), [`CapError::IndexOutOfRange`] (the node's end),
 /// [`CapError::Occupied`] (a slot of the node is not empty), [`CapError::OutOfMemory`]
-/// (empty frames may stay linked in, as for [`Table::set`]).
+/// (the frames made for the node are handed back).
 pub fn insert_root(
     spaces: &mut impl Spaces,
     mem: &mut impl PhysMem,
@@ -128,16 +128,22 @@ pub fn insert_root(
     }
     if end - index == 1 {
         // One slot (every new object): nothing to reserve first.
-        let addr = table.slot_addr_alloc(mem, frames, index)?;
+        let addr = table
+            .slot_addr_alloc(mem, frames, index)
+            .inspect_err(|_| table.trim(mem, frames, index, end))?;
         mem.write_u64(addr + W_CAP, cap.encode());
+        occupy(mem, addr);
         spaces.added(cap.obj);
         spaces.changed(space, index, Some(cap));
         return Ok(());
     }
-    table.reserve(mem, frames, index, end)?;
+    table
+        .reserve(mem, frames, index, end)
+        .inspect_err(|_| table.trim(mem, frames, index, end))?;
     for i in index..end {
         let addr = table.slot_addr(mem, i).expect("capspace: reserved frame");
         mem.write_u64(addr + W_CAP, cap.encode());
+        occupy(mem, addr);
         spaces.added(cap.obj);
         spaces.changed(space, i, Some(cap));
     }
@@ -164,7 +170,7 @@ pub fn insert_root(
 /// inside its table) and [`CapError::Misaligned`] (a base not a multiple of `1 << order`)
 /// before anything is done. [`CapError::OutOfMemory`] when a destination frame cannot be
 /// had: the nodes before the failing one stay delegated (and were reported), the failing
-/// one is not, and the MDB is consistent.
+/// one is not (the frames made for it are handed back), and the MDB is consistent.
 #[allow(clippy::too_many_arguments)] // Two ranges, their length and the mask.
 pub fn delegate(
     spaces: &mut impl Spaces,
@@ -201,7 +207,8 @@ pub fn delegate(
             out.skipped += count_used(&src, mem, first, end);
             continue;
         }
-        dst.reserve(mem, frames, d_first, d_end)?;
+        dst.reserve(mem, frames, d_first, d_end)
+            .inspect_err(|_| dst.trim(mem, frames, d_first, d_end))?;
         let part_order = cap.order.min(order as u8);
         let mut at = first;
         while let Some((s, s_addr)) = src.next_used_in(mem, at, end) {
@@ -217,9 +224,10 @@ pub fn delegate(
             let dst_ref = SlotRef::new(dst_space, d as u32);
             let older = mem.read_u64(s_addr + W_CHILD);
             mem.write_u64(d_addr + W_CAP, new.encode());
-            mem.write_u64(d_addr + W_PARENT, SlotRef::encode(Some(src_ref)));
+            write_parent(mem, d_addr, Some(src_ref));
             mem.write_u64(d_addr + W_CHILD, 0);
             mem.write_u64(d_addr + W_SIBLING, older);
+            occupy(mem, d_addr);
             mem.write_u64(s_addr + W_CHILD, SlotRef::encode(Some(dst_ref)));
             spaces.added(cap.obj);
             spaces.changed(dst_space, d, Some(new));
@@ -250,8 +258,9 @@ pub fn delegate(
 /// few table walks; subtrees whose root has none of `perms` are skipped; unlinking a node
 /// slot that is deleted scans its parent's child list from the newest child up to it (the
 /// siblings delegated after it), while deleted descendants are unlinked in constant time.
-/// Absent frames are skipped whole. Nothing is allocated or freed (emptied frames stay
-/// until [`Table::free_all`]), so nothing can fail midway.
+/// Absent frames are skipped whole. Nothing is allocated, so nothing can fail midway; a
+/// leaf frame whose last slot is deleted goes back to `frames` at once, with the
+/// directories above it it leaves empty (in whichever space it lies).
 ///
 /// Errors, before anything is done: [`CapError::UnknownSpace`],
 /// [`CapError::IndexOutOfRange`], [`CapError::Misaligned`] (`base` not a multiple of
@@ -260,9 +269,11 @@ pub fn delegate(
 /// # Panics
 ///
 /// If the links are broken: a link into an unknown space or to an empty slot.
+#[allow(clippy::too_many_arguments)] // The spaces, the range and what to take.
 pub fn revoke(
     spaces: &mut impl Spaces,
     mem: &mut impl PhysMem,
+    frames: &mut impl FrameSource,
     space: u32,
     base: u64,
     order: u32,
@@ -275,6 +286,7 @@ pub fn revoke(
     let mut mdb = Mdb {
         spaces,
         mem,
+        frames,
         out: RevokeOutcome::default(),
     };
     let perms = perms & PERMS;
@@ -407,13 +419,14 @@ pub fn translate(
 }
 
 /// The state of one revoke.
-struct Mdb<'a, S, M> {
+struct Mdb<'a, S, M, F> {
     spaces: &'a mut S,
     mem: &'a mut M,
+    frames: &'a mut F,
     out: RevokeOutcome,
 }
 
-impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
+impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
     /// The physical address of a linked slot.
     fn addr(&self, r: SlotRef) -> u64 {
         let table = self
@@ -445,10 +458,16 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
         self.out.changed += 1;
     }
 
-    /// Clears the slot at `r`, already unlinked and without children.
+    /// Clears the slot at `r`, already unlinked and without children; a leaf left empty
+    /// goes (no slot in it is linked from anywhere, so nothing holds its address).
     fn clear(&mut self, r: SlotRef, addr: u64, cap: Cap) {
-        for word in [W_CAP, W_PARENT, W_CHILD, W_SIBLING] {
+        for word in [W_CAP, W_CHILD, W_SIBLING] {
             self.mem.write_u64(addr + word, 0);
+        }
+        write_parent(self.mem, addr, None);
+        if vacate(self.mem, addr) {
+            let table = table_of(self.spaces, r.space).expect("capspace: a slot of no space");
+            table.release(self.mem, self.frames, r.index as u64);
         }
         self.spaces.changed(r.space, r.index as u64, None);
         self.spaces.dropped(cap.obj);
