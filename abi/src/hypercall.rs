@@ -129,8 +129,9 @@ pub mod machine_ctrl {
     /// frames ([`STATS_POOL`], which count [`frames::KEPT`] too) plus every other use.
     pub const STATS_FRAMES: u64 = 2;
     /// ARG2 of [`FACET_STATS`]: kernel objects of the kind ARG3 names ([`objects`]):
-    /// OUT2 those alive, OUT3 the most alive at once since boot; BAD_PAR for another
-    /// kind.
+    /// OUT2 those alive; OUT3 for SCs the most alive at once since boot (their slot
+    /// frames stay with them, [`frames::SC_SLOTS`], as many as that many need), 0 for the
+    /// other kinds; BAD_PAR for another kind.
     pub const STATS_OBJECTS: u64 = 3;
     /// ARG2 of [`FACET_STATS`]: the frames of the PD whose capability is at selector
     /// ARG3 of the caller (BAD_CAP if there is none), in the part ARG4 names

@@ -219,7 +219,7 @@ impl Results for FrameStatsOut {
 pub struct ObjectStatsOut {
     /// Objects of the kind alive now.
     pub live: u64,
-    /// The most alive at once since boot.
+    /// For SCs, the most alive at once since boot; 0 for the other kinds.
     pub peak: u64,
 }
 

@@ -28,7 +28,7 @@ pub fn revoke(f: &mut CurrentFrame) -> HcResult {
         Some(pd) => object(pd, Kind::Pd, 0)?,
         None => pd::current(),
     };
-    let (mut spaces, mut mem, mut frames) = tools();
+    let (mut spaces, mut mem, _) = tools();
     let (space, bits) = match crd.kind() {
         CrdKind::Object => (Some(obj_space(target)), OBJECT_BITS),
         CrdKind::Pio => (Some(pio_space(target)), PORT_BITS),
@@ -46,7 +46,6 @@ pub fn revoke(f: &mut CurrentFrame) -> HcResult {
             let _ = capspace::revoke(
                 &mut spaces,
                 &mut mem,
-                &mut frames,
                 space,
                 base,
                 order,

@@ -161,26 +161,43 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     Ok(phys >> HANDLE_SHIFT)
 }
 
-/// Objects of each kind alive now, and the most alive at once (by kind tag).
+/// Objects of each kind alive now (by kind tag).
 static LIVE: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-static PEAK: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+/// The most Scs that were alive at once when one of them died: their count only falls
+/// at a death, so the most ever alive is the larger of this and the count now (Sc slot
+/// frames stay, and this bounds them; creation pays for one addition only).
+static SC_PEAK: AtomicU64 = AtomicU64::new(0);
 
 /// An object of `kind` was made.
-#[inline]
+#[inline(always)]
 fn born(kind: Kind) {
-    let n = LIVE[kind as usize].fetch_add(1, Ordering::Relaxed) + 1;
-    if n > PEAK[kind as usize].load(Ordering::Relaxed) {
-        PEAK[kind as usize].store(n, Ordering::Relaxed);
+    LIVE[kind as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// An object of `kind` was destroyed.
+#[inline(always)]
+fn died(kind: Kind) {
+    LIVE[kind as usize].fetch_sub(1, Ordering::Relaxed);
+}
+
+/// An Sc is about to die: the count of Scs is at a peak, perhaps.
+fn sc_dies() {
+    let live = LIVE[Kind::Sc as usize].load(Ordering::Relaxed);
+    // Under the kernel lock: no other CPU changes the figures meanwhile.
+    if live > SC_PEAK.load(Ordering::Relaxed) {
+        SC_PEAK.store(live, Ordering::Relaxed);
     }
 }
 
-/// Objects of `kind` alive now, and the most alive at once since boot.
+/// Objects of `kind` alive now, and for Scs the most alive at once since boot (0 for
+/// the other kinds).
 pub fn live(kind: Kind) -> (u64, u64) {
-    let i = kind as usize;
-    (
-        LIVE[i].load(Ordering::Relaxed),
-        PEAK[i].load(Ordering::Relaxed),
-    )
+    let live = LIVE[kind as usize].load(Ordering::Relaxed);
+    let peak = match kind {
+        Kind::Sc => SC_PEAK.load(Ordering::Relaxed).max(live),
+        _ => 0,
+    };
+    (live, peak)
 }
 
 /// The kind of the object behind a handle taken from a capability.
@@ -348,24 +365,31 @@ fn reap_all() {
         };
         let hd = header(h);
         hd.queued = false;
-        if hd.caps == 0 && kind_of(h) == Some(Kind::Ec) {
-            // Its last capability went: the UTCB (or virtual-APIC page) leaves user space
-            // now, as in the reference, though the Ec may live on (a portal, a caller).
-            ec::Ec::release_user_page(h);
+        let kind = Kind::from_tag(hd.kind);
+        if hd.caps == 0 {
+            match kind {
+                // Its last capability went: the UTCB (or virtual-APIC page) leaves user
+                // space now, as in the reference, though the Ec may live on (a portal, a
+                // caller).
+                Some(Kind::Ec) => ec::Ec::release_user_page(h),
+                _ => {}
+            }
         }
         if header(h).refs != 0 {
             // Referred to again since (a running Ec that called on): alive.
             continue;
         }
-        if kind_of(h) == Some(Kind::Ec) && running_anywhere(h) {
+        if kind == Some(Kind::Ec) && running_anywhere(h) {
             // Destroyed once it leaves its CPU (`left_cpu`).
             continue;
         }
-        let kind = kind_of(h);
         match kind {
             Some(Kind::Pd) => pd::Pd::destroy(h),
             Some(Kind::Ec) => ec::Ec::destroy(h),
-            Some(Kind::Sc) => sc::Sc::destroy(h),
+            Some(Kind::Sc) => {
+                sc_dies();
+                sc::Sc::destroy(h)
+            }
             Some(Kind::Pt) => pt::Pt::destroy(h),
             Some(Kind::Sm) => sm::Sm::destroy(h),
             None => {}
@@ -380,7 +404,7 @@ fn reap_all() {
             None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
         }
         if let Some(k) = kind {
-            LIVE[k as usize].fetch_sub(1, Ordering::Relaxed);
+            died(k);
         }
     }
 }

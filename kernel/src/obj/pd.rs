@@ -272,6 +272,19 @@ impl Pd {
     }
 }
 
+impl Pd {
+    /// The Pd loses every object and port capability it holds, and everything delegated
+    /// from them: what its last capability's going does, as in the reference (whose Pd
+    /// revokes its spaces when its creation capability goes), even while its Ecs live
+    /// on. Its memory stays until it is destroyed.
+    pub fn release_spaces(h: Handle) {
+        let (mut spaces, mut mem, _) = tools();
+        for (space, bits) in [(obj_space(h), OBJECT_BITS), (pio_space(h), PORT_BITS)] {
+            let _ = capspace::revoke(&mut spaces, &mut mem, space, 0, bits, PERMS, true);
+        }
+    }
+}
+
 impl Object for Pd {
     const KIND: Kind = Kind::Pd;
 }
@@ -290,15 +303,12 @@ impl Destroy for Pd {
         if let Some(pcid) = with::<Pd, _>(h, |p| p.pcid).filter(|&t| t != 0) {
             PCIDS.lock().free(pcid as u32);
         }
-        let (mut spaces, mut mem, mut fs) = tools();
-        // Take back everything this Pd holds, and everything delegated from it.
-        for (table, space, bits) in [
-            (obj, obj_space(h), OBJECT_BITS),
-            (pio, pio_space(h), PORT_BITS),
-        ] {
-            let _ = capspace::revoke(&mut spaces, &mut mem, &mut fs, space, 0, bits, PERMS, true);
-            table.free_all(&mem, free_cap_table);
-        }
+        // Take back everything this Pd holds, and everything delegated from it (already
+        // done when its last capability went, unless it never had one).
+        Pd::release_spaces(h);
+        let mut mem = kspace::phys();
+        obj.free_all(&mem, free_cap_table);
+        pio.free_all(&mem, free_cap_table);
         frames::free(bitmap, 1, Use::PdOther);
         let free_host = |f| frames::free(f, 0, Use::HostTables);
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, free_host, true);

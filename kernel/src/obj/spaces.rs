@@ -8,12 +8,13 @@
 //! never a handle (no object lies in the first page).
 
 use facet_kcore::capspace::{Cap, Spaces, Table};
+use facet_kcore::phys::FrameSource;
 
 use super::pd::Pd;
 use super::{cap_added, cap_dropped, with, Handle};
 use crate::arch::ports;
 use crate::mem::direct_map::virt;
-use crate::mem::frames::PoolFrames;
+use crate::mem::frames::CapFrames;
 use crate::mem::kspace;
 
 /// The object value of every port capability.
@@ -69,6 +70,10 @@ impl Spaces for KernelSpaces {
             cap_dropped(obj);
         }
     }
+
+    fn free_frame(&mut self, frame: u64) {
+        CapFrames.free(frame);
+    }
 }
 
 /// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or
@@ -86,10 +91,6 @@ fn ports_changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize
 }
 
 /// Everything the capability-space operations need, bundled.
-pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, PoolFrames) {
-    (
-        KernelSpaces,
-        kspace::phys(),
-        PoolFrames::new(crate::mem::usage::Use::CapTables),
-    )
+pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, CapFrames) {
+    (KernelSpaces, kspace::phys(), CapFrames)
 }

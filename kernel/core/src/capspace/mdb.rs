@@ -1,6 +1,6 @@
 //! The mapping database: creating, delegating and revoking capabilities across spaces.
 
-use super::table::{occupy, read_slot, vacate, write_parent};
+use super::table::{clear_slot, occupy, read_slot, write_parent};
 use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, SPACE_LIMIT, W_CAP, W_CHILD, W_SIBLING};
 use crate::phys::{FrameSource, PhysMem};
 
@@ -14,6 +14,8 @@ use crate::phys::{FrameSource, PhysMem};
 pub trait Spaces {
     /// The table of the space with this id (`None` if the id is unknown). Never asked
     /// for id 0. While any link points into a space, its id must keep resolving to it.
+    /// Space ids are below [`SPACE_LIMIT`](super::SPACE_LIMIT), so that links can name
+    /// them.
     fn table(&self, space: u32) -> Option<Table>;
     /// Called for every slot whose capability changes: set, reduced or removed. `cap` is
     /// the new value (`None`: removed). For the I/O bitmap, TLB-like caches and the like.
@@ -25,6 +27,23 @@ pub trait Spaces {
     /// slot. When calls to `dropped` have caught up with calls to `added`, no capability
     /// to `obj` is left.
     fn dropped(&mut self, obj: u64);
+    /// Takes back a frame of a table that [`revoke`] emptied (the frame source that gave
+    /// it out is the caller's).
+    fn free_frame(&mut self, frame: u64);
+}
+
+/// The frame source [`revoke`] hands emptied frames to: the spaces' own.
+struct Freeing<'a, S>(&'a mut S);
+
+impl<S: Spaces> FrameSource for Freeing<'_, S> {
+    fn alloc_zeroed(&mut self) -> Option<u64> {
+        // A revoke allocates nothing.
+        None
+    }
+
+    fn free(&mut self, frame: u64) {
+        self.0.free_frame(frame);
+    }
 }
 
 /// What [`delegate`] did.
@@ -49,7 +68,9 @@ pub struct RevokeOutcome {
 
 /// The table of space `space`.
 fn table_of(spaces: &impl Spaces, space: u32) -> Result<Table, CapError> {
-    if space == 0 || space >= SPACE_LIMIT {
+    // Links hold 26-bit space ids: the caller's ids are below the limit.
+    debug_assert!(space < SPACE_LIMIT);
+    if space == 0 {
         return Err(CapError::UnknownSpace);
     }
     spaces.table(space).ok_or(CapError::UnknownSpace)
@@ -259,8 +280,8 @@ pub fn delegate(
 /// slot that is deleted scans its parent's child list from the newest child up to it (the
 /// siblings delegated after it), while deleted descendants are unlinked in constant time.
 /// Absent frames are skipped whole. Nothing is allocated, so nothing can fail midway; a
-/// leaf frame whose last slot is deleted goes back to `frames` at once, with the
-/// directories above it it leaves empty (in whichever space it lies).
+/// leaf frame whose last slot is deleted goes back at once ([`Spaces::free_frame`]), with
+/// the directories above it it leaves empty (in whichever space it lies).
 ///
 /// Errors, before anything is done: [`CapError::UnknownSpace`],
 /// [`CapError::IndexOutOfRange`], [`CapError::Misaligned`] (`base` not a multiple of
@@ -269,11 +290,9 @@ pub fn delegate(
 /// # Panics
 ///
 /// If the links are broken: a link into an unknown space or to an empty slot.
-#[allow(clippy::too_many_arguments)] // The spaces, the range and what to take.
 pub fn revoke(
     spaces: &mut impl Spaces,
     mem: &mut impl PhysMem,
-    frames: &mut impl FrameSource,
     space: u32,
     base: u64,
     order: u32,
@@ -286,7 +305,6 @@ pub fn revoke(
     let mut mdb = Mdb {
         spaces,
         mem,
-        frames,
         out: RevokeOutcome::default(),
     };
     let perms = perms & PERMS;
@@ -419,14 +437,13 @@ pub fn translate(
 }
 
 /// The state of one revoke.
-struct Mdb<'a, S, M, F> {
+struct Mdb<'a, S, M> {
     spaces: &'a mut S,
     mem: &'a mut M,
-    frames: &'a mut F,
     out: RevokeOutcome,
 }
 
-impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
+impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
     /// The physical address of a linked slot.
     fn addr(&self, r: SlotRef) -> u64 {
         let table = self
@@ -461,13 +478,9 @@ impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
     /// Clears the slot at `r`, already unlinked and without children; a leaf left empty
     /// goes (no slot in it is linked from anywhere, so nothing holds its address).
     fn clear(&mut self, r: SlotRef, addr: u64, cap: Cap) {
-        for word in [W_CAP, W_CHILD, W_SIBLING] {
-            self.mem.write_u64(addr + word, 0);
-        }
-        write_parent(self.mem, addr, None);
-        if vacate(self.mem, addr) {
+        if clear_slot(self.mem, addr) {
             let table = table_of(self.spaces, r.space).expect("capspace: a slot of no space");
-            table.release(self.mem, self.frames, r.index as u64);
+            table.release(self.mem, &mut Freeing(self.spaces), r.index as u64);
         }
         self.spaces.changed(r.space, r.index as u64, None);
         self.spaces.dropped(cap.obj);
@@ -499,7 +512,8 @@ impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
             if let Some(parent) = slot.parent {
                 self.unlink_by_scan(r, parent, slot.next_sibling);
             }
-            self.delete_subtree(r);
+            // Unlinking changed other slots only: `slot` is still what `r` holds.
+            self.delete_subtree(r, addr, cap, slot.first_child);
             return;
         }
         self.reduce(r, addr, cap, left);
@@ -536,7 +550,7 @@ impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
                     self.write_link(p_addr, W_CHILD, n_slot.next_sibling);
                 }
             }
-            self.delete_subtree(node);
+            self.delete_subtree(node, n_addr, n_cap, n_slot.first_child);
             next = match n_slot.next_sibling {
                 // `prev` now precedes the sibling.
                 Some(sibling) => Some(sibling),
@@ -589,14 +603,27 @@ impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
         }
     }
 
-    /// Deletes `top`, already unlinked from its parent, and everything below it: always
-    /// the first leaf below the current node, so each unlink is from the head of a list.
-    fn delete_subtree(&mut self, top: SlotRef) {
+    /// Deletes `top` (at `top_addr`, holding `top_cap` and with `top_child` as its first
+    /// child), already unlinked from its parent, and everything below it: always the
+    /// first leaf below the current node, so each unlink is from the head of a list.
+    fn delete_subtree(
+        &mut self,
+        top: SlotRef,
+        top_addr: u64,
+        top_cap: Cap,
+        top_child: Option<SlotRef>,
+    ) {
+        if top_child.is_none() {
+            // Nothing below it (a capability not delegated on, the common case).
+            self.clear(top, top_addr, top_cap);
+            return;
+        }
         let mut node = top;
+        let (mut addr, mut slot, mut cap) = self.load(node);
         loop {
-            let (addr, slot, cap) = self.load(node);
             if let Some(child) = slot.first_child {
                 node = child;
+                (addr, slot, cap) = self.load(node);
                 continue;
             }
             self.clear(node, addr, cap);
@@ -607,6 +634,9 @@ impl<S: Spaces, M: PhysMem, F: FrameSource> Mdb<'_, S, M, F> {
             let p_addr = self.addr(parent);
             self.write_link(p_addr, W_CHILD, slot.next_sibling);
             node = parent;
+            addr = p_addr;
+            slot = read_slot(self.mem, addr);
+            cap = slot.cap.expect("capspace: link to an empty slot");
         }
     }
 }

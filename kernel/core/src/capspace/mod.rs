@@ -95,8 +95,10 @@ pub struct Cap {
 
 /// A link field's bits (space id or index).
 const FIELD: u64 = (1 << MAX_BITS) - 1;
+/// Where a link starts in its word.
+const LINK_SHIFT: u32 = 12;
 /// The bits of a link word that hold the link.
-const LINK_MASK: u64 = (1 << (2 * MAX_BITS)) - 1;
+const LINK_MASK: u64 = !((1 << LINK_SHIFT) - 1);
 
 const KIND_SHIFT: u32 = 5;
 const ORDER_SHIFT: u32 = 8;
@@ -162,10 +164,10 @@ impl Cap {
 
 /// The name of a slot in some space: the caller's non-zero space id and the index.
 ///
-/// Stored as `space << 26 | index` in bits 51:0 of a link word; the word 0 means "no
-/// link", which is why space ids must not be 0. Bits 63:52 of a link word are never part
-/// of a link: in the first slot of every leaf frame those of the parent word count the
-/// frame's used slots (`table.rs`).
+/// Stored as `space << 38 | index << 12`, in bits 63:12 of a link word; space id 0 means
+/// "no link", which is why space ids must not be 0. Bits 11:0 of a link word are never
+/// part of a link: in the first slot of every leaf frame those of the parent word count
+/// the frame's used slots (`table.rs`), where one instruction adds or takes one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlotRef {
     /// The space id, as [`Spaces::table`] knows it; never 0, below [`SPACE_LIMIT`].
@@ -184,20 +186,25 @@ impl SlotRef {
     /// bits: encode only valid links).
     pub const fn encode(link: Option<SlotRef>) -> u64 {
         match link {
-            Some(r) => ((r.space as u64 & FIELD) << MAX_BITS) | (r.index as u64 & FIELD),
+            Some(r) => {
+                ((r.space as u64 & FIELD) << (MAX_BITS + LINK_SHIFT))
+                    | ((r.index as u64 & FIELD) << LINK_SHIFT)
+            }
             None => 0,
         }
     }
 
-    /// The link in a stored word, whose bits 63:52 are ignored; `None` for 0.
+    /// The link in a stored word, whose bits 11:0 are ignored; `None` for no link (space
+    /// id 0, which no link has).
+    #[inline(always)]
     pub const fn decode(word: u64) -> Option<SlotRef> {
-        let word = word & LINK_MASK;
-        if word == 0 {
+        let space = (word >> (MAX_BITS + LINK_SHIFT)) as u32;
+        if space == 0 {
             return None;
         }
         Some(SlotRef {
-            space: (word >> MAX_BITS) as u32,
-            index: (word & FIELD) as u32,
+            space,
+            index: (word >> LINK_SHIFT) as u32 & FIELD as u32,
         })
     }
 }
@@ -243,12 +250,13 @@ impl Slot {
     }
 
     /// Whether every field fits its encoding (see [`Cap::is_valid`]; links need a
-    /// non-zero space id below [`SPACE_LIMIT`] and an index below `1 << MAX_BITS`).
+    /// non-zero space id below [`SPACE_LIMIT`] and an index below `1 << MAX_BITS`) and
+    /// links come with a capability: a slot is used exactly when it holds one.
     pub const fn is_valid(&self) -> bool {
-        if let Some(cap) = self.cap {
-            if !cap.is_valid() {
-                return false;
-            }
+        match self.cap {
+            Some(cap) if !cap.is_valid() => return false,
+            None if !self.is_empty() => return false,
+            _ => {}
         }
         link_ok(self.parent) && link_ok(self.first_child) && link_ok(self.next_sibling)
     }

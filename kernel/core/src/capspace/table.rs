@@ -6,7 +6,7 @@
 //! directory, two directories, leaf), a port space (16 bits) two, a table of at most 7
 //! bits one (the root is the leaf).
 //!
-//! Frames go as their last entry does. Each leaf counts its used slots in bits 63:52 of
+//! Frames go as their last entry does. Each leaf counts its used slots in bits 11:0 of
 //! its first slot's parent word, which links never use ([`super::SlotRef`]), so that the
 //! count lives in the frame it counts and costs no walk; a leaf whose count drops to 0 is
 //! unlinked and handed back ([`Table::release`]), and so is every directory above it that
@@ -28,8 +28,8 @@ const DIR_BITS: u32 = 9;
 const OBJECT_LEVELS: u32 = 1 + (super::OBJECT_BITS - LEAF_BITS).div_ceil(DIR_BITS);
 /// Bytes in a frame.
 const FRAME: u64 = 4096;
-/// One used slot in a leaf's count (bits 63:52 of its first slot's parent word).
-const ONE_USED: u64 = 1 << 52;
+/// The bits of a leaf's count (bits 11:0 of its first slot's parent word).
+const COUNT: u64 = !LINK_MASK;
 
 /// One capability space: the root frame and the number of index bits.
 ///
@@ -123,19 +123,19 @@ impl Table {
                 .inspect_err(|_| self.trim(mem, frames, index, index + 1))?
         };
         let was_used = used(mem, addr);
-        let words = slot.encode();
-        for (i, word) in words.into_iter().enumerate() {
-            let at = addr + i as u64 * 8;
-            if at - addr == W_PARENT {
-                write_parent(mem, addr, slot.parent);
-            } else {
-                mem.write_u64(at, word);
+        if slot.is_empty() {
+            if was_used && clear_slot(mem, addr) {
+                self.release(mem, frames, index);
             }
+            return Ok(());
         }
-        match (was_used, slot.is_empty()) {
-            (false, false) => occupy(mem, addr),
-            (true, true) if vacate(mem, addr) => self.release(mem, frames, index),
-            _ => {}
+        let words = slot.encode();
+        mem.write_u64(addr + W_CAP, words[0]);
+        write_parent(mem, addr, slot.parent);
+        mem.write_u64(addr + W_CHILD, words[2]);
+        mem.write_u64(addr + W_SIBLING, words[3]);
+        if !was_used {
+            occupy(mem, addr);
         }
         Ok(())
     }
@@ -155,8 +155,8 @@ impl Table {
         1 + count_below(mem, self.root, self.levels() - 1)
     }
 
-    /// Calls `f` with the index and contents of every slot that is not entirely empty
-    /// (in a consistent MDB: every slot holding a capability), in increasing index order,
+    /// Calls `f` with the index and contents of every used slot (holding a capability), in
+    /// increasing index order,
     /// skipping absent frames.
     pub fn for_each_used(&self, mem: &impl PhysMem, mut f: impl FnMut(u64, Slot)) {
         self.scan(mem, 0, self.len(), &mut |index, addr| {
@@ -165,20 +165,27 @@ impl Table {
         });
     }
 
-    /// The lowest index at or above `from` whose slot is not entirely empty.
+    /// The lowest index at or above `from` whose slot is used.
     pub fn next_used(&self, mem: &impl PhysMem, from: u64) -> Option<u64> {
         self.next_used_in(mem, from, self.len())
             .map(|(index, _)| index)
     }
 
-    /// The lowest index in `[from, to)` whose slot is not entirely empty, with the slot's
+    /// The lowest index in `[from, to)` whose slot is used, with the slot's
     /// physical address. `to` must not exceed `len()`.
+    ///
+    /// Inlined for the cases every single-capability operation meets (an empty range,
+    /// one slot); longer ranges are scanned out of line.
+    #[inline(always)]
     pub(super) fn next_used_in(
         &self,
         mem: &impl PhysMem,
         from: u64,
         to: u64,
     ) -> Option<(u64, u64)> {
+        if from >= to {
+            return None;
+        }
         if to == from + 1 {
             // One slot (revoking a single capability, the common case): straight there.
             return self
@@ -186,6 +193,12 @@ impl Table {
                 .filter(|&addr| used(mem, addr))
                 .map(|addr| (from, addr));
         }
+        self.first_used_in(mem, from, to)
+    }
+
+    /// [`Table::next_used_in`] for a range of more than one slot.
+    #[inline(never)]
+    fn first_used_in(&self, mem: &impl PhysMem, from: u64, to: u64) -> Option<(u64, u64)> {
         let mut found = None;
         self.scan(mem, from, to, &mut |index, addr| {
             found = Some((index, addr));
@@ -285,7 +298,7 @@ impl Table {
                 return;
             }
         }
-        debug_assert_eq!(mem.read_u64(frame + W_PARENT) & !LINK_MASK, 0);
+        debug_assert_eq!(mem.read_u64(frame + W_PARENT) & COUNT, 0);
         for level in 1..self.levels() {
             // `frame` (the level below) is empty: unlink it and hand it back.
             let at = entry[level as usize];
@@ -353,7 +366,7 @@ impl Table {
         }
     }
 
-    /// Calls `f(index, slot address)` for each not entirely empty slot in `[from, to)` in
+    /// Calls `f(index, slot address)` for each used slot in `[from, to)` in
     /// index order until it returns false. `to <= len()`.
     fn scan(&self, mem: &impl PhysMem, from: u64, to: u64, f: &mut impl FnMut(u64, u64) -> bool) {
         if from < to {
@@ -386,13 +399,11 @@ pub(super) fn read_slot(mem: &impl PhysMem, addr: u64) -> Slot {
     ])
 }
 
-/// Whether the slot at `addr` holds anything (a leaf's count, in its first slot, is not
-/// part of the slot).
+/// Whether the slot at `addr` is used: holds a capability (links come only with one,
+/// [`Slot::is_valid`]).
+#[inline(always)]
 pub(super) fn used(mem: &impl PhysMem, addr: u64) -> bool {
     mem.read_u64(addr + W_CAP) != 0
-        || mem.read_u64(addr + W_PARENT) & LINK_MASK != 0
-        || mem.read_u64(addr + W_CHILD) != 0
-        || mem.read_u64(addr + W_SIBLING) != 0
 }
 
 /// The word that holds the count of the leaf the slot at `addr` lies in.
@@ -403,7 +414,7 @@ fn count_word(addr: u64) -> u64 {
 
 /// The number of used slots of the leaf the slot at `addr` lies in.
 pub(super) fn leaf_count(mem: &impl PhysMem, addr: u64) -> u64 {
-    mem.read_u64(count_word(addr)) >> 52
+    mem.read_u64(count_word(addr)) & COUNT
 }
 
 /// The slot at `addr` became used: its leaf counts one more.
@@ -411,17 +422,26 @@ pub(super) fn leaf_count(mem: &impl PhysMem, addr: u64) -> u64 {
 pub(super) fn occupy(mem: &mut impl PhysMem, addr: u64) {
     let w = count_word(addr);
     let v = mem.read_u64(w);
-    mem.write_u64(w, v.wrapping_add(ONE_USED));
+    mem.write_u64(w, v.wrapping_add(1));
 }
 
-/// The slot at `addr` became empty: its leaf counts one less. Whether the leaf holds
-/// nothing now (for [`Table::release`]).
+/// Empties the used slot at `addr`: its words are cleared and its leaf counts one less.
+/// Whether the leaf holds nothing now (for [`Table::release`]).
 #[inline(always)]
-pub(super) fn vacate(mem: &mut impl PhysMem, addr: u64) -> bool {
+pub(super) fn clear_slot(mem: &mut impl PhysMem, addr: u64) -> bool {
+    mem.write_u64(addr + W_CAP, 0);
+    mem.write_u64(addr + W_CHILD, 0);
+    mem.write_u64(addr + W_SIBLING, 0);
     let w = count_word(addr);
-    let v = mem.read_u64(w).wrapping_sub(ONE_USED);
+    let v = if w == addr + W_PARENT {
+        // The first slot: its parent link goes with the count's decrement.
+        (mem.read_u64(w) & COUNT).wrapping_sub(1)
+    } else {
+        mem.write_u64(addr + W_PARENT, 0);
+        mem.read_u64(w).wrapping_sub(1)
+    };
     mem.write_u64(w, v);
-    v & !LINK_MASK == 0
+    v & COUNT == 0
 }
 
 /// Writes the parent link of the slot at `addr`, keeping the bits that are not part of
@@ -429,7 +449,7 @@ pub(super) fn vacate(mem: &mut impl PhysMem, addr: u64) -> bool {
 #[inline(always)]
 pub(super) fn write_parent(mem: &mut impl PhysMem, addr: u64, link: Option<SlotRef>) {
     let old = mem.read_u64(addr + W_PARENT);
-    mem.write_u64(addr + W_PARENT, (old & !LINK_MASK) | SlotRef::encode(link));
+    mem.write_u64(addr + W_PARENT, (old & COUNT) | SlotRef::encode(link));
 }
 
 /// [`Table::scan`] below the `level` frame at `frame`, whose first index is `base`, where

@@ -202,9 +202,9 @@ fn delegate_reduces_perms_by_mask() {
     let t = sim.world.tables[&B];
     let addr = t.slot_addr(&sim.mem, 7).unwrap();
     assert_eq!(sim.mem.word(addr), 0x20 << 14 | 3 << 5 | 0b01010);
-    assert_eq!(sim.mem.word(addr + 8), 1 << 26 | 1);
+    assert_eq!(sim.mem.word(addr + 8), 1 << 38 | 1 << 12);
     let parent = sim.world.tables[&A].slot_addr(&sim.mem, 1).unwrap();
-    assert_eq!(sim.mem.word(parent + 16), 3 << 26 | 7); // newest child: C:7
+    assert_eq!(sim.mem.word(parent + 16), 3 << 38 | 7 << 12); // newest child: C:7
     assert_eq!(sim.check(), 3);
 }
 

@@ -103,6 +103,8 @@ struct World {
     added: BTreeMap<u64, u64>,
     dropped: BTreeMap<u64, u64>,
     drop_log: Vec<u64>,
+    /// Frames a revoke gave back, for the frame source.
+    freed: Vec<u64>,
 }
 
 impl Spaces for World {
@@ -123,6 +125,9 @@ impl Spaces for World {
     fn dropped(&mut self, obj: u64) {
         *self.dropped.entry(obj).or_default() += 1;
         self.drop_log.push(obj);
+    }
+    fn free_frame(&mut self, frame: u64) {
+        self.freed.push(frame);
     }
 }
 
@@ -210,16 +215,20 @@ impl Sim {
         perms: u8,
         include_self: bool,
     ) -> Result<RevokeOutcome, CapError> {
-        revoke(
+        let r = revoke(
             &mut self.world,
             &mut self.mem,
-            &mut self.frames,
             space,
             base,
             order,
             perms,
             include_self,
-        )
+        );
+        // What the revoke gave back goes to the frame source.
+        for f in core::mem::take(&mut self.world.freed) {
+            self.frames.free(f);
+        }
+        r
     }
     fn slot(&self, space: u32, index: u64) -> Slot {
         self.world.tables[&space].get(&self.mem, index)

@@ -42,22 +42,32 @@ fn encodings_are_the_documented_words() {
     assert!(!cap(1, 1, 1).with_order(MAX_BITS as u8 + 1).is_valid());
     assert!(cap(1, 0, 0).is_valid());
 
-    // Space ids and indices take 26 bits each, in bits 51:0.
-    assert_eq!(SlotRef::encode(Some(r(3, 0x1ff_ffff))), 0xdff_ffff);
+    // Space ids and indices take 26 bits each, in bits 63:12.
+    assert_eq!(SlotRef::encode(Some(r(3, 0x1ff_ffff))), 0xdf_ffff_f000);
     let top = r(SPACE_LIMIT - 1, (1 << MAX_BITS) - 1);
-    assert_eq!(SlotRef::encode(Some(top)), 0xf_ffff_ffff_ffff);
+    assert_eq!(SlotRef::encode(Some(top)), 0xffff_ffff_ffff_f000);
     assert_eq!(SlotRef::encode(None), 0);
-    assert_eq!(SlotRef::decode(0xdff_ffff), Some(r(3, 0x1ff_ffff)));
+    assert_eq!(SlotRef::decode(0xdf_ffff_f000), Some(r(3, 0x1ff_ffff)));
     assert_eq!(SlotRef::decode(0), None);
-    // Index 0 of space 1 is still a link; bits 63:52 (a leaf's count) are not part of it.
-    assert_eq!(SlotRef::decode(1 << 26), Some(r(1, 0)));
-    assert_eq!(SlotRef::decode(0xfff0_0000_0400_0005), Some(r(1, 5)));
-    assert_eq!(SlotRef::decode(0xfff0_0000_0000_0000), None);
+    // Index 0 of space 1 is still a link; bits 11:0 (a leaf's count) are not part of it.
+    assert_eq!(SlotRef::decode(1 << 38), Some(r(1, 0)));
+    assert_eq!(SlotRef::decode(0x40_0000_5fff), Some(r(1, 5)));
+    assert_eq!(SlotRef::decode(0xfff), None);
 
-    let s = slot_with(0x99, 1, 3, [0x400_0005, 0x800_0000, 0x1c00_0010]);
+    let s = slot_with(
+        0x99,
+        1,
+        3,
+        [0x40_0000_5000, 0x80_0000_0000, 0x1c0_0001_0000],
+    );
     assert_eq!(
         s.encode(),
-        [0x99 << 14 | 1 << 5 | 3, 0x400_0005, 0x800_0000, 0x1c00_0010]
+        [
+            0x99 << 14 | 1 << 5 | 3,
+            0x40_0000_5000,
+            0x80_0000_0000,
+            0x1c0_0001_0000
+        ]
     );
     assert_eq!(s.parent, Some(r(1, 5)));
     assert_eq!(s.next_sibling, Some(r(7, 0x10)));
@@ -128,7 +138,7 @@ fn object_round_trip_allocates_on_demand() {
             0x100 + n,
             1 + n as u8,
             1 << n,
-            [(n + 1) << 32 | 7, 0, (9 << 32) | n],
+            [(n + 1) << 38 | 7 << 12, 0, (9 << 38) | n << 12],
         );
         set(&mut sim, t, index, s).unwrap();
         assert_eq!(sim.frames.handed.len(), frames, "after index {index}");
@@ -151,8 +161,8 @@ fn object_round_trip_allocates_on_demand() {
     let leaf1 = sim.mem.word(dir + 8);
     assert_eq!(leaf1, POOL + 4 * FRAME);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32), 0x101 << 14 | 2 << 5 | 2);
-    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 32 | 7);
-    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 32 | 1);
+    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 38 | 7 << 12);
+    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 38 | 1 << 12);
     assert_eq!(sim.mem.word(leaf1), 0x102 << 14 | 3 << 5 | 4);
     // The top index: root entry 1, directory entries 511, slot 127.
     let top_upper = sim.mem.word(t.root + 8);
@@ -223,13 +233,14 @@ fn storing_empty_allocates_nothing_and_clears() {
     set(&mut sim, t, 9, Slot::EMPTY).unwrap();
     assert_eq!(t.get(&sim.mem, 9), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 0), None);
-    // A slot with links but no capability still counts as used.
+    // Links come only with a capability.
     let links_only = Slot {
         parent: Some(r(1, 1)),
         ..Slot::EMPTY
     };
-    set(&mut sim, t, 10, links_only).unwrap();
-    assert_eq!(t.next_used(&sim.mem, 0), Some(10));
+    assert!(!links_only.is_valid());
+    assert_eq!(set(&mut sim, t, 10, links_only), Err(CapError::Malformed));
+    assert_eq!(t.next_used(&sim.mem, 0), None);
 }
 
 #[test]
@@ -269,17 +280,17 @@ fn a_leaf_counts_its_used_slots_in_its_first_parent_word() {
         set(&mut sim, t, i, s).unwrap();
     }
     let leaf = t.slot_addr(&sim.mem, 128).unwrap();
-    assert_eq!(sim.mem.word(leaf + 8), 3 << 52);
+    assert_eq!(sim.mem.word(leaf + 8), 3);
     // The first slot's own parent link sits beside the count.
     let child = Slot {
         parent: Some(r(2, 9)),
         ..s
     };
     set(&mut sim, t, 128, child).unwrap();
-    assert_eq!(sim.mem.word(leaf + 8), 4 << 52 | 2 << 26 | 9);
+    assert_eq!(sim.mem.word(leaf + 8), 2 << 38 | 9 << 12 | 4);
     assert_eq!(t.get(&sim.mem, 128), child);
     set(&mut sim, t, 128, Slot::EMPTY).unwrap();
-    assert_eq!(sim.mem.word(leaf + 8), 3 << 52);
+    assert_eq!(sim.mem.word(leaf + 8), 3);
     assert_eq!(t.get(&sim.mem, 128), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 128), Some(130));
     for i in [130, 131, 255] {
