@@ -104,9 +104,9 @@ pub mod ec_ctrl {
 
 /// `machine_ctrl` sub-operations (ARG1 bits 5:4; pass-through PDs only).
 pub mod machine_ctrl {
-    /// Enter an ACPI sleep state (the reference's; not built in Facet).
+    /// Enter an ACPI sleep state (the reference's).
     pub const SUSPEND: u64 = 0;
-    /// Load a microcode update (the reference's; not built in Facet).
+    /// Load a microcode update (the reference's).
     pub const UPDATE_MICROCODE: u64 = 1;
     /// Not defined: BAD_PAR, as in the reference.
     pub const RESERVED: u64 = 2;
@@ -177,8 +177,11 @@ pub mod machine_ctrl {
         /// The IOMMU's root, context and interrupt-remapping tables, its device map and
         /// the kernel's own DMA domain.
         pub const IOMMU: u64 = 14;
+        /// The machine's own state: the microcode update in force, kept for a resume from
+        /// S3, and each CPU's FPU save area while a suspend is under way.
+        pub const MACHINE: u64 = 15;
         /// The number of uses.
-        pub const COUNT: u64 = 15;
+        pub const COUNT: u64 = 16;
     }
 
     /// ARG3 of [`STATS_OBJECTS`]: the kinds of kernel objects.

@@ -12,8 +12,8 @@ pub const MEM_ALL: u8 = MEM_R | MEM_W | MEM_X;
 /// Port I/O: access.
 pub const PIO_A: u8 = 1 << 0;
 /// Port I/O: the rights of the kernel's ports. A port capability taken from the kernel
-/// keeps the rights asked for within these three bits (as the reference's do), and any
-/// right it has opens the port.
+/// keeps the rights asked for within these three bits (as the reference's do); only
+/// [`PIO_A`] opens the port.
 pub const PIO_KERNEL: u8 = 0b111;
 
 /// PD: create PDs (bit 0), ECs (1), SCs (2), portals (3), semaphores (4).

@@ -49,6 +49,7 @@ macro_rules! fatal {
 /// physical address of the boot information.
 #[no_mangle]
 pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
+    let entered = cpu::tsc();
     let early = DirectMap {
         limit: BOOT_MAPPED_LIMIT,
     };
@@ -60,9 +61,11 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     };
     let opts = Options::parse(cmdline);
     // Without valid boot information the command line is unknown: use every console.
+    // Firmware that booted through UEFI need not have a VGA text screen at 0xb8000.
+    let efi = parsed.as_ref().is_ok_and(|i| i.efi);
     console::init(
         opts.serial || parsed.is_err(),
-        !opts.novga || parsed.is_err(),
+        (!opts.novga && !efi) || parsed.is_err(),
     );
     println!("\nFacet {} microhypervisor (interface API 4.3)", VERSION);
     let info = match parsed {
@@ -75,8 +78,15 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     );
     println!(
         "options: serial={} vga={} iommu={} pcid={} vpid={}",
-        opts.serial, !opts.novga, opts.iommu, !opts.nopcid, !opts.novpid
+        opts.serial,
+        !opts.novga && !info.efi,
+        opts.iommu,
+        !opts.nopcid,
+        !opts.novpid
     );
+    if info.efi {
+        println!("boot: through UEFI firmware (no VGA text screen, no BIOS areas)");
+    }
 
     let features = Features::detect();
     if !features.xsave || !features.fsgsbase {
@@ -144,14 +154,33 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     // mapping only this CPU knows) and before the roottask's HIP is built.
     iommu::init(opts.iommu);
     let mut ids = [0u32; 64];
-    let n = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
+    let (n, dropped) = acpi::cpu_apic_ids(&mut ids).unwrap_or_else(|| {
         for (i, id) in ids.iter_mut().enumerate().take(16) {
             *id = i as u32;
         }
-        16
+        (16, 0)
     });
-    let aps = smp::start(&ids[..n], &features, !opts.nopcid, ap_entry);
-    println!("smp: {} CPU(s) online", aps + 1);
+    if dropped > 0 {
+        println!(
+            "smp: {} usable CPU(s) in the MADT; the HIP describes {}: {} dropped",
+            n + dropped,
+            facet_abi::config::NUM_CPU,
+            dropped
+        );
+    }
+    smp::sleep::set_entries(boot::resume::bsp, boot::resume::ap, vcpu::before_sleep);
+    let before_aps = cpu::tsc();
+    // Each started CPU goes idle under the kernel lock and sleeps without it and without
+    // its tick; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
+    // for it (under emulation the spinners slowed every further start).
+    smp::bkl::release();
+    let aps = smp::start(&ids[..n], plan.low_page, &features, !opts.nopcid, ap_entry);
+    let ms = |ticks: u64| ticks / arch::lapic::frequencies().0.max(1);
+    println!(
+        "smp: {} CPU(s) online, started in {} ms",
+        aps + 1,
+        ms(cpu::tsc() - before_aps)
+    );
     let (free, total) = mem::frames::stats();
     println!("memory: kernel pool has {} of {} frames free", free, total);
 
@@ -177,6 +206,10 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
 
     FEATURES.lock().replace(features);
+    println!(
+        "boot: {} ms from the kernel's entry to the roottask",
+        ms(cpu::tsc() - entered)
+    );
     match root::loader::start(&info, &plan, 0) {
         Err(e) => fatal!("{e}"),
         Ok(never) => match never {},

@@ -1,7 +1,7 @@
 //! Building what the emulators boot: the kernel, the roottask, the console service, the
 //! VMM and the edu driver (cargo, for the bare target with static relocation), the 32-bit
 //! kernel copy (objcopy), the junk "roottask" of the `bad-roottask` tier, and GRUB rescue
-//! ISOs (grub-mkrescue).
+//! ISOs (grub-mkrescue) for BIOS and for UEFI firmware.
 
 use std::env;
 use std::fs;
@@ -144,6 +144,34 @@ pub fn junk_roottask(paths: &Paths) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The firmware an ISO is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// A PC BIOS (SeaBIOS, Bochs's BIOS): GRUB's `i386-pc` platform, El Torito boot.
+    Bios,
+    /// UEFI (OVMF): GRUB's `x86_64-efi` platform on the ISO's EFI system partition.
+    Uefi,
+}
+
+impl Firmware {
+    /// GRUB's platform directory, which `grub-mkrescue -d` is given.
+    pub fn grub_dir(self) -> &'static str {
+        match self {
+            Firmware::Bios => GRUB_BIOS_DIR,
+            Firmware::Uefi => GRUB_EFI_DIR,
+        }
+    }
+}
+
+/// GRUB's modules for BIOS machines (`grub-pc-bin`).
+pub const GRUB_BIOS_DIR: &str = "/usr/lib/grub/i386-pc";
+/// GRUB's modules for 64-bit UEFI (`grub-efi-amd64-bin`).
+pub const GRUB_EFI_DIR: &str = "/usr/lib/grub/x86_64-efi";
+/// OVMF's code (`ovmf`), mapped read-only as the first flash device.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+/// OVMF's variable store template; each run writes to a copy of its own.
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
 /// Which multiboot protocol GRUB uses to load the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Multiboot {
@@ -151,27 +179,34 @@ pub enum Multiboot {
     V2,
 }
 
+/// The roottask's `grub.cfg` module line: its command line starts with the word
+/// `roottask` (its argv\[0\]).
+pub fn roottask_module(roottask_args: &str) -> String {
+    join_words(&["/boot/roottask", "roottask", roottask_args])
+}
+
 /// The `grub.cfg` of an ISO: boot at once, GRUB's own output on the screen only (so the
-/// serial log is the kernel's), kernel and roottask with their command lines. The
-/// roottask's module command line starts with the word `roottask` (its argv\[0\]).
-pub fn grub_cfg(mb: Multiboot, kernel_args: &str, roottask_args: &str) -> String {
+/// serial log is the kernel's), the kernel with its command line and `modules`, each
+/// `path name arguments` with paths on the ISO.
+pub fn grub_cfg_modules(mb: Multiboot, kernel_args: &str, modules: &[String]) -> String {
     let (kernel_cmd, module_cmd) = match mb {
         Multiboot::V1 => ("multiboot", "module"),
         Multiboot::V2 => ("multiboot2", "module2"),
     };
     let kernel_line = join_words(&["/boot/facet.elf32", kernel_args]);
-    let module_line = join_words(&["/boot/roottask", "roottask", roottask_args]);
-    format!(
+    let mut cfg = format!(
         "set timeout=0\n\
          set default=0\n\
          serial --unit=0 --speed=115200\n\
          terminal_output console\n\
          menuentry \"Facet\" {{\n    \
-         {kernel_cmd} {kernel_line}\n    \
-         {module_cmd} {module_line}\n    \
-         boot\n\
-         }}\n"
-    )
+         {kernel_cmd} {kernel_line}\n"
+    );
+    for m in modules {
+        cfg.push_str(&format!("    {module_cmd} {m}\n"));
+    }
+    cfg.push_str("    boot\n}\n");
+    cfg
 }
 
 /// Joins the non-empty pieces with single spaces.
@@ -184,26 +219,55 @@ pub fn join_words(pieces: &[&str]) -> String {
         .join(" ")
 }
 
-/// Builds `target/facet-<name>.iso` from `target/iso-<name>/`.
+/// Builds `target/facet-<name>.iso` from `target/iso-<name>/`, for `firmware`.
 pub fn iso(
     paths: &Paths,
     built: &Built,
     name: &str,
-    mb: Multiboot,
+    (mb, firmware): (Multiboot, Firmware),
     kernel_args: &str,
     roottask_args: &str,
+) -> Result<PathBuf, String> {
+    let modules = [roottask_module(roottask_args)];
+    iso_with(
+        paths,
+        built,
+        name,
+        (mb, firmware),
+        kernel_args,
+        &[(built.roottask.as_path(), "roottask")],
+        &modules,
+    )
+}
+
+/// Builds `target/facet-<name>.iso` with the kernel and `files` (each copied to
+/// `/boot/<name>`), booting `modules` (their `grub.cfg` lines, [`grub_cfg_modules`]).
+pub fn iso_with(
+    paths: &Paths,
+    built: &Built,
+    name: &str,
+    (mb, firmware): (Multiboot, Firmware),
+    kernel_args: &str,
+    files: &[(&Path, &str)],
+    modules: &[String],
 ) -> Result<PathBuf, String> {
     let dir = paths.iso_dir(name);
     let grub = dir.join("boot/grub");
     fs::create_dir_all(&grub).map_err(|e| format!("{}: {e}", grub.display()))?;
     copy(&built.kernel_elf32, &dir.join("boot/facet.elf32"))?;
-    copy(&built.roottask, &dir.join("boot/roottask"))?;
+    for (from, to) in files {
+        copy(from, &dir.join("boot").join(to))?;
+    }
     let cfg = grub.join("grub.cfg");
-    fs::write(&cfg, grub_cfg(mb, kernel_args, roottask_args))
+    fs::write(&cfg, grub_cfg_modules(mb, kernel_args, modules))
         .map_err(|e| format!("{}: {e}", cfg.display()))?;
     let out = paths.iso(name);
     let mut cmd = Command::new("grub-mkrescue");
-    cmd.arg("-o").arg(&out).arg(&dir);
+    cmd.arg("-d")
+        .arg(firmware.grub_dir())
+        .arg("-o")
+        .arg(&out)
+        .arg(&dir);
     run_quiet(&mut cmd, "grub-mkrescue")?;
     Ok(out)
 }
@@ -255,7 +319,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot1() {
-        let cfg = grub_cfg(Multiboot::V1, "serial iommu", "test");
+        let cfg = grub_cfg_modules(Multiboot::V1, "serial iommu", &[roottask_module("test")]);
         assert_eq!(
             cfg,
             "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_output console\n\
@@ -266,7 +330,7 @@ mod tests {
 
     #[test]
     fn grub_cfg_multiboot2_without_roottask_args() {
-        let cfg = grub_cfg(Multiboot::V2, "serial", "");
+        let cfg = grub_cfg_modules(Multiboot::V2, "serial", &[roottask_module("")]);
         assert!(cfg.contains("\n    multiboot2 /boot/facet.elf32 serial\n"));
         assert!(cfg.contains("\n    module2 /boot/roottask roottask\n"));
     }

@@ -133,7 +133,11 @@ pub fn run(paths: &Paths, built: &Built) -> Result<(), String> {
     let exact = run_once(paths, built, Mode::Instructions)?;
     let second = Mode::second(&Kvm::probe());
     let other = run_once(paths, built, second)?;
-    let table = table(&exact, &other, second);
+    let mut table = table(&exact, &other, second);
+    println!("==> the Linux guest: direct and under the VMM (-icount, one CPU)");
+    let linux = crate::bench_linux::run(paths, built)?;
+    table.push_str(&linux.table());
+    table.push_str("(Linux: one run each, exact; round trips less the same loop without a VMM)\n");
     print!("{table}");
     let file = paths.root.join("target/bench.txt");
     std::fs::write(&file, &table).map_err(|e| format!("writing {}: {e}", file.display()))?;

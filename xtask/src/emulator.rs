@@ -9,7 +9,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::TcpListener;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -270,21 +269,6 @@ impl Kvm {
             Kvm::Unusable(why) => Some(format!("no hardware KVM: {why}")),
             Kvm::Absent => Some("no hardware KVM".into()),
         }
-    }
-}
-
-/// Waits until nothing listens on TCP `port` (Bochs's rfb display uses 5900, so two
-/// Bochs instances must not overlap). True if the port is free.
-pub fn wait_port_free(port: u16, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(500));
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::artifacts::{self, Built};
+use crate::artifacts::{self, Built, Firmware};
 use crate::emulator::{self, Emulator, Ending, Kvm, Log};
 use crate::launch::{self, Files};
 use crate::monitor::{self, Monitor};
@@ -23,9 +23,6 @@ const EXIT_GRACE: Duration = Duration::from_secs(10);
 const LOG_TAIL: usize = 200;
 /// Emulator-output lines shown for a failing tier.
 const OUTPUT_TAIL: usize = 40;
-/// Bochs's rfb display port.
-const RFB_PORT: u16 = 5900;
-
 /// What every tier shares.
 pub struct Context<'a> {
     pub paths: &'a Paths,
@@ -48,10 +45,21 @@ pub fn tools(tier: &Tier) -> Vec<&'static str> {
         Emu::Qemu => launch::QEMU,
         Emu::Bochs => launch::BOCHS,
     }];
-    if matches!(tier.boot, Boot::Grub(_)) {
+    if tier.boot.iso().is_some() {
         t.extend(["grub-mkrescue", "xorriso", "mformat"]);
     }
     t
+}
+
+/// The files a tier needs beyond programs: GRUB's platform modules, OVMF.
+pub fn files(tier: &Tier) -> Vec<&'static str> {
+    match tier.boot.iso() {
+        None => vec![],
+        Some((_, fw)) if fw == Firmware::Uefi => {
+            vec![fw.grub_dir(), artifacts::OVMF_CODE, artifacts::OVMF_VARS]
+        }
+        Some((_, fw)) => vec![fw.grub_dir()],
+    }
 }
 
 /// Runs `tier` and reports.
@@ -66,6 +74,10 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     if let Some(tool) = tools(tier).into_iter().find(|t| find_program(t).is_none()) {
         println!("==> tier {}: SKIPPED (missing {tool})", tier.name);
         return TierOutcome::skipped(tier.name, kind, format!("missing {tool}"));
+    }
+    if let Some(file) = files(tier).into_iter().find(|f| !Path::new(f).exists()) {
+        println!("==> tier {}: SKIPPED (missing {file})", tier.name);
+        return TierOutcome::skipped(tier.name, kind, format!("missing {file}"));
     }
     println!("==> tier {}: {}", tier.name, tier.about);
     if tier.expect == Expect::Linux {
@@ -113,31 +125,57 @@ pub fn run(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     }
 }
 
-/// The `linux` tier: its own machine and checks (`linux_tier`).
+/// The Linux tiers: their own machines and checks (`linux_tier`, `linux_vmx`).
 fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     let started = Instant::now();
     let logs = ctx.paths.logs();
     let log_path = logs.join(format!("{}.log", tier.name));
     let out_path = logs.join(format!("{}.out", tier.name));
-    let verdict = match &ctx.built {
+    let once = || match &ctx.built {
         Ok(built) => fs::create_dir_all(&logs)
             .map_err(|e| format!("{}: {e}", logs.display()))
             .and_then(|_| {
-                crate::linux_tier::run(
-                    ctx.paths,
-                    built,
-                    &log_path,
-                    &out_path,
-                    Duration::from_secs(tier.timeout_s),
-                )
+                if tier.emulator == Emu::Bochs {
+                    crate::linux_vmx::run(ctx.paths, built, tier, &log_path, &out_path)
+                } else {
+                    crate::linux_tier::run(
+                        ctx.paths,
+                        built,
+                        &log_path,
+                        &out_path,
+                        Duration::from_secs(tier.timeout_s),
+                    )
+                }
             }),
         Err(e) => Err(format!("not run: the build failed ({e})")),
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let (ok, failed, problems, command) = match verdict {
+    let outcome = |v: Result<crate::linux_tier::Verdict, String>| match v {
         Ok(v) => (v.passed(), v.failed(), v.problems(), Some(v.command)),
         Err(e) => (0, 1, vec![e], None),
     };
+    let (mut ok, mut failed, mut problems, mut command) = outcome(once());
+    // One more run after a failure, never silently: an intermittent failure of two
+    // guests under QEMU's TCG is still open (docs/vmm.md, "Open risks"). The first run's
+    // log is kept beside the second's and its problems are printed and noted.
+    let mut note = None;
+    if !problems.is_empty() && ctx.built.is_ok() {
+        let first = logs.join(format!("{}.first.log", tier.name));
+        let _ = fs::copy(&log_path, &first);
+        println!(
+            "<== tier {}: the first run failed ({}); its log is {}; running it once more",
+            tier.name,
+            problems.join("; "),
+            first.display()
+        );
+        let first_problems = problems.join("; ");
+        (ok, failed, problems, command) = outcome(once());
+        if problems.is_empty() {
+            note = Some(format!(
+                "passed on the second run; the first failed: {first_problems}"
+            ));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
     let status = if problems.is_empty() {
         println!("<== tier {}: ok ({ok} checks in {seconds:.1} s)", tier.name);
         Status::Passed
@@ -160,7 +198,7 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         ok_lines: ok,
         failed_lines: failed,
         seconds,
-        note: None,
+        note,
     }
 }
 
@@ -204,13 +242,13 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
         }
     );
 
-    let iso = match tier.boot {
-        Boot::Grub(mb) => {
+    let iso = match tier.boot.iso() {
+        Some(how) => {
             match artifacts::iso(
                 paths,
                 built,
                 tier.name,
-                mb,
+                how,
                 tier.kernel_args,
                 tier.roottask_args,
             ) {
@@ -218,8 +256,15 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
                 Err(e) => return Attempt::failed(format!("building the ISO: {e}")),
             }
         }
-        Boot::Direct(_) => PathBuf::new(),
+        None => PathBuf::new(),
     };
+    // UEFI firmware writes its variables: each run gets a fresh copy.
+    let vars_path = logs.join(format!("{}.vars.fd", tier.name));
+    if tier.boot == Boot::Uefi {
+        if let Err(e) = fs::copy(artifacts::OVMF_VARS, &vars_path) {
+            return Attempt::failed(format!("copying {}: {e}", artifacts::OVMF_VARS));
+        }
+    }
     let mut log = match Log::fresh(&log_path) {
         Ok(l) => l,
         Err(e) => return Attempt::failed(format!("{}: {e}", log_path.display())),
@@ -241,8 +286,10 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
                 iso: paths.rel(&iso),
                 serial_log: paths.rel(&log_path),
                 monitor: paths.rel(&mon_path),
+                ovmf_vars: paths.rel(&vars_path),
             };
-            (launch::QEMU, launch::qemu_args(tier, &files, wx), None)
+            let monitor = wx || tier.wakes_from_s3();
+            (launch::QEMU, launch::qemu_args(tier, &files, monitor), None)
         }
         Emu::Bochs => {
             let rc_path = logs.join(format!("{}.bochsrc", tier.name));
@@ -250,11 +297,8 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
             if let Err(e) = fs::write(&rc_path, rc) {
                 return Attempt::failed(format!("{}: {e}", rc_path.display()));
             }
-            if !emulator::wait_port_free(RFB_PORT, Duration::from_secs(60)) {
-                return Attempt::failed(format!(
-                    "TCP port {RFB_PORT} (Bochs's rfb display) is busy: another Bochs is running"
-                ));
-            }
+            // Bochs's rfb display takes the first free port from 5900 on, so Bochs runs
+            // beside another.
             let _ = fs::remove_file(&bochs_log);
             let args = vec!["-q".into(), "-f".into(), rc_path.display().to_string()];
             (launch::BOCHS, args, Some(&b"c\n"[..]))
@@ -283,10 +327,21 @@ fn attempt(paths: &Paths, built: &Built, tier: &Tier) -> Attempt {
         }
     };
     let timeout = Duration::from_secs(tier.timeout_s);
-    let ending = emulator::watch(&mut emu, &mut log, started, timeout, stop_rule(tier));
+    let mut stop = stop_rule(tier);
+    let mut waker = S3Waker::new(tier, &mon_path);
+    let ending = emulator::watch(&mut emu, &mut log, started, timeout, |text: &str| {
+        if let Err(e) = waker.poll(text) {
+            result.problems.push(e);
+            return true;
+        }
+        stop(text)
+    });
+    if let Some(n) = waker.woken() {
+        result.note = Some(format!("{n} wake-up(s) from S3"));
+    }
     let text = log.text();
 
-    result.problems = judge(tier, ending, &text);
+    result.problems.extend(judge(tier, ending, &text));
     if let Expect::Suite {
         wx_monitor: true, ..
     } = tier.expect
@@ -347,6 +402,60 @@ fn judge(tier: &Tier, ending: Ending, log: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Wakes a machine from S3 through QEMU's monitor: each time the kernel has said it is
+/// entering S3, waits until QEMU reports the machine suspended, then `system_wakeup`.
+struct S3Waker<'a> {
+    enabled: bool,
+    path: &'a Path,
+    monitor: Option<Monitor>,
+    woken: usize,
+}
+
+impl<'a> S3Waker<'a> {
+    fn new(tier: &Tier, path: &'a Path) -> S3Waker<'a> {
+        S3Waker {
+            enabled: tier.wakes_from_s3(),
+            path,
+            monitor: None,
+            woken: 0,
+        }
+    }
+
+    /// Wake-ups done (`None`: the tier does not sleep).
+    fn woken(&self) -> Option<usize> {
+        self.enabled.then_some(self.woken)
+    }
+
+    fn poll(&mut self, log: &str) -> Result<(), String> {
+        if !self.enabled || log.matches(crate::tiers::S3_ENTERING).count() <= self.woken {
+            return Ok(());
+        }
+        if self.monitor.is_none() {
+            self.monitor = Some(Monitor::connect(self.path, Duration::from_secs(10))?);
+        }
+        let m = self.monitor.as_mut().expect("connected above");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = m.command("info status", Duration::from_secs(10))?;
+            if status.contains("suspended") {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the kernel entered S3 but QEMU did not suspend (`info status`: {})",
+                    status.trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Asleep for a moment: timers and deadlines must survive it.
+        std::thread::sleep(Duration::from_millis(500));
+        m.command("system_wakeup", Duration::from_secs(10))?;
+        self.woken += 1;
+        Ok(())
+    }
 }
 
 /// When to stop watching (the emulator keeps running until the caller ends it).

@@ -29,6 +29,8 @@ pub struct Files {
     pub serial_log: String,
     /// The monitor socket (W^X tiers).
     pub monitor: String,
+    /// The run's copy of OVMF's variable store (UEFI tiers).
+    pub ovmf_vars: String,
 }
 
 /// QEMU's `-initrd` value: one module, its path followed by its command line. QEMU
@@ -39,18 +41,16 @@ pub fn initrd_value(path: &str, roottask_args: &str) -> String {
 
 /// QEMU's arguments for `tier` (without the program name).
 pub fn qemu_args(tier: &Tier, files: &Files, wx_monitor: bool) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "-m",
-        "512",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-device",
-        DEBUG_EXIT,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut a: Vec<String> = Vec::new();
+    // A tier may size the machine itself.
+    if !tier.emulator_args.contains(&"-m") {
+        a.extend(["-m".to_string(), "512".to_string()]);
+    }
+    a.extend(
+        ["-display", "none", "-no-reboot", "-device", DEBUG_EXIT]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     a.push("-serial".into());
     a.push(format!("file:{}", files.serial_log));
     a.push("-monitor".into());
@@ -86,6 +86,17 @@ pub fn qemu_args(tier: &Tier, files: &Files, wx_monitor: bool) -> Vec<String> {
                 a.push("-initrd".into());
                 a.push(m);
             }
+        }
+        Boot::Uefi => {
+            a.push("-drive".into());
+            a.push(format!(
+                "if=pflash,format=raw,readonly=on,file={}",
+                crate::artifacts::OVMF_CODE
+            ));
+            a.push("-drive".into());
+            a.push(format!("if=pflash,format=raw,file={}", files.ovmf_vars));
+            a.push("-cdrom".into());
+            a.push(files.iso.clone());
         }
         Boot::Grub(_) => {
             a.push("-cdrom".into());
@@ -225,6 +236,7 @@ mod tests {
             iso: "target/facet-grub-mb1.iso".into(),
             serial_log: "target/logs/t.log".into(),
             monitor: "target/logs/t.mon".into(),
+            ovmf_vars: "target/logs/t.vars.fd".into(),
         }
     }
 
@@ -232,6 +244,33 @@ mod tests {
         args.windows(2)
             .find(|w| w[0] == flag)
             .map(|w| w[1].as_str())
+    }
+
+    #[test]
+    fn uefi_boots_ovmf_from_flash_and_grub_from_the_iso() {
+        let t = find("uefi-4g").unwrap();
+        let a = qemu_args(t, &files(), false);
+        let m: Vec<&String> = a.iter().filter(|x| *x == "-m").collect();
+        assert_eq!(m.len(), 1, "one memory size: {a:?}");
+        assert_eq!(value_of(&a, "-m"), Some("3192"));
+        assert_eq!(value_of(&a, "-machine"), Some("q35"));
+        let drives: Vec<&str> = a
+            .windows(2)
+            .filter(|w| w[0] == "-drive")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(
+            drives,
+            [
+                "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                "if=pflash,format=raw,file=target/logs/t.vars.fd"
+            ]
+        );
+        assert_eq!(value_of(&a, "-cdrom"), Some("target/facet-grub-mb1.iso"));
+        assert!(value_of(&a, "-kernel").is_none());
+        // The BIOS tiers keep 512 MiB.
+        let b = qemu_args(find("grub-mb2").unwrap(), &files(), false);
+        assert_eq!(value_of(&b, "-m"), Some("512"));
     }
 
     #[test]

@@ -6,8 +6,16 @@
 //! - the kernel release the images were built from, `nproc` equal to its vCPUs, the
 //!   SHA-256 of the 16 MiB file against the host's, `sleep 2` between 1.5 and 4 s on the
 //!   host's clock, `isolation ok` (neither guest saw the other's memory), `done`;
-//! - the roottask's `init: vmN exited with 0` (the guest powered off), and at the end
-//!   `init: every VM has ended (0 failed)`, after which the roottask ends QEMU.
+//! - vm1 powers off (`init: vm1 exited with 0`); vm2 ends in a triple fault instead
+//!   (`facet.end=triple reboot=t`), which its VMM reports and which ends vm2 alone
+//!   (`init: vm2 exited with 1`) while vm1 goes on;
+//! - a third VMM, vm3, is given the initramfs as its kernel: it refuses the image with a
+//!   clear message and ends (`init: vm3 exited with 1`) without disturbing the others;
+//! - a fourth, vm4, crashes on purpose once its guest runs (its `fault` word): the
+//!   roottask stops it (`init: vm4 stopped: exception 14 ...`) and with it its guest, and
+//!   the others run on;
+//! - at the end `init: every VM has ended (3 failed)`, after which the roottask ends
+//!   QEMU.
 //!
 //! Each check counts as one test in the summary.
 
@@ -72,7 +80,7 @@ pub fn run(
     let s = setup();
     let console = paths.program(Profile::Release, "console");
     let vmm = paths.program(Profile::Release, "vmm");
-    let modules = linux::modules(
+    let mut modules = linux::modules(
         &linux::Files {
             roottask: Path::new(&paths.rel(&built.roottask)),
             console: Path::new(&paths.rel(&console)),
@@ -83,6 +91,7 @@ pub fn run(
         &s,
         "exit-when-done",
     );
+    add_misbehaving_vms(&mut modules, &paths.rel(&vmm));
     let mut args = launch::run_args(
         &paths.rel(&built.kernel_elf32),
         &paths.rel(&built.roottask),
@@ -95,7 +104,7 @@ pub fn run(
         &mut args,
         &linux::initrd_value(&modules),
         s.cpus(),
-        s.machine_mem(),
+        s.machine_mem() + BAD_VM_MEM + FAULT_VM_MEM + 64,
     );
     for a in args.iter_mut() {
         if a == "mon:stdio" {
@@ -120,6 +129,7 @@ pub fn run(
     log.refresh();
     let text = log.text();
     let expect = check::Expect {
+        mode: guest::Mode::Test,
         release: images.fetched.release.clone(),
         nproc: s.vcpus,
         sha256: guest::init::test_data_sha256(),
@@ -135,15 +145,55 @@ pub fn run(
         ));
         let gap = seen[k as usize - 1].gap("before-sleep", "after-sleep");
         checks.push((format!("{name}_sleep"), check::sleep_problem(gap)));
-        let exited = format!("init: vm{k} exited with 0");
-        checks.push((
-            format!("{name}_powered_off"),
-            (!text.contains(&exited)).then(|| format!("the log lacks `{exited}`")),
-        ));
+        if k == TRIPLE_FAULT_VM {
+            checks.push((
+                format!("{name}_triple_fault_ends_it_alone"),
+                missing(
+                    &own,
+                    &text,
+                    "vmm: ",
+                    "triple fault: the guest is dead",
+                    k,
+                    1,
+                ),
+            ));
+        } else {
+            let exited = format!("init: vm{k} exited with 0");
+            checks.push((
+                format!("{name}_powered_off"),
+                (!text.contains(&exited)).then(|| format!("the log lacks `{exited}`")),
+            ));
+        }
     }
-    let all = "init: every VM has ended (0 failed)";
+    let bad = s.vms + 1;
+    checks.push((
+        format!("linux::vm{bad}_bad_kernel_is_refused"),
+        missing(
+            &vm_text(&text, bad),
+            &text,
+            "vmm: ",
+            "the kernel is refused: bzImage: ",
+            bad,
+            1,
+        ),
+    ));
+    let crashed = s.vms + 2;
+    let stopped = format!("init: vm{crashed} stopped: exception 14 at rip ");
+    checks.push((
+        format!("linux::vm{crashed}_crashing_vmm_stops_alone"),
+        if !vm_text(&text, crashed).contains("vmm: faulting on purpose") {
+            Some(format!("vm{crashed} never said it faults"))
+        } else if !text.contains(&stopped) {
+            Some(format!("the log lacks `{stopped}...`"))
+        } else {
+            None
+        },
+    ));
+    // Three VMs end badly on purpose (the triple fault, the refused kernel, the crash).
+    let all = "init: every VM has ended (3 failed)";
     let end = match ending {
-        Ending::Exited(st) if st.code() == Some(1) && text.contains(all) => None,
+        // The roottask's exit value 1 (a VM failed): QEMU exits with 3.
+        Ending::Exited(st) if st.code() == Some(3) && text.contains(all) => None,
         Ending::Exited(st) => Some(format!(
             "{} ({all:?} {})",
             describe_qemu_exit(st),
@@ -158,6 +208,56 @@ pub fn run(
     };
     checks.push(("linux::every_vm_ended".into(), end));
     Ok(Verdict { checks, command })
+}
+
+/// The VM whose guest ends in a triple fault.
+const TRIPLE_FAULT_VM: u32 = 2;
+/// MiB of the VM whose kernel is refused.
+const BAD_VM_MEM: u32 = 32;
+/// MiB of the VM whose VMM crashes.
+const FAULT_VM_MEM: u32 = 64;
+
+/// Makes vm2 end in a triple fault (`facet.end=triple` to its `/init`, `reboot=t` to its
+/// kernel) and adds, before the image modules, a VMM whose "kernel" is the initramfs and
+/// one that crashes once its guest runs.
+fn add_misbehaving_vms(modules: &mut Vec<String>, vmm: &str) {
+    let triple = format!("vmm name=vm{TRIPLE_FAULT_VM} ");
+    let mut vms = 0;
+    for m in modules.iter_mut() {
+        if m.contains(" vmm name=vm") {
+            vms += 1;
+        }
+        if m.contains(&triple) {
+            m.push_str(" facet.end=triple reboot=t");
+        }
+    }
+    let bad = format!(
+        "{vmm} vmm name=vm{} mem={BAD_VM_MEM} cpus=0 kernel=initrd initrd=initrd -- console=ttyS0",
+        vms + 1
+    );
+    let crash = format!(
+        "{vmm} vmm name=vm{} mem={FAULT_VM_MEM} cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet",
+        vms + 2
+    );
+    let at = modules.len().saturating_sub(2);
+    modules.insert(at, crash);
+    modules.insert(at, bad);
+}
+
+/// Whether VM `k`'s lines (`own`) include `prefix` + `line` and the roottask saw it exit
+/// with `code`; the problem if not.
+fn missing(own: &str, text: &str, prefix: &str, line: &str, k: u32, code: u32) -> Option<String> {
+    let exited = format!("init: vm{k} exited with {code}");
+    if !own
+        .lines()
+        .any(|l| l.starts_with(prefix) && l.contains(line))
+    {
+        Some(format!("vm{k} printed no `{prefix}...{line}` line"))
+    } else if !text.contains(&exited) {
+        Some(format!("the log lacks `{exited}`"))
+    } else {
+        None
+    }
 }
 
 /// The lines of VM `k` (the console's `vmK| ` prefix taken off), one per line.
@@ -206,6 +306,41 @@ mod tests {
         assert_eq!(vm_text(log, 1), "facet-guest: nproc 2\nfacet-guest: done\n");
         assert_eq!(vm_text(log, 2), "facet-guest: nproc 1\n");
         assert_eq!(vm_text(log, 3), "");
+    }
+
+    #[test]
+    fn vm2_triple_faults_and_vm3_gets_a_bad_kernel() {
+        let mut m = vec![
+            "r roottask exit-when-done".to_string(),
+            "c console".to_string(),
+            "v vmm name=vm1 mem=256 cpus=0,1 kernel=linux initrd=initrd -- quiet facet.id=1".into(),
+            "v vmm name=vm2 mem=256 cpus=2,3 kernel=linux initrd=initrd -- quiet facet.id=2".into(),
+            "k linux".to_string(),
+            "i initrd".to_string(),
+        ];
+        add_misbehaving_vms(&mut m, "v");
+        assert_eq!(m.len(), 8);
+        assert!(m[2].ends_with("facet.id=1"));
+        assert!(m[3].ends_with("facet.id=2 facet.end=triple reboot=t"));
+        assert_eq!(
+            m[4],
+            "v vmm name=vm3 mem=32 cpus=0 kernel=initrd initrd=initrd -- console=ttyS0"
+        );
+        assert_eq!(
+            m[5],
+            "v vmm name=vm4 mem=64 cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet"
+        );
+        assert_eq!(&m[6..], ["k linux", "i initrd"]);
+    }
+
+    #[test]
+    fn a_misbehaving_vm_must_say_so_and_end() {
+        let log = "vm2| vmm: vCPU 0 at rip 0x1: triple fault: the guest is dead\n\
+                   init| init: vm2 exited with 1\n";
+        let own = vm_text(log, 2);
+        assert_eq!(missing(&own, log, "vmm: ", "triple fault", 2, 1), None);
+        assert!(missing(&own, log, "vmm: ", "triple fault", 2, 0).is_some());
+        assert!(missing("", log, "vmm: ", "triple fault", 2, 1).is_some());
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //!   on-target tier (see `tiers.rs`), then a summary; non-zero exit if anything failed.
 //! - `bench [--debug] [--no-build]`: the roottask's benchmarks with exact instruction
 //!   counts (see `bench.rs`).
-//! - `iso [--debug]`: the GRUB ISOs, for debugging.
+//! - `iso [--debug]`: the GRUB ISOs (BIOS and UEFI), for debugging.
 
 mod artifacts;
 mod bench;
+mod bench_linux;
 mod emulator;
 mod guest;
 mod harness;
@@ -19,6 +20,7 @@ mod host;
 mod launch;
 mod linux;
 mod linux_tier;
+mod linux_vmx;
 mod monitor;
 mod paths;
 mod protocol;
@@ -31,7 +33,7 @@ mod layers;
 
 use std::process::{Command, ExitCode};
 
-use artifacts::{Built, Multiboot};
+use artifacts::{Built, Firmware, Multiboot};
 use emulator::Kvm;
 use paths::{Paths, Profile};
 use tiers::{Tier, TIERS};
@@ -52,8 +54,9 @@ commands:
                                    host checks, then the on-target tiers, then a summary
   bench [--debug] [--no-build]     run the benchmarks (QEMU TCG with -icount: exact
                                    instruction counts)
-  iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso and
-                                   target/facet-mb2.iso (and one per GRUB tier)
+  iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso,
+                                   target/facet-mb2.iso (BIOS) and target/facet-efi.iso
+                                   (UEFI), and one per GRUB tier
   guest-check [--icount] [--shell] [--append ARGS]
                                    build the Linux guest images (target/guest) and
                                    boot them directly under QEMU TCG
@@ -336,17 +339,19 @@ fn iso(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
     setup::rust_target(paths)?;
     setup::packages()?;
     let built = artifacts::build(paths, profile(&o))?;
+    let (bios, uefi) = (Firmware::Bios, Firmware::Uefi);
     let mut made = vec![
-        artifacts::iso(paths, &built, "mb1", Multiboot::V1, "serial", "")?,
-        artifacts::iso(paths, &built, "mb2", Multiboot::V2, "serial", "")?,
+        artifacts::iso(paths, &built, "mb1", (Multiboot::V1, bios), "serial", "")?,
+        artifacts::iso(paths, &built, "mb2", (Multiboot::V2, bios), "serial", "")?,
+        artifacts::iso(paths, &built, "efi", (Multiboot::V2, uefi), "serial", "")?,
     ];
     for t in TIERS {
-        if let tiers::Boot::Grub(mb) = t.boot {
+        if let Some(how) = t.boot.iso() {
             made.push(artifacts::iso(
                 paths,
                 &built,
                 t.name,
-                mb,
+                how,
                 t.kernel_args,
                 t.roottask_args,
             )?);

@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::artifacts;
 use crate::paths::{find_program, Paths, TARGET};
 
 /// The oldest QEMU whose software SVM does nested paging right for real-mode guests.
@@ -53,6 +54,8 @@ pub struct Probe {
     pub qemu: Option<Option<(u32, u32, u32)>>,
     pub bochs: bool,
     pub grub: bool,
+    /// GRUB's `x86_64-efi` modules and OVMF (the UEFI tiers).
+    pub uefi: bool,
     pub xorriso: bool,
     pub mformat: bool,
     pub objcopy: bool,
@@ -75,7 +78,10 @@ impl Probe {
                 && Path::new("/usr/share/bochs/BIOS-bochs-latest").exists()
                 && Path::new("/usr/share/bochs/VGABIOS-lgpl-latest").exists(),
             grub: find_program("grub-mkrescue").is_some()
-                && Path::new("/usr/lib/grub/i386-pc").is_dir(),
+                && Path::new(artifacts::GRUB_BIOS_DIR).is_dir(),
+            uefi: Path::new(artifacts::GRUB_EFI_DIR).is_dir()
+                && Path::new(artifacts::OVMF_CODE).is_file()
+                && Path::new(artifacts::OVMF_VARS).is_file(),
             xorriso: find_program("xorriso").is_some(),
             mformat: find_program("mformat").is_some(),
             objcopy: find_program("objcopy").is_some(),
@@ -146,6 +152,11 @@ pub fn plan(probe: &Probe) -> Plan {
         probe.grub,
         "grub-mkrescue (i386-pc)",
         &["grub-pc-bin", "grub-common"],
+    );
+    need(
+        probe.uefi,
+        "GRUB for x86_64-efi and OVMF",
+        &["ovmf", "grub-efi-amd64-bin"],
     );
     need(probe.xorriso, "xorriso", &["xorriso"]);
     need(probe.mformat, "mformat", &["mtools"]);
@@ -238,7 +249,7 @@ pub fn packages() -> Result<(), String> {
     let missing = plan.reasons.join(", ");
     if !Path::new("/etc/debian_version").exists() {
         println!(
-            "setup: missing {missing}; install QEMU >= 9.1.2, Bochs (with VMX), GRUB (grub-mkrescue for i386-pc), xorriso, mtools and binutils; tiers that need a missing tool are skipped"
+            "setup: missing {missing}; install QEMU >= 9.1.2, Bochs (with VMX), GRUB (grub-mkrescue for i386-pc and x86_64-efi), OVMF, xorriso, mtools and binutils; tiers that need a missing tool are skipped"
         );
         return Ok(());
     }
@@ -382,6 +393,7 @@ mod tests {
             qemu: Some(v),
             bochs: true,
             grub: true,
+            uefi: true,
             xorriso: true,
             mformat: true,
             objcopy: true,
@@ -424,6 +436,7 @@ mod tests {
             qemu: Some(Some((10, 0, 2))),
             bochs: true,
             grub: true,
+            uefi: true,
             xorriso: true,
             mformat: true,
             objcopy: true,
@@ -444,6 +457,8 @@ mod tests {
                 "vgabios",
                 "grub-pc-bin",
                 "grub-common",
+                "ovmf",
+                "grub-efi-amd64-bin",
                 "xorriso",
                 "mtools",
                 "binutils"
@@ -454,7 +469,7 @@ mod tests {
         assert!(cmds[0].starts_with("sudo sed -i"));
         assert_eq!(cmds[1], "sudo apt-get update -qq");
         assert!(cmds[2].ends_with("-t bookworm-backports qemu-system-x86"));
-        assert!(cmds[3].ends_with("apt-get install -y -qq bochs bochsbios vgabios grub-pc-bin grub-common xorriso mtools binutils"));
+        assert!(cmds[3].ends_with("apt-get install -y -qq bochs bochsbios vgabios grub-pc-bin grub-common ovmf grub-efi-amd64-bin xorriso mtools binutils"));
         // Without debian.sources: a backports.list.
         let cmds = commands(&p, QemuSource::Backports, None);
         assert!(cmds[0].contains(BACKPORTS_LIST));
@@ -466,6 +481,7 @@ mod tests {
             qemu: Some(Some((7, 2, 15))),
             bochs: true,
             grub: true,
+            uefi: true,
             xorriso: true,
             mformat: true,
             objcopy: true,

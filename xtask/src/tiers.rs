@@ -6,7 +6,7 @@
 //! argv\[0\]); under QEMU's `-initrd` the module path comes before it. The kernel's
 //! command line under QEMU's `-kernel` is likewise preceded by the kernel's path.
 
-use crate::artifacts::Multiboot;
+use crate::artifacts::{Firmware, Multiboot};
 
 /// The roottask's greeting, which every suite run must show.
 const GREETING: &str = "Hello from the Facet roottask on CPU 0";
@@ -41,6 +41,20 @@ pub enum Boot {
     Direct(Initrd),
     /// GRUB from a rescue ISO on a CD-ROM.
     Grub(Multiboot),
+    /// OVMF (UEFI firmware, on q35) starting GRUB's EFI image from a rescue ISO on a
+    /// CD-ROM, which loads the kernel by multiboot 2.
+    Uefi,
+}
+
+impl Boot {
+    /// The protocol and firmware of the ISO this boot needs (`None`: no ISO).
+    pub fn iso(self) -> Option<(Multiboot, Firmware)> {
+        match self {
+            Boot::Direct(_) => None,
+            Boot::Grub(mb) => Some((mb, Firmware::Bios)),
+            Boot::Uefi => Some((Multiboot::V2, Firmware::Uefi)),
+        }
+    }
 }
 
 /// What makes a run pass.
@@ -84,6 +98,27 @@ pub struct Tier {
 }
 
 const TCG_EPYC: &[&str] = &["-accel", "tcg", "-cpu", "EPYC", "-smp", "2"];
+/// OVMF needs q35 (its SMM-less build runs there; the BIOS tiers keep QEMU's default).
+const UEFI_768: &[&str] = &[
+    "-accel", "tcg", "-machine", "q35", "-m", "768", "-cpu", "EPYC", "-smp", "2",
+];
+/// With 3192 MiB, q35 puts 2 GiB below 4 GiB and the rest above.
+const UEFI_3192: &[&str] = &[
+    "-accel", "tcg", "-machine", "q35", "-m", "3192", "-cpu", "EPYC", "-smp", "2",
+];
+
+/// The QEMU argument that lets q35 enter S3 (its `\_S3` package appears in the DSDT).
+pub const S3_ENABLE: &str = "ICH9-LPC.disable_s3=0";
+/// The line the kernel prints as it enters S3; the harness then wakes the machine.
+pub const S3_ENTERING: &str = "acpi: entering S3";
+
+impl Tier {
+    /// Whether the machine may sleep in S3, to be woken by the harness through QEMU's
+    /// monitor (`system_wakeup`) each time the kernel says it is entering S3.
+    pub fn wakes_from_s3(&self) -> bool {
+        self.emulator == Emulator::Qemu && self.emulator_args.contains(&S3_ENABLE)
+    }
+}
 
 /// Every tier, in the order `cargo xtask test` runs them.
 pub const TIERS: &[Tier] = &[
@@ -145,6 +180,43 @@ pub const TIERS: &[Tier] = &[
                 "smp: 1 CPU(s) online",
                 "pcid=false vpid=false",
                 "cpu: enabled xcr0=0x207",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "smp64",
+        about: "QEMU TCG, AMD EPYC, 64 CPUs (all the HIP describes): each reports in and runs a thread",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=64",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "64"],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[GREETING, "smp: 64 CPU(s) online", "smp: CPU 63 online"],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "smp65",
+        about: "QEMU TCG, AMD EPYC, 65 CPUs: 64 run, one is reported as dropped (the suite without its 64-thread test)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Direct(Initrd::Roottask),
+        kernel_args: "serial",
+        // The 64 threads of smp::every_cpu_runs_ecs run in the smp64 tier.
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=64 skip=smp::",
+        emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "65"],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "smp: 65 usable CPU(s) in the MADT; the HIP describes 64: 1 dropped",
+                "smp: 64 CPU(s) online",
             ],
             wx_monitor: false,
         },
@@ -243,6 +315,83 @@ pub const TIERS: &[Tier] = &[
         checked_kernel: false,
     },
     Tier {
+        name: "s3",
+        about: "QEMU TCG q35 with S3 and the edu device, EPYC (SVM), 2 CPUs, GRUB multiboot 2: suspend to RAM, woken through the monitor",
+        emulator: Emulator::Qemu,
+        // Not QEMU's -kernel: QEMU keeps a multiboot ELF as ROM images and copies them
+        // back over the kernel at every reset, the one of the wake-up from S3 included.
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial",
+        roottask_args: "test s3 expect=svm cpus=2",
+        emulator_args: &[
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-global",
+            S3_ENABLE,
+            "-device",
+            "edu",
+            "-cpu",
+            "EPYC",
+            "-smp",
+            "2",
+        ],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                S3_ENTERING,
+                "acpi: resumed from S3",
+                "roottask: back from S3",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "s3-iommu",
+        about: "the s3 machine with Intel VT-d and the kernel's DMA and interrupt remapping on: the units come back after the resume",
+        emulator: Emulator::Qemu,
+        // Not QEMU's -kernel: QEMU keeps a multiboot ELF as ROM images and copies them
+        // back over the kernel at every reset, the one of the wake-up from S3 included.
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial iommu",
+        // The DMAR the hip and iommu tests do not expect without `q35`, which would want the
+        // edu driver program: those run in tcg-iommu.
+        roottask_args: "test s3 expect=svm cpus=2 skip=hip::acpi skip=iommu::",
+        emulator_args: &[
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-global",
+            S3_ENABLE,
+            "-device",
+            "intel-iommu,intremap=on",
+            "-device",
+            "edu",
+            "-cpu",
+            "EPYC",
+            "-smp",
+            "2",
+        ],
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                S3_ENTERING,
+                "acpi: resumed from S3",
+                "roottask: back from S3",
+                "iommu: DMA remapping on",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
         name: "grub-mb1",
         about: "GRUB from an ISO, multiboot 1, QEMU TCG EPYC",
         emulator: Emulator::Qemu,
@@ -283,6 +432,47 @@ pub const TIERS: &[Tier] = &[
         checked_kernel: false,
     },
     Tier {
+        name: "uefi",
+        about: "OVMF (UEFI) on q35, GRUB EFI, multiboot 2, 768 MiB, QEMU TCG EPYC",
+        emulator: Emulator::Qemu,
+        boot: Boot::Uefi,
+        kernel_args: "serial",
+        roottask_args: "test expect=svm cpus=2 uefi",
+        emulator_args: UEFI_768,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "boot: through UEFI firmware",
+                "acpi: RSDP copy from the bootloader at",
+                "options: serial=true vga=false",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "uefi-4g",
+        about: "OVMF (UEFI) on q35, GRUB EFI, multiboot 2, 3192 MiB (RAM above 4 GiB)",
+        emulator: Emulator::Qemu,
+        boot: Boot::Uefi,
+        kernel_args: "serial",
+        roottask_args: "test expect=svm cpus=2 uefi above4g",
+        emulator_args: UEFI_3192,
+        timeout_s: 180,
+        expect: Expect::Suite {
+            must_contain: &[
+                GREETING,
+                "boot: through UEFI firmware",
+                "usable above 4 GiB; page 0x1",
+            ],
+            wx_monitor: false,
+        },
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
         name: "bochs-vmx",
         about: "Bochs, Skylake-X (VMX with EPT), 2 CPUs, GRUB multiboot 2",
         emulator: Emulator::Bochs,
@@ -312,6 +502,19 @@ pub const TIERS: &[Tier] = &[
         roottask_args: "exit-when-done",
         emulator_args: &["-accel", "tcg", "-cpu", "EPYC"],
         timeout_s: 900,
+        expect: Expect::Linux,
+        needs_hardware_kvm: false,
+        checked_kernel: false,
+    },
+    Tier {
+        name: "bochs-linux",
+        about: "Bochs, Skylake-X (VMX with EPT), 2 CPUs, GRUB multiboot 2: a Debian Linux guest with 2 vCPUs under the VMM boots to /init",
+        emulator: Emulator::Bochs,
+        boot: Boot::Grub(Multiboot::V2),
+        kernel_args: "serial",
+        roottask_args: "exit-when-done",
+        emulator_args: &["cpu: model=corei7_skylake_x, count=2, ips=200000000"],
+        timeout_s: 600,
         expect: Expect::Linux,
         needs_hardware_kvm: false,
         checked_kernel: false,
@@ -506,6 +709,10 @@ mod tests {
                     let accel = accel.map(|w| w[1]);
                     assert!(accel == Some("tcg") || accel == Some("kvm"), "{}", t.name);
                     assert_eq!(accel == Some("kvm"), t.needs_hardware_kvm, "{}", t.name);
+                    if t.boot == Boot::Uefi {
+                        let machine = t.emulator_args.windows(2).find(|w| w[0] == "-machine");
+                        assert_eq!(machine.map(|w| w[1]), Some("q35"), "{}", t.name);
+                    }
                 }
             }
             assert!(
@@ -521,6 +728,6 @@ mod tests {
     fn lookup() {
         assert_eq!(find("tcg-amd").map(|t| t.timeout_s), Some(120));
         assert!(find("nope").is_none());
-        assert!(names().starts_with("tcg-amd, tcg-intel, tcg-smp1, kvm,"));
+        assert!(names().starts_with("tcg-amd, tcg-intel, tcg-smp1, smp64, smp65, kvm,"));
     }
 }

@@ -8,10 +8,10 @@ use crate::hypercall::{machine_ctrl as op, Hypercall};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MachineCtrl {
     /// 0, the reference's: enter ACPI sleep state SLP_TYPa/SLP_TYPb (ARG1 bits 15:8 and
-    /// 23:16). Not built in Facet (BAD_FTR), which reads neither.
+    /// 23:16) and return once the machine has woken ([`SuspendOut`]).
     Suspend { slp_typa: u8, slp_typb: u8 },
     /// 1, the reference's: load the microcode update of `size` bytes (ARG1 bits 31:8) at
-    /// `address` (ARG2). Not built in Facet (BAD_FTR), which reads neither.
+    /// physical `address` (ARG2) on every CPU ([`MicrocodeOut`]).
     UpdateMicrocode { size: u32, address: u64 },
     /// 2: BAD_PAR, as in the reference.
     Reserved,
@@ -255,5 +255,47 @@ impl Results for PdStatsOut {
     #[inline]
     fn from_out(out: &Out) -> Self {
         PdStatsOut { frames: out.rsi }
+    }
+}
+
+/// The answer of `machine_ctrl` suspend, in OUT2 (RSI), with every status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SuspendOut {
+    /// The FACS waking vector the firmware had (bits 61:0); the wake-up mode in bits
+    /// 63:62 (0: real mode, the only one).
+    pub waking_vector: u64,
+}
+
+impl Results for SuspendOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.waking_vector;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        SuspendOut {
+            waking_vector: out.rsi,
+        }
+    }
+}
+
+/// The answer of `machine_ctrl` update microcode (Facet's), in OUT2 (RSI), with SUCCESS
+/// and ABORT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MicrocodeOut {
+    /// The microcode revision the calling CPU runs afterwards.
+    pub revision: u64,
+}
+
+impl Results for MicrocodeOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.revision;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        MicrocodeOut { revision: out.rsi }
     }
 }

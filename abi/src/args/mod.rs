@@ -40,7 +40,8 @@ pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};
 pub use ipc::{Call, Reply, SmCtrl, SmDown, SmUp};
 pub use machine::{
-    FrameStatsOut, IommuFaultsOut, MachineCtrl, ObjectStatsOut, PdStatsOut, PoolStatsOut,
+    FrameStatsOut, IommuFaultsOut, MachineCtrl, MicrocodeOut, ObjectStatsOut, PdStatsOut,
+    PoolStatsOut, SuspendOut,
 };
 pub use pd_ctrl::{
     Delegate, DelegateOut, Lookup, LookupOut, MapAccessPage, MsrAccess, MsrAccessOut, PdCtrl,

@@ -6,7 +6,9 @@
 //! the physical address of each command line), then the kernel's own memory as
 //! HYPERVISOR entries: its image and its pool. The reference has one HYPERVISOR entry
 //! because its pool sits inside its image; Facet's pool is separate and gets a second
-//! entry, which a roottask that honours the type handles without change. The kernel
+//! entry, which a roottask that honours the type handles without change. A memory map
+//! too long for the page is merged and trimmed (`crate::hipmem`), so that the modules
+//! and the kernel's entries always fit. The kernel
 //! gathers the facts ([`Machine`]) and this module only places them, so that every field
 //! is checked on the host by reading the page back.
 
@@ -103,8 +105,13 @@ pub fn fill(page: &mut [u8], m: &Machine) -> bool {
         }
     }
 
-    let mut fits = true;
-    for r in m.regions {
+    // The modules and the kernel's two entries must be there; a map too long for the
+    // rest is merged and trimmed (`crate::hipmem`).
+    let room = hip::MAX_MEM_DESC.saturating_sub(m.modules.len() + 2);
+    let mut map = [MemRegion::default(); hip::MAX_MEM_DESC];
+    let fitted = crate::hipmem::fit(m.regions, room, &mut map);
+    let mut fits = fitted.dropped == 0;
+    for r in &map[..fitted.count] {
         fits &= w.push_mem(MemDesc {
             addr: r.addr,
             size: r.len,

@@ -35,9 +35,51 @@ pub fn place(apic_id: u32, per_package: u32, cores: u32) -> Place {
     }
 }
 
+/// Chooses the CPUs to run from the APIC ids of the usable CPUs in the firmware's
+/// table: the bootstrap CPU's own id `bsp` first (whether or not the table lists it),
+/// then the others in table order, as many as `out` holds (the HIP describes 64). A
+/// repeated `bsp` is skipped. Returns how many ids were written and how many of the
+/// table's other CPUs did not fit.
+pub fn pick_cpus(usable: impl Iterator<Item = u32>, bsp: u32, out: &mut [u32]) -> (usize, usize) {
+    let Some(first) = out.first_mut() else {
+        return (0, usable.filter(|&id| id != bsp).count());
+    };
+    *first = bsp;
+    let (mut n, mut dropped) = (1, 0);
+    for id in usable.filter(|&id| id != bsp) {
+        match out.get_mut(n) {
+            Some(slot) => {
+                *slot = id;
+                n += 1;
+            }
+            None => dropped += 1,
+        }
+    }
+    (n, dropped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_boot_cpu_comes_first_and_the_rest_are_counted() {
+        let mut out = [0u32; 64];
+        // 65 CPUs, the boot CPU listed third.
+        let ids = (0..65u32).map(|i| 100 + i);
+        assert_eq!(pick_cpus(ids.clone(), 102, &mut out), (64, 1));
+        assert_eq!(out[0], 102);
+        assert_eq!(&out[1..3], &[100, 101]);
+        assert_eq!(out[63], 100 + 63);
+        // Exactly 64: nothing dropped.
+        assert_eq!(pick_cpus(ids.clone().take(64), 100, &mut out), (64, 0));
+        // The boot CPU not listed at all: it still runs, 63 others fit.
+        assert_eq!(pick_cpus(ids.clone(), 7, &mut out), (64, 2));
+        assert_eq!(out[0], 7);
+        // Nothing listed, no room.
+        assert_eq!(pick_cpus(core::iter::empty(), 5, &mut out), (1, 0));
+        assert_eq!(pick_cpus(ids, 100, &mut []), (0, 64));
+    }
 
     #[test]
     fn one_core_per_package_numbers_packages() {

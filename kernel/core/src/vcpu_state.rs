@@ -204,5 +204,7 @@ pub mod svm {
     ];
 }
 
+pub mod start;
+
 #[cfg(test)]
 mod tests;

@@ -212,6 +212,45 @@ impl CpuTables {
     }
 }
 
+impl CpuTables {
+    /// Loads the tables again on the CPU they belong to, after a resume from S3 reset it:
+    /// the GDT (its TSS descriptor marked available again: LTR refuses a busy one), the
+    /// task register and the GS base. The per-CPU block and the stacks stay as they are.
+    ///
+    /// # Safety
+    /// 1. `self` must be the executing CPU's tables, loaded with [`CpuTables::load`]
+    ///    before the suspend.
+    pub unsafe fn reload(&'static mut self) {
+        self.gdt[6] &= !(1 << 41);
+        let gdtr = DescriptorPointer {
+            limit: (size_of::<[u64; 8]>() - 1) as u16,
+            base: self.gdt.as_ptr() as u64,
+        };
+        // SAFETY: the same descriptors `load` installed (point 1), so the reload keeps
+        // the CPU running where it is.
+        unsafe {
+            asm!(
+                "lgdt [{gdtr}]",
+                "push {cs}",
+                "lea {tmp}, [rip + 2f]",
+                "push {tmp}",
+                "retfq",
+                "2:",
+                "mov ss, {ds:x}",
+                "mov ds, {ds:x}",
+                "mov es, {ds:x}",
+                "ltr {tss:x}",
+                gdtr = in(reg) &gdtr,
+                cs = in(reg) SEL_KERNEL_CODE as u64,
+                ds = in(reg) SEL_KERNEL_DATA as u64,
+                tss = in(reg) SEL_TSS as u64,
+                tmp = out(reg) _,
+            );
+            msr::write(msr::IA32_GS_BASE, self.percpu.self_ptr);
+        }
+    }
+}
+
 /// Each CPU's tables, by CPU number (registered by [`CpuTables::load`]).
 static TABLES: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 

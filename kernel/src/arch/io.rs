@@ -20,3 +20,21 @@ pub fn inb(port: u16) -> u8 {
     }
     v
 }
+
+/// Writes a 16-bit word to an I/O port.
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: as for `outb` (the ACPI PM1 registers).
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a 16-bit word from an I/O port.
+pub fn inw(port: u16) -> u16 {
+    let v: u16;
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("in ax, dx", in("dx") port, out("ax") v, options(nomem, nostack, preserves_flags))
+    }
+    v
+}

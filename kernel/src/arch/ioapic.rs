@@ -199,3 +199,35 @@ pub fn is_level(gsi: u32) -> bool {
         .get(gsi as usize)
         .is_some_and(|m| m & 1 != 0)
 }
+
+/// Every pin's redirection entry (high word, low word) as it was before S3.
+static SAVED: SpinLock<[(u32, u32); NUM_GSI as usize]> = SpinLock::new([(0, 0); NUM_GSI as usize]);
+
+/// Saves every pin's redirection entry (destination, vector, mode, mask) before S3,
+/// which resets the I/O APICs.
+pub fn save_all() {
+    let s = STATE.lock();
+    let mut saved = SAVED.lock();
+    for io in &s.list[..s.count] {
+        for pin in 0..io.pins {
+            if let Some(e) = saved.get_mut((io.gsi_base + pin) as usize) {
+                *e = (read(io.regs, 0x11 + 2 * pin), read(io.regs, 0x10 + 2 * pin));
+            }
+        }
+    }
+}
+
+/// Writes back what [`save_all`] saved (masked while the entry is incomplete).
+pub fn restore_all() {
+    let s = STATE.lock();
+    let saved = SAVED.lock();
+    for io in &s.list[..s.count] {
+        for pin in 0..io.pins {
+            if let Some(&(high, low)) = saved.get((io.gsi_base + pin) as usize) {
+                write(io.regs, 0x10 + 2 * pin, 1 << 16);
+                write(io.regs, 0x11 + 2 * pin, high);
+                write(io.regs, 0x10 + 2 * pin, low);
+            }
+        }
+    }
+}

@@ -145,6 +145,50 @@ pub fn rearm() {
     unsafe { msr::write(IA32_TSC_DEADLINE, next) };
 }
 
+/// Stops this CPU's timer while it has nothing to run (an idle application processor:
+/// the boot CPU's tick looks after every CPU's deadlines, and an idle CPU has no quantum
+/// to charge). Under emulation every idle CPU's ticks cost the host time, which made
+/// starting many CPUs ever slower.
+pub fn pause_timer() {
+    if TIMER_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    PAUSED.fetch_or(1 << (super::percpu::cpu_id() % 64), Ordering::Relaxed);
+    if DEADLINE_MODE.load(Ordering::Relaxed) {
+        // SAFETY: as in `rearm`; a deadline of 0 disarms the timer.
+        unsafe { msr::write(IA32_TSC_DEADLINE, 0) };
+    } else {
+        write(REG_TIMER_INIT, 0);
+    }
+}
+
+/// CPUs whose timer [`pause_timer`] stopped.
+static PAUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Brings the executing CPU's local APIC back after a resume from S3, which reset it:
+/// mode, spurious vector, priority, and the timer as it was (running or paused).
+pub fn resume_here() {
+    let paused = PAUSED.load(Ordering::Relaxed) & (1 << (super::percpu::cpu_id() % 64)) != 0;
+    init_ap();
+    if paused {
+        pause_timer();
+    }
+}
+
+/// Starts this CPU's timer again after [`pause_timer`].
+pub fn resume_timer() {
+    let count = TIMER_COUNT.load(Ordering::Relaxed) as u32;
+    if count == 0 {
+        return;
+    }
+    PAUSED.fetch_and(!(1 << (super::percpu::cpu_id() % 64)), Ordering::Relaxed);
+    if DEADLINE_MODE.load(Ordering::Relaxed) {
+        rearm();
+    } else {
+        write(REG_TIMER_INIT, count);
+    }
+}
+
 /// Enables the local APIC of an application processor (same mapping, same timer
 /// period as the bootstrap CPU's).
 pub fn init_ap() {

@@ -7,6 +7,7 @@ pub mod idt;
 pub mod io;
 pub mod ioapic;
 pub mod lapic;
+pub mod microcode;
 pub mod msr;
 pub mod nmi;
 pub mod percpu;

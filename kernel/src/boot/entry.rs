@@ -114,10 +114,11 @@ __facet_entry32:
     mov eax, offset __boot_pml4
     mov cr3, eax
 
-    /* EFER: long mode enable, syscall enable, no-execute enable when present. */
+    /* EFER, written whole (no bit a bootloader or firmware left, such as AMD's FFXSR,
+       survives): long mode enable, syscall enable, no-execute enable when present. */
     mov ecx, 0xc0000080
-    rdmsr
-    or eax, 0x101
+    xor edx, edx
+    mov eax, 0x101
     bt ebp, 20
     jnc 3f
     or eax, 0x800

@@ -13,6 +13,13 @@ const _: () = assert!(1u64 << capspace::OBJECT_BITS == facet_abi::config::NUM_OB
 /// The capability at `sel` in the running Pd, if any.
 #[inline]
 pub fn lookup(sel: u64) -> Option<Cap> {
+    Cap::decode(lookup_word(sel)?)
+}
+
+/// The stored word of the capability at `sel` in the running Pd (0 for an empty slot in
+/// a table that exists), `None` if there is no such slot.
+#[inline(always)]
+fn lookup_word(sel: u64) -> Option<u64> {
     if sel >= 1 << capspace::OBJECT_BITS {
         return None;
     }
@@ -30,15 +37,18 @@ pub fn lookup(sel: u64) -> Option<Cap> {
     } else {
         crate::mem::direct_map::DirectMap { limit: u64::MAX }
     };
-    capspace::lookup_in(&mem, table, sel)
+    capspace::lookup_word_in(&mem, table, sel)
 }
 
 /// The object behind `sel` if it is of kind `kind` and the capability has every bit of
 /// `perms`; otherwise BAD_CAP.
+///
+/// Kind and permissions are tested in one masked comparison of the stored word, so that
+/// a permission costs the hot paths (`call`, `sm_ctrl`) nothing over the kind check.
 #[inline]
 pub fn object(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
-    match lookup(sel) {
-        Some(c) if c.kind == kind as u8 && c.perms & perms == perms => Ok(c.obj),
+    match lookup_word(sel) {
+        Some(w) if Cap::word_grants(w, kind as u8, perms) => Ok(Cap::word_obj(w)),
         _ => Err(Status::BadCap),
     }
 }

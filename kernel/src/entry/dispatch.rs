@@ -29,9 +29,17 @@ pub extern "C" fn dispatch(arg1: u64) -> u8 {
 #[cold]
 #[inline(never)]
 pub fn dispatch_contended(_arg1: u64) -> u8 {
+    let sleeps = crate::smp::sleep::count();
     crate::smp::bkl::enter_from_user_contended();
     // SAFETY: the one token of this kernel entry.
     let frame = unsafe { CurrentFrame::new_ref() };
+    if crate::smp::sleep::count() != sleeps {
+        // Another CPU's suspend ran while this one waited with its hypercall: a second
+        // suspend asked for at the same time is refused, as the reference refuses it.
+        if let Some(outcome) = crate::hypercall::suspend_overlapped(frame) {
+            return finish(outcome, frame);
+        }
+    }
     // ARG1 is read back from the frame, so that the common path keeps nothing in a
     // register across the wait.
     dispatch_locked(frame.regs().rdi, frame)

@@ -7,7 +7,8 @@
 //! (no dispatcher, no handler table, the switch between the two Ecs inlined), and hands
 //! every other case to the general path ([`super::dispatch::dispatch_locked`]), which
 //! starts again from the hypercall's registers and gives the same results it always
-//! gives. A call whose portal lookup fails answers BAD_CAP from here, as `call` does.
+//! gives. A call whose portal lookup fails (no portal, or no call right) answers BAD_CAP
+//! from here, as `call` does: both look the portal up with `exec::call::portal`.
 //!
 //! What either way does to the two Ecs, their links, reference counts and message is the
 //! same (`exec::call`); only the checks that send a case to the general path are added.
@@ -16,12 +17,11 @@ use facet_abi::args::Call;
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
-use crate::cap::lookup::object;
 use crate::exec::current::arg1_args;
 use crate::exec::{exchange, sched, CurrentFrame, Outcome};
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
-use crate::obj::{with2_known, with_known, Handle, Kind};
+use crate::obj::{with2_known, with_known, Handle};
 use crate::utcb;
 
 /// Entry from the syscall stub for `call` and `reply` (ARG1 bits 3:0 are 0 or 1), which
@@ -37,7 +37,7 @@ pub extern "C" fn call_or_reply(arg1: u64) -> u8 {
     // The lookup here, the rest apart: a call on an empty selector (the null hypercall)
     // pays for nothing else.
     let a: Call = arg1_args(arg1);
-    match object(a.pt, Kind::Pt, 0) {
+    match crate::exec::call::portal(a.pt) {
         Ok(pt) => call(arg1, pt),
         // SAFETY: the one token of this kernel entry.
         Err(s) => super::dispatch::finish(Outcome::status(s), unsafe { CurrentFrame::new_ref() }),

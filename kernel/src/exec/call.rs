@@ -7,6 +7,7 @@
 //! and resumes the caller; the handler waits for the next call, keeping its registers.
 
 use facet_abi::args::Call;
+use facet_abi::perm;
 use facet_abi::status::Status;
 
 use super::current::arg1_args;
@@ -25,7 +26,7 @@ use crate::utcb;
 #[inline(never)]
 pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
     let a: Call = arg1_args(arg1);
-    match object(a.pt, Kind::Pt, 0) {
+    match portal(a.pt) {
         Ok(pt) => {
             // SAFETY: a portal capability names a live portal.
             let (handler, id, ip) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)) };
@@ -33,6 +34,15 @@ pub fn call(arg1: u64, frame: &mut CurrentFrame) -> Outcome {
         }
         Err(s) => Outcome::status(s),
     }
+}
+
+/// The portal a `call` names at `sel`: a portal capability with the call right (bit 1),
+/// as the reference's documentation says (its code does not check the right); BAD_CAP
+/// otherwise. Both ways through `call` (this one and the fast path) look it up here. The
+/// right is tested together with the kind (see `object`): it costs the path nothing.
+#[inline(always)]
+pub fn portal(sel: u64) -> Result<crate::obj::Handle, Status> {
+    object(sel, Kind::Pt, perm::PT_CALL)
 }
 
 /// The call through a portal whose handler is `handler`, with the portal's id and

@@ -508,6 +508,12 @@ pub fn yield_current(frame: &mut super::CurrentFrame) -> bool {
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
     crate::obj::pd::idle_here();
+    // An application processor sleeps without its tick (the boot CPU's looks after the
+    // deadlines); whatever makes an Sc of its ready sends it the reschedule IPI.
+    let tickless = crate::arch::percpu::cpu_id() != 0;
+    if tickless {
+        crate::arch::lapic::pause_timer();
+    }
     loop {
         // The kernel lock is free while the CPU sleeps.
         crate::smp::bkl::release();
@@ -516,6 +522,9 @@ pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
         crate::smp::bkl::reacquire();
         if schedule(frame) {
+            if tickless {
+                crate::arch::lapic::resume_timer();
+            }
             return;
         }
     }

@@ -1,8 +1,8 @@
-//! `machine_ctrl` (pass-through PDs only): of the reference's sub-operations, suspend
-//! and microcode updates are not built (BAD_FTR); sub-operation 2 is BAD_PAR as in the
-//! reference; sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the
-//! kernel pool's free and total frames (0), the IOMMU's faults (1), the pool's frames by
-//! use (2), objects by kind (3) and a Pd's frames by part (4) (`stats.rs`).
+//! `machine_ctrl` (pass-through PDs only): the reference's suspend (`suspend.rs`) and
+//! microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the reference;
+//! sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the kernel pool's
+//! free and total frames (0), the IOMMU's faults (1), the pool's frames by use (2),
+//! objects by kind (3) and a Pd's frames by part (4) (`stats.rs`).
 
 use facet_abi::args::{
     FrameStatsOut, IommuFaultsOut, MachineCtrl, ObjectStatsOut, PdStatsOut, PoolStatsOut,
@@ -20,7 +20,12 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         return Err(Status::BadCap);
     }
     match f.args() {
-        MachineCtrl::Suspend { .. } | MachineCtrl::UpdateMicrocode { .. } => Err(Status::BadFtr),
+        MachineCtrl::Suspend { slp_typa, slp_typb } => {
+            super::suspend::suspend(f, slp_typa, slp_typb)
+        }
+        MachineCtrl::UpdateMicrocode { size, address } => {
+            super::microcode::update(f, size, address)
+        }
         MachineCtrl::PoolStats => {
             // Objects that died in this hypercall's predecessors are gone already;
             // free anything still queued so the figure is exact.

@@ -12,12 +12,14 @@ mod assign_pci;
 mod create;
 mod ec_ctrl;
 mod machine_ctrl;
+mod microcode;
 mod pd_ctrl;
 mod pt_ctrl;
 mod revoke;
 mod sc_ctrl;
 mod sm_ctrl;
 pub mod stats;
+mod suspend;
 
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
@@ -49,6 +51,13 @@ pub static HANDLERS: [Handler; 16] = {
     table[Hypercall::CreateSc as usize] = create_sc;
     table
 };
+
+/// A `machine_ctrl` suspend whose caller waited for the kernel lock while another
+/// CPU's suspend ran gets that suspend's answer for a second one at the same time
+/// (`None`: `frame` asks for something else).
+pub fn suspend_overlapped(frame: &mut CurrentFrame) -> Option<Outcome> {
+    suspend::overlapped(frame).map(Outcome::status)
+}
 
 #[inline(never)]
 fn reply(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {

@@ -478,6 +478,27 @@ fn bring_up(s: &mut State, d: &Dmar) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// After S3, which reset the units' registers: every unit that was on is turned on again
+/// with the tables it had (root, interrupt remapping, queue: memory kept them), before
+/// any device runs again.
+pub fn resume() {
+    let mut s = STATE.lock();
+    if !s.on {
+        return;
+    }
+    let (root, blocking, irt, interrupts, x2apic) =
+        (s.root, s.blocking_root, s.irt, s.interrupts, s.x2apic);
+    let dest = crate::arch::lapic::id();
+    let count = s.count;
+    for u in s.units[..count].iter_mut() {
+        let (queue, status) = u.queue_pages();
+        let root = if u.segment == 0 { root } else { blocking };
+        if let Err(why) = enable(u, root, irt, interrupts, x2apic, queue, status, dest) {
+            warn(u, why);
+        }
+    }
+}
+
 /// Maps a unit's registers (as many pages as its capabilities say it uses) and keeps
 /// them from user space.
 fn map_unit(index: u8, base: u64, segment: u16) -> Option<Unit> {

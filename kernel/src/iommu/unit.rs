@@ -121,6 +121,11 @@ impl Unit {
         self.command(gcmd::QIE, true)
     }
 
+    /// Its invalidation queue page and status word (0: none), to start it again after S3.
+    pub fn queue_pages(&self) -> (u64, u64) {
+        (self.queue, self.status)
+    }
+
     /// Whether invalidation goes through the queue.
     pub fn queued(&self) -> bool {
         self.queue != 0

@@ -26,6 +26,14 @@ fn alloc(order: usize) -> Option<u64> {
     POOL.lock().as_mut()?.alloc(order)
 }
 
+/// Allocates `2^order` frames for `of` with whatever they held (the caller writes them
+/// whole); returns the physical address.
+pub fn alloc_for(order: usize, of: Use) -> Option<u64> {
+    let phys = alloc(order)?;
+    usage::add(of, 1 << order);
+    Some(phys)
+}
+
 /// Allocates `2^order` zeroed frames for `of`; returns the physical address.
 pub fn alloc_zeroed(order: usize, of: Use) -> Option<u64> {
     let phys = alloc(order)?;

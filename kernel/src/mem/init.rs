@@ -26,6 +26,10 @@ pub struct Plan {
     pub managed_frames: u64,
     /// Usable bytes left for user space.
     pub user: u64,
+    /// A usable page below 1 MiB, clear of the boot information and the modules, for
+    /// the real-mode start-up code of the application processors and the ACPI waking
+    /// vector (`None`: the memory map marks no such page usable).
+    pub low_page: Option<u64>,
 }
 
 /// Why memory could not be set up.
@@ -70,8 +74,6 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
     free.align_inward(FRAME_SIZE);
     let usable = free.total();
 
-    // Low memory stays with firmware and, later, the application-processor trampoline.
-    free.remove(Range { start: 0, end: MIB }).map_err(full)?;
     let (ks, ke) = image::phys_range();
     free.remove(Range { start: ks, end: ke }).map_err(full)?;
     free.remove(page_range(info.info_addr, info.info_len))
@@ -90,6 +92,25 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
             free.remove(page_range(m.cmdline, len + 1)).map_err(full)?;
         }
     }
+
+    // Low memory stays out of the pool and out of user space's share; the real-mode
+    // start-up code gets the lowest page the memory map marks usable there (not page 0,
+    // the real-mode interrupt table; under UEFI there is no fixed page to rely on).
+    let mut below_1m = free.clone();
+    below_1m
+        .remove(Range {
+            start: MIB,
+            end: u64::MAX,
+        })
+        .map_err(full)?;
+    below_1m
+        .remove(Range {
+            start: 0,
+            end: FRAME_SIZE,
+        })
+        .map_err(full)?;
+    let low_page = below_1m.ranges().first().map(|r| r.start);
+    free.remove(Range { start: 0, end: MIB }).map_err(full)?;
 
     let mut low = free.clone();
     low.remove(Range {
@@ -137,6 +158,7 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
         pool,
         managed_frames,
         user: free.total(),
+        low_page,
     })
 }
 

@@ -33,9 +33,11 @@ pub enum Use {
     Boot,
     /// The IOMMU's tables and device map.
     Iommu,
+    /// The microcode update kept for resume, FPU save areas during a suspend.
+    Machine,
 }
 
-const USES: usize = 11;
+const USES: usize = 12;
 
 impl Use {
     /// Every use, in the order of [`Use::index`].
@@ -51,6 +53,7 @@ impl Use {
         Use::PerCpu,
         Use::Boot,
         Use::Iommu,
+        Use::Machine,
     ];
 
     const fn index(self) -> usize {
@@ -71,6 +74,7 @@ impl Use {
             Use::PerCpu => item::PER_CPU,
             Use::Boot => item::BOOT,
             Use::Iommu => item::IOMMU,
+            Use::Machine => item::MACHINE,
         }
     }
 

@@ -228,7 +228,7 @@ impl Ec {
             helpers: 0,
             parked: 0,
             vmcb,
-            guest_xcr0: 1,
+            guest_xcr0: facet_kcore::vcpu_state::start::XCR0,
             fpu: crate::arch::fpu::FpuArea([0; 3072]),
         };
         let h = alloc_or_unmap(ec)?;

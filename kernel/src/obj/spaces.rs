@@ -45,8 +45,10 @@ impl Spaces for KernelSpaces {
     fn changed(&mut self, space: u32, index: u64, cap: Option<Cap>) {
         if space & 1 == 1 {
             let pd = (space >> 1) as Handle;
-            // Any right opens the port, as in the reference (a capability has at least one).
-            let allowed = cap.is_some();
+            // The access right (bit 0, the one right the reference's documentation
+            // defines for ports) opens the port. The reference's bitmap opens it for any
+            // right; Facet checks the right, as an authority check.
+            let allowed = cap.is_some_and(|c| c.perms & facet_abi::perm::PIO_A != 0);
             let Some((bitmap, extent)) = with::<Pd, _>(pd, |p| {
                 p.set_port(index, allowed);
                 (p.iobitmap, p.io_extent as usize)

@@ -8,7 +8,9 @@
 //! IPI and keep their TLBs in step with the shootdown IPI.
 
 pub mod bkl;
+pub mod call;
 pub mod shootdown;
+pub mod sleep;
 mod trampoline;
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,13 +20,15 @@ use facet_kcore::paging::{Attrs, PageSize, PageTable};
 use crate::arch::{cpu::Features, lapic};
 use crate::mem::direct_map::virt;
 use crate::mem::{frames, kspace};
-use trampoline::{PARAM_CPU, PARAM_CR3, PARAM_ENTRY, PARAM_STACK, TRAMPOLINE};
+use trampoline::{PARAM_CPU, PARAM_CR3, PARAM_ENTRY, PARAM_STACK};
 
 /// Bit n set: CPU n is online.
 static ONLINE: AtomicU64 = AtomicU64::new(1);
 /// Local APIC id of each CPU, by CPU number.
 static APIC_IDS: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
 static FEATURES: crate::sync::SpinLock<Option<(Features, bool)>> = crate::sync::SpinLock::new(None);
+/// The physical page below 1 MiB that holds the start-up code (0: none).
+static TRAMPOLINE: AtomicU64 = AtomicU64::new(0);
 
 /// Whether CPU `cpu` is online.
 pub fn online(cpu: u32) -> bool {
@@ -93,9 +97,12 @@ pub fn apic_id(cpu: u32) -> u32 {
 
 /// Starts the application processors whose APIC ids are listed (the bootstrap CPU's own
 /// id is skipped), stopping at the first id where no CPU answers; each enters the kernel
-/// at `entry` with its CPU number, on its own stack. Returns how many came online.
+/// at `entry` with its CPU number, on its own stack. The start-up code goes to `page`,
+/// a usable page below 1 MiB (without one, only the bootstrap CPU runs). Returns how
+/// many came online.
 pub fn start(
     apic_ids: &[u32],
+    page: Option<u64>,
     features: &Features,
     use_pcid: bool,
     entry: extern "C" fn(u32) -> !,
@@ -103,21 +110,17 @@ pub fn start(
     *FEATURES.lock() = Some((*features, use_pcid));
     let bsp = lapic::id();
     APIC_IDS[0].store(bsp, Ordering::Relaxed);
-    crate::mem::claim_mmio(TRAMPOLINE, "start-up");
-    let code = trampoline::code();
-    if code.len() as u64 > PARAM_CR3 {
-        crate::println!("smp: trampoline too large");
+    let Some(page) = page.filter(|&p| p != 0 && p < 1 << 20 && p & 0xfff == 0) else {
+        if apic_ids.iter().any(|&id| id != bsp) {
+            crate::println!(
+                "smp: the memory map has no usable page below 1 MiB for the start-up code; only the boot CPU runs"
+            );
+        }
+        return 0;
+    };
+    if !install_trampoline(page) {
         return 0;
     }
-    // SAFETY: the first MiB is never given to the allocator or to user space; the
-    // trampoline page is written only here, by this CPU, while no AP runs it.
-    unsafe {
-        core::ptr::copy_nonoverlapping(code.as_ptr(), virt(TRAMPOLINE) as *mut u8, code.len())
-    };
-    let Some(cr3) = trampoline_table() else {
-        return 0;
-    };
-    write_param(PARAM_CR3, cr3);
     write_param(PARAM_ENTRY, entry as *const () as u64);
 
     let mut started = 0;
@@ -129,25 +132,8 @@ pub fn start(
         let Some(stacks) = kspace::map_cpu_stacks(cpu as u64) else {
             break;
         };
-        write_param(PARAM_STACK, stacks.kernel);
-        write_param(PARAM_CPU, cpu as u64);
         APIC_IDS[cpu as usize].store(id, Ordering::Relaxed);
-        lapic::send_ipi(id, 0x4500); // INIT
-        lapic::pit_wait_us(10_000);
-        for _ in 0..2 {
-            lapic::send_ipi(id, 0x4600 | (TRAMPOLINE >> 12) as u32); // start-up
-            lapic::pit_wait_us(200);
-        }
-        // Wait up to a second for the AP to report in.
-        let mut ok = false;
-        for _ in 0..100 {
-            if online(cpu) {
-                ok = true;
-                break;
-            }
-            lapic::pit_wait_us(10_000);
-        }
-        if ok {
+        if wake(cpu, id, stacks.kernel, || online(cpu)) {
             started += 1;
             cpu += 1;
         } else {
@@ -158,14 +144,87 @@ pub fn start(
     started
 }
 
+/// Copies the start-up code to `page` and gives it a page table; remembers the page.
+fn install_trampoline(page: u64) -> bool {
+    let code = trampoline::code();
+    if code.len() as u64 > PARAM_CR3 {
+        crate::println!("smp: trampoline too large");
+        return false;
+    }
+    crate::mem::claim_mmio(page, "start-up");
+    TRAMPOLINE.store(page, Ordering::Relaxed);
+    crate::println!("smp: start-up code at {page:#x}");
+    // SAFETY: the page is usable RAM below 1 MiB that the memory plan keeps from the
+    // allocator and from user space (and that holds no boot information); it is written
+    // only here, by this CPU, while no AP runs it.
+    unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), virt(page) as *mut u8, code.len()) };
+    let Some(cr3) = trampoline_table(page) else {
+        crate::println!("smp: no page table for the start-up code");
+        return false;
+    };
+    write_param(PARAM_CR3, cr3);
+    true
+}
+
+/// The page holding the start-up code (0: none).
+pub fn trampoline_page() -> u64 {
+    TRAMPOLINE.load(Ordering::Relaxed)
+}
+
+/// Starts CPU `cpu` again after S3 (`sleep`), on `stack`, and waits up to a second for
+/// its bit in `back`.
+fn restart(cpu: u32, stack: u64, back: &AtomicU64) -> bool {
+    wake(cpu, apic_id(cpu), stack, || {
+        back.load(Ordering::Acquire) & (1 << cpu) != 0
+    })
+}
+
+/// Starts CPU `cpu` (APIC id `id`) through the start-up code on the stack `stack` and
+/// waits up to a second for it to come online.
+fn wake(cpu: u32, id: u32, stack: u64, up: impl Fn() -> bool) -> bool {
+    let page = TRAMPOLINE.load(Ordering::Relaxed);
+    write_param(PARAM_STACK, stack);
+    write_param(PARAM_CPU, cpu as u64);
+    lapic::send_ipi(id, 0x4500); // INIT
+    lapic::pit_wait_us(10_000);
+    for _ in 0..2 {
+        lapic::send_ipi(id, 0x4600 | (page >> 12) as u32); // start-up
+        lapic::pit_wait_us(200);
+    }
+    // Up to a second, watched on the TSC (calibrated by now): the next CPU is started
+    // as soon as this one has reported in.
+    let khz = lapic::frequencies().0;
+    if khz == 0 {
+        for _ in 0..100 {
+            if up() {
+                return true;
+            }
+            lapic::pit_wait_us(10_000);
+        }
+        return false;
+    }
+    let end = crate::arch::cpu::tsc() + khz * 1000;
+    while crate::arch::cpu::tsc() < end {
+        if up() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    up()
+}
+
 fn write_param(off: u64, v: u64) {
-    // SAFETY: the parameter block lies in the trampoline page (see `start`).
-    unsafe { core::ptr::write_volatile(virt(TRAMPOLINE + off) as *mut u64, v) }
+    let page = TRAMPOLINE.load(Ordering::Relaxed);
+    if page == 0 {
+        return;
+    }
+    // SAFETY: the parameter block lies in the trampoline page (see `install_trampoline`).
+    unsafe { core::ptr::write_volatile(virt(page + off) as *mut u64, v) }
 }
 
 /// A page table with the trampoline page identity-mapped (read+execute) and the kernel
 /// half shared. Its PML4 is in the pool, below 4 GiB, as the 32-bit code needs.
-fn trampoline_table() -> Option<u64> {
+fn trampoline_table(page: u64) -> Option<u64> {
     let mut mem = kspace::phys();
     let mut fs = frames::PoolFrames::new(crate::mem::usage::Use::Boot);
     let kernel = kspace::kernel_root()?;
@@ -178,14 +237,7 @@ fn trampoline_table() -> Option<u64> {
         global: false,
         uncached: false,
     };
-    pt.map(
-        &mut mem,
-        &mut fs,
-        TRAMPOLINE,
-        TRAMPOLINE,
-        PageSize::Size4K,
-        rx,
-    )
-    .ok()?;
+    pt.map(&mut mem, &mut fs, page, page, PageSize::Size4K, rx)
+        .ok()?;
     (pt.root < 1 << 32).then_some(pt.root)
 }

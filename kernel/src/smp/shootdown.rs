@@ -97,8 +97,10 @@ pub fn leave_pd(pd: u64) {
 }
 
 /// Does what other CPUs asked of this one: leaving a dying Pd's tables, a VMCLEAR, a TLB
-/// flush (from the IPI handler and the lock's spin loop; needs no lock).
+/// flush, a function to run (`super::call`) (from the IPI handler and the lock's spin
+/// loop; needs no lock).
 pub fn answer() {
+    super::call::answer();
     let leave = &LEAVE_PD[cpu_id() as usize % NUM_CPU];
     let pd = leave.load(Ordering::Acquire);
     if pd != 0 {

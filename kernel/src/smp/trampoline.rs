@@ -1,18 +1,20 @@
 //! The application-processor start-up code: real mode -> protected mode -> long mode.
 //!
-//! A start-up IPI starts an AP in 16-bit real mode at `TRAMPOLINE` (the SIPI vector is
-//! its page number). The code is assembled here as position-dependent bytes for that
-//! address and copied there by the bootstrap CPU, which also fills the parameter block
-//! at its end: the page table to load (below 4 GiB), the stack, the 64-bit entry point
-//! and the CPU number. The page table maps the trampoline page read+execute at its
-//! physical address and shares the kernel half, so the jump to the kernel works.
+//! A start-up IPI starts an AP in 16-bit real mode at the start of a page below 1 MiB
+//! (the SIPI vector is its page number), with CS holding the page's segment and IP 0;
+//! an ACPI waking vector enters the same way after S3. The page is one the memory map
+//! marks usable (`mem::init::Plan::low_page`), so the code is position-independent: it
+//! takes its base from CS, writes the absolute addresses it needs (the GDT's base and
+//! its two far-jump targets) into its own page while still in real mode, and reaches
+//! the parameter block at its end relative to that base. The bootstrap CPU copies the
+//! code there and fills the parameter block: the page table to load (below 4 GiB), the
+//! stack, the 64-bit entry point and the CPU number. The page table maps the page
+//! read+execute at its physical address and shares the kernel half, so the jump to the
+//! kernel works.
 
 use core::arch::global_asm;
 
-/// Physical address the trampoline runs at (below 1 MiB, page-aligned).
-pub const TRAMPOLINE: u64 = 0x8000;
-
-/// Offsets of the parameter block, from the start of the trampoline.
+/// Offsets of the parameter block, from the start of the page.
 pub const PARAM_CR3: u64 = 0xf00;
 pub const PARAM_STACK: u64 = 0xf08;
 pub const PARAM_ENTRY: u64 = 0xf10;
@@ -27,13 +29,23 @@ __ap_trampoline_start:
     .code16
     cli
     cld
-    xorw %ax, %ax
+    movw %cs, %ax
     movw %ax, %ds
-    lgdtl 0x8000 + (__ap_gdt_ptr - __ap_trampoline_start)
+    movzwl %ax, %ebx
+    shll $4, %ebx
+    // The absolute addresses, from this page's base in EBX (written every time, so a
+    // second CPU or a second wake-up finds the same values).
+    leal (__ap_gdt - __ap_trampoline_start)(%ebx), %eax
+    movl %eax, (__ap_gdt_ptr + 2 - __ap_trampoline_start)
+    leal (__ap_pm32 - __ap_trampoline_start)(%ebx), %eax
+    movl %eax, (__ap_far32 - __ap_trampoline_start)
+    leal (__ap_lm64 - __ap_trampoline_start)(%ebx), %eax
+    movl %eax, (__ap_far64 - __ap_trampoline_start)
+    lgdtl (__ap_gdt_ptr - __ap_trampoline_start)
     movl %cr0, %eax
     orl $1, %eax
     movl %eax, %cr0
-    ljmpl $0x08, $(0x8000 + (__ap_pm32 - __ap_trampoline_start))
+    ljmpl *(__ap_far32 - __ap_trampoline_start)
 
     .code32
 __ap_pm32:
@@ -44,16 +56,16 @@ __ap_pm32:
     movl %cr4, %eax
     orl $0xa0, %eax
     movl %eax, %cr4
-    movl 0x8000 + 0xf00, %eax
+    movl 0xf00(%ebx), %eax
     movl %eax, %cr3
     movl $0xc0000080, %ecx
-    rdmsr
-    orl $0x901, %eax
+    xorl %edx, %edx
+    movl $0x901, %eax
     wrmsr
     movl %cr0, %eax
     orl $0x80010001, %eax
     movl %eax, %cr0
-    ljmpl $0x18, $(0x8000 + (__ap_lm64 - __ap_trampoline_start))
+    ljmpl *(__ap_far64 - __ap_trampoline_start)(%ebx)
 
     .code64
 __ap_lm64:
@@ -61,9 +73,11 @@ __ap_lm64:
     movw %ax, %ds
     movw %ax, %es
     movw %ax, %ss
-    movq 0x8000 + 0xf08, %rsp
-    movq 0x8000 + 0xf10, %rax
-    movl 0x8000 + 0xf18, %edi
+    // The upper halves of the registers are undefined after the switch to 64-bit mode.
+    movl %ebx, %ebx
+    movq 0xf08(%rbx), %rsp
+    movq 0xf10(%rbx), %rax
+    movl 0xf18(%rbx), %edi
     xorl %ebp, %ebp
     jmpq *%rax
 
@@ -78,7 +92,15 @@ __ap_gdt:
     .quad 0x00af9b000000ffff
 __ap_gdt_ptr:
     .short __ap_gdt_ptr - __ap_gdt - 1
-    .long 0x8000 + (__ap_gdt - __ap_trampoline_start)
+    .long 0
+    // Far pointers (32-bit offset, then selector) to the protected-mode and the
+    // 64-bit code.
+__ap_far32:
+    .long 0
+    .short 0x08
+__ap_far64:
+    .long 0
+    .short 0x18
     .global __ap_trampoline_end
 __ap_trampoline_end:
     .text

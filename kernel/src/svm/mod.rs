@@ -15,6 +15,7 @@ pub mod vmcb;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_abi::config::NUM_CPU;
+use facet_kcore::vcpu_state::start;
 
 use crate::arch::msr;
 use crate::mem::frames;
@@ -28,6 +29,8 @@ static HOST_AREA: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 pub fn host_area() -> u64 {
     HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire)
 }
+/// Each CPU's VM_HSAVE_PA page.
+static HSAVE: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 static IOPM: AtomicU64 = AtomicU64::new(0);
 static MSRPM: AtomicU64 = AtomicU64::new(0);
 
@@ -68,13 +71,26 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         return false;
     };
     HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
+    HSAVE[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(hsave, Ordering::Release);
+    turn_on(hsave);
+    true
+}
+
+fn turn_on(hsave: u64) {
     // SAFETY: EFER.SVME may be set when CPUID reports SVM; VM_HSAVE_PA takes a page the
     // CPU uses to save host state across VMRUN, owned by this CPU from now on.
     unsafe {
         msr::write(0xc000_0080, msr::read(0xc000_0080) | (1 << 12));
         msr::write(0xc001_0117, hsave);
     }
-    true
+}
+
+/// Turns SVM on again after S3 on a CPU that had it, with the pages it had.
+pub fn resume_cpu() {
+    let hsave = HSAVE[crate::arch::percpu::cpu_id() as usize % NUM_CPU].load(Ordering::Acquire);
+    if hsave != 0 {
+        turn_on(hsave);
+    }
 }
 
 /// The number of ASIDs the CPU offers (CPUID 0x8000000A EBX; ASID 0 is the host's).
@@ -95,8 +111,9 @@ pub const FORCED_MISC2: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1
 pub use crate::vcpu::FORCED_EXCEPTIONS;
 
 /// A new VMCB for a vCPU of a Pd whose nested page table is at `npt`: intercepts set,
-/// the guest in the state of an x86 CPU after INIT (real mode) until the VMM's start-up
-/// reply says otherwise.
+/// the guest in the reference's start state (`facet_kcore::vcpu_state::start`: every
+/// register zero but EFER.SVME and the guest PAT) until the VMM's start-up reply says
+/// otherwise. SVM enters that state as it is.
 pub fn new_vmcb(npt: u64) -> Option<u64> {
     // The VMCB and the page for its guest-state snapshot (`Vmcb::snapshot`).
     let phys = frames::alloc_zeroed(1, Use::Vcpus)?;
@@ -114,21 +131,10 @@ pub fn new_vmcb(npt: u64) -> Option<u64> {
     v.w64(vmcb::VINTR, 1 << 24);
     v.w64(vmcb::NP_ENABLE, 1);
     v.w64(vmcb::N_CR3, npt);
-    v.set_seg(vmcb::CS, 0xf000, 0x9b, 0xffff, 0xffff_0000);
-    for s in [vmcb::DS, vmcb::ES, vmcb::SS, vmcb::FS, vmcb::GS] {
-        v.set_seg(s, 0, 0x93, 0xffff, 0);
-    }
-    v.set_seg(vmcb::GDTR, 0, 0, 0xffff, 0);
-    v.set_seg(vmcb::IDTR, 0, 0, 0xffff, 0);
-    v.set_seg(vmcb::LDTR, 0, 0x82, 0xffff, 0);
-    v.set_seg(vmcb::TR, 0, 0x8b, 0xffff, 0);
-    v.w64(vmcb::CR0, 0x10);
-    v.w64(vmcb::EFER, 1 << 12);
-    v.w64(vmcb::RFLAGS, 2);
-    v.w64(vmcb::RIP, 0xfff0);
-    v.w64(vmcb::DR6, 0xffff_0ff0);
-    v.w64(vmcb::DR7, 0x400);
-    v.w64(vmcb::G_PAT, 0x0007_0406_0007_0406);
+    // The frame is zeroed: every other register an MTD carries is 0.
+    v.w64(vmcb::EFER, start::SVM_EFER);
+    v.w64(vmcb::G_PAT, start::SVM_PAT);
+    v.w64(vmcb::DR6, start::DR6);
     v.snapshot();
     Some(phys)
 }

@@ -3,6 +3,7 @@
 use core::arch::global_asm;
 
 use facet_abi::layout::{VM_EVENT_INVALID, VM_EVENT_NPT};
+use facet_kcore::svm_inject;
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
@@ -104,6 +105,17 @@ pub fn enter(frame: &mut Frame, v: Vmcb) -> Exit {
             Exit::Message(VM_EVENT_INVALID)
         }
         0x400 => Exit::Message(VM_EVENT_NPT),
+        // The IRET intercept the kernel set for an interrupt window beside a virtual
+        // interrupt (`facet_kcore::svm_inject`): the VMM hears of the window; the
+        // intercept goes.
+        svm_inject::EXIT_IRET if v.own_iret() => {
+            v.w32(
+                vmcb::INTERCEPT_MISC1,
+                v.r32(vmcb::INTERCEPT_MISC1) & !svm_inject::INTERCEPT_IRET,
+            );
+            v.set_own_iret(false);
+            Exit::Message(svm_inject::EXIT_VINTR)
+        }
         c if c < VM_EVENT_NPT => Exit::Message(c),
         _ => Exit::Message(VM_EVENT_INVALID),
     }

@@ -4,7 +4,9 @@
 
 use facet_abi::mtd;
 use facet_abi::utcb as u;
+use facet_kcore::svm_inject;
 use facet_kcore::utcb::RegFile;
+use facet_kcore::vcpu_state::start;
 use facet_kcore::vcpu_state::svm::{REGS, SEGS};
 
 use super::vmcb::{self, Vmcb};
@@ -47,7 +49,13 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
         wr(utcb, u::QUAL + 8, v.r64(vmcb::EXITINFO2));
     }
     if m & mtd::INJ != 0 {
-        wr(utcb, u::INJ, v.r64(vmcb::EVENTINJ));
+        // An event not delivered yet, as the VMM wrote it (`facet_kcore::svm_inject`).
+        let inj = svm_inject::pending(
+            v.r64(vmcb::EVENTINJ),
+            v.r64(vmcb::VINTR),
+            v.r32(vmcb::INTERCEPT_MISC1),
+        );
+        wr(utcb, u::INJ, inj);
     }
     if m & mtd::TSC != 0 {
         wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
@@ -91,7 +99,7 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         }
     }
     // The guest must keep SVM enabled in its EFER, or VMRUN refuses it.
-    v.w64(vmcb::EFER, v.r64(vmcb::EFER) | (1 << 12));
+    v.w64(vmcb::EFER, v.r64(vmcb::EFER) | start::SVM_EFER);
     for (at, field, bit) in SEGS {
         if m & bit != 0 {
             let w = rd(utcb, at);
@@ -121,21 +129,19 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         v.w32(vmcb::INTERCEPT_EXC, exc | super::FORCED_EXCEPTIONS);
     }
     if m & mtd::INJ != 0 {
-        let inj = rd(utcb, u::INJ);
-        // An interrupt-window request: a virtual interrupt pending (V_IRQ, ignoring the
-        // virtual TPR) with its delivery intercepted, so the guest exits (VINTR) as soon
-        // as it could take it.
-        let vintr = v.r64(vmcb::VINTR) & !((1 << 8) | (1 << 20));
-        let misc1 = v.r32(vmcb::INTERCEPT_MISC1) & !(1 << 4);
-        if inj & u::INJ_REQUEST_INTR_WINDOW != 0 {
-            v.w64(vmcb::VINTR, vintr | (1 << 8) | (1 << 20));
-            v.w32(vmcb::INTERCEPT_MISC1, misc1 | (1 << 4));
-        } else {
-            v.w64(vmcb::VINTR, vintr);
-            v.w32(vmcb::INTERCEPT_MISC1, misc1);
-        }
-        let requests = u::INJ_REQUEST_INTR_WINDOW | u::INJ_REQUEST_NMI_WINDOW;
-        v.w64(vmcb::EVENTINJ, inj & !requests);
+        // Exceptions and NMIs through EVENTINJ, external interrupts as a virtual
+        // interrupt, an interrupt-window request as V_IRQ with its delivery intercepted
+        // (or, beside a virtual interrupt, the next IRET): `facet_kcore::svm_inject`.
+        let p = svm_inject::program(
+            rd(utcb, u::INJ),
+            v.r64(vmcb::VINTR),
+            v.r32(vmcb::INTERCEPT_MISC1),
+            v.own_iret(),
+        );
+        v.w64(vmcb::VINTR, p.vintr);
+        v.w32(vmcb::INTERCEPT_MISC1, p.misc1);
+        v.w64(vmcb::EVENTINJ, p.eventinj);
+        v.set_own_iret(p.own_iret);
     }
     if m & mtd::TSC != 0 {
         v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));

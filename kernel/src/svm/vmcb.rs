@@ -101,11 +101,22 @@ impl Vmcb {
 /// Where in the page after the VMCB the kernel notes that the vCPU's TLB entries must
 /// go before its next VMRUN.
 const FLUSH_FLAG: u64 = 4096 + 0xf00;
+/// Where it notes that the IRET intercept is its own (`facet_kcore::svm_inject`).
+const OWN_IRET_FLAG: u64 = 4096 + 0xf08;
 
 impl Vmcb {
     /// The vCPU's cached translations must go before its next VMRUN.
     pub fn request_flush(self) {
         self.w64(FLUSH_FLAG, 1);
+    }
+
+    /// Whether the IRET intercept stands for an interrupt window (`svm_inject`).
+    pub fn own_iret(self) -> bool {
+        self.r64(OWN_IRET_FLAG) != 0
+    }
+
+    pub fn set_own_iret(self, own: bool) {
+        self.w64(OWN_IRET_FLAG, own as u64);
     }
 
     /// Takes the request made with [`Vmcb::request_flush`].

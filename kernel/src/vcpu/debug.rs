@@ -24,7 +24,7 @@ use crate::mem::direct_map::virt;
 const AREA: u64 = 4096 + 0xf80;
 const DR6_AT: u64 = AREA + 4 * 8;
 /// DR6 as a reset leaves it (no debug condition recorded).
-const DR6_CLEAN: u64 = 0xffff_0ff0;
+const DR6_CLEAN: u64 = facet_kcore::vcpu_state::start::DR6;
 
 /// The control block whose DR0-DR3 each CPU holds (0: none).
 static OWNER: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];

@@ -123,6 +123,22 @@ pub fn init_ap(f: &Features) -> bool {
     }
 }
 
+/// Before S3, on each CPU: VMX flushes a loaded VMCS to memory (SVM's VMCBs are memory).
+pub fn before_sleep() {
+    if VENDOR.load(Ordering::Acquire) == VMX {
+        crate::vmx::sleep_here();
+    }
+}
+
+/// After S3, on each CPU that had it: the extension on again, with the CPU's pages.
+pub fn resume_here(f: &Features) {
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::resume_cpu(),
+        VMX => crate::vmx::resume_cpu(f),
+        _ => {}
+    }
+}
+
 /// Whether vCPUs can run on CPU `cpu`.
 pub fn usable_on(cpu: u32) -> bool {
     cpu < NUM_CPU as u32 && READY_CPUS.load(Ordering::Acquire) & (1 << cpu) != 0

@@ -15,6 +15,9 @@ pub mod vmcs;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use facet_abi::config::NUM_CPU;
+use facet_kcore::vcpu_state::start;
+
 use crate::arch::cpu::Features;
 use crate::arch::msr;
 use crate::mem::direct_map::virt;
@@ -154,6 +157,53 @@ pub fn init_cpu(f: &Features) -> bool {
     };
     // SAFETY: the frame is ours; the VMXON region starts with the revision id.
     unsafe { (virt(region) as *mut u32).write(revision) };
+    VMXON_REGION[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(region, Ordering::Release);
+    vmxon(region)
+}
+
+/// Each CPU's VMXON region (0: VMX is off there).
+static VMXON_REGION: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+/// Each CPU's VMCS that was current when it went to sleep (0: none).
+static ASLEEP_VMCS: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+
+/// Before S3: the current VMCS (if any) is flushed to memory with VMCLEAR, which leaves
+/// it to be launched again, and remembered.
+pub fn sleep_here() {
+    let me = crate::arch::percpu::cpu_id() as usize % NUM_CPU;
+    let phys = crate::arch::vmx::current_slot().load(Ordering::Acquire);
+    ASLEEP_VMCS[me].store(phys, Ordering::Release);
+    if phys != 0 {
+        crate::arch::vmx::clear_here(phys);
+        run::cleared(phys);
+    }
+}
+
+/// After S3: VMX on again with the CPU's region, and the VMCS that was current made
+/// current again (its exit may still be being handled).
+pub fn resume_cpu(f: &Features) {
+    let me = crate::arch::percpu::cpu_id() as usize % NUM_CPU;
+    let region = VMXON_REGION[me].load(Ordering::Acquire);
+    if region == 0 || !f.vmx {
+        return;
+    }
+    let fc = rdmsr(0x3a);
+    if fc & 1 == 0 {
+        // SAFETY: as in `init_cpu`: firmware left IA32_FEATURE_CONTROL unlocked.
+        unsafe { msr::write(0x3a, fc | 1 | 4) };
+    }
+    if !vmxon(region) {
+        crate::println!("vmx: VMXON refused after S3");
+        return;
+    }
+    let phys = ASLEEP_VMCS[me].swap(0, Ordering::AcqRel);
+    if phys != 0 {
+        // SAFETY: VMPTRLD of a VMCS the kernel owns, cleared before the sleep.
+        unsafe { asm!("vmptrld [{}]", in(reg) &phys, options(nostack)) };
+        run::set_current(phys);
+    }
+}
+
+fn vmxon(region: u64) -> bool {
     // CR0 and CR4 must satisfy the fixed bits; CR4.VMXE enables VMX.
     let cr0 = (crate::arch::cpu::read_cr0() | rdmsr(0x486)) & rdmsr(0x487);
     let cr4 = (crate::arch::cpu::read_cr4() | rdmsr(0x488) | (1 << 13)) & rdmsr(0x489);
@@ -165,14 +215,14 @@ pub fn init_cpu(f: &Features) -> bool {
         asm!("mov cr4, {}", in(reg) cr4, options(nostack));
         asm!("vmxon [{}]", "setna {}", in(reg) &region, out(reg_byte) ok, options(nostack));
     }
-    if ok != 0 {
-        return false;
-    }
-    true
+    ok == 0
 }
 
 /// A new VMCS for a vCPU of a Pd whose guest page table is at `npt`, made current, with
-/// the controls set and the guest in the state after INIT (real mode).
+/// the controls set and the guest in the reference's start state
+/// (`facet_kcore::vcpu_state::start`): every register zero, with what VM entry requires
+/// kept by the kernel (the fixed CR0 and CR4 bits behind zero shadows, RFLAGS bit 1 and
+/// the segments' access rights, which the start-up message leaves out).
 pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     use vmcs::*;
     // The VMCS and a page of kernel-private vCPU data after it (`run::Side`).
@@ -225,7 +275,7 @@ pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
         ENTRY_CONTROLS,
         control(0x484, 0x490, (1 << 14) | (1 << 15)) as u64,
     );
-    write(GUEST_PAT, 0x0007_0406_0007_0406);
+    write(GUEST_PAT, 0);
     write(EPT_POINTER, npt | (3 << 3) | 6);
     // Where guest accesses become APIC-access exits once the VMM virtualizes APIC
     // accesses (secondary control bit 0, through MTD CTRL).
@@ -234,38 +284,40 @@ pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     // is one, see `proc_controls`).
     write(VIRTUAL_APIC_ADDR, vlapic);
     write(LINK_POINTER, u64::MAX);
-    // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows.
-    write(GUEST_CR0, cr0_fixed() | 0x10);
+    // The guest's CR0 and CR4 as VMX requires, with the guest seeing the shadows (0).
+    write(GUEST_CR0, cr0_fixed());
     write(CR0_MASK, cr0_fixed());
-    write(CR0_SHADOW, 0x10);
+    write(CR0_SHADOW, 0);
     write(GUEST_CR4, cr4_fixed());
     write(CR4_MASK, cr4_fixed());
     write(CR4_SHADOW, 0);
-    write(GUEST_CR3, 0);
-    write(GUEST_DR7, 0x400);
-    write(GUEST_RFLAGS, 2);
-    write(GUEST_RIP, 0xfff0);
-    write(GUEST_RSP, 0);
-    write(GUEST_EFER, 0);
-    for n in 0..8u64 {
-        let (sel, limit, ar, base) = segment(n);
-        let (s, b, a) = match n {
-            1 => (0xf000, 0xffff_0000, 0x9b),
-            6 => (0, 0, 0x1_0000),
-            7 => (0, 0, 0x8b),
-            _ => (0, 0, 0x93),
-        };
-        write(sel, s);
-        write(limit, 0xffff);
-        write(ar, a);
-        write(base, b);
+    for field in [
+        GUEST_CR3,
+        GUEST_DR7,
+        GUEST_RIP,
+        GUEST_RSP,
+        GUEST_EFER,
+        GUEST_SYSENTER_CS,
+        GUEST_SYSENTER_ESP,
+        GUEST_SYSENTER_EIP,
+        GUEST_GDTR_LIMIT,
+        GUEST_IDTR_LIMIT,
+        GUEST_GDTR_BASE,
+        GUEST_IDTR_BASE,
+        GUEST_ACTIVITY,
+        GUEST_INTERRUPTIBILITY,
+    ] {
+        write(field, 0);
     }
-    write(GUEST_GDTR_LIMIT, 0xffff);
-    write(GUEST_IDTR_LIMIT, 0xffff);
-    write(GUEST_GDTR_BASE, 0);
-    write(GUEST_IDTR_BASE, 0);
-    write(GUEST_ACTIVITY, 0);
-    write(GUEST_INTERRUPTIBILITY, 0);
+    write(TSC_OFFSET, 0);
+    write(GUEST_RFLAGS, start::vmx::RFLAGS);
+    for (n, ar) in (0..8u64).zip(start::vmx::AR) {
+        let (sel, limit, ar_field, base) = segment(n);
+        write(sel, 0);
+        write(limit, 0);
+        write(ar_field, ar);
+        write(base, 0);
+    }
     // Another CPU may run the vCPU: the VMCS leaves this one (its host state is written
     // at the first entry, where it runs).
     crate::arch::vmx::clear_here(phys);

@@ -179,6 +179,12 @@ fn side(vmcs: u64) -> *mut Side {
     virt(vmcs + 4096) as *mut Side
 }
 
+/// The VMCS at `phys` was cleared (before S3): its next entry launches it.
+pub fn cleared(phys: u64) {
+    // SAFETY: the side page belongs to this vCPU, whose exit the executing CPU handles.
+    unsafe { (*side(phys)).launched = 0 };
+}
+
 /// Records the current VMCS (after VMPTRLD).
 pub fn set_current(phys: u64) {
     current_slot().store(phys, Ordering::Release);

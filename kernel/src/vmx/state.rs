@@ -4,10 +4,11 @@
 //! 15:12 and marks unusable segments with bit 16. The tables walked here, and the
 //! access-rights forms, are `facet_kcore::vcpu_state`'s.
 
-use facet_abi::layout::VM_EVENT_RECALL;
+use facet_abi::layout::{VM_EVENT_RECALL, VM_EVENT_STARTUP};
 use facet_abi::mtd;
 use facet_abi::utcb as u;
 use facet_kcore::utcb::RegFile;
+use facet_kcore::vcpu_state::start::vmx as start;
 use facet_kcore::vcpu_state::vmx::{
     activity_state, compress_ar, expand_ar, REGS, SEGS, SYSCALL_MSRS,
 };
@@ -129,8 +130,25 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         wr(utcb, u::CR0_MON, read(vmcs::CR0_MASK) & !super::cr0_fixed());
         wr(utcb, u::CR4_MON, read(vmcs::CR4_MASK) & !super::cr4_fixed());
     }
+    if event == VM_EVENT_STARTUP {
+        hide_start_state(utcb, m);
+    }
     wr(utcb, u::MTD, m as u64);
     wr(utcb, u::ITEMS, u::STATE_WORDS);
+}
+
+/// The start-up message reports the reference's start state: without the RFLAGS bit and
+/// the segment access rights the kernel keeps so that VMX enters it
+/// (`facet_kcore::vcpu_state::start::vmx`). The VMCS holds nothing else yet.
+fn hide_start_state(utcb: u64, m: u32) {
+    if m & mtd::RFLAGS != 0 {
+        wr(utcb, u::RFLAGS, start::reported_rflags(rd(utcb, u::RFLAGS)));
+    }
+    for (at, _, bit) in SEGS {
+        if m & bit != 0 {
+            wr(utcb, at, start::reported_segment(rd(utcb, at)));
+        }
+    }
 }
 
 /// Whether the exit being answered is the guest's MOV to CR3 (a CR access with CR 3 in
@@ -177,6 +195,11 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             write(field, rd(utcb, at));
         }
     }
+    if m & mtd::RFLAGS != 0 {
+        // The bit VM entry requires stays set, whatever the VMM writes (its start-up
+        // message did not show it).
+        write(vmcs::GUEST_RFLAGS, rd(utcb, u::RFLAGS) | start::RFLAGS);
+    }
     if m & mtd::CR != 0 {
         // The guest's value with the bits VMX requires set; it reads its own value
         // (the shadow) for those and for the bits its VMM monitors.
@@ -193,6 +216,27 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
             write(sel, w & 0xffff);
             write(ar, expand_ar(w >> 16));
             write(limit, w >> 32);
+            write(base, rd(utcb, at + 8));
+        }
+    }
+    // The descriptor tables: limit in bits 63:32 of the first word (a limit beyond
+    // 0xffff makes the entry fail), base in the second.
+    for (bit, at, limit, base) in [
+        (
+            mtd::GDTR,
+            u::GDTR,
+            vmcs::GUEST_GDTR_LIMIT,
+            vmcs::GUEST_GDTR_BASE,
+        ),
+        (
+            mtd::IDTR,
+            u::IDTR,
+            vmcs::GUEST_IDTR_LIMIT,
+            vmcs::GUEST_IDTR_BASE,
+        ),
+    ] {
+        if m & bit != 0 {
+            write(limit, rd(utcb, at) >> 32);
             write(base, rd(utcb, at + 8));
         }
     }

@@ -6,9 +6,12 @@
 //! and the edu device; `iommu` that the kernel was told to turn the IOMMU on;
 //! `modules=N` the number of multiboot modules (the roottask's and the programs'; 1 if
 //! not given); `cpus=N` the number of CPUs the emulator
-//! has; `expect=svm|vmx|none` is the virtualization
+//! has; `above4g` that it has usable memory above 4 GiB; `uefi` that OVMF booted it (on
+//! q35, without an IOMMU); `s3` that the machine can sleep in S3 and the harness wakes
+//! it; `expect=svm|vmx|none` is the virtualization
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
+//! `only=<prefix>` (up to eight) runs only the tests whose names start with one of them;
 //! `return-fault` runs only the test for a kernel started with `crash=return`.
 
 /// Parsed roottask arguments.
@@ -24,6 +27,13 @@ pub struct Args {
     /// Multiboot modules the harness passed (the roottask's own included).
     pub modules: usize,
     pub q35: bool,
+    /// The machine has usable RAM above 4 GiB (`above4g`).
+    pub above4g: bool,
+    /// UEFI firmware booted the kernel, on q35 without an IOMMU (`uefi`).
+    pub uefi: bool,
+    /// The machine is QEMU's q35 with S3 enabled and an edu device, without an IOMMU, and
+    /// the harness wakes it from S3 (`s3`).
+    pub s3: bool,
     /// The kernel's command line says `iommu` and the machine has a unit: the HIP must
     /// report DMA remapping.
     pub iommu: bool,
@@ -35,8 +45,37 @@ pub struct Args {
     /// (`exit-when-done`).
     pub exit_when_done: bool,
     /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
-    skip: [[u8; 32]; 8],
-    skip_len: [u8; 8],
+    skip: Prefixes,
+    /// If any, the only tests to run: name prefixes, from `only=<prefix>`.
+    only: Prefixes,
+}
+
+/// Up to eight test-name prefixes of up to 32 bytes each.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prefixes {
+    text: [[u8; 32]; 8],
+    len: [u8; 8],
+}
+
+impl Prefixes {
+    fn add(&mut self, prefix: &[u8]) {
+        let Some(i) = self.len.iter().position(|&n| n == 0) else {
+            return;
+        };
+        let n = prefix.len().min(32);
+        self.text[i][..n].copy_from_slice(&prefix[..n]);
+        self.len[i] = n as u8;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.iter().all(|&n| n == 0)
+    }
+
+    /// Whether `name` starts with one of the prefixes.
+    fn match_name(&self, name: &str) -> bool {
+        (self.text.iter().zip(self.len))
+            .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
+    }
 }
 
 impl Args {
@@ -50,6 +89,9 @@ impl Args {
                 b"test" => a.test = true,
                 b"bench" => a.bench = true,
                 b"q35" => a.q35 = true,
+                b"above4g" => a.above4g = true,
+                b"uefi" => a.uefi = true,
+                b"s3" => a.s3 = true,
                 b"iommu" => a.iommu = true,
                 b"hold" => a.hold = true,
                 b"trace" => a.trace = true,
@@ -69,7 +111,10 @@ impl Args {
                             .unwrap_or(1);
                     }
                     if let Some(prefix) = w.strip_prefix(b"skip=") {
-                        a.add_skip(prefix);
+                        a.skip.add(prefix);
+                    }
+                    if let Some(prefix) = w.strip_prefix(b"only=") {
+                        a.only.add(prefix);
                     }
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
                         a.usable = core::str::from_utf8(hex)
@@ -82,18 +127,9 @@ impl Args {
         a
     }
 
-    fn add_skip(&mut self, prefix: &[u8]) {
-        let Some(i) = self.skip_len.iter().position(|&n| n == 0) else {
-            return;
-        };
-        let n = prefix.len().min(32);
-        self.skip[i][..n].copy_from_slice(&prefix[..n]);
-        self.skip_len[i] = n as u8;
-    }
-
-    /// Whether the test `name` is to be skipped.
+    /// Whether the test `name` is to be skipped: a `skip=` prefix names it, or `only=`
+    /// prefixes were given and none names it.
     pub fn skips(&self, name: &str) -> bool {
-        (self.skip.iter().zip(self.skip_len))
-            .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
+        self.skip.match_name(name) || !self.only.is_empty() && !self.only.match_name(name)
     }
 }

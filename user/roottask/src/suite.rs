@@ -101,6 +101,8 @@ mod ipc;
 mod irq;
 mod leak;
 mod naps;
+mod perms;
+mod s3;
 mod sched;
 mod sm;
 mod smp;
@@ -132,6 +134,14 @@ impl Env<'_> {
             return None;
         }
         Some(flags & FEAT_VMX != 0)
+    }
+
+    /// A CPU number that is not online: the first offline one, or 64 (beyond what the
+    /// HIP can describe) when all 64 are.
+    pub fn offline_cpu(&self) -> u64 {
+        (0..facet_abi::config::NUM_CPU)
+            .find(|&i| self.hip().cpu(i).flags & 1 == 0)
+            .unwrap_or(facet_abi::config::NUM_CPU) as u64
     }
 
     /// The CPUs online from CPU 0 up to the first one that is not (at most `max`).
@@ -166,6 +176,8 @@ const TESTS: &[Test] = &[
     test!(hip::signature_length_checksum),
     test!(hip::interface_constants),
     test!(hip::memory_descriptors),
+    test!(hip::memory_above_4g),
+    test!(hip::uefi_flag),
     test!(hip::boot_cpu_descriptor),
     test!(hip::cpus_online),
     test!(hip::acpi_tables),
@@ -198,7 +210,26 @@ const TESTS: &[Test] = &[
     test!(caps::kernel_device_pages_are_not_delegable),
     test!(caps::forwarded_items_lose_the_hypervisor_flag),
     test!(caps::machine_ctrl_answers),
+    test!(caps::microcode_update),
+    test!(s3::bad_sleep_types),
     test!(caps::translate_names_the_receivers_capability),
+    test!(perms::create_pd_needs_the_pd_right),
+    test!(perms::create_ec_needs_the_ec_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_pd),
+    test!(perms::create_pt_needs_the_pt_right_of_the_pd),
+    test!(perms::create_sm_needs_the_sm_right),
+    test!(perms::ec_ctrl_needs_the_ct_right),
+    test!(perms::create_sc_needs_the_sc_right_of_the_ec),
+    test!(perms::create_pt_needs_the_pt_right_of_the_ec),
+    test!(perms::sc_ctrl_needs_the_ct_right),
+    test!(perms::pt_ctrl_needs_the_ct_right),
+    test!(perms::call_needs_the_call_right),
+    test!(perms::up_needs_the_up_right),
+    test!(perms::down_needs_the_down_right),
+    test!(perms::chaining_needs_the_up_right),
+    test!(perms::revoke_signals_only_with_the_up_right),
+    test!(perms::port_access_needs_the_a_right),
+    test!(perms::execution_needs_the_x_right),
     test!(ipc::call_and_reply),
     test!(ipc::reply_delegates_typed_items),
     test!(ipc::exceptions_startup_and_semaphores),
@@ -241,6 +272,7 @@ const TESTS: &[Test] = &[
     test!(ipc::recall_waits_for_a_busy_handler),
     test!(sched::a_thousand_threads_stop_in_one_go),
     test!(vm::guest_runs_and_exits),
+    test!(vm::vcpus_start_in_the_reference_state),
     test!(vm::triple_fault_is_an_exit),
     test!(vm::recall_of_a_spinning_vcpu),
     test!(vm::long_mode_guest_beside_a_spinning_vm),
@@ -262,6 +294,8 @@ const TESTS: &[Test] = &[
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
+    // Last: its threads spin on every CPU until the end.
+    test!(s3::suspend_and_resume),
 ];
 
 /// The tests for a kernel started with `crash=return` (the roottask's `return-fault`):

@@ -10,8 +10,9 @@ use core::arch::asm;
 use facet_abi::args::{
     Args, AssignGsi, AssignGsiOut, AssignPci, Call, CreateEc, CreatePd, CreatePt, CreateSc,
     CreateSm, Delegate, DelegateOut, EcCtrl, FrameStatsOut, GsiMode, IommuFaultsOut, Lookup,
-    LookupOut, MachineCtrl, MapAccessPage, MsrAccess, MsrAccessOut, ObjectStatsOut, PdStatsOut,
-    PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown, SmUp,
+    LookupOut, MachineCtrl, MapAccessPage, MicrocodeOut, MsrAccess, MsrAccessOut, ObjectStatsOut,
+    PdStatsOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown,
+    SmUp, SuspendOut,
 };
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::call as call_flags;
@@ -360,6 +361,24 @@ pub fn object_stats(kind: u64) -> Result<(u64, u64), Status> {
 pub fn pd_frames(pd: u64, part: u64) -> Result<u64, Status> {
     let o = issue(&MachineCtrl::PdStats { pd, part });
     status_of(&o).map(|_| PdStatsOut::from_out(&o).frames)
+}
+
+/// `machine_ctrl` suspend: the machine enters the sleep state whose SLP_TYP values
+/// (from the DSDT's `\_Sx` package) are `slp_typa` and `slp_typb`, and the call returns
+/// once it has woken (pass-through PDs). The status, and OUT2: the FACS waking vector the
+/// firmware had (mode 0, real mode, in bits 63:62).
+pub fn suspend(slp_typa: u8, slp_typb: u8) -> (Status, u64) {
+    let o = issue(&MachineCtrl::Suspend { slp_typa, slp_typb });
+    (status(&o), SuspendOut::from_out(&o).waking_vector)
+}
+
+/// `machine_ctrl` update microcode: the update of `size` bytes at physical address
+/// `address` (pass-through PDs). The status, and OUT2: the microcode revision the calling
+/// CPU runs afterwards (Facet's; set with SUCCESS and with ABORT, the CPUs not having
+/// taken the update).
+pub fn update_microcode(size: u32, address: u64) -> (Status, u64) {
+    let o = issue(&MachineCtrl::UpdateMicrocode { size, address });
+    (status(&o), MicrocodeOut::from_out(&o).revision)
 }
 
 /// Facet's `machine_ctrl` statistics of the IOMMU: the faults its units recorded since

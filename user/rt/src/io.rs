@@ -25,3 +25,21 @@ pub fn inb(port: u16) -> u8 {
 pub fn debug_exit(code: u8) {
     outb(0xf4, code);
 }
+
+/// Writes a 32-bit word to an I/O port the caller's PD holds.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a 32-bit word from an I/O port the caller's PD holds.
+pub fn inl(port: u16) -> u32 {
+    let v: u32;
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("in eax, dx", in("dx") port, out("eax") v, options(nomem, nostack, preserves_flags))
+    }
+    v
+}

@@ -113,16 +113,28 @@ impl Utcb {
         self.put(off::MTD, m as u64)
     }
 
-    /// Real mode at `rip` with CS and SS based at 0 and `rflags`. Returns the MTD bits
-    /// that carry this state.
+    /// Real mode at `rip` with `rflags`: what a guest written for real mode relies on,
+    /// since a vCPU starts with every register zero (the reference's start state): CS,
+    /// SS, DS, ES, FS and GS with base and selector 0, a 64 KiB limit and the rights of
+    /// real mode (present, accessed; CS code, the others read/write data), and the
+    /// interrupt table at 0 with 256 entries. Returns the MTD bits that carry this state.
     pub fn real_mode(self, rip: u64, rflags: u64) -> u32 {
         self.put(off::RIP, rip);
         self.put(off::RFLAGS, rflags);
-        self.put(off::CS, 0x9b << 16 | 0xffff << 32);
-        self.put(off::CS + 8, 0);
-        self.put(off::SS, 0x93 << 16 | 0xffff << 32);
-        self.put(off::SS + 8, 0);
-        mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS
+        for (at, rights) in [
+            (off::CS, 0x9b),
+            (off::SS, 0x93),
+            (off::DS, 0x93),
+            (off::ES, 0x93),
+            (off::FS, 0x93),
+            (off::GS, 0x93),
+        ] {
+            self.put(at, rights << 16 | 0xffff << 32);
+            self.put(at + 8, 0);
+        }
+        self.put(off::IDTR, 0x3ff << 32);
+        self.put(off::IDTR + 8, 0);
+        mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS | mtd::DS_ES | mtd::FS_GS | mtd::IDTR
     }
 
     /// A start-up reply that starts a global EC in `thread` on `stack`, as if the thread

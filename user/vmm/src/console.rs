@@ -84,8 +84,8 @@ impl Sender {
             bytes: [0; 200],
             len: 0,
         };
-        let _ = writeln!(line, "vmm: {args}");
-        self.send(&line.bytes[..line.len]);
+        let _ = write!(line, "vmm: {args}");
+        self.send(line.ended());
     }
 }
 
@@ -93,6 +93,22 @@ impl Sender {
 struct Line {
     bytes: [u8; 200],
     len: usize,
+}
+
+impl Line {
+    /// The line with its newline; one cut short ends in `...` (the newline always
+    /// comes, or the next line would run on from it).
+    fn ended(&mut self) -> &[u8] {
+        if self.len >= self.bytes.len() {
+            self.len = self.bytes.len() - 4;
+            self.bytes[self.len..].copy_from_slice(b"...\n");
+            self.len = self.bytes.len();
+        } else {
+            self.bytes[self.len] = b'\n';
+            self.len += 1;
+        }
+        &self.bytes[..self.len]
+    }
 }
 
 impl Write for Line {

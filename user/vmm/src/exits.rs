@@ -149,6 +149,7 @@ impl Next {
 }
 
 extern "C" fn on_exit(id: u64) -> ! {
+    let entered = crate::profile::enter();
     let index = ((id >> 8) as usize).min(MAX_VCPUS - 1);
     let h = Handler {
         vm: vm(),
@@ -168,7 +169,7 @@ extern "C" fn on_exit(id: u64) -> ! {
         crate::resume::start(h)
     }
     let next = handle(h, &m, exit);
-    crate::resume::finish(h, &m, exit, next)
+    crate::resume::finish(h, &m, exit, next, entered)
 }
 
 /// Where the instruction that exited ends.

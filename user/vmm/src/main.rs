@@ -20,6 +20,7 @@ mod ipi;
 mod layout;
 mod lock;
 mod msr;
+mod profile;
 mod resume;
 mod setup;
 mod stop;
@@ -35,6 +36,7 @@ facet_rt::entry!(main);
 const INPUT_POLL_MS: u64 = 10;
 
 fn main(cpu: u64, info: u64) -> ! {
+    let started = facet_rt::cpu::rdtsc();
     let Some(info) = StartInfo::at(info) else {
         // Not started by the roottask: nobody to tell.
         stop::park()
@@ -45,8 +47,8 @@ fn main(cpu: u64, info: u64) -> ! {
         cpu,
         utcb: Utcb::at(MAIN_UTCB_ADDR),
     };
-    match setup::start(cpu, info, out) {
-        Ok(tsc_khz) => stop::main_loop(tsc_khz * INPUT_POLL_MS),
+    match setup::start(cpu, info, out, started) {
+        Ok(tsc_khz) => stop::main_loop(out, tsc_khz * INPUT_POLL_MS),
         Err(()) => stop::exit_now(stop::FAILED),
     }
 }

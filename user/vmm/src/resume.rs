@@ -23,10 +23,12 @@ use crate::layout::vcpu;
 use crate::vm::NO_DEADLINE;
 
 const RFLAGS_IF: u64 = 1 << 9;
+/// DR7 after reset and INIT: no breakpoint enabled, bit 10 (reserved) set.
+const DR7_RESET: u64 = 0x400;
 
 /// Replies to the exit `m` (decoded as `exit`, handled as `next`): RIP, injection, and
 /// the state `next` names. An application vCPU that received INIT resets instead.
-pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next) -> ! {
+pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next, entered: u64) -> ! {
     let u = h.utcb;
     if h.vm.vcpus[h.index].init_pending.load(Ordering::SeqCst) {
         init_reset(h)
@@ -68,6 +70,7 @@ pub fn finish(h: Handler, m: &ExitMessage, exit: Exit, next: Next) -> ! {
     };
     u.put(off::INJ, inj);
     u.reply_with(reply_mtd);
+    crate::profile::leave(&exit, entered);
     reply()
 }
 
@@ -203,7 +206,10 @@ fn wait_for_sipi(h: Handler) -> ! {
 }
 
 /// Replies with the complete state `s` (general registers zero but RSI), nothing to
-/// inject, no interrupt shadow, XCR0 with x87 only.
+/// inject, no interrupt shadow, XCR0 with x87 only, DR7 as after reset. A vCPU starts
+/// with every register zero (the kernel's start state is the reference's, not the
+/// architecture's after reset), and INIT must not keep what the guest had: so the VMM
+/// sets all of it.
 fn reply_state(h: Handler, s: &CpuState) -> ! {
     let u = h.utcb;
     for gpr in 0..16 {
@@ -223,6 +229,7 @@ fn reply_state(h: Handler, s: &CpuState) -> ! {
         (off::PAT, s.pat),
         (off::INJ, 0),
         (off::INTR_STATE, 0),
+        (off::DR7, DR7_RESET),
     ] {
         u.put(at, value);
     }
@@ -257,6 +264,7 @@ fn reply_state(h: Handler, s: &CpuState) -> ! {
             | mtd::GDTR
             | mtd::IDTR
             | mtd::CR
+            | mtd::DR
             | mtd::EFER_PAT
             | mtd::INJ
             | mtd::STA,

@@ -29,8 +29,8 @@ const BOOT_EPOCH_SECONDS: u64 = 1_735_689_600;
 const EXIT_NUMBERS: u64 = facet_abi::config::NUM_VMI as u64;
 
 /// Builds and starts the VM; on failure reports why (through `out`) and returns.
-/// Returns the TSC frequency in kHz.
-pub fn start(main_cpu: u32, info: &StartInfo, out: Sender) -> Result<u64, ()> {
+/// Returns the TSC frequency in kHz. `started`: the TSC when the VMM started.
+pub fn start(main_cpu: u32, info: &StartInfo, out: Sender, started: u64) -> Result<u64, ()> {
     macro_rules! fail {
         ($($arg:tt)*) => {{
             out.report(format_args!($($arg)*));
@@ -131,6 +131,13 @@ pub fn start(main_cpu: u32, info: &StartInfo, out: Sender) -> Result<u64, ()> {
     ));
     if let Err(s) = create_objects(vm, main_cpu, tsc_khz) {
         fail!("creating the VM's objects failed: {}", s.name())
+    }
+    if args.profile {
+        crate::profile::enable(out, started);
+    }
+    if args.fault {
+        out.report(format_args!("faulting on purpose (`fault`)"));
+        crate::stop::fault_on_purpose()
     }
     Ok(tsc_khz)
 }

@@ -42,6 +42,17 @@ pub fn park() -> ! {
     }
 }
 
+/// Reads an address no VMM maps (the `fault` test aid): the roottask's exception portal
+/// hears of it and stops this VMM.
+pub fn fault_on_purpose() -> ! {
+    // SAFETY: a load from page 0, which the VMM never maps: it faults and the EC ends
+    // there (were it mapped, the value is dropped and the VMM parks).
+    unsafe {
+        core::arch::asm!("mov {0}, qword ptr [0x10]", out(reg) _, options(nostack, readonly))
+    };
+    park()
+}
+
 /// A broken invariant of the VMM itself: nothing sensible to report from an EC that
 /// may not own a console, so it waits for good (its vCPU, if it has one, stops).
 pub fn internal_error(_what: &str) -> ! {
@@ -58,11 +69,12 @@ pub fn exit_now(code: u64) -> ! {
 
 /// The main EC's loop once the VM runs: it waits for a stop request and, without the
 /// console service, looks at COM1's input every `poll_ticks` TSC ticks.
-pub fn main_loop(poll_ticks: u64) -> ! {
+pub fn main_loop(out: Sender, poll_ticks: u64) -> ! {
     let mut typed = [0u8; 64];
     loop {
         let code = REQUESTED.load(Ordering::Acquire);
         if code != NONE {
+            crate::profile::report(out);
             exit_now(code);
         }
         let waited = if crate::console::uses_service() {

@@ -50,7 +50,11 @@ pub fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
             _ => return Err(format!("unexpected argument `{a}`\n{USAGE}")),
         }
     }
-    let opts = Opts { icount, cmdline };
+    let opts = Opts {
+        icount,
+        cmdline,
+        cpus: CPUS,
+    };
     if find_program(QEMU).is_none() {
         setup::packages()?;
     }
@@ -72,6 +76,7 @@ pub fn run(paths: &Paths, args: &[String]) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let expect = Expect {
+        mode: Mode::Test,
         release: f.release.clone(),
         nproc: CPUS,
         sha256: init::test_data_sha256(),
@@ -91,6 +96,8 @@ pub struct Opts {
     pub icount: bool,
     /// The kernel command line.
     pub cmdline: String,
+    /// `-smp`.
+    pub cpus: u32,
 }
 
 /// QEMU's arguments for booting `mode`; `serial` is the `-serial` value.
@@ -109,7 +116,7 @@ pub fn qemu_args(
         "-cpu",
         "EPYC",
         "-smp",
-        &CPUS.to_string(),
+        &opts.cpus.to_string(),
         "-m",
         "512",
         "-kernel",
@@ -135,6 +142,8 @@ pub fn qemu_args(
 /// What the guest must report.
 #[derive(Clone, Debug)]
 pub struct Expect {
+    /// Which `/init` ran (what it reports: [`Mode::report`]).
+    pub mode: Mode,
     pub release: String,
     pub nproc: u32,
     pub sha256: String,
@@ -155,15 +164,17 @@ pub fn guest_lines(text: &str) -> Vec<&str> {
 pub fn verify(text: &str, e: &Expect) -> Vec<String> {
     let lines = guest_lines(text);
     let mut problems = Vec::new();
-    let want = [
-        format!("kernel {}", e.release),
-        format!("nproc {}", e.nproc),
-        format!("sha256 {}", e.sha256),
-        "before-sleep".to_string(),
-        "after-sleep".to_string(),
-        "isolation ok".to_string(),
-        "done".to_string(),
-    ];
+    let want: Vec<String> = e
+        .mode
+        .report()
+        .iter()
+        .map(|&w| match w {
+            "kernel" => format!("kernel {}", e.release),
+            "nproc" => format!("nproc {}", e.nproc),
+            "sha256" => format!("sha256 {}", e.sha256),
+            w => w.to_string(),
+        })
+        .collect();
     let mut last = None;
     for w in &want {
         let key = w.split(' ').next().unwrap_or(w);
@@ -378,6 +389,7 @@ mod tests {
 
     fn expect() -> Expect {
         Expect {
+            mode: Mode::Test,
             release: "6.1.0-57-cloud-amd64".into(),
             nproc: 2,
             sha256: "3fdb603bd165ac64604dba93cdab12d1062defc411913000fb7d481a69373484".into(),
@@ -511,6 +523,7 @@ facet-guest: done\r
         let mut opts = Opts {
             icount: false,
             cmdline: CMDLINE.into(),
+            cpus: CPUS,
         };
         let a = qemu_args(&paths, &images, Mode::Test, &opts, "file:x.log").join(" ");
         assert_eq!(

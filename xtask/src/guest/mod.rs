@@ -9,12 +9,14 @@
 //!   (`target/guest/initramfs-shell.cpio`, `initramfs-test.cpio`), the test data and the
 //!   memory-isolation design.
 //! - `tsc.rs`: `facet-rdtsc`, a tiny program that prints the TSC.
+//! - `exits.rs`: `facet-exits`, a tiny program that times CPUID and port exits.
 //! - `sha256.rs`: SHA-256 for the host's side of the data check.
 //! - `check.rs`: `cargo xtask guest-check`, the images booted directly under QEMU TCG.
 
 pub mod check;
 pub mod cpio;
 pub mod debian;
+pub mod exits;
 pub mod init;
 pub mod sha256;
 pub mod tsc;

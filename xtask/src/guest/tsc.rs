@@ -67,7 +67,14 @@ const CODE: [u8; 74] = [
 
 /// The program as an ELF executable.
 pub fn rdtsc_elf() -> Vec<u8> {
-    let len = (EHDR + PHDR + CODE.len()) as u64;
+    tiny_elf(&CODE)
+}
+
+/// A static x86-64 Linux executable of `code` alone: one ELF header and one `PT_LOAD`
+/// program header mapping the whole file read+execute at 0x400000, the entry point at
+/// the code's first byte (file offset 120).
+pub fn tiny_elf(code: &[u8]) -> Vec<u8> {
+    let len = (EHDR + PHDR + code.len()) as u64;
     let mut f = Vec::with_capacity(len as usize);
     // ELF header: 64-bit, little-endian, version 1, System V ABI.
     f.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -91,7 +98,7 @@ pub fn rdtsc_elf() -> Vec<u8> {
     f.extend_from_slice(&len.to_le_bytes()); // p_filesz
     f.extend_from_slice(&len.to_le_bytes()); // p_memsz
     f.extend_from_slice(&0x1000u64.to_le_bytes()); // p_align
-    f.extend_from_slice(&CODE);
+    f.extend_from_slice(code);
     f
 }
 

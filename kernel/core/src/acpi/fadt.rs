@@ -7,13 +7,17 @@
 //!
 //! | offset | field            | offset | field             |
 //! |--------|------------------|--------|-------------------|
+//! | 36     | FIRMWARE_CTRL (u32) | 88  | PM1_EVT_LEN (u8)  |
 //! | 40     | DSDT (u32)       | 89     | PM1_CNT_LEN (u8)  |
 //! | 46     | SCI_INT (u16)    | 109    | IAPC_BOOT_ARCH (u16) |
 //! | 48     | SMI_CMD (u32)    | 112    | Flags (u32)       |
 //! | 52     | ACPI_ENABLE (u8) | 116    | RESET_REG (GAS)   |
 //! | 53     | ACPI_DISABLE (u8)| 128    | RESET_VALUE (u8)  |
-//! | 64     | PM1a_CNT_BLK (u32) | 140  | X_DSDT (u64)      |
-//! | 68     | PM1b_CNT_BLK (u32) | 172  | X_PM1a_CNT_BLK (GAS) |
+//! | 56     | PM1a_EVT_BLK (u32) | 132  | X_FIRMWARE_CTRL (u64) |
+//! | 60     | PM1b_EVT_BLK (u32) | 140  | X_DSDT (u64)      |
+//! | 64     | PM1a_CNT_BLK (u32) | 148  | X_PM1a_EVT_BLK (GAS) |
+//! | 68     | PM1b_CNT_BLK (u32) | 160  | X_PM1b_EVT_BLK (GAS) |
+//! |        |                  | 172    | X_PM1a_CNT_BLK (GAS) |
 //! |        |                  | 184    | X_PM1b_CNT_BLK (GAS) |
 
 use super::{AcpiError, Body, Gas};
@@ -57,6 +61,10 @@ pub struct Fadt {
     pub revision: u8,
     /// The table's length.
     pub length: u32,
+    /// Physical address of the FACS: X_FIRMWARE_CTRL if inside the table and non-zero,
+    /// else FIRMWARE_CTRL; `None` if both are 0. Not validated (read it with
+    /// `facs::read`).
+    pub facs: Option<u64>,
     /// Physical address of the DSDT: X_DSDT if inside the table and non-zero, else DSDT;
     /// `None` if both are 0. Not validated (read it with `sdt::Header::read`).
     pub dsdt: Option<u64>,
@@ -75,6 +83,12 @@ pub struct Fadt {
     pub pm1a_cnt: Option<Gas>,
     /// PM1b control block, chosen like `pm1a_cnt`; usually `None`.
     pub pm1b_cnt: Option<Gas>,
+    /// PM1a event block (status register, then enable register, each half its
+    /// length), chosen like `pm1a_cnt` from X_PM1a_EVT_BLK and PM1a_EVT_BLK with
+    /// PM1_EVT_LEN.
+    pub pm1a_evt: Option<Gas>,
+    /// PM1b event block, chosen likewise; usually `None`.
+    pub pm1b_evt: Option<Gas>,
     /// IA-PC boot architecture flags (`BOOT_*`); 0 for revision 1 tables, where the field
     /// is reserved.
     pub iapc_boot_arch: u16,
@@ -106,17 +120,24 @@ pub fn parse<M: PhysRead + ?Sized>(mem: &M, addr: u64) -> Result<Fadt, AcpiError
         u64::from(t.u32(40)?)
     };
 
-    let cnt_len = t.u8(89)?;
-    let pm1 = |x_off, legacy_off| -> Result<Option<Gas>, AcpiError> {
+    let x_facs = opt_u64(132)?;
+    let facs = if x_facs != 0 {
+        x_facs
+    } else {
+        u64::from(t.u32(36)?)
+    };
+
+    let (evt_len, cnt_len) = (t.u8(88)?, t.u8(89)?);
+    let pm1 = |x_off, legacy_off, len: u8| -> Result<Option<Gas>, AcpiError> {
         if let Some(g) = opt_gas(x_off)?.filter(|g| g.address != 0) {
             return Ok(Some(g));
         }
         let port = t.u32(legacy_off)?;
         Ok((port != 0).then(|| Gas {
             space_id: Gas::SYSTEM_IO,
-            bit_width: cnt_len.saturating_mul(8),
+            bit_width: len.saturating_mul(8),
             bit_offset: 0,
-            access_size: match cnt_len {
+            access_size: match len {
                 1 => 1,
                 2 => 2,
                 4 => 3,
@@ -139,13 +160,16 @@ pub fn parse<M: PhysRead + ?Sized>(mem: &M, addr: u64) -> Result<Fadt, AcpiError
     Ok(Fadt {
         revision: h.revision,
         length: h.length,
+        facs: (facs != 0).then_some(facs),
         dsdt: (dsdt != 0).then_some(dsdt),
         sci_int: t.u16(46)?,
         smi_cmd: t.u32(48)?,
         acpi_enable: t.u8(52)?,
         acpi_disable: t.u8(53)?,
-        pm1a_cnt: pm1(172, 64)?,
-        pm1b_cnt: pm1(184, 68)?,
+        pm1a_cnt: pm1(172, 64, cnt_len)?,
+        pm1b_cnt: pm1(184, 68, cnt_len)?,
+        pm1a_evt: pm1(148, 56, evt_len)?,
+        pm1b_evt: pm1(160, 60, evt_len)?,
         iapc_boot_arch: if h.revision >= 2 { t.u16(109)? } else { 0 },
         flags,
         reset,

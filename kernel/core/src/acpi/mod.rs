@@ -24,6 +24,7 @@
 //!   table's checked length.
 
 pub mod dmar;
+pub mod facs;
 pub mod fadt;
 pub mod hpet;
 pub mod madt;

@@ -366,8 +366,16 @@ pub fn lookup(spaces: &impl Spaces, mem: &impl PhysMem, space: u32, index: u64) 
 /// space's table, as the kernel does for the running Pd's object space).
 #[inline]
 pub fn lookup_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<Cap> {
+    Cap::decode(lookup_word_in(mem, table, index)?)
+}
+
+/// The stored word ([`Cap::encode`]) of the capability at `index` of `table` (0 for an
+/// empty slot), `None` where the table has no slot there: for checks that test kind and
+/// permissions in one comparison ([`Cap::word_grants`]) without decoding.
+#[inline]
+pub fn lookup_word_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<u64> {
     let addr = table.slot_addr(mem, index)?;
-    Cap::decode(mem.read_u64(addr + W_CAP))
+    Some(mem.read_u64(addr + W_CAP))
 }
 
 /// Where two ranges meet, as the reference kernel's `clamp` computes it: `None` unless

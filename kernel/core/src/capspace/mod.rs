@@ -40,8 +40,8 @@ mod table;
 mod tests;
 
 pub use mdb::{
-    delegate, insert_root, lookup, lookup_in, meet, revoke, translate, DelegateOutcome,
-    RevokeOutcome, Spaces,
+    delegate, insert_root, lookup, lookup_in, lookup_word_in, meet, revoke, translate,
+    DelegateOutcome, RevokeOutcome, Spaces,
 };
 pub use table::Table;
 
@@ -144,6 +144,21 @@ impl Cap {
             perms: (word & PERMS as u64) as u8,
             order: ((word >> ORDER_SHIFT) & 0x3f) as u8,
         })
+    }
+
+    /// Whether the stored word `word` is a capability of kind `kind` (non-zero) that has
+    /// every permission of `perms`: one masked comparison, because kind and permissions
+    /// share the word's low byte. The empty word 0 never matches.
+    #[inline(always)]
+    pub const fn word_grants(word: u64, kind: u8, perms: u8) -> bool {
+        let mask = (7 << KIND_SHIFT) | (perms & PERMS) as u64;
+        word & mask == ((kind as u64 & 7) << KIND_SHIFT) | (perms & PERMS) as u64 && kind != 0
+    }
+
+    /// The object of a stored word (meaningful only for a non-zero word).
+    #[inline(always)]
+    pub const fn word_obj(word: u64) -> u64 {
+        word >> OBJ_SHIFT
     }
 
     /// The same capability with other permission bits.

@@ -191,27 +191,36 @@ fn uefi_and_clamped_frequencies() {
 
 #[test]
 fn a_full_memory_list_says_so_and_keeps_what_fits() {
+    // As many map entries as the HIP has descriptors, none touching another: the
+    // kernel's two entries are kept, the map makes room (the first of equals first).
     let regions: Vec<MemRegion> = (0..hip::MAX_MEM_DESC as u64)
         .map(|i| region(i << 20, 4096, 1))
         .collect();
     let cpus = [Cpu::default()];
     let m = machine(&cpus, &[], &regions, &[]);
     let mut page = vec![0u8; PAGE_SIZE];
-    assert!(!fill(&mut page, &m), "the kernel's entries did not fit");
+    assert!(!fill(&mut page, &m), "two map entries were left out");
     let r = HipReader::new(&page);
     assert!(r.is_valid());
     assert_eq!(r.mem_count(), hip::MAX_MEM_DESC);
-    assert_eq!(
-        r.mem(hip::MAX_MEM_DESC - 1).addr,
-        (hip::MAX_MEM_DESC as u64 - 1) << 20
-    );
+    assert_eq!(r.mem(0).addr, 2 << 20);
+    assert_eq!(r.mem(hip::MAX_MEM_DESC - 2).mem_type, hip::MEM_HYPERVISOR);
+    assert_eq!(r.mem(hip::MAX_MEM_DESC - 2).addr, 0x20_0000);
+    assert_eq!(r.mem(hip::MAX_MEM_DESC - 1).mem_type, hip::MEM_HYPERVISOR);
 
-    // One fewer region: the image fits, the pool does not.
-    let m = machine(&cpus, &[], &regions[1..], &[]);
+    // Reserved entries go before usable ones.
+    let mut mixed = regions.clone();
+    mixed[7].kind = 2;
+    mixed[9].kind = 4;
+    let m = machine(&cpus, &[], &mixed, &[]);
     assert!(!fill(&mut page, &m));
     let r = HipReader::new(&page);
-    assert_eq!(r.mem(hip::MAX_MEM_DESC - 1).mem_type, hip::MEM_HYPERVISOR);
-    assert_eq!(r.mem(hip::MAX_MEM_DESC - 1).addr, 0x20_0000);
+    assert!((0..r.mem_count())
+        .all(|i| r.mem(i).mem_type == 1 || r.mem(i).mem_type == hip::MEM_HYPERVISOR));
+
+    // Room for all: nothing left out.
+    let m = machine(&cpus, &[], &regions[2..], &[]);
+    assert!(fill(&mut page, &m));
 }
 
 #[test]

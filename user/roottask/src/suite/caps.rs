@@ -7,6 +7,7 @@ mod child_memory;
 mod forward;
 mod kernel_mmio;
 mod machine;
+mod microcode;
 mod port_nodes;
 mod ports;
 mod translate;
@@ -24,6 +25,7 @@ pub use child_memory::child_memory_follows_delegation;
 pub use forward::forwarded_items_lose_the_hypervisor_flag;
 pub use kernel_mmio::kernel_device_pages_are_not_delegable;
 pub use machine::{machine_ctrl_answers, msr_access};
+pub use microcode::microcode_update;
 pub use port_nodes::{
     port_bitmap_follows_whole_nodes, port_nodes_are_delegated_and_revoked_whole,
     port_nodes_from_the_kernel,
@@ -141,12 +143,12 @@ pub fn create_refusals(_: &Env) -> TestResult {
     Ok(())
 }
 
-pub fn ec_sc_pt_checks(_: &Env) -> TestResult {
+pub fn ec_sc_pt_checks(e: &Env) -> TestResult {
     let utcb = CAPS_UTCBS.addr(0);
     expect(
-        create_ec(LOCAL_EC, PD, 0, 5, utcb, 0, 0),
+        create_ec(LOCAL_EC, PD, 0, e.offline_cpu(), utcb, 0, 0),
         Status::BadCpu,
-        "CPU 5",
+        "an offline CPU",
     )?;
     expect(
         create_ec(LOCAL_EC, PD, 0, 0xfff, utcb, 0, 0),

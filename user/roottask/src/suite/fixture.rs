@@ -181,6 +181,11 @@ pub const NO_PORTALS: Events = Events::exc(60_000, 1);
 
 /// `hip::acpi_tables`: where it looks at ACPI tables.
 pub const ACPI_PAGE: Pages = Pages::new(SCRATCH + 0x60_0000, 1);
+/// `hip::memory_above_4g`: where a page of RAM above 4 GiB goes.
+pub const HIGH_PAGE: Pages = Pages::new(SCRATCH + 0x61_0000, 1);
+/// `caps::microcode_update`: where the updates are written, and the RAM behind it.
+pub const MICROCODE_PAGES: Pages = Pages::new(SCRATCH + 0x62_0000, 2);
+pub const MICROCODE_RAM: Frames = Frames::new(0x0107_0000, 2);
 /// `delegate::memory_from_kernel_maps_module`: where the module's first page goes.
 pub const MODULE_PAGE: Pages = Pages::new(SCRATCH + 0x10_0000, 1);
 /// `delegate::memory_into_device_space`: RAM delegated into the device space only.
@@ -247,6 +252,19 @@ pub const KERNEL_MMIO_UTCBS: Pages = Pages::new(0x3400_0000, 5);
 pub const KERNEL_MMIO_AT: Pages = Pages::new(0x3410_0000, 1);
 /// Where the roottask looks at the DMAR table (two pages, for one CRD of order 1).
 pub const DMAR_PAGES: Pages = Pages::new(SCRATCH + 0x90_0000, 2);
+
+// ---- perms ----
+
+/// `perms::*`: the reduced copy, what is made through it, the objects the tests need,
+/// a handler EC and its portal; the UTCBs of the ECs they create.
+pub const PERMS: Sels = Sels::new(4700, 8);
+pub const PERMS_UTCBS: Pages = Pages::new(0x3620_0000, 3);
+/// The children of the port and memory tests (PD, handlers, portals), and their
+/// handlers' UTCBs (in the children).
+pub const PERMS_PORT_CHILD: Sels = Sels::new(4710, 7);
+pub const PERMS_PORT_UTCBS: Pages = Pages::new(0x3621_0000, 3);
+pub const PERMS_CODE_CHILD: Sels = Sels::new(4720, 5);
+pub const PERMS_CODE_UTCBS: Pages = Pages::new(0x3622_0000, 2);
 
 // ---- ipc ----
 
@@ -338,11 +356,11 @@ pub const SCHED_NAP: Sels = Sels::new((1 << 21) + (1 << 13), 1);
 
 // ---- vm ----
 
-/// The test VMs, eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
+/// The test VMs (twelve), eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
 /// three for what else a VM needs); their event bases and handler UTCBs by number.
-pub const VMS: Sels = Sels::new(900, 8 * 11);
-pub const VM_EVENTS: Events = Events::vm(32768, 11);
-pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 11);
+pub const VMS: Sels = Sels::new(900, 8 * 12);
+pub const VM_EVENTS: Events = Events::vm(32768, 12);
+pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 12);
 /// The second VM's virtual-APIC page, mapped in the roottask.
 pub const VM_VLAPIC: Pages = Pages::new(0x3001_f000, 1);
 /// The first VM's memory: its code page and its interrupt table (guest pages 1 and 0),
@@ -379,16 +397,28 @@ pub const VM_PARKED_SHOOTDOWN_RAM: Frames = Frames::new(0x0106_2000, 1);
 
 // ---- smp ----
 
-/// Per CPU (up to 16) at + CPU: handlers (+0), workers (+100), their SCs (+200), wake-up
-/// semaphores (+300); then the report and parking semaphores (+400, +401).
+/// Per CPU (all 64 the HIP describes) at + CPU: handlers (+0), workers (+100), their SCs
+/// (+200), wake-up semaphores (+300); then the report and parking semaphores (+400, +401).
 pub const SMP: Sels = Sels::new(1100, 402);
-pub const SMP_EVENTS: Events = Events::exc(12288, 16);
+pub const SMP_EVENTS: Events = Events::exc(12288, 64);
 /// UTCBs: the handlers', the workers'.
-pub const SMP_HANDLER_UTCBS: Pages = Pages::new(0x3002_0000, 16);
-pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3003_0000, 16);
+pub const SMP_HANDLER_UTCBS: Pages = Pages::new(0x3010_0000, 64);
+pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3014_0000, 64);
 /// The page every worker reads, and its RAM.
 pub const SMP_SHARED: Pages = Pages::new(SCRATCH + 0x70_0000, 1);
 pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
+
+// ---- s3 ----
+
+/// Per CPU (all 64) at + CPU: start-up handlers (+0), workers (+64), their SCs (+128);
+/// then the timed semaphore, the thread waiting on it and its SC, the edu device's MSI
+/// semaphore, a semaphore to nap on (+192..+196).
+pub const S3: Sels = Sels::new(5000, 197);
+/// Event bases: the workers' (by CPU) and the waiting thread's (+64).
+pub const S3_EVENTS: Events = Events::exc(40960, 65);
+/// UTCBs: the handlers', the workers' and the waiting thread's (+64).
+pub const S3_HANDLER_UTCBS: Pages = Pages::new(0x3020_0000, 64);
+pub const S3_WORKER_UTCBS: Pages = Pages::new(0x3024_0000, 65);
 
 // ---- leak ----
 
@@ -455,6 +485,9 @@ const MAP: &[Claim] = &[
     sels("nothing", Sels::new(NOTHING, 1)),
     events("no portals", NO_PORTALS),
     pages("hip", ACPI_PAGE),
+    pages("hip", HIGH_PAGE),
+    pages("microcode", MICROCODE_PAGES),
+    ram("microcode", MICROCODE_RAM),
     pages("delegate", MODULE_PAGE),
     ram("delegate", DEVICE_RAM),
     sels("entry", ENTRY),
@@ -484,6 +517,12 @@ const MAP: &[Claim] = &[
     pages("kernel mmio (child)", KERNEL_MMIO_UTCBS),
     pages("kernel mmio (child)", KERNEL_MMIO_AT),
     pages("dmar", DMAR_PAGES),
+    sels("perms", PERMS),
+    pages("perms", PERMS_UTCBS),
+    sels("perms port child", PERMS_PORT_CHILD),
+    pages("perms port child (child)", PERMS_PORT_UTCBS),
+    sels("perms code child", PERMS_CODE_CHILD),
+    pages("perms code child (child)", PERMS_CODE_UTCBS),
     sels("ipc", IPC),
     events("ipc", IPC_EVENTS),
     pages("ipc", IPC_UTCBS),
@@ -551,6 +590,10 @@ const MAP: &[Claim] = &[
     ram("vm parked", VM_PARKED_SHOOTDOWN_RAM),
     sels("smp", SMP),
     events("smp", SMP_EVENTS),
+    sels("s3", S3),
+    events("s3", S3_EVENTS),
+    pages("s3 handlers", S3_HANDLER_UTCBS),
+    pages("s3 workers", S3_WORKER_UTCBS),
     pages("smp handlers", SMP_HANDLER_UTCBS),
     pages("smp workers", SMP_WORKER_UTCBS),
     pages("smp shared", SMP_SHARED),

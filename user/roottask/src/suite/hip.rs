@@ -5,7 +5,7 @@ use facet_abi::hip::{self, off};
 use facet_abi::perm;
 use facet_rt::cpu::cpuid;
 
-use super::fixture::ACPI_PAGE;
+use super::fixture::{ACPI_PAGE, HIGH_PAGE};
 use super::tools::map_from_kernel;
 use super::{Env, Fail, TestResult};
 
@@ -87,6 +87,56 @@ pub fn memory_descriptors(e: &Env) -> TestResult {
     Ok(())
 }
 
+/// Usable RAM above 4 GiB is in the HIP and works: its last page, delegated from the
+/// kernel, keeps what is written to it. Required with `above4g`; without, the test
+/// passes on a machine that has none.
+pub fn memory_above_4g(e: &Env) -> TestResult {
+    const G4: u64 = 1 << 32;
+    let h = e.hip();
+    let mut high = 0;
+    let mut last = None;
+    for i in 0..h.mem_count() {
+        let m = h.mem(i);
+        let end = m.addr.saturating_add(m.size) & !0xfff;
+        if m.mem_type == hip::MEM_AVAILABLE && end > G4 {
+            high += end - m.addr.max(G4);
+            last = Some(end - 4096);
+        }
+    }
+    let Some(page) = last else {
+        ensure!(!e.args.above4g, "no usable memory above 4 GiB in the HIP");
+        return Ok(());
+    };
+    let w = HIGH_PAGE.window();
+    map_from_kernel(
+        page >> 12,
+        0,
+        perm::MEM_R | perm::MEM_W,
+        w,
+        "map the last page above 4 GiB",
+    )?;
+    for (i, off) in [0u64, 8, 0x800, 0xff8].into_iter().enumerate() {
+        w.write::<u64>(off, page ^ (0x5a5a_0000 + i as u64));
+    }
+    for (i, off) in [0u64, 8, 0x800, 0xff8].into_iter().enumerate() {
+        ensure_eq!(w.read::<u64>(off), page ^ (0x5a5a_0000 + i as u64));
+    }
+    facet_rt::println!(
+        "roottask: {} MiB usable above 4 GiB; page {:#x} read back",
+        high >> 20,
+        page
+    );
+    Ok(())
+}
+
+/// The HIP says whether the kernel was booted through UEFI firmware (`uefi`), as the
+/// reference's feature flag does.
+pub fn uefi_flag(e: &Env) -> TestResult {
+    let features = e.hip().u32(off::API_FLG);
+    ensure_eq!(features & hip::FEAT_UEFI != 0, e.args.uefi);
+    Ok(())
+}
+
 pub fn boot_cpu_descriptor(e: &Env) -> TestResult {
     let c = e.hip().cpu(0);
     ensure_eq!(c.flags & 1, 1u8);
@@ -162,6 +212,11 @@ pub fn acpi_tables(e: &Env) -> TestResult {
         let dmar = h.u64(off::DMAR_TABLE);
         ensure!(dmar != 0, "no DMAR table with an IOMMU present");
         ensure_eq!(&table_signature(dmar)?, b"DMAR");
+    } else if e.args.uefi || e.args.s3 {
+        // OVMF runs on q35, here without an IOMMU, as does the S3 tier.
+        ensure_eq!(h.u64(off::MCFG_BASE), 0xb000_0000u64);
+        ensure_eq!(h.u64(off::MCFG_SIZE), 0x1000_0000u64);
+        ensure_eq!(h.u64(off::DMAR_TABLE), 0u64);
     } else if e.args.cpus.is_some() {
         // QEMU's pc machine has no MCFG and no DMAR.
         ensure_eq!(h.u64(off::MCFG_SIZE), 0u64);

@@ -24,8 +24,9 @@ use super::tools::map_from_kernel;
 use super::{ok, Env, Fail, TestResult};
 
 const PD: u64 = ROOT_SEL_PD;
-/// CPUs the test uses at most (application processors 1..MAX_CPUS).
-const MAX_CPUS: usize = 16;
+/// CPUs the test uses at most (application processors 1..MAX_CPUS): every CPU the HIP
+/// can describe.
+const MAX_CPUS: usize = facet_abi::config::NUM_CPU;
 /// Per CPU `c`: handler EC, worker EC, its SC, its wake-up semaphore.
 const fn handler(c: u64) -> u64 {
     SMP.at(c)

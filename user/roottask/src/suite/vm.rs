@@ -14,7 +14,8 @@ mod pkru;
 mod revoke;
 mod smp;
 mod stale;
-mod vmm;
+mod start;
+pub(crate) mod vmm;
 mod window;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +41,7 @@ pub use pkru::protection_keys_are_per_vcpu;
 pub use revoke::revoked_guest_memory_faults;
 pub use smp::vcpus_on_every_cpu;
 pub use stale::stale_guest_translations_do_not_survive_their_pd;
+pub use start::vcpus_start_in_the_reference_state;
 pub use window::intercepts_and_interrupt_window;
 
 use super::fixture::{VMS, VM_EVENTS, VM_GUEST, VM_GUEST_RAM, VM_UTCBS};
@@ -90,16 +92,6 @@ facet_rt::portal_entry!(fn triple_startup_entry on TRIPLE_STACK => triple_startu
 facet_rt::portal_entry!(fn shutdown_entry on TRIPLE_STACK => triple_shutdown);
 facet_rt::portal_entry!(fn spin_startup_entry on SPIN_STACK => spin_startup);
 facet_rt::portal_entry!(fn recall_entry on SPIN_STACK => spin_recall);
-
-/// Real mode at `rip` with CS based at 0 and `rflags` (SS as the message left it).
-/// Returns the MTD bits that carry this state.
-fn real_mode_cs(h: Utcb, rip: u64, rflags: u64) -> u32 {
-    h.put(u::RIP, rip);
-    h.put(u::RFLAGS, rflags);
-    h.put(u::CS, 0x9b << 16 | 0xffff << 32);
-    h.put(u::CS + 8, 0);
-    mtd::RIP_LEN | mtd::RFLAGS | mtd::CS_SS
-}
 
 /// Start-up: real mode, CS base 0, at the guest's code page.
 extern "C" fn first_startup(_id: u64) -> ! {
@@ -160,7 +152,7 @@ extern "C" fn first_npf(_id: u64) -> ! {
 /// interrupt table unusable and raises an exception.
 extern "C" fn triple_startup(_id: u64) -> ! {
     let h = TRIPLE.utcb();
-    let m = real_mode_cs(h, 0x1030, 2);
+    let m = h.real_mode(0x1030, 2);
     h.reply_with(m);
     reply()
 }
@@ -175,7 +167,7 @@ extern "C" fn triple_shutdown(_id: u64) -> ! {
 /// disabled (the kernel must get the CPU back all the same).
 extern "C" fn spin_startup(_id: u64) -> ! {
     let h = SPIN.utcb();
-    let m = real_mode_cs(h, SPIN_AT, 2);
+    let m = h.real_mode(SPIN_AT, 2);
     h.reply_with(m);
     reply()
 }
@@ -189,7 +181,7 @@ extern "C" fn spin_recall(_id: u64) -> ! {
 /// Maps the first VM's memory: guest page 1 (the code of this file's guests and of the
 /// later tests') and page 0 (the real-mode interrupt table), both from RAM, both
 /// mapped for the VMM too.
-fn first_vm_memory() -> TestResult {
+pub(crate) fn first_vm_memory() -> TestResult {
     let rw = perm::MEM_R | perm::MEM_W;
     map_from_kernel(VM_GUEST_RAM.page(0), 0, rw, GUEST_CODE, "map")?;
     // mov ax, 0x10; mov fs, ax; mov gs, ax   (the guest's FS and GS, not the kernel's)
@@ -252,8 +244,9 @@ pub fn guest_runs_and_exits(e: &Env) -> TestResult {
     ];
     FIRST.create_vmm(&exits)?;
     ensure!(
-        create_ec(FIRST.vcpu(), PD, vcpu, 7, 0, 0, FIRST.evt()) == Err(Status::BadCpu),
-        "vCPU on CPU 7"
+        create_ec(FIRST.vcpu(), PD, vcpu, e.offline_cpu(), 0, 0, FIRST.evt())
+            == Err(Status::BadCpu),
+        "vCPU on an offline CPU"
     );
     FIRST.start()?;
     FIRST.wait("wait for the guest")?;

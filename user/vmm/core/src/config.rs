@@ -1,14 +1,18 @@
 //! The VMM's command line (its multiboot module's, after the program's name):
 //!
 //! ```text
-//! name=vm1 mem=256 cpus=0,1 [vcpus=N] kernel=linux initrd=initrd -- <guest command line>
+//! name=vm1 mem=256 cpus=0,1 [vcpus=N] [profile] [fault] kernel=linux initrd=initrd -- <guest command line>
 //! ```
 //!
 //! The roottask reads `mem=` (MiB of guest RAM), `cpus=` (the CPUs the VMM may use),
 //! `kernel=` and `initrd=` (the modules it maps) from the same line; the VMM reads
 //! `name=` (how its messages and the guest's console lines are labelled), `vcpus=` (how
-//! many vCPUs, default one per CPU it was given, spread over those CPUs in turn) and
-//! everything after `--`, the guest kernel's command line. To that the VMM adds what
+//! many vCPUs, default one per CPU it was given, spread over those CPUs in turn),
+//! `profile` (report the TSC when the guest starts and, when the VM ends, what the
+//! handlers of each kind of exit cost: `cargo xtask bench` uses it), `fault` (a test aid:
+//! once its guest runs, the VMM reads an unmapped address, so that the `linux` tier sees
+//! a crashing VMM take only its own VM down) and everything after `--`, the guest
+//! kernel's command line. To that the VMM adds what
 //! this machine needs ([`crate::platform::KERNEL_PARAMETERS`]) and a serial console
 //! unless the line names a console already.
 
@@ -28,6 +32,10 @@ pub struct VmmArgs<'a> {
     pub name: &'a str,
     /// `vcpus=`, if given.
     pub vcpus: Option<u8>,
+    /// `profile`: report the guest's start TSC and the handlers' costs.
+    pub profile: bool,
+    /// `fault`: fault on purpose once the guest runs.
+    pub fault: bool,
     /// The guest's command line as given (after `--`).
     pub guest: &'a str,
 }
@@ -76,6 +84,8 @@ pub fn parse(line: &str) -> Result<VmmArgs<'_>, ArgsError<'_>> {
     let mut args = VmmArgs {
         name: "vm",
         vcpus: None,
+        profile: false,
+        fault: false,
         guest,
     };
     for word in own.split(' ').filter(|w| !w.is_empty()) {
@@ -95,6 +105,8 @@ pub fn parse(line: &str) -> Result<VmmArgs<'_>, ArgsError<'_>> {
                 Ok(n @ 1..=MAX_VCPUS) => args.vcpus = Some(n),
                 _ => return Err(ArgsError::BadVcpuCount(value)),
             },
+            "profile" if !word.contains('=') => args.profile = true,
+            "fault" if !word.contains('=') => args.fault = true,
             k if ROOTTASK_KEYS.contains(&k) && word.contains('=') => {}
             _ => return Err(ArgsError::UnknownWord(word)),
         }

@@ -56,8 +56,10 @@ pub const RESET_PORT: u16 = 0x64;
 pub const RESET_VALUE: u8 = 0xfe;
 /// The local APICs' MMIO base the MADT names (unused in x2APIC mode).
 pub const LOCAL_APIC_ADDRESS: u32 = 0xfee0_0000;
-/// What the kernel's command line must contain for this machine (see the module doc).
-pub const KERNEL_PARAMETERS: &str = "noapic";
+/// What the kernel's command line must contain for this machine (see the module doc;
+/// `pci=off`: the machine has no PCI, and without it Linux reports a "fatal" lack of
+/// configuration-space access).
+pub const KERNEL_PARAMETERS: &str = "noapic pci=off";
 
 /// IA32_APIC_BASE bits: bootstrap processor, x2APIC mode, global enable.
 const APIC_BASE_BSP: u64 = 1 << 8;

@@ -26,6 +26,7 @@ fn revision_1_short_table() {
         Fadt {
             revision: 1,
             length: 116,
+            facs: None,
             dsdt: Some(DSDT),
             sci_int: 9,
             smi_cmd: 0xb2,
@@ -33,6 +34,8 @@ fn revision_1_short_table() {
             acpi_disable: 0xf0,
             pm1a_cnt: Some(io(16, 2, 0x604)),
             pm1b_cnt: None,
+            pm1a_evt: Some(io(32, 3, 0x600)),
+            pm1b_evt: None,
             iapc_boot_arch: 0,
             flags: 0x80a5,
             reset: None,
@@ -65,6 +68,7 @@ fn revision_5_with_x_fields() {
         Fadt {
             revision: 5,
             length: 268,
+            facs: Some(FACS),
             dsdt: Some(DSDT),
             sci_int: 9,
             smi_cmd: 0xb2,
@@ -72,6 +76,8 @@ fn revision_5_with_x_fields() {
             acpi_disable: 3,
             pm1a_cnt: Some(io(16, 2, 0x604)),
             pm1b_cnt: None,
+            pm1a_evt: Some(io(32, 0, 0x600)),
+            pm1b_evt: None,
             iapc_boot_arch: BOOT_8042,
             flags: 0x84a5,
             reset: Some(Reset {

@@ -7,6 +7,7 @@
 //! behind a builder that shares it.
 
 mod dmar;
+mod facs;
 mod fadt;
 mod hpet;
 mod machine;
@@ -34,6 +35,7 @@ const MCFG: u64 = 0x7fe_4000;
 const DMAR: u64 = 0x7fe_5000;
 const RSDT: u64 = 0x7fe_6000;
 const XSDT: u64 = 0x7fe_7000;
+const FACS: u64 = 0x7fe_9000;
 /// A spare place for one-off tables.
 const SPARE: u64 = 0x7fe_8000;
 
@@ -283,6 +285,7 @@ fn qemu_fadt_v1(dsdt: u32) -> Vec<u8> {
 /// the reset register at 0xcf9.
 fn qemu_fadt_v5(dsdt: u64) -> Vec<u8> {
     let mut t = header(b"FACP", 5, 268);
+    at(&mut t, 36, &le32(FACS as u32)); // FIRMWARE_CTRL
     at(&mut t, 40, &le32(dsdt as u32));
     at(&mut t, 46, &le16(9));
     at(&mut t, 48, &le32(0xb2));

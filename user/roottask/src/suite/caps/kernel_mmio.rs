@@ -7,7 +7,7 @@
 use core::arch::global_asm;
 
 use facet_abi::crd::{Crd, Kind};
-use facet_abi::hip::off;
+use facet_abi::hip::{self, off};
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
@@ -79,12 +79,40 @@ fn first_iommu_unit(e: &Env) -> Result<Option<u64>, Fail> {
     Ok((kind == 0).then_some(base))
 }
 
+/// The page the kernel takes for the start-up code: the lowest usable one of the memory
+/// map at or above 0x1000 and below 1 MiB that no module occupies (the boot
+/// information, which the HIP does not show, lies elsewhere on every tier's loader).
+fn startup_page(e: &Env) -> Result<u64, Fail> {
+    let h = e.hip();
+    let in_module = |p: u64| {
+        (0..h.mem_count())
+            .map(|i| h.mem(i))
+            .any(|m| m.mem_type == hip::MEM_MB_MODULE && p + 4096 > m.addr && p < m.addr + m.size)
+    };
+    let mut best: Option<u64> = None;
+    for i in 0..h.mem_count() {
+        let m = h.mem(i);
+        if m.mem_type != hip::MEM_AVAILABLE {
+            continue;
+        }
+        let mut p = m.addr.max(0x1000).next_multiple_of(4096);
+        let end = m.addr.saturating_add(m.size).min(1 << 20);
+        while p + 4096 <= end && in_module(p) {
+            p += 4096;
+        }
+        if p + 4096 <= end && best.is_none_or(|b| p < b) {
+            best = Some(p);
+        }
+    }
+    best.ok_or_else(|| Fail::new(format_args!("no usable page below 1 MiB in the HIP")))
+}
+
 pub fn kernel_device_pages_are_not_delegable(e: &Env) -> TestResult {
     CHILD.create(__kernel_mmio_read)?;
     let mut pages = [(0u64, ""); 5];
     pages[0] = (0x9_0000, "an ordinary page");
     pages[1] = (0xfee0_0000, "the local APIC");
-    pages[2] = (0x8000, "the start-up page");
+    pages[2] = (startup_page(e)?, "the start-up page");
     pages[3] = (e.hip().ioapic(0).base as u64, "the I/O APIC");
     let mut n = 4;
     if let Some(unit) = first_iommu_unit(e)? {

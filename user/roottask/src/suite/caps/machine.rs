@@ -1,6 +1,6 @@
-//! What only a pass-through PD may do: read and write (some) MSRs, and `machine_ctrl`,
-//! whose suspend and microcode updates are not built and whose sub-operation 3 is
-//! Facet's pool statistics; a PD that is not pass-through gets BAD_CAP.
+//! What only a pass-through PD may do: read and write (some) MSRs, and `machine_ctrl`
+//! (suspend, microcode updates, and sub-operation 3, Facet's pool statistics); a PD that
+//! is not pass-through gets BAD_CAP.
 
 use core::arch::global_asm;
 
@@ -85,11 +85,11 @@ extern "C" {
 
 const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 
-/// `machine_ctrl`: suspend and microcode updates are not built, sub-operation 2 is
-/// refused as in the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the
-/// IOMMU's faults, 2 frames by use, 3 objects by kind, 4 a PD's frames; others, and
-/// uses, kinds and parts beyond the last, refused); a PD that is not pass-through gets
-/// BAD_CAP.
+/// `machine_ctrl`: a suspend to a bad sleep type and a microcode update of no bytes are
+/// refused (`s3.rs` and `microcode.rs` have the rest), sub-operation 2 is refused as in
+/// the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the IOMMU's faults, 2
+/// frames by use, 3 objects by kind, 4 a PD's frames; others, and uses, kinds and parts
+/// beyond the last, refused); a PD that is not pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     let op4 = |sub, arg2, arg3, arg4| {
         status(&raw(
@@ -101,8 +101,11 @@ pub fn machine_ctrl_answers(_: &Env) -> TestResult {
         ))
     };
     let op = |sub, arg2| op4(sub, arg2, 0, 0);
-    ensure_eq!(op(0, 0), Status::BadFtr);
-    ensure_eq!(op(1, 0), Status::BadFtr);
+    // Suspend with a SLP_TYPa beyond three bits (a valid one would put the machine to
+    // sleep: `s3.rs`).
+    let bad_suspend = raw(arg1(Hypercall::MachineCtrl, 0, 8), 0, 0, 0, 0);
+    ensure_eq!(status(&bad_suspend), Status::BadPar);
+    ensure_eq!(op(1, 0), Status::BadPar);
     ensure_eq!(op(2, 0), Status::BadPar);
     ensure_eq!(op(3, 0), Status::Success);
     ensure_eq!(op(3, 1), Status::Success);

@@ -22,6 +22,17 @@ fn defaults_and_vcpus() {
 }
 
 #[test]
+fn profile_is_a_bare_word() {
+    assert!(!parse("name=vm1").unwrap().profile);
+    assert!(parse("name=vm1 profile -- quiet").unwrap().profile);
+    assert_eq!(parse("profile=1"), Err(ArgsError::UnknownWord("profile=1")));
+    // After `--` it is the guest's.
+    assert!(!parse("-- profile").unwrap().profile);
+    assert!(parse("fault").unwrap().fault && !parse("").unwrap().fault);
+    assert_eq!(parse("fault=1"), Err(ArgsError::UnknownWord("fault=1")));
+}
+
+#[test]
 fn bad_words_are_refused() {
     assert_eq!(parse("vcpus=0"), Err(ArgsError::BadVcpuCount("0")));
     assert_eq!(parse("vcpus=9"), Err(ArgsError::BadVcpuCount("9")));
@@ -61,19 +72,23 @@ fn line(guest: &str) -> std::string::String {
 
 #[test]
 fn the_guest_line_gets_what_the_machine_needs() {
-    assert_eq!(line(""), "noapic console=ttyS0");
-    assert_eq!(line("quiet"), "quiet noapic console=ttyS0");
-    assert_eq!(line("console=ttyS0 noapic"), "console=ttyS0 noapic");
-    assert_eq!(line("console=hvc0  rw"), "console=hvc0 rw noapic");
+    assert_eq!(line(""), "noapic pci=off console=ttyS0");
+    assert_eq!(line("quiet"), "quiet noapic pci=off console=ttyS0");
+    assert_eq!(
+        line("console=ttyS0 noapic pci=off"),
+        "console=ttyS0 noapic pci=off"
+    );
+    assert_eq!(line("console=hvc0  rw"), "console=hvc0 rw noapic pci=off");
     // `noapic` as part of another word does not count.
-    assert_eq!(line("xnoapic"), "xnoapic noapic console=ttyS0");
+    assert_eq!(line("xnoapic"), "xnoapic noapic pci=off console=ttyS0");
 }
 
 #[test]
 fn a_guest_line_too_long_is_refused() {
-    let mut out = [0u8; 20];
-    assert_eq!(guest_command_line("", &mut out), Some(20));
-    let mut out = [0u8; 19];
+    // "noapic pci=off console=ttyS0"
+    let mut out = [0u8; 28];
+    assert_eq!(guest_command_line("", &mut out), Some(28));
+    let mut out = [0u8; 27];
     assert_eq!(guest_command_line("", &mut out), None);
     assert_eq!(
         guest_command_line("a-very-long-word-indeed", &mut out),
