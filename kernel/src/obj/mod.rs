@@ -9,7 +9,10 @@
 //! object that points at it (an Ec at its Pd, an Sc or Pt at its Ec, an Sm at the Sm it
 //! signals). When the count drops to zero the object goes on a list of dead objects,
 //! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
-//! destructions never recurses on the kernel stack.
+//! destructions never recurses on the kernel stack. When only its last capability goes,
+//! an Ec loses its user-visible pages and a Pd the capabilities it holds, at once, as in
+//! the reference: a Pd holding a capability to itself, or to an Ec of its own (which
+//! refers to it), would otherwise keep itself alive for good.
 //!
 //! What a death undoes is each type's [`Destroy`]: for Ecs, Scs and Sms that is leaving
 //! the execution layer's queues (run queues, semaphore waiters, callers waiting for a
@@ -284,13 +287,16 @@ pub fn cap_added(h: Handle) {
     hd.refs += 1;
 }
 
-/// A capability to `h` was deleted. An Ec whose last capability went is queued so that
-/// [`reap`] takes its user pages away, whatever else still refers to it.
+/// A capability to `h` was deleted. An Ec or Pd whose last capability went is queued so
+/// that [`reap`] takes away its user pages or the capabilities it holds, whatever else
+/// still refers to it.
 pub fn cap_dropped(h: Handle) {
     let hd = header(h);
     debug_assert!(hd.caps != 0);
     hd.caps = hd.caps.wrapping_sub(1);
-    if hd.caps == 0 && hd.kind == Kind::Ec as u8 {
+    // Pd and Ec are the kinds 1 and 2 (0 is no object's).
+    const _: () = assert!(Kind::Pd as u8 == 1 && Kind::Ec as u8 == 2);
+    if hd.caps == 0 && hd.kind <= Kind::Ec as u8 {
         queue_dead(h);
     }
     put(h);
@@ -372,6 +378,9 @@ fn reap_all() {
                 // space now, as in the reference, though the Ec may live on (a portal, a
                 // caller).
                 Some(Kind::Ec) => ec::Ec::release_user_page(h),
+                // Its last capability went: it loses the capabilities it holds now, as in
+                // the reference, though its Ecs may live on.
+                Some(Kind::Pd) => pd::Pd::release_spaces(h),
                 _ => {}
             }
         }

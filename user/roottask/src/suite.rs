@@ -102,6 +102,7 @@ mod irq;
 mod leak;
 mod naps;
 mod perms;
+mod rng;
 mod s3;
 mod sched;
 mod sm;
@@ -293,6 +294,7 @@ const TESTS: &[Test] = &[
     test!(leak::no_leaks_over_ten_thousand_rounds),
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),
+    test!(leak::random_load_gives_every_frame_back),
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
     // Last: its threads spin on every CPU until the end.
     test!(s3::suspend_and_resume),

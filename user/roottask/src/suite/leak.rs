@@ -14,6 +14,10 @@ use facet_rt::hypercall::{
     pd_ctrl_delegate, pd_frames, pool_stats, revoke,
 };
 
+mod ledger;
+mod load;
+mod proxy;
+
 use super::fixture::{
     Sels, FILL_FAR, FILL_PDS, FILL_SMS, LEAK, LEAK_PAGES, LEAK_RAM, LEAK_UTCBS, MANY, NO_PORTALS,
     PROBES,
@@ -283,4 +287,14 @@ pub fn every_frame_has_a_use(_: &Env) -> TestResult {
         tables
     );
     accounted()
+}
+
+/// Random load in the roottask and in child PDs that act on their own spaces, then
+/// everything revoked: the pool is back where it was, but for the SC slot frames the
+/// most SCs at once needed (`load.rs`). The roottask's `leak-calls=N` makes it N steps
+/// and `leak-seed=S` draws them from seed S (`docs/testing.md`: the long run).
+pub fn random_load_gives_every_frame_back(e: &Env) -> TestResult {
+    let calls = e.args.leak_calls.unwrap_or(load::CALLS);
+    let seed = e.args.leak_seed.unwrap_or(0x5eed_1e4c_0000_0001);
+    load::run(e, calls, seed)
 }
