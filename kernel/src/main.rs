@@ -109,12 +109,19 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     // The bootstrap CPU holds the kernel lock until it enters the roottask.
     let _ = smp::bkl::enter();
 
-    let plan = match mem::init::init(&info, &early) {
+    let plan = match mem::init::init(&info, &early, opts.pool) {
         Ok(p) => p,
         Err(e) => fatal!("memory: {e}"),
     };
     mem::set_kernel_ranges(mem::image::phys_range(), (plan.pool.start, plan.pool.end));
     print_memory(&info, &plan);
+    if let Some(asked) = opts.pool {
+        println!(
+            "memory: pool={} MiB asked, the kernel pool has {} MiB",
+            asked >> 20,
+            (plan.pool.end - plan.pool.start) >> 20
+        );
+    }
 
     if let Err(e) = mem::kspace::init(&info, features.page1g) {
         fatal!("building the kernel address space: {e:?}");
