@@ -507,7 +507,6 @@ pub fn yield_current(frame: &mut super::CurrentFrame) -> bool {
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
-    crate::obj::pd::idle_here();
     // An application processor sleeps without its tick (the boot CPU's looks after the
     // deadlines); whatever makes an Sc of its ready sends it the reschedule IPI.
     let tickless = crate::arch::percpu::cpu_id() != 0;
@@ -515,6 +514,10 @@ pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
         crate::arch::lapic::pause_timer();
     }
     loop {
+        // Before every sleep, not only the first: a wake-up whose Ec stopped at once (a
+        // start-up message without a portal) may have loaded its Pd, and a CPU that
+        // sleeps marked as caching user translations is woken by every unmap.
+        crate::obj::pd::idle_here();
         // The kernel lock is free while the CPU sleeps.
         crate::smp::bkl::release();
         // SAFETY: enabling interrupts and halting is how an idle CPU waits; interrupts

@@ -94,6 +94,7 @@ mod delegate;
 mod edu;
 mod entry;
 mod fixture;
+mod flood;
 mod fuzz;
 mod hip;
 mod iommu;
@@ -295,6 +296,7 @@ const TESTS: &[Test] = &[
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),
     test!(leak::random_load_gives_every_frame_back),
+    test!(flood::stopped_threads_print_a_bounded_number_of_lines),
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
     // Last: its threads spin on every CPU until the end.
     test!(s3::suspend_and_resume),

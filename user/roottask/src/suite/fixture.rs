@@ -437,6 +437,13 @@ pub const FILL_FAR: Pages = Pages::new(0x7000_0000, 1);
 /// `leak::small_objects_share_frames`: 16,384 semaphores.
 pub const MANY: Sels = Sels::aligned(1 << 22, 14);
 
+// ---- flood ----
+
+/// `flood::stopped_threads_print_a_bounded_number_of_lines`: the EC, its SC and a
+/// semaphore to wait on; the EC's UTCB.
+pub const FLOOD: Sels = Sels::new(2320, 3);
+pub const FLOOD_UTCB: Pages = Pages::new(0x300e_0000, 1);
+
 // ---- leak under load ----
 
 /// `leak::random_load_gives_every_frame_back`: everything the roottask makes there (one
@@ -620,6 +627,8 @@ const MAP: &[Claim] = &[
     sels("probes", PROBES),
     pages("fill far", FILL_FAR),
     sels("many", MANY),
+    sels("flood", FLOOD),
+    pages("flood", FLOOD_UTCB),
     sels("load", LOAD),
     pages("load", LOAD_PAGES),
     ram("load", LOAD_RAM),
