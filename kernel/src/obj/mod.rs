@@ -10,9 +10,9 @@
 //! signals). When the count drops to zero the object goes on a list of dead objects,
 //! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
 //! destructions never recurses on the kernel stack. When only its last capability goes,
-//! an Ec loses its user-visible pages and a Pd the capabilities it holds, at once, as in
-//! the reference: a Pd holding a capability to itself, or to an Ec of its own (which
-//! refers to it), would otherwise keep itself alive for good.
+//! an Ec loses its user-visible pages (as in the reference) and a Pd the capabilities
+//! it holds, at once: a Pd holding a capability to itself, or to an Ec of its own (which
+//! refers to it), would otherwise keep itself alive for good (docs/memory.md).
 //!
 //! What a death undoes is each type's [`Destroy`]: for Ecs, Scs and Sms that is leaving
 //! the execution layer's queues (run queues, semaphore waiters, callers waiting for a
@@ -378,8 +378,8 @@ fn reap_all() {
                 // space now, as in the reference, though the Ec may live on (a portal, a
                 // caller).
                 Some(Kind::Ec) => ec::Ec::release_user_page(h),
-                // Its last capability went: it loses the capabilities it holds now, as in
-                // the reference, though its Ecs may live on.
+                // Its last capability went: it loses the capabilities it holds now,
+                // though its Ecs may live on.
                 Some(Kind::Pd) => pd::Pd::release_spaces(h),
                 _ => {}
             }

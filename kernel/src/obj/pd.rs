@@ -274,9 +274,8 @@ impl Pd {
 
 impl Pd {
     /// The Pd loses every object and port capability it holds, and everything delegated
-    /// from them: what its last capability's going does, as in the reference (whose Pd
-    /// revokes its spaces when its creation capability goes), even while its Ecs live
-    /// on. Its memory stays until it is destroyed.
+    /// from them: what its last capability's going does, even while its Ecs live on
+    /// (docs/memory.md). Its memory stays until it is destroyed.
     pub fn release_spaces(h: Handle) {
         let (mut spaces, mut mem, _) = tools();
         for (space, bits) in [(obj_space(h), OBJECT_BITS), (pio_space(h), PORT_BITS)] {

@@ -37,7 +37,7 @@ use facet_rt::println;
 
 const PD: u64 = ROOT_SEL_PD;
 /// Hypercalls in the suite's run (the roottask's `leak-calls=N` asks for more).
-pub const CALLS: u64 = 1000;
+pub const CALLS: u64 = 20_000;
 /// Hot spots in the roottask's address space: 64 pages each.
 const SPOTS: usize = 32;
 const SPOT_ORDER: u8 = 6;
