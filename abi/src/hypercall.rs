@@ -111,10 +111,10 @@ pub mod machine_ctrl {
     /// Not defined: BAD_PAR, as in the reference.
     pub const RESERVED: u64 = 2;
     /// Facet's own: the kernel's statistics, which ARG2 selects ([`STATS_POOL`],
-    /// [`STATS_IOMMU_FAULTS`], [`STATS_FRAMES`], [`STATS_OBJECTS`], [`STATS_PD`]; others
-    /// answer BAD_PAR). (The reference answers BAD_PAR here.) For leak tests, the IOMMU's
-    /// tests and monitoring. Every statistic of the pool is read after every object whose
-    /// last reference went away has been freed.
+    /// [`STATS_IOMMU_FAULTS`], [`STATS_FRAMES`], [`STATS_OBJECTS`], [`STATS_PD`],
+    /// [`STATS_TIMER`]; others answer BAD_PAR). (The reference answers BAD_PAR here.) For
+    /// leak tests, the IOMMU's tests and monitoring. Every statistic of the pool is read
+    /// after every object whose last reference went away has been freed.
     pub const FACET_STATS: u64 = 3;
     /// ARG2 of [`FACET_STATS`]: the kernel pool's free and total frames in OUT2 and
     /// OUT3. Free frames include the object frames kept for reuse ([`frames::KEPT`]).
@@ -212,6 +212,10 @@ pub mod machine_ctrl {
         /// The number of parts.
         pub const COUNT: u64 = 6;
     }
+    /// ARG2 of [`FACET_STATS`]: the timer interrupts the CPU numbered ARG3 took since
+    /// boot, in OUT2 (`args::TimerStatsOut`; BAD_PAR for a CPU that is not online). With
+    /// no periodic tick, an idle CPU with nothing timed takes none.
+    pub const STATS_TIMER: u64 = 5;
 }
 
 /// Transfer kinds (metadata bits 1:0 of a typed item or of `pd_ctrl delegate`).

@@ -67,7 +67,8 @@ impl PhysRead for MappedPhys {
     }
 }
 
-/// Reads the tables; reports what it found or why it could not.
+/// Reads the tables; reports what it found or why it could not. Boot only.
+#[link_section = ".init.text"]
 pub fn init(info: &BootInfo) {
     let mem = MappedPhys;
     let found = info

@@ -48,6 +48,7 @@ macro_rules! fatal {
 /// The 64-bit entry point, called by the boot code with the multiboot magic and the
 /// physical address of the boot information.
 #[no_mangle]
+#[link_section = ".init.text"]
 pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     let entered = cpu::tsc();
     let early = DirectMap {
@@ -128,8 +129,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
     self_test();
     match arch::lapic::init(features.x2apic, features.tsc_deadline) {
-        Some(count) => println!(
-            "lapic: id {}{}, timer every {} us ({} APIC ticks); TSC {} kHz, bus {} kHz",
+        Some(per_ms) => println!(
+            "lapic: id {}{}, one-shot timer ({} APIC ticks per ms); TSC {} kHz, bus {} kHz",
             arch::lapic::id(),
             match (arch::lapic::x2apic(), arch::lapic::deadline_mode()) {
                 (true, true) => " (x2APIC, TSC-deadline timer)",
@@ -137,8 +138,7 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
                 (false, true) => " (TSC-deadline timer)",
                 (false, false) => "",
             },
-            arch::lapic::TICK_US,
-            count,
+            per_ms,
             arch::lapic::frequencies().0,
             arch::lapic::frequencies().1
         ),
@@ -177,8 +177,8 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     }
     smp::sleep::set_entries(boot::resume::bsp, boot::resume::ap, vcpu::before_sleep);
     let before_aps = cpu::tsc();
-    // Each started CPU goes idle under the kernel lock and sleeps without it and without
-    // its tick; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
+    // Each started CPU goes idle under the kernel lock and sleeps without it, its timer
+    // disarmed; the boot CPU lets the lock go meanwhile, so that no CPU already up spins
     // for it (under emulation the spinners slowed every further start).
     smp::bkl::release();
     let aps = smp::start(&ids[..n], plan.low_page, &features, !opts.nopcid, ap_entry);

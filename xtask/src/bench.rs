@@ -16,6 +16,9 @@ use crate::emulator::{Emulator, Kvm};
 use crate::launch;
 use crate::paths::Paths;
 
+/// The benchmark that times nothing: the timing loop's own cost.
+const LOOP: &str = "loop_empty";
+
 /// One run: each benchmark's name and median, and the wall-clock seconds of the run.
 struct Run {
     results: Vec<(String, u64)>,
@@ -91,6 +94,10 @@ fn run_once(paths: &Paths, built: &Built, mode: Mode) -> Result<Run, String> {
     let mut cmd = Command::new(launch::QEMU);
     cmd.current_dir(&paths.root).args(mode.accel_args());
     cmd.args([
+        "-machine",
+        "q35",
+        "-device",
+        "edu",
         "-smp",
         "1",
         "-m",
@@ -129,15 +136,31 @@ fn run_once(paths: &Paths, built: &Built, mode: Mode) -> Result<Run, String> {
 
 /// Runs the benchmarks, prints the table and writes it to `target/bench.txt`; fails if a
 /// run does not finish.
-pub fn run(paths: &Paths, built: &Built) -> Result<(), String> {
+/// `quick`: only the exact run of the roottask's benchmarks (no second run, no Linux).
+pub fn run(paths: &Paths, built: &Built, quick: bool) -> Result<(), String> {
     let exact = run_once(paths, built, Mode::Instructions)?;
     let second = Mode::second(&Kvm::probe());
-    let other = run_once(paths, built, second)?;
+    let other = if quick {
+        Run {
+            results: Vec::new(),
+            seconds: 0.0,
+        }
+    } else {
+        run_once(paths, built, second)?
+    };
     let mut table = table(&exact, &other, second);
-    println!("==> the Linux guest: direct and under the VMM (-icount, one CPU)");
-    let linux = crate::bench_linux::run(paths, built)?;
-    table.push_str(&linux.table());
-    table.push_str("(Linux: one run each, exact; round trips less the same loop without a VMM)\n");
+    if !quick {
+        println!("==> the Linux guest: direct and under the VMM (-icount, one CPU)");
+        let linux = crate::bench_linux::run(paths, built)?;
+        table.push_str(&linux.table());
+        table.push_str(
+            "(Linux: one run each, exact; round trips less the same loop without a VMM)\n",
+        );
+    }
+    match code_sizes(&built.kernel_elf32) {
+        Ok(line) => table.push_str(&line),
+        Err(e) => table.push_str(&format!("(kernel code sizes unknown: {e})\n")),
+    }
     print!("{table}");
     let file = paths.root.join("target/bench.txt");
     std::fs::write(&file, &table).map_err(|e| format!("writing {}: {e}", file.display()))?;
@@ -153,19 +176,36 @@ fn table(exact: &Run, other: &Run, mode: Mode) -> String {
         ("TCG ticks", "(host clock, noisy)")
     };
     s.push_str(&format!(
-        "benchmark                              instructions   {column}\n"
+        "benchmark                              instructions  less loop   {column}\n"
     ));
     s.push_str(&format!(
-        "                                       (-icount, exact) {about}\n"
+        "                                       (-icount, exact)            {about}\n"
     ));
+    let empty = exact
+        .results
+        .iter()
+        .find(|(m, _)| m == LOOP)
+        .map(|(_, v)| *v);
     for (name, n) in &exact.results {
         let t = other
             .results
             .iter()
             .find(|(m, _)| m == name)
             .map_or("-".to_string(), |(_, v)| v.to_string());
-        s.push_str(&format!("{name:<38} {n:>12}   {t:>10}\n"));
+        let net = match empty {
+            Some(e)
+                if name != LOOP && !name.starts_with("latency_") && !name.starts_with("vm_") =>
+            {
+                n.saturating_sub(e).to_string()
+            }
+            _ => "-".to_string(),
+        };
+        s.push_str(&format!("{name:<38} {n:>12} {net:>10}   {t:>10}\n"));
     }
+    s.push_str(
+        "(every figure includes the timing loop, whose own cost is loop_empty; \
+         `less loop` subtracts it)\n",
+    );
     let second = if mode == Mode::KvmCycles {
         "on hardware KVM"
     } else {
@@ -176,6 +216,56 @@ fn table(exact: &Run, other: &Run, mode: Mode) -> String {
         exact.seconds, other.seconds
     ));
     s
+}
+
+/// The kernel's code in KiB: resident (`.text` without its boot-only part) and boot-only
+/// (the `.init.text` part and the 32-bit `.boot` section), from the kernel's symbols and
+/// section table.
+fn code_sizes(kernel: &Path) -> Result<String, String> {
+    let run = |tool: &str, args: &[&str]| -> Result<String, String> {
+        let out = Command::new(tool)
+            .args(args)
+            .arg(kernel)
+            .output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let syms = run("nm", &[])?;
+    let sections = run("objdump", &["-h"])?;
+    sizes_line(&syms, &sections)
+}
+
+/// [`code_sizes`] from `nm` and `objdump -h` output.
+fn sizes_line(syms: &str, sections: &str) -> Result<String, String> {
+    let sym = |name: &str| {
+        syms.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                let (addr, _, n) = (w.next()?, w.next()?, w.next()?);
+                (n == name).then(|| u64::from_str_radix(addr, 16).ok())?
+            })
+            .ok_or(format!("no symbol {name}"))
+    };
+    let (text, init, end) = (
+        sym("__text_start")?,
+        sym("__init_start")?,
+        sym("__init_end")?,
+    );
+    let boot = sections
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let (_, name, size) = (w.next()?, w.next()?, w.next()?);
+            (name == ".boot").then(|| u64::from_str_radix(size, 16).ok())?
+        })
+        .unwrap_or(0);
+    Ok(format!(
+        "kernel code: resident {} KiB (.text less boot-only), boot-only {} KiB (.init.text {} KiB, .boot {} KiB)\n",
+        (init - text) / 1024,
+        (end - init + boot) / 1024,
+        (end - init) / 1024,
+        boot / 1024
+    ))
 }
 
 fn print_tail(log: &Path) {
@@ -216,6 +306,20 @@ mod tests {
         let t = table(&run(82), &run(3000), Mode::TcgTicks);
         assert!(t.contains("TCG ticks") && t.contains("no hardware KVM used"));
         assert!(t.contains("null") && t.contains("82") && t.contains("3000"));
+    }
+
+    #[test]
+    fn code_sizes_come_from_the_symbols_and_the_boot_section() {
+        let syms = "ffffffff80208000 T __text_start\nffffffff8022d000 T __init_start\n\
+                    ffffffff8023b000 T __init_end\n";
+        let sections = "  0 .boot         00008000  0000000000200000\n";
+        let line = sizes_line(syms, sections).unwrap();
+        assert!(line.contains("resident 148 KiB"), "{line}");
+        assert!(
+            line.contains("boot-only 88 KiB (.init.text 56 KiB, .boot 32 KiB)"),
+            "{line}"
+        );
+        assert!(sizes_line("", sections).is_err());
     }
 
     #[test]

@@ -86,10 +86,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "iso" => iso(&paths, rest),
         "guest-check" => guest::check(&paths, rest),
         "bench" => {
-            let o = parse_options(rest, &["--debug", "--no-build"])?;
+            let o = parse_options(rest, &["--debug", "--no-build", "--quick"])?;
             setup::packages()?;
             let built = prepare(&paths, &o)?;
-            bench::run(&paths, &built)?;
+            bench::run(&paths, &built, o.quick)?;
             Ok(ExitCode::SUCCESS)
         }
         "help" | "-h" | "--help" => {
@@ -107,6 +107,8 @@ struct Options {
     no_build: bool,
     skip_host: bool,
     list: bool,
+    /// `bench --quick`: the exact run only.
+    quick: bool,
     tiers: Vec<String>,
     cmdline: Option<String>,
     roottask_args: Option<String>,
@@ -138,6 +140,7 @@ fn parse_options(args: &[String], allowed: &[&str]) -> Result<Options, String> {
             "--no-build" => o.no_build = true,
             "--skip-host" => o.skip_host = true,
             "--list" => o.list = true,
+            "--quick" => o.quick = true,
             "--tier" => o.tiers.push(value("--tier")?),
             "--cmdline" => o.cmdline = Some(value("--cmdline")?),
             "--roottask-args" => o.roottask_args = Some(value("--roottask-args")?),

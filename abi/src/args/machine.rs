@@ -28,6 +28,9 @@ pub enum MachineCtrl {
     /// 3 with ARG2 4, Facet's own: the frames of the PD at selector `pd` (ARG3) in `part`
     /// (ARG4, `machine_ctrl::pd_frames`; [`PdStatsOut`]).
     PdStats { pd: u64, part: u64 },
+    /// 3 with ARG2 5, Facet's own: the timer interrupts CPU `cpu` (ARG3) took since boot
+    /// ([`TimerStatsOut`]).
+    TimerInterrupts { cpu: u64 },
 }
 
 impl Args for MachineCtrl {
@@ -79,6 +82,12 @@ impl Args for MachineCtrl {
                 rax: part,
                 ..Regs::default()
             },
+            MachineCtrl::TimerInterrupts { cpu } => Regs {
+                rdi: arg1(h, op::FACET_STATS, 0),
+                rsi: op::STATS_TIMER,
+                rdx: cpu,
+                ..Regs::default()
+            },
         }
     }
 
@@ -102,6 +111,7 @@ impl Args for MachineCtrl {
                     pd: r.rdx,
                     part: r.rax,
                 },
+                op::STATS_TIMER => MachineCtrl::TimerInterrupts { cpu: r.rdx },
                 // No such statistic: BAD_PAR, as for sub-operation 2.
                 _ => MachineCtrl::Reserved,
             },
@@ -297,5 +307,26 @@ impl Results for MicrocodeOut {
     #[inline]
     fn from_out(out: &Out) -> Self {
         MicrocodeOut { revision: out.rsi }
+    }
+}
+
+/// The answer of `machine_ctrl` timer statistics, in OUT2 (RSI).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerStatsOut {
+    /// Timer interrupts the CPU took since boot.
+    pub interrupts: u64,
+}
+
+impl Results for TimerStatsOut {
+    #[inline]
+    fn to_out(&self, out: &mut Out) {
+        out.rsi = self.interrupts;
+    }
+
+    #[inline]
+    fn from_out(out: &Out) -> Self {
+        TimerStatsOut {
+            interrupts: out.rsi,
+        }
     }
 }

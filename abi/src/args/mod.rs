@@ -41,7 +41,7 @@ pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};
 pub use ipc::{Call, Reply, SmCtrl, SmDown, SmUp};
 pub use machine::{
     FrameStatsOut, IommuFaultsOut, MachineCtrl, MicrocodeOut, ObjectStatsOut, PdStatsOut,
-    PoolStatsOut, SuspendOut,
+    PoolStatsOut, SuspendOut, TimerStatsOut,
 };
 pub use pd_ctrl::{
     Delegate, DelegateOut, Lookup, LookupOut, MapAccessPage, MsrAccess, MsrAccessOut, PdCtrl,

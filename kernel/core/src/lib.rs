@@ -34,6 +34,7 @@ pub mod svm_inject;
 pub mod tags;
 #[cfg(test)]
 mod testrng;
+pub mod timer;
 pub mod topology;
 pub mod user_state;
 pub mod utcb;

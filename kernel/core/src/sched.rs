@@ -61,6 +61,19 @@ impl<const P: usize> RunQueues<P> {
         self.tail[prio] = sc;
     }
 
+    /// Puts `sc` (priority `prio`, below `P`; not queued) at the head of its queue: an
+    /// Sc that a higher priority preempted runs on first once that is done, with what is
+    /// left of its quantum (as in NOVA).
+    pub fn prepend(&mut self, s: &mut impl ScLinks, prio: usize, sc: u64) {
+        let head = self.head[prio];
+        s.enter(sc);
+        s.set_next(sc, head);
+        if head == 0 {
+            self.tail[prio] = sc;
+        }
+        self.head[prio] = sc;
+    }
+
     /// Takes `sc` out of queue `prio`. Returns whether it was there.
     pub fn remove(&mut self, s: &mut impl ScLinks, prio: usize, sc: u64) -> bool {
         let (mut prev, mut cur) = (0, self.head[prio]);

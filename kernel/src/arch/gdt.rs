@@ -73,6 +73,9 @@ pub struct PerCpu {
     /// A scratch word for the #NP/#SS/#GP entry while it moves from its interrupt stack
     /// to the kernel stack (`entry::interrupt`).
     pub entry_scratch: u64,
+    /// Not 0: the scheduler looks at the running Sc before this CPU leaves the kernel
+    /// (`exec::sched::check`; only this CPU reads and writes it).
+    pub hazard: u64,
 }
 
 const _: () = assert!(core::mem::offset_of!(PerCpu, frame_top) == 32);
@@ -143,6 +146,7 @@ impl CpuTables {
                 lock_mark: 0,
                 ports_owner: 0,
                 entry_scratch: 0,
+                hazard: 0,
             },
         }
     }

@@ -6,23 +6,21 @@
 //! already, and then the memory-mapped registers are gone. Otherwise the xAPIC page is
 //! mapped uncached into the kernel's MMIO window.
 //!
-//! The timer ticks every [`TICK_US`] microseconds, calibrated against the PIT: in
-//! TSC-deadline mode where the CPU has it (re-armed one period ahead at each tick),
-//! periodic otherwise. Each tick charges the running scheduling context and ends its
-//! quantum when it is used up. (Programming the timer for the next quantum end or
-//! deadline instead of ticking is a later refinement.)
+//! The timer is one-shot: `exec::timer` arms it for the earliest of the running
+//! scheduling context's quantum end and the CPU's next semaphore deadline (an idle CPU
+//! with nothing timed leaves it disarmed), in TSC-deadline mode where the CPU has it and
+//! as a one-shot count of the bus clock (calibrated against the PIT) otherwise.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::io::{inb, outb};
 use super::msr;
+use facet_abi::config::NUM_CPU;
 
 /// Vector of the timer interrupt.
 pub const VECTOR_TIMER: u8 = 0x20;
 /// Vector of spurious interrupts.
 pub const VECTOR_SPURIOUS: u8 = 0xff;
-/// Timer period.
-pub const TICK_US: u64 = 1000;
 
 const REG_ID: u64 = 0x20;
 const REG_EOI: u64 = 0xb0;
@@ -38,15 +36,19 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 static X2APIC: AtomicBool = AtomicBool::new(false);
 /// Whether the local APIC is usable at all.
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// Whether the timer runs in TSC-deadline mode (re-armed at each tick), and the TSC
-/// ticks of one period then.
+/// Whether the timer runs in TSC-deadline mode.
 static DEADLINE_MODE: AtomicBool = AtomicBool::new(false);
-static TICK_TSC: AtomicU64 = AtomicU64::new(0);
+/// Whether the timer was calibrated (without it, nothing preempts).
+static TIMER_USABLE: AtomicBool = AtomicBool::new(false);
 const IA32_TSC_DEADLINE: u32 = 0x6e0;
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
 const APIC_BASE_X2APIC: u64 = 1 << 10;
-static TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Each CPU's armed deadline (a TSC value; 0: disarmed), so that arming it again for the
+/// same time writes nothing.
+static ARMED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
+/// Timer interrupts each CPU took since boot (Facet's statistics, `machine_ctrl`).
+static FIRED: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 const REG_ICR_LOW: u64 = 0x300;
 const REG_ICR_HIGH: u64 = 0x310;
 
@@ -85,8 +87,8 @@ fn enable_x2apic() {
 }
 
 /// Enables the local APIC (in x2APIC mode if `x2apic`, or if firmware chose it) and
-/// starts the periodic timer. Returns the APIC timer ticks per timer period, or `None`
-/// if the APIC cannot be used.
+/// sets its timer up one-shot, disarmed. Returns the APIC timer's ticks per millisecond,
+/// or `None` if the APIC cannot be used.
 pub fn init(x2apic: bool, tsc_deadline: bool) -> Option<u32> {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
     let apic_base = unsafe { msr::read(IA32_APIC_BASE) };
@@ -103,15 +105,10 @@ pub fn init(x2apic: bool, tsc_deadline: bool) -> Option<u32> {
     write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
     write(REG_TIMER_DIVIDE, 0b1011); // divide by 1
     let per_ms = calibrate()?;
-    let count = (per_ms as u64 * TICK_US / 1000).clamp(1, u32::MAX as u64) as u32;
-    TIMER_COUNT.store(count as u64, Ordering::Relaxed);
-    let tsc_khz = frequencies().0;
-    if tsc_deadline && tsc_khz != 0 {
-        TICK_TSC.store(tsc_khz * TICK_US / 1000, Ordering::Relaxed);
-        DEADLINE_MODE.store(true, Ordering::Relaxed);
-    }
-    start_timer(count);
-    Some(count)
+    DEADLINE_MODE.store(tsc_deadline, Ordering::Relaxed);
+    TIMER_USABLE.store(frequencies().0 != 0, Ordering::Relaxed);
+    set_up_timer();
+    Some(per_ms)
 }
 
 /// Whether the timer runs in TSC-deadline mode.
@@ -119,88 +116,96 @@ pub fn deadline_mode() -> bool {
     DEADLINE_MODE.load(Ordering::Relaxed)
 }
 
-fn start_timer(count: u32) {
+/// Programs the executing CPU's timer mode (disarmed).
+fn set_up_timer() {
+    if !TIMER_USABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    ARMED[cpu()].store(0, Ordering::Relaxed);
     if DEADLINE_MODE.load(Ordering::Relaxed) {
         write(REG_LVT_TIMER, (0b10 << 17) | VECTOR_TIMER as u32);
-        // The LVT write must be visible before the deadline is (xAPIC mode).
+        // The LVT write must be visible before a deadline is (xAPIC mode).
         // SAFETY: MFENCE only orders memory accesses.
         unsafe { core::arch::asm!("mfence", options(nostack, preserves_flags)) };
-        rearm();
         return;
     }
     write(REG_TIMER_DIVIDE, 0b1011);
-    write(REG_LVT_TIMER, (1 << 17) | VECTOR_TIMER as u32); // periodic
+    write(REG_LVT_TIMER, VECTOR_TIMER as u32); // one-shot
+    write(REG_TIMER_INIT, 0);
+}
+
+fn cpu() -> usize {
+    super::percpu::cpu_id() as usize % NUM_CPU
+}
+
+/// Arms the executing CPU's timer to interrupt once the TSC reaches `deadline` (at once
+/// if it has), or disarms it (`deadline` 0). Writes nothing if it is armed so already.
+pub fn arm(deadline: u64) {
+    if !TIMER_USABLE.load(Ordering::Relaxed) {
+        return;
+    }
+    let armed = &ARMED[cpu()];
+    if armed.load(Ordering::Relaxed) == deadline {
+        return;
+    }
+    armed.store(deadline, Ordering::Relaxed);
+    if DEADLINE_MODE.load(Ordering::Relaxed) {
+        // SAFETY: IA32_TSC_DEADLINE exists when CPUID reports TSC-deadline mode (checked
+        // at boot); writing it only arms this CPU's timer (0 disarms it, a past value
+        // fires at once).
+        unsafe { msr::write(IA32_TSC_DEADLINE, deadline) };
+        return;
+    }
+    let count = match deadline {
+        0 => 0,
+        d => facet_kcore::timer::one_shot_count(d.saturating_sub(super::cpu::tsc()), frequencies()),
+    };
     write(REG_TIMER_INIT, count);
 }
 
-/// At each timer interrupt: in TSC-deadline mode the next tick is one period from now
-/// (periodic mode re-arms itself).
-pub fn rearm() {
-    if !DEADLINE_MODE.load(Ordering::Relaxed) {
-        return;
-    }
-    let next = crate::arch::cpu::tsc().wrapping_add(TICK_TSC.load(Ordering::Relaxed));
-    // SAFETY: IA32_TSC_DEADLINE exists when CPUID reports TSC-deadline mode (checked at
-    // `init`); writing it only arms this CPU's timer.
-    unsafe { msr::write(IA32_TSC_DEADLINE, next) };
-}
-
-/// Stops this CPU's timer while it has nothing to run (an idle application processor:
-/// the boot CPU's tick looks after every CPU's deadlines, and an idle CPU has no quantum
-/// to charge). Under emulation every idle CPU's ticks cost the host time, which made
-/// starting many CPUs ever slower.
-pub fn pause_timer() {
-    if TIMER_COUNT.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    PAUSED.fetch_or(1 << (super::percpu::cpu_id() % 64), Ordering::Relaxed);
-    if DEADLINE_MODE.load(Ordering::Relaxed) {
-        // SAFETY: as in `rearm`; a deadline of 0 disarms the timer.
-        unsafe { msr::write(IA32_TSC_DEADLINE, 0) };
-    } else {
-        write(REG_TIMER_INIT, 0);
+/// Arms the executing CPU's timer for `deadline` unless it is armed for an earlier
+/// time already.
+pub fn arm_by(deadline: u64) {
+    let armed = armed();
+    if armed == 0 || deadline < armed {
+        arm(deadline);
     }
 }
 
-/// CPUs whose timer [`pause_timer`] stopped.
-static PAUSED: AtomicU64 = AtomicU64::new(0);
+/// The deadline the executing CPU's timer is armed for (0: none).
+pub fn armed() -> u64 {
+    ARMED[cpu()].load(Ordering::Relaxed)
+}
+
+/// A timer interrupt on the executing CPU: counted, and the timer is disarmed (it fired;
+/// a one-shot timer needs no write for that).
+pub fn fired() {
+    let c = cpu();
+    FIRED[c].fetch_add(1, Ordering::Relaxed);
+    ARMED[c].store(0, Ordering::Relaxed);
+}
+
+/// The timer interrupts CPU `cpu` took since boot.
+pub fn fired_on(cpu: usize) -> u64 {
+    FIRED.get(cpu).map_or(0, |f| f.load(Ordering::Relaxed))
+}
 
 /// Brings the executing CPU's local APIC back after a resume from S3, which reset it:
-/// mode, spurious vector, priority, and the timer as it was (running or paused).
+/// mode, spurious vector, priority and the timer's mode, disarmed (the scheduler arms it
+/// again before the CPU leaves the kernel).
 pub fn resume_here() {
-    let paused = PAUSED.load(Ordering::Relaxed) & (1 << (super::percpu::cpu_id() % 64)) != 0;
     init_ap();
-    if paused {
-        pause_timer();
-    }
 }
 
-/// Starts this CPU's timer again after [`pause_timer`].
-pub fn resume_timer() {
-    let count = TIMER_COUNT.load(Ordering::Relaxed) as u32;
-    if count == 0 {
-        return;
-    }
-    PAUSED.fetch_and(!(1 << (super::percpu::cpu_id() % 64)), Ordering::Relaxed);
-    if DEADLINE_MODE.load(Ordering::Relaxed) {
-        rearm();
-    } else {
-        write(REG_TIMER_INIT, count);
-    }
-}
-
-/// Enables the local APIC of an application processor (same mapping, same timer
-/// period as the bootstrap CPU's).
+/// Enables the local APIC of an application processor (same mapping and timer mode as
+/// the bootstrap CPU's; the timer disarmed).
 pub fn init_ap() {
     if X2APIC.load(Ordering::Relaxed) {
         enable_x2apic();
     }
     write(REG_TPR, 0);
     write(REG_SVR, 0x100 | VECTOR_SPURIOUS as u32);
-    let count = TIMER_COUNT.load(Ordering::Relaxed) as u32;
-    if count != 0 {
-        start_timer(count);
-    }
+    set_up_timer();
 }
 
 /// Sends an inter-processor interrupt: `command` is the ICR's low word.

@@ -1,6 +1,6 @@
 //! NMIs: the kernel takes them as events, never faults. They are counted where they
 //! arrive (the paranoid entry, `entry::interrupt`, or a VMX exit that consumed one) and
-//! reported, rate-limited, from the bootstrap CPU's timer tick.
+//! reported, rate-limited, from a timer interrupt soon after.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,7 +14,14 @@ pub fn seen() {
     NMIS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Reports NMIs that arrived since the last report (rate-limited; from the timer tick).
+/// Whether NMIs arrived that were not reported yet (the CPUs' timers are armed for a
+/// report soon after, `exec::timer`).
+pub fn pending() -> bool {
+    NMIS.load(Ordering::Relaxed) != NMIS_REPORTED.load(Ordering::Relaxed)
+}
+
+/// Reports NMIs that arrived since the last report (rate-limited; from a timer
+/// interrupt).
 pub fn report() {
     let seen = NMIS.load(Ordering::Relaxed);
     let reported = NMIS_REPORTED.load(Ordering::Relaxed);

@@ -52,6 +52,7 @@ field!(lock_mark);
 field!(self_ptr);
 field!(caching, set_caching);
 field!(ports_owner);
+field!(hazard, set_hazard);
 
 /// The executing CPU's number (from the per-CPU block).
 pub fn cpu_id() -> u64 {

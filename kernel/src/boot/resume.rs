@@ -36,6 +36,8 @@ fn restore_cpu(cpu: u32) {
     arch::lapic::resume_here();
     crate::vcpu::resume_here(&features);
     arch::microcode::reload_here();
+    // The timer lost its deadline: armed again for what is due on this CPU.
+    crate::exec::timer::program();
 }
 
 /// The boot CPU's way back from S3.

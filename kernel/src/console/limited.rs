@@ -1,10 +1,12 @@
 //! Kernel messages that user mode or a device can cause, each kind bounded by a
 //! [`Limiter`]: at most [`BURST`] per second, the rest counted and reported with the
-//! next message of the kind or by [`flush`] once the second is over. No program can
+//! next message of the kind or by [`flush`] once the second is over (a timer interrupt
+//! the dropping CPU armed for then). No program can
 //! flood a console (and slow every CPU that prints) this way. Boot and fatal messages
 //! do not come here.
 
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use facet_kcore::ratelimit::{Limiter, Verdict};
 
@@ -53,7 +55,33 @@ pub fn allow(kind: Kind) -> bool {
             report(kind as usize, suppressed);
             true
         }
-        Verdict::Suppress => false,
+        Verdict::Suppress => {
+            report_later();
+            false
+        }
+    }
+}
+
+/// When the counts of dropped messages are to be reported (a TSC value; 0: nothing
+/// waits): the end of the window after the first message dropped. The timer of the CPU
+/// that dropped it is armed for then, and whichever CPU's timer fires after it reports.
+static REPORT_DUE: AtomicU64 = AtomicU64::new(0);
+
+/// A message was dropped: its count is reported once the window is over.
+fn report_later() {
+    if REPORT_DUE.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    let due = crate::arch::cpu::tsc().saturating_add(window()).max(1);
+    REPORT_DUE.store(due, Ordering::Relaxed);
+    crate::arch::lapic::arm_by(due);
+}
+
+/// When the counts of dropped messages are due to be reported (`None`: nothing waits).
+pub fn report_due() -> Option<u64> {
+    match REPORT_DUE.load(Ordering::Relaxed) {
+        0 => None,
+        due => Some(due),
     }
 }
 
@@ -64,21 +92,35 @@ pub fn print(kind: Kind, args: fmt::Arguments) {
     }
 }
 
-/// Reports the messages dropped in windows that have ended (from the timer tick).
+/// Reports the messages dropped in windows that have ended, once they are due (from a
+/// timer interrupt, with the kernel lock held).
 pub fn flush() {
     let now = crate::arch::cpu::tsc();
+    match REPORT_DUE.load(Ordering::Relaxed) {
+        0 => return,
+        due if now < due => return,
+        _ => REPORT_DUE.store(0, Ordering::Relaxed),
+    }
     for (i, limit) in LIMITS.iter().enumerate() {
-        // Never waiting here: the tick must stay cheap (another CPU's report can wait
-        // for the next tick).
+        // Never waiting here: a timer interrupt must stay cheap (a report another CPU
+        // holds the lock for waits for the next one).
         let Some(mut l) = limit.try_lock() else {
+            report_later();
             continue;
         };
         if l.pending() == 0 {
             continue;
         }
-        if let Some(n) = l.flush(now, window()) {
-            drop(l);
-            report(i, n);
+        match l.flush(now, window()) {
+            Some(n) => {
+                drop(l);
+                report(i, n);
+            }
+            // Its window is not over yet.
+            None => {
+                drop(l);
+                report_later();
+            }
         }
     }
 }

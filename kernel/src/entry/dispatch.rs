@@ -63,6 +63,7 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
         if outcome != Outcome::SWITCHED
             || crate::obj::any_dead()
             || crate::exec::sched::current_is_vcpu()
+            || crate::arch::percpu::hazard() != 0
         {
             return finish_switch(outcome, frame);
         }
@@ -70,7 +71,10 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
         return Outcome::SWITCHED.byte();
     }
     // A status goes back to the caller, a thread (vCPUs make no hypercalls): nothing to
-    // resume.
+    // resume, unless an Sc of a higher priority became ready.
+    if crate::arch::percpu::hazard() != 0 {
+        return preempt_caller(outcome, frame);
+    }
     if crate::obj::any_dead() {
         return reap_and_return(outcome);
     }
@@ -85,7 +89,12 @@ pub fn finish(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
 pub fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     crate::obj::reap();
     if outcome == Outcome::SWITCHED {
-        crate::exec::resume(frame);
+        crate::exec::sched::check(frame);
+        if crate::exec::sched::current_ec() == 0 {
+            idle(frame);
+        } else {
+            crate::exec::resume(frame);
+        }
     } else {
         idle(frame);
     }
@@ -93,6 +102,16 @@ pub fn finish_switch(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
     crate::obj::reap();
     crate::smp::bkl::release();
     Outcome::SWITCHED.byte()
+}
+
+/// A hypercall that answers a status made an Sc of a higher priority than the caller's
+/// ready on this CPU: the caller gets its status in its frame and gives way before it
+/// runs again (`exec::sched::check`).
+#[cold]
+#[inline(never)]
+fn preempt_caller(outcome: Outcome, frame: &mut CurrentFrame) -> u8 {
+    frame.rdi = outcome.byte() as u64;
+    finish_switch(Outcome::SWITCHED, frame)
 }
 
 /// The rest of a hypercall that answers a status and left objects to destroy.

@@ -79,7 +79,8 @@ pub extern "C" fn compat_syscall_entry() {
 /// back and returns to exactly where the CPU was.
 pub extern "C" fn paranoid_entry(frame: &mut Frame) {
     match frame.vector {
-        // An event, not a fault: counted here, reported (rate-limited) by the next tick.
+        // An event, not a fault: counted here, reported (rate-limited) by a timer interrupt soon after
+        // (`exec::timer` arms one while an NMI is unreported).
         2 => crate::arch::nmi::seen(),
         vector => {
             let cr2 = read_cr2();
@@ -103,8 +104,11 @@ fn handle_user(frame: &mut CurrentFrame) {
     let vector = frame.vector as usize;
     if vector >= 32 {
         interrupt(vector as u8, Some(frame));
-        // A switch on the way (a tick, a yield, a recall) may have left the CPU with no
-        // Ec: the Ec that ran waits (for a busy handler) and nothing else is ready.
+        // An Ec the interrupt made ready, or the end of a quantum, may switch.
+        crate::exec::sched::check(frame);
+        // A switch on the way (the end of a quantum, a higher priority, a recall) may
+        // have left the CPU with no Ec: the Ec that ran waits (for a busy handler) and
+        // nothing else is ready.
         if crate::exec::sched::current_ec() == 0 {
             crate::exec::sched::idle_until_ready(frame);
         }
@@ -114,6 +118,10 @@ fn handle_user(frame: &mut CurrentFrame) {
     let cr2 = read_cr2();
     match crate::exec::exception::deliver(frame, vector as u64, cr2) {
         Some(true) => {
+            crate::exec::sched::check(frame);
+            if crate::exec::sched::current_ec() == 0 {
+                crate::exec::sched::idle_until_ready(frame);
+            }
             crate::exec::resume(frame);
             return;
         }
@@ -175,14 +183,10 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     let base = crate::arch::ioapic::VECTOR_BASE;
     if vector >= base && ((vector - base) as u32) < crate::arch::ioapic::NUM_GSI {
         // A level-triggered pin is masked before the EOI: the EOI lets the I/O APIC send
-        // it again at once while the device still asserts it.
+        // it again at once while the device still asserts it. An Ec it wakes with a
+        // higher priority runs on the way out (`sched::check`).
         crate::exec::semaphore::interrupt((vector - base) as u32);
         lapic::eoi();
-        if let Some(frame) = user {
-            if crate::exec::sched::higher_ready() {
-                let _ = crate::exec::sched::yield_current(frame);
-            }
-        }
         return;
     }
     if vector == crate::iommu::VECTOR {
@@ -194,27 +198,17 @@ fn interrupt(vector: u8, user: Option<&mut CurrentFrame>) {
     }
     lapic::eoi();
     if vector == crate::smp::VECTOR_RESCHEDULE {
-        // Another CPU made an Sc of this one ready, or recalls the Ec running here.
+        // Another CPU made an Sc of this one ready (it may have a higher priority than
+        // the running one: `sched::check` on the way out), or recalls the Ec running
+        // here.
+        crate::exec::sched::look_again();
         if let Some(frame) = user {
-            if crate::exec::sched::higher_ready() {
-                let _ = crate::exec::sched::yield_current(frame);
-            }
             let _ = crate::exec::sched::deliver_recall(frame);
         }
         return;
     }
     if vector == lapic::VECTOR_TIMER {
-        lapic::rearm();
-        // The bootstrap CPU looks after every CPU's semaphore deadlines, and reports
-        // what the rate-limited messages left out.
-        if crate::arch::percpu::cpu_id() == 0 {
-            crate::exec::semaphore::expire(crate::arch::cpu::tsc());
-            crate::arch::nmi::report();
-            crate::console::limited::flush();
-        }
-        if let Some(frame) = user {
-            crate::exec::sched::tick(frame);
-        }
+        crate::exec::timer::interrupt();
     }
 }
 

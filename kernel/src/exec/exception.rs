@@ -11,7 +11,7 @@ use super::{sched, switch_to};
 use crate::cap::lookup::object;
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
-use crate::obj::{with, Kind};
+use crate::obj::{with, with2_known, with_known, Kind};
 use crate::utcb;
 
 /// Sends the running Ec's exception `vector` to its portal (see [`send`]): `None` if
@@ -99,52 +99,59 @@ pub fn send_pending(frame: &mut CurrentFrame, ec: crate::obj::Handle) -> Next {
     }
 }
 
-/// The portal at `ec`'s event base + `vector`: its handler, id, entry and MTD.
-fn portal_of(ec: crate::obj::Handle, vector: u64) -> Option<(crate::obj::Handle, u64, u64, u64)> {
-    let evt = with::<Ec, _>(ec, |e| e.evt)?;
-    let pt = object(evt.wrapping_add(vector), Kind::Pt, 0).ok()?;
-    with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd))
-}
-
 /// Sends event `vector` of `ec` (on the CPU) to its portal. `None` if there is no usable
 /// portal (none, a dead handler, or one on another CPU); else what runs on the CPU: the
 /// handler with the message, or, if the handler is busy, whatever `ec`'s time helps (or
 /// another Sc's) while `ec` waits to send the message again (as the reference's senders
 /// help and retry).
+///
+/// Check, then commit (as the IPC fast path): the portal and its handler are looked at
+/// first, and only then are both Ecs linked, in one loan.
 fn send(frame: &mut CurrentFrame, ec: crate::obj::Handle, vector: u64, cr2: u64) -> Option<Next> {
-    let (handler, id, ip, mtd) = portal_of(ec, vector)?;
+    // SAFETY: every caller passes the Ec on the CPU, which is live.
+    let (evt, cpu, block, xcr0) =
+        unsafe { with_known::<Ec, _>(ec, |e| (e.evt, e.cpu, e.vmcb, e.guest_xcr0)) };
+    let pt = object(evt.wrapping_add(vector), Kind::Pt, 0).ok()?;
+    let (handler, id, ip, mtd) = with::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd))?;
     let (hstate, hutcb, hcpu) = with::<Ec, _>(handler, |e| (e.state, e.utcb, e.cpu))?;
     // An Ec that handles its own events cannot wait for itself, nor for a handler whose
     // chain waits for it (it would wait for good; the reference stops such a sender).
     if hstate == State::Dead
         || handler == ec
-        || hcpu != with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX)
+        || hcpu != cpu
         || (hstate != State::Idle && sched::chain_reaches(handler, ec))
     {
         return None;
     }
     if hstate != State::Idle {
-        with::<Ec, _>(ec, |e| {
-            e.pending_event = vector + 1;
-            e.pending_cr2 = cr2;
-        });
+        // SAFETY: as above.
+        unsafe {
+            with_known::<Ec, _>(ec, |e| {
+                e.pending_event = vector + 1;
+                e.pending_cr2 = cr2;
+            })
+        };
         return Some(super::call::wait_and_help(ec, handler));
     }
-    with::<Ec, _>(ec, |e| {
-        e.state = State::WaitReply;
-        e.callee = handler;
-        e.in_exception = true;
-        e.mtd = mtd;
-    });
-    with::<Ec, _>(handler, |e| e.reply_to = ec);
+    // SAFETY: the running Ec and the portal's handler, checked to be another live Ec.
+    unsafe {
+        with2_known::<Ec, Ec, _>(ec, handler, |e, h| {
+            e.state = State::WaitReply;
+            e.callee = handler;
+            e.in_exception = true;
+            e.mtd = mtd;
+            h.reply_to = ec;
+        })
+    };
     crate::obj::get(handler);
     crate::obj::get(ec);
-    match with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1)) {
-        (0, _) => utcb::load_exception(hutcb, frame, mtd, cr2),
-        (block, xcr0) => crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0),
+    match block {
+        0 => utcb::load_exception(hutcb, frame, mtd, cr2),
+        block => crate::vcpu::load(hutcb, block, frame, mtd as u32, vector, xcr0),
     }
     switch_to(handler);
-    with::<Ec, _>(ec, |e| e.state = State::WaitReply);
+    // SAFETY: as above; the call's link keeps it alive.
+    unsafe { with_known::<Ec, _>(ec, |e| e.state = State::WaitReply) };
     frame.rdi = id;
     frame.rip = ip;
     Some(Next::Done(true))

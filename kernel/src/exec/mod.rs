@@ -16,6 +16,7 @@ pub mod exception;
 mod outcome;
 pub mod sched;
 pub mod semaphore;
+pub mod timer;
 pub mod typed;
 
 pub use current::CurrentFrame;
@@ -124,6 +125,11 @@ pub fn resume(frame: &mut CurrentFrame) {
 #[inline(never)]
 fn run_vcpu(frame: &mut CurrentFrame) {
     loop {
+        // An Sc of a higher priority made ready meanwhile runs first.
+        sched::check(frame);
+        if sched::current_ec() == 0 {
+            sched::idle_until_ready(frame);
+        }
         let ec = sched::current_ec();
         let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));
         if vmcb == 0 {
@@ -145,15 +151,15 @@ fn run_vcpu(frame: &mut CurrentFrame) {
         }
         match exit {
             crate::vcpu::Exit::Interrupt => {
-                // Take the pending interrupt now; a timer tick may switch Ecs.
+                // Take the pending interrupt now (the end of a quantum, or an Ec it
+                // made ready, switches Ecs at the top of the loop).
                 // SAFETY: briefly enabling interrupts lets the pending one be handled
                 // on this stack; the handlers see a kernel-mode frame.
                 unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
-                sched::tick(frame);
                 let _ = sched::deliver_recall(frame);
                 if sched::current_ec() == 0 {
-                    // The vCPU (or the Ec a tick switched to) waits for a busy recall
-                    // handler, and nothing else is ready.
+                    // The vCPU waits for a busy recall handler, and nothing else is
+                    // ready.
                     sched::idle_until_ready(frame);
                 }
             }

@@ -6,8 +6,16 @@
 //! and Sc apart). An Sc in a queue is ready; the running Sc is not queued. The Ec an Sc
 //! runs is its own Ec or, while that Ec waits for a reply, the handler it called (the Sc
 //! is donated along the call chain, which never leaves the CPU), and while it waits for
-//! a busy handler, that handler's chain (helping). The local APIC timer preempts; an Sc
-//! made ready for another CPU sends that CPU the reschedule IPI.
+//! a busy handler, that handler's chain (helping).
+//!
+//! Preemption: an Sc made ready on its own CPU with a priority above the running Sc's
+//! marks the CPU (its per-CPU `hazard`), and every way out of the kernel ([`check`])
+//! then puts the running Sc back at the head of its queue and runs the higher one,
+//! before user mode or a guest runs another instruction. An Sc made ready for another
+//! CPU sends that CPU the reschedule IPI, whose handler marks it likewise. The
+//! one-shot timer (`super::timer`) ends quanta: it is armed for the running Sc's quantum
+//! end, and its interrupt marks the CPU too; a used-up quantum is filled again and its
+//! Sc goes to the end of its queue.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,18 +29,19 @@ use crate::obj::sc::Sc;
 use crate::obj::{with, with_known, Handle};
 use crate::sync::SpinLock;
 
-/// A CPU's run queues (`facet_kcore::sched`) and when its running Sc started.
+/// A CPU's run queues (`facet_kcore::sched`).
 struct Queues {
     run: RunQueues<{ NUM_PRIORITIES as usize }>,
-    since: u64,
 }
 
 static QUEUES: [SpinLock<Queues>; NUM_CPU] = [const {
     SpinLock::new(Queues {
         run: RunQueues::new(),
-        since: 0,
     })
 }; NUM_CPU];
+
+/// When each CPU's running Sc was last charged (a TSC value; only that CPU uses it).
+static SINCE: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
 /// The links of the objects, as the portable queue and park-list operations and chain
 /// walks read and write them: each operation one loan of one object.
@@ -215,7 +224,8 @@ fn is_recorded(sc: Handle, serial: u64) -> bool {
 pub fn start(sc: Handle, ec: Handle) {
     set_current_ec(ec);
     set_current_sc(sc);
-    here().lock().since = tsc();
+    SINCE[cpu()].store(tsc(), Ordering::Relaxed);
+    super::timer::program();
 }
 
 /// Ec `ec` became ready: the Scs parked on it look again (its chain may be what they
@@ -252,7 +262,71 @@ pub fn enqueue(sc: Handle) {
     }
     q.run.append(&mut Objects, prio, sc);
     drop(q);
-    crate::smp::reschedule(cpu);
+    if cpu as usize % NUM_CPU != self::cpu() {
+        crate::smp::reschedule(cpu);
+    } else if with::<Sc, _>(current_sc(), |s| prio > s.prio as usize).unwrap_or(false) {
+        // The running Sc gives way before this CPU leaves the kernel.
+        look_again();
+    }
+}
+
+/// Marks the executing CPU to look at its running Sc on the way out of the kernel
+/// ([`check`]): a higher priority may be ready, or its quantum over.
+#[inline]
+pub fn look_again() {
+    crate::arch::percpu::set_hazard(1);
+}
+
+/// On every way out of the kernel to user mode or a guest: if the CPU was marked
+/// ([`look_again`]), the running Sc gives way to a higher priority made ready (back at
+/// the head of its queue, with what is left of its quantum) or, its quantum over, goes to
+/// the end of its queue with a full one. Leaves the CPU with no Ec only if nothing is
+/// ready; the caller then idles.
+#[inline(always)]
+pub fn check(frame: &mut super::CurrentFrame) {
+    if crate::arch::percpu::hazard() != 0 {
+        look(frame);
+    }
+}
+
+/// [`check`] for a marked CPU.
+#[inline(never)]
+fn look(frame: &mut super::CurrentFrame) {
+    crate::arch::percpu::set_hazard(0);
+    let sc = current_sc();
+    if sc == 0 {
+        // No Sc runs: the scheduler picks one anyway before anything runs.
+        return;
+    }
+    account();
+    let Some((prio, left)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.left)) else {
+        return;
+    };
+    let over = left == 0;
+    if !over && !here().lock().run.any_above(prio) {
+        // Nothing to do (the timer fired for a deadline, or a little early).
+        super::timer::program();
+        return;
+    }
+    set_current_sc(0);
+    if over {
+        with::<Sc, _>(sc, |s| s.left = crate::obj::sc::quantum_ticks(s.quantum));
+        enqueue(sc);
+    } else {
+        here().lock().run.prepend(&mut Objects, prio, sc);
+    }
+    let _ = schedule(frame);
+}
+
+/// When the running Sc's quantum ends (a TSC value), if an Sc runs.
+pub fn quantum_end() -> Option<u64> {
+    let sc = current_sc();
+    let left = with::<Sc, _>(sc, |s| s.left)?;
+    Some(
+        SINCE[cpu()]
+            .load(Ordering::Relaxed)
+            .saturating_add(left.max(1)),
+    )
 }
 
 /// Parks `sc` (neither queued nor running) on Ec `on`, where the chain it runs stops:
@@ -296,18 +370,19 @@ fn pop_highest() -> Option<Handle> {
     here().lock().run.pop_highest(&mut Objects)
 }
 
-/// Charges the running Sc for the time since it started running.
+/// Charges the running Sc for the time since it was last charged: to its consumed time
+/// and its quantum.
 fn account() {
     let now = tsc();
-    let (sc, since) = {
-        let mut q = here().lock();
-        let r = (current_sc(), q.since);
-        q.since = now;
-        r
-    };
+    let since = SINCE[cpu()].swap(now, Ordering::Relaxed);
+    let sc = current_sc();
     if sc != 0 {
+        let elapsed = now.saturating_sub(since);
+        // Less than a microsecond left is none (a one-shot timer may fire that early).
+        let slack = crate::arch::lapic::frequencies().0 / 1000;
         with::<Sc, _>(sc, |s| {
-            s.consumed = s.consumed.saturating_add(now.saturating_sub(since))
+            s.consumed = s.consumed.saturating_add(elapsed);
+            s.left = facet_kcore::timer::charge(s.left, elapsed, slack);
         });
     }
 }
@@ -415,12 +490,15 @@ fn pick_next() -> Option<Handle> {
     if leaving != 0 {
         settle(leaving);
     }
+    // Whatever marked the CPU is seen to now: the highest ready Sc runs.
+    crate::arch::percpu::set_hazard(0);
     while let Some(sc) = pop_highest() {
         let Some(ec) = runnable_ec(sc) else {
             settle(sc);
             continue;
         };
         set_current_sc(sc);
+        super::timer::program();
         return Some(ec);
     }
     None
@@ -467,57 +545,17 @@ fn run_step(frame: &mut super::CurrentFrame, ec: Handle) -> Next {
     Next::Done(true)
 }
 
-/// A timer tick while user code ran: charges the running Sc and switches when its
-/// quantum is used up or a higher priority is ready.
-pub fn tick(frame: &mut super::CurrentFrame) {
-    account();
-    let sc = current_sc();
-    let Some((prio, left)) = with::<Sc, _>(sc, |s| {
-        s.left = s.left.saturating_sub(1);
-        (s.prio as usize, s.left)
-    }) else {
-        return;
-    };
-    let higher = here().lock().run.any_above(prio);
-    if left == 0 || higher {
-        with::<Sc, _>(sc, |s| {
-            if s.left == 0 {
-                s.left = crate::obj::sc::ticks(s.quantum);
-            }
-        });
-        // Whatever runs next: an entry that finds no Ec on the CPU idles before it returns
-        // (`entry::trap`, `run_vcpu`).
-        let _ = yield_current(frame);
-    }
-}
-
-/// The running Sc goes to the end of its queue and the next one runs (a yield, or the
-/// end of a quantum once the timer preempts). Returns whether something runs: even the
-/// Sc that yielded may find its Ec must wait (for a busy recall handler) and leave the CPU
-/// with nothing else ready.
-pub fn yield_current(frame: &mut super::CurrentFrame) -> bool {
-    let sc = current_sc();
-    if sc != 0 {
-        set_current_sc(0);
-        enqueue(sc);
-    }
-    schedule(frame)
-}
-
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
-    // An application processor sleeps without its tick (the boot CPU's looks after the
-    // deadlines); whatever makes an Sc of its ready sends it the reschedule IPI.
-    let tickless = crate::arch::percpu::cpu_id() != 0;
-    if tickless {
-        crate::arch::lapic::pause_timer();
-    }
     loop {
         // Before every sleep, not only the first: a wake-up whose Ec stopped at once (a
         // start-up message without a portal) may have loaded its Pd, and a CPU that
         // sleeps marked as caching user translations is woken by every unmap.
         crate::obj::pd::idle_here();
+        // Only a deadline of a wait on this CPU (or a report due) arms its timer; an Sc
+        // made ready elsewhere for this CPU comes with the reschedule IPI.
+        super::timer::program();
         // The kernel lock is free while the CPU sleeps.
         crate::smp::bkl::release();
         // SAFETY: enabling interrupts and halting is how an idle CPU waits; interrupts
@@ -525,9 +563,6 @@ pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
         crate::smp::bkl::reacquire();
         if schedule(frame) {
-            if tickless {
-                crate::arch::lapic::resume_timer();
-            }
             return;
         }
     }
@@ -542,11 +577,4 @@ pub fn deliver_recall(frame: &mut super::CurrentFrame) -> bool {
         return super::exception::recall(frame, ec).finish(frame);
     }
     ec != 0
-}
-
-/// Whether an Sc of higher priority than the running one is ready.
-pub fn higher_ready() -> bool {
-    let cur = current_sc();
-    let prio = with::<Sc, _>(cur, |s| s.prio as usize).unwrap_or(0);
-    here().lock().run.any_above(prio)
 }

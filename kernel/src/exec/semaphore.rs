@@ -5,6 +5,7 @@ use super::CurrentFrame;
 use crate::obj::ec::{Ec, State};
 use crate::obj::sm::Sm;
 use crate::obj::{with, Handle};
+use facet_abi::config::NUM_CPU;
 
 /// The running Ec waits on `sm` (whose counter is zero). Returns `false` if the CPU has
 /// nothing else to run. The Ec resumes with SUCCESS when an `up` wakes it.
@@ -88,19 +89,38 @@ pub fn interrupt(gsi: u32) {
     up(target);
 }
 
-/// The first and the last of the Ecs waiting with a deadline, in deadline order (0:
-/// none), linked through their `timed_prev` and `timed_next`. An Ec is on it exactly
-/// while its `deadline` is not 0: however many wait, each wait ends by its deadline.
-static TIMED: crate::sync::SpinLock<Ends> = crate::sync::SpinLock::new(Ends(0, 0));
+/// Per CPU, the first and the last of its Ecs waiting with a deadline, in deadline
+/// order (0: none), linked through their `timed_prev` and `timed_next`. An Ec is on its
+/// CPU's list exactly while its `deadline` is not 0: however many wait, each wait ends
+/// by its deadline, on its own CPU's timer (`super::timer`).
+static TIMED: [crate::sync::SpinLock<Ends>; NUM_CPU] =
+    [const { crate::sync::SpinLock::new(Ends(0, 0)) }; NUM_CPU];
 
-/// The first and the last Ec of the list of timed waits.
+/// The first and the last Ec of a list of timed waits.
 struct Ends(Handle, Handle);
 
-/// Puts `ec` on the list of timed waits with `deadline` (not 0), after those due no
-/// later.
+/// The list of timed waits of Ec `ec`'s CPU.
+fn timed_of(ec: Handle) -> &'static crate::sync::SpinLock<Ends> {
+    let cpu = with::<Ec, _>(ec, |e| e.cpu).unwrap_or(0);
+    &TIMED[cpu as usize % NUM_CPU]
+}
+
+/// The executing CPU's list of timed waits.
+fn timed_here() -> &'static crate::sync::SpinLock<Ends> {
+    &TIMED[crate::arch::percpu::cpu_id() as usize % NUM_CPU]
+}
+
+/// The earliest deadline of a wait on the executing CPU, if any.
+pub fn first_deadline() -> Option<u64> {
+    let first = timed_here().lock().0;
+    with::<Ec, _>(first, |e| e.deadline).filter(|&d| d != 0)
+}
+
+/// Puts `ec` on its CPU's list of timed waits with `deadline` (not 0), after those due
+/// no later.
 fn time(ec: Handle, deadline: u64) {
     debug_assert!(deadline != 0);
-    let mut ends = TIMED.lock();
+    let mut ends = timed_of(ec).lock();
     // From the last: a new deadline is most often the latest, so this is one step.
     let (mut prev, mut next) = (ends.1, 0);
     while prev != 0 {
@@ -149,14 +169,15 @@ fn untime(ec: Handle) {
     if deadline == 0 {
         return;
     }
-    relink(&mut TIMED.lock(), prev, next, next, prev);
+    relink(&mut timed_of(ec).lock(), prev, next, next, prev);
 }
 
-/// Ends every semaphore wait whose deadline has passed: the Ec resumes with TIMEOUT.
-/// Looks only at the waits that end (the list is in deadline order).
+/// Ends every semaphore wait on the executing CPU whose deadline has passed: the Ec
+/// resumes with TIMEOUT. Looks only at the waits that end (the list is in deadline
+/// order).
 pub fn expire(now: u64) {
     loop {
-        let first = TIMED.lock().0;
+        let first = timed_here().lock().0;
         let Some((deadline, sm)) = with::<Ec, _>(first, |e| (e.deadline, e.waiting_on)) else {
             return;
         };

@@ -76,8 +76,9 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     install(a.sel, Kind::Ec, perm::EC_ALL, ec)
 }
 
-/// Returns whether the new Sc outranks the running one (which then yields).
-pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
+/// Creates an Sc and makes it ready (if it outranks the running one on this CPU, that
+/// one gives way on the way out of the kernel).
+pub fn create_sc(f: &mut CurrentFrame) -> Result<(), Status> {
     let a: CreateSc = f.args();
     object(a.pd, Kind::Pd, perm::PD_SC)?;
     let ec = object(a.ec, Kind::Ec, perm::EC_SC)?;
@@ -91,13 +92,7 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<bool, Status> {
     let sc = Sc::create(ec, prio, quantum as u32)?;
     install(a.sel, Kind::Sc, perm::SC_ALL, sc)?;
     crate::exec::sched::enqueue(sc);
-    // Only an Sc of this CPU can outrank the running one (another CPU's gets its own
-    // reschedule from `enqueue`).
-    let here =
-        with::<Ec, _>(ec, |e| e.cpu).unwrap_or(u32::MAX) == crate::arch::percpu::cpu_id() as u32;
-    let current = crate::exec::sched::current_sc();
-    let current_prio = with::<Sc, _>(current, |s| s.prio).unwrap_or(0);
-    Ok(here && prio > current_prio)
+    Ok(())
 }
 
 pub fn create_pt(f: &mut CurrentFrame) -> HcResult {

@@ -2,10 +2,12 @@
 //! microcode update (`microcode.rs`); sub-operation 2 is BAD_PAR as in the reference;
 //! sub-operation 3 is Facet's own, the kernel's statistics by ARG2: the kernel pool's
 //! free and total frames (0), the IOMMU's faults (1), the pool's frames by use (2),
-//! objects by kind (3) and a Pd's frames by part (4) (`stats.rs`).
+//! objects by kind (3), a Pd's frames by part (4) (`stats.rs`) and a CPU's timer
+//! interrupts (5).
 
 use facet_abi::args::{
     FrameStatsOut, IommuFaultsOut, MachineCtrl, ObjectStatsOut, PdStatsOut, PoolStatsOut,
+    TimerStatsOut,
 };
 use facet_abi::hypercall::machine_ctrl::frames::COUNT;
 use facet_abi::status::Status;
@@ -59,6 +61,14 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         MachineCtrl::IommuFaults => {
             let (count, last, info) = crate::iommu::fault_stats();
             f.answer(&IommuFaultsOut { count, last, info });
+            Ok(())
+        }
+        MachineCtrl::TimerInterrupts { cpu } => {
+            if cpu >= 64 || !crate::smp::online(cpu as u32) {
+                return Err(Status::BadPar);
+            }
+            let interrupts = crate::arch::lapic::fired_on(cpu as usize);
+            f.answer(&TimerStatsOut { interrupts });
             Ok(())
         }
         MachineCtrl::Reserved => Err(Status::BadPar),

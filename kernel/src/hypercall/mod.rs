@@ -66,16 +66,12 @@ fn reply(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
 
 #[inline(never)]
 fn create_sc(_arg1: u64, frame: &mut CurrentFrame) -> Outcome {
-    match create::create_sc(frame) {
-        Ok(preempt) => {
-            frame.set_status(Status::Success);
-            if preempt {
-                return Outcome::from_switch(crate::exec::sched::yield_current(frame));
-            }
-            Outcome::SWITCHED
-        }
-        Err(s) => Outcome::status(s),
-    }
+    // An Sc that outranks the running one runs before the caller goes on (the end of
+    // the hypercall, `exec::sched::check`).
+    Outcome::status(match create::create_sc(frame) {
+        Ok(()) => Status::Success,
+        Err(s) => s,
+    })
 }
 
 #[inline(never)]

@@ -1,8 +1,8 @@
 //! `sm_ctrl`: semaphore up (ARG1 bit 4 clear) and down (set; bit 5 = zero the counter).
 //!
 //! A `down` on a zero counter blocks the caller until an `up` or, if ARG2:ARG3 (high and
-//! low 32 bits) name an absolute TSC deadline, until then (TIMEOUT). The deadline is
-//! checked on every timer tick, so it is honoured to within one tick.
+//! low 32 bits) name an absolute TSC deadline, until then (TIMEOUT): the waiter's CPU
+//! arms its one-shot timer for it (`exec::timer`).
 
 use facet_abi::args::{SmCtrl, SmDown};
 use facet_abi::status::Status;

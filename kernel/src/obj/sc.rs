@@ -29,8 +29,8 @@ pub struct Sc {
     pub parked_on: Handle,
     /// Whether the Sc is in a run queue.
     pub queued: bool,
-    /// Timer ticks left of the current quantum.
-    pub left: u32,
+    /// TSC ticks left of the current quantum (`exec::sched`).
+    pub left: u64,
     /// Unique among all Scs ever created: an Ec that records the Sc to wake with
     /// (`Ec::blocked_sc`) records this too, so that a destroyed Sc, or another Sc that
     /// took its place in memory, is not taken for it.
@@ -53,7 +53,7 @@ impl Sc {
             prev: 0,
             parked_on: 0,
             queued: false,
-            left: ticks(quantum),
+            left: quantum_ticks(quantum),
             serial: NEXT_SERIAL.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
         })?;
         get(ec);
@@ -61,9 +61,9 @@ impl Sc {
     }
 }
 
-/// Timer ticks in a quantum of `quantum` microseconds (at least one).
-pub fn ticks(quantum: u32) -> u32 {
-    (quantum as u64 / crate::arch::lapic::TICK_US).max(1) as u32
+/// A quantum of `us` microseconds in TSC ticks.
+pub fn quantum_ticks(us: u32) -> u64 {
+    facet_kcore::timer::quantum_ticks(us, crate::arch::lapic::frequencies().0)
 }
 
 impl Object for Sc {

@@ -10,6 +10,7 @@ use facet_kcore::hip::{fill, Cpu, Machine};
 use crate::mem::init::Plan;
 
 /// Fills `page` with the HIP.
+#[link_section = ".init.text"]
 pub fn build(page: &mut [u8], info: &BootInfo, plan: &Plan, image: (u64, u64)) {
     let mut cpus = [Cpu::default(); NUM_CPU];
     let count = (crate::smp::count() as usize).min(NUM_CPU);

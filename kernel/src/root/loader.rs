@@ -65,6 +65,7 @@ impl core::fmt::Display for RootError {
 }
 
 /// Builds the roottask and enters it. Returns only on failure.
+#[link_section = ".init.text"]
 pub fn start(
     info: &BootInfo,
     plan: &Plan,

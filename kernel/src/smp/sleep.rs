@@ -3,7 +3,7 @@
 //! The CPU that suspends (holding the kernel lock) parks every other online CPU: each is
 //! asked through `call::post`, from its IPI handler or its wait for the kernel lock,
 //! saves what the CPU itself forgets in S3 (its user FPU state, CR3, the FS and GS
-//! bases, whether its tick was paused, a loaded VMCS through the hook `main` registers)
+//! bases, a loaded VMCS through the hook `main` registers)
 //! and its kernel context (callee-saved registers, stack pointer, return address: a
 //! `setjmp`), reports parked and spins. The suspending CPU does the same for itself,
 //! points the FACS waking vector at the start-up page and enters S3 through the PM1

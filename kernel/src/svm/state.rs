@@ -5,33 +5,56 @@
 use facet_abi::mtd;
 use facet_abi::utcb as u;
 use facet_kcore::svm_inject;
-use facet_kcore::utcb::RegFile;
 use facet_kcore::vcpu_state::start;
 use facet_kcore::vcpu_state::svm::{REGS, SEGS};
 
 use super::vmcb::{self, Vmcb};
 use crate::arch::regs::Frame;
 use crate::utcb::{read_word as rd, write_word as wr};
-use crate::vcpu::GPRS;
+
+/// MTD bits [`load`] and [`save`] move by hand before they look at the tables (the
+/// tables' entries for them are skipped).
+const BY_HAND: u32 = mtd::GPR_ACDB | mtd::RIP_LEN | mtd::GPR_BSD | mtd::GPR_R8_R15;
+/// The MTD bits the register and segment tables carry.
+const REGS_MTD: u32 = mask(&REGS);
+const SEGS_MTD: u32 = mask(&SEGS);
+
+const fn mask(table: &[(usize, u64, u32)]) -> u32 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < table.len() {
+        m |= table[i].2;
+        i += 1;
+    }
+    m
+}
 
 /// Writes the state `m` selects into the VMM's UTCB (a VM-exit message).
 pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     if utcb == 0 {
         return;
     }
-    for (at, r, bit) in GPRS {
-        if m & bit != 0 {
-            wr(utcb, at, *f.reg(r));
-        }
-    }
-    for (at, field, bit) in REGS {
-        if m & bit != 0 {
-            wr(utcb, at, v.r64(field));
-        }
+    crate::vcpu::gprs_to_utcb(utcb, f, m);
+    // What most exits carry (RAX, RIP and the length) by hand; the tables only for the
+    // rest, and not even looked at when the MTD asks for nothing of theirs.
+    if m & mtd::GPR_ACDB != 0 {
+        wr(utcb, u::RAX, v.r64(vmcb::RAX));
     }
     if m & mtd::RIP_LEN != 0 {
-        let nrip = v.r64(vmcb::NRIP);
-        wr(utcb, u::INST_LEN, nrip.saturating_sub(v.r64(vmcb::RIP)));
+        let (rip, nrip) = (v.r64(vmcb::RIP), v.r64(vmcb::NRIP));
+        wr(utcb, u::RIP, rip);
+        wr(utcb, u::INST_LEN, nrip.saturating_sub(rip));
+    }
+    let rest = m & !BY_HAND;
+    if rest & REGS_MTD != 0 {
+        for (at, field, bit) in REGS {
+            if rest & bit != 0 {
+                wr(utcb, at, v.r64(field));
+            }
+        }
+    }
+    if rest & SEGS_MTD == 0 {
+        return load_rest(utcb, v, m);
     }
     for (at, field, bit) in SEGS {
         if m & bit != 0 {
@@ -44,6 +67,12 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
             wr(utcb, at + 8, base);
         }
     }
+    load_rest(utcb, v, m)
+}
+
+/// [`load`]'s state outside the tables, and the message's MTD and items words.
+#[inline(always)]
+fn load_rest(utcb: u64, v: Vmcb, m: u32) {
     if m & mtd::QUAL != 0 {
         wr(utcb, u::QUAL, v.r64(vmcb::EXITINFO1));
         wr(utcb, u::QUAL + 8, v.r64(vmcb::EXITINFO2));
@@ -87,14 +116,33 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         return;
     }
     let m = rd(utcb, u::MTD) as u32;
-    for (at, r, bit) in GPRS {
-        if m & bit != 0 {
-            *f.reg(r) = rd(utcb, at);
+    crate::vcpu::gprs_from_utcb(utcb, f, m);
+    if m & mtd::GPR_ACDB != 0 {
+        v.w64(vmcb::RAX, rd(utcb, u::RAX));
+    }
+    if m & mtd::RIP_LEN != 0 {
+        v.w64(vmcb::RIP, rd(utcb, u::RIP));
+    }
+    // A reply that carries nothing but general registers, RSP, RIP, RFLAGS, the
+    // qualification (never applied) or the TSC offset is done here: none of these can
+    // make VMRUN refuse the guest, so the snapshot of the last entered state stays good
+    // for a refusal that follows a later reply.
+    let rest = m & !BY_HAND;
+    if rest & !(mtd::RSP | mtd::RFLAGS | mtd::QUAL | mtd::TSC) == 0 {
+        if rest & mtd::RSP != 0 {
+            v.w64(vmcb::RSP, rd(utcb, u::RSP));
         }
+        if rest & mtd::RFLAGS != 0 {
+            v.w64(vmcb::RFLAGS, rd(utcb, u::RFLAGS));
+        }
+        if rest & mtd::TSC != 0 {
+            v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+        }
+        return;
     }
     let paging_before = paging(v);
     for (at, field, bit) in REGS {
-        if m & bit != 0 {
+        if rest & bit != 0 {
             v.w64(field, rd(utcb, at));
         }
     }

@@ -292,3 +292,49 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
 /// VMCB, VMX in the frame; RSP is in the VMCB or VMCS). Registers of the frame are
 /// reached through `facet_kcore::utcb::RegFile`.
 pub use facet_kcore::vcpu_state::GPRS;
+
+/// [`GPRS`] in its three groups, one per MTD bit: each group is tested once rather than
+/// each register (the order is checked at compile time).
+const GROUPS: [(core::ops::Range<usize>, u32); 3] = [
+    (0..3, facet_abi::mtd::GPR_ACDB),
+    (3..6, facet_abi::mtd::GPR_BSD),
+    (6..14, facet_abi::mtd::GPR_R8_R15),
+];
+const _: () = {
+    let mut g = 0;
+    while g < GROUPS.len() {
+        let mut i = GROUPS[g].0.start;
+        while i < GROUPS[g].0.end {
+            assert!(GPRS[i].2 == GROUPS[g].1, "GPRS grouped by MTD bit");
+            i += 1;
+        }
+        g += 1;
+    }
+    assert!(GROUPS[2].0.end == GPRS.len());
+};
+
+/// Writes the general registers of `f` that `m` selects into a VMM's UTCB.
+#[inline(always)]
+pub fn gprs_to_utcb(utcb: u64, f: &mut Frame, m: u32) {
+    use facet_kcore::utcb::RegFile;
+    for (range, bit) in GROUPS {
+        if m & bit != 0 {
+            for (at, r, _) in &GPRS[range] {
+                crate::utcb::write_word(utcb, *at, *f.reg(*r));
+            }
+        }
+    }
+}
+
+/// Reads the general registers `m` selects from a VMM's UTCB into `f`.
+#[inline(always)]
+pub fn gprs_from_utcb(utcb: u64, f: &mut Frame, m: u32) {
+    use facet_kcore::utcb::RegFile;
+    for (range, bit) in GROUPS {
+        if m & bit != 0 {
+            for (at, r, _) in &GPRS[range] {
+                *f.reg(*r) = crate::utcb::read_word(utcb, *at);
+            }
+        }
+    }
+}

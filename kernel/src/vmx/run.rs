@@ -289,13 +289,19 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     }
     // A physical interrupt makes the guest exit whatever its RFLAGS.IF, but an emulator
     // (Bochs) only does so while the guest has interrupts enabled. The preemption timer
-    // bounds the time in the guest to about two timer ticks in any case.
-    // The VMM's own timeout, if it comes first, rides on the same timer.
+    // ends the time in the guest when this CPU's timer is due in any case (the end of
+    // the quantum, a deadline). The VMM's own timeout, if it comes first, rides on the
+    // same timer.
     let vmm = vmm_timeout(phys);
+    let until = facet_kcore::timer::preemption_count(
+        crate::arch::lapic::armed(),
+        crate::arch::cpu::tsc(),
+        preemption_shift() as u32,
+    );
     let ticks = if vmm == u64::MAX {
-        preemption_ticks()
+        until
     } else {
-        (vmm >> preemption_shift()).min(preemption_ticks())
+        (vmm >> preemption_shift()).min(until)
     };
     write(vmcs::PREEMPTION_TIMER, ticks);
     // The kernel returns on the address space and with the user FS base of the moment.
@@ -373,21 +379,6 @@ fn preemption_shift() -> u64 {
     let s = unsafe { crate::arch::msr::read(0x485) } & 0x1f;
     SHIFT.store(s, Ordering::Relaxed);
     s
-}
-
-/// Two local APIC timer periods in preemption-timer units.
-fn preemption_ticks() -> u64 {
-    static TICKS: AtomicU64 = AtomicU64::new(0);
-    let t = TICKS.load(Ordering::Relaxed);
-    if t != 0 {
-        return t;
-    }
-    let shift = preemption_shift();
-    let tsc_khz = crate::arch::lapic::frequencies().0.max(1000);
-    let per_tick = tsc_khz * crate::arch::lapic::TICK_US / 1000;
-    let t = ((2 * per_tick) >> shift).clamp(1, u32::MAX as u64);
-    TICKS.store(t, Ordering::Relaxed);
-    t
 }
 
 fn invvpid_single(vpid: u64) {

@@ -7,7 +7,6 @@
 use facet_abi::layout::{VM_EVENT_RECALL, VM_EVENT_STARTUP};
 use facet_abi::mtd;
 use facet_abi::utcb as u;
-use facet_kcore::utcb::RegFile;
 use facet_kcore::vcpu_state::start::vmx as start;
 use facet_kcore::vcpu_state::vmx::{
     activity_state, compress_ar, expand_ar, REGS, SEGS, SYSCALL_MSRS,
@@ -16,7 +15,6 @@ use facet_kcore::vcpu_state::vmx::{
 use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
 use crate::utcb::{read_word as rd, write_word as wr};
-use crate::vcpu::GPRS;
 
 /// Writes the state `m` selects into the VMM's UTCB (the message of exit `event`).
 pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
@@ -26,11 +24,7 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     if m & mtd::GPR_ACDB != 0 {
         wr(utcb, u::RAX, f.rax);
     }
-    for (at, r, bit) in GPRS {
-        if m & bit != 0 {
-            wr(utcb, at, *f.reg(r));
-        }
-    }
+    crate::vcpu::gprs_to_utcb(utcb, f, m);
     for (at, field, bit) in REGS {
         if m & bit != 0 {
             wr(utcb, at, read(field));
@@ -184,11 +178,7 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
     if m & mtd::GPR_ACDB != 0 {
         f.rax = rd(utcb, u::RAX);
     }
-    for (at, r, bit) in GPRS {
-        if m & bit != 0 {
-            *f.reg(r) = rd(utcb, at);
-        }
-    }
+    crate::vcpu::gprs_from_utcb(utcb, f, m);
     let paging_before = paging();
     for (at, field, bit) in REGS {
         if m & bit != 0 {

@@ -1,6 +1,6 @@
 //! The roottask's own command line (the multiboot module's), read through the HIP.
 //!
-//! Words: `test` runs the on-target suite; `bench` the benchmarks; `hold` keeps the roottask alive after it
+//! Words: `test` runs the on-target suite; `bench` the benchmarks (`profile`: traced, not timed); `hold` keeps the roottask alive after it
 //! (so the harness can inspect the machine); `usable=<hex>` is the usable-memory total
 //! the harness expects in the memory map; `q35` says the machine is QEMU's q35 with an IOMMU
 //! and the edu device; `iommu` that the kernel was told to turn the IOMMU on;
@@ -21,6 +21,9 @@
 pub struct Args {
     pub test: bool,
     pub bench: bool,
+    /// With `bench`: run each benchmark a few times between profile markers instead of
+    /// timing it (`profile`), for a trace of QEMU's execution.
+    pub profile: bool,
     pub hold: bool,
     /// Name each test before it runs (to find one that hangs).
     pub trace: bool,
@@ -103,6 +106,7 @@ impl Args {
             match w {
                 b"test" => a.test = true,
                 b"bench" => a.bench = true,
+                b"profile" => a.profile = true,
                 b"q35" => a.q35 = true,
                 b"above4g" => a.above4g = true,
                 b"uefi" => a.uefi = true,

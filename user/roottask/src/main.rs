@@ -40,7 +40,7 @@ fn main(cpu: u64, hip: u64) -> ! {
     let args = args::Args::parse(world.cmdline());
 
     if args.bench {
-        bench::run();
+        bench::run(&world, &args);
         facet_rt::io::debug_exit(0);
     } else if args.test {
         let (passed, failed) = suite::run(&world, &args);

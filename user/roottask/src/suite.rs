@@ -103,6 +103,7 @@ mod irq;
 mod leak;
 mod naps;
 mod perms;
+mod preempt;
 mod rng;
 mod s3;
 mod sched;
@@ -291,6 +292,7 @@ const TESTS: &[Test] = &[
     test!(vm::stale_guest_translations_do_not_survive_their_pd),
     test!(vm::parked_activity_states_are_left),
     test!(smp::every_cpu_runs_ecs),
+    test!(preempt::a_higher_priority_runs_at_once),
     test!(leak::every_frame_has_a_use),
     test!(leak::no_leaks_over_ten_thousand_rounds),
     test!(leak::small_objects_share_frames),

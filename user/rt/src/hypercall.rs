@@ -12,7 +12,7 @@ use facet_abi::args::{
     CreateSm, Delegate, DelegateOut, EcCtrl, FrameStatsOut, GsiMode, IommuFaultsOut, Lookup,
     LookupOut, MachineCtrl, MapAccessPage, MicrocodeOut, MsrAccess, MsrAccessOut, ObjectStatsOut,
     PdStatsOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown,
-    SmUp, SuspendOut,
+    SmUp, SuspendOut, TimerStatsOut,
 };
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::call as call_flags;
@@ -386,6 +386,13 @@ pub fn update_microcode(size: u32, address: u64) -> (Status, u64) {
 pub fn iommu_faults() -> Result<IommuFaultsOut, Status> {
     let o = issue(&MachineCtrl::IommuFaults);
     status_of(&o).map(|_| IommuFaultsOut::from_out(&o))
+}
+
+/// Facet's `machine_ctrl` statistics of the timer: the timer interrupts CPU `cpu` took
+/// since boot (pass-through PDs only; BAD_PAR for a CPU that is not online).
+pub fn timer_interrupts(cpu: u64) -> Result<u64, Status> {
+    let o = issue(&MachineCtrl::TimerInterrupts { cpu });
+    status_of(&o).map(|_| TimerStatsOut::from_out(&o).interrupts)
 }
 
 /// `ec_ctrl recall`: the EC reports to its recall portal before it next runs user code.

@@ -130,7 +130,7 @@ fn sc_ctrl_result() {
 #[test]
 fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
     runs(35, |g| {
-        round_trip(match g.u64() % 8 {
+        round_trip(match g.u64() % 9 {
             0 => MachineCtrl::Suspend {
                 slp_typa: g.bits(8) as u8,
                 slp_typb: g.bits(8) as u8,
@@ -147,6 +147,7 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
                 pd: g.word(),
                 part: g.word(),
             },
+            7 => MachineCtrl::TimerInterrupts { cpu: g.word() },
             _ => MachineCtrl::IommuFaults,
         })
     });
@@ -171,6 +172,7 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
                 pd: r.rdx,
                 part: r.rax,
             },
+            3 if r.rsi == 5 => MachineCtrl::TimerInterrupts { cpu: r.rdx },
             _ => MachineCtrl::Reserved,
         };
         decodes(&r, expected);
@@ -189,7 +191,8 @@ fn machine_ctrl_layout() {
     assert_eq!(stat(2), MachineCtrl::FrameStats { item: 2 });
     assert_eq!(stat(3), MachineCtrl::ObjectStats { kind: 2 });
     assert_eq!(stat(4), MachineCtrl::PdStats { pd: 2, part: 3 });
-    assert_eq!(stat(5), MachineCtrl::Reserved);
+    assert_eq!(stat(5), MachineCtrl::TimerInterrupts { cpu: 2 });
+    assert_eq!(stat(6), MachineCtrl::Reserved);
     assert_eq!(dec(0x2f), MachineCtrl::Reserved);
     assert_eq!(
         dec(0x00bb_aacf),

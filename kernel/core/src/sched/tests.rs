@@ -72,11 +72,17 @@ fn run_queues_follow_the_model() {
         for _ in 0..2_000 {
             let sc = 1 + rng.below(SCS as u64 - 1);
             let prio = prio_of[sc as usize];
-            match rng.below(4) {
+            match rng.below(5) {
                 0 | 1 => {
                     if !s.queued[sc as usize] {
                         q.append(&mut s, prio, sc);
                         model[prio].push_back(sc);
+                    }
+                }
+                3 => {
+                    if !s.queued[sc as usize] {
+                        q.prepend(&mut s, prio, sc);
+                        model[prio].push_front(sc);
                     }
                 }
                 2 => {
@@ -118,6 +124,12 @@ fn a_queue_is_round_robin_within_a_priority() {
     let order: Vec<_> = core::iter::from_fn(|| q.pop_highest(&mut s)).collect();
     assert_eq!(order, [9, 3, 1, 2, 7]);
     assert!(!q.any_above(0));
+    // A preempted Sc goes back first.
+    q.append(&mut s, 2, 3);
+    q.append(&mut s, 2, 1);
+    q.prepend(&mut s, 2, 2);
+    let order: Vec<_> = core::iter::from_fn(|| q.pop_highest(&mut s)).collect();
+    assert_eq!(order, [2, 3, 1]);
 }
 
 /// Ecs by handle 1..n with their chains (`None`: not an Ec).

@@ -358,9 +358,9 @@ pub const SCHED_NAP: Sels = Sels::new((1 << 21) + (1 << 13), 1);
 
 /// The test VMs (twelve), eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
 /// three for what else a VM needs); their event bases and handler UTCBs by number.
-pub const VMS: Sels = Sels::new(900, 8 * 12);
-pub const VM_EVENTS: Events = Events::vm(32768, 12);
-pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 12);
+pub const VMS: Sels = Sels::new(5400, 8 * 13);
+pub const VM_EVENTS: Events = Events::vm(32768, 13);
+pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 13);
 /// The second VM's virtual-APIC page, mapped in the roottask.
 pub const VM_VLAPIC: Pages = Pages::new(0x3001_f000, 1);
 /// The first VM's memory: its code page and its interrupt table (guest pages 1 and 0),
@@ -407,6 +407,14 @@ pub const SMP_WORKER_UTCBS: Pages = Pages::new(0x3014_0000, 64);
 /// The page every worker reads, and its RAM.
 pub const SMP_SHARED: Pages = Pages::new(SCRATCH + 0x70_0000, 1);
 pub const SMP_SHARED_RAM: Frames = Frames::new(0x0102_0000, 1);
+
+// ---- preempt ----
+/// `preempt::*`: handlers, threads, their SCs and semaphores (one aligned range, one
+/// revoke), an event base per kind of thread (its start-up portal tells them apart),
+/// and the UTCBs of three handlers and eight threads.
+pub const PREEMPT: Sels = Sels::aligned(6144, 5);
+pub const PREEMPT_EVENTS: Events = Events::exc(45056, 6);
+pub const PREEMPT_UTCBS: Pages = Pages::new(0x3700_0000, 11);
 
 // ---- s3 ----
 
@@ -610,6 +618,9 @@ const MAP: &[Claim] = &[
     ram("vm parked", VM_PARKED_SHOOTDOWN_RAM),
     sels("smp", SMP),
     events("smp", SMP_EVENTS),
+    sels("preempt", PREEMPT),
+    events("preempt", PREEMPT_EVENTS),
+    pages("preempt", PREEMPT_UTCBS),
     sels("s3", S3),
     events("s3", S3_EVENTS),
     pages("s3 handlers", S3_HANDLER_UTCBS),

@@ -111,13 +111,13 @@ extern "C" fn wait(_: u64) -> ! {
     }
 }
 
-/// The spinning vCPU's VM (the twelfth of the VM range), on the last CPU.
+/// The spinning vCPU's VM (the thirteenth of the VM range), on the last CPU.
 fn spin_vm(cpus: u64) -> TestVm {
-    TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 11).on_cpu(cpus - 1)
+    TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 12).on_cpu(cpus - 1)
 }
 
 extern "C" fn vm_startup(c: u64) -> ! {
-    let h = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 11).on_cpu(c).utcb();
+    let h = TestVm::new(VMS, VM_EVENTS, VM_UTCBS, 12).on_cpu(c).utcb();
     let m = h.real_mode(GUEST_AT, 2);
     h.reply_with(m);
     reply()

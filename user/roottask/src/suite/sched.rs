@@ -31,7 +31,8 @@ pub fn a_thousand_threads_stop_in_one_go(e: &Env) -> TestResult {
             .map_err(|s| Fail::new(format_args!("SC {i}: {}", s.name())))?;
     }
     ok(create_sm(SM_NAP, PD, 0, 0), "nap semaphore")?;
-    // Whatever of them did not run at a timer tick meanwhile runs now, all in one go.
+    // Whatever of them did not run at the end of a quantum meanwhile runs now, all in one
+    // go.
     let nap = sm_down_until(SM_NAP, tsc() + 20 * e.per_ms());
     ensure!(nap.is_err(), "nap: {:?}", nap);
     for (range, what) in [(SCHED_SCS, "SCs"), (SCHED_THREADS, "ECs")] {

@@ -78,7 +78,7 @@ pub fn every_deadline_ends_its_wait(e: &Env) -> TestResult {
         ok(create_sm(sm, PD, 0, 0), "semaphore")?;
     }
     startup_portal(EVT, addr(__timeouts_thread), STACK.top() - 8)?;
-    // Set before any thread can run (a timer tick may give them the CPU at any time).
+    // Set before any thread can run (the end of a quantum may give them the CPU at any time).
     DEADLINE.store(tsc() + 300 * per_ms, Ordering::SeqCst);
     for i in 0..count {
         create_ec(ECS + i, PD, ec_flags::GLOBAL, 0, 0, 0, EVT)

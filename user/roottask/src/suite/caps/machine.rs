@@ -88,8 +88,9 @@ const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 /// `machine_ctrl`: a suspend to a bad sleep type and a microcode update of no bytes are
 /// refused (`s3.rs` and `microcode.rs` have the rest), sub-operation 2 is refused as in
 /// the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the IOMMU's faults, 2
-/// frames by use, 3 objects by kind, 4 a PD's frames; others, and uses, kinds and parts
-/// beyond the last, refused); a PD that is not pass-through gets BAD_CAP.
+/// frames by use, 3 objects by kind, 4 a PD's frames, 5 a CPU's timer interrupts; others,
+/// and uses, kinds, parts and CPUs beyond the last, refused); a PD that is not
+/// pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     let op4 = |sub, arg2, arg3, arg4| {
         status(&raw(
@@ -123,7 +124,10 @@ pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     // A selector that names no PD.
     ensure_eq!(op4(3, 4, NOTHING, 0), Status::BadCap);
     ensure_eq!(op4(3, 4, ROOT_SEL_PD + 1, 0), Status::BadCap);
-    ensure_eq!(op(3, 5), Status::BadPar);
+    // A CPU's timer interrupts: CPU 0 is online, CPU 4095 is not.
+    ensure_eq!(op4(3, 5, 0, 0), Status::Success);
+    ensure_eq!(op4(3, 5, 4095, 0), Status::BadPar);
+    ensure_eq!(op(3, 6), Status::BadPar);
     ensure_eq!(op(3, u64::MAX), Status::BadPar);
     // The same request from a child PD that is not pass-through.
     CHILD.create(__machine_ctrl_probe)?;

@@ -152,8 +152,8 @@ pub fn nmi_msis_are_events(e: &Env) -> TestResult {
     edu::disable_msi();
     // Nothing was counted as an interrupt of the GSI.
     ensure_eq!(sm_down_until(SM, 1), Err(Status::Timeout));
-    // The kernel reports NMIs, and what its rate limiter left out, on the boot CPU's
-    // timer tick, up to a second after they came: waiting that long lets the reports out
+    // The kernel reports NMIs, and what its rate limiter left out, from a timer
+    // interrupt, up to a second after they came: waiting that long lets the reports out
     // before this test's line, instead of into the middle of a later one on the serial
     // port the roottask shares with the kernel.
     let quiet = facet_rt::cpu::rdtsc() + 1200 * e.per_ms();

@@ -3,21 +3,41 @@
 //! the median over N runs after a warm-up is reported. Under QEMU with
 //! `-icount shift=0` (how `cargo xtask bench` runs them first) a TSC tick is one
 //! instruction.
+//!
+//! `loop_empty` times nothing: what the timing loop itself adds to every figure of
+//! [`measure`] (the two RDTSCs and the store of the sample). The latencies
+//! ([`latency`]) and the VM-exit round trip ([`vm`]) are timed across threads and in a
+//! guest instead.
+//!
+//! With `profile` on the command line (`bench profile`), nothing is timed: each
+//! operation runs a few times between calls of two empty marker functions
+//! ([`begin`], [`end`]), for a trace of QEMU's execution (`-d in_asm,exec,nochain`) from
+//! which each operation's instructions can be counted by kind (docs/performance.md; no
+//! xtask command reads the trace yet). Each group of runs follows a call of a third
+//! marker, [`op`], and a line `profile NAME`.
+
+mod latency;
+mod vm;
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use facet_abi::crd::{Crd, Kind};
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_rt::hypercall::{
-    call, create_ec, create_pd, create_pt, create_sm, pd_ctrl_delegate, revoke, sm_down, sm_up,
+    call, create_ec, create_pd, create_pt, create_sm, lookup, pd_ctrl_delegate, pt_ctrl, revoke,
+    sm_down, sm_up,
 };
 use facet_rt::println;
 
-use crate::world::SCRATCH;
+use crate::args::Args;
+use crate::world::{World, SCRATCH};
 
 const SAMPLES: usize = 10_000;
 const WARM_UP: usize = 100;
+/// Runs of each operation in profile mode.
+const PROFILE_RUNS: usize = 9;
 const PD: u64 = ROOT_SEL_PD;
 /// Selectors and addresses the benchmarks use.
 const EMPTY_SEL: u64 = 5000;
@@ -36,6 +56,9 @@ const PAGE_PHYS: u64 = 0x0103_0000;
 
 static mut TIMES: [u64; SAMPLES] = [0; SAMPLES];
 
+/// Whether this run traces instead of timing (`bench profile`).
+static PROFILE: AtomicBool = AtomicBool::new(false);
+
 global_asm!(
     r#"
     .section .text.bench_reply_stub, "ax"
@@ -47,19 +70,81 @@ __bench_reply_stub:
     syscall
     ud2
     .balign 4096
+
+    // The profile markers: empty functions a trace recognises by their addresses.
+    .section .text.bench_markers, "ax"
+    .balign 16
+    .global __bench_profile_op
+__bench_profile_op:
+    ret
+    .balign 16
+    .global __bench_profile_begin
+__bench_profile_begin:
+    ret
+    .balign 16
+    .global __bench_profile_end
+__bench_profile_end:
+    ret
 "#
 );
 
 extern "C" {
     fn __bench_reply_stub();
+    fn __bench_profile_op();
+    fn __bench_profile_begin();
+    fn __bench_profile_end();
 }
 
-fn tsc() -> u64 {
+/// Marks the start of a profiled run.
+#[inline(always)]
+pub fn begin() {
+    // SAFETY: an empty function (`ret`).
+    unsafe { __bench_profile_begin() }
+}
+
+/// Marks the end of a profiled run.
+#[inline(always)]
+pub fn end() {
+    // SAFETY: an empty function (`ret`).
+    unsafe { __bench_profile_end() }
+}
+
+/// Starts the profile of the operation `name`: its runs follow.
+pub fn op(name: &str) {
+    println!("profile {name}");
+    // SAFETY: an empty function (`ret`).
+    unsafe { __bench_profile_op() }
+}
+
+/// Whether this run traces instead of timing.
+pub fn profiling() -> bool {
+    PROFILE.load(Ordering::Relaxed)
+}
+
+pub fn tsc() -> u64 {
     // SAFETY: RDTSC only reads the time-stamp counter.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-fn measure(name: &str, mut op: impl FnMut()) {
+/// The median of `times` (sorted in place).
+pub fn median(times: &mut [u64]) -> u64 {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn measure(args: &Args, name: &str, mut op: impl FnMut()) {
+    if args.skips(name) {
+        return;
+    }
+    if profiling() {
+        self::op(name);
+        for _ in 0..PROFILE_RUNS {
+            begin();
+            op();
+            end();
+        }
+        return;
+    }
     for _ in 0..WARM_UP {
         op();
     }
@@ -71,9 +156,8 @@ fn measure(name: &str, mut op: impl FnMut()) {
         op();
         *t = tsc() - start;
     }
-    times.sort_unstable();
-    let median = times[SAMPLES / 2];
-    println!("bench {name}: {median} ticks per operation (median of {SAMPLES})");
+    let m = median(times);
+    println!("bench {name}: {m} ticks per operation (median of {SAMPLES})");
 }
 
 /// A local EC in another PD whose portal (in the roottask's space) replies at once: the
@@ -107,12 +191,14 @@ fn empty_message() {
     unsafe { (facet_abi::layout::ROOT_UTCB_ADDR as *mut u64).write_volatile(0) }
 }
 
-pub fn run() {
-    measure("null_hypercall_call_empty_selector", || {
+pub fn run(world: &World, args: &Args) {
+    PROFILE.store(args.profile, Ordering::Relaxed);
+    measure(args, "loop_empty", || {});
+    measure(args, "null_hypercall_call_empty_selector", || {
         let _ = call(EMPTY_SEL);
     });
     if create_sm(SM, PD, 0, 0).is_ok() {
-        measure("semaphore_up_down", || {
+        measure(args, "semaphore_up_down", || {
             let _ = sm_up(SM);
             let _ = sm_down(SM);
         });
@@ -120,12 +206,20 @@ pub fn run() {
     // Both IPC benchmarks: a handler that replies at once, no words either way.
     empty_message();
     if setup_same_pd().is_ok() {
-        measure("ipc_call_reply_same_pd", || {
+        measure(args, "ipc_call_reply_same_pd", || {
             let _ = call(SAME_PT);
+        });
+        // The general path's cheapest work: a portal's id, and a capability looked up.
+        measure(args, "pt_ctrl", || {
+            let _ = pt_ctrl(SAME_PT, 0);
+        });
+        let crd = Crd::new(Kind::Object, SAME_PT, 0, perm::ALL);
+        measure(args, "pd_ctrl_lookup", || {
+            let _ = lookup(crd);
         });
     }
     if setup_other_pd().is_ok() {
-        measure("ipc_call_reply_two_pds", || {
+        measure(args, "ipc_call_reply_two_pds", || {
             let _ = call(OTHER_PT);
         });
     }
@@ -134,15 +228,18 @@ pub fn run() {
     if pd_ctrl_delegate(PD, PD, from_kernel, crate::FROM_KERNEL, from).is_ok() {
         let to = Crd::new(Kind::Memory, PAGE_TO >> 12, 0, perm::MEM_R | perm::MEM_W);
         let delegate = facet_abi::hypercall::xfer::DELEGATE;
-        measure("delegate_revoke_one_page", || {
+        measure(args, "delegate_revoke_one_page", || {
             let _ = pd_ctrl_delegate(PD, PD, from, delegate, to);
             let _ = revoke(to, true, None);
         });
     }
     let sm = Crd::new(Kind::Object, SM_CREATED, 0, perm::ALL);
-    measure("create_revoke_semaphore", || {
+    measure(args, "create_revoke_semaphore", || {
         let _ = create_sm(SM_CREATED, PD, 0, 0);
         let _ = revoke(sm, true, None);
     });
+    latency::run(world, args);
+    vm::run(world, args);
+
     println!("bench done");
 }
