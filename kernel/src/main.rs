@@ -110,12 +110,19 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     // The bootstrap CPU holds the kernel lock until it enters the roottask.
     let _ = smp::bkl::enter();
 
-    let plan = match mem::init::init(&info, &early) {
+    let plan = match mem::init::init(&info, &early, opts.pool) {
         Ok(p) => p,
         Err(e) => fatal!("memory: {e}"),
     };
     mem::set_kernel_ranges(mem::image::phys_range(), (plan.pool.start, plan.pool.end));
     print_memory(&info, &plan);
+    if let Some(asked) = opts.pool {
+        println!(
+            "memory: pool={} MiB asked, the kernel pool has {} MiB",
+            asked >> 20,
+            (plan.pool.end - plan.pool.start) >> 20
+        );
+    }
 
     if let Err(e) = mem::kspace::init(&info, features.page1g) {
         fatal!("building the kernel address space: {e:?}");
@@ -228,7 +235,7 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     // SAFETY: the kernel page table maps everything the kernel uses, including this
     // CPU's stack (mapped by `map_cpu_stacks`).
     unsafe { arch::cpu::write_cr3(kernel.root) };
-    let Some(tables) = mem::frames::alloc_zeroed(2) else {
+    let Some(tables) = mem::frames::alloc_zeroed(2, mem::usage::Use::PerCpu) else {
         crate::arch::cpu::halt_forever()
     };
     const _: () = assert!(core::mem::size_of::<arch::gdt::CpuTables>() <= 4 * 4096);
@@ -340,6 +347,12 @@ fn self_test() {
             "test kernel::wx_every_mapping ... FAILED ({} writable+executable, {} guard pages mapped, first at {:#x?})",
             wx.violations, wx.mapped_guards, wx.first_bad
         );
+    }
+    match hypercall::stats::unaccounted() {
+        0 => println!("test kernel::every_pool_frame_accounted ... ok"),
+        n => println!(
+            "test kernel::every_pool_frame_accounted ... FAILED ({n} frames of no known use)"
+        ),
     }
 }
 

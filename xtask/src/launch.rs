@@ -279,7 +279,7 @@ mod tests {
         let a = qemu_args(t, &files(), true);
         assert_eq!(
             value_of(&a, "-initrd"),
-            Some("target/x86_64-unknown-none/release/roottask roottask test hold usable=0x1ff7fc00 expect=svm cpus=4")
+            Some("target/x86_64-unknown-none/release/roottask roottask test hold usable=0x1ff7fc00 expect=svm cpus=4 leak-calls=100000")
         );
         assert_eq!(value_of(&a, "-append"), Some("serial"));
         assert_eq!(

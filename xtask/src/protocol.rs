@@ -153,6 +153,63 @@ pub fn suite_problems(report: &Report, log: &str, must_contain: &[&str]) -> Vec<
     if !absent.is_empty() {
         problems.push(format!("the log lacks {}", quoted(&absent)));
     }
+    problems.extend(flood_problems(log));
+    problems
+}
+
+/// The kernel's budget of messages of one kind per second (`BURST` in
+/// `kernel/src/console/limited.rs`).
+pub const MESSAGES_PER_SECOND: u64 = 10;
+
+/// What is wrong with the flood test's part of a log (`flood.rs` of the roottask's
+/// suite): between its lines `flood: N global ECs stop ...` and `flood: done in M ms`,
+/// the kernel's `... has no usable start-up portal` messages and the counts of its
+/// `FACET: K stopped-thread messages suppressed` reports must add up to N, and no more
+/// may be printed than the budget allows in M ms (a window more for the one under way
+/// at the start and one for the report). Empty when all is well or the test did not
+/// run; a start without an end is the suite's failure to report, not this check's.
+pub fn flood_problems(log: &str) -> Vec<String> {
+    const START: &str = "flood: ";
+    const STARTED: &str = " global ECs stop without a start-up portal";
+    const DONE: &str = "flood: done in ";
+    const STOPPED: &str = "has no usable start-up portal";
+    const SUPPRESSED: &str = " stopped-thread messages suppressed";
+    let Some((at, threads)) = lines(log).enumerate().find_map(|(i, l)| {
+        let n = l.trim().strip_prefix(START)?.strip_suffix(STARTED)?;
+        Some((i, n.parse::<u64>().ok()?))
+    }) else {
+        return Vec::new();
+    };
+    let (mut printed, mut suppressed, mut ms) = (0, 0, None);
+    for line in lines(log).skip(at + 1) {
+        if let Some(m) = line.trim().strip_prefix(DONE) {
+            ms = m.strip_suffix(" ms").and_then(|m| m.parse::<u64>().ok());
+            break;
+        }
+        printed += line.matches(STOPPED).count() as u64;
+        // "FACET: K stopped-thread messages suppressed", anywhere in the line.
+        for (end, _) in line.match_indices(SUPPRESSED) {
+            let before = &line[..end];
+            let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            suppressed += before[end - digits..].parse::<u64>().unwrap_or(0);
+        }
+    }
+    let Some(ms) = ms else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if printed + suppressed != threads {
+        problems.push(format!(
+            "flood: {threads} threads stopped, but {printed} messages were printed and \
+             {suppressed} reported suppressed"
+        ));
+    }
+    let budget = MESSAGES_PER_SECOND * (ms / 1000 + 2);
+    if printed > budget {
+        problems.push(format!(
+            "flood: {printed} messages printed in {ms} ms (at most {budget})"
+        ));
+    }
     problems
 }
 
@@ -198,6 +255,41 @@ pub fn tail(log: &str, n: usize) -> (Vec<&str>, usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_flood_is_bounded_and_counted() {
+        let log = |lines: &[&str]| lines.join("\n");
+        let stop = "FACET: global EC on CPU 0 has no usable start-up portal; stopped";
+        let mut good = vec!["flood: 30 global ECs stop without a start-up portal"];
+        good.extend([stop; 10]);
+        good.push("FACET: 15 stopped-thread messages suppressed");
+        good.push("FACET: 5 stopped-thread messages suppressedtest x ... ok");
+        good.push("flood: done in 900 ms");
+        assert_eq!(flood_problems(&log(&good)), Vec::<String>::new());
+        // Not run, or cut short: nothing to say here.
+        assert!(flood_problems("test a ... ok\n1 passed, 0 failed").is_empty());
+        assert!(flood_problems(&log(&good[..5])).is_empty());
+        // Messages lost.
+        let mut lost = good.clone();
+        lost.remove(11);
+        assert_eq!(flood_problems(&log(&lost)).len(), 1);
+        // Too many printed for the time: 30 in under a second.
+        let mut many = vec!["flood: 30 global ECs stop without a start-up portal"];
+        many.extend([stop; 30]);
+        many.push("flood: done in 999 ms");
+        let p = flood_problems(&log(&many));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("30 messages printed in 999 ms (at most 20)"));
+        // The same in a longer run is within the budget.
+        many.pop();
+        many.push("flood: done in 1000 ms");
+        assert!(flood_problems(&log(&many)).is_empty());
+        // It counts in a suite's verdict.
+        let report = parse(&log(&lost));
+        assert!(suite_problems(&report, &log(&lost), &[])
+            .iter()
+            .any(|p| p.starts_with("flood:")));
+    }
+
     use super::*;
 
     const PASSING: &str = "Facet 0.1.0 on 2 CPUs (AMD, SVM)\r\n\

@@ -128,7 +128,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial",
-        roottask_args: "test hold usable=0x1ff7fc00 expect=svm cpus=4",
+        roottask_args: "test hold usable=0x1ff7fc00 expect=svm cpus=4 leak-calls=100000",
         emulator_args: &["-accel", "tcg", "-cpu", "EPYC", "-smp", "4"],
         timeout_s: 120,
         expect: Expect::Suite {
@@ -144,10 +144,10 @@ pub const TIERS: &[Tier] = &[
     },
     Tier {
         name: "tcg-intel",
-        about: "QEMU TCG, Intel Skylake (no VMX under TCG), 2 CPUs",
+        about: "QEMU TCG, Intel Skylake (no VMX under TCG), 2 CPUs, a 24 MiB kernel pool (pool=24)",
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
-        kernel_args: "serial",
+        kernel_args: "serial pool=24",
         roottask_args: "test usable=0x1ff7fc00 expect=none cpus=2",
         emulator_args: &["-accel", "tcg", "-cpu", "Skylake-Client-v4", "-smp", "2"],
         timeout_s: 120,
@@ -157,6 +157,7 @@ pub const TIERS: &[Tier] = &[
                 "cpu: GenuineIntel",
                 "cpu: enabled xcr0=0x7 fsgsbase=true",
                 "lapic: id 0 (x2APIC)",
+                "memory: pool=24 MiB asked, the kernel pool has 24 MiB",
             ],
             wx_monitor: false,
         },
@@ -169,7 +170,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial nopcid novpid",
-        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=1",
+        roottask_args: "test usable=0x1ff7fc00 expect=svm cpus=1 leak-calls=100000 leak-seed=2",
         // PKU (which EPYC lacks): guests get protection keys, and the kernel switches
         // PKRU with their XSAVE state (XCR0 bit 9).
         emulator_args: &["-accel", "tcg", "-cpu", "EPYC,+pku", "-smp", "1"],
@@ -478,7 +479,7 @@ pub const TIERS: &[Tier] = &[
         emulator: Emulator::Bochs,
         boot: Boot::Grub(Multiboot::V2),
         kernel_args: "serial",
-        roottask_args: "test usable=0x1ff8f000 expect=vmx cpus=2",
+        roottask_args: "test usable=0x1ff8f000 expect=vmx cpus=2 leak-calls=2000",
         emulator_args: &["cpu: model=corei7_skylake_x, count=2, ips=200000000"],
         timeout_s: 600,
         expect: Expect::Suite {

@@ -29,18 +29,20 @@ mod control;
 mod create;
 mod device;
 mod ipc;
+mod machine;
 mod pd_ctrl;
 
 #[cfg(test)]
 mod tests;
 
-pub use control::{
-    EcCtrl, IommuFaultsOut, MachineCtrl, MicrocodeOut, PoolStatsOut, PtCtrl, Revoke, ScCtrl,
-    ScCtrlOut, SuspendOut, TimerStatsOut,
-};
+pub use control::{EcCtrl, PtCtrl, Revoke, ScCtrl, ScCtrlOut};
 pub use create::{CreateEc, CreatePd, CreatePt, CreateSc, CreateSm};
 pub use device::{AssignGsi, AssignGsiOut, AssignPci, GsiMode, NO_CHAIN};
 pub use ipc::{Call, Reply, SmCtrl, SmDown, SmUp};
+pub use machine::{
+    FrameStatsOut, IommuFaultsOut, MachineCtrl, MicrocodeOut, ObjectStatsOut, PdStatsOut,
+    PoolStatsOut, SuspendOut, TimerStatsOut,
+};
 pub use pd_ctrl::{
     Delegate, DelegateOut, Lookup, LookupOut, MapAccessPage, MsrAccess, MsrAccessOut, PdCtrl,
 };

@@ -1,4 +1,6 @@
-//! The kernel command line: space-separated words, unknown ones ignored.
+//! The kernel command line: space-separated words, unknown ones ignored. The
+//! reference's five words (`serial`, `novga`, `iommu`, `nopcid`, `novpid`) and Facet's
+//! own: `pool=N` (the kernel pool's size) and the `crash=` tests.
 
 /// A fault the kernel raises on purpose, to test its fault reporting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,23 @@ pub struct Options {
     /// `crash=pagefault`, `crash=panic`, `crash=loan` or `crash=return`: fail on purpose
     /// after start-up, or let a return to user mode fail (tests only).
     pub crash: Option<CrashTest>,
+    /// `pool=N` (Facet's): the kernel pool's size in bytes, from N MiB (`pool=64`,
+    /// `pool=64M`) or GiB (`pool=1G`); `None` without the word or with a number that
+    /// does not parse (the default size then, `pool::size`).
+    pub pool: Option<u64>,
+}
+
+/// The size `pool=` gives: decimal MiB, or with an `M` or `G` suffix; none for 0, for
+/// anything else, or beyond 2^40 bytes.
+fn pool_bytes(text: &[u8]) -> Option<u64> {
+    let (digits, unit) = match text.split_last()? {
+        (b'M' | b'm', rest) => (rest, 20),
+        (b'G' | b'g', rest) => (rest, 30),
+        _ => (text, 20),
+    };
+    let n: u64 = core::str::from_utf8(digits).ok()?.parse().ok()?;
+    let bytes = n.checked_shl(unit).filter(|&b| n != 0 && b >> unit == n)?;
+    (bytes <= 1 << 40).then_some(bytes)
 }
 
 impl Options {
@@ -53,7 +72,11 @@ impl Options {
                 b"crash=panic" => o.crash = Some(CrashTest::Panic),
                 b"crash=return" => o.crash = Some(CrashTest::Return),
                 b"crash=loan" => o.crash = Some(CrashTest::Loan),
-                _ => {}
+                _ => {
+                    if let Some(n) = word.strip_prefix(b"pool=") {
+                        o.pool = pool_bytes(n);
+                    }
+                }
             }
         }
         o
@@ -83,5 +106,40 @@ mod tests {
             Some(CrashTest::PageFault)
         );
         assert!(Options::parse(&[0xff, b' ', 0x00, b' ', b'n', b'o', b'v', b'g', b'a']).novga);
+    }
+
+    #[test]
+    fn pool_size_in_mib_or_gib() {
+        let pool = |line: &[u8]| Options::parse(line).pool;
+        assert_eq!(pool(b"serial pool=64"), Some(64 << 20));
+        assert_eq!(pool(b"pool=64M"), Some(64 << 20));
+        assert_eq!(pool(b"pool=2G"), Some(2 << 30));
+        assert_eq!(pool(b"pool=1024g"), Some(1 << 40));
+        assert_eq!(
+            pool(b"pool=1 pool=3"),
+            Some(3 << 20),
+            "the last word counts"
+        );
+        for bad in [
+            &b"pool="[..],
+            b"pool=0",
+            b"pool=-1",
+            b"pool=1.5",
+            b"pool=0x40",
+            b"pool=64K",
+            b"pool=M",
+            b"pool=1025G",
+            b"pool=99999999999999999999",
+            b"pool=18446744073709551615",
+            b"pool=17592186044417M",
+        ] {
+            assert_eq!(
+                pool(bad),
+                None,
+                "{}",
+                std::string::String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(pool(b"mempool=64 pool 64"), None);
     }
 }

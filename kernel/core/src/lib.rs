@@ -26,6 +26,7 @@ pub mod microcode;
 pub mod msr_policy;
 pub mod paging;
 pub mod phys;
+pub mod pool;
 pub mod ratelimit;
 pub mod sched;
 pub mod slots;

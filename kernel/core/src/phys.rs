@@ -18,10 +18,16 @@ pub trait PhysMem {
     fn write_u64(&mut self, addr: u64, value: u64);
 }
 
-/// Hands out zeroed, 4 KiB-aligned physical frames for page tables.
+/// Hands out zeroed, 4 KiB-aligned physical frames for page tables and capability
+/// tables, and takes back the ones they no longer need.
 pub trait FrameSource {
     /// A zero-filled frame, or `None` when memory is exhausted.
     fn alloc_zeroed(&mut self) -> Option<u64>;
+    /// Takes back a frame this source handed out, which the table it belonged to no
+    /// longer links. A page table's frame may still sit in some processor's
+    /// paging-structure caches until the caller's TLB flush: an implementation must not
+    /// reuse it before then (the kernel's waits for the flush).
+    fn free(&mut self, frame: u64);
 }
 
 /// Reads a NUL-terminated string of at most `buf.len()` bytes at `addr`.

@@ -29,11 +29,13 @@ pub fn earliest(times: &[Option<u64>]) -> u64 {
 }
 
 /// The bus-clock count of a one-shot local APIC timer that expires `tsc` TSC ticks from
-/// now, at the (TSC, bus) frequencies in kHz: at least 1 (0 would disarm it), and the
+/// now, at the (TSC, bus) frequencies in kHz, rounded up so that it does not expire
+/// before then (an interrupt that finds nothing due costs a second one): at least 1 (0
+/// would disarm it), and the
 /// most the 32-bit counter holds for a time beyond it (the interrupt then finds nothing
 /// due, and the timer is armed again for the rest).
 pub fn one_shot_count(tsc: u64, (tsc_khz, bus_khz): (u64, u64)) -> u32 {
-    let count = tsc as u128 * bus_khz as u128 / tsc_khz.max(1) as u128;
+    let count = (tsc as u128 * bus_khz as u128).div_ceil(tsc_khz.max(1) as u128);
     count.clamp(1, u32::MAX as u128) as u32
 }
 

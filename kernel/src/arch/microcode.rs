@@ -52,7 +52,7 @@ pub fn load_here(data: u64) -> u32 {
 /// kept for resume; the one it replaces goes back to the pool.
 pub fn keep(phys: u64, order: usize) {
     if let Some((old, old_order)) = LOADED.lock().replace((phys, order)) {
-        crate::mem::frames::free(old, old_order);
+        crate::mem::frames::free(old, old_order, crate::mem::usage::Use::Machine);
     }
 }
 

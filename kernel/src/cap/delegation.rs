@@ -27,6 +27,7 @@ use facet_kcore::phys::{FrameSource, PhysMem};
 use crate::iommu::{TableFrames, TableMem};
 use crate::mem::frames::PoolFrames;
 use crate::mem::kspace;
+use crate::mem::usage::Use;
 use crate::obj::pd::Pd;
 use crate::obj::spaces::{obj_space, pio_space, tools, PORT_OBJ};
 use crate::obj::{with, Handle};
@@ -175,12 +176,18 @@ fn map_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u32, a: 
         return;
     };
     let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
-    let (mut mem, mut frames) = (kspace::phys(), PoolFrames);
+    let of = if guest {
+        Use::GuestTables
+    } else {
+        Use::HostTables
+    };
+    let (mut mem, mut frames) = (kspace::phys(), PoolFrames::new(of));
     fill(&dpt, spt, sb, rb, pages, a, guest, &mut mem, &mut frames);
     match sub {
         Subspace::Host => crate::smp::shootdown::everywhere(),
         _ => crate::vcpu::guest_tables_changed(),
     }
+    frames.flushed();
 }
 
 /// [`map_pages`] into the device page table: in memory the IOMMU walks, and, once the
@@ -194,6 +201,7 @@ fn map_device_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u
         return;
     };
     let spt = src.and_then(|s| with::<Pd, _>(s, |p| p.page_table()));
+    let mut frames = TableFrames::device();
     fill(
         &dpt,
         spt,
@@ -203,11 +211,12 @@ fn map_device_pages(src: Option<Handle>, dst: Handle, sb: u64, rb: u64, order: u
         a,
         true,
         &mut TableMem::new(),
-        &mut TableFrames,
+        &mut frames,
     );
     if let Some(did) = with::<Pd, _>(dst, |p| p.did).filter(|&d| d != 0) {
         crate::iommu::flush_domain(did);
     }
+    frames.flushed();
 }
 
 /// Maps `pages` pages from `sb` (physical, or `spt`'s) at `rb` in `dpt` with rights `a`
@@ -277,17 +286,23 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
     let Some((host, npt, dpt)) = with::<Pd, _>(pd, |p| (p.page_table(), p.npt, p.dpt)) else {
         return;
     };
-    unmap_pages(host, base, order, USER_ADDR >> 12, kspace::phys());
+    let mut frames = PoolFrames::new(Use::HostTables);
+    unmap_pages(
+        host,
+        base,
+        order,
+        USER_ADDR >> 12,
+        &mut kspace::phys(),
+        &mut frames,
+    );
     crate::smp::shootdown::everywhere();
+    frames.flushed();
     if npt != 0 {
-        unmap_pages(
-            PageTable { root: npt },
-            base,
-            order,
-            1 << 35,
-            kspace::phys(),
-        );
+        let mut frames = PoolFrames::new(Use::GuestTables);
+        let npt = PageTable { root: npt };
+        unmap_pages(npt, base, order, 1 << 35, &mut kspace::phys(), &mut frames);
         crate::vcpu::guest_tables_changed();
+        frames.flushed();
     }
     if dpt != 0 {
         unmap_device_pages(pd, dpt, base, order);
@@ -298,29 +313,31 @@ pub fn unmap_memory(pd: Handle, base: u64, order: u32) {
 #[cold]
 #[inline(never)]
 fn unmap_device_pages(pd: Handle, dpt: u64, base: u64, order: u32) {
-    unmap_pages(
-        PageTable { root: dpt },
-        base,
-        order,
-        1 << 35,
-        TableMem::new(),
-    );
+    let mut frames = TableFrames::device();
+    let dpt = PageTable { root: dpt };
+    unmap_pages(dpt, base, order, 1 << 35, &mut TableMem::new(), &mut frames);
     if let Some(did) = with::<Pd, _>(pd, |p| p.did).filter(|&d| d != 0) {
         crate::iommu::flush_domain(did);
     }
+    frames.flushed();
 }
 
-/// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`.
-fn unmap_pages(pt: PageTable, base: u64, order: u32, limit: u64, mut mem: impl PhysMem) {
+/// Unmaps `[base, base + 2^order)` pages (at most [`MAX_UNITS`]) below page `limit`,
+/// skipping what has no table; the tables it empties wait in `frames` for the caller's
+/// flush.
+fn unmap_pages(
+    pt: PageTable,
+    base: u64,
+    order: u32,
+    limit: u64,
+    mem: &mut impl PhysMem,
+    frames: &mut impl FrameSource,
+) {
     let pages = 1u64.checked_shl(order).unwrap_or(u64::MAX).min(MAX_UNITS);
-    let mut frames = PoolFrames;
-    for i in 0..pages {
-        let Some(page) = base.checked_add(i) else {
-            break;
-        };
-        if page >= limit {
-            break;
-        }
-        let _ = pt.remap(&mut mem, &mut frames, page << 12, None, PageSize::Size4K);
+    let end = base.saturating_add(pages).min(limit);
+    if base < end {
+        // Only a split of a huge page can fail (out of memory): the pages before it are
+        // unmapped, as the loop over single pages this replaces left them.
+        let _ = pt.unmap(mem, frames, base << 12, (end - base) << 12);
     }
 }

@@ -4,6 +4,7 @@
 //! `obj::reap`, which calls these through `obj::Destroy`.
 
 use crate::mem::frames;
+use crate::mem::usage::Use;
 use crate::obj::ec::{Ec, State};
 use crate::obj::sc::Sc;
 use crate::obj::sm::Sm;
@@ -30,7 +31,7 @@ impl Destroy for Ec {
             // The UTCB frame goes back to the pool: it must have left user space (as it
             // did when the last capability went, unless the Ec never had one).
             Ec::release_user_page(h);
-            frames::free(utcb, 0);
+            frames::free(utcb, 0, Use::Utcbs);
         }
         put(pd);
     }

@@ -550,8 +550,11 @@ fn run_step(frame: &mut super::CurrentFrame, ec: Handle) -> Next {
 /// Nothing is ready: sleeps with interrupts on until an interrupt makes an Sc ready,
 /// then puts its Ec into `frame`.
 pub fn idle_until_ready(frame: &mut super::CurrentFrame) {
-    crate::obj::pd::idle_here();
     loop {
+        // Before every sleep, not only the first: a wake-up whose Ec stopped at once (a
+        // start-up message without a portal) may have loaded its Pd, and a CPU that
+        // sleeps marked as caching user translations is woken by every unmap.
+        crate::obj::pd::idle_here();
         // Only a deadline of a wait on this CPU (or a report due) arms its timer; an Sc
         // made ready elsewhere for this CPU comes with the reschedule IPI.
         super::timer::program();

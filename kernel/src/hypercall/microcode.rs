@@ -15,6 +15,7 @@ use facet_kcore::microcode::{self, HEADER_LEN, MAX_LEN};
 use super::HcResult;
 use crate::arch::microcode as cpu;
 use crate::exec::CurrentFrame;
+use crate::mem::usage::Use;
 use crate::mem::{direct_map::virt, frames, kspace};
 
 // Out of line, as `suspend::suspend`.
@@ -35,7 +36,7 @@ pub fn update(f: &mut CurrentFrame, size: u32, addr: u64) -> HcResult {
     }
     let pages = (size as u64).div_ceil(4096);
     let order = pages.next_power_of_two().trailing_zeros() as usize;
-    let copy = frames::alloc(order).ok_or(Status::Abort)?;
+    let copy = frames::alloc_for(order, Use::Machine).ok_or(Status::Abort)?;
     // SAFETY: `addr..end` is direct-mapped memory (checked above) and `copy` is a fresh
     // allocation of at least `size` bytes, also direct-mapped; they cannot overlap, as
     // the source holds no kernel frame.
@@ -52,7 +53,7 @@ pub fn update(f: &mut CurrentFrame, size: u32, addr: u64) -> HcResult {
         .ok()
         .filter(|u| u.matches(blob, cpu::signature(), cpu::platform()));
     let Some(update) = checked else {
-        frames::free(copy, order);
+        frames::free(copy, order, Use::Machine);
         return Err(Status::BadPar);
     };
     let data = virt(copy) + HEADER_LEN as u64;
@@ -68,7 +69,7 @@ pub fn update(f: &mut CurrentFrame, size: u32, addr: u64) -> HcResult {
         cpu::keep(copy, order);
         Ok(())
     } else {
-        frames::free(copy, order);
+        frames::free(copy, order, Use::Machine);
         Err(Status::Abort)
     }
 }

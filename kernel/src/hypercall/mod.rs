@@ -18,6 +18,7 @@ mod pt_ctrl;
 mod revoke;
 mod sc_ctrl;
 mod sm_ctrl;
+pub mod stats;
 mod suspend;
 
 use facet_abi::hypercall::Hypercall;

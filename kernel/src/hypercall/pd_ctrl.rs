@@ -51,17 +51,17 @@ fn map_access_page(a: MapAccessPage) -> HcResult {
         uncached: false,
     };
     let mut mem = crate::mem::kspace::phys();
-    table
-        .remap(
-            &mut mem,
-            &mut crate::mem::frames::PoolFrames,
-            gpa << 12,
-            Some((page, attrs)),
-            facet_kcore::paging::PageSize::Size4K,
-        )
-        .map_err(|_| crate::obj::OUT_OF_MEMORY)?;
+    let mut frames = crate::mem::frames::PoolFrames::new(crate::mem::usage::Use::GuestTables);
+    let mapped = table.remap(
+        &mut mem,
+        &mut frames,
+        gpa << 12,
+        Some((page, attrs)),
+        facet_kcore::paging::PageSize::Size4K,
+    );
     crate::vcpu::guest_tables_changed();
-    Ok(())
+    frames.flushed();
+    mapped.map(|_| ()).map_err(|_| crate::obj::OUT_OF_MEMORY)
 }
 
 /// ARG2 is a CRD; the answer replaces it: the capability found at its base (order 0:

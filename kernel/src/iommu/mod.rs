@@ -38,7 +38,8 @@ use facet_kcore::phys::{FrameSource, PhysMem};
 use facet_kcore::tags::TagSet;
 
 use crate::mem::direct_map::{virt, DirectMap};
-use crate::mem::frames;
+use crate::mem::frames::{self, PoolFrames};
+use crate::mem::usage::Use;
 use crate::sync::SpinLock;
 use unit::Unit;
 
@@ -139,14 +140,37 @@ impl PhysMem for TableMem {
     }
 }
 
-/// Frames for device page tables: zeroed, and flushed from the caches where needed.
-pub struct TableFrames;
+/// Frames for tables a unit walks: zeroed, and flushed from the caches where needed.
+/// Frames a table gives back wait until the units forgot them ([`TableFrames::flushed`]).
+pub struct TableFrames(PoolFrames);
+
+impl TableFrames {
+    /// Frames for a Pd's device page table.
+    pub const fn device() -> TableFrames {
+        TableFrames(PoolFrames::new(Use::DeviceTables))
+    }
+
+    /// Frames for the kernel's own domain.
+    const fn kernel() -> TableFrames {
+        TableFrames(PoolFrames::new(Use::Iommu))
+    }
+
+    /// Every unit dropped its cached translations of the table: the frames it gave
+    /// back go to the pool.
+    pub fn flushed(&mut self) {
+        self.0.flushed();
+    }
+}
 
 impl FrameSource for TableFrames {
     fn alloc_zeroed(&mut self) -> Option<u64> {
-        let f = frames::alloc_zeroed(0)?;
+        let f = self.0.alloc_zeroed()?;
         flush_frame(f);
         Some(f)
+    }
+
+    fn free(&mut self, frame: u64) {
+        self.0.free(frame);
     }
 }
 
@@ -229,7 +253,7 @@ impl State {
         let context = match tables::root_context_table(read_entry(root_at)) {
             Some(t) => t,
             None => {
-                let t = frames::alloc_zeroed(0).ok_or(Status::Abort)?;
+                let t = frames::alloc_zeroed(0, Use::Iommu).ok_or(Status::Abort)?;
                 flush_frame(t);
                 write_entry(root_at, tables::root_entry(t));
                 t
@@ -354,12 +378,13 @@ fn bring_up(s: &mut State, d: &Dmar) -> Result<(), &'static str> {
         && (!x2apic || caps.iter().all(|c| c.extended_interrupts()));
     s.x2apic = x2apic && s.interrupts;
     // The tables.
-    let page = || frames::alloc_zeroed(0).ok_or("out of kernel memory for the IOMMU's tables");
+    let page =
+        || frames::alloc_zeroed(0, Use::Iommu).ok_or("out of kernel memory for the IOMMU's tables");
     s.root = page()?;
     s.blocking_root = page()?;
     s.irt = page()?;
     let status = page()?;
-    s.map = frames::alloc_zeroed(4).ok_or("out of kernel memory for the device map")?;
+    s.map = frames::alloc_zeroed(4, Use::Iommu).ok_or("out of kernel memory for the device map")?;
     for f in [s.root, s.blocking_root, s.irt, status] {
         flush_frame(f);
     }
@@ -558,8 +583,9 @@ fn rmrrs(s: &mut State, d: &Dmar, cfg: &mut config::BootConfig) -> Result<(), &'
         return Ok(());
     }
     let mut mem = TableMem::new();
-    let table =
-        PageTable::new(&mut TableFrames).ok_or("out of kernel memory for the IOMMU's tables")?;
+    // Nothing is unmapped here: no frame waits for a flush.
+    let mut frames = TableFrames::kernel();
+    let table = PageTable::new(&mut frames).ok_or("out of kernel memory for the IOMMU's tables")?;
     let attrs = Attrs {
         write: true,
         execute: false,
@@ -578,7 +604,7 @@ fn rmrrs(s: &mut State, d: &Dmar, cfg: &mut config::BootConfig) -> Result<(), &'
             table
                 .remap(
                     &mut mem,
-                    &mut TableFrames,
+                    &mut frames,
                     at,
                     Some((at, attrs)),
                     PageSize::Size4K,
@@ -589,7 +615,7 @@ fn rmrrs(s: &mut State, d: &Dmar, cfg: &mut config::BootConfig) -> Result<(), &'
         }
         let root = if s.levels == 3 {
             table
-                .populate_top_level(&mut mem, &mut TableFrames, 0, 0)
+                .populate_top_level(&mut mem, &mut frames, 0, 0)
                 .map_err(|_| "out of kernel memory for the reserved regions")?;
             tables::domain_root(table.root, mem.read_u64(table.root), 3).unwrap_or(table.root)
         } else {
@@ -647,8 +673,9 @@ pub fn attach(rid: u16, pml4: u64, did: u16) -> Result<(), Status> {
     }
     let mut mem = TableMem::new();
     if s.levels == 3 {
+        // The domain starts at the PDPT: pinned, it stays while the table does.
         PageTable { root: pml4 }
-            .populate_top_level(&mut mem, &mut TableFrames, 0, 0)
+            .populate_top_level(&mut mem, &mut TableFrames::device(), 0, 0)
             .map_err(|_| Status::Abort)?;
     }
     let root = tables::domain_root(pml4, mem.read_u64(pml4), s.levels).ok_or(Status::Abort)?;

@@ -3,11 +3,14 @@
 //! The pool is one contiguous range set aside at boot and managed by the buddy
 //! allocator of `facet_kcore::buddy`, whose per-frame records live at the start of the
 //! pool itself. Memory outside the pool belongs to user space (through the roottask).
+//! Every frame handed out is counted under what it is used for (`usage`), or is a
+//! kernel object's (`alloc_object`), so that the statistics account for all of them.
 
 use facet_kcore::buddy::Buddy;
 use facet_kcore::phys::FrameSource;
 
 use super::direct_map::{virt, zero_frame};
+use super::usage::{self, Use};
 use crate::sync::SpinLock;
 
 static POOL: SpinLock<Option<Buddy<'static>>> = SpinLock::new(None);
@@ -18,29 +21,48 @@ pub fn install(buddy: Buddy<'static>) {
 }
 
 /// Allocates `2^order` frames with whatever they held; returns the physical address.
-/// For memory the caller fills entirely before anything reads it (a kernel object,
-/// written whole when it is created).
-pub fn alloc(order: usize) -> Option<u64> {
+/// For a kernel object, which is written whole when it is created.
+fn alloc(order: usize) -> Option<u64> {
     POOL.lock().as_mut()?.alloc(order)
 }
 
-/// Allocates `2^order` zeroed frames; returns the physical address.
-pub fn alloc_zeroed(order: usize) -> Option<u64> {
+/// Allocates `2^order` frames for `of` with whatever they held (the caller writes them
+/// whole); returns the physical address.
+pub fn alloc_for(order: usize, of: Use) -> Option<u64> {
+    let phys = alloc(order)?;
+    usage::add(of, 1 << order);
+    Some(phys)
+}
+
+/// Allocates `2^order` zeroed frames for `of`; returns the physical address.
+pub fn alloc_zeroed(order: usize, of: Use) -> Option<u64> {
     let phys = alloc(order)?;
     for i in 0..(1u64 << order) {
         // SAFETY: the frames were just allocated to us and the pool is direct-mapped.
         unsafe { zero_frame(phys + i * 4096) }
     }
+    usage::add(of, 1 << order);
     Some(phys)
 }
 
-/// Returns frames to the pool. Freeing what was not allocated is reported, not fatal.
-pub fn free(phys: u64, order: usize) {
-    if let Some(p) = POOL.lock().as_mut() {
-        if let Err(e) = p.free(phys, order) {
-            crate::println!("FACET WARNING: bad frame free {phys:#x} order {order}: {e:?}");
-        }
+/// Returns frames used for `of` to the pool. Freeing what was not allocated is
+/// reported, not fatal.
+pub fn free(phys: u64, order: usize, of: Use) {
+    if give_back(phys, order) {
+        usage::sub(of, 1 << order);
     }
+}
+
+/// Returns frames to the buddy allocator; whether it took them.
+fn give_back(phys: u64, order: usize) -> bool {
+    let Some(p) = POOL.lock().as_mut().map(|p| p.free(phys, order)) else {
+        return false;
+    };
+    if let Err(e) = p {
+        crate::println!("FACET WARNING: bad frame free {phys:#x} order {order}: {e:?}");
+        return false;
+    }
+    true
 }
 
 /// Frames of freed kernel objects kept for the next object: a stack linked through the
@@ -79,7 +101,12 @@ pub fn free_object(phys: u64) {
             return;
         }
     }
-    free(phys, 0);
+    give_back(phys, 0);
+}
+
+/// Frames of freed objects kept for the next one.
+pub fn kept() -> u64 {
+    OBJECTS.lock().1
 }
 
 /// (free frames, total frames) of the pool; kept object frames count as free.
@@ -91,11 +118,75 @@ pub fn stats() -> (u64, u64) {
         .unwrap_or((0, 0))
 }
 
-/// Page-table frames from the pool.
-pub struct PoolFrames;
+/// Frames for capability tables: the kernel's alone, so a frame a table gives back goes
+/// to the pool at once.
+pub struct CapFrames;
+
+impl FrameSource for CapFrames {
+    fn alloc_zeroed(&mut self) -> Option<u64> {
+        alloc_zeroed(0, Use::CapTables)
+    }
+
+    fn free(&mut self, frame: u64) {
+        free(frame, 0, Use::CapTables);
+    }
+}
+
+/// Frames of one use for the page tables of `facet_kcore`.
+///
+/// A page-table frame a table hands back may still be cached by some processor's
+/// paging-structure caches (or the IOMMU's) until the TLB flush that follows the change:
+/// such frames wait in this value until [`PoolFrames::flushed`] says the flush is done,
+/// and only then go back to the pool. Capability tables are the kernel's alone and go
+/// back at once.
+pub struct PoolFrames {
+    of: Use,
+    /// Frames waiting for the flush, linked through their first words (0: none).
+    pending: u64,
+}
+
+impl PoolFrames {
+    /// Frames for `of`.
+    pub const fn new(of: Use) -> PoolFrames {
+        PoolFrames { of, pending: 0 }
+    }
+
+    /// The caller's flush is done: the frames tables gave back go to the pool.
+    pub fn flushed(&mut self) {
+        while self.pending != 0 {
+            let frame = self.pending;
+            // SAFETY: a pending frame is a table frame no table links any more, owned by
+            // this value and direct-mapped; its first word links the next.
+            self.pending = unsafe { core::ptr::read(virt(frame) as *const u64) };
+            free(frame, 0, self.of);
+        }
+    }
+}
 
 impl FrameSource for PoolFrames {
     fn alloc_zeroed(&mut self) -> Option<u64> {
-        alloc_zeroed(0)
+        alloc_zeroed(0, self.of)
+    }
+
+    fn free(&mut self, frame: u64) {
+        if !self.of.walked_by_hardware() {
+            free(frame, 0, self.of);
+            return;
+        }
+        // SAFETY: the table gave the frame back: it is ours, unlinked and direct-mapped.
+        unsafe { core::ptr::write(virt(frame) as *mut u64, self.pending) };
+        self.pending = frame;
+    }
+}
+
+impl Drop for PoolFrames {
+    fn drop(&mut self) {
+        // Every path that unmaps flushes and then calls `flushed`; a frame still pending
+        // here is a kernel bug (kept, not freed: better a leak than a freed table that a
+        // processor may still walk).
+        debug_assert!(
+            self.pending == 0,
+            "page-table frames dropped before their flush"
+        );
     }
 }

@@ -55,13 +55,9 @@ impl core::fmt::Display for MemError {
 
 const MIB: u64 = 1 << 20;
 
-/// Pool size: a sixteenth of usable RAM, between 8 MiB and 512 MiB, in 2 MiB units.
-fn pool_size(usable: u64) -> u64 {
-    (usable / 16).clamp(8 * MIB, 512 * MIB) & !(2 * MIB - 1)
-}
-
-/// Plans memory and installs the kernel pool's allocator.
-pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
+/// Plans memory and installs the kernel pool's allocator; `asked` is the pool size the
+/// command line names (`pool=`), if any.
+pub fn init(info: &BootInfo, mem: &impl PhysRead, asked: Option<u64>) -> Result<Plan, MemError> {
     let full = |_| MemError::TooFragmented;
     let mut free = RangeSet::new();
     for r in info.regions().iter().filter(|r| r.kind == 1) {
@@ -118,13 +114,13 @@ pub fn init(info: &BootInfo, mem: &impl PhysRead) -> Result<Plan, MemError> {
         end: u64::MAX,
     })
     .map_err(full)?;
-    let mut size = pool_size(usable);
+    let mut size = facet_kcore::pool::size(usable, asked);
     let start = loop {
         if let Some(s) = low.take(size, 2 * MIB) {
             break s;
         }
         size /= 2;
-        if size < 8 * MIB {
+        if size < facet_kcore::pool::MIN {
             return Err(MemError::NoPool);
         }
     };

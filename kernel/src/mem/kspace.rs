@@ -19,6 +19,7 @@ use facet_kcore::paging::{Attrs, MapError, PageSize, PageTable};
 use super::direct_map::{DirectMap, DIRECT_MAP_BASE};
 use super::frames::PoolFrames;
 use super::image::{self, Section, KERNEL_OFFSET};
+use super::usage::Use;
 use crate::arch::stacks::{self, CpuStacks};
 use crate::sync::SpinLock;
 
@@ -61,7 +62,7 @@ pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
     let mut mem = DirectMap {
         limit: super::direct_map::BOOT_MAPPED_LIMIT,
     };
-    let mut frames = PoolFrames;
+    let mut frames = PoolFrames::new(Use::KernelTables);
     let pt = PageTable::new(&mut frames).ok_or(MapError::OutOfMemory)?;
 
     let mut ranges = RangeSet::new();
@@ -224,7 +225,7 @@ pub fn map_scratch(phys: u64) -> Option<u64> {
     };
     pt.remap(
         &mut phys_mem(),
-        &mut PoolFrames,
+        &mut PoolFrames::new(Use::KernelTables),
         SCRATCH,
         Some((phys & !0xfff, attrs)),
         PageSize::Size4K,
@@ -252,7 +253,7 @@ pub fn map_mmio(phys: u64) -> Option<u64> {
     };
     pt.map(
         &mut phys_mem(),
-        &mut PoolFrames,
+        &mut PoolFrames::new(Use::KernelTables),
         va,
         phys & !0xfff,
         PageSize::Size4K,
@@ -282,12 +283,12 @@ pub fn map_cpu_stacks(cpu: u64) -> Option<CpuStacks> {
     for (i, &pages) in stacks::PAGES.iter().enumerate() {
         let order = pages.trailing_zeros() as usize;
         debug_assert!(pages.is_power_of_two());
-        let frames = super::frames::alloc_zeroed(order)?;
+        let frames = super::frames::alloc_zeroed(order, Use::PerCpu)?;
         let bottom = stacks::ap_stack_bottom(cpu, i);
         for p in 0..pages {
             pt.map(
                 &mut mem,
-                &mut PoolFrames,
+                &mut PoolFrames::new(Use::KernelTables),
                 bottom + p * 0x1000,
                 frames + p * 0x1000,
                 PageSize::Size4K,

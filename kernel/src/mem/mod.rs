@@ -6,6 +6,7 @@ pub mod image;
 pub mod init;
 pub mod kspace;
 pub mod slots;
+pub mod usage;
 
 use crate::sync::SpinLock;
 

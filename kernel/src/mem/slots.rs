@@ -32,6 +32,11 @@ fn slots(of: For) -> &'static SpinLock<Slots> {
     }
 }
 
+/// Frames holding slots of `of` now.
+pub fn frames(of: For) -> u64 {
+    slots(of).lock().frames()
+}
+
 /// A free slot's physical address (contents unspecified), or `None` if the pool is out of
 /// frames.
 pub fn alloc(of: For) -> Option<u64> {

@@ -8,8 +8,9 @@ use facet_kcore::paging::{Attrs, PageSize};
 
 use super::{get, put, with, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::arch::regs::Frame;
-use crate::mem::frames;
+use crate::mem::frames::{self, PoolFrames};
 use crate::mem::kspace;
+use crate::mem::usage::Use;
 use facet_abi::status::Status;
 
 /// An execution context.
@@ -137,13 +138,13 @@ impl Ec {
     /// with a `user_page`), mapped at `user_page` (if non-zero) in `utcb_pd`.
     pub fn create(p: &EcParams) -> Result<Handle, Status> {
         let utcb = if p.user_page != 0 || !p.vcpu {
-            frames::alloc_zeroed(0).ok_or(OUT_OF_MEMORY)?
+            frames::alloc_zeroed(0, Use::Utcbs).ok_or(OUT_OF_MEMORY)?
         } else {
             0
         };
         if p.user_page != 0 {
             let mut mem = kspace::phys();
-            let mut fs = frames::PoolFrames;
+            let mut fs = PoolFrames::new(Use::HostTables);
             let attrs = Attrs {
                 write: true,
                 execute: false,
@@ -152,23 +153,22 @@ impl Ec {
                 uncached: false,
             };
             let Some(pt) = with::<super::pd::Pd, _>(p.utcb_pd, |d| d.page_table()) else {
-                frames::free(utcb, 0);
+                frames::free(utcb, 0, Use::Utcbs);
                 return Err(Status::BadCap);
             };
-            if pt
-                .remap(
-                    &mut mem,
-                    &mut fs,
-                    p.user_page,
-                    Some((utcb, attrs)),
-                    PageSize::Size4K,
-                )
-                .is_err()
-            {
-                frames::free(utcb, 0);
+            let mapped = pt.remap(
+                &mut mem,
+                &mut fs,
+                p.user_page,
+                Some((utcb, attrs)),
+                PageSize::Size4K,
+            );
+            crate::smp::shootdown::everywhere();
+            fs.flushed();
+            if mapped.is_err() {
+                frames::free(utcb, 0, Use::Utcbs);
                 return Err(OUT_OF_MEMORY);
             }
-            crate::smp::shootdown::everywhere();
         }
         // A vCPU's page (its virtual-APIC page on VMX) is the one just mapped.
         let vmcb = if p.vcpu {
@@ -177,7 +177,7 @@ impl Ec {
                 Err(e) => {
                     if utcb != 0 {
                         unmap_utcb(p.utcb_pd, p.user_page);
-                        frames::free(utcb, 0);
+                        frames::free(utcb, 0, Use::Utcbs);
                     }
                     return Err(e);
                 }
@@ -261,7 +261,7 @@ fn alloc_or_unmap(ec: Ec) -> Result<Handle, Status> {
         if utcb != 0 {
             // Unmapped first (a Pd of 0: never mapped).
             unmap_utcb(pd, addr);
-            frames::free(utcb, 0);
+            frames::free(utcb, 0, Use::Utcbs);
         }
     })
 }
@@ -269,10 +269,11 @@ fn alloc_or_unmap(ec: Ec) -> Result<Handle, Status> {
 /// Unmaps the UTCB page at `addr` from Pd `pd` (nothing for a `pd` of 0).
 fn unmap_utcb(pd: Handle, addr: u64) {
     let mut mem = kspace::phys();
-    let mut fs = frames::PoolFrames;
+    let mut fs = PoolFrames::new(Use::HostTables);
     if let Some(pt) = with::<super::pd::Pd, _>(pd, |d| d.page_table()) {
         let _ = pt.remap(&mut mem, &mut fs, addr, None, PageSize::Size4K);
         crate::smp::shootdown::everywhere();
+        fs.flushed();
     }
 }
 

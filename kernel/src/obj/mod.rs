@@ -9,7 +9,10 @@
 //! object that points at it (an Ec at its Pd, an Sc or Pt at its Ec, an Sm at the Sm it
 //! signals). When the count drops to zero the object goes on a list of dead objects,
 //! which [`reap`] destroys after the hypercall, one at a time, so that a chain of
-//! destructions never recurses on the kernel stack.
+//! destructions never recurses on the kernel stack. When only its last capability goes,
+//! an Ec loses its user-visible pages (as in the reference) and a Pd the capabilities
+//! it holds, at once: a Pd holding a capability to itself, or to an Ec of its own (which
+//! refers to it), would otherwise keep itself alive for good (docs/memory.md).
 //!
 //! What a death undoes is each type's [`Destroy`]: for Ecs, Scs and Sms that is leaving
 //! the execution layer's queues (run queues, semaphore waiters, callers waiting for a
@@ -25,12 +28,13 @@ pub mod ec;
 pub mod kern;
 pub mod loans;
 pub mod pd;
+pub mod pd_frames;
 pub mod pt;
 pub mod sc;
 pub mod sm;
 pub mod spaces;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use facet_abi::status::Status;
 
@@ -156,7 +160,47 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // slot at least (enough for `T`: `in_slot`, or a frame for the rest) and large enough
     // (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };
+    born(T::KIND);
     Ok(phys >> HANDLE_SHIFT)
+}
+
+/// Objects of each kind alive now (by kind tag).
+static LIVE: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+/// The most Scs that were alive at once when one of them died: their count only falls
+/// at a death, so the most ever alive is the larger of this and the count now (Sc slot
+/// frames stay, and this bounds them; creation pays for one addition only).
+static SC_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// An object of `kind` was made.
+#[inline(always)]
+fn born(kind: Kind) {
+    LIVE[kind as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// An object of `kind` was destroyed.
+#[inline(always)]
+fn died(kind: Kind) {
+    LIVE[kind as usize].fetch_sub(1, Ordering::Relaxed);
+}
+
+/// An Sc is about to die: the count of Scs is at a peak, perhaps.
+fn sc_dies() {
+    let live = LIVE[Kind::Sc as usize].load(Ordering::Relaxed);
+    // Under the kernel lock: no other CPU changes the figures meanwhile.
+    if live > SC_PEAK.load(Ordering::Relaxed) {
+        SC_PEAK.store(live, Ordering::Relaxed);
+    }
+}
+
+/// Objects of `kind` alive now, and for Scs the most alive at once since boot (0 for
+/// the other kinds).
+pub fn live(kind: Kind) -> (u64, u64) {
+    let live = LIVE[kind as usize].load(Ordering::Relaxed);
+    let peak = match kind {
+        Kind::Sc => SC_PEAK.load(Ordering::Relaxed).max(live),
+        _ => 0,
+    };
+    (live, peak)
 }
 
 /// The kind of the object behind a handle taken from a capability.
@@ -243,13 +287,16 @@ pub fn cap_added(h: Handle) {
     hd.refs += 1;
 }
 
-/// A capability to `h` was deleted. An Ec whose last capability went is queued so that
-/// [`reap`] takes its user pages away, whatever else still refers to it.
+/// A capability to `h` was deleted. An Ec or Pd whose last capability went is queued so
+/// that [`reap`] takes away its user pages or the capabilities it holds, whatever else
+/// still refers to it.
 pub fn cap_dropped(h: Handle) {
     let hd = header(h);
     debug_assert!(hd.caps != 0);
     hd.caps = hd.caps.wrapping_sub(1);
-    if hd.caps == 0 && hd.kind == Kind::Ec as u8 {
+    // Pd and Ec are the kinds 1 and 2 (0 is no object's).
+    const _: () = assert!(Kind::Pd as u8 == 1 && Kind::Ec as u8 == 2);
+    if hd.caps == 0 && hd.kind <= Kind::Ec as u8 {
         queue_dead(h);
     }
     put(h);
@@ -335,24 +382,34 @@ fn reap_all() {
         };
         let hd = header(h);
         hd.queued = false;
-        if hd.caps == 0 && kind_of(h) == Some(Kind::Ec) {
-            // Its last capability went: the UTCB (or virtual-APIC page) leaves user space
-            // now, as in the reference, though the Ec may live on (a portal, a caller).
-            ec::Ec::release_user_page(h);
+        let kind = Kind::from_tag(hd.kind);
+        if hd.caps == 0 {
+            match kind {
+                // Its last capability went: the UTCB (or virtual-APIC page) leaves user
+                // space now, as in the reference, though the Ec may live on (a portal, a
+                // caller).
+                Some(Kind::Ec) => ec::Ec::release_user_page(h),
+                // Its last capability went: it loses the capabilities it holds now,
+                // though its Ecs may live on.
+                Some(Kind::Pd) => pd::Pd::release_spaces(h),
+                _ => {}
+            }
         }
         if header(h).refs != 0 {
             // Referred to again since (a running Ec that called on): alive.
             continue;
         }
-        if kind_of(h) == Some(Kind::Ec) && running_anywhere(h) {
+        if kind == Some(Kind::Ec) && running_anywhere(h) {
             // Destroyed once it leaves its CPU (`left_cpu`).
             continue;
         }
-        let kind = kind_of(h);
         match kind {
             Some(Kind::Pd) => pd::Pd::destroy(h),
             Some(Kind::Ec) => ec::Ec::destroy(h),
-            Some(Kind::Sc) => sc::Sc::destroy(h),
+            Some(Kind::Sc) => {
+                sc_dies();
+                sc::Sc::destroy(h)
+            }
             Some(Kind::Pt) => pt::Pt::destroy(h),
             Some(Kind::Sm) => sm::Sm::destroy(h),
             None => {}
@@ -365,6 +422,9 @@ fn reap_all() {
             Some(Kind::Ec) => frames::free_object(phys),
             Some(k) => crate::mem::slots::free(slot_kind(k), phys),
             None => crate::println!("FACET WARNING: dead object {h:#x} of no kind; not freed"),
+        }
+        if let Some(k) = kind {
+            died(k);
         }
     }
 }

@@ -13,8 +13,9 @@ use facet_kcore::paging::PageTable;
 use super::spaces::{obj_space, pio_space, tools};
 use super::{alloc, with, with_known, Destroy, Handle, Header, Kind, Object, OUT_OF_MEMORY};
 use crate::mem::direct_map::virt;
-use crate::mem::frames;
+use crate::mem::frames::{self, PoolFrames};
 use crate::mem::kspace;
+use crate::mem::usage::Use;
 use core::sync::atomic::Ordering;
 use facet_abi::status::Status;
 
@@ -167,18 +168,18 @@ impl Pd {
     pub fn create(privileged: bool, passthrough: bool) -> Result<Handle, Status> {
         let (_, mut mem, mut fs) = tools();
         let kernel = kspace::kernel_root().ok_or(OUT_OF_MEMORY)?;
-        let pt = PageTable::new(&mut fs).ok_or(OUT_OF_MEMORY)?;
+        let pt = PageTable::new(&mut PoolFrames::new(Use::HostTables)).ok_or(OUT_OF_MEMORY)?;
         pt.share_top_level(&mut mem, &kernel, 256, 511);
         let obj = Table::new(&mut fs, OBJECT_BITS);
         let pio = Table::new(&mut fs, PORT_BITS);
-        let bitmap = frames::alloc_zeroed(1);
+        let bitmap = frames::alloc_zeroed(1, Use::PdOther);
         let (Some(obj), Some(pio), Some(bitmap)) = (obj, pio, bitmap) else {
-            obj.inspect(|t| t.free_all(&mem, |f| frames::free(f, 0)));
-            pio.inspect(|t| t.free_all(&mem, |f| frames::free(f, 0)));
+            obj.inspect(|t| t.free_all(&mem, free_cap_table));
+            pio.inspect(|t| t.free_all(&mem, free_cap_table));
             if let Some(b) = bitmap {
-                frames::free(b, 1);
+                frames::free(b, 1, Use::PdOther);
             }
-            pt.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+            frames::free(pt.root, 0, Use::HostTables);
             return Err(OUT_OF_MEMORY);
         };
         // SAFETY: the two frames were just allocated to this Pd and are direct-mapped.
@@ -207,10 +208,10 @@ impl Pd {
             if pcid != 0 {
                 PCIDS.lock().free(pcid as u32);
             }
-            obj.free_all(&mem, |f| frames::free(f, 0));
-            pio.free_all(&mem, |f| frames::free(f, 0));
-            frames::free(bitmap, 1);
-            pt.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+            obj.free_all(&mem, free_cap_table);
+            pio.free_all(&mem, free_cap_table);
+            frames::free(bitmap, 1, Use::PdOther);
+            frames::free(pt.root, 0, Use::HostTables);
         })
     }
 
@@ -240,7 +241,7 @@ impl Pd {
     /// The APIC-access page, allocated on first use.
     pub fn apic_access_page(&mut self) -> Option<u64> {
         if self.apic_access == 0 {
-            self.apic_access = frames::alloc_zeroed(0)?;
+            self.apic_access = frames::alloc_zeroed(0, Use::PdOther)?;
         }
         Some(self.apic_access)
     }
@@ -248,7 +249,7 @@ impl Pd {
     /// The device page table, created on first use (in memory the IOMMU can walk).
     pub fn device_table(&mut self) -> Option<PageTable> {
         if self.dpt == 0 {
-            self.dpt = PageTable::new(&mut crate::iommu::TableFrames)?.root;
+            self.dpt = PageTable::new(&mut crate::iommu::TableFrames::device())?.root;
         }
         Some(PageTable { root: self.dpt })
     }
@@ -265,9 +266,21 @@ impl Pd {
 
     pub fn guest_table(&mut self) -> Option<PageTable> {
         if self.npt == 0 {
-            self.npt = PageTable::new(&mut frames::PoolFrames)?.root;
+            self.npt = PageTable::new(&mut PoolFrames::new(Use::GuestTables))?.root;
         }
         Some(PageTable { root: self.npt })
+    }
+}
+
+impl Pd {
+    /// The Pd loses every object and port capability it holds, and everything delegated
+    /// from them: what its last capability's going does, even while its Ecs live on
+    /// (docs/memory.md). Its memory stays until it is destroyed.
+    pub fn release_spaces(h: Handle) {
+        let (mut spaces, mut mem, _) = tools();
+        for (space, bits) in [(obj_space(h), OBJECT_BITS), (pio_space(h), PORT_BITS)] {
+            let _ = capspace::revoke(&mut spaces, &mut mem, space, 0, bits, PERMS, true);
+        }
     }
 }
 
@@ -289,17 +302,15 @@ impl Destroy for Pd {
         if let Some(pcid) = with::<Pd, _>(h, |p| p.pcid).filter(|&t| t != 0) {
             PCIDS.lock().free(pcid as u32);
         }
-        let (mut spaces, mut mem, _) = tools();
-        // Take back everything this Pd holds, and everything delegated from it.
-        for (table, space, bits) in [
-            (obj, obj_space(h), OBJECT_BITS),
-            (pio, pio_space(h), PORT_BITS),
-        ] {
-            let _ = capspace::revoke(&mut spaces, &mut mem, space, 0, bits, PERMS, true);
-            table.free_all(&mem, |f| frames::free(f, 0));
-        }
-        frames::free(bitmap, 1);
-        PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, |f| frames::free(f, 0), true);
+        // Take back everything this Pd holds, and everything delegated from it (already
+        // done when its last capability went, unless it never had one).
+        Pd::release_spaces(h);
+        let mut mem = kspace::phys();
+        obj.free_all(&mem, free_cap_table);
+        pio.free_all(&mem, free_cap_table);
+        frames::free(bitmap, 1, Use::PdOther);
+        let free_host = |f| frames::free(f, 0, Use::HostTables);
+        PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, free_host, true);
         let npt = with::<Pd, _>(h, |p| p.npt).unwrap_or(0);
         if npt != 0 {
             // Its vCPUs are gone, but CPUs may still cache translations from its guest
@@ -309,14 +320,21 @@ impl Destroy for Pd {
         }
         // Its devices stop translating through the device table before it goes.
         crate::iommu::release_domain(with::<Pd, _>(h, |p| p.did).unwrap_or(0));
-        for root in [npt, with::<Pd, _>(h, |p| p.dpt).unwrap_or(0)] {
+        let dpt = with::<Pd, _>(h, |p| p.dpt).unwrap_or(0);
+        for (root, of) in [(npt, Use::GuestTables), (dpt, Use::DeviceTables)] {
             if root != 0 {
-                PageTable { root }.free_tables(&mut mem, 0, 511, |f| frames::free(f, 0), true);
+                let free = |f| frames::free(f, 0, of);
+                PageTable { root }.free_tables(&mut mem, 0, 511, free, true);
             }
         }
         // Its vCPUs are gone (each held a reference): no VMCS names the page any more.
         if let Some(page) = with::<Pd, _>(h, |p| p.apic_access).filter(|&a| a != 0) {
-            frames::free(page, 0);
+            frames::free(page, 0, Use::PdOther);
         }
     }
+}
+
+/// Gives back a frame of a capability table.
+fn free_cap_table(frame: u64) {
+    frames::free(frame, 0, Use::CapTables);
 }

@@ -4,16 +4,17 @@
 //!
 //! Space ids: a PD's object space is `handle * 2`, its port space `handle * 2 + 1`
 //! (handles count 128-byte slots of the pool, which lies below 4 GiB: below 2^25, so the
-//! ids fit 32 bits). Port capabilities all carry [`PORT_OBJ`] as their object, which is
+//! ids stay below 2^26, `capspace::SPACE_LIMIT`). Port capabilities all carry [`PORT_OBJ`] as their object, which is
 //! never a handle (no object lies in the first page).
 
 use facet_kcore::capspace::{Cap, Spaces, Table};
+use facet_kcore::phys::FrameSource;
 
 use super::pd::Pd;
 use super::{cap_added, cap_dropped, with, Handle};
 use crate::arch::ports;
 use crate::mem::direct_map::virt;
-use crate::mem::frames::PoolFrames;
+use crate::mem::frames::CapFrames;
 use crate::mem::kspace;
 
 /// The object value of every port capability.
@@ -21,7 +22,9 @@ pub const PORT_OBJ: u64 = 1;
 
 /// The object space id of PD `pd`.
 pub fn obj_space(pd: Handle) -> u32 {
-    debug_assert!(pd < 1 << 31);
+    // Handles count slots of the pool, which lies below 4 GiB: below 2^25, so that space
+    // ids stay below `capspace::SPACE_LIMIT`.
+    debug_assert!(pd < 1 << 25);
     (pd << 1) as u32
 }
 
@@ -69,6 +72,10 @@ impl Spaces for KernelSpaces {
             cap_dropped(obj);
         }
     }
+
+    fn free_frame(&mut self, frame: u64) {
+        CapFrames.free(frame);
+    }
 }
 
 /// Pd `pd`'s port `port` changed: every CPU whose TSS holds its bitmap (running it or
@@ -86,6 +93,6 @@ fn ports_changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize
 }
 
 /// Everything the capability-space operations need, bundled.
-pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, PoolFrames) {
-    (KernelSpaces, kspace::phys(), PoolFrames)
+pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, CapFrames) {
+    (KernelSpaces, kspace::phys(), CapFrames)
 }

@@ -22,6 +22,7 @@ use crate::mem::direct_map::virt;
 use crate::mem::frames::{self, PoolFrames};
 use crate::mem::init::Plan;
 use crate::mem::kspace;
+use crate::mem::usage::Use;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
 use crate::obj::sc::{Sc, DEFAULT_PRIO, DEFAULT_QUANTUM};
@@ -92,7 +93,7 @@ pub fn start(
     let root = Pd::create(true, true).map_err(|_| RootError::OutOfMemory)?;
     let pt = with::<Pd, _>(root, |p| p.page_table()).ok_or(RootError::OutOfMemory)?;
     let mut mem = kspace::phys();
-    let mut fs = PoolFrames;
+    let mut fs = PoolFrames::new(Use::HostTables);
 
     for s in elf.segments() {
         let attrs = Attrs {
@@ -115,7 +116,7 @@ pub fn start(
         }
     }
 
-    let hip_frame = frames::alloc_zeroed(0).ok_or(RootError::OutOfMemory)?;
+    let hip_frame = frames::alloc_zeroed(0, Use::Boot).ok_or(RootError::OutOfMemory)?;
     crate::mem::set_hip_frame(hip_frame);
     // SAFETY: the frame was just allocated from the pool, is direct-mapped, and is only
     // written here, before the roottask can see it.

@@ -226,7 +226,7 @@ fn write_param(off: u64, v: u64) {
 /// half shared. Its PML4 is in the pool, below 4 GiB, as the 32-bit code needs.
 fn trampoline_table(page: u64) -> Option<u64> {
     let mut mem = kspace::phys();
-    let mut fs = frames::PoolFrames;
+    let mut fs = frames::PoolFrames::new(crate::mem::usage::Use::Boot);
     let kernel = kspace::kernel_root()?;
     let pt = PageTable::new(&mut fs)?;
     pt.share_top_level(&mut mem, &kernel, 256, 511);

@@ -29,6 +29,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use facet_abi::config::NUM_CPU;
 
 use crate::arch::{cpu, fpu::FpuArea, lapic, msr, percpu::cpu_id};
+use crate::mem::usage::Use;
 use crate::mem::{direct_map::virt, frames};
 
 /// A CPU's kernel context at the moment it saved it (`facet_save_context`).
@@ -275,7 +276,7 @@ pub fn suspend(slp_typa: u8, slp_typb: u8) -> Result<(), SleepError> {
         // SAFETY: no CPU sleeps any more; the slots' frames are freed once.
         let s = unsafe { &mut *slot(c) };
         if s.fpu != 0 {
-            frames::free(s.fpu, 0);
+            frames::free(s.fpu, 0, Use::Machine);
             s.fpu = 0;
         }
     }
@@ -291,7 +292,7 @@ fn suspend_with(slp_typa: u8, slp_typb: u8, page: u64) -> Result<(), SleepError>
     for c in super::cpus_in(all) {
         // Zeroed: XSAVE leaves most of the area's header alone, and XRSTOR refuses a
         // header with stray bits.
-        let f = frames::alloc_zeroed(0).ok_or(SleepError::NoMemory)?;
+        let f = frames::alloc_zeroed(0, Use::Machine).ok_or(SleepError::NoMemory)?;
         // SAFETY: the CPUs are not parked yet; nobody reads the slot before they are.
         unsafe { (*slot(c)).fpu = f };
     }

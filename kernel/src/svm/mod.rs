@@ -19,6 +19,7 @@ use facet_kcore::vcpu_state::start;
 
 use crate::arch::msr;
 use crate::mem::frames;
+use crate::mem::usage::Use;
 use vmcb::Vmcb;
 
 /// Each CPU's page for host state across VMRUN (VMSAVE/VMLOAD).
@@ -40,7 +41,10 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         return false;
     }
     if IOPM.load(Ordering::Acquire) == 0 {
-        let (Some(iopm), Some(msrpm)) = (frames::alloc_zeroed(2), frames::alloc_zeroed(1)) else {
+        let (Some(iopm), Some(msrpm)) = (
+            frames::alloc_zeroed(2, Use::PerCpu),
+            frames::alloc_zeroed(1, Use::PerCpu),
+        ) else {
             return false;
         };
         // SAFETY: the frames were just allocated for the permission maps and are
@@ -60,7 +64,10 @@ pub fn init_cpu(has_svm_npt: bool) -> bool {
         IOPM.store(iopm, Ordering::Release);
         MSRPM.store(msrpm, Ordering::Release);
     }
-    let (Some(hsave), Some(host)) = (frames::alloc_zeroed(0), frames::alloc_zeroed(0)) else {
+    let (Some(hsave), Some(host)) = (
+        frames::alloc_zeroed(0, Use::PerCpu),
+        frames::alloc_zeroed(0, Use::PerCpu),
+    ) else {
         return false;
     };
     HOST_AREA[crate::arch::percpu::cpu_id() as usize % NUM_CPU].store(host, Ordering::Release);
@@ -109,7 +116,7 @@ pub use crate::vcpu::FORCED_EXCEPTIONS;
 /// otherwise. SVM enters that state as it is.
 pub fn new_vmcb(npt: u64) -> Option<u64> {
     // The VMCB and the page for its guest-state snapshot (`Vmcb::snapshot`).
-    let phys = frames::alloc_zeroed(1)?;
+    let phys = frames::alloc_zeroed(1, Use::Vcpus)?;
     let v = Vmcb(phys);
     // What the kernel always intercepts, and CPUID; VMMCALL.
     v.w32(vmcb::INTERCEPT_MISC1, FORCED_MISC1 | (1 << 18));

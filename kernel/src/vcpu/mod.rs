@@ -231,7 +231,7 @@ pub fn destroy(block: u64, cpu: u32) {
         ),
     }
     // Both extensions allocate the control block with a kernel-private page after it.
-    crate::mem::frames::free(block, 1);
+    crate::mem::frames::free(block, 1, crate::mem::usage::Use::Vcpus);
 }
 
 /// A dying Pd's guest page table is about to be freed: every CPU drops cached

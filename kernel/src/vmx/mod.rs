@@ -22,6 +22,7 @@ use crate::arch::cpu::Features;
 use crate::arch::msr;
 use crate::mem::direct_map::virt;
 use crate::mem::frames;
+use crate::mem::usage::Use;
 
 static REVISION: AtomicU32 = AtomicU32::new(0);
 
@@ -151,7 +152,7 @@ pub fn init_cpu(f: &Features) -> bool {
     }
     let revision = (rdmsr(0x480) & 0x7fff_ffff) as u32;
     REVISION.store(revision, Ordering::Release);
-    let Some(region) = frames::alloc_zeroed(0) else {
+    let Some(region) = frames::alloc_zeroed(0, Use::PerCpu) else {
         return false;
     };
     // SAFETY: the frame is ours; the VMXON region starts with the revision id.
@@ -225,7 +226,7 @@ fn vmxon(region: u64) -> bool {
 pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
     use vmcs::*;
     // The VMCS and a page of kernel-private vCPU data after it (`run::Side`).
-    let phys = frames::alloc_zeroed(1)?;
+    let phys = frames::alloc_zeroed(1, Use::Vcpus)?;
     // SAFETY: the frame is ours; a VMCS starts with the revision id.
     unsafe { (virt(phys) as *mut u32).write(REVISION.load(Ordering::Acquire)) };
     let ok: u8;
@@ -234,7 +235,7 @@ pub fn new_vmcs(npt: u64, apic_access: u64, vlapic: u64) -> Option<u64> {
         asm!("vmclear [{p}]", "vmptrld [{p}]", "setna {o}", p = in(reg) &phys, o = out(reg_byte) ok, options(nostack))
     };
     if ok != 0 {
-        frames::free(phys, 1);
+        frames::free(phys, 1, Use::Vcpus);
         return None;
     }
     run::set_current(phys);

@@ -12,7 +12,9 @@
 //! extension the emulated CPU offers; `trace` names each test before it starts;
 //! `skip=<prefix>` (up to eight) leaves out the tests whose names start with it;
 //! `only=<prefix>` (up to eight) runs only the tests whose names start with one of them;
-//! `return-fault` runs only the test for a kernel started with `crash=return`.
+//! `return-fault` runs only the test for a kernel started with `crash=return`;
+//! `leak-calls=N` and `leak-seed=S` set the steps and the seed of
+//! `leak::random_load_gives_every_frame_back` (the long run of `docs/testing.md`).
 
 /// Parsed roottask arguments.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,6 +49,10 @@ pub struct Args {
     /// As init: end the run (QEMU's debug exit) once every VM has ended
     /// (`exit-when-done`).
     pub exit_when_done: bool,
+    /// Steps of the random load of the leak test (`leak-calls=N`).
+    pub leak_calls: Option<u64>,
+    /// Its seed (`leak-seed=S`, decimal or 0x-prefixed hex).
+    pub leak_seed: Option<u64>,
     /// Tests not to run: name prefixes (up to eight, 32 bytes each), from `skip=<prefix>`.
     skip: Prefixes,
     /// If any, the only tests to run: name prefixes, from `only=<prefix>`.
@@ -78,6 +84,15 @@ impl Prefixes {
     fn match_name(&self, name: &str) -> bool {
         (self.text.iter().zip(self.len))
             .any(|(p, n)| n != 0 && name.as_bytes().starts_with(&p[..n as usize]))
+    }
+}
+
+/// A number in decimal or with a `0x` prefix in hex.
+fn number(text: &[u8]) -> Option<u64> {
+    let s = core::str::from_utf8(text).ok()?;
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
@@ -119,6 +134,12 @@ impl Args {
                     }
                     if let Some(prefix) = w.strip_prefix(b"only=") {
                         a.only.add(prefix);
+                    }
+                    if let Some(n) = w.strip_prefix(b"leak-calls=") {
+                        a.leak_calls = number(n);
+                    }
+                    if let Some(n) = w.strip_prefix(b"leak-seed=") {
+                        a.leak_seed = number(n);
                     }
                     if let Some(hex) = w.strip_prefix(b"usable=0x") {
                         a.usable = core::str::from_utf8(hex)

@@ -94,6 +94,7 @@ mod delegate;
 mod edu;
 mod entry;
 mod fixture;
+mod flood;
 mod fuzz;
 mod hip;
 mod iommu;
@@ -103,6 +104,7 @@ mod leak;
 mod naps;
 mod perms;
 mod preempt;
+mod rng;
 mod s3;
 mod sched;
 mod sm;
@@ -291,9 +293,12 @@ const TESTS: &[Test] = &[
     test!(vm::parked_activity_states_are_left),
     test!(smp::every_cpu_runs_ecs),
     test!(preempt::a_higher_priority_runs_at_once),
+    test!(leak::every_frame_has_a_use),
     test!(leak::no_leaks_over_ten_thousand_rounds),
     test!(leak::small_objects_share_frames),
     test!(leak::exhausting_the_pool_answers_abort),
+    test!(leak::random_load_gives_every_frame_back),
+    test!(flood::stopped_threads_print_a_bounded_number_of_lines),
     test!(fuzz::random_hypercalls_keep_the_kernel_healthy),
     // Last: its threads spin on every CPU until the end.
     test!(s3::suspend_and_resume),

@@ -9,9 +9,10 @@ use core::arch::asm;
 
 use facet_abi::args::{
     Args, AssignGsi, AssignGsiOut, AssignPci, Call, CreateEc, CreatePd, CreatePt, CreateSc,
-    CreateSm, Delegate, DelegateOut, EcCtrl, GsiMode, IommuFaultsOut, Lookup, LookupOut,
-    MachineCtrl, MapAccessPage, MicrocodeOut, MsrAccess, MsrAccessOut, PoolStatsOut, PtCtrl, Regs,
-    Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown, SmUp, SuspendOut, TimerStatsOut,
+    CreateSm, Delegate, DelegateOut, EcCtrl, FrameStatsOut, GsiMode, IommuFaultsOut, Lookup,
+    LookupOut, MachineCtrl, MapAccessPage, MicrocodeOut, MsrAccess, MsrAccessOut, ObjectStatsOut,
+    PdStatsOut, PoolStatsOut, PtCtrl, Regs, Reply, Results, Revoke, ScCtrl, ScCtrlOut, SmDown,
+    SmUp, SuspendOut, TimerStatsOut,
 };
 use facet_abi::crd::Crd;
 use facet_abi::hypercall::call as call_flags;
@@ -335,6 +336,31 @@ pub fn pool_stats() -> Result<(u64, u64), Status> {
         let r = PoolStatsOut::from_out(&o);
         (r.free, r.total)
     })
+}
+
+/// Facet's `machine_ctrl` statistics of the pool: the frames used for `item`
+/// (`machine_ctrl::frames`), after every object whose last reference went away has been
+/// freed (pass-through PDs).
+pub fn frame_stats(item: u64) -> Result<u64, Status> {
+    let o = issue(&MachineCtrl::FrameStats { item });
+    status_of(&o).map(|_| FrameStatsOut::from_out(&o).frames)
+}
+
+/// Facet's `machine_ctrl` statistics of kernel objects of `kind`
+/// (`machine_ctrl::objects`): (alive now, most alive at once since boot).
+pub fn object_stats(kind: u64) -> Result<(u64, u64), Status> {
+    let o = issue(&MachineCtrl::ObjectStats { kind });
+    status_of(&o).map(|_| {
+        let r = ObjectStatsOut::from_out(&o);
+        (r.live, r.peak)
+    })
+}
+
+/// Facet's `machine_ctrl` statistics of the PD at selector `pd`: its frames in `part`
+/// (`machine_ctrl::pd_frames`).
+pub fn pd_frames(pd: u64, part: u64) -> Result<u64, Status> {
+    let o = issue(&MachineCtrl::PdStats { pd, part });
+    status_of(&o).map(|_| PdStatsOut::from_out(&o).frames)
 }
 
 /// `machine_ctrl` suspend: the machine enters the sleep state whose SLP_TYP values

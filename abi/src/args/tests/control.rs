@@ -2,8 +2,8 @@
 
 use super::{decodes, regs, results_round_trip, round_trip, runs};
 use crate::args::{
-    Args, EcCtrl, IommuFaultsOut, MachineCtrl, Out, PoolStatsOut, PtCtrl, Results, Revoke, ScCtrl,
-    ScCtrlOut,
+    Args, EcCtrl, FrameStatsOut, IommuFaultsOut, MachineCtrl, ObjectStatsOut, Out, PdStatsOut,
+    PoolStatsOut, PtCtrl, Results, Revoke, ScCtrl, ScCtrlOut,
 };
 use crate::crd::Crd;
 
@@ -130,7 +130,7 @@ fn sc_ctrl_result() {
 #[test]
 fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
     runs(35, |g| {
-        round_trip(match g.u64() % 6 {
+        round_trip(match g.u64() % 9 {
             0 => MachineCtrl::Suspend {
                 slp_typa: g.bits(8) as u8,
                 slp_typb: g.bits(8) as u8,
@@ -141,7 +141,13 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
             },
             2 => MachineCtrl::Reserved,
             3 => MachineCtrl::PoolStats,
-            4 => MachineCtrl::TimerInterrupts { cpu: g.word() },
+            4 => MachineCtrl::FrameStats { item: g.word() },
+            5 => MachineCtrl::ObjectStats { kind: g.word() },
+            6 => MachineCtrl::PdStats {
+                pd: g.word(),
+                part: g.word(),
+            },
+            7 => MachineCtrl::TimerInterrupts { cpu: g.word() },
             _ => MachineCtrl::IommuFaults,
         })
     });
@@ -160,6 +166,12 @@ fn machine_ctrl_round_trips_and_decodes_as_the_kernel_reads() {
             },
             3 if r.rsi == 0 => MachineCtrl::PoolStats,
             3 if r.rsi == 1 => MachineCtrl::IommuFaults,
+            3 if r.rsi == 2 => MachineCtrl::FrameStats { item: r.rdx },
+            3 if r.rsi == 3 => MachineCtrl::ObjectStats { kind: r.rdx },
+            3 if r.rsi == 4 => MachineCtrl::PdStats {
+                pd: r.rdx,
+                part: r.rax,
+            },
             3 if r.rsi == 5 => MachineCtrl::TimerInterrupts { cpu: r.rdx },
             _ => MachineCtrl::Reserved,
         };
@@ -176,7 +188,11 @@ fn machine_ctrl_layout() {
     let stat = |rsi| MachineCtrl::from_regs(&regs(0x3f, rsi, 2, 3, 4));
     assert_eq!(stat(0), MachineCtrl::PoolStats);
     assert_eq!(stat(1), MachineCtrl::IommuFaults);
-    assert_eq!(stat(2), MachineCtrl::Reserved);
+    assert_eq!(stat(2), MachineCtrl::FrameStats { item: 2 });
+    assert_eq!(stat(3), MachineCtrl::ObjectStats { kind: 2 });
+    assert_eq!(stat(4), MachineCtrl::PdStats { pd: 2, part: 3 });
+    assert_eq!(stat(5), MachineCtrl::TimerInterrupts { cpu: 2 });
+    assert_eq!(stat(6), MachineCtrl::Reserved);
     assert_eq!(dec(0x2f), MachineCtrl::Reserved);
     assert_eq!(
         dec(0x00bb_aacf),
@@ -194,6 +210,18 @@ fn machine_ctrl_layout() {
     );
     assert_eq!(MachineCtrl::PoolStats.to_regs(), regs(0x3f, 0, 0, 0, 0));
     assert_eq!(MachineCtrl::IommuFaults.to_regs(), regs(0x3f, 1, 0, 0, 0));
+    assert_eq!(
+        MachineCtrl::FrameStats { item: 9 }.to_regs(),
+        regs(0x3f, 2, 9, 0, 0)
+    );
+    assert_eq!(
+        MachineCtrl::ObjectStats { kind: 4 }.to_regs(),
+        regs(0x3f, 3, 4, 0, 0)
+    );
+    assert_eq!(
+        MachineCtrl::PdStats { pd: 0x20, part: 5 }.to_regs(),
+        regs(0x3f, 4, 0x20, 5, 0)
+    );
     assert_eq!(MachineCtrl::Reserved.to_regs(), regs(0x2f, 0, 0, 0, 0));
     runs(37, |g| {
         let v = PoolStatsOut {
@@ -209,6 +237,23 @@ fn machine_ctrl_layout() {
             info: g.word(),
         };
         results_round_trip(v, [false, true, true, true], g);
+    });
+    runs(39, |g| {
+        let v = FrameStatsOut {
+            frames: g.word(),
+            uses: g.word(),
+        };
+        results_round_trip(v, [false, true, true, false], g);
+        let v = ObjectStatsOut {
+            live: g.word(),
+            peak: g.word(),
+        };
+        results_round_trip(v, [false, true, true, false], g);
+        results_round_trip(
+            PdStatsOut { frames: g.word() },
+            [false, true, false, false],
+            g,
+        );
     });
     // A write by 00:03.0 refused for want of a context entry, unit 0.
     let f = IommuFaultsOut {

@@ -1,7 +1,7 @@
 //! The mapping database: creating, delegating and revoking capabilities across spaces.
 
-use super::table::read_slot;
-use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, W_CAP, W_CHILD, W_PARENT, W_SIBLING};
+use super::table::{clear_slot, occupy, read_slot, write_parent};
+use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, SPACE_LIMIT, W_CAP, W_CHILD, W_SIBLING};
 use crate::phys::{FrameSource, PhysMem};
 
 /// The caller's view of all spaces: how to find them, and what to do when capabilities
@@ -14,6 +14,8 @@ use crate::phys::{FrameSource, PhysMem};
 pub trait Spaces {
     /// The table of the space with this id (`None` if the id is unknown). Never asked
     /// for id 0. While any link points into a space, its id must keep resolving to it.
+    /// Space ids are below [`SPACE_LIMIT`](super::SPACE_LIMIT), so that links can name
+    /// them.
     fn table(&self, space: u32) -> Option<Table>;
     /// Called for every slot whose capability changes: set, reduced or removed. `cap` is
     /// the new value (`None`: removed). For the I/O bitmap, TLB-like caches and the like.
@@ -25,6 +27,23 @@ pub trait Spaces {
     /// slot. When calls to `dropped` have caught up with calls to `added`, no capability
     /// to `obj` is left.
     fn dropped(&mut self, obj: u64);
+    /// Takes back a frame of a table that [`revoke`] emptied (the frame source that gave
+    /// it out is the caller's).
+    fn free_frame(&mut self, frame: u64);
+}
+
+/// The frame source [`revoke`] hands emptied frames to: the spaces' own.
+struct Freeing<'a, S>(&'a mut S);
+
+impl<S: Spaces> FrameSource for Freeing<'_, S> {
+    fn alloc_zeroed(&mut self) -> Option<u64> {
+        // A revoke allocates nothing.
+        None
+    }
+
+    fn free(&mut self, frame: u64) {
+        self.0.free_frame(frame);
+    }
 }
 
 /// What [`delegate`] did.
@@ -49,6 +68,8 @@ pub struct RevokeOutcome {
 
 /// The table of space `space`.
 fn table_of(spaces: &impl Spaces, space: u32) -> Result<Table, CapError> {
+    // Links hold 26-bit space ids: the caller's ids are below the limit.
+    debug_assert!(space < SPACE_LIMIT);
     if space == 0 {
         return Err(CapError::UnknownSpace);
     }
@@ -101,7 +122,7 @@ fn count_used(table: &Table, mem: &impl PhysMem, mut from: u64, to: u64) -> u64 
 /// [`Cap::is_valid`]), [`CapError::NoPermissions`], [`CapError::Misaligned`] (`index`
 /// not a multiple of the node's length), [`CapError::IndexOutOfRange`] (the node's end),
 /// [`CapError::Occupied`] (a slot of the node is not empty), [`CapError::OutOfMemory`]
-/// (empty frames may stay linked in, as for [`Table::set`]).
+/// (the frames made for the node are handed back).
 pub fn insert_root(
     spaces: &mut impl Spaces,
     mem: &mut impl PhysMem,
@@ -128,16 +149,22 @@ pub fn insert_root(
     }
     if end - index == 1 {
         // One slot (every new object): nothing to reserve first.
-        let addr = table.slot_addr_alloc(mem, frames, index)?;
+        let addr = table
+            .slot_addr_alloc(mem, frames, index)
+            .inspect_err(|_| table.trim(mem, frames, index, end))?;
         mem.write_u64(addr + W_CAP, cap.encode());
+        occupy(mem, addr);
         spaces.added(cap.obj);
         spaces.changed(space, index, Some(cap));
         return Ok(());
     }
-    table.reserve(mem, frames, index, end)?;
+    table
+        .reserve(mem, frames, index, end)
+        .inspect_err(|_| table.trim(mem, frames, index, end))?;
     for i in index..end {
         let addr = table.slot_addr(mem, i).expect("capspace: reserved frame");
         mem.write_u64(addr + W_CAP, cap.encode());
+        occupy(mem, addr);
         spaces.added(cap.obj);
         spaces.changed(space, i, Some(cap));
     }
@@ -164,7 +191,7 @@ pub fn insert_root(
 /// inside its table) and [`CapError::Misaligned`] (a base not a multiple of `1 << order`)
 /// before anything is done. [`CapError::OutOfMemory`] when a destination frame cannot be
 /// had: the nodes before the failing one stay delegated (and were reported), the failing
-/// one is not, and the MDB is consistent.
+/// one is not (the frames made for it are handed back), and the MDB is consistent.
 #[allow(clippy::too_many_arguments)] // Two ranges, their length and the mask.
 pub fn delegate(
     spaces: &mut impl Spaces,
@@ -201,7 +228,8 @@ pub fn delegate(
             out.skipped += count_used(&src, mem, first, end);
             continue;
         }
-        dst.reserve(mem, frames, d_first, d_end)?;
+        dst.reserve(mem, frames, d_first, d_end)
+            .inspect_err(|_| dst.trim(mem, frames, d_first, d_end))?;
         let part_order = cap.order.min(order as u8);
         let mut at = first;
         while let Some((s, s_addr)) = src.next_used_in(mem, at, end) {
@@ -217,9 +245,10 @@ pub fn delegate(
             let dst_ref = SlotRef::new(dst_space, d as u32);
             let older = mem.read_u64(s_addr + W_CHILD);
             mem.write_u64(d_addr + W_CAP, new.encode());
-            mem.write_u64(d_addr + W_PARENT, SlotRef::encode(Some(src_ref)));
+            write_parent(mem, d_addr, Some(src_ref));
             mem.write_u64(d_addr + W_CHILD, 0);
             mem.write_u64(d_addr + W_SIBLING, older);
+            occupy(mem, d_addr);
             mem.write_u64(s_addr + W_CHILD, SlotRef::encode(Some(dst_ref)));
             spaces.added(cap.obj);
             spaces.changed(dst_space, d, Some(new));
@@ -250,8 +279,9 @@ pub fn delegate(
 /// few table walks; subtrees whose root has none of `perms` are skipped; unlinking a node
 /// slot that is deleted scans its parent's child list from the newest child up to it (the
 /// siblings delegated after it), while deleted descendants are unlinked in constant time.
-/// Absent frames are skipped whole. Nothing is allocated or freed (emptied frames stay
-/// until [`Table::free_all`]), so nothing can fail midway.
+/// Absent frames are skipped whole. Nothing is allocated, so nothing can fail midway; a
+/// leaf frame whose last slot is deleted goes back at once ([`Spaces::free_frame`]), with
+/// the directories above it it leaves empty (in whichever space it lies).
 ///
 /// Errors, before anything is done: [`CapError::UnknownSpace`],
 /// [`CapError::IndexOutOfRange`], [`CapError::Misaligned`] (`base` not a multiple of
@@ -453,10 +483,12 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
         self.out.changed += 1;
     }
 
-    /// Clears the slot at `r`, already unlinked and without children.
+    /// Clears the slot at `r`, already unlinked and without children; a leaf left empty
+    /// goes (no slot in it is linked from anywhere, so nothing holds its address).
     fn clear(&mut self, r: SlotRef, addr: u64, cap: Cap) {
-        for word in [W_CAP, W_PARENT, W_CHILD, W_SIBLING] {
-            self.mem.write_u64(addr + word, 0);
+        if clear_slot(self.mem, addr) {
+            let table = table_of(self.spaces, r.space).expect("capspace: a slot of no space");
+            table.release(self.mem, &mut Freeing(self.spaces), r.index as u64);
         }
         self.spaces.changed(r.space, r.index as u64, None);
         self.spaces.dropped(cap.obj);
@@ -488,7 +520,8 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
             if let Some(parent) = slot.parent {
                 self.unlink_by_scan(r, parent, slot.next_sibling);
             }
-            self.delete_subtree(r);
+            // Unlinking changed other slots only: `slot` is still what `r` holds.
+            self.delete_subtree(r, addr, cap, slot.first_child);
             return;
         }
         self.reduce(r, addr, cap, left);
@@ -525,7 +558,7 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
                     self.write_link(p_addr, W_CHILD, n_slot.next_sibling);
                 }
             }
-            self.delete_subtree(node);
+            self.delete_subtree(node, n_addr, n_cap, n_slot.first_child);
             next = match n_slot.next_sibling {
                 // `prev` now precedes the sibling.
                 Some(sibling) => Some(sibling),
@@ -578,14 +611,27 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
         }
     }
 
-    /// Deletes `top`, already unlinked from its parent, and everything below it: always
-    /// the first leaf below the current node, so each unlink is from the head of a list.
-    fn delete_subtree(&mut self, top: SlotRef) {
+    /// Deletes `top` (at `top_addr`, holding `top_cap` and with `top_child` as its first
+    /// child), already unlinked from its parent, and everything below it: always the
+    /// first leaf below the current node, so each unlink is from the head of a list.
+    fn delete_subtree(
+        &mut self,
+        top: SlotRef,
+        top_addr: u64,
+        top_cap: Cap,
+        top_child: Option<SlotRef>,
+    ) {
+        if top_child.is_none() {
+            // Nothing below it (a capability not delegated on, the common case).
+            self.clear(top, top_addr, top_cap);
+            return;
+        }
         let mut node = top;
+        let (mut addr, mut slot, mut cap) = self.load(node);
         loop {
-            let (addr, slot, cap) = self.load(node);
             if let Some(child) = slot.first_child {
                 node = child;
+                (addr, slot, cap) = self.load(node);
                 continue;
             }
             self.clear(node, addr, cap);
@@ -596,6 +642,9 @@ impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
             let p_addr = self.addr(parent);
             self.write_link(p_addr, W_CHILD, slot.next_sibling);
             node = parent;
+            addr = p_addr;
+            slot = read_slot(self.mem, addr);
+            cap = slot.cap.expect("capspace: link to an empty slot");
         }
     }
 }

@@ -50,8 +50,11 @@ pub use table::Table;
 pub const OBJECT_BITS: u32 = 26;
 /// Index bits of a port space: ports `0..2^16`.
 pub const PORT_BITS: u32 = 16;
-/// The most index bits a table can have (a [`SlotRef`] holds a 32-bit index).
-pub const MAX_BITS: u32 = 32;
+/// The most index bits a table can have (a [`SlotRef`] holds a 26-bit index), as many as
+/// an object space's.
+pub const MAX_BITS: u32 = 26;
+/// Space ids are below this (a [`SlotRef`] holds a 26-bit space id).
+pub const SPACE_LIMIT: u32 = 1 << 26;
 /// Bytes in one slot: four 64-bit words.
 pub const SLOT_BYTES: u64 = 32;
 /// Slots in one leaf frame (7 index bits).
@@ -89,6 +92,13 @@ pub struct Cap {
     /// delegated.
     pub order: u8,
 }
+
+/// A link field's bits (space id or index).
+const FIELD: u64 = (1 << MAX_BITS) - 1;
+/// Where a link starts in its word.
+const LINK_SHIFT: u32 = 12;
+/// The bits of a link word that hold the link.
+const LINK_MASK: u64 = !((1 << LINK_SHIFT) - 1);
 
 const KIND_SHIFT: u32 = 5;
 const ORDER_SHIFT: u32 = 8;
@@ -169,13 +179,15 @@ impl Cap {
 
 /// The name of a slot in some space: the caller's non-zero space id and the index.
 ///
-/// Stored as `space << 32 | index`; the word 0 means "no link", which is why space ids
-/// must not be 0.
+/// Stored as `space << 38 | index << 12`, in bits 63:12 of a link word; space id 0 means
+/// "no link", which is why space ids must not be 0. Bits 11:0 of a link word are never
+/// part of a link: in the first slot of every leaf frame those of the parent word count
+/// the frame's used slots (`table.rs`), where one instruction adds or takes one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlotRef {
-    /// The space id, as [`Spaces::table`] knows it; never 0.
+    /// The space id, as [`Spaces::table`] knows it; never 0, below [`SPACE_LIMIT`].
     pub space: u32,
-    /// The slot's index in that space.
+    /// The slot's index in that space (below `1 << MAX_BITS`).
     pub index: u32,
 }
 
@@ -185,22 +197,29 @@ impl SlotRef {
         SlotRef { space, index }
     }
 
-    /// The stored word for an optional link.
+    /// The stored word for an optional link (fields that do not fit are cut to their 26
+    /// bits: encode only valid links).
     pub const fn encode(link: Option<SlotRef>) -> u64 {
         match link {
-            Some(r) => ((r.space as u64) << 32) | r.index as u64,
+            Some(r) => {
+                ((r.space as u64 & FIELD) << (MAX_BITS + LINK_SHIFT))
+                    | ((r.index as u64 & FIELD) << LINK_SHIFT)
+            }
             None => 0,
         }
     }
 
-    /// The link in a stored word; `None` for 0.
+    /// The link in a stored word, whose bits 11:0 are ignored; `None` for no link (space
+    /// id 0, which no link has).
+    #[inline(always)]
     pub const fn decode(word: u64) -> Option<SlotRef> {
-        if word == 0 {
+        let space = (word >> (MAX_BITS + LINK_SHIFT)) as u32;
+        if space == 0 {
             return None;
         }
         Some(SlotRef {
-            space: (word >> 32) as u32,
-            index: word as u32,
+            space,
+            index: (word >> LINK_SHIFT) as u32 & FIELD as u32,
         })
     }
 }
@@ -246,12 +265,13 @@ impl Slot {
     }
 
     /// Whether every field fits its encoding (see [`Cap::is_valid`]; links need a
-    /// non-zero space id).
+    /// non-zero space id below [`SPACE_LIMIT`] and an index below `1 << MAX_BITS`) and
+    /// links come with a capability: a slot is used exactly when it holds one.
     pub const fn is_valid(&self) -> bool {
-        if let Some(cap) = self.cap {
-            if !cap.is_valid() {
-                return false;
-            }
+        match self.cap {
+            Some(cap) if !cap.is_valid() => return false,
+            None if !self.is_empty() => return false,
+            _ => {}
         }
         link_ok(self.parent) && link_ok(self.first_child) && link_ok(self.next_sibling)
     }
@@ -282,7 +302,7 @@ impl Slot {
 
 const fn link_ok(link: Option<SlotRef>) -> bool {
     match link {
-        Some(r) => r.space != 0,
+        Some(r) => r.space != 0 && r.space < SPACE_LIMIT && (r.index as u64) <= FIELD,
         None => true,
     }
 }

@@ -2,13 +2,21 @@
 //!
 //! Index bits 6:0 pick one of the 128 slots of a leaf frame; each 9 bits above pick one of
 //! the 512 entries of a directory frame. A directory entry is the physical address of the
-//! next-level frame, 0 when absent. An object space (25 bits) has three levels (root
-//! directory, directory, leaf), a port space (16 bits) two, a table of at most 7 bits one
-//! (the root is the leaf).
+//! next-level frame, 0 when absent. An object space (26 bits) has four levels (root
+//! directory, two directories, leaf), a port space (16 bits) two, a table of at most 7
+//! bits one (the root is the leaf).
+//!
+//! Frames go as their last entry does. Each leaf counts its used slots in bits 11:0 of
+//! its first slot's parent word, which links never use ([`super::SlotRef`]), so that the
+//! count lives in the frame it counts and costs no walk; a leaf whose count drops to 0 is
+//! unlinked and handed back ([`Table::release`]), and so is every directory above it that
+//! is then empty (found by looking at its 512 entries, which only a leaf's release
+//! does). The root stays while the table does. Lookups read directory entries as they
+//! are: the counts cost them nothing.
 
 use super::{
-    CapError, Slot, DIR_ENTRIES, LEAF_SLOTS, MAX_BITS, SLOT_BYTES, W_CAP, W_CHILD, W_PARENT,
-    W_SIBLING,
+    CapError, Slot, SlotRef, DIR_ENTRIES, LEAF_SLOTS, LINK_MASK, MAX_BITS, SLOT_BYTES, W_CAP,
+    W_CHILD, W_PARENT, W_SIBLING,
 };
 use crate::phys::{FrameSource, PhysMem};
 
@@ -18,6 +26,10 @@ const LEAF_BITS: u32 = 7;
 const DIR_BITS: u32 = 9;
 /// Frames on the path to a leaf in an object space.
 const OBJECT_LEVELS: u32 = 1 + (super::OBJECT_BITS - LEAF_BITS).div_ceil(DIR_BITS);
+/// Bytes in a frame.
+const FRAME: u64 = 4096;
+/// The bits of a leaf's count (bits 11:0 of its first slot's parent word).
+const COUNT: u64 = !LINK_MASK;
 
 /// One capability space: the root frame and the number of index bits.
 ///
@@ -79,14 +91,15 @@ impl Table {
 
     /// Stores `slot` at `index`, creating the frames on the way as needed (storing
     /// [`Slot::EMPTY`] where the frame is absent creates nothing and always succeeds).
+    /// Emptying the last used slot of a leaf hands the leaf back to `frames`, with the
+    /// directories it leaves empty.
     ///
     /// This is the raw store: it keeps none of the MDB's invariants, which the functions
     /// of [`super`] do.
     ///
     /// Errors: [`CapError::IndexOutOfRange`], [`CapError::Malformed`] (see
-    /// [`Slot::is_valid`]) with nothing written; [`CapError::OutOfMemory`] with the slot
-    /// unchanged, though the frames created before the failure stay linked in, empty:
-    /// they read as empty slots, later stores reuse them and `free_all` frees them.
+    /// [`Slot::is_valid`]) with nothing written; [`CapError::OutOfMemory`] with nothing
+    /// changed (frames created before the failure are handed back).
     pub fn set(
         &self,
         mem: &mut impl PhysMem,
@@ -106,10 +119,23 @@ impl Table {
                 None => return Ok(()),
             }
         } else {
-            self.slot_addr_alloc(mem, frames, index)?
+            self.slot_addr_alloc(mem, frames, index)
+                .inspect_err(|_| self.trim(mem, frames, index, index + 1))?
         };
-        for (i, word) in slot.encode().into_iter().enumerate() {
-            mem.write_u64(addr + i as u64 * 8, word);
+        let was_used = used(mem, addr);
+        if slot.is_empty() {
+            if was_used && clear_slot(mem, addr) {
+                self.release(mem, frames, index);
+            }
+            return Ok(());
+        }
+        let words = slot.encode();
+        mem.write_u64(addr + W_CAP, words[0]);
+        write_parent(mem, addr, slot.parent);
+        mem.write_u64(addr + W_CHILD, words[2]);
+        mem.write_u64(addr + W_SIBLING, words[3]);
+        if !was_used {
+            occupy(mem, addr);
         }
         Ok(())
     }
@@ -124,8 +150,13 @@ impl Table {
         free(self.root);
     }
 
-    /// Calls `f` with the index and contents of every slot that is not entirely empty
-    /// (in a consistent MDB: every slot holding a capability), in increasing index order,
+    /// The number of frames the table holds, its root included.
+    pub fn frames(&self, mem: &impl PhysMem) -> u64 {
+        1 + count_below(mem, self.root, self.levels() - 1)
+    }
+
+    /// Calls `f` with the index and contents of every used slot (holding a capability), in
+    /// increasing index order,
     /// skipping absent frames.
     pub fn for_each_used(&self, mem: &impl PhysMem, mut f: impl FnMut(u64, Slot)) {
         self.scan(mem, 0, self.len(), &mut |index, addr| {
@@ -134,20 +165,27 @@ impl Table {
         });
     }
 
-    /// The lowest index at or above `from` whose slot is not entirely empty.
+    /// The lowest index at or above `from` whose slot is used.
     pub fn next_used(&self, mem: &impl PhysMem, from: u64) -> Option<u64> {
         self.next_used_in(mem, from, self.len())
             .map(|(index, _)| index)
     }
 
-    /// The lowest index in `[from, to)` whose slot is not entirely empty, with the slot's
+    /// The lowest index in `[from, to)` whose slot is used, with the slot's
     /// physical address. `to` must not exceed `len()`.
+    ///
+    /// Inlined for the cases every single-capability operation meets (an empty range,
+    /// one slot); longer ranges are scanned out of line.
+    #[inline(always)]
     pub(super) fn next_used_in(
         &self,
         mem: &impl PhysMem,
         from: u64,
         to: u64,
     ) -> Option<(u64, u64)> {
+        if from >= to {
+            return None;
+        }
         if to == from + 1 {
             // One slot (revoking a single capability, the common case): straight there.
             return self
@@ -155,6 +193,12 @@ impl Table {
                 .filter(|&addr| used(mem, addr))
                 .map(|addr| (from, addr));
         }
+        self.first_used_in(mem, from, to)
+    }
+
+    /// [`Table::next_used_in`] for a range of more than one slot.
+    #[inline(never)]
+    fn first_used_in(&self, mem: &impl PhysMem, from: u64, to: u64) -> Option<(u64, u64)> {
         let mut found = None;
         self.scan(mem, from, to, &mut |index, addr| {
             found = Some((index, addr));
@@ -215,7 +259,8 @@ impl Table {
 
     /// Creates the missing frames for the slots `[from, to)` (`to <= len()`), so that
     /// writing them afterwards cannot fail: a node is stored whole or not at all. On
-    /// [`CapError::OutOfMemory`] the frames made so far stay, empty.
+    /// [`CapError::OutOfMemory`] the frames made so far stay, empty: the caller hands them
+    /// back with [`Table::trim`].
     pub(super) fn reserve(
         &self,
         mem: &mut impl PhysMem,
@@ -232,7 +277,96 @@ impl Table {
         Ok(())
     }
 
-    /// Calls `f(index, slot address)` for each not entirely empty slot in `[from, to)` in
+    /// Hands back the leaf holding `index`, whose count has dropped to 0, and every
+    /// directory above it that is left without entries (never the root): each is
+    /// unlinked first, then given to `frames`. Nothing happens in a table whose root is
+    /// its leaf.
+    pub(super) fn release(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        index: u64,
+    ) {
+        // entry[l]: the address of the entry for `index` in the directory of level l.
+        let mut entry = [0u64; 5];
+        let mut frame = self.root;
+        for level in (1..self.levels()).rev() {
+            let at = frame + dir_index(index, level) * 8;
+            entry[level as usize] = at;
+            frame = mem.read_u64(at);
+            if frame == 0 {
+                return;
+            }
+        }
+        debug_assert_eq!(mem.read_u64(frame + W_PARENT) & COUNT, 0);
+        for level in 1..self.levels() {
+            // `frame` (the level below) is empty: unlink it and hand it back.
+            let at = entry[level as usize];
+            mem.write_u64(at, 0);
+            frames.free(frame);
+            frame = at & !(FRAME - 1);
+            let is_root = level + 1 == self.levels();
+            if is_root || (0..DIR_ENTRIES).any(|i| mem.read_u64(frame + i * 8) != 0) {
+                return;
+            }
+        }
+    }
+
+    /// Hands back the frames holding the slots `[from, to)` that hold no used slot (what
+    /// a failed [`Table::reserve`] or store left), with the directories they leave empty.
+    pub(super) fn trim(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        from: u64,
+        to: u64,
+    ) {
+        let mut index = from - from % LEAF_SLOTS;
+        while index < to {
+            match self.slot_addr(mem, index) {
+                Some(addr) if leaf_count(mem, addr) == 0 => self.release(mem, frames, index),
+                Some(_) => {}
+                None => self.release_empty_dirs(mem, frames, index),
+            }
+            index += LEAF_SLOTS;
+        }
+    }
+
+    /// Where the walk for `index` ends at a missing entry: hands back the directories on
+    /// the way that hold nothing (a reservation that failed below them).
+    fn release_empty_dirs(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        index: u64,
+    ) {
+        let mut entry = [0u64; 5];
+        let mut frame = self.root;
+        let mut level = self.levels() - 1;
+        while level >= 1 {
+            let at = frame + dir_index(index, level) * 8;
+            entry[level as usize] = at;
+            let next = mem.read_u64(at);
+            if next == 0 {
+                break;
+            }
+            frame = next;
+            level -= 1;
+        }
+        // `frame` is the last directory reached, at `level`.
+        while level + 1 < self.levels() {
+            if (0..DIR_ENTRIES).any(|i| mem.read_u64(frame + i * 8) != 0) {
+                return;
+            }
+            let at = entry[level as usize + 1];
+            mem.write_u64(at, 0);
+            frames.free(frame);
+            frame = at & !(FRAME - 1);
+            level += 1;
+        }
+    }
+
+    /// Calls `f(index, slot address)` for each used slot in `[from, to)` in
     /// index order until it returns false. `to <= len()`.
     fn scan(&self, mem: &impl PhysMem, from: u64, to: u64, f: &mut impl FnMut(u64, u64) -> bool) {
         if from < to {
@@ -265,11 +399,57 @@ pub(super) fn read_slot(mem: &impl PhysMem, addr: u64) -> Slot {
     ])
 }
 
-/// Whether the slot at `addr` holds anything.
-fn used(mem: &impl PhysMem, addr: u64) -> bool {
-    [W_CAP, W_PARENT, W_CHILD, W_SIBLING]
-        .into_iter()
-        .any(|w| mem.read_u64(addr + w) != 0)
+/// Whether the slot at `addr` is used: holds a capability (links come only with one,
+/// [`Slot::is_valid`]).
+#[inline(always)]
+pub(super) fn used(mem: &impl PhysMem, addr: u64) -> bool {
+    mem.read_u64(addr + W_CAP) != 0
+}
+
+/// The word that holds the count of the leaf the slot at `addr` lies in.
+#[inline(always)]
+fn count_word(addr: u64) -> u64 {
+    (addr & !(FRAME - 1)) + W_PARENT
+}
+
+/// The number of used slots of the leaf the slot at `addr` lies in.
+pub(super) fn leaf_count(mem: &impl PhysMem, addr: u64) -> u64 {
+    mem.read_u64(count_word(addr)) & COUNT
+}
+
+/// The slot at `addr` became used: its leaf counts one more.
+#[inline(always)]
+pub(super) fn occupy(mem: &mut impl PhysMem, addr: u64) {
+    let w = count_word(addr);
+    let v = mem.read_u64(w);
+    mem.write_u64(w, v.wrapping_add(1));
+}
+
+/// Empties the used slot at `addr`: its words are cleared and its leaf counts one less.
+/// Whether the leaf holds nothing now (for [`Table::release`]).
+#[inline(always)]
+pub(super) fn clear_slot(mem: &mut impl PhysMem, addr: u64) -> bool {
+    mem.write_u64(addr + W_CAP, 0);
+    mem.write_u64(addr + W_CHILD, 0);
+    mem.write_u64(addr + W_SIBLING, 0);
+    let w = count_word(addr);
+    let v = if w == addr + W_PARENT {
+        // The first slot: its parent link goes with the count's decrement.
+        (mem.read_u64(w) & COUNT).wrapping_sub(1)
+    } else {
+        mem.write_u64(addr + W_PARENT, 0);
+        mem.read_u64(w).wrapping_sub(1)
+    };
+    mem.write_u64(w, v);
+    v & COUNT == 0
+}
+
+/// Writes the parent link of the slot at `addr`, keeping the bits that are not part of
+/// the link (the leaf's count, in the first slot).
+#[inline(always)]
+pub(super) fn write_parent(mem: &mut impl PhysMem, addr: u64, link: Option<SlotRef>) {
+    let old = mem.read_u64(addr + W_PARENT);
+    mem.write_u64(addr + W_PARENT, (old & COUNT) | SlotRef::encode(link));
 }
 
 /// [`Table::scan`] below the `level` frame at `frame`, whose first index is `base`, where
@@ -304,6 +484,18 @@ fn scan_frame(
         }
     }
     true
+}
+
+/// The frames below the `level` frame at `frame` (not `frame` itself).
+fn count_below(mem: &impl PhysMem, frame: u64, level: u32) -> u64 {
+    if level == 0 {
+        return 0;
+    }
+    (0..DIR_ENTRIES)
+        .map(|i| mem.read_u64(frame + i * 8))
+        .filter(|&next| next != 0)
+        .map(|next| 1 + count_below(mem, next, level - 1))
+        .sum()
 }
 
 /// Frees the frames below the `level` frame at `frame` (not `frame` itself).

@@ -1,5 +1,6 @@
 //! Changing page tables: mapping, remapping (with huge-page splits) and the top level.
 
+use super::count::Path;
 use super::entry::Level;
 use super::{
     is_canonical, Attrs, Entry, MapError, PageSize, PageTable, ENTRIES, PAGE_4K, PHYS_LIMIT,
@@ -35,8 +36,8 @@ impl PageTable {
     /// `virt`, or a table in the slot of a huge leaf is [`MapError::AlreadyMapped`] with
     /// nothing written; change those with [`PageTable::remap`].
     ///
-    /// On [`MapError::OutOfMemory`] the tables created before the failure stay linked in,
-    /// empty: they map nothing, later maps reuse them and `free_tables` frees them.
+    /// On [`MapError::OutOfMemory`] nothing changes: the tables created before the
+    /// failure are unlinked and handed back to `frames` again.
     ///
     /// No TLB flush is needed: only empty slots are filled. (Adding US to a present table
     /// only widens rights, which at worst costs another CPU one spurious fault.)
@@ -57,9 +58,12 @@ impl PageTable {
             Probe::Leaf(_) | Probe::Huge | Probe::Table => return Err(MapError::AlreadyMapped),
         };
         // Walk even for an identical leaf: a table on the way may still lack US.
-        let slot = self.slot(mem, frames, virt, Level::of(size), attrs.user, OnHuge::Fail)?;
+        let at = self.slot(mem, frames, virt, Level::of(size), attrs.user, OnHuge::Fail)?;
         if !identical {
-            mem.write_u64(slot, want.0);
+            mem.write_u64(at.slot, want.0);
+            if !at.fresh {
+                at.path.grew(mem, Level::of(size));
+            }
         }
         Ok(())
     }
@@ -126,15 +130,18 @@ impl PageTable {
     /// to 4 KiB), so all other translations stay as they were; the returned entry is then
     /// the piece produced by the split. Removing where nothing is mapped is `Ok(None)` and
     /// writes nothing. A table where a `size` leaf should be is
-    /// [`MapError::AlreadyMapped`]. Tables left empty by a removal are kept.
+    /// [`MapError::AlreadyMapped`]. Tables left empty by a removal are unlinked and handed
+    /// to `frames` (except in the shared kernel half, see `count.rs`), so an address space
+    /// holds no table it does not need.
     ///
     /// On [`MapError::OutOfMemory`] (only when a table or a split needs a frame) every
-    /// translation is unchanged: tables created so far stay linked in, empty, and splits
-    /// already done stay, translating as before.
+    /// translation is unchanged: tables created for the call are handed back again, and
+    /// splits already done stay, translating as before.
     ///
-    /// The caller must invalidate `virt` (INVLPG) on every CPU using this table when a
-    /// leaf was returned; that also drops the huge TLB entry a split replaced, and the
-    /// other pages' translations did not change.
+    /// The caller must invalidate `virt` on every CPU using this table when a leaf was
+    /// returned; that also drops the huge TLB entry a split replaced, and the other pages'
+    /// translations did not change. A flush of the whole TLB (which also empties the
+    /// paging-structure caches) must come before the frames handed back are used again.
     pub fn remap(
         &self,
         mem: &mut impl PhysMem,
@@ -151,13 +158,97 @@ impl PageTable {
             Probe::Missing | Probe::Leaf(_) | Probe::Huge => {}
         }
         let user = target.is_some_and(|(_, attrs)| attrs.user);
-        let slot = self.slot(mem, frames, virt, level, user, OnHuge::Split)?;
-        let old = Entry(mem.read_u64(slot));
+        let at = self.slot(mem, frames, virt, level, user, OnHuge::Split)?;
+        let old = Entry(mem.read_u64(at.slot));
         let new = target.map_or(Entry::EMPTY, |(phys, attrs)| Entry::leaf(phys, size, attrs));
         if old != new {
-            mem.write_u64(slot, new.0);
+            mem.write_u64(at.slot, new.0);
+        }
+        // Whether the table's count includes this slot already.
+        let counted = old.present() || at.fresh;
+        match (counted, new.present()) {
+            (false, true) => at.path.grew(mem, level),
+            (true, false) => at.path.shrank(mem, frames, level),
+            _ => {}
         }
         Ok(old.present().then_some(old))
+    }
+
+    /// Removes every leaf in `[virt, virt + len)` (4 KiB aligned, both ends canonical and
+    /// in one half), as [`PageTable::remap`] with `None` would page by page, and returns
+    /// the number of 4 KiB pages that were mapped there. Absent tables are skipped whole,
+    /// so the cost follows what is mapped, not the length; a huge leaf that reaches out of
+    /// the range is split first. Tables left empty go as for `remap`, and the same flush
+    /// is the caller's.
+    ///
+    /// On [`MapError::OutOfMemory`] (a split needs a frame) the part before the huge leaf
+    /// in question is unmapped and the rest unchanged.
+    pub fn unmap(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        virt: u64,
+        len: u64,
+    ) -> Result<u64, MapError> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let last = virt.checked_add(len - 1).ok_or(MapError::NonCanonical)?;
+        if !is_canonical(virt) || !is_canonical(last) || (virt ^ last) >> 63 != 0 {
+            return Err(MapError::NonCanonical);
+        }
+        if (virt | len) & (PAGE_4K - 1) != 0 {
+            return Err(MapError::Misaligned);
+        }
+        let mut removed = 0;
+        let mut v = virt;
+        loop {
+            let next = self.unmap_step(mem, frames, v, virt, last, &mut removed)?;
+            match next {
+                Some(n) if n <= last => v = n,
+                _ => return Ok(removed),
+            }
+        }
+    }
+
+    /// One step of [`PageTable::unmap`] at `v`: removes the leaf there or skips the absent
+    /// table, and returns the next address to look at (`None` past the top).
+    fn unmap_step(
+        &self,
+        mem: &mut impl PhysMem,
+        frames: &mut impl FrameSource,
+        v: u64,
+        first: u64,
+        last: u64,
+        removed: &mut u64,
+    ) -> Result<Option<u64>, MapError> {
+        let mut path = Path::new(self.root);
+        let mut table = self.root;
+        let mut at = Level::PML4;
+        loop {
+            let slot = table + at.offset(v);
+            path.at(at, slot);
+            let e = Entry(mem.read_u64(slot));
+            let base = v & !(at.span() - 1);
+            let after = base.checked_add(at.span());
+            if !e.present() {
+                return Ok(after);
+            }
+            if at.leaf_size(e).is_some() {
+                if base >= first && base + (at.span() - 1) <= last {
+                    mem.write_u64(slot, Entry::EMPTY.0);
+                    path.shrank(mem, frames, at);
+                    *removed += at.span() / PAGE_4K;
+                    return Ok(after);
+                }
+                // Reaches out of the range: split down to the page at `v`.
+                self.remap(mem, frames, v, None, PageSize::Size4K)?;
+                *removed += 1;
+                return Ok(v.checked_add(PAGE_4K));
+            }
+            table = e.addr();
+            at = at.down();
+        }
     }
 
     /// Makes PML4 slots `[first, last]` equal to those of `from`, so both address spaces
@@ -167,7 +258,9 @@ impl PageTable {
     ///
     /// Later changes below a shared slot show in both spaces; a slot that is empty when
     /// copied stays empty here even if `from` fills it later, so fill the shared range
-    /// first with [`PageTable::populate_top_level`].
+    /// first with [`PageTable::populate_top_level`]. The copies' counts
+    /// ([`Entry::COUNT_MASK`]) are not kept up to date (nothing reads them: tables of
+    /// the kernel half never go), so a slot that differs only there is left as it is.
     pub fn share_top_level(
         &self,
         mem: &mut impl PhysMem,
@@ -178,15 +271,18 @@ impl PageTable {
         for i in first..=last.min(ENTRIES - 1) {
             let offset = i as u64 * 8;
             let e = mem.read_u64(from.root + offset);
-            if mem.read_u64(self.root + offset) != e {
+            if (mem.read_u64(self.root + offset) ^ e) & !Entry::COUNT_MASK != 0 {
                 mem.write_u64(self.root + offset, e);
             }
         }
     }
 
     /// Gives every empty PML4 slot in `[first, last]` an empty PDPT (P|RW, no US), so that
-    /// spaces sharing those slots see everything mapped there later. Slots past 511 are
-    /// ignored. On [`MapError::OutOfMemory`] the slots filled so far stay filled.
+    /// spaces sharing those slots see everything mapped there later, and pins the PDPT of
+    /// every slot in the range ([`Entry::PINNED`]): it stays when it empties, since a
+    /// space sharing it, or an IOMMU domain that starts there, names it. Slots past 511
+    /// are ignored, and so are slots holding a leaf. On [`MapError::OutOfMemory`] the
+    /// slots done so far stay done.
     pub fn populate_top_level(
         &self,
         mem: &mut impl PhysMem,
@@ -196,9 +292,12 @@ impl PageTable {
     ) -> Result<(), MapError> {
         for i in first..=last.min(ENTRIES - 1) {
             let slot = self.root + i as u64 * 8;
-            if !Entry(mem.read_u64(slot)).present() {
+            let e = Entry(mem.read_u64(slot));
+            if !e.present() {
                 let frame = frames.alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-                mem.write_u64(slot, Entry::table(frame, false).0);
+                mem.write_u64(slot, Entry::table(frame, false).0 | Entry::PINNED);
+            } else if !e.pinned() && Level::PML4.leaf_size(e).is_none() {
+                mem.write_u64(slot, e.0 | Entry::PINNED);
             }
         }
         Ok(())
@@ -229,9 +328,13 @@ impl PageTable {
         }
     }
 
-    /// The physical address of the `level` slot for `virt`, creating missing tables (with
-    /// US if `user`, which is also added to present tables on the way) and splitting or
+    /// The `level` slot for `virt` and the path to it, creating missing tables (with US
+    /// if `user`, which is also added to present tables on the way) and splitting or
     /// refusing huge leaves on the way as `on_huge` says.
+    ///
+    /// A table created here is linked with a count of 1: the entry the caller is about to
+    /// write into it (or the table below it). On [`MapError::OutOfMemory`] the tables
+    /// created so far go again, so nothing changed.
     fn slot(
         &self,
         mem: &mut impl PhysMem,
@@ -240,16 +343,29 @@ impl PageTable {
         level: Level,
         user: bool,
         on_huge: OnHuge,
-    ) -> Result<u64, MapError> {
+    ) -> Result<Slot, MapError> {
+        let mut path = Path::new(self.root);
         let mut table = self.root;
         let mut at = Level::PML4;
+        let mut fresh = false;
         while at != level {
             let slot = table + at.offset(virt);
+            path.at(at, slot);
             let mut e = Entry(mem.read_u64(slot));
             if !e.present() {
-                let frame = frames.alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-                e = Entry::table(frame, user);
+                let Some(frame) = frames.alloc_zeroed() else {
+                    if fresh {
+                        // The table of `at` was made for this call and is empty.
+                        path.shrank(mem, frames, at);
+                    }
+                    return Err(MapError::OutOfMemory);
+                };
+                e = Entry::table(frame, user).with_count(1);
                 mem.write_u64(slot, e.0);
+                if !fresh {
+                    path.grew(mem, at);
+                }
+                fresh = true;
             } else if at.leaf_size(e).is_some() {
                 if on_huge == OnHuge::Fail {
                     return Err(MapError::AlreadyMapped);
@@ -262,8 +378,20 @@ impl PageTable {
             table = e.addr();
             at = at.down();
         }
-        Ok(table + level.offset(virt))
+        let slot = table + level.offset(virt);
+        path.at(level, slot);
+        Ok(Slot { slot, path, fresh })
     }
+}
+
+/// Where [`PageTable::slot`] led.
+struct Slot {
+    /// The slot's physical address.
+    slot: u64,
+    /// The entries on the way, for the counts.
+    path: Path,
+    /// The slot's table was made by the walk, with a count of 1 for this slot.
+    fresh: bool,
 }
 
 /// Checks one page's addresses: `virt` canonical, both aligned to `size`, `phys` within
@@ -315,7 +443,8 @@ fn split(
     for i in 0..ENTRIES as u64 {
         mem.write_u64(frame + i * 8, (base + i * child.span()) | flags);
     }
-    let table = Entry::table(frame, user || huge.user());
+    // Every one of the 512 entries is present.
+    let table = Entry::table(frame, user || huge.user()).with_count(ENTRIES as u64);
     mem.write_u64(slot, table.0);
     Ok(table)
 }

@@ -43,6 +43,17 @@ impl Entry {
     pub const NO_EXECUTE: u64 = 1 << 63;
     /// Bits 51:12, the physical address of a table or of a 4 KiB page.
     pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+    /// Bits 61:52 of an entry that points at a table: how many entries of that table are
+    /// present (0 to 512), kept by this module so that a table can go as its last entry
+    /// does. Every reader ignores these bits in such an entry: the processor (bits 62:52
+    /// of PML4, PDPT and PD entries that reference a table), AMD's nested paging (the
+    /// same format), EPT (bits 63:52) and the IOMMU's second-level tables (bits 63:52).
+    pub const COUNT_MASK: u64 = 0x3ff << 52;
+    const COUNT_SHIFT: u32 = 52;
+    /// Bit 62 of an entry that points at a table (ignored there by every reader, as the
+    /// count is): the table stays even when its last entry goes, because something
+    /// outside the table hierarchy names it (a 3-level IOMMU domain starts at a PDPT).
+    pub const PINNED: u64 = 1 << 62;
 
     /// Whether P is set.
     pub const fn present(self) -> bool {
@@ -84,19 +95,37 @@ impl Entry {
         self.0 & Self::ADDR_MASK
     }
 
+    /// For an entry that points at a table: the number of present entries in that table
+    /// ([`Entry::COUNT_MASK`]).
+    pub const fn count(self) -> u64 {
+        (self.0 & Self::COUNT_MASK) >> Self::COUNT_SHIFT
+    }
+
+    /// Whether this entry's table stays when it empties ([`Entry::PINNED`]).
+    pub const fn pinned(self) -> bool {
+        self.0 & Self::PINNED != 0
+    }
+
+    /// The same table entry with count `n` (at most 1023; more is cut to ten bits).
+    pub const fn with_count(self, n: u64) -> Entry {
+        Entry((self.0 & !Self::COUNT_MASK) | ((n << Self::COUNT_SHIFT) & Self::COUNT_MASK))
+    }
+
     /// The frame of a leaf of `size`: bits 51:12, 51:21 or 51:30. For huge leaves this
     /// leaves out bit 12 (PAT) and the reserved bits below the page boundary.
     pub const fn frame(self, size: PageSize) -> u64 {
         self.0 & Self::ADDR_MASK & !(size.bytes() - 1)
     }
 
-    /// Every bit outside 51:12: the flags in 11:0 and 63:52.
+    /// Every bit outside 51:12: the flags in 11:0 and 63:52 (of a table entry, its count
+    /// too).
     pub const fn flags(self) -> u64 {
         self.0 & !Self::ADDR_MASK
     }
 
-    /// An entry pointing at the table at `phys`. It grants write access, and user access
-    /// when `user`, because the leaves below decide the real rights; it never sets NX.
+    /// An entry pointing at the table at `phys`, whose count of present entries is 0. It
+    /// grants write access, and user access when `user`, because the leaves below decide
+    /// the real rights; it never sets NX.
     pub const fn table(phys: u64, user: bool) -> Entry {
         let us = if user { Self::USER } else { 0 };
         Entry((phys & Self::ADDR_MASK) | Self::PRESENT | Self::WRITABLE | us)
@@ -177,6 +206,20 @@ impl Level {
     /// The byte offset of the entry for `virt` in a table of this level.
     pub(super) const fn offset(self, virt: u64) -> u64 {
         ((virt >> self.shift()) & 511) * 8
+    }
+
+    /// The level's number: 4 for the PML4 down to 1 for a PT.
+    pub(super) const fn number(self) -> u8 {
+        self.0
+    }
+
+    /// The level above; the PML4 has none, and stays put.
+    pub(super) const fn up(self) -> Level {
+        if self.0 < 4 {
+            Level(self.0 + 1)
+        } else {
+            self
+        }
     }
 
     /// The level below; the PT level has none, and stays put so callers cannot underflow.

@@ -12,12 +12,18 @@
 //!   [`PageTable::for_each_leaf`] still combine every level, so entries written by
 //!   anyone else are judged by what the CPU would do.
 //! - A present leaf is never silently changed: [`PageTable::map`] only fills empty slots
-//!   (or accepts an identical leaf); replacing or removing takes [`PageTable::remap`].
+//!   (or accepts an identical leaf); replacing or removing takes [`PageTable::remap`] or
+//!   [`PageTable::unmap`].
+//! - Every entry that points at a table counts that table's present entries (in bits the
+//!   hardware ignores there), and a table whose last entry goes is unlinked and handed
+//!   back to the frame source (`count.rs`): a user address space holds only the tables
+//!   its mappings need.
 //! - Argument errors are found before anything is written. Only running out of frames can
 //!   stop an operation midway, and then what remains is spelled out on each method.
 //!
 //! Nothing here flushes TLBs; each method says what its caller must invalidate.
 
+mod count;
 mod edit;
 mod entry;
 #[cfg(test)]

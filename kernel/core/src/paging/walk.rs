@@ -52,6 +52,20 @@ impl PageTable {
         walk.table(self.root, Level::PML4, 0, Rights::ALL);
     }
 
+    /// The number of table frames (PDPTs, PDs, PTs) reachable through PML4 slots
+    /// `[first, last]`; the PML4 itself is not counted. For statistics: a user space's
+    /// tables are these and its root.
+    pub fn tables_below(&self, mem: &impl PhysMem, first: usize, last: usize) -> u64 {
+        let mut n = 0;
+        for i in first..=last.min(ENTRIES - 1) {
+            let e = Entry(mem.read_u64(self.root + i as u64 * 8));
+            if e.present() && Level::PML4.leaf_size(e).is_none() {
+                n += 1 + count_below(mem, e.addr(), Level::PML4.down());
+            }
+        }
+        n
+    }
+
     /// Passes to `free` every table frame (PDPT, PD, PT; never a leaf's frame) reachable
     /// through PML4 slots `[first, last]`, each once, children before parents; then the
     /// PML4 itself if `and_root`, otherwise those slots are cleared so the table stays
@@ -85,6 +99,21 @@ impl PageTable {
             free(self.root);
         }
     }
+}
+
+/// The tables below the `level` table at `table` (not `table` itself).
+fn count_below(mem: &impl PhysMem, table: u64, level: Level) -> u64 {
+    if level == Level::PT {
+        return 0;
+    }
+    let mut n = 0;
+    for i in 0..ENTRIES as u64 {
+        let e = Entry(mem.read_u64(table + i * 8));
+        if e.present() && level.leaf_size(e).is_none() {
+            n += 1 + count_below(mem, e.addr(), level.down());
+        }
+    }
+    n
 }
 
 /// Frees the tables below the `level` table at `table` (not `table` itself).

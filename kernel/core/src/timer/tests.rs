@@ -27,6 +27,9 @@ fn the_earliest_time_or_none() {
 fn one_shot_counts_stay_in_range() {
     // TSC 3 GHz, bus 1 GHz: a third.
     assert_eq!(one_shot_count(3000, (3_000_000, 1_000_000)), 1000);
+    // Rounded up: never before the time asked for.
+    assert_eq!(one_shot_count(3001, (3_000_000, 1_000_000)), 1001);
+    assert_eq!(one_shot_count(1, (3_000_000, 1_000_000)), 1);
     assert_eq!(one_shot_count(0, (3_000_000, 1_000_000)), 1);
     assert_eq!(one_shot_count(u64::MAX, (1, 1_000_000)), u32::MAX);
     // No TSC frequency measured: no division by zero.

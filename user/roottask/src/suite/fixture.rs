@@ -445,6 +445,26 @@ pub const FILL_FAR: Pages = Pages::new(0x7000_0000, 1);
 /// `leak::small_objects_share_frames`: 16,384 semaphores.
 pub const MANY: Sels = Sels::aligned(1 << 22, 14);
 
+// ---- flood ----
+
+/// `flood::stopped_threads_print_a_bounded_number_of_lines`: the EC, its SC and a
+/// semaphore to wait on; the EC's UTCB.
+pub const FLOOD: Sels = Sels::new(2320, 3);
+pub const FLOOD_UTCB: Pages = Pages::new(0x300e_0000, 1);
+
+// ---- leak under load ----
+
+/// `leak::random_load_gives_every_frame_back`: everything the roottask makes there (one
+/// CRD, revoked at the end): its child PDs, their proxies' ECs and portals, and the
+/// objects it makes at random.
+pub const LOAD: Sels = Sels::aligned(8 << 20, 14);
+/// The RAM it takes from the kernel, and where the roottask maps it to hand it on.
+pub const LOAD_PAGES: Pages = Pages::new(SCRATCH + 0xe0_0000, 16);
+pub const LOAD_RAM: Frames = Frames::new(0x0109_0000, 16);
+/// Where its random UTCBs and mappings land in the roottask: anywhere from 4 TiB (above
+/// what init maps) to 127 TiB (in the children: anywhere at all).
+pub const LOAD_FAR: Pages = Pages::new(0x400_0000_0000, (0x7f00_0000_0000 - 0x400_0000_0000) >> 12);
+
 // ---- fuzz ----
 
 /// Where random object windows (with orders up to 3) and the probe afterwards go, and
@@ -618,6 +638,12 @@ const MAP: &[Claim] = &[
     sels("probes", PROBES),
     pages("fill far", FILL_FAR),
     sels("many", MANY),
+    sels("flood", FLOOD),
+    pages("flood", FLOOD_UTCB),
+    sels("load", LOAD),
+    pages("load", LOAD_PAGES),
+    ram("load", LOAD_RAM),
+    pages("load far", LOAD_FAR),
     sels("fuzz", FUZZ),
     sels("fuzz probe", FUZZ_PROBE),
     pages("fuzz", FUZZ_MEMORY),

@@ -13,28 +13,16 @@ use facet_abi::status::Status;
 use facet_rt::hypercall::{create_sm, lookup, raw, status};
 
 use super::fixture::{FUZZ, FUZZ_MEMORY, FUZZ_PROBE};
+use super::rng::Rng;
 use super::{Env, Fail, TestResult};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Mostly plausible, sometimes anything.
-    fn value(&mut self) -> u64 {
-        match self.below(4) {
-            0 => self.next(),
-            1 => self.below(64),
-            2 => FUZZ_BASE + self.below(0x1000),
-            _ => ROOT_SEL_PD + self.below(4),
-        }
+/// Mostly plausible, sometimes anything.
+fn value(rng: &mut Rng) -> u64 {
+    match rng.below(4) {
+        0 => rng.next(),
+        1 => rng.below(64),
+        2 => FUZZ_BASE + rng.below(0x1000),
+        _ => ROOT_SEL_PD + rng.below(4),
     }
 }
 
@@ -71,7 +59,12 @@ pub fn random_hypercalls_keep_the_kernel_healthy(_: &Env) -> TestResult {
     let mut statuses = [0u32; 9];
     for _ in 0..20_000 {
         let sel = FUZZ_BASE + rng.below(0x1000);
-        let (a2, a3, a4, a5) = (rng.value(), rng.value(), rng.value(), rng.value());
+        let (a2, a3, a4, a5) = (
+            value(&mut rng),
+            value(&mut rng),
+            value(&mut rng),
+            value(&mut rng),
+        );
         let flags = rng.below(16);
         let out = match rng.below(12) {
             0 => raw(

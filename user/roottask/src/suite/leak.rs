@@ -1,17 +1,22 @@
 //! Creating and revoking each kind of object, and mapping and unmapping a page, 10,000
 //! times leaves the kernel pool exactly as it was (free frames from `machine_ctrl`'s
 //! Facet-only pool statistics); small objects share frames; an exhausted pool answers
-//! ABORT and recovers.
+//! ABORT and recovers; the statistics say where every frame is.
 
 use facet_abi::crd::{Crd, Kind};
+use facet_abi::hypercall::machine_ctrl::{frames, objects, pd_frames as part};
 use facet_abi::hypercall::xfer::DELEGATE;
 use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::perm;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{
-    create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, pd_ctrl_delegate, pool_stats,
-    revoke,
+    create_ec, create_pd, create_pt, create_sc, create_sm, ec_flags, frame_stats, object_stats,
+    pd_ctrl_delegate, pd_frames, pool_stats, revoke,
 };
+
+mod ledger;
+mod load;
+mod proxy;
 
 use super::fixture::{
     Sels, FILL_FAR, FILL_PDS, FILL_SMS, LEAK, LEAK_PAGES, LEAK_RAM, LEAK_UTCBS, MANY, NO_PORTALS,
@@ -220,4 +225,76 @@ pub fn small_objects_share_frames(_: &Env) -> TestResult {
         "{before} free frames before, {after} after the revoke"
     );
     Ok(())
+}
+
+/// The pool's frames by use add up to its total; a new PD shows its frames in the
+/// statistics of its tables (a PML4, the roots of its two spaces, an I/O bitmap) and
+/// they go with it; the objects' counts follow a creation and a revoke. Needs the VM
+/// tests first (or none of them): the roottask's APIC-access page.
+pub fn every_frame_has_a_use(_: &Env) -> TestResult {
+    let stat = |r: Result<u64, Status>, what: &str| ok(r, what);
+    let accounted = || -> Result<(), Fail> {
+        let (free, total) = ok(pool_stats(), "pool statistics")?;
+        let mut used = 0;
+        for item in (0..frames::COUNT).filter(|&i| i != frames::KEPT) {
+            used += stat(frame_stats(item), "frames of a use")?;
+        }
+        ensure!(
+            free + used == total,
+            "{free} free and {used} used frames of {total}"
+        );
+        Ok(())
+    };
+    accounted()?;
+    let (pds, _) = ok(object_stats(objects::PD), "PDs")?;
+    ensure!(
+        pds >= 2,
+        "{pds} PDs alive (the kernel's and the roottask's at least)"
+    );
+    let host = stat(pd_frames(PD, part::HOST), "the roottask's host tables")?;
+    ensure!(
+        host >= 4,
+        "the roottask's host page table has {host} frames"
+    );
+    // Its bitmap, and the APIC-access page of the VM tests' vCPUs.
+    let other = stat(pd_frames(PD, part::OTHER), "its bitmap")?;
+    ensure!(
+        other == 2 || other == 3,
+        "the roottask's other frames: {other}"
+    );
+    let tables = stat(frame_stats(frames::HOST_TABLES), "host tables")?;
+    ok(create_pd(SEL, PD, Crd::NULL, false), "a PD")?;
+    accounted()?;
+    ensure_eq!(ok(object_stats(objects::PD), "PDs")?.0, pds + 1);
+    for (p, want) in [
+        (part::HOST, 1u64),
+        (part::GUEST, 0),
+        (part::DEVICE, 0),
+        (part::OBJECT_SPACE, 1),
+        (part::PORT_SPACE, 1),
+        (part::OTHER, 2),
+    ] {
+        ensure_eq!(stat(pd_frames(SEL, p), "the new PD's frames")?, want);
+    }
+    ensure_eq!(
+        stat(frame_stats(frames::HOST_TABLES), "host tables")?,
+        tables + 1
+    );
+    ok(revoke(obj(SEL), true, None), "revoke the PD")?;
+    ensure_eq!(ok(object_stats(objects::PD), "PDs")?.0, pds);
+    ensure_eq!(
+        stat(frame_stats(frames::HOST_TABLES), "host tables")?,
+        tables
+    );
+    accounted()
+}
+
+/// Random load in the roottask and in child PDs that act on their own spaces, then
+/// everything revoked: the pool is back where it was, but for the SC slot frames the
+/// most SCs at once needed (`load.rs`). The roottask's `leak-calls=N` makes it N steps
+/// and `leak-seed=S` draws them from seed S (`docs/testing.md`: the long run).
+pub fn random_load_gives_every_frame_back(e: &Env) -> TestResult {
+    let calls = e.args.leak_calls.unwrap_or(load::CALLS);
+    let seed = e.args.leak_seed.unwrap_or(0x5eed_1e4c_0000_0001);
+    load::run(e, calls, seed)
 }

@@ -10,7 +10,7 @@ mod table;
 
 use super::*;
 use crate::phys::{FrameSource, PhysMem};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::vec::Vec;
@@ -19,13 +19,16 @@ use std::vec::Vec;
 const POOL: u64 = 0x40_0000;
 const FRAME: u64 = 4096;
 
-/// Table memory: only frames already handed out may be touched; writes are counted.
+/// Table memory: only frames handed out and not given back may be touched; writes are
+/// counted.
 struct Mem {
     /// The words from `POOL` on, grown as they are written.
     words: Vec<u64>,
     writes: usize,
     /// The frame source's next frame: everything below it has been handed out.
     handed_end: Rc<Cell<u64>>,
+    /// Frames given back (never handed out again).
+    freed: Rc<RefCell<BTreeSet<u64>>>,
 }
 
 impl Mem {
@@ -34,6 +37,10 @@ impl Mem {
         assert!(
             (POOL..self.handed_end.get()).contains(&addr),
             "access at {addr:#x} outside the frames handed out"
+        );
+        assert!(
+            !self.freed.borrow().contains(&(addr & !(FRAME - 1))),
+            "access at {addr:#x} in a frame given back"
         );
     }
     fn word(&self, addr: u64) -> u64 {
@@ -58,11 +65,13 @@ impl PhysMem for Mem {
     }
 }
 
-/// Hands out consecutive frames from `POOL` until `limit` frames have gone.
+/// Hands out consecutive frames from `POOL` until `limit` frames are in use; `handed`
+/// holds those in use.
 struct Frames {
     next: Rc<Cell<u64>>,
     limit: usize,
     handed: Vec<u64>,
+    freed: Rc<RefCell<BTreeSet<u64>>>,
 }
 
 impl FrameSource for Frames {
@@ -74,6 +83,13 @@ impl FrameSource for Frames {
         self.next.set(frame + FRAME);
         self.handed.push(frame);
         Some(frame)
+    }
+
+    fn free(&mut self, frame: u64) {
+        let at = self.handed.iter().position(|&f| f == frame);
+        self.handed
+            .swap_remove(at.expect("a frame given back that was not handed out"));
+        self.freed.borrow_mut().insert(frame);
     }
 }
 
@@ -87,6 +103,8 @@ struct World {
     added: BTreeMap<u64, u64>,
     dropped: BTreeMap<u64, u64>,
     drop_log: Vec<u64>,
+    /// Frames a revoke gave back, for the frame source.
+    freed: Vec<u64>,
 }
 
 impl Spaces for World {
@@ -108,6 +126,9 @@ impl Spaces for World {
         *self.dropped.entry(obj).or_default() += 1;
         self.drop_log.push(obj);
     }
+    fn free_frame(&mut self, frame: u64) {
+        self.freed.push(frame);
+    }
 }
 
 struct Sim {
@@ -128,16 +149,19 @@ impl Sim {
     /// Memory and frames with `limit` frames available, and no spaces.
     fn with_limit(limit: usize) -> Sim {
         let next = Rc::new(Cell::new(POOL));
+        let freed = Rc::new(RefCell::new(BTreeSet::new()));
         Sim {
             mem: Mem {
                 words: Vec::new(),
                 writes: 0,
                 handed_end: next.clone(),
+                freed: freed.clone(),
             },
             frames: Frames {
                 next,
                 limit,
                 handed: Vec::new(),
+                freed,
             },
             world: World::default(),
         }
@@ -191,7 +215,7 @@ impl Sim {
         perms: u8,
         include_self: bool,
     ) -> Result<RevokeOutcome, CapError> {
-        revoke(
+        let r = revoke(
             &mut self.world,
             &mut self.mem,
             space,
@@ -199,7 +223,12 @@ impl Sim {
             order,
             perms,
             include_self,
-        )
+        );
+        // What the revoke gave back goes to the frame source.
+        for f in core::mem::take(&mut self.world.freed) {
+            self.frames.free(f);
+        }
+        r
     }
     fn slot(&self, space: u32, index: u64) -> Slot {
         self.world.tables[&space].get(&self.mem, index)
@@ -241,10 +270,61 @@ impl Sim {
         }
         all
     }
-    /// Checks every invariant of the MDB and of the hooks; returns the number of
-    /// capabilities.
+    /// Checks every invariant of the MDB, of the hooks and of the tables' frames; returns
+    /// the number of capabilities.
     fn check(&self) -> usize {
+        self.check_frames();
         self.check_all().len()
+    }
+    /// Every frame in use belongs to exactly one table; each leaf's count is its number of
+    /// used slots and no leaf or directory but a root is empty.
+    fn check_frames(&self) {
+        let mut frames = 0;
+        for t in self.world.tables.values() {
+            let n = self.check_frame(t.root, t.levels() - 1, true);
+            assert_eq!(
+                t.frames(&self.mem) as usize,
+                n,
+                "frames of the table at {:#x}",
+                t.root
+            );
+            frames += n;
+        }
+        assert_eq!(
+            frames,
+            self.frames.handed.len(),
+            "frames in use outside the tables"
+        );
+    }
+    /// Checks the frame at `frame` of `level` (0: a leaf) and those below; returns their
+    /// number.
+    fn check_frame(&self, frame: u64, level: u32, root: bool) -> usize {
+        if level == 0 {
+            let used = (0..LEAF_SLOTS)
+                .filter(|i| super::table::used(&self.mem, frame + i * SLOT_BYTES))
+                .count() as u64;
+            assert_eq!(
+                super::table::leaf_count(&self.mem, frame),
+                used,
+                "count of the leaf at {frame:#x}"
+            );
+            assert!(root || used > 0, "an empty leaf at {frame:#x} stayed");
+            return 1;
+        }
+        let mut n = 1;
+        let mut entries = 0;
+        for i in 0..DIR_ENTRIES {
+            let next = self.mem.word(frame + i * 8);
+            if next != 0 {
+                entries += 1;
+                n += self.check_frame(next, level - 1, false);
+            }
+        }
+        assert!(
+            root || entries > 0,
+            "an empty directory at {frame:#x} stayed"
+        );
+        n
     }
     /// [`Sim::check`], returning every used slot.
     fn check_all(&self) -> BTreeMap<SlotRef, Slot> {

@@ -462,7 +462,19 @@ fn run(seed: u64, steps: usize) {
         }
         let used = sim.check_all();
         compare(&used, &model, &what);
+        if step % 16 == 0 {
+            sim.check_frames();
+        }
     }
+    // Taking everything back leaves each space its root frame and nothing else.
+    for (&id, &bits) in &model.bits.clone() {
+        sim.revoke(id, 0, bits, PERMS, true).unwrap();
+    }
+    assert_eq!(sim.check(), 0);
+    assert_eq!(
+        sim.frames.handed.len(),
+        OBJ_SPACES.len() + PORT_SPACES.len()
+    );
     // The run did exercise the interesting paths.
     assert!(
         delegated > 100 && deleted > 100 && translated > 20,

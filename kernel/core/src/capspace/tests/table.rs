@@ -63,8 +63,8 @@ fn encodings_are_the_documented_words() {
     assert_eq!(c.range_base(0x47), 0x47);
     let big = cap(OBJ_LIMIT - 1, 7, 0x1f).with_order(MAX_BITS as u8);
     assert!(big.is_valid());
-    assert_eq!(big.encode(), 0xffff_ffff_ffff_e0ff);
-    assert_eq!(Cap::decode(0xffff_ffff_ffff_e0ff), Some(big));
+    assert_eq!(big.encode(), 0xffff_ffff_ffff_daff);
+    assert_eq!(Cap::decode(0xffff_ffff_ffff_daff), Some(big));
     assert!(!cap(0, 1, 1).is_valid());
     assert!(!cap(OBJ_LIMIT, 1, 1).is_valid());
     assert!(!cap(1, 8, 1).is_valid());
@@ -72,24 +72,46 @@ fn encodings_are_the_documented_words() {
     assert!(!cap(1, 1, 1).with_order(MAX_BITS as u8 + 1).is_valid());
     assert!(cap(1, 0, 0).is_valid());
 
-    assert_eq!(SlotRef::encode(Some(r(3, 0x1ff_ffff))), 0x3_01ff_ffff);
-    assert_eq!(SlotRef::encode(Some(r(u32::MAX, u32::MAX))), u64::MAX);
+    // Space ids and indices take 26 bits each, in bits 63:12.
+    assert_eq!(SlotRef::encode(Some(r(3, 0x1ff_ffff))), 0xdf_ffff_f000);
+    let top = r(SPACE_LIMIT - 1, (1 << MAX_BITS) - 1);
+    assert_eq!(SlotRef::encode(Some(top)), 0xffff_ffff_ffff_f000);
     assert_eq!(SlotRef::encode(None), 0);
-    assert_eq!(SlotRef::decode(0x3_01ff_ffff), Some(r(3, 0x1ff_ffff)));
+    assert_eq!(SlotRef::decode(0xdf_ffff_f000), Some(r(3, 0x1ff_ffff)));
     assert_eq!(SlotRef::decode(0), None);
-    // Index 0 of space 1 is still a link.
-    assert_eq!(SlotRef::decode(1 << 32), Some(r(1, 0)));
+    // Index 0 of space 1 is still a link; bits 11:0 (a leaf's count) are not part of it.
+    assert_eq!(SlotRef::decode(1 << 38), Some(r(1, 0)));
+    assert_eq!(SlotRef::decode(0x40_0000_5fff), Some(r(1, 5)));
+    assert_eq!(SlotRef::decode(0xfff), None);
 
-    let s = slot_with(0x99, 1, 3, [0x1_0000_0005, 0x2_0000_0000, 0x7_0000_0010]);
+    let s = slot_with(
+        0x99,
+        1,
+        3,
+        [0x40_0000_5000, 0x80_0000_0000, 0x1c0_0001_0000],
+    );
     assert_eq!(
         s.encode(),
         [
             0x99 << 14 | 1 << 5 | 3,
-            0x1_0000_0005,
-            0x2_0000_0000,
-            0x7_0000_0010
+            0x40_0000_5000,
+            0x80_0000_0000,
+            0x1c0_0001_0000
         ]
     );
+    assert_eq!(s.parent, Some(r(1, 5)));
+    assert_eq!(s.next_sibling, Some(r(7, 0x10)));
+    // Links that do not fit are malformed.
+    let wide = Slot {
+        parent: Some(r(SPACE_LIMIT, 0)),
+        ..s
+    };
+    assert!(!wide.is_valid());
+    let far = Slot {
+        first_child: Some(r(1, 1 << MAX_BITS)),
+        ..s
+    };
+    assert!(!far.is_valid());
     assert_eq!(Slot::decode(s.encode()), s);
     assert_eq!(Slot::EMPTY.encode(), [0; 4]);
     assert!(Slot::EMPTY.is_empty() && !s.is_empty());
@@ -106,9 +128,9 @@ fn geometry() {
     assert_eq!(sim.space(4, 1).levels(), 1);
     assert_eq!(sim.space(5, 8).levels(), 2);
     assert_eq!(sim.space(6, 17).levels(), 3);
-    assert_eq!(sim.space(7, 32).levels(), 4);
+    assert_eq!(sim.space(7, 26).levels(), 4);
     assert_eq!(Table::new(&mut sim.frames, 0), None);
-    assert_eq!(Table::new(&mut sim.frames, 33), None);
+    assert_eq!(Table::new(&mut sim.frames, 27), None);
     // Refused sizes take no frame.
     assert_eq!(sim.frames.handed.len(), 7);
     assert!(obj.contains(TOP_OBJ) && !obj.contains(TOP_OBJ + 1));
@@ -146,7 +168,7 @@ fn object_round_trip_allocates_on_demand() {
             0x100 + n,
             1 + n as u8,
             1 << n,
-            [(n + 1) << 32 | 7, 0, (9 << 32) | n],
+            [(n + 1) << 38 | 7 << 12, 0, (9 << 38) | n << 12],
         );
         set(&mut sim, t, index, s).unwrap();
         assert_eq!(sim.frames.handed.len(), frames, "after index {index}");
@@ -169,8 +191,8 @@ fn object_round_trip_allocates_on_demand() {
     let leaf1 = sim.mem.word(dir + 8);
     assert_eq!(leaf1, POOL + 4 * FRAME);
     assert_eq!(sim.mem.word(leaf0 + 127 * 32), 0x101 << 14 | 2 << 5 | 2);
-    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 32 | 7);
-    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 32 | 1);
+    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 8), 2 << 38 | 7 << 12);
+    assert_eq!(sim.mem.word(leaf0 + 127 * 32 + 24), 9 << 38 | 1 << 12);
     assert_eq!(sim.mem.word(leaf1), 0x102 << 14 | 3 << 5 | 4);
     // The top index: root entry 1, directory entries 511, slot 127.
     let top_upper = sim.mem.word(t.root + 8);
@@ -241,40 +263,75 @@ fn storing_empty_allocates_nothing_and_clears() {
     set(&mut sim, t, 9, Slot::EMPTY).unwrap();
     assert_eq!(t.get(&sim.mem, 9), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 0), None);
-    // A slot with links but no capability still counts as used.
+    // Links come only with a capability.
     let links_only = Slot {
         parent: Some(r(1, 1)),
         ..Slot::EMPTY
     };
-    set(&mut sim, t, 10, links_only).unwrap();
-    assert_eq!(t.next_used(&sim.mem, 0), Some(10));
+    assert!(!links_only.is_valid());
+    assert_eq!(set(&mut sim, t, 10, links_only), Err(CapError::Malformed));
+    assert_eq!(t.next_used(&sim.mem, 0), None);
 }
 
 #[test]
-fn out_of_memory_midway_leaves_a_consistent_table() {
-    // Root and directories only: the leaf cannot be had.
+fn out_of_memory_midway_hands_the_new_frames_back() {
+    // Root and two directories, but no leaf: the directories go again.
     let mut sim = Sim::with_limit(3);
     let t = sim.space(1, OBJECT_BITS);
     let s = slot_with(7, 1, 3, [0, 0, 0]);
     assert_eq!(set(&mut sim, t, 300, s), Err(CapError::OutOfMemory));
-    assert_eq!(sim.frames.handed.len(), 3);
+    assert_eq!(sim.frames.handed, vec![POOL]);
+    assert_eq!(sim.mem.word(POOL), 0, "the root links nothing");
     assert_eq!(t.get(&sim.mem, 300), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 0), None);
     let mut seen = 0;
     t.for_each_used(&sim.mem, |_, _| seen += 1);
     assert_eq!(seen, 0);
-    // Another index under the same directory reuses it once a frame is there.
+    // With a frame more for the leaf the same store goes through.
     sim.frames.limit += 1;
     set(&mut sim, t, 301, s).unwrap();
     assert_eq!(sim.frames.handed.len(), 4);
     assert_eq!(t.get(&sim.mem, 301), s);
     assert_eq!(t.get(&sim.mem, 300), Slot::EMPTY);
-    let mut freed = Vec::new();
-    t.free_all(&sim.mem, |f| freed.push(f));
+    sim.world.tables.insert(1, t);
+    sim.check_frames();
+    // Emptying it again hands back the leaf and both directories.
+    set(&mut sim, t, 301, Slot::EMPTY).unwrap();
+    assert_eq!(sim.frames.handed, vec![POOL]);
+    sim.check_frames();
+}
+
+#[test]
+fn a_leaf_counts_its_used_slots_in_its_first_parent_word() {
+    let mut sim = Sim::new();
+    let t = sim.space(1, PORT_BITS);
+    let s = slot_with(7, 1, 3, [0, 0, 0]);
+    for i in [130, 131, 255] {
+        set(&mut sim, t, i, s).unwrap();
+    }
+    let leaf = t.slot_addr(&sim.mem, 128).unwrap();
+    assert_eq!(sim.mem.word(leaf + 8), 3);
+    // The first slot's own parent link sits beside the count.
+    let child = Slot {
+        parent: Some(r(2, 9)),
+        ..s
+    };
+    set(&mut sim, t, 128, child).unwrap();
+    assert_eq!(sim.mem.word(leaf + 8), 2 << 38 | 9 << 12 | 4);
+    assert_eq!(t.get(&sim.mem, 128), child);
+    set(&mut sim, t, 128, Slot::EMPTY).unwrap();
+    assert_eq!(sim.mem.word(leaf + 8), 3);
+    assert_eq!(t.get(&sim.mem, 128), Slot::EMPTY);
+    assert_eq!(t.next_used(&sim.mem, 128), Some(130));
+    for i in [130, 131, 255] {
+        set(&mut sim, t, i, Slot::EMPTY).unwrap();
+    }
     assert_eq!(
-        freed,
-        vec![POOL + 3 * FRAME, POOL + 2 * FRAME, POOL + FRAME, POOL]
+        t.slot_addr(&sim.mem, 128),
+        None,
+        "the leaf went with its last slot"
     );
+    assert_eq!(sim.frames.handed, vec![t.root]);
 }
 
 #[test]

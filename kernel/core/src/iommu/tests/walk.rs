@@ -29,6 +29,8 @@ impl FrameSource for Frames {
         self.0 += 0x1000;
         Some(self.0)
     }
+
+    fn free(&mut self, _: u64) {}
 }
 
 fn qemu(super_pages: u64) -> Caps {

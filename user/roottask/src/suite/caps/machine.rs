@@ -4,13 +4,15 @@
 
 use core::arch::global_asm;
 
+use facet_abi::hypercall::machine_ctrl::{frames, objects, pd_frames};
 use facet_abi::hypercall::{arg1, Hypercall};
+use facet_abi::layout::ROOT_SEL_PD;
 use facet_abi::status::Status;
 use facet_rt::hypercall::{call, msr_read, msr_write, pt_ctrl, raw, status};
 use facet_rt::utcb::Utcb;
 
 use crate::suite::child::Child;
-use crate::suite::fixture::{MACHINE_CTRL, MACHINE_CTRL_UTCB};
+use crate::suite::fixture::{MACHINE_CTRL, MACHINE_CTRL_UTCB, NOTHING};
 use crate::suite::{ok, Env, Fail, TestResult};
 
 pub fn msr_access(_: &Env) -> TestResult {
@@ -85,10 +87,21 @@ const CHILD: Child = Child::new(MACHINE_CTRL, MACHINE_CTRL_UTCB);
 
 /// `machine_ctrl`: a suspend to a bad sleep type and a microcode update of no bytes are
 /// refused (`s3.rs` and `microcode.rs` have the rest), sub-operation 2 is refused as in
-/// the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the IOMMU's faults,
-/// others refused); a PD that is not pass-through gets BAD_CAP.
+/// the reference, 3 is Facet's statistics (ARG2 0 the pool's, 1 the IOMMU's faults, 2
+/// frames by use, 3 objects by kind, 4 a PD's frames, 5 a CPU's timer interrupts; others,
+/// and uses, kinds, parts and CPUs beyond the last, refused); a PD that is not
+/// pass-through gets BAD_CAP.
 pub fn machine_ctrl_answers(_: &Env) -> TestResult {
-    let op = |sub, arg2| status(&raw(arg1(Hypercall::MachineCtrl, sub, 0), arg2, 0, 0, 0));
+    let op4 = |sub, arg2, arg3, arg4| {
+        status(&raw(
+            arg1(Hypercall::MachineCtrl, sub, 0),
+            arg2,
+            arg3,
+            arg4,
+            0,
+        ))
+    };
+    let op = |sub, arg2| op4(sub, arg2, 0, 0);
     // Suspend with a SLP_TYPa beyond three bits (a valid one would put the machine to
     // sleep: `s3.rs`).
     let bad_suspend = raw(arg1(Hypercall::MachineCtrl, 0, 8), 0, 0, 0, 0);
@@ -97,7 +110,24 @@ pub fn machine_ctrl_answers(_: &Env) -> TestResult {
     ensure_eq!(op(2, 0), Status::BadPar);
     ensure_eq!(op(3, 0), Status::Success);
     ensure_eq!(op(3, 1), Status::Success);
-    ensure_eq!(op(3, 2), Status::BadPar);
+    ensure_eq!(op4(3, 2, 0, 0), Status::Success);
+    ensure_eq!(op4(3, 2, frames::COUNT - 1, 0), Status::Success);
+    ensure_eq!(op4(3, 2, frames::COUNT, 0), Status::BadPar);
+    ensure_eq!(op4(3, 2, u64::MAX, 0), Status::BadPar);
+    ensure_eq!(op4(3, 3, objects::COUNT - 1, 0), Status::Success);
+    ensure_eq!(op4(3, 3, objects::COUNT, 0), Status::BadPar);
+    ensure_eq!(
+        op4(3, 4, ROOT_SEL_PD, pd_frames::COUNT - 1),
+        Status::Success
+    );
+    ensure_eq!(op4(3, 4, ROOT_SEL_PD, pd_frames::COUNT), Status::BadPar);
+    // A selector that names no PD.
+    ensure_eq!(op4(3, 4, NOTHING, 0), Status::BadCap);
+    ensure_eq!(op4(3, 4, ROOT_SEL_PD + 1, 0), Status::BadCap);
+    // A CPU's timer interrupts: CPU 0 is online, CPU 4095 is not.
+    ensure_eq!(op4(3, 5, 0, 0), Status::Success);
+    ensure_eq!(op4(3, 5, 4095, 0), Status::BadPar);
+    ensure_eq!(op(3, 6), Status::BadPar);
     ensure_eq!(op(3, u64::MAX), Status::BadPar);
     // The same request from a child PD that is not pass-through.
     CHILD.create(__machine_ctrl_probe)?;

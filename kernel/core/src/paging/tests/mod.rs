@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::phys::{FrameSource, PhysMem};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::vec;
@@ -16,13 +16,18 @@ const POOL: u64 = 0x100_0000;
 /// Leaf targets live far away from the pool, so following one as a table would be caught.
 const RAM: u64 = 0x10_0000_0000;
 const NX: u64 = 1 << 63;
+/// A count of one present entry in a table entry (bits 61:52).
+const ONE: u64 = 1 << 52;
 
-/// Table memory: only frames already handed out may be touched; every write is logged.
+/// Table memory: only frames handed out and not given back may be touched; every write
+/// is logged.
 struct Mem {
     words: HashMap<u64, u64>,
     writes: Vec<(u64, u64)>,
     /// The frame source's next frame: everything below it has been handed out.
     handed_end: Rc<Cell<u64>>,
+    /// Frames given back to the frame source.
+    freed: Rc<RefCell<HashSet<u64>>>,
 }
 
 impl Mem {
@@ -31,6 +36,10 @@ impl Mem {
         assert!(
             (POOL..self.handed_end.get()).contains(&addr),
             "access at {addr:#x} outside the table frames handed out"
+        );
+        assert!(
+            !self.freed.borrow().contains(&(addr & !0xfff)),
+            "access at {addr:#x} in a frame given back"
         );
     }
     /// Changes a word behind the code's back (standing in for the CPU or another writer)
@@ -56,11 +65,13 @@ impl PhysMem for Mem {
     }
 }
 
-/// Hands out consecutive frames from `POOL` until `limit` frames have gone.
+/// Hands out consecutive frames from `POOL` until `limit` frames have gone (frames
+/// given back are not handed out again, so that a use after the free is caught).
 struct Frames {
     next: Rc<Cell<u64>>,
     limit: u64,
     handed: Vec<u64>,
+    freed: Rc<RefCell<HashSet<u64>>>,
 }
 
 impl Frames {
@@ -79,6 +90,17 @@ impl FrameSource for Frames {
         self.handed.push(frame);
         Some(frame)
     }
+
+    fn free(&mut self, frame: u64) {
+        assert!(
+            self.handed.contains(&frame),
+            "{frame:#x} was never handed out"
+        );
+        assert!(
+            self.freed.borrow_mut().insert(frame),
+            "{frame:#x} given back twice"
+        );
+    }
 }
 
 struct Sim {
@@ -93,16 +115,19 @@ impl Sim {
     /// A fresh table (its root is `POOL`) with `spare` more frames available.
     fn new(spare: u64) -> Sim {
         let next = Rc::new(Cell::new(POOL));
+        let freed = Rc::new(RefCell::new(HashSet::new()));
         let mut frames = Frames {
             next: next.clone(),
             limit: spare + 1,
             handed: Vec::new(),
+            freed: freed.clone(),
         };
         let pt = PageTable::new(&mut frames).unwrap();
         let mem = Mem {
             words: HashMap::new(),
             writes: Vec::new(),
             handed_end: next,
+            freed,
         };
         Sim { mem, frames, pt }
     }
@@ -261,9 +286,9 @@ fn four_k_user_rw_nx_writes_exactly_four_words() {
     assert_eq!(
         s.mem.writes,
         vec![
-            (root + 8, pdpt | 0x7),
-            (pdpt + 2 * 8, pd | 0x7),
-            (pd + 3 * 8, pt | 0x7),
+            (root + 8, pdpt | 0x7 | ONE),
+            (pdpt + 2 * 8, pd | 0x7 | ONE),
+            (pd + 3 * 8, pt | 0x7 | ONE),
             (pt + 4 * 8, p | 0x7 | NX),
         ]
     );
@@ -284,9 +309,9 @@ fn kernel_rx_global_leaf_has_no_rw_us_or_nx() {
     assert_eq!(
         s.mem.writes,
         vec![
-            (root + 511 * 8, pdpt | 0x3),
-            (pdpt + 510 * 8, pd | 0x3),
-            (pd, pt | 0x3),
+            (root + 511 * 8, pdpt | 0x3 | ONE),
+            (pdpt + 510 * 8, pd | 0x3 | ONE),
+            (pd, pt | 0x3 | ONE),
             (pt + 256 * 8, p | 0x101),
         ]
     );
@@ -319,8 +344,8 @@ fn two_mib_leaf_sets_ps_and_address_bits() {
     assert_eq!(
         s.mem.writes,
         vec![
-            (root, pdpt | 0x3),
-            (pdpt + 8, pd | 0x3),
+            (root, pdpt | 0x3 | ONE),
+            (pdpt + 8, pd | 0x3 | ONE),
             (pd + 5 * 8, p | 0x83 | NX)
         ]
     );
@@ -349,7 +374,7 @@ fn one_gib_leaf_sets_ps_and_address_bits() {
     let pdpt = POOL + 0x1000;
     assert_eq!(
         s.mem.writes,
-        vec![(root + 3 * 8, pdpt | 0x7), (pdpt + 7 * 8, p | 0x9f)]
+        vec![(root + 3 * 8, pdpt | 0x7 | ONE), (pdpt + 7 * 8, p | 0x9f)]
     );
     assert_eq!(
         s.translate(v + 0x3fff_ffff),
@@ -579,29 +604,58 @@ fn map_range_conflict_is_found_before_anything_is_written() {
 }
 
 #[test]
-fn running_out_of_frames_leaves_only_empty_tables() {
+fn running_out_of_frames_hands_the_new_tables_back() {
     let mut s = Sim::new(2);
     let v = va(4, 5, 6, 7);
     assert_eq!(s.map(v, RAM, Size4K, USER_RW), Err(MapError::OutOfMemory));
-    // Exactly the PDPT and PD got linked; they are empty, so nothing is mapped.
-    let (pdpt, pd) = (POOL + 0x1000, POOL + 0x2000);
-    assert_eq!(
-        s.mem.writes,
-        vec![(s.pt.root + 4 * 8, pdpt | 0x7), (pdpt + 5 * 8, pd | 0x7)]
-    );
-    assert_eq!(s.translate(v), None);
-    assert!(s.leaves(0, u64::MAX).is_empty());
-    // With one more frame the same call completes, reusing the two tables.
-    s.clear_log();
-    s.frames.grant(1);
-    s.map(v, RAM, Size4K, USER_RW).unwrap();
+    // The PDPT and PD got linked, each counting the entry about to come, then went again
+    // (the deeper first) when the PT could not be had.
+    let (root, pdpt, pd) = (s.pt.root, POOL + 0x1000, POOL + 0x2000);
     assert_eq!(
         s.mem.writes,
         vec![
-            (pd + 6 * 8, (POOL + 0x3000) | 0x7),
-            (POOL + 0x3000 + 7 * 8, RAM | 0x7 | NX)
+            (root + 4 * 8, pdpt | 0x7 | ONE),
+            (pdpt + 5 * 8, pd | 0x7 | ONE),
+            (pdpt + 5 * 8, 0),
+            (root + 4 * 8, 0),
         ]
     );
+    assert_eq!(*s.mem.freed.borrow(), HashSet::from([pdpt, pd]));
+    assert_eq!(s.translate(v), None);
+    assert!(s.leaves(0, u64::MAX).is_empty());
+    // With three more frames the same call completes on new tables.
+    s.clear_log();
+    s.frames.grant(3);
+    s.map(v, RAM, Size4K, USER_RW).unwrap();
+    assert_eq!(s.mem.writes.len(), 4);
+    assert_eq!(s.translate(v), Some((RAM, USER_RW, Size4K)));
+}
+
+#[test]
+fn out_of_frames_below_an_existing_table_keeps_it() {
+    let mut s = Sim::new(4);
+    s.map(va(4, 5, 6, 7), RAM, Size4K, USER_RW).unwrap();
+    let pdpt_slot = s.path(va(4, 5, 6, 7))[1];
+    s.clear_log();
+    // A new PD under the PDPT gets linked and counted, and goes again.
+    assert_eq!(
+        s.map(va(4, 6, 0, 0), RAM, Size4K, USER_RW),
+        Err(MapError::OutOfMemory)
+    );
+    let pdpt = POOL + 0x1000;
+    let root_slot = s.pt.root + 4 * 8;
+    assert_eq!(s.mem.word(root_slot), pdpt | 0x7 | ONE);
+    assert_eq!(s.mem.word(pdpt_slot + 8), 0);
+    assert_eq!(
+        s.mem.writes,
+        vec![
+            (pdpt_slot + 8, (POOL + 0x4000) | 0x7 | ONE),
+            (root_slot, pdpt | 0x7 | (2 * ONE)),
+            (pdpt_slot + 8, 0),
+            (root_slot, pdpt | 0x7 | ONE),
+        ]
+    );
+    assert_eq!(s.translate(va(4, 5, 6, 7)), Some((RAM, USER_RW, Size4K)));
 }
 
 #[test]
@@ -630,9 +684,15 @@ fn remap_replaces_and_removes_leaves() {
     assert_eq!(s.mem.writes, vec![(slot, (RAM + PAGE_4K) | 0x3 | NX)]);
     assert_eq!(s.translate(v), Some((RAM + PAGE_4K, KERNEL_RW, Size4K)));
     s.clear_log();
+    let path = s.path(v);
     let old = s.remap(v, None, Size4K).unwrap();
     assert_eq!(old, Some(Entry((RAM + PAGE_4K) | 0x3 | NX)));
-    assert_eq!(s.mem.writes, vec![(slot, 0)]);
+    // The PT, PD and PDPT held nothing else: they go, the deepest first.
+    assert_eq!(
+        s.mem.writes,
+        vec![(slot, 0), (path[2], 0), (path[1], 0), (path[0], 0)]
+    );
+    assert_eq!(s.mem.freed.borrow().len(), 3);
     assert_eq!(s.translate(v), None);
     // Removing again, or where no table exists, does nothing at all.
     s.clear_log();
@@ -654,6 +714,7 @@ fn remap_replaces_and_removes_leaves() {
         Ok(Some(Entry(0x87 | NX)))
     );
     // A table where a huge leaf is wanted is refused, for removal too.
+    s.map(v, RAM, Size4K, USER_RW).unwrap();
     s.clear_log();
     assert_eq!(s.remap(0, None, Size2M), Err(MapError::AlreadyMapped));
     assert_eq!(
@@ -683,7 +744,7 @@ fn splitting_a_2m_page_preserves_the_other_511() {
     assert_eq!(old, Some(Entry((RAM + 5 * PAGE_4K) | flags)));
     let pt = POOL + 3 * PAGE_4K;
     assert_eq!(s.mem.writes.len(), 512 + 2);
-    assert_eq!(s.mem.writes[512], (pd_slot, pt | 0x7));
+    assert_eq!(s.mem.writes[512], (pd_slot, pt | 0x7 | (512 * ONE)));
     assert_eq!(s.mem.writes[513], (pt + 5 * 8, (RAM + PAGE_1G) | 0x3 | NX));
     for i in 0..512 {
         let (p, a) = if i == 5 {
@@ -710,18 +771,20 @@ fn splitting_a_1g_page_twice_preserves_every_other_page() {
     s.clear_log();
     let old = s.remap(hole, None, Size4K).unwrap();
     assert_eq!(old, Some(Entry((p + 3 * PAGE_2M + 7 * PAGE_4K) | 0x3 | NX)));
-    // PD filled and linked, PT filled and linked, the hole cleared; no US anywhere.
-    assert_eq!(s.mem.writes.len(), 512 + 1 + 512 + 1 + 1);
-    let pd = s.mem.writes[512].1 & !0xfff;
-    assert_eq!(s.mem.writes[512].1 & 0xfff, 0x3);
+    // PD filled and linked, PT filled and linked (each counting 512 entries), the hole
+    // cleared and counted; no US anywhere.
+    assert_eq!(s.mem.writes.len(), 512 + 1 + 512 + 1 + 1 + 1);
+    let pd = s.mem.writes[512].1 & Entry::ADDR_MASK;
+    assert_eq!(s.mem.writes[512].1 & !Entry::ADDR_MASK, 0x3 | (512 * ONE));
     assert_eq!(s.mem.writes[3], (pd + 3 * 8, (p + 3 * PAGE_2M) | 0x83 | NX));
-    let pt = s.mem.writes[1025].1 & !0xfff;
-    assert_eq!(s.mem.writes[1025], (pd + 3 * 8, pt | 0x3));
+    let pt = s.mem.writes[1025].1 & Entry::ADDR_MASK;
+    assert_eq!(s.mem.writes[1025], (pd + 3 * 8, pt | 0x3 | (512 * ONE)));
     assert_eq!(
         s.mem.writes[513 + 8],
         (pt + 8 * 8, (p + 3 * PAGE_2M + 8 * PAGE_4K) | 0x3 | NX)
     );
     assert_eq!(s.mem.writes[1026], (pt + 7 * 8, 0));
+    assert_eq!(s.mem.writes[1027], (pd + 3 * 8, pt | 0x3 | (511 * ONE)));
     // 511 large pages and 511 small ones, each still at its old frame.
     let leaves = s.leaves(v, v + PAGE_1G);
     let count = |size| leaves.iter().filter(|l| l.2 == size).count();
@@ -838,10 +901,11 @@ fn a_user_leaf_opens_existing_tables_but_not_kernel_leaves() {
     assert_eq!(
         s.mem.writes,
         vec![
-            (path[0], pdpt | 0x7),
-            (path[1], pd | 0x7),
-            (path[2], pt | 0x7),
+            (path[0], pdpt | 0x7 | ONE),
+            (path[1], pd | 0x7 | ONE),
+            (path[2], pt | 0x7 | ONE),
             (pt + 2 * 8, (RAM + PAGE_4K) | 0x7 | NX),
+            (path[2], pt | 0x7 | (2 * ONE)),
         ]
     );
     assert_eq!(s.translate(kernel), Some((RAM, KERNEL_RW, Size4K)));
@@ -926,7 +990,8 @@ fn share_top_level_copies_the_kernel_half() {
 }
 
 #[test]
-fn populate_top_level_fills_only_empty_slots() {
+fn populate_top_level_fills_empty_slots_and_pins_them_all() {
+    const PIN: u64 = 1 << 62;
     let mut s = Sim::new(3);
     s.map(va(300, 0, 0, 0), 0, Size1G, KERNEL_RW).unwrap();
     let taken = s.mem.word(s.pt.root + 300 * 8);
@@ -939,11 +1004,21 @@ fn populate_top_level_fills_only_empty_slots() {
     assert_eq!(
         s.mem.writes,
         vec![
-            (root + 299 * 8, (POOL + 0x2000) | 0x3),
-            (root + 301 * 8, (POOL + 0x3000) | 0x3)
+            (root + 299 * 8, (POOL + 0x2000) | 0x3 | PIN),
+            (root + 300 * 8, taken | PIN),
+            (root + 301 * 8, (POOL + 0x3000) | 0x3 | PIN)
         ]
     );
-    assert_eq!(s.mem.word(root + 300 * 8), taken);
+    // A pinned table stays when its last entry goes.
+    assert_eq!(
+        s.remap(va(300, 0, 0, 0), None, Size1G),
+        Ok(Some(Entry(0x83 | NX)))
+    );
+    assert_eq!(
+        s.mem.word(root + 300 * 8),
+        (taken | PIN) & !Entry::COUNT_MASK
+    );
+    s.map(va(300, 0, 0, 0), 0, Size1G, KERNEL_RW).unwrap();
     s.frames.grant(1);
     s.pt.populate_top_level(&mut s.mem, &mut s.frames, 299, 302)
         .unwrap();
@@ -1057,3 +1132,5 @@ fn free_tables_can_keep_the_root() {
     // The kernel PDPTs and the PD and PT of its one page are all that is left.
     assert_eq!(more, 256 + 2);
 }
+
+mod counts;
