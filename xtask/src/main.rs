@@ -30,6 +30,8 @@ mod tiers;
 
 #[cfg(test)]
 mod layers;
+#[cfg(test)]
+mod test_files;
 
 use std::process::{Command, ExitCode};
 
