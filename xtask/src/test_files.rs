@@ -26,7 +26,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Whether `text` has an inline test module.
 fn has_inline_tests(text: &str) -> bool {
-    text.lines().any(|l| l.trim_start().starts_with("mod tests {"))
+    text.lines()
+        .any(|l| l.trim_start().starts_with("mod tests {"))
 }
 
 #[test]
@@ -54,6 +55,8 @@ fn portable_tests_are_files_of_their_own() {
 
 #[test]
 fn an_inline_test_module_is_found() {
-    assert!(has_inline_tests("fn a() {}\n#[cfg(test)]\nmod tests {\n}\n"));
+    assert!(has_inline_tests(
+        "fn a() {}\n#[cfg(test)]\nmod tests {\n}\n"
+    ));
     assert!(!has_inline_tests("#[cfg(test)]\nmod tests;\n"));
 }
