@@ -16,6 +16,7 @@
 //! xtask command reads the trace yet). Each group of runs follows a call of a third
 //! marker, [`op`], and a line `profile NAME`.
 
+mod deadline;
 mod latency;
 mod vm;
 
@@ -239,6 +240,7 @@ pub fn run(world: &World, args: &Args) {
         let _ = revoke(sm, true, None);
     });
     latency::run(world, args);
+    deadline::run(world, args);
     vm::run(world, args);
 
     println!("bench done");
