@@ -10,7 +10,7 @@
 //!
 //! Each figure is the span from the first TSC reading to the second, the median of
 //! [`SAMPLES`]. The roottask waits (spinning) until the thread has recorded its reading,
-//! so a wake-up that only takes effect at the next timer tick shows as such.
+//! so a wake-up that only took effect at a later timer interrupt would show as such.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

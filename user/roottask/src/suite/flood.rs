@@ -24,7 +24,7 @@ const THREADS: u64 = 3000;
 const PRIO: u8 = 127;
 
 /// Waits a little over a second on the semaphore nobody signals: the limiter's window,
-/// after which the boot CPU's tick reports what it left out.
+/// after which a timer interrupt reports what it left out.
 fn quiet(e: &Env) {
     let until = tsc() + 1200 * e.per_ms();
     while sm_down_until(SM, until).is_ok() {}

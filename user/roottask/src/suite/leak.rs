@@ -93,8 +93,8 @@ pub fn no_leaks_over_ten_thousand_rounds(_: &Env) -> TestResult {
         create_pt(SEL, PD, LOCAL_EC, 0, 0x1000)?;
         revoke(obj(SEL), true, None)
     })?;
-    // A global EC without start-up portal: should its Sc run before the revoke (a timer
-    // tick, same priority as the roottask), the EC stops once, with a message.
+    // A global EC without start-up portal: should its Sc run before the revoke (the end
+    // of a quantum, same priority as the roottask), the EC stops once, with a message.
     create_test_ec(false)?;
     no_leak("scheduling context", || {
         create_sc(SEL, PD, GLOBAL_EC, 1, 10_000)?;
