@@ -297,11 +297,15 @@ fn look(frame: &mut super::CurrentFrame) {
     crate::arch::percpu::set_hazard(0);
     let sc = current_sc();
     if sc == 0 {
-        // No Sc runs: the scheduler picks one anyway before anything runs.
+        // No Sc runs (an idle CPU's scheduler picks one anyway; an Ec whose Sc was
+        // destroyed while it ran goes on until it waits): the timer stays armed for the
+        // CPU's deadlines.
+        super::timer::program();
         return;
     }
     account();
     let Some((prio, left)) = with::<Sc, _>(sc, |s| (s.prio as usize, s.left)) else {
+        super::timer::program();
         return;
     };
     let over = left == 0;
