@@ -219,8 +219,8 @@ fn table(exact: &Run, other: &Run, mode: Mode) -> String {
 }
 
 /// The kernel's code in KiB: resident (`.text` without its boot-only part) and boot-only
-/// (the `.init.text` part and the 32-bit `.boot` section), from the kernel's symbols and
-/// section table.
+/// (the part between `__init_start` and `__init_end`, at the start of `.text`, and the
+/// 32-bit `.boot` section), from the kernel's symbols and section table.
 fn code_sizes(kernel: &Path) -> Result<String, String> {
     let run = |tool: &str, args: &[&str]| -> Result<String, String> {
         let out = Command::new(tool)
@@ -246,8 +246,9 @@ fn sizes_line(syms: &str, sections: &str) -> Result<String, String> {
             })
             .ok_or(format!("no symbol {name}"))
     };
-    let (text, init, end) = (
+    let (text, text_end, init, end) = (
         sym("__text_start")?,
+        sym("__text_end")?,
         sym("__init_start")?,
         sym("__init_end")?,
     );
@@ -261,7 +262,7 @@ fn sizes_line(syms: &str, sections: &str) -> Result<String, String> {
         .unwrap_or(0);
     Ok(format!(
         "kernel code: resident {} KiB (.text less boot-only), boot-only {} KiB (.init.text {} KiB, .boot {} KiB)\n",
-        (init - text) / 1024,
+        (text_end - text - (end - init)) / 1024,
         (end - init + boot) / 1024,
         (end - init) / 1024,
         boot / 1024
@@ -310,8 +311,8 @@ mod tests {
 
     #[test]
     fn code_sizes_come_from_the_symbols_and_the_boot_section() {
-        let syms = "ffffffff80208000 T __text_start\nffffffff8022d000 T __init_start\n\
-                    ffffffff8023b000 T __init_end\n";
+        let syms = "ffffffff80208000 T __text_start\nffffffff80208000 T __init_start\n\
+                    ffffffff80216000 T __init_end\nffffffff8023b000 T __text_end\n";
         let sections = "  0 .boot         00008000  0000000000200000\n";
         let line = sizes_line(syms, sections).unwrap();
         assert!(line.contains("resident 148 KiB"), "{line}");

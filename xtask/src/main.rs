@@ -15,6 +15,7 @@
 mod artifacts;
 mod bench;
 mod bench_linux;
+mod boot_only;
 mod emulator;
 mod guest;
 mod harness;

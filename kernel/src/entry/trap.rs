@@ -107,10 +107,9 @@ fn handle_user(frame: &mut CurrentFrame) {
         return leave(frame);
     }
     let cr2 = read_cr2();
-    match crate::exec::exception::deliver(frame, vector as u64, cr2) {
-        // Delivered, or waiting for a busy handler (perhaps with nothing else to run).
-        Some(_) => return leave(frame),
-        None => {}
+    // Delivered, or waiting for a busy handler (perhaps with nothing else to run).
+    if crate::exec::exception::deliver(frame, vector as u64, cr2).is_some() {
+        return leave(frame);
     }
     if crate::console::limited::allow(crate::console::limited::Kind::Stopped) {
         crate::println!(
