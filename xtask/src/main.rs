@@ -6,8 +6,8 @@
 //!   boots Facet in QEMU with the serial console on the terminal.
 //! - `test [--tier NAME]... [--skip-host] [--no-build] [--list]`: host checks, then every
 //!   on-target tier (see `tiers.rs`), then a summary; non-zero exit if anything failed.
-//! - `bench [--debug] [--no-build]`: the roottask's benchmarks with exact instruction
-//!   counts (see `bench.rs`).
+//! - `bench [--debug] [--no-build] [--quick] [--vmx]`: the roottask's benchmarks with
+//!   exact instruction counts (see `bench.rs`).
 //! - `profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]`: the instruction
 //!   mix of each benchmark operation from QEMU's execution log (see `profile.rs`).
 //! - `iso [--debug]`: the GRUB ISOs (BIOS and UEFI), for debugging.
@@ -56,8 +56,11 @@ commands:
                                    VM n; Ctrl-A X quits QEMU); --bare: the roottask alone
   test [--tier NAME]... [--skip-host] [--no-build] [--list]
                                    host checks, then the on-target tiers, then a summary
-  bench [--debug] [--no-build]     run the benchmarks (QEMU TCG with -icount: exact
-                                   instruction counts)
+  bench [--debug] [--no-build] [--quick] [--vmx]
+                                   run the benchmarks (QEMU TCG with -icount: exact
+                                   instruction counts; then TCG ticks or KVM cycles, the
+                                   Linux guest and the VM-exit round trip on VMX under
+                                   Bochs); --quick: the exact run only; --vmx: and Bochs
   profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]
                                    each benchmark operation's instructions from QEMU's
                                    execution log: the total and the costly ones by kind
@@ -95,10 +98,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "iso" => iso(&paths, rest),
         "guest-check" => guest::check(&paths, rest),
         "bench" => {
-            let o = parse_options(rest, &["--debug", "--no-build", "--quick"])?;
+            let o = parse_options(rest, &["--debug", "--no-build", "--quick", "--vmx"])?;
             setup::packages()?;
             let built = prepare(&paths, &o)?;
-            bench::run(&paths, &built, o.quick)?;
+            bench::run(&paths, &built, o.quick, o.vmx)?;
             Ok(ExitCode::SUCCESS)
         }
         "profile" => {
@@ -126,6 +129,8 @@ struct Options {
     list: bool,
     /// `bench --quick`: the exact run only.
     quick: bool,
+    /// `bench --vmx`: the VM-exit round trip on VMX under Bochs, also with `--quick`.
+    vmx: bool,
     /// `profile --only PREFIX`: the benchmarks whose names start with one of them.
     only: Vec<String>,
     /// `profile --by-symbol`: each operation's instructions by function.
@@ -163,6 +168,7 @@ fn parse_options(args: &[String], allowed: &[&str]) -> Result<Options, String> {
             "--list" => o.list = true,
             "--quick" => o.quick = true,
             "--by-symbol" => o.by_symbol = true,
+            "--vmx" => o.vmx = true,
             "--only" => o.only.push(value("--only")?),
             "--tier" => o.tiers.push(value("--tier")?),
             "--cmdline" => o.cmdline = Some(value("--cmdline")?),

@@ -302,9 +302,9 @@ pub fn map_cpu_stacks(cpu: u64) -> Option<CpuStacks> {
     Some(stacks::ap_stacks(cpu))
 }
 
-/// Removes `s` from the kernel half of every address space (they share its tables) and
-/// from the TLBs; whether it was unmapped.
-pub fn unmap_section(s: Section) -> bool {
+/// Removes `s` from the kernel half of every address space (they share its tables);
+/// `flush` then drops it from every TLB. Whether it was unmapped.
+pub fn unmap_section(s: Section, flush: impl FnOnce()) -> bool {
     let Some(pt) = kernel_root() else {
         return false;
     };
@@ -320,9 +320,7 @@ pub fn unmap_section(s: Section) -> bool {
             .is_ok();
         va += 4096;
     }
-    // This CPU, and every other that ran a Pd (`shootdown::everywhere`). Application
-    // processors that have not are idle in resident code, started with an empty TLB.
-    crate::smp::shootdown::everywhere();
+    flush();
     frames.flushed();
     unmapped
 }

@@ -10,13 +10,14 @@ pub mod usage;
 
 use crate::sync::SpinLock;
 
-/// Unmaps the boot-only code (`.init.text`) and gives its frames to the pool; the frames
-/// the pool gained. Resident code, called once the boot-only code has run for the last
-/// time: nothing may return into it or call it afterwards.
+/// Unmaps the boot-only code (`.init.text`), `flush` dropping it from every TLB, and
+/// gives its frames to the pool; the frames the pool gained. Resident code, called once
+/// the boot-only code has run for the last time: nothing may return into it or call it
+/// afterwards.
 #[inline(never)]
-pub fn release_boot_only() -> u64 {
+pub fn release_boot_only(flush: impl FnOnce()) -> u64 {
     let s = image::init_text();
-    if s.end <= s.start || !kspace::unmap_section(s) {
+    if s.end <= s.start || !kspace::unmap_section(s, flush) {
         return 0;
     }
     let offset = image::KERNEL_OFFSET;

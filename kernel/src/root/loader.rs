@@ -202,7 +202,9 @@ pub fn start(
 /// to user mode, and nothing returns into it.
 #[inline(never)]
 fn enter(frame: Frame) -> ! {
-    let gained = crate::mem::release_boot_only();
+    // This CPU's TLB, and every other CPU's that ran a Pd (none yet): the application
+    // processors idle in resident code, started with an empty TLB.
+    let gained = crate::mem::release_boot_only(crate::smp::shootdown::everywhere);
     crate::println!("memory: boot-only code given back, {gained} frames for the kernel pool");
     crate::smp::bkl::release();
     // SAFETY: the one token of this kernel entry (the boot), used once.
