@@ -34,6 +34,8 @@ mod tiers;
 
 #[cfg(test)]
 mod layers;
+#[cfg(test)]
+mod test_files;
 
 use std::process::{Command, ExitCode};
 

@@ -185,13 +185,27 @@ impl CpuTables {
         self.percpu.lock_mark = cpu_id + 1;
         self.percpu.frame_top = idle_top(cpu_id);
         self.percpu.frame = self.percpu.frame_top - size_of::<Frame>() as u64;
+        // SAFETY: the GDT has the same kernel code and data descriptors as the boot GDT
+        // and its TSS descriptor points at a static TSS (point 1).
+        unsafe {
+            self.install();
+            msr::write(msr::IA32_KERNEL_GS_BASE, 0);
+        }
+    }
+
+    /// Loads this GDT, the segment registers, the task register and the GS base.
+    ///
+    /// # Safety
+    /// 1. The GDT must have the boot GDT's kernel code and data descriptors (so that
+    ///    reloading the segment registers keeps the CPU running where it is) and an
+    ///    available TSS descriptor for a TSS that stays.
+    /// 2. These must be the executing CPU's tables.
+    unsafe fn install(&self) {
         let gdtr = DescriptorPointer {
             limit: (size_of::<[u64; 8]>() - 1) as u16,
             base: self.gdt.as_ptr() as u64,
         };
-        // SAFETY: the GDT has the same kernel code and data descriptors as the boot GDT,
-        // so reloading the segment registers keeps the CPU running where it is; the TSS
-        // descriptor points at a static TSS (point 1).
+        // SAFETY: points 1 and 2.
         unsafe {
             asm!(
                 "lgdt [{gdtr}]",
@@ -211,7 +225,6 @@ impl CpuTables {
                 tmp = out(reg) _,
             );
             msr::write(msr::IA32_GS_BASE, self.percpu.self_ptr);
-            msr::write(msr::IA32_KERNEL_GS_BASE, 0);
         }
     }
 }
@@ -226,32 +239,9 @@ impl CpuTables {
     ///    before the suspend.
     pub unsafe fn reload(&'static mut self) {
         self.gdt[6] &= !(1 << 41);
-        let gdtr = DescriptorPointer {
-            limit: (size_of::<[u64; 8]>() - 1) as u16,
-            base: self.gdt.as_ptr() as u64,
-        };
-        // SAFETY: the same descriptors `load` installed (point 1), so the reload keeps
-        // the CPU running where it is.
-        unsafe {
-            asm!(
-                "lgdt [{gdtr}]",
-                "push {cs}",
-                "lea {tmp}, [rip + 2f]",
-                "push {tmp}",
-                "retfq",
-                "2:",
-                "mov ss, {ds:x}",
-                "mov ds, {ds:x}",
-                "mov es, {ds:x}",
-                "ltr {tss:x}",
-                gdtr = in(reg) &gdtr,
-                cs = in(reg) SEL_KERNEL_CODE as u64,
-                ds = in(reg) SEL_KERNEL_DATA as u64,
-                tss = in(reg) SEL_TSS as u64,
-                tmp = out(reg) _,
-            );
-            msr::write(msr::IA32_GS_BASE, self.percpu.self_ptr);
-        }
+        // SAFETY: the same descriptors `load` installed (point 1), the TSS descriptor
+        // available again.
+        unsafe { self.install() };
     }
 }
 

@@ -15,6 +15,7 @@
 //! which `cargo xtask profile` counts each operation's instructions by kind. Each group
 //! of runs follows a call of a third marker, [`op`], and a line `profile NAME`.
 
+mod deadline;
 mod latency;
 mod vm;
 
@@ -246,6 +247,7 @@ pub fn run(world: &World, args: &Args) {
         let _ = revoke(sm, true, None);
     });
     latency::run(world, args);
+    deadline::run(world, args);
     vm::run(world, args);
 
     println!("bench done");
