@@ -186,6 +186,7 @@ pub fn init(info: &BootInfo) {
 
 /// The DMAR table, parsed again from where `init` found it (`None` without one, or if it
 /// is malformed: `init` said why).
+#[link_section = ".init.text"]
 pub fn dmar() -> Option<facet_kcore::acpi::dmar::Dmar> {
     let at = FACTS.lock().dmar;
     if at == 0 {
@@ -197,6 +198,7 @@ pub fn dmar() -> Option<facet_kcore::acpi::dmar::Dmar> {
 /// The APIC ids of the usable CPUs the MADT lists, and how many more it lists than
 /// `out` (the HIP's CPU count) holds (None without a MADT). The bootstrap CPU is always
 /// among them.
+#[link_section = ".init.text"]
 pub fn cpu_apic_ids(out: &mut [u32; 64]) -> Option<(usize, usize)> {
     let m = MADT.lock();
     let m = m.as_ref()?;
@@ -213,6 +215,7 @@ pub fn cpu_apic_ids(out: &mut [u32; 64]) -> Option<(usize, usize)> {
 }
 
 /// The ACPI processor id of the CPU with this APIC id.
+#[link_section = ".init.text"]
 pub fn acpi_id(apic_id: u32) -> u32 {
     MADT.lock()
         .as_ref()
@@ -227,6 +230,7 @@ pub fn acpi_id(apic_id: u32) -> u32 {
 
 /// Registers the I/O APICs and ISA interrupt routing the MADT describes. Returns
 /// `false` if there is no MADT (the caller then assumes the PC defaults).
+#[link_section = ".init.text"]
 pub fn setup_ioapics() -> bool {
     let m = MADT.lock();
     let Some(m) = m.as_ref() else { return false };

@@ -268,6 +268,7 @@ extern "C" fn ap_entry(cpu: u32) -> ! {
     unsafe { crate::entry::syscall::enter_user() }
 }
 
+#[link_section = ".init.text"]
 fn print_features(f: &Features, e: &cpu::Enabled) {
     let vendor = core::str::from_utf8(&f.vendor).unwrap_or("?");
     print!(
@@ -300,6 +301,7 @@ fn print_features(f: &Features, e: &cpu::Enabled) {
     );
 }
 
+#[link_section = ".init.text"]
 fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
     const KIB: u64 = 1024;
     for r in info.regions() {
@@ -333,6 +335,7 @@ fn print_memory(info: &BootInfo, plan: &mem::init::Plan) {
 }
 
 /// Checks the kernel can make about itself, reported in the test protocol's format.
+#[link_section = ".init.text"]
 fn self_test() {
     let wx = mem::kspace::check_wx();
     println!(

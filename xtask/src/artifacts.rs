@@ -109,6 +109,7 @@ pub fn build(paths: &Paths, profile: Profile) -> Result<Built, String> {
     )?;
 
     let elf64 = paths.kernel_elf64(profile);
+    crate::boot_only::check(&elf64)?;
     let elf32 = paths.kernel_elf32();
     let mut objcopy = Command::new("objcopy");
     objcopy.args(["-O", "elf32-i386"]).arg(&elf64).arg(&elf32);
@@ -126,6 +127,7 @@ pub fn build_checked(paths: &Paths) -> Result<PathBuf, String> {
     let mut cmd = cargo_target(paths, "build", Profile::Checked);
     cmd.args(["-p", "facet-kernel"]);
     run(&mut cmd, "cargo build (checked kernel)")?;
+    crate::boot_only::check(&paths.kernel_elf64(Profile::Checked))?;
     let elf32 = paths.checked_kernel_elf32();
     let mut objcopy = Command::new("objcopy");
     objcopy

@@ -6,13 +6,16 @@
 //!   boots Facet in QEMU with the serial console on the terminal.
 //! - `test [--tier NAME]... [--skip-host] [--no-build] [--list]`: host checks, then every
 //!   on-target tier (see `tiers.rs`), then a summary; non-zero exit if anything failed.
-//! - `bench [--debug] [--no-build]`: the roottask's benchmarks with exact instruction
-//!   counts (see `bench.rs`).
+//! - `bench [--debug] [--no-build] [--quick] [--vmx]`: the roottask's benchmarks with
+//!   exact instruction counts (see `bench.rs`).
+//! - `profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]`: the instruction
+//!   mix of each benchmark operation from QEMU's execution log (see `profile.rs`).
 //! - `iso [--debug]`: the GRUB ISOs (BIOS and UEFI), for debugging.
 
 mod artifacts;
 mod bench;
 mod bench_linux;
+mod boot_only;
 mod emulator;
 mod guest;
 mod harness;
@@ -23,6 +26,7 @@ mod linux_tier;
 mod linux_vmx;
 mod monitor;
 mod paths;
+mod profile;
 mod protocol;
 mod setup;
 mod summary;
@@ -54,8 +58,16 @@ commands:
                                    VM n; Ctrl-A X quits QEMU); --bare: the roottask alone
   test [--tier NAME]... [--skip-host] [--no-build] [--list]
                                    host checks, then the on-target tiers, then a summary
-  bench [--debug] [--no-build]     run the benchmarks (QEMU TCG with -icount: exact
-                                   instruction counts)
+  bench [--debug] [--no-build] [--quick] [--vmx]
+                                   run the benchmarks (QEMU TCG with -icount: exact
+                                   instruction counts; then TCG ticks or KVM cycles, the
+                                   Linux guest and the VM-exit round trip on VMX under
+                                   Bochs); --quick: the exact run only; --vmx: and Bochs
+  profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]
+                                   each benchmark operation's instructions from QEMU's
+                                   execution log: the total and the costly ones by kind
+                                   (MSR, CR, XSAVE, TLB, locked, serialising, VM,
+                                   segment); --by-symbol adds them by function
   iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso,
                                    target/facet-mb2.iso (BIOS) and target/facet-efi.iso
                                    (UEFI), and one per GRUB tier
@@ -88,10 +100,18 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         "iso" => iso(&paths, rest),
         "guest-check" => guest::check(&paths, rest),
         "bench" => {
-            let o = parse_options(rest, &["--debug", "--no-build", "--quick"])?;
+            let o = parse_options(rest, &["--debug", "--no-build", "--quick", "--vmx"])?;
             setup::packages()?;
             let built = prepare(&paths, &o)?;
-            bench::run(&paths, &built, o.quick)?;
+            bench::run(&paths, &built, o.quick, o.vmx)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "profile" => {
+            let o = parse_options(rest, &["--debug", "--no-build", "--only", "--by-symbol"])?;
+            setup::packages()?;
+            let built = prepare(&paths, &o)?;
+            let kernel = paths.kernel_elf64(profile(&o));
+            profile::run(&paths, &built, &kernel, &o.only, o.by_symbol)?;
             Ok(ExitCode::SUCCESS)
         }
         "help" | "-h" | "--help" => {
@@ -111,6 +131,12 @@ struct Options {
     list: bool,
     /// `bench --quick`: the exact run only.
     quick: bool,
+    /// `bench --vmx`: the VM-exit round trip on VMX under Bochs, also with `--quick`.
+    vmx: bool,
+    /// `profile --only PREFIX`: the benchmarks whose names start with one of them.
+    only: Vec<String>,
+    /// `profile --by-symbol`: each operation's instructions by function.
+    by_symbol: bool,
     tiers: Vec<String>,
     cmdline: Option<String>,
     roottask_args: Option<String>,
@@ -143,6 +169,9 @@ fn parse_options(args: &[String], allowed: &[&str]) -> Result<Options, String> {
             "--skip-host" => o.skip_host = true,
             "--list" => o.list = true,
             "--quick" => o.quick = true,
+            "--by-symbol" => o.by_symbol = true,
+            "--vmx" => o.vmx = true,
+            "--only" => o.only.push(value("--only")?),
             "--tier" => o.tiers.push(value("--tier")?),
             "--cmdline" => o.cmdline = Some(value("--cmdline")?),
             "--roottask-args" => o.roottask_args = Some(value("--roottask-args")?),

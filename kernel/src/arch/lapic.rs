@@ -89,6 +89,7 @@ fn enable_x2apic() {
 /// Enables the local APIC (in x2APIC mode if `x2apic`, or if firmware chose it) and
 /// sets its timer up one-shot, disarmed. Returns the APIC timer's ticks per millisecond,
 /// or `None` if the APIC cannot be used.
+#[link_section = ".init.text"]
 pub fn init(x2apic: bool, tsc_deadline: bool) -> Option<u32> {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
     let apic_base = unsafe { msr::read(IA32_APIC_BASE) };

@@ -39,7 +39,6 @@ __syscall_entry:
     call {dispatch}
     cmp al, {switched}
     jae __return_to_user
-.Lstatus_exit:
     // A status for the caller, which runs on. RBX, RBP and R12-R15 still hold its values
     // (every function on the way kept them), so only the registers a hypercall may have
     // changed or the kernel used come back from the frame, and RDI gets the status.
@@ -73,7 +72,21 @@ __exit_iret_frame:
     call {call_or_reply}
     cmp al, {switched}
     jae __return_to_user
-    jmp .Lstatus_exit
+    // The same status exit as above, repeated so that neither path jumps to it (a
+    // refused call, the null hypercall, saves the jump).
+    mov rsp, gs:[40]
+    movzx edi, al
+    mov rax, [rsp + {rax}]
+    mov rcx, [rsp + {rcx}]
+    mov rdx, [rsp + {rdx}]
+    mov rsi, [rsp + {rsi}]
+    mov r8, [rsp + {r8}]
+    mov r9, [rsp + {r9}]
+    mov r10, [rsp + {r10}]
+    mov r11, [rsp + {r11}]
+    add rsp, {rip}
+    swapgs
+    iretq
 "#,
     vector = const VECTOR_SYSCALL,
     dispatch = sym super::dispatch::dispatch,

@@ -312,6 +312,7 @@ fn warn(u: &Unit, why: &str) {
 /// Turns DMA and interrupt remapping on if `wanted` (the `iommu` word) and the DMAR
 /// describes usable units; reports what it did. At boot, on the bootstrap CPU, after the
 /// I/O APICs are known and before any other CPU or the roottask runs.
+#[link_section = ".init.text"]
 pub fn init(wanted: bool) {
     if !wanted {
         return;
@@ -338,6 +339,7 @@ pub fn init(wanted: bool) {
     }
 }
 
+#[link_section = ".init.text"]
 fn bring_up(s: &mut State, d: &Dmar) -> Result<(), &'static str> {
     let facts = crate::acpi::facts();
     let mut cfg = config::BootConfig::new(facts.mcfg_base, facts.mcfg_size, facts.pci_bus_start)
@@ -578,6 +580,7 @@ fn enable(
 
 /// Firmware's reserved regions: mapped one to one in the kernel's domain, and the
 /// devices that use them put there, before translation is on.
+#[link_section = ".init.text"]
 fn rmrrs(s: &mut State, d: &Dmar, cfg: &mut config::BootConfig) -> Result<(), &'static str> {
     if d.rmrrs().iter().all(|r| r.segment != 0) {
         return Ok(());

@@ -2,11 +2,12 @@
 //!
 //! The pool is one contiguous range set aside at boot and managed by the buddy
 //! allocator of `facet_kcore::buddy`, whose per-frame records live at the start of the
-//! pool itself. Memory outside the pool belongs to user space (through the roottask).
+//! pool itself; the boot-only code's frames join it after the boot (`add_boot_only`).
+//! Memory outside the pool belongs to user space (through the roottask).
 //! Every frame handed out is counted under what it is used for (`usage`), or is a
 //! kernel object's (`alloc_object`), so that the statistics account for all of them.
 
-use facet_kcore::buddy::Buddy;
+use facet_kcore::buddy::{Buddy, FrameInfo, FreeError};
 use facet_kcore::phys::FrameSource;
 
 use super::direct_map::{virt, zero_frame};
@@ -15,15 +16,46 @@ use crate::sync::SpinLock;
 
 static POOL: SpinLock<Option<Buddy<'static>>> = SpinLock::new(None);
 
+/// The frames of the kernel image's boot-only code, given to the pool after the boot
+/// ([`add_boot_only`]): a second buddy allocator, as they lie far from the pool, whose
+/// records sit in the range's first frame. Taken from when the pool has no block left.
+static BOOT_ONLY: SpinLock<Option<Buddy<'static>>> = SpinLock::new(None);
+
 /// Installs the allocator (once, at boot).
 pub fn install(buddy: Buddy<'static>) {
     *POOL.lock() = Some(buddy);
 }
 
+/// Adds the frames of `[start, end)` (physical, page-aligned, direct-mapped, no longer
+/// used by anything) to the pool; how many frames it gained. The first frame holds the
+/// allocator's records of the others. Once, after the boot.
+pub fn add_boot_only(start: u64, end: u64) -> u64 {
+    let frames = (end.saturating_sub(start) / 4096) as usize;
+    let records = frames.saturating_sub(1);
+    if records == 0 || records * core::mem::size_of::<FrameInfo>() > 4096 {
+        return 0;
+    }
+    let p = virt(start) as *mut FrameInfo;
+    // SAFETY: the caller hands over the frames for good; the first one, direct-mapped and
+    // page-aligned, holds `records` records (checked to fit above), each written before
+    // the slice is formed.
+    let meta: &'static mut [FrameInfo] = unsafe {
+        for i in 0..records {
+            p.add(i).write(FrameInfo::default());
+        }
+        core::slice::from_raw_parts_mut(p, records)
+    };
+    let mut buddy = Buddy::new(meta, start / 4096 + 1);
+    let added = buddy.add_range(start + 4096, end);
+    *BOOT_ONLY.lock() = Some(buddy);
+    added
+}
+
 /// Allocates `2^order` frames with whatever they held; returns the physical address.
 /// For a kernel object, which is written whole when it is created.
 fn alloc(order: usize) -> Option<u64> {
-    POOL.lock().as_mut()?.alloc(order)
+    let from_pool = POOL.lock().as_mut()?.alloc(order);
+    from_pool.or_else(|| BOOT_ONLY.lock().as_mut()?.alloc(order))
 }
 
 /// Allocates `2^order` frames for `of` with whatever they held (the caller writes them
@@ -55,7 +87,13 @@ pub fn free(phys: u64, order: usize, of: Use) {
 
 /// Returns frames to the buddy allocator; whether it took them.
 fn give_back(phys: u64, order: usize) -> bool {
-    let Some(p) = POOL.lock().as_mut().map(|p| p.free(phys, order)) else {
+    let p = POOL.lock().as_mut().map(|p| p.free(phys, order));
+    // Not the pool's: a boot-only frame, or a bad free.
+    let p = match p {
+        Some(Err(FreeError::NotManaged)) => BOOT_ONLY.lock().as_mut().map(|b| b.free(phys, order)),
+        p => p,
+    };
+    let Some(p) = p else {
         return false;
     };
     if let Err(e) = p {
@@ -112,10 +150,13 @@ pub fn kept() -> u64 {
 /// (free frames, total frames) of the pool; kept object frames count as free.
 pub fn stats() -> (u64, u64) {
     let kept = OBJECTS.lock().1;
-    POOL.lock()
-        .as_ref()
-        .map(|p| (p.free_frames() + kept, p.total_frames()))
-        .unwrap_or((0, 0))
+    let of = |pool: &SpinLock<Option<Buddy<'static>>>| {
+        pool.lock()
+            .as_ref()
+            .map_or((0, 0), |p| (p.free_frames(), p.total_frames()))
+    };
+    let ((free, total), (boot_free, boot_total)) = (of(&POOL), of(&BOOT_ONLY));
+    (free + boot_free + kept, total + boot_total)
 }
 
 /// Frames for capability tables: the kernel's alone, so a frame a table gives back goes

@@ -8,6 +8,8 @@ extern "C" {
     static __kernel_phys_end: u8;
     static __text_start: u8;
     static __text_end: u8;
+    static __init_start: u8;
+    static __init_end: u8;
     static __rodata_start: u8;
     static __rodata_end: u8;
     static __data_start: u8;
@@ -52,6 +54,15 @@ pub fn text() -> Section {
     Section {
         start: sym!(__text_start),
         end: sym!(__text_end),
+    }
+}
+/// The boot-only part at the end of `.text` (`.init.text`): code that runs only while the
+/// bootstrap CPU boots, unmapped and given to the pool before the roottask runs
+/// ([`super::release_boot_only`]).
+pub fn init_text() -> Section {
+    Section {
+        start: sym!(__init_start),
+        end: sym!(__init_end),
     }
 }
 /// Read-only data.

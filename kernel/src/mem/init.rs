@@ -57,6 +57,7 @@ const MIB: u64 = 1 << 20;
 
 /// Plans memory and installs the kernel pool's allocator; `asked` is the pool size the
 /// command line names (`pool=`), if any.
+#[link_section = ".init.text"]
 pub fn init(info: &BootInfo, mem: &impl PhysRead, asked: Option<u64>) -> Result<Plan, MemError> {
     let full = |_| MemError::TooFragmented;
     let mut free = RangeSet::new();

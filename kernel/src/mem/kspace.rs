@@ -58,6 +58,7 @@ pub fn phys() -> DirectMap {
 }
 
 /// Builds the kernel address space and switches to it.
+#[link_section = ".init.text"]
 pub fn init(info: &BootInfo, page1g: bool) -> Result<(), MapError> {
     let mut mem = DirectMap {
         limit: super::direct_map::BOOT_MAPPED_LIMIT,
@@ -177,6 +178,7 @@ pub struct WxReport {
 }
 
 /// Walks the kernel half of the current kernel page table and checks W^X and guards.
+#[link_section = ".init.text"]
 pub fn check_wx() -> WxReport {
     let mut r = WxReport::default();
     let Some(pt) = kernel_root() else { return r };
@@ -298,4 +300,27 @@ pub fn map_cpu_stacks(cpu: u64) -> Option<CpuStacks> {
         }
     }
     Some(stacks::ap_stacks(cpu))
+}
+
+/// Removes `s` from the kernel half of every address space (they share its tables);
+/// `flush` then drops it from every TLB. Whether it was unmapped.
+pub fn unmap_section(s: Section, flush: impl FnOnce()) -> bool {
+    let Some(pt) = kernel_root() else {
+        return false;
+    };
+    let mut mem = phys();
+    let mut frames = PoolFrames::new(Use::KernelTables);
+    // Page by page with `remap`: `PageTable::unmap` stays inlined in its one caller on the
+    // revoke path (a second caller had it out of line: 25 instructions per revoke).
+    let mut unmapped = true;
+    let mut va = s.start;
+    while va < s.end {
+        unmapped &= pt
+            .remap(&mut mem, &mut frames, va, None, PageSize::Size4K)
+            .is_ok();
+        va += 4096;
+    }
+    flush();
+    frames.flushed();
+    unmapped
 }

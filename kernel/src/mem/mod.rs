@@ -10,6 +10,20 @@ pub mod usage;
 
 use crate::sync::SpinLock;
 
+/// Unmaps the boot-only code (`.init.text`), `flush` dropping it from every TLB, and
+/// gives its frames to the pool; the frames the pool gained. Resident code, called once
+/// the boot-only code has run for the last time: nothing may return into it or call it
+/// afterwards.
+#[inline(never)]
+pub fn release_boot_only(flush: impl FnOnce()) -> u64 {
+    let s = image::init_text();
+    if s.end <= s.start || !kspace::unmap_section(s, flush) {
+        return 0;
+    }
+    let offset = image::KERNEL_OFFSET;
+    frames::add_boot_only(s.start - offset, s.end - offset)
+}
+
 /// Physical ranges the kernel owns: its image and its pool.
 static KERNEL_RANGES: SpinLock<[(u64, u64); 2]> = SpinLock::new([(0, 0); 2]);
 

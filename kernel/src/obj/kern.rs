@@ -23,6 +23,7 @@ pub fn pd() -> Handle {
 }
 
 /// Creates the kernel Pd and its interrupt semaphores.
+#[link_section = ".init.text"]
 pub fn init() -> Result<(), facet_abi::status::Status> {
     let pd = Pd::create(true, false)?;
     *KERN.lock() = pd;

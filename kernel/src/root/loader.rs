@@ -40,6 +40,8 @@ pub enum RootError {
 }
 
 impl core::fmt::Display for RootError {
+    // Only the boot prints it; the ELF parser's messages are boot-only code too.
+    #[link_section = ".init.text"]
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             RootError::NoModule => write!(
@@ -52,10 +54,12 @@ impl core::fmt::Display for RootError {
                     "roottask module [{start:#x}, {end:#x}) lies outside the memory map"
                 )
             }
-            RootError::Elf(e) => write!(
-                f,
-                "roottask module 0 is not an ELF64 executable Facet can load: {e}"
-            ),
+            RootError::Elf(e) => {
+                // Called directly: a `{e}` would go through a resident `<&T as Display>`
+                // shim into the boot-only code.
+                f.write_str("roottask module 0 is not an ELF64 executable Facet can load: ")?;
+                core::fmt::Display::fmt(e, f)
+            }
             RootError::OutOfMemory => {
                 write!(f, "kernel pool exhausted while building the roottask")
             }
@@ -190,6 +194,18 @@ pub fn start(
     );
     // SAFETY: the new table shares the kernel half with the current one.
     unsafe { crate::arch::cpu::write_cr3(pt.root) };
+    enter(frame)
+}
+
+/// Gives the boot-only code back to the pool and enters the roottask with `frame`.
+/// Resident: the boot-only code (this module's `start` among it) is gone when it returns
+/// to user mode, and nothing returns into it.
+#[inline(never)]
+fn enter(frame: Frame) -> ! {
+    // This CPU's TLB, and every other CPU's that ran a Pd (none yet): the application
+    // processors idle in resident code, started with an empty TLB.
+    let gained = crate::mem::release_boot_only(crate::smp::shootdown::everywhere);
+    crate::println!("memory: boot-only code given back, {gained} frames for the kernel pool");
     crate::smp::bkl::release();
     // SAFETY: the one token of this kernel entry (the boot), used once.
     *unsafe { crate::exec::CurrentFrame::new() } = frame;

@@ -100,6 +100,7 @@ pub fn apic_id(cpu: u32) -> u32 {
 /// at `entry` with its CPU number, on its own stack. The start-up code goes to `page`,
 /// a usable page below 1 MiB (without one, only the bootstrap CPU runs). Returns how
 /// many came online.
+#[link_section = ".init.text"]
 pub fn start(
     apic_ids: &[u32],
     page: Option<u64>,

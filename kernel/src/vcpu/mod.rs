@@ -95,6 +95,7 @@ pub enum Exit {
 /// name, or `None` when vCPUs are not available: a CPU without the nested-paging part of
 /// its extension is treated as having no virtualization at all.
 /// `tags` says whether guests may get their own TLB tags (not `novpid`).
+#[link_section = ".init.text"]
 pub fn init(f: &Features, tags: bool) -> Option<&'static str> {
     if crate::svm::init_cpu(f.svm && f.npt) {
         VENDOR.store(SVM, Ordering::Release);

@@ -36,6 +36,29 @@ pub fn raw1(a1: u64) -> Out {
     }
 }
 
+/// Issues a hypercall with ARG1 and ARG2 (RDI, RSI); RDX, RAX and R8 are left as they
+/// are.
+pub fn raw2(a1: u64, a2: u64) -> Out {
+    let (rdi, rsi);
+    // SAFETY: as for `raw`.
+    unsafe {
+        asm!(
+            "syscall",
+            inout("rdi") a1 => rdi,
+            inout("rsi") a2 => rsi,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        )
+    }
+    Out {
+        rdi,
+        rsi,
+        rdx: 0,
+        rax: 0,
+    }
+}
+
 /// Issues a hypercall with ARG1..ARG3 (RDI, RSI, RDX); RAX and R8 are left as they are.
 pub fn raw3(a1: u64, a2: u64, a3: u64) -> Out {
     let (rdi, rsi, rdx);
@@ -237,8 +260,11 @@ pub fn revoke_then_signal(
 }
 
 /// `pd_ctrl lookup`: what the caller holds at the base of `crd`.
+#[inline]
 pub fn lookup(crd: Crd) -> Result<Crd, Status> {
-    let o = issue(&Lookup { crd });
+    // ARG1 and ARG2 only: the kernel reads nothing else for a lookup.
+    let r = Lookup { crd }.to_regs();
+    let o = raw2(r.rdi, r.rsi);
     status_of(&o).map(|_| LookupOut::from_out(&o).crd)
 }
 
@@ -262,17 +288,22 @@ pub fn msr_write(index: u32, value: u64) -> Result<(), Status> {
 }
 
 /// `pt_ctrl`: sets a portal's id.
+#[inline]
 pub fn pt_ctrl(pt: u64, id: u64) -> Result<(), Status> {
-    status_of(&issue(&PtCtrl { pt, id }))
+    // ARG1 and ARG2 only: the kernel reads nothing else for a pt_ctrl.
+    let r = PtCtrl { pt, id }.to_regs();
+    status_of(&raw2(r.rdi, r.rsi))
 }
 
 /// `sm_ctrl up`.
+#[inline]
 pub fn sm_up(sm: u64) -> Result<(), Status> {
     // ARG1 only: the kernel reads nothing else for an up.
     status_of(&raw1(SmUp { sm }.to_regs().rdi))
 }
 
 /// `sm_ctrl down` (without deadline).
+#[inline]
 pub fn sm_down(sm: u64) -> Result<(), Status> {
     // ARG1..ARG3 only, ARG2:ARG3 zero: no deadline.
     let r = SmDown {

@@ -12,9 +12,8 @@
 //! With `profile` on the command line (`bench profile`), nothing is timed: each
 //! operation runs a few times between calls of two empty marker functions
 //! ([`begin`], [`end`]), for a trace of QEMU's execution (`-d in_asm,exec,nochain`) from
-//! which each operation's instructions can be counted by kind (docs/performance.md; no
-//! xtask command reads the trace yet). Each group of runs follows a call of a third
-//! marker, [`op`], and a line `profile NAME`.
+//! which `cargo xtask profile` counts each operation's instructions by kind. Each group
+//! of runs follows a call of a third marker, [`op`], and a line `profile NAME`.
 
 mod deadline;
 mod latency;
@@ -113,6 +112,14 @@ pub fn end() {
 /// Starts the profile of the operation `name`: its runs follow.
 pub fn op(name: &str) {
     println!("profile {name}");
+    // SAFETY: an empty function (`ret`).
+    unsafe { __bench_profile_op() }
+}
+
+/// Starts the profile of the operation `name` whose runs are the passes of a guest
+/// through its loop at guest-physical `addr` (no markers in between).
+pub fn op_guest_loop(name: &str, addr: u64) {
+    println!("profile {name} guest-loop {addr:#x}");
     // SAFETY: an empty function (`ret`).
     unsafe { __bench_profile_op() }
 }

@@ -25,7 +25,7 @@ use facet_rt::println;
 use facet_rt::utcb::Utcb;
 use facet_rt::window::Window;
 
-use super::{median, PD};
+use super::{median, op_guest_loop, profiling, PD};
 use crate::args::Args;
 use crate::world::{World, SCRATCH};
 use crate::FROM_KERNEL;
@@ -62,6 +62,9 @@ const GUEST: [u8; 24] = [
     0x0f, 0x31, 0x66, 0x89, 0xc6, 0xbf, 0xe8, 0x03, 0x66, 0x31, 0xc0, 0x0f, 0xa2, 0x4f, 0x75, 0xf8,
     0x0f, 0x31, 0x66, 0x29, 0xf0, 0xf4, 0xeb, 0xe8,
 ];
+
+/// Where the loop of CPUIDs starts in [`GUEST`].
+const LOOP_OFFSET: u64 = 8;
 
 static STACK: Stack = Stack::new();
 static ROUND: AtomicU64 = AtomicU64::new(0);
@@ -118,6 +121,10 @@ pub fn run(world: &World, args: &Args) {
     } else {
         return;
     };
+    if profiling() {
+        // Each pass through the loop's first instruction is one round trip.
+        op_guest_loop(NAME, (GUEST_PAGE << 12) + LOOP_OFFSET);
+    }
     if let Err(what) = setup(cpuid_exit, hlt_exit) {
         println!("bench: no VM-exit round trip ({what})");
         return;
