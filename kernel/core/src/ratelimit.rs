@@ -60,6 +60,12 @@ impl Limiter {
         Some(core::mem::take(&mut self.suppressed))
     }
 
+    /// When the current window ends (`window` ticks after it began): when what it
+    /// dropped can be reported.
+    pub fn window_end(&self, window: u64) -> u64 {
+        self.window_start.saturating_add(window)
+    }
+
     /// Messages dropped and not yet reported.
     pub fn pending(&self) -> u64 {
         self.suppressed

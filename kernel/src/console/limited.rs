@@ -46,9 +46,11 @@ fn window() -> u64 {
 /// Whether a message of `kind` may be printed now; prints the count of those dropped
 /// before it first.
 pub fn allow(kind: Kind) -> bool {
-    let verdict = LIMITS[kind as usize]
-        .lock()
-        .check(crate::arch::cpu::tsc(), window(), BURST);
+    let (verdict, end) = {
+        let mut limit = LIMITS[kind as usize].lock();
+        let verdict = limit.check(crate::arch::cpu::tsc(), window(), BURST);
+        (verdict, limit.window_end(window()))
+    };
     match verdict {
         Verdict::Print { suppressed: 0 } => true,
         Verdict::Print { suppressed } => {
@@ -56,25 +58,27 @@ pub fn allow(kind: Kind) -> bool {
             true
         }
         Verdict::Suppress => {
-            report_later();
+            report_at(end);
             false
         }
     }
 }
 
 /// When the counts of dropped messages are to be reported (a TSC value; 0: nothing
-/// waits): the end of the window after the first message dropped. The timer of the CPU
-/// that dropped it is armed for then, and whichever CPU's timer fires after it reports.
+/// waits): the earliest end of a window in which messages were dropped. The timer of the
+/// CPU that dropped one is armed for then, and whichever CPU's timer fires after it
+/// reports, so that a count goes out as its window ends (as the periodic tick once
+/// reported it), not a window later.
 static REPORT_DUE: AtomicU64 = AtomicU64::new(0);
 
-/// A message was dropped: its count is reported once the window is over.
-fn report_later() {
-    if REPORT_DUE.load(Ordering::Relaxed) != 0 {
-        return;
+/// Messages were dropped in a window that ends at `end`: their count is reported then.
+fn report_at(end: u64) {
+    let end = end.max(1);
+    let due = REPORT_DUE.load(Ordering::Relaxed);
+    if due == 0 || end < due {
+        REPORT_DUE.store(end, Ordering::Relaxed);
     }
-    let due = crate::arch::cpu::tsc().saturating_add(window()).max(1);
-    REPORT_DUE.store(due, Ordering::Relaxed);
-    crate::arch::lapic::arm_by(due);
+    crate::arch::lapic::arm_by(end);
 }
 
 /// When the counts of dropped messages are due to be reported (`None`: nothing waits).
@@ -105,7 +109,8 @@ pub fn flush() {
         // Never waiting here: a timer interrupt must stay cheap (a report another CPU
         // holds the lock for waits for the next one).
         let Some(mut l) = limit.try_lock() else {
-            report_later();
+            // Another CPU holds it a moment: look again in a millisecond.
+            report_at(now.saturating_add(window() / 1000));
             continue;
         };
         if l.pending() == 0 {
@@ -118,8 +123,9 @@ pub fn flush() {
             }
             // Its window is not over yet.
             None => {
+                let end = l.window_end(window());
                 drop(l);
-                report_later();
+                report_at(end);
             }
         }
     }

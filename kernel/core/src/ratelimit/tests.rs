@@ -35,6 +35,9 @@ fn flush_reports_only_after_the_window() {
     l.check(101, WINDOW, 1);
     l.check(102, WINDOW, 1);
     assert_eq!(l.flush(500, WINDOW), None, "window still open");
+    // The report is due when the window that dropped them ends, not a window later.
+    assert_eq!(l.window_end(WINDOW), 100 + WINDOW);
+    assert_eq!(l.flush(l.window_end(WINDOW) - 1, WINDOW), None);
     assert_eq!(l.flush(100 + WINDOW, WINDOW), Some(2));
     assert_eq!(l.flush(100 + 3 * WINDOW, WINDOW), None, "nothing left");
     // A new window began at the flush: one message prints at once.
