@@ -61,7 +61,18 @@ pub fn mtd_for(class: ExitClass) -> u32 {
     let gprs = mtd::GPR_ACDB | mtd::GPR_BSD | mtd::GPR_R8_R15 | mtd::RSP;
     match class {
         ExitClass::Startup => 0,
-        ExitClass::Between | ExitClass::Hlt | ExitClass::Other => common,
+        ExitClass::Between | ExitClass::Hlt => common,
+        // Rare (exceptions, stops, unknown exits): with the state a stop reports.
+        ExitClass::Other => {
+            common
+                | gprs
+                | mtd::CR
+                | mtd::EFER_PAT
+                | mtd::CS_SS
+                | mtd::FS_GS
+                | mtd::SYSCALL_SWAPGS
+                | mtd::IDTR
+        }
         ExitClass::Cpuid | ExitClass::Xsetbv => common | mtd::GPR_ACDB | mtd::CR,
         ExitClass::Msr => {
             common
@@ -98,7 +109,12 @@ impl Handler {
 
     /// Ends the VM with `code` after reporting `args` (and the vCPU and its RIP).
     pub fn stop(&self, code: u64, args: core::fmt::Arguments) -> ! {
-        let rip = self.utcb.get(off::RIP);
+        self.stop_at(self.utcb.get(off::RIP), code, args)
+    }
+
+    /// [`Handler::stop`] with the guest's RIP as read before the UTCB was used for
+    /// anything else.
+    pub fn stop_at(&self, rip: u64, code: u64, args: core::fmt::Arguments) -> ! {
         stop::request(
             self.sender(),
             code,
@@ -201,7 +217,47 @@ fn handle(h: Handler, m: &ExitMessage, exit: Exit) -> Next {
         Exit::ControlRegister(access) => control_register(h, access, m, &exit),
         Exit::Exception { vector, error_code } => Next::raise(exception(vector, error_code)),
         Exit::UndefinedInstruction => Next::raise(exception(UD, None)),
-        Exit::TripleFault => h.stop(FAILED, format_args!("triple fault: the guest is dead")),
+        Exit::TripleFault => {
+            // What the guest's state was, for whoever looks into why it died: read out
+            // first (the lines to the console go through the same UTCB).
+            let u = h.utcb;
+            let at = |o| u.get(o);
+            let rip = at(off::RIP);
+            let first = [
+                off::RSP,
+                off::RFLAGS,
+                off::CS,
+                off::CR0,
+                off::CR2,
+                off::CR3,
+                off::CR4,
+            ]
+            .map(at);
+            let second = [
+                off::GS + 8,
+                off::KERNEL_GS_BASE,
+                off::IDTR + 8,
+                off::IDTR,
+                off::VECT_INFO,
+            ]
+            .map(at);
+            let [rsp, rflags, cs, cr0, cr2, cr3, cr4] = first;
+            let [gs, kernel_gs, idt, idt_limit, event] = second;
+            let say = h.sender();
+            say.report(format_args!(
+                "vCPU {} state: rsp {rsp:#x} rflags {rflags:#x} cs {:#x} cr0 {cr0:#x} cr2 \
+                 {cr2:#x} cr3 {cr3:#x} cr4 {cr4:#x}",
+                h.index,
+                cs & 0xffff,
+            ));
+            say.report(format_args!(
+                "vCPU {} state: gs base {gs:#x} kernel gs base {kernel_gs:#x} idt {idt:#x}+{:#x} \
+                 event {event:#x}",
+                h.index,
+                idt_limit >> 32 & 0xffff_ffff,
+            ));
+            h.stop_at(rip, FAILED, format_args!("triple fault: the guest is dead"))
+        }
         Exit::InvalidState => h.stop(
             FAILED,
             format_args!("the CPU refused to enter the guest (invalid state)"),
