@@ -42,7 +42,7 @@ fn parse(text: &str) -> Vec<(String, u64)> {
 
 /// How a run counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
     /// QEMU TCG with `-icount`: exact instruction counts.
     Instructions,
     /// QEMU TCG on the host's clock: noisy ticks.
@@ -53,7 +53,7 @@ enum Mode {
 
 impl Mode {
     /// The QEMU options that choose the accelerator, the CPU and the clock.
-    fn accel_args(self) -> &'static [&'static str] {
+    pub fn accel_args(self) -> &'static [&'static str] {
         match self {
             Mode::Instructions => &[
                 "-accel",
@@ -86,16 +86,16 @@ impl Mode {
     }
 }
 
-fn run_once(paths: &Paths, built: &Built, mode: Mode) -> Result<Run, String> {
-    let logs = paths.root.join("target/logs");
-    std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
-    let tag = mode.tag();
-    let log = logs.join(format!("{tag}.log"));
-    let out = logs.join(format!("{tag}.out"));
-    let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new(launch::QEMU);
-    cmd.current_dir(&paths.root).args(mode.accel_args());
-    cmd.args([
+/// QEMU's arguments for the benchmark machine (after the accelerator's): q35 with QEMU's
+/// `edu` device, one CPU, 512 MiB, serial output to `serial`, the roottask started with
+/// the words `roottask_words`. The bench and `cargo xtask profile` run the same machine.
+pub fn machine_args(
+    paths: &Paths,
+    built: &Built,
+    serial: &Path,
+    roottask_words: &str,
+) -> Vec<String> {
+    let words = [
         "-machine",
         "q35",
         "-device",
@@ -110,16 +110,32 @@ fn run_once(paths: &Paths, built: &Built, mode: Mode) -> Result<Run, String> {
         "-monitor",
         "none",
         "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-serial",
-        &format!("file:{}", log.display()),
-        "-kernel",
-        &paths.rel(&built.kernel_elf32),
-        "-append",
-        "serial",
-        "-initrd",
-        &launch::initrd_value(&paths.rel(&built.roottask), "bench"),
+        launch::DEBUG_EXIT,
+    ];
+    let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    args.extend([
+        "-serial".to_string(),
+        format!("file:{}", serial.display()),
+        "-kernel".to_string(),
+        paths.rel(&built.kernel_elf32),
+        "-append".to_string(),
+        "serial".to_string(),
+        "-initrd".to_string(),
+        launch::initrd_value(&paths.rel(&built.roottask), roottask_words),
     ]);
+    args
+}
+
+fn run_once(paths: &Paths, built: &Built, mode: Mode) -> Result<Run, String> {
+    let logs = paths.root.join("target/logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
+    let tag = mode.tag();
+    let log = logs.join(format!("{tag}.log"));
+    let out = logs.join(format!("{tag}.out"));
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = Command::new(launch::QEMU);
+    cmd.current_dir(&paths.root).args(mode.accel_args());
+    cmd.args(machine_args(paths, built, &log, "bench"));
     let start = Instant::now();
     let mut emu = Emulator::spawn(cmd, &out, None).map_err(|e| format!("starting QEMU: {e}"))?;
     let status = emu.wait_for(Duration::from_secs(300));

@@ -31,8 +31,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::artifacts::Built;
-use crate::launch;
 use crate::paths::Paths;
+use crate::{bench, launch};
 
 /// Windows kept per operation (the VM-exit loop makes thousands).
 const MAX_WINDOWS: usize = 64;
@@ -519,41 +519,10 @@ pub fn run(
     let mut words = vec!["bench".to_string(), "profile".to_string()];
     words.extend(only.iter().map(|o| format!("only={o}")));
     let mut cmd = Command::new(launch::QEMU);
-    cmd.current_dir(&paths.root).args([
-        "-accel",
-        "tcg",
-        "-icount",
-        "shift=0,sleep=off",
-        "-cpu",
-        "EPYC",
-        "-machine",
-        "q35",
-        "-device",
-        "edu",
-        "-smp",
-        "1",
-        "-m",
-        "512",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-monitor",
-        "none",
-        "-device",
-        launch::DEBUG_EXIT,
-        "-serial",
-        &format!("file:{}", serial.display()),
-        "-kernel",
-        &paths.rel(&built.kernel_elf32),
-        "-append",
-        "serial",
-        "-initrd",
-        &launch::initrd_value(&paths.rel(&built.roottask), &words.join(" ")),
-        "-d",
-        "in_asm,exec,nochain",
-        "-D",
-        "/dev/stdout",
-    ]);
+    cmd.current_dir(&paths.root)
+        .args(bench::Mode::Instructions.accel_args())
+        .args(bench::machine_args(paths, built, &serial, &words.join(" ")))
+        .args(["-d", "in_asm,exec,nochain", "-D", "/dev/stdout"]);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
