@@ -264,7 +264,10 @@ pub fn enqueue(sc: Handle) {
     drop(q);
     if cpu as usize % NUM_CPU != self::cpu() {
         crate::smp::reschedule(cpu);
-    } else if with::<Sc, _>(current_sc(), |s| prio > s.prio as usize).unwrap_or(false) {
+    } else if with::<Sc, _>(current_sc(), |s| prio > s.prio as usize)
+        // An Ec running without an Sc (destroyed while it ran) gives way too.
+        .unwrap_or(current_ec() != 0)
+    {
         // The running Sc gives way before this CPU leaves the kernel.
         look_again();
     }
@@ -297,10 +300,15 @@ fn look(frame: &mut super::CurrentFrame) {
     crate::arch::percpu::set_hazard(0);
     let sc = current_sc();
     if sc == 0 {
-        // No Sc runs (an idle CPU's scheduler picks one anyway; an Ec whose Sc was
-        // destroyed while it ran goes on until it waits): the timer stays armed for the
-        // CPU's deadlines.
-        super::timer::program();
+        // No Sc runs. An idle CPU's scheduler picks one anyway; an Ec whose Sc was
+        // destroyed while it ran has no time of its own and gives way to any Sc that is
+        // ready (as a yield did before the timer was one-shot), or it would keep the CPU
+        // for good.
+        if current_ec() != 0 && here().lock().run.any_above(0) {
+            let _ = schedule(frame);
+        } else {
+            super::timer::program();
+        }
         return;
     }
     account();
