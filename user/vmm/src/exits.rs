@@ -18,6 +18,7 @@ use facet_vmm_core::event::{exception, GP, UD};
 use facet_vmm_core::exit::{
     ControlRegisterAccess, ControlRegisterOp, Exit, ExitClass, ExitMessage, MemoryAccess,
 };
+use facet_vmm_core::page_walk;
 
 use crate::console::Sender;
 use crate::layout::{handler_utcb, MAX_VCPUS};
@@ -256,6 +257,13 @@ fn handle(h: Handler, m: &ExitMessage, exit: Exit) -> Next {
                 h.index,
                 idt_limit >> 32 & 0xffff_ffff,
             ));
+            // The guest's own page walks of the IDT and of the last fault's address, as
+            // its memory holds them now: whether its tables or its translation failed.
+            if cr0 & CR0_PG != 0 {
+                for va in [idt, cr2] {
+                    report_walk(h, cr3, va);
+                }
+            }
             h.stop_at(rip, FAILED, format_args!("triple fault: the guest is dead"))
         }
         Exit::InvalidState => h.stop(
@@ -267,6 +275,32 @@ fn handle(h: Handler, m: &ExitMessage, exit: Exit) -> Next {
             format_args!("exit {n:#x}, which the VMM does not handle"),
         ),
     }
+}
+
+/// CR0.PG: the guest pages.
+const CR0_PG: u64 = 1 << 31;
+
+/// Reports the guest's page walk of `va` from `cr3` over its RAM (a triple fault's
+/// report).
+fn report_walk(h: Handler, cr3: u64, va: u64) {
+    let walk = page_walk::walk(cr3, va, |gpa| h.vm.ram.read_u64(gpa));
+    let say = h.sender();
+    for step in walk.steps.iter().flatten() {
+        match step.entry {
+            Some(entry) => say.report(format_args!(
+                "vCPU {} walk of {va:#x}: level {} entry at {:#x} is {entry:#x}",
+                h.index, step.level, step.entry_gpa
+            )),
+            None => say.report(format_args!(
+                "vCPU {} walk of {va:#x}: level {} entry at {:#x} is outside RAM",
+                h.index, step.level, step.entry_gpa
+            )),
+        }
+    }
+    say.report(format_args!(
+        "vCPU {} walk of {va:#x}: {:?}",
+        h.index, walk.end
+    ));
 }
 
 /// CPUID: the CPU model's answer to the host's.

@@ -50,6 +50,11 @@ impl GuestRam {
         gpa.checked_add(len).is_some_and(|end| end <= self.size())
     }
 
+    /// The 8-byte word at `gpa` (8-aligned), or `None` outside RAM.
+    pub fn read_u64(&self, gpa: u64) -> Option<u64> {
+        (gpa.is_multiple_of(8) && self.contains(gpa, 8)).then(|| self.window.read(gpa))
+    }
+
     /// Writes `bytes` at `gpa`; false (and nothing written) if they would leave RAM.
     pub fn write(&self, gpa: u64, bytes: &[u8]) -> bool {
         if !self.contains(gpa, bytes.len() as u64) {

@@ -28,6 +28,7 @@ pub mod machine;
 pub mod control_registers;
 pub mod event;
 pub mod exit;
+pub mod page_walk;
 
 // The VMM's command line, the guest's images and its console.
 pub mod config;
