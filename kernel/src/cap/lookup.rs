@@ -30,14 +30,7 @@ fn lookup_word(sel: u64) -> Option<u64> {
         root,
         bits: capspace::OBJECT_BITS,
     };
-    // The direct map's limit only serves debug assertions on this path: release builds
-    // skip reading it on every hypercall.
-    let mem = if cfg!(debug_assertions) {
-        crate::mem::kspace::phys()
-    } else {
-        crate::mem::direct_map::DirectMap { limit: u64::MAX }
-    };
-    capspace::lookup_word_in(&mem, table, sel)
+    capspace::lookup_word_in(&crate::mem::cap_mem::CapMem, table, sel)
 }
 
 /// The object behind `sel` if it is of kind `kind` and the capability has every bit of

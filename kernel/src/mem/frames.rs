@@ -159,20 +159,6 @@ pub fn stats() -> (u64, u64) {
     (free + boot_free + kept, total + boot_total)
 }
 
-/// Frames for capability tables: the kernel's alone, so a frame a table gives back goes
-/// to the pool at once.
-pub struct CapFrames;
-
-impl FrameSource for CapFrames {
-    fn alloc_zeroed(&mut self) -> Option<u64> {
-        alloc_zeroed(0, Use::CapTables)
-    }
-
-    fn free(&mut self, frame: u64) {
-        free(frame, 0, Use::CapTables);
-    }
-}
-
 /// Frames of one use for the page tables of `facet_kcore`.
 ///
 /// A page-table frame a table hands back may still be cached by some processor's

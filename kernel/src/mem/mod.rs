@@ -1,5 +1,6 @@
 //! Physical memory, the kernel pool and the kernel address space.
 
+pub mod cap_mem;
 pub mod direct_map;
 pub mod frames;
 pub mod image;

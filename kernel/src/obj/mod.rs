@@ -352,10 +352,27 @@ pub fn left_cpu(h: Handle) {
     }
 }
 
-/// Whether objects wait to be destroyed (for [`reap`]).
+/// Whether objects wait to be destroyed (for [`reap`]), or the CPU must leave the kernel
+/// by the slow way ([`exit_slowly`]).
+///
+/// Every hypercall tests this on its way out. An atomic load compiles to a load and a
+/// test of the register; one compare of the byte in memory and a branch to the caller's
+/// slow way is an instruction less. The flag is read as a relaxed load reads it: a
+/// single byte, written only with atomic stores.
 #[inline(always)]
 pub fn any_dead() -> bool {
-    ANY_DEAD.load(Ordering::Relaxed)
+    // SAFETY: the assembly only reads the flag's byte and jumps to the label when it is
+    // set; it touches no register and no stack.
+    unsafe {
+        core::arch::asm!(
+            "cmp byte ptr [rip + {flag}], 0",
+            "jne {dead}",
+            flag = sym ANY_DEAD,
+            dead = label { return true; },
+            options(nostack, readonly),
+        );
+    }
+    false
 }
 
 /// Destroys every object whose last reference went away (including those that die

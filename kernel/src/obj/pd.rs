@@ -12,6 +12,7 @@ use facet_kcore::paging::PageTable;
 
 use super::spaces::{obj_space, pio_space, tools};
 use super::{alloc, with, with_known, Destroy, Handle, Header, Kind, Object, OUT_OF_MEMORY};
+use crate::mem::cap_mem::{self, CapMem};
 use crate::mem::direct_map::virt;
 use crate::mem::frames::{self, PoolFrames};
 use crate::mem::kspace;
@@ -166,16 +167,16 @@ fn load_ports(pd: Handle, extent: u16) {
 impl Pd {
     /// Creates an empty Pd: no capabilities, no user mappings, no ports.
     pub fn create(privileged: bool, passthrough: bool) -> Result<Handle, Status> {
-        let (_, mut mem, mut fs) = tools();
+        let (_, mem, mut fs) = tools();
         let kernel = kspace::kernel_root().ok_or(OUT_OF_MEMORY)?;
         let pt = PageTable::new(&mut PoolFrames::new(Use::HostTables)).ok_or(OUT_OF_MEMORY)?;
-        pt.share_top_level(&mut mem, &kernel, 256, 511);
+        pt.share_top_level(&mut kspace::phys(), &kernel, 256, 511);
         let obj = Table::new(&mut fs, OBJECT_BITS);
         let pio = Table::new(&mut fs, PORT_BITS);
         let bitmap = frames::alloc_zeroed(1, Use::PdOther);
         let (Some(obj), Some(pio), Some(bitmap)) = (obj, pio, bitmap) else {
-            obj.inspect(|t| t.free_all(&mem, free_cap_table));
-            pio.inspect(|t| t.free_all(&mem, free_cap_table));
+            obj.inspect(|t| t.free_all(&mem, cap_mem::free));
+            pio.inspect(|t| t.free_all(&mem, cap_mem::free));
             if let Some(b) = bitmap {
                 frames::free(b, 1, Use::PdOther);
             }
@@ -208,8 +209,8 @@ impl Pd {
             if pcid != 0 {
                 PCIDS.lock().free(pcid as u32);
             }
-            obj.free_all(&mem, free_cap_table);
-            pio.free_all(&mem, free_cap_table);
+            obj.free_all(&mem, cap_mem::free);
+            pio.free_all(&mem, cap_mem::free);
             frames::free(bitmap, 1, Use::PdOther);
             frames::free(pt.root, 0, Use::HostTables);
         })
@@ -305,9 +306,9 @@ impl Destroy for Pd {
         // Take back everything this Pd holds, and everything delegated from it (already
         // done when its last capability went, unless it never had one).
         Pd::release_spaces(h);
+        obj.free_all(&CapMem, cap_mem::free);
+        pio.free_all(&CapMem, cap_mem::free);
         let mut mem = kspace::phys();
-        obj.free_all(&mem, free_cap_table);
-        pio.free_all(&mem, free_cap_table);
         frames::free(bitmap, 1, Use::PdOther);
         let free_host = |f| frames::free(f, 0, Use::HostTables);
         PageTable { root: pml4 }.free_tables(&mut mem, 0, 255, free_host, true);
@@ -332,9 +333,4 @@ impl Destroy for Pd {
             frames::free(page, 0, Use::PdOther);
         }
     }
-}
-
-/// Gives back a frame of a capability table.
-fn free_cap_table(frame: u64) {
-    frames::free(frame, 0, Use::CapTables);
 }

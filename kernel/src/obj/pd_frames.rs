@@ -7,6 +7,7 @@ use facet_kcore::paging::PageTable;
 
 use super::pd::Pd;
 use super::{with, Handle};
+use crate::mem::cap_mem::CapMem;
 use crate::mem::kspace;
 
 /// The frames of Pd `pd` in `part` (`machine_ctrl::pd_frames`); `None` for a part there
@@ -25,8 +26,8 @@ pub fn frames(pd: Handle, which: u64) -> Option<u64> {
         part::HOST => table(pml4, 255),
         part::GUEST => table(npt, 511),
         part::DEVICE => table(dpt, 511),
-        part::OBJECT_SPACE => obj.frames(&mem),
-        part::PORT_SPACE => pio.frames(&mem),
+        part::OBJECT_SPACE => obj.frames(&CapMem),
+        part::PORT_SPACE => pio.frames(&CapMem),
         // The two frames of the I/O bitmap, and the APIC-access page once made.
         part::OTHER => 2 + (access != 0) as u64,
         _ => return None,

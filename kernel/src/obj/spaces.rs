@@ -13,9 +13,8 @@ use facet_kcore::phys::FrameSource;
 use super::pd::Pd;
 use super::{cap_added, cap_dropped, with, Handle};
 use crate::arch::ports;
+use crate::mem::cap_mem::{CapFrames, CapMem};
 use crate::mem::direct_map::virt;
-use crate::mem::frames::CapFrames;
-use crate::mem::kspace;
 
 /// The object value of every port capability.
 pub const PORT_OBJ: u64 = 1;
@@ -92,7 +91,8 @@ fn ports_changed(pd: u64, port: u64, allowed: bool, bitmap: &[u8], extent: usize
     }
 }
 
-/// Everything the capability-space operations need, bundled.
-pub fn tools() -> (KernelSpaces, crate::mem::direct_map::DirectMap, CapFrames) {
-    (KernelSpaces, kspace::phys(), CapFrames)
+/// Everything the capability-space operations need, bundled (tables addressed by their
+/// direct-map addresses: `mem::cap_mem`).
+pub fn tools() -> (KernelSpaces, CapMem, CapFrames) {
+    (KernelSpaces, CapMem, CapFrames)
 }

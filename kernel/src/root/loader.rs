@@ -156,7 +156,7 @@ pub fn start(
     })
     .map_err(|_| RootError::OutOfMemory)?;
     let sc = Sc::create(ec, DEFAULT_PRIO, DEFAULT_QUANTUM).map_err(|_| RootError::OutOfMemory)?;
-    let (mut spaces, _, _) = tools();
+    let (mut spaces, mut cap_mem, mut cap_frames) = tools();
     // The rights the reference gives: all five on the PD, those defined for the others.
     for (sel, kind, obj, perms) in [
         (ROOT_SEL_PD, Kind::Pd, root, perm::ALL),
@@ -165,8 +165,8 @@ pub fn start(
     ] {
         capspace::insert_root(
             &mut spaces,
-            &mut mem,
-            &mut fs,
+            &mut cap_mem,
+            &mut cap_frames,
             obj_space(root),
             sel,
             Cap::new(obj, kind as u8, perms),

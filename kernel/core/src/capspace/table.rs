@@ -1,8 +1,9 @@
 //! The radix table of one capability space.
 //!
 //! Index bits 6:0 pick one of the 128 slots of a leaf frame; each 9 bits above pick one of
-//! the 512 entries of a directory frame. A directory entry is the physical address of the
-//! next-level frame, 0 when absent. An object space (26 bits) has four levels (root
+//! the 512 entries of a directory frame. A directory entry is the address of the
+//! next-level frame as the [`FrameSource`] named it (the kernel's are direct-map
+//! addresses, so that a walk loads through them as they are), 0 when absent. An object space (26 bits) has four levels (root
 //! directory, two directories, leaf), a port space (16 bits) two, a table of at most 7
 //! bits one (the root is the leaf).
 //!
@@ -37,7 +38,7 @@ const COUNT: u64 = !LINK_MASK;
 /// returned explicitly with [`Table::free_all`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table {
-    /// Physical address of the top frame.
+    /// Address of the top frame (as the [`FrameSource`] named it).
     pub root: u64,
     /// Index bits: valid indices are `0..1 << bits`.
     pub bits: u32,
