@@ -297,10 +297,20 @@ fn report_walk(h: Handler, cr3: u64, va: u64) {
             )),
         }
     }
-    say.report(format_args!(
-        "vCPU {} walk of {va:#x}: {:?}",
-        h.index, walk.end
-    ));
+    match walk.end {
+        page_walk::End::Mapped(gpa) => say.report(format_args!(
+            "vCPU {} walk of {va:#x}: guest-physical {gpa:#x}",
+            h.index
+        )),
+        page_walk::End::NotPresent(level) => say.report(format_args!(
+            "vCPU {} walk of {va:#x}: not present at level {level}",
+            h.index
+        )),
+        page_walk::End::OutsideRam(level) => say.report(format_args!(
+            "vCPU {} walk of {va:#x}: leaves RAM at level {level}",
+            h.index
+        )),
+    }
 }
 
 /// CPUID: the CPU model's answer to the host's.
