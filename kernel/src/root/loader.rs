@@ -156,7 +156,10 @@ pub fn start(
     })
     .map_err(|_| RootError::OutOfMemory)?;
     let sc = Sc::create(ec, DEFAULT_PRIO, DEFAULT_QUANTUM).map_err(|_| RootError::OutOfMemory)?;
-    let (mut spaces, _, _) = tools();
+    // The capability tables take their frames as every later insertion does (`tools`'s
+    // `CapFrames`, not the page tables' `fs`): one instance of the table code for the
+    // boot and the run time, and the frames counted as capability tables.
+    let (mut spaces, _, mut cap_frames) = tools();
     // The rights the reference gives: all five on the PD, those defined for the others.
     for (sel, kind, obj, perms) in [
         (ROOT_SEL_PD, Kind::Pd, root, perm::ALL),
@@ -166,7 +169,7 @@ pub fn start(
         capspace::insert_root(
             &mut spaces,
             &mut mem,
-            &mut fs,
+            &mut cap_frames,
             obj_space(root),
             sel,
             Cap::new(obj, kind as u8, perms),
