@@ -346,9 +346,14 @@ fn self_test() {
     if ok {
         println!("test kernel::wx_every_mapping ... ok");
     } else {
+        // `first_bad` is set whenever a check failed. Not `{:?}` of the Option: that
+        // would link the core library's Debug builders into resident code for this one
+        // boot-only line.
         println!(
-            "test kernel::wx_every_mapping ... FAILED ({} writable+executable, {} guard pages mapped, first at {:#x?})",
-            wx.violations, wx.mapped_guards, wx.first_bad
+            "test kernel::wx_every_mapping ... FAILED ({} writable+executable, {} guard pages mapped, first at {:#x})",
+            wx.violations,
+            wx.mapped_guards,
+            wx.first_bad.unwrap_or(0)
         );
     }
     match hypercall::stats::unaccounted() {

@@ -61,7 +61,9 @@ fn write(regs: u64, index: u32, v: u32) {
     }
 }
 
-/// Adds the I/O APIC at `phys` serving GSIs from `gsi_base`; masks all its pins.
+/// Adds the I/O APIC at `phys` serving GSIs from `gsi_base`; masks all its pins. Boot
+/// only.
+#[link_section = ".init.text"]
 pub fn add(phys: u32, id: u32, gsi_base: u32) -> Option<Ioapic> {
     crate::mem::claim_mmio(phys as u64, "I/O APIC");
     let regs = crate::mem::kspace::map_mmio(phys as u64)?;

@@ -48,13 +48,19 @@ pub fn init(serial: bool, vga: bool) {
     c.vga = vga.then(vga::Vga::new);
 }
 
-/// Writes formatted text to every console.
+/// Writes formatted text to every console. Out of line and cold: printing is never on a
+/// path worth inlining into, and each of the many callers would carry the lock and the
+/// formatting call.
+#[cold]
+#[inline(never)]
 pub fn print(args: fmt::Arguments) {
     let _ = CONSOLES.lock().write_fmt(args);
 }
 
 /// Writes on the fatal paths: takes the lock if it can, and otherwise writes anyway
 /// (the holder is this CPU's interrupted code, which will never run again).
+#[cold]
+#[inline(never)]
 pub fn write_emergency(args: fmt::Arguments) {
     match CONSOLES.try_lock() {
         Some(mut c) => {

@@ -221,6 +221,7 @@ fn is_recorded(sc: Handle, serial: u64) -> bool {
 }
 
 /// Makes `sc` the running Sc (at boot, for the roottask's).
+#[link_section = ".init.text"]
 pub fn start(sc: Handle, ec: Handle) {
     set_current_ec(ec);
     set_current_sc(sc);

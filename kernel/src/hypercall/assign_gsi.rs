@@ -23,7 +23,7 @@ use facet_abi::status::Status;
 
 use super::HcResult;
 use crate::arch::ioapic;
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_out_of_line;
 use crate::exec::CurrentFrame;
 use crate::obj::sm::Sm;
 use crate::obj::{with, Kind};
@@ -33,7 +33,7 @@ pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     if !crate::smp::online(cpu) {
         return Err(Status::BadCpu);
     }
-    let sm = object(arg1_selector(f.rdi), Kind::Sm, 0)?;
+    let sm = object_out_of_line(arg1_selector(f.rdi), Kind::Sm, 0)?;
     let gsi = match with::<Sm, _>(sm, |s| s.gsi) {
         Some(g) if g != 0 => g - 1,
         _ => return Err(Status::BadCap),
@@ -42,7 +42,7 @@ pub fn assign_gsi(f: &mut CurrentFrame) -> HcResult {
     let chain = match f.rax {
         u64::MAX => None,
         sel => {
-            let si = object(sel, Kind::Sm, 0)?;
+            let si = object_out_of_line(sel, Kind::Sm, 0)?;
             // The interrupt semaphore itself unchains; any other must be an ordinary
             // semaphore that is not chained itself: chains stay one level deep, as
             // `create_sm` keeps them (the reference does not check here, and an

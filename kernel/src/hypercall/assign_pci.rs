@@ -13,13 +13,13 @@ use facet_abi::hypercall::arg1_selector;
 use facet_abi::status::Status;
 
 use super::HcResult;
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_out_of_line;
 use crate::exec::CurrentFrame;
 use crate::obj::pd::Pd;
 use crate::obj::{with, Kind};
 
 pub fn assign_pci(f: &mut CurrentFrame) -> HcResult {
-    let pd = object(arg1_selector(f.rdi), Kind::Pd, 0)?;
+    let pd = object_out_of_line(arg1_selector(f.rdi), Kind::Pd, 0)?;
     let rid = super::assign_gsi::device_rid(pd, f.rsi).ok_or(Status::BadDev)?;
     crate::iommu::unit_for(f.rdx).ok_or(Status::BadDev)?;
     let (table, did) = with::<Pd, _>(pd, |p| p.device_domain())

@@ -14,7 +14,7 @@ use facet_kcore::user_state;
 
 use super::HcResult;
 use crate::cap::delegation::delegate_objects;
-use crate::cap::lookup::{install, object, object_with_perms};
+use crate::cap::lookup::{install, object, object_out_of_line, object_with_perms};
 use crate::exec::CurrentFrame;
 use crate::obj::ec::{Ec, EcParams};
 use crate::obj::pd::{self, Pd};
@@ -53,7 +53,7 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
     if vcpu && !crate::vcpu::usable_on(cpu) {
         return Err(Status::BadCpu);
     }
-    let target = object(a.pd, Kind::Pd, perm::PD_EC)?;
+    let target = object_out_of_line(a.pd, Kind::Pd, perm::PD_EC)?;
     // A local Ec starts handling calls on this stack (see `user_state`).
     if user_page >= USER_ADDR || !user_state::stack_ok(a.sp) {
         return Err(Status::BadPar);
@@ -80,8 +80,8 @@ pub fn create_ec(f: &mut CurrentFrame) -> HcResult {
 /// one gives way on the way out of the kernel).
 pub fn create_sc(f: &mut CurrentFrame) -> Result<(), Status> {
     let a: CreateSc = f.args();
-    object(a.pd, Kind::Pd, perm::PD_SC)?;
-    let ec = object(a.ec, Kind::Ec, perm::EC_SC)?;
+    object_out_of_line(a.pd, Kind::Pd, perm::PD_SC)?;
+    let ec = object_out_of_line(a.ec, Kind::Ec, perm::EC_SC)?;
     if !with::<Ec, _>(ec, |e| e.global).unwrap_or(false) {
         return Err(Status::BadCap);
     }
@@ -97,8 +97,8 @@ pub fn create_sc(f: &mut CurrentFrame) -> Result<(), Status> {
 
 pub fn create_pt(f: &mut CurrentFrame) -> HcResult {
     let a: CreatePt = f.args();
-    object(a.pd, Kind::Pd, perm::PD_PT)?;
-    let ec = object(a.ec, Kind::Ec, perm::EC_PT)?;
+    object_out_of_line(a.pd, Kind::Pd, perm::PD_PT)?;
+    let ec = object_out_of_line(a.ec, Kind::Ec, perm::EC_PT)?;
     if with::<Ec, _>(ec, |e| e.global).unwrap_or(true) {
         return Err(Status::BadCap);
     }
@@ -114,7 +114,7 @@ pub fn create_sm(f: &mut CurrentFrame) -> HcResult {
     let a: CreateSm = f.args();
     object(a.pd, Kind::Pd, perm::PD_SM)?;
     let chained = if a.chain != 0 {
-        let si = object(a.chain, Kind::Sm, perm::SM_UP)?;
+        let si = object_out_of_line(a.chain, Kind::Sm, perm::SM_UP)?;
         // Chains are one level deep.
         if with::<Sm, _>(si, |s| s.chained != 0).unwrap_or(true) {
             return Err(Status::BadCap);

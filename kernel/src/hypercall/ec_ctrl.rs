@@ -6,7 +6,7 @@ use facet_abi::perm;
 use facet_abi::status::Status;
 
 use super::HcResult;
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_out_of_line;
 use crate::exec::CurrentFrame;
 use crate::obj::ec::Ec;
 use crate::obj::{with, Kind};
@@ -19,7 +19,7 @@ pub fn ec_ctrl(f: &mut CurrentFrame) -> HcResult {
     if a.op != RECALL {
         return Err(Status::BadPar);
     }
-    let ec = object(a.ec, Kind::Ec, perm::EC_CT)?;
+    let ec = object_out_of_line(a.ec, Kind::Ec, perm::EC_CT)?;
     let cpu = with::<Ec, _>(ec, |e| {
         e.recall = true;
         e.cpu

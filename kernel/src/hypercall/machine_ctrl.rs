@@ -13,7 +13,7 @@ use facet_abi::hypercall::machine_ctrl::frames::COUNT;
 use facet_abi::status::Status;
 
 use super::{stats, HcResult};
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_out_of_line;
 use crate::exec::CurrentFrame;
 use crate::obj::{pd, Kind};
 
@@ -53,7 +53,7 @@ pub fn machine_ctrl(f: &mut CurrentFrame) -> HcResult {
         }
         MachineCtrl::PdStats { pd, part } => {
             crate::obj::reap();
-            let pd = object(pd, Kind::Pd, 0)?;
+            let pd = object_out_of_line(pd, Kind::Pd, 0)?;
             let frames = crate::obj::pd_frames::frames(pd, part).ok_or(Status::BadPar)?;
             f.answer(&PdStatsOut { frames });
             Ok(())

@@ -6,14 +6,14 @@ use facet_abi::args::{ScCtrl, ScCtrlOut};
 use facet_abi::perm;
 
 use super::HcResult;
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_out_of_line;
 use crate::exec::CurrentFrame;
 use crate::obj::sc::Sc;
 use crate::obj::{with, Kind};
 
 pub fn sc_ctrl(f: &mut CurrentFrame) -> HcResult {
     let a: ScCtrl = f.args();
-    let sc = object(a.sc, Kind::Sc, perm::SC_CT)?;
+    let sc = object_out_of_line(a.sc, Kind::Sc, perm::SC_CT)?;
     crate::exec::sched::account_now();
     let ticks = with::<Sc, _>(sc, |s| s.consumed).unwrap_or(0);
     let tsc_khz = crate::arch::lapic::frequencies().0.max(1);

@@ -40,6 +40,7 @@ impl BootConfig {
 }
 
 impl ConfigSpace for BootConfig {
+    #[link_section = ".init.text"]
     fn read32(&mut self, rid: u16, offset: u16) -> u32 {
         let bus = (rid >> 8) as u8;
         if bus < self.first || bus > self.last || offset >= 4096 || !offset.is_multiple_of(4) {

@@ -216,6 +216,7 @@ static MMIO_NEXT: SpinLock<u64> = SpinLock::new(MMIO_BASE);
 /// boot (PCI configuration space), before the application processors start: only the
 /// bootstrap CPU runs then, so dropping its own TLB entry is enough (later, another CPU
 /// could keep the old translation). `None` if the page cannot be mapped.
+#[link_section = ".init.text"]
 pub fn map_scratch(phys: u64) -> Option<u64> {
     let pt = kernel_root()?;
     let attrs = Attrs {
@@ -238,7 +239,9 @@ pub fn map_scratch(phys: u64) -> Option<u64> {
 }
 
 /// Maps one page of device registers at physical `phys` (page-aligned) read-write,
-/// uncached, no-execute, and returns its kernel virtual address.
+/// uncached, no-execute, and returns its kernel virtual address. Boot only: the kernel
+/// finds the devices it drives while it boots.
+#[link_section = ".init.text"]
 pub fn map_mmio(phys: u64) -> Option<u64> {
     let pt = kernel_root()?;
     let mut next = MMIO_NEXT.lock();

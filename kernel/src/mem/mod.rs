@@ -83,7 +83,9 @@ impl ClaimedPages {
     }
 }
 
-/// Keeps the page holding physical address `phys` from user space for good.
+/// Keeps the page holding physical address `phys` from user space for good. Boot only,
+/// as [`kspace::map_mmio`].
+#[link_section = ".init.text"]
 pub fn claim_mmio(phys: u64, what: &str) {
     let page = phys & !0xfff;
     let mut c = CLAIMED.lock();

@@ -156,6 +156,9 @@ pub fn start(
     })
     .map_err(|_| RootError::OutOfMemory)?;
     let sc = Sc::create(ec, DEFAULT_PRIO, DEFAULT_QUANTUM).map_err(|_| RootError::OutOfMemory)?;
+    // The capability tables take their frames and their memory as every later insertion
+    // does (`tools`, not the page tables' `mem` and `fs`): one instance of the table code
+    // for the boot and the run time, and the frames counted as capability tables.
     let (mut spaces, mut cap_mem, mut cap_frames) = tools();
     // The rights the reference gives: all five on the PD, those defined for the others.
     for (sel, kind, obj, perms) in [

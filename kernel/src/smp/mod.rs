@@ -146,6 +146,8 @@ pub fn start(
 }
 
 /// Copies the start-up code to `page` and gives it a page table; remembers the page.
+/// Boot only (a resume finds the page in place).
+#[link_section = ".init.text"]
 fn install_trampoline(page: u64) -> bool {
     let code = trampoline::code();
     if code.len() as u64 > PARAM_CR3 {
@@ -225,6 +227,7 @@ fn write_param(off: u64, v: u64) {
 
 /// A page table with the trampoline page identity-mapped (read+execute) and the kernel
 /// half shared. Its PML4 is in the pool, below 4 GiB, as the 32-bit code needs.
+#[link_section = ".init.text"]
 fn trampoline_table(page: u64) -> Option<u64> {
     let mut mem = kspace::phys();
     let mut fs = frames::PoolFrames::new(crate::mem::usage::Use::Boot);

@@ -144,11 +144,11 @@ pub fn insert_root(
     let order = cap.order as u32;
     aligned(index, order)?;
     let end = range_end(&table, index, order)?;
-    if table.next_used_in(mem, index, end).is_some() {
-        return Err(CapError::Occupied);
-    }
-    if end - index == 1 {
+    if order == 0 {
         // One slot (every new object): nothing to reserve first.
+        if table.next_used_in(mem, index, index + 1).is_some() {
+            return Err(CapError::Occupied);
+        }
         let addr = table
             .slot_addr_alloc(mem, frames, index)
             .inspect_err(|_| table.trim(mem, frames, index, end))?;
@@ -157,6 +157,9 @@ pub fn insert_root(
         spaces.added(cap.obj);
         spaces.changed(space, index, Some(cap));
         return Ok(());
+    }
+    if table.next_used_in(mem, index, end).is_some() {
+        return Err(CapError::Occupied);
     }
     table
         .reserve(mem, frames, index, end)
