@@ -160,8 +160,8 @@ fn run_vcpu(frame: &mut CurrentFrame) {
     // loop only an interrupt can set it.
     loop {
         let ec = sched::current_ec();
-        let (vmcb, guest_xcr0, user_gs) =
-            with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0, e.gs_base)).unwrap_or((0, 1, 0));
+        let (vmcb, guest_xcr0, user_gs, pd) =
+            with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0, e.gs_base, e.pd)).unwrap_or((0, 1, 0, 0));
         if vmcb == 0 {
             return;
         }
@@ -181,6 +181,8 @@ fn run_vcpu(frame: &mut CurrentFrame) {
         }
         match exit {
             crate::vcpu::Exit::Interrupt => {
+                // The general path: with the vCPU's Pd running (`vm_exit::to_vcpu`).
+                vm_exit::settle(pd);
                 // Take the pending interrupt now; the end of a quantum, or an Ec it
                 // made ready, switches Ecs.
                 // SAFETY: briefly enabling interrupts lets the pending one be handled
@@ -202,6 +204,7 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                 if vm_exit::to_handler(ec, index) {
                     return;
                 }
+                vm_exit::settle(pd);
                 match exception::vm_exit(frame, index) {
                     Some(true) => {}
                     // Waiting for a busy VMM handler with nothing else to run.

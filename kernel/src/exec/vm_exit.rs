@@ -16,8 +16,9 @@
 //! Reaping, a marked CPU (`sched::check`) and the rest of the way out stay with the
 //! callers, which take the general way there as before.
 
-use crate::cap::lookup::object;
+use crate::cap::lookup::object_in;
 use crate::obj::ec::{Ec, State};
+use crate::obj::pd::Pd;
 use crate::obj::pt::Pt;
 use crate::obj::{with2_known, with_known, Handle, Kind};
 
@@ -28,9 +29,12 @@ use super::sched;
 /// did; if not, nothing has changed.
 #[inline(never)]
 pub fn to_handler(ec: Handle, index: u64) -> bool {
-    // SAFETY: the running Ec.
-    let evt = unsafe { with_known::<Ec, _>(ec, |e| e.evt) };
-    let Ok(pt) = object(evt.wrapping_add(index), Kind::Pt, 0) else {
+    // SAFETY: the running Ec, and its Pd, to which it holds a reference.
+    let (evt, vpd) = unsafe { with_known::<Ec, _>(ec, |e| (e.evt, e.pd)) };
+    // SAFETY: as above.
+    let root = unsafe { with_known::<Pd, _>(vpd, |p| p.obj.root) };
+    // In the vCPU's Pd, which need not be the running one (see `to_vcpu`).
+    let Ok(pt) = object_in(root, evt.wrapping_add(index), Kind::Pt, 0) else {
         return false;
     };
     // SAFETY: a portal capability names a live portal.
@@ -75,6 +79,7 @@ pub fn to_handler(ec: Handle, index: u64) -> bool {
     // The vCPU that left holds the reference the link took: it cannot have died
     // unnoticed (`sched::become_current`).
     sched::become_current(handler, false);
+    // Usually the Pd the CPU kept while the vCPU ran (see `to_vcpu`): nothing to load.
     super::enter_pd(pd);
     true
 }
@@ -113,6 +118,21 @@ pub fn to_vcpu(handler: Handle, caller: Handle) -> bool {
     // As for `to_handler`: the handler's last reference, if the `put` took it, is queued
     // for reaping already.
     sched::become_current(caller, false);
-    super::enter_pd(pd);
+    // The CPU keeps the handler's Pd (its page table, I/O bitmap and object space), which
+    // neither the guest nor the vCPU loop uses, so that the handler's next message finds
+    // it loaded (the exit's portal is looked up in the vCPU's own Pd, `to_handler`).
+    // Whatever else runs while the vCPU is on the CPU (reaping and a marked CPU next,
+    // here; an interrupt's exit or a message the fast path does not take, in the loop)
+    // first makes the vCPU's Pd the running one ([`settle`]).
+    if crate::obj::any_dead() {
+        super::enter_pd(pd);
+    }
     true
+}
+
+/// Makes Pd `pd` of the vCPU on the CPU the running one, if the CPU kept another's
+/// ([`to_vcpu`]): before anything but the fast path runs for the vCPU.
+#[inline(always)]
+pub fn settle(pd: Handle) {
+    super::enter_pd(pd);
 }
