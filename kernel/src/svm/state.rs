@@ -70,7 +70,7 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
 /// Writes the state of the [`PLAIN`] bits of `m` into the VMM's UTCB (a thread's, so
 /// there is one), with the message's MTD and items words: the whole message when `m` has
 /// no other bit (the VM-exit fast path), the first part of [`load`]'s otherwise.
-#[inline(always)]
+#[inline(never)]
 pub fn load_plain(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     crate::vcpu::gprs_to_utcb(utcb, f, m);
     if m & mtd::GPR_ACDB != 0 {
@@ -203,7 +203,7 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
 /// Applies the state of the [`PLAIN`] bits of a reply's MTD `m` to the vCPU: the whole
 /// reply when `m` has no other bit (the VM-exit fast path), the first part of [`save`]'s
 /// otherwise.
-#[inline(always)]
+#[inline(never)]
 pub fn save_plain(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     crate::vcpu::gprs_from_utcb(utcb, f, m);
     if m & mtd::GPR_ACDB != 0 {

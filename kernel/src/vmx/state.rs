@@ -134,7 +134,7 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
 /// message of an exit when `m` has no other bit (the VM-exit fast path; never the
 /// start-up message, whose state [`load`] hides in part), the first part of [`load`]'s
 /// otherwise.
-#[inline(always)]
+#[inline(never)]
 pub fn load_plain(f: &mut Frame, utcb: u64, m: u32) {
     if m & mtd::GPR_ACDB != 0 {
         wr(utcb, u::RAX, f.rax);
@@ -333,7 +333,7 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
 /// Applies the state of the [`PLAIN`] bits of a reply's MTD `m` to the current VMCS and
 /// the frame: the whole reply when `m` has no other bit (the VM-exit fast path), the
 /// first part of [`save`]'s otherwise.
-#[inline(always)]
+#[inline(never)]
 pub fn save_plain(f: &mut Frame, utcb: u64, m: u32) {
     if m & mtd::GPR_ACDB != 0 {
         f.rax = rd(utcb, u::RAX);
