@@ -20,11 +20,16 @@ pub fn lookup(sel: u64) -> Option<Cap> {
 /// a table that exists), `None` if there is no such slot.
 #[inline(always)]
 fn lookup_word(sel: u64) -> Option<u64> {
+    // A hypercall comes from a running Ec, whose Pd is the running one.
+    lookup_word_in(pd::current_obj_root(), sel)
+}
+
+/// [`lookup_word`] in the object space whose root frame is `root`.
+#[inline(always)]
+fn lookup_word_in(root: u64, sel: u64) -> Option<u64> {
     if sel >= 1 << capspace::OBJECT_BITS {
         return None;
     }
-    // A hypercall comes from a running Ec, whose Pd is the running one.
-    let root = pd::current_obj_root();
     debug_assert!(root != 0);
     let table = capspace::Table {
         root,
@@ -53,6 +58,17 @@ pub fn object(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
 #[inline(never)]
 pub fn object_out_of_line(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
     object(sel, kind, perms)
+}
+
+/// [`object`] in the object space whose root frame is `root` (a Pd's `obj.root`): for
+/// the VM-exit fast path, whose vCPU's Pd need not be the running one
+/// (`exec::vm_exit`).
+#[inline(always)]
+pub fn object_in(root: u64, sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
+    match lookup_word_in(root, sel) {
+        Some(w) if Cap::word_grants(w, kind as u8, perms) => Ok(Cap::word_obj(w)),
+        _ => Err(Status::BadCap),
+    }
 }
 
 /// Like [`object`], also returning the capability's permissions.

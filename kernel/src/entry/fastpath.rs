@@ -116,11 +116,29 @@ fn reply(arg1: u64) -> u8 {
         })
     };
     let Some(Some(pd)) = pd else {
-        return general(arg1);
+        return vcpu_or_general(arg1);
     };
     crate::obj::put(handler);
     crate::obj::put(caller);
     enter(caller, pd)
+}
+
+/// Not a thread's reply: the reply to a vCPU's exit message if it is the common case
+/// (`exec::vm_exit::to_vcpu`), which puts the vCPU on the CPU and enters its guest by the
+/// general way out (reaping, a marked CPU and the vCPU loop, `exec::resume`); else the
+/// general path.
+#[inline(never)]
+fn vcpu_or_general(arg1: u64) -> u8 {
+    // Found again rather than kept across the thread's case, which then saves no
+    // register for them.
+    let handler = sched::current_ec();
+    // SAFETY: the running Ec.
+    let caller = unsafe { with_known::<Ec, _>(handler, |h| h.reply_to) };
+    if !crate::exec::vm_exit::to_vcpu(handler, caller) {
+        return general(arg1);
+    }
+    // SAFETY: the one token of this kernel entry.
+    super::dispatch::finish_switch(Outcome::SWITCHED, unsafe { CurrentFrame::new_ref() })
 }
 
 /// Moves the CPU from thread `c`, the running Ec, to thread `n`: their extended state,

@@ -18,6 +18,7 @@ pub mod sched;
 pub mod semaphore;
 pub mod timer;
 pub mod typed;
+pub mod vm_exit;
 
 pub use current::CurrentFrame;
 pub use outcome::Outcome;
@@ -67,9 +68,40 @@ pub fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
     n.pd
 }
 
+/// [`exchange`] from thread `t`, leaving the CPU, to vCPU `v`. A guest's run leaves the
+/// CPU's user FS and GS bases as they were (SVM's VMSAVE and VMLOAD around VMRUN, VMX's
+/// host state and MSR list), and no thread runs while the vCPU is on the CPU, so the
+/// vCPU keeps the bases of the thread before it: they are recorded as its own, not
+/// loaded. Returns `v`'s Pd.
+#[inline(always)]
+pub fn exchange_to_vcpu(t: &mut Ec, v: &mut Ec) -> Handle {
+    save_extended(t);
+    crate::arch::fpu::restore(&v.fpu);
+    (v.fs_base, v.gs_base) = (t.fs_base, t.gs_base);
+    v.state = State::Ready;
+    v.pd
+}
+
+/// [`exchange`] from vCPU `v`, leaving the CPU, to thread `t`: the CPU holds the user
+/// bases `v` recorded (see [`exchange_to_vcpu`]; the general path's [`exchange`] reads
+/// the same values back), so only its FPU state is saved. Returns `t`'s Pd.
+#[inline(always)]
+pub fn exchange_from_vcpu(v: &mut Ec, t: &mut Ec) -> Handle {
+    crate::arch::fpu::save(&mut v.fpu);
+    crate::arch::fpu::restore(&t.fpu);
+    if t.gs_base != v.gs_base {
+        crate::arch::cpu::set_user_gs_base(t.gs_base);
+    }
+    if t.fs_base != v.fs_base {
+        crate::arch::cpu::set_user_fs_base(t.fs_base);
+    }
+    t.state = State::Ready;
+    t.pd
+}
+
 /// Makes `pd`, the Pd of the Ec just put on the CPU, the running one if it is not.
 #[inline(always)]
-fn enter_pd(pd: Handle) {
+pub fn enter_pd(pd: Handle) {
     if pd != pd::current() {
         // SAFETY: the Pd of the Ec about to run, which holds a reference to it.
         unsafe { pd::activate(pd) };
@@ -128,7 +160,8 @@ fn run_vcpu(frame: &mut CurrentFrame) {
     // loop only an interrupt can set it.
     loop {
         let ec = sched::current_ec();
-        let (vmcb, guest_xcr0) = with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0)).unwrap_or((0, 1));
+        let (vmcb, guest_xcr0, user_gs, pd) =
+            with::<Ec, _>(ec, |e| (e.vmcb, e.guest_xcr0, e.gs_base, e.pd)).unwrap_or((0, 1, 0, 0));
         if vmcb == 0 {
             return;
         }
@@ -141,13 +174,15 @@ fn run_vcpu(frame: &mut CurrentFrame) {
             // host's (see `vcpu::save`), or is the initial x87-only value.
             unsafe { crate::arch::fpu::set_xcr0(guest_xcr0) };
         }
-        let exit = crate::vcpu::enter(frame, vmcb);
+        let exit = crate::vcpu::enter(frame, vmcb, user_gs);
         if switch_xcr0 {
             // SAFETY: the host's own XCR0.
             unsafe { crate::arch::fpu::set_xcr0(host_xcr0) };
         }
         match exit {
             crate::vcpu::Exit::Interrupt => {
+                // The general path: with the vCPU's Pd running (`vm_exit::to_vcpu`).
+                vm_exit::settle(pd);
                 // Take the pending interrupt now; the end of a quantum, or an Ec it
                 // made ready, switches Ecs.
                 // SAFETY: briefly enabling interrupts lets the pending one be handled
@@ -165,6 +200,11 @@ fn run_vcpu(frame: &mut CurrentFrame) {
                 }
             }
             crate::vcpu::Exit::Message(index) => {
+                // The common case goes straight to the handler, which then runs.
+                if vm_exit::to_handler(ec, index) {
+                    return;
+                }
+                vm_exit::settle(pd);
                 match exception::vm_exit(frame, index) {
                     Some(true) => {}
                     // Waiting for a busy VMM handler with nothing else to run.

@@ -15,6 +15,12 @@ use crate::utcb::{read_word as rd, write_word as wr};
 /// MTD bits [`load`] and [`save`] move by hand before they look at the tables (the
 /// tables' entries for them are skipped).
 const BY_HAND: u32 = mtd::GPR_ACDB | mtd::RIP_LEN | mtd::GPR_BSD | mtd::GPR_R8_R15;
+/// The MTD bits [`load_plain`] and [`save_plain`] move: the general registers, RSP, RIP
+/// (and the length), RFLAGS, the qualification (never applied) and the TSC offset. None
+/// of them is in the tables' way, and none can make VMRUN refuse the guest, so a reply
+/// that carries only these needs neither the tables nor a snapshot
+/// (`crate::vcpu::PLAIN_MTD` is the same set).
+pub const PLAIN: u32 = BY_HAND | mtd::RSP | mtd::RFLAGS | mtd::QUAL | mtd::TSC;
 /// The MTD bits the register and segment tables carry.
 const REGS_MTD: u32 = mask(&REGS);
 const SEGS_MTD: u32 = mask(&SEGS);
@@ -34,9 +40,39 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     if utcb == 0 {
         return;
     }
+    // What most exits carry by hand; the tables only for the rest, and not even looked
+    // at when the MTD asks for nothing of theirs.
+    load_plain(utcb, v, f, m);
+    let rest = m & !PLAIN;
+    if rest & REGS_MTD != 0 {
+        for (at, field, bit) in REGS {
+            if rest & bit != 0 {
+                wr(utcb, at, v.r64(field));
+            }
+        }
+    }
+    if rest & SEGS_MTD != 0 {
+        for (at, field, bit) in SEGS {
+            if m & bit != 0 {
+                let (sel, attr, limit, base) = v.seg(field);
+                wr(
+                    utcb,
+                    at,
+                    sel as u64 | (attr as u64) << 16 | (limit as u64) << 32,
+                );
+                wr(utcb, at + 8, base);
+            }
+        }
+    }
+    load_rest(utcb, v, m)
+}
+
+/// Writes the state of the [`PLAIN`] bits of `m` into the VMM's UTCB (a thread's, so
+/// there is one), with the message's MTD and items words: the whole message when `m` has
+/// no other bit (the VM-exit fast path), the first part of [`load`]'s otherwise.
+#[inline(never)]
+pub fn load_plain(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
     crate::vcpu::gprs_to_utcb(utcb, f, m);
-    // What most exits carry (RAX, RIP and the length) by hand; the tables only for the
-    // rest, and not even looked at when the MTD asks for nothing of theirs.
     if m & mtd::GPR_ACDB != 0 {
         wr(utcb, u::RAX, v.r64(vmcb::RAX));
     }
@@ -45,38 +81,29 @@ pub fn load(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
         wr(utcb, u::RIP, rip);
         wr(utcb, u::INST_LEN, nrip.saturating_sub(rip));
     }
-    let rest = m & !BY_HAND;
-    if rest & REGS_MTD != 0 {
-        for (at, field, bit) in REGS {
-            if rest & bit != 0 {
-                wr(utcb, at, v.r64(field));
-            }
+    if m & (mtd::RSP | mtd::RFLAGS | mtd::QUAL | mtd::TSC) != 0 {
+        if m & mtd::RSP != 0 {
+            wr(utcb, u::RSP, v.r64(vmcb::RSP));
+        }
+        if m & mtd::RFLAGS != 0 {
+            wr(utcb, u::RFLAGS, v.r64(vmcb::RFLAGS));
+        }
+        if m & mtd::QUAL != 0 {
+            wr(utcb, u::QUAL, v.r64(vmcb::EXITINFO1));
+            wr(utcb, u::QUAL + 8, v.r64(vmcb::EXITINFO2));
+        }
+        if m & mtd::TSC != 0 {
+            wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
+            wr(utcb, u::TSC_OFF, v.r64(vmcb::TSC_OFFSET));
         }
     }
-    if rest & SEGS_MTD == 0 {
-        return load_rest(utcb, v, m);
-    }
-    for (at, field, bit) in SEGS {
-        if m & bit != 0 {
-            let (sel, attr, limit, base) = v.seg(field);
-            wr(
-                utcb,
-                at,
-                sel as u64 | (attr as u64) << 16 | (limit as u64) << 32,
-            );
-            wr(utcb, at + 8, base);
-        }
-    }
-    load_rest(utcb, v, m)
+    wr(utcb, u::MTD, m as u64);
+    wr(utcb, u::ITEMS, u::STATE_WORDS);
 }
 
-/// [`load`]'s state outside the tables, and the message's MTD and items words.
+/// [`load`]'s state outside the tables and [`PLAIN`].
 #[inline(always)]
 fn load_rest(utcb: u64, v: Vmcb, m: u32) {
-    if m & mtd::QUAL != 0 {
-        wr(utcb, u::QUAL, v.r64(vmcb::EXITINFO1));
-        wr(utcb, u::QUAL + 8, v.r64(vmcb::EXITINFO2));
-    }
     if m & mtd::INJ != 0 {
         // An event not delivered yet, as the VMM wrote it (`facet_kcore::svm_inject`).
         let inj = svm_inject::pending(
@@ -85,10 +112,6 @@ fn load_rest(utcb: u64, v: Vmcb, m: u32) {
             v.r32(vmcb::INTERCEPT_MISC1),
         );
         wr(utcb, u::INJ, inj);
-    }
-    if m & mtd::TSC != 0 {
-        wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
-        wr(utcb, u::TSC_OFF, v.r64(vmcb::TSC_OFFSET));
     }
     if m & mtd::CTRL != 0 {
         let misc =
@@ -101,8 +124,6 @@ fn load_rest(utcb: u64, v: Vmcb, m: u32) {
             exc | (v.r32(vmcb::INTERCEPT_EXC) as u64) << 32,
         );
     }
-    wr(utcb, u::MTD, m as u64);
-    wr(utcb, u::ITEMS, u::STATE_WORDS);
 }
 
 /// What of the guest's state its translations depend on: CR0, CR3, CR4 and EFER.
@@ -116,28 +137,12 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         return;
     }
     let m = rd(utcb, u::MTD) as u32;
-    crate::vcpu::gprs_from_utcb(utcb, f, m);
-    if m & mtd::GPR_ACDB != 0 {
-        v.w64(vmcb::RAX, rd(utcb, u::RAX));
-    }
-    if m & mtd::RIP_LEN != 0 {
-        v.w64(vmcb::RIP, rd(utcb, u::RIP));
-    }
-    // A reply that carries nothing but general registers, RSP, RIP, RFLAGS, the
-    // qualification (never applied) or the TSC offset is done here: none of these can
+    // A reply that carries nothing but the [`PLAIN`] state is done here: none of it can
     // make VMRUN refuse the guest, so the snapshot of the last entered state stays good
     // for a refusal that follows a later reply.
-    let rest = m & !BY_HAND;
-    if rest & !(mtd::RSP | mtd::RFLAGS | mtd::QUAL | mtd::TSC) == 0 {
-        if rest & mtd::RSP != 0 {
-            v.w64(vmcb::RSP, rd(utcb, u::RSP));
-        }
-        if rest & mtd::RFLAGS != 0 {
-            v.w64(vmcb::RFLAGS, rd(utcb, u::RFLAGS));
-        }
-        if rest & mtd::TSC != 0 {
-            v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
-        }
+    save_plain(utcb, v, f, m);
+    let rest = m & !PLAIN;
+    if rest == 0 {
         return;
     }
     let paging_before = paging(v);
@@ -191,9 +196,31 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
         v.w64(vmcb::EVENTINJ, p.eventinj);
         v.set_own_iret(p.own_iret);
     }
-    if m & mtd::TSC != 0 {
-        v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
-    }
     // Only a VMM's state can make VMRUN refuse the guest: keep what was entered.
     v.snapshot();
+}
+
+/// Applies the state of the [`PLAIN`] bits of a reply's MTD `m` to the vCPU: the whole
+/// reply when `m` has no other bit (the VM-exit fast path), the first part of [`save`]'s
+/// otherwise.
+#[inline(never)]
+pub fn save_plain(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) {
+    crate::vcpu::gprs_from_utcb(utcb, f, m);
+    if m & mtd::GPR_ACDB != 0 {
+        v.w64(vmcb::RAX, rd(utcb, u::RAX));
+    }
+    if m & mtd::RIP_LEN != 0 {
+        v.w64(vmcb::RIP, rd(utcb, u::RIP));
+    }
+    if m & (mtd::RSP | mtd::RFLAGS | mtd::TSC) != 0 {
+        if m & mtd::RSP != 0 {
+            v.w64(vmcb::RSP, rd(utcb, u::RSP));
+        }
+        if m & mtd::RFLAGS != 0 {
+            v.w64(vmcb::RFLAGS, rd(utcb, u::RFLAGS));
+        }
+        if m & mtd::TSC != 0 {
+            v.w64(vmcb::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+        }
+    }
 }

@@ -250,12 +250,14 @@ pub fn guest_tables_changed() {
     crate::smp::shootdown::everywhere();
 }
 
-/// Runs the vCPU whose general registers are in `frame` until its next exit.
-pub fn enter(frame: &mut Frame, block: u64) -> Exit {
+/// Runs the vCPU whose general registers are in `frame` until its next exit. `user_gs`
+/// is the user GS base the CPU holds (the vCPU's record of it, `exec::exchange_to_vcpu`):
+/// the guest's run leaves it, and the user FS base, as they were.
+pub fn enter(frame: &mut Frame, block: u64, user_gs: u64) -> Exit {
     debug::load_for(block);
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::run::enter(frame, crate::svm::vmcb::Vmcb(block)),
-        _ => crate::vmx::run::enter(frame, block),
+        _ => crate::vmx::run::enter(frame, block, user_gs),
     }
 }
 
@@ -286,6 +288,47 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
         SVM => crate::svm::state::save(utcb, crate::svm::vmcb::Vmcb(block), frame),
         _ => crate::vmx::state::save(utcb, block, frame),
     }
+}
+
+/// The MTD bits a VM-exit message and its reply carry on the fast path
+/// (`exec::vm_exit`): the general registers, RSP, RIP and the instruction length, RFLAGS,
+/// the qualification and the TSC offset. Both extensions move them without their tables,
+/// and none of them in a reply can make the next entry fail, so neither takes a snapshot
+/// or compares paging state for them ([`load_plain`], [`save_plain`]).
+pub const PLAIN_MTD: u32 = crate::svm::state::PLAIN;
+const _: () = assert!(crate::svm::state::PLAIN == crate::vmx::state::PLAIN);
+
+/// Writes the message of exit `event` into the VMM's UTCB `utcb` (a thread's) if `mtd`
+/// selects only [`PLAIN_MTD`] state; returns whether it did (if not, nothing is
+/// written and [`load`] is the way).
+#[inline(always)]
+pub fn load_plain(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64) -> bool {
+    debug_assert!(utcb != 0 && mtd & !PLAIN_MTD == 0);
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::state::load_plain(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
+        // The start-up message hides part of the start state (`vmx::state::load`).
+        _ if event == facet_abi::layout::VM_EVENT_STARTUP => return false,
+        _ if !crate::vmx::run::make_current(block) => return false,
+        _ => crate::vmx::state::load_plain(frame, utcb, mtd),
+    }
+    true
+}
+
+/// Applies a VMM's reply in UTCB `utcb` (a thread's) to the vCPU if its MTD selects only
+/// [`PLAIN_MTD`] state; returns whether it did (if not, nothing has changed and [`save`]
+/// is the way).
+#[inline(always)]
+pub fn save_plain(utcb: u64, block: u64, frame: &mut Frame) -> bool {
+    let mtd = crate::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
+    if mtd & !PLAIN_MTD != 0 {
+        return false;
+    }
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::state::save_plain(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
+        _ if !crate::vmx::run::make_current(block) => return false,
+        _ => crate::vmx::state::save_plain(frame, utcb, mtd),
+    }
+    true
 }
 
 /// The general registers other than RAX and RSP with their UTCB offsets and MTD bits:

@@ -132,7 +132,7 @@ pub fn init_side(vmcs: u64, vpid: u32) {
     for (i, &msr) in SWITCHED_MSRS.iter().enumerate() {
         set_msr_entry(vmcs + GUEST_MSRS, i, msr, 0);
         // The host's values: the system-call MSRs are the same on every CPU; its
-        // KERNEL_GS_BASE is rewritten before any thread returns to user mode.
+        // KERNEL_GS_BASE (the user GS base) is written before each entry (`enter`).
         let host = if msr == KERNEL_GS_BASE {
             0
         } else {
@@ -163,6 +163,17 @@ fn set_msr_entry(list: u64, i: usize, msr: u32, value: u64) {
         ((at + 8) as *mut u64).write_volatile(value);
     }
 }
+
+/// Sets the user GS base (the host's KERNEL_GS_BASE) the CPU loads at the vCPU's exits.
+fn set_host_user_gs(vmcs: u64, gs: u64) {
+    const AT: u64 = HOST_MSRS + 16 * KERNEL_GS_BASE_INDEX as u64 + 8;
+    // SAFETY: the value word of the entry in the vCPU's side page (`set_msr_entry`).
+    unsafe { (virt(vmcs + AT) as *mut u64).write_volatile(gs) };
+}
+
+/// Where KERNEL_GS_BASE is in [`SWITCHED_MSRS`].
+const KERNEL_GS_BASE_INDEX: usize = 3;
+const _: () = assert!(SWITCHED_MSRS[KERNEL_GS_BASE_INDEX] == KERNEL_GS_BASE);
 
 /// The guest's value of the `i`th switched MSR.
 pub fn guest_msr(vmcs: u64, i: usize) -> u64 {
@@ -260,8 +271,11 @@ pub fn make_current(phys: u64) -> bool {
     failed == 0
 }
 
-/// Runs the vCPU whose general registers are in `frame` until its next exit.
-pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
+/// Runs the vCPU whose general registers are in `frame` until its next exit. The CPU
+/// comes back with the user FS and GS bases it holds now (`user_gs` is the GS base), as
+/// SVM's VMSAVE and VMLOAD leave them: the vCPU keeps the bases of the thread before it
+/// (`exec::exchange_to_vcpu`).
+pub fn enter(frame: &mut Frame, phys: u64, user_gs: u64) -> Exit {
     if !make_current(phys) {
         return Exit::Message(VM_EVENT_INVALID);
     }
@@ -307,6 +321,7 @@ pub fn enter(frame: &mut Frame, phys: u64) -> Exit {
     // The kernel returns on the address space and with the user FS base of the moment.
     write(vmcs::HOST_CR3, crate::arch::cpu::read_cr3());
     write(vmcs::HOST_FS_BASE, crate::arch::cpu::user_fs_base());
+    set_host_user_gs(phys, user_gs);
     let side = side(phys);
     // SAFETY: the side page belongs to this vCPU (allocated with its VMCS). CR2 is not
     // used by the kernel between here and the entry (no page faults happen there).

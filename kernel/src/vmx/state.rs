@@ -16,17 +16,28 @@ use super::vmcs::{self, read, write};
 use crate::arch::regs::Frame;
 use crate::utcb::{read_word as rd, write_word as wr};
 
+/// The MTD bits [`load_plain`] and [`save_plain`] move: the general registers, RSP, RIP
+/// (and the length), RFLAGS, the qualification (never applied) and the TSC offset. A
+/// reply with only these changes no paging state, so it needs neither the tables nor the
+/// comparison of the paging state (`crate::vcpu::PLAIN_MTD` is the same set).
+pub const PLAIN: u32 = mtd::GPR_ACDB
+    | mtd::GPR_BSD
+    | mtd::GPR_R8_R15
+    | mtd::RSP
+    | mtd::RIP_LEN
+    | mtd::RFLAGS
+    | mtd::QUAL
+    | mtd::TSC;
+
 /// Writes the state `m` selects into the VMM's UTCB (the message of exit `event`).
 pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     if utcb == 0 || !super::run::make_current(vmcs) {
         return;
     }
-    if m & mtd::GPR_ACDB != 0 {
-        wr(utcb, u::RAX, f.rax);
-    }
-    crate::vcpu::gprs_to_utcb(utcb, f, m);
+    load_plain(f, utcb, m);
+    let rest = m & !PLAIN;
     for (at, field, bit) in REGS {
-        if m & bit != 0 {
+        if rest & bit != 0 {
             wr(utcb, at, read(field));
         }
     }
@@ -38,9 +49,6 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
         wr(utcb, u::CR0, cr0);
         wr(utcb, u::CR2, super::run::guest_cr2(vmcs));
         wr(utcb, u::CR4, cr4);
-    }
-    if m & mtd::RIP_LEN != 0 {
-        wr(utcb, u::INST_LEN, read(vmcs::INSTRUCTION_LEN));
     }
     for (at, n, bit) in SEGS {
         if m & bit != 0 {
@@ -61,10 +69,6 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     if m & mtd::IDTR != 0 {
         wr(utcb, u::IDTR, read(vmcs::GUEST_IDTR_LIMIT) << 32);
         wr(utcb, u::IDTR + 8, read(vmcs::GUEST_IDTR_BASE));
-    }
-    if m & mtd::QUAL != 0 {
-        wr(utcb, u::QUAL, read(vmcs::EXIT_QUALIFICATION));
-        wr(utcb, u::QUAL + 8, read(vmcs::GUEST_PHYSICAL));
     }
     if m & mtd::INJ != 0 {
         // After a failed entry or a recall the VMM sees what is pending for injection;
@@ -112,10 +116,6 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
             aux | read(vmcs::TPR_THRESHOLD) & 0xf,
         );
     }
-    if m & mtd::TSC != 0 {
-        wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
-        wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
-    }
     if m & mtd::CTRL != 0 {
         let ctrl = read(vmcs::PROC_CONTROLS) & 0xffff_ffff | read(vmcs::PROC_CONTROLS2) << 32;
         wr(utcb, u::CTRL, ctrl);
@@ -126,6 +126,39 @@ pub fn load(utcb: u64, vmcs: u64, f: &mut Frame, m: u32, event: u64) {
     }
     if event == VM_EVENT_STARTUP {
         hide_start_state(utcb, m);
+    }
+}
+
+/// Writes the state of the [`PLAIN`] bits of `m` from the current VMCS into the VMM's
+/// UTCB (a thread's, so there is one), with the message's MTD and items words: the whole
+/// message of an exit when `m` has no other bit (the VM-exit fast path; never the
+/// start-up message, whose state [`load`] hides in part), the first part of [`load`]'s
+/// otherwise.
+#[inline(never)]
+pub fn load_plain(f: &mut Frame, utcb: u64, m: u32) {
+    if m & mtd::GPR_ACDB != 0 {
+        wr(utcb, u::RAX, f.rax);
+    }
+    crate::vcpu::gprs_to_utcb(utcb, f, m);
+    if m & mtd::RIP_LEN != 0 {
+        wr(utcb, u::RIP, read(vmcs::GUEST_RIP));
+        wr(utcb, u::INST_LEN, read(vmcs::INSTRUCTION_LEN));
+    }
+    if m & (mtd::RSP | mtd::RFLAGS | mtd::QUAL | mtd::TSC) != 0 {
+        if m & mtd::RSP != 0 {
+            wr(utcb, u::RSP, read(vmcs::GUEST_RSP));
+        }
+        if m & mtd::RFLAGS != 0 {
+            wr(utcb, u::RFLAGS, read(vmcs::GUEST_RFLAGS));
+        }
+        if m & mtd::QUAL != 0 {
+            wr(utcb, u::QUAL, read(vmcs::EXIT_QUALIFICATION));
+            wr(utcb, u::QUAL + 8, read(vmcs::GUEST_PHYSICAL));
+        }
+        if m & mtd::TSC != 0 {
+            wr(utcb, u::TSC_VAL, crate::arch::cpu::tsc());
+            wr(utcb, u::TSC_OFF, read(vmcs::TSC_OFFSET));
+        }
     }
     wr(utcb, u::MTD, m as u64);
     wr(utcb, u::ITEMS, u::STATE_WORDS);
@@ -175,20 +208,17 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         return;
     }
     let m = rd(utcb, u::MTD) as u32;
-    if m & mtd::GPR_ACDB != 0 {
-        f.rax = rd(utcb, u::RAX);
+    // A reply with only the [`PLAIN`] state is done here.
+    save_plain(f, utcb, m);
+    let rest = m & !PLAIN;
+    if rest == 0 {
+        return;
     }
-    crate::vcpu::gprs_from_utcb(utcb, f, m);
     let paging_before = paging();
     for (at, field, bit) in REGS {
-        if m & bit != 0 {
+        if rest & bit != 0 {
             write(field, rd(utcb, at));
         }
-    }
-    if m & mtd::RFLAGS != 0 {
-        // The bit VM entry requires stays set, whatever the VMM writes (its start-up
-        // message did not show it).
-        write(vmcs::GUEST_RFLAGS, rd(utcb, u::RFLAGS) | start::RFLAGS);
     }
     if m & mtd::CR != 0 {
         // The guest's value with the bits VMX requires set; it reads its own value
@@ -298,7 +328,31 @@ pub fn save(utcb: u64, vmcs: u64, f: &mut Frame) {
         write(vmcs::GUEST_INTERRUPTIBILITY, sta & 0xf);
         write(vmcs::GUEST_ACTIVITY, activity_state(sta >> 32));
     }
-    if m & mtd::TSC != 0 {
-        write(vmcs::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+}
+
+/// Applies the state of the [`PLAIN`] bits of a reply's MTD `m` to the current VMCS and
+/// the frame: the whole reply when `m` has no other bit (the VM-exit fast path), the
+/// first part of [`save`]'s otherwise.
+#[inline(never)]
+pub fn save_plain(f: &mut Frame, utcb: u64, m: u32) {
+    if m & mtd::GPR_ACDB != 0 {
+        f.rax = rd(utcb, u::RAX);
+    }
+    crate::vcpu::gprs_from_utcb(utcb, f, m);
+    if m & mtd::RIP_LEN != 0 {
+        write(vmcs::GUEST_RIP, rd(utcb, u::RIP));
+    }
+    if m & (mtd::RSP | mtd::RFLAGS | mtd::TSC) != 0 {
+        if m & mtd::RSP != 0 {
+            write(vmcs::GUEST_RSP, rd(utcb, u::RSP));
+        }
+        if m & mtd::RFLAGS != 0 {
+            // The bit VM entry requires stays set, whatever the VMM writes (its start-up
+            // message did not show it).
+            write(vmcs::GUEST_RFLAGS, rd(utcb, u::RFLAGS) | start::RFLAGS);
+        }
+        if m & mtd::TSC != 0 {
+            write(vmcs::TSC_OFFSET, rd(utcb, u::TSC_OFF));
+        }
     }
 }

@@ -285,6 +285,7 @@ const TESTS: &[Test] = &[
     test!(vm::monitored_cr0_bit_exits),
     test!(vm::vmm_timeout_exits),
     test!(vm::guest_cr2_follows_mtd_cr),
+    test!(vm::fast_and_general_exits_agree),
     test!(vm::vcpus_on_every_cpu),
     test!(vm::debug_registers_are_per_vcpu),
     test!(vm::protection_keys_are_per_vcpu),

@@ -356,11 +356,11 @@ pub const SCHED_NAP: Sels = Sels::new((1 << 21) + (1 << 13), 1);
 
 // ---- vm ----
 
-/// The test VMs (twelve), eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
+/// The test VMs (fourteen), eight selectors each (VMM handler, two semaphores, vCPU, its SC, and
 /// three for what else a VM needs); their event bases and handler UTCBs by number.
-pub const VMS: Sels = Sels::new(5400, 8 * 13);
-pub const VM_EVENTS: Events = Events::vm(32768, 13);
-pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 13);
+pub const VMS: Sels = Sels::new(5400, 8 * 14);
+pub const VM_EVENTS: Events = Events::vm(32768, 14);
+pub const VM_UTCBS: Pages = Pages::new(0x3001_0000, 14);
 /// The second VM's virtual-APIC page, mapped in the roottask.
 pub const VM_VLAPIC: Pages = Pages::new(0x3001_f000, 1);
 /// The first VM's memory: its code page and its interrupt table (guest pages 1 and 0),
