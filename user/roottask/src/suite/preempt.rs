@@ -319,6 +319,13 @@ fn thread_ec(ec: u64, k: u64, i: u64) -> TestResult {
     )
 }
 
+/// How soon "at once" must be, in milliseconds of TSC time: half the spinners' one-second
+/// quantum, so that a wake-up that waited for a quantum fails, while a host that did not
+/// run the emulator's thread for a while (these machines are shared) does not fail a
+/// wake-up that was at once. The figures of the paths themselves are the benchmark's
+/// latencies (`bench/latency.rs`), in instructions.
+const AT_ONCE_MS: u64 = 500;
+
 pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
     let per_ms = e.per_ms();
     for sm in [go(0), go(1), NEVER, PARK, NAP, VERDICT] {
@@ -350,7 +357,7 @@ pub fn a_higher_priority_runs_at_once(e: &Env) -> TestResult {
     ensure!(woke != 0, "the timed wait waited for the spinner's quantum");
     let late = woke.wrapping_sub(DEADLINE.load(Ordering::SeqCst));
     ensure!(
-        (late as i64) >= 0 && late < 100 * per_ms,
+        (late as i64) >= 0 && late < AT_ONCE_MS * per_ms,
         "the timed wait ended {} us after its deadline",
         late as i64 * 1000 / per_ms as i64
     );
@@ -394,7 +401,7 @@ fn an_interrupt_preempts_at_once(e: &Env) -> TestResult {
     );
     let after = ran.wrapping_sub(RAISED.load(Ordering::SeqCst));
     ensure!(
-        after < 50 * per_ms,
+        after < AT_ONCE_MS * per_ms,
         "the MSI's waiter ran {} ms after the interrupt",
         after / per_ms
     );
@@ -424,14 +431,14 @@ fn across_cpus(per_ms: u64) -> TestResult {
     );
     let start = tsc();
     ok(sm_up(go(1)), "up across")?;
-    let ran = spin_until(200 * per_ms, || RAN[1].load(Ordering::SeqCst) != 0);
+    let ran = spin_until(AT_ONCE_MS * per_ms, || RAN[1].load(Ordering::SeqCst) != 0);
     ensure!(
         ran,
         "the thread woken on CPU 1 waited for the spinning one's quantum"
     );
     let after = RAN[1].load(Ordering::SeqCst).wrapping_sub(start);
     ensure!(
-        after < 50 * per_ms,
+        after < AT_ONCE_MS * per_ms,
         "the thread woken on CPU 1 ran {} ms after the up",
         after / per_ms
     );
