@@ -2,12 +2,14 @@
 //! reply straight back to the vCPU, in the check-then-commit shape of the IPC fast path
 //! (`entry::fastpath`).
 //!
-//! The common exit goes to a portal whose handler waits on the vCPU's CPU, with a
-//! message of plain state (`vcpu::PLAIN_MTD`: general registers, RSP, RIP, RFLAGS, the
-//! qualification, the TSC offset), and its reply carries plain state back. Each way
-//! looks at everything that decides the case before it changes anything; every other
-//! case (no portal, a busy, dead or remote handler, other MTD bits, a pending recall,
-//! callers waiting for the handler) returns `false` with nothing changed, and the
+//! The common exit goes to a portal whose handler waits on the vCPU's CPU (its message
+//! written by the plain transfers when it asks for plain state only, `vcpu::PLAIN_MTD`:
+//! general registers, RSP, RIP, RFLAGS, the qualification, the TSC offset; else by the
+//! general transfer, which only reads the vCPU's state), and a reply that carries plain
+//! state back. Each way looks at everything that decides the case before it changes
+//! anything; every other case (no portal, a busy, dead or remote handler, a reply with
+//! other MTD bits, a pending recall, callers waiting for the handler, VMX's start-up
+//! message) returns `false` with nothing changed, and the
 //! general path (`exception::vm_exit`, `call::reply`) handles it from the start, with
 //! the results it always gives. What either way does to the two Ecs, their links,
 //! reference counts, the message and the vCPU's state is the same; the fast path leaves
@@ -39,9 +41,6 @@ pub fn to_handler(ec: Handle, index: u64) -> bool {
     };
     // SAFETY: a portal capability names a live portal.
     let (handler, id, ip, mtd) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip, p.mtd)) };
-    if mtd as u32 & !crate::vcpu::PLAIN_MTD != 0 {
-        return false;
-    }
     // SAFETY: the running Ec and the portal's handler, which the portal keeps alive. The
     // loan gives None if they are the same Ec (a vCPU is global, and global Ecs handle
     // no portal: the general path would stop it).
@@ -51,7 +50,8 @@ pub fn to_handler(ec: Handle, index: u64) -> bool {
             if h.state != State::Idle || h.cpu != e.cpu {
                 return None;
             }
-            if !crate::vcpu::load_plain(h.utcb, e.vmcb, &mut e.regs, mtd as u32, index) {
+            let (block, xcr0) = (e.vmcb, e.guest_xcr0);
+            if !crate::vcpu::load_fast(h.utcb, block, &mut e.regs, mtd as u32, index, xcr0) {
                 return None;
             }
             // The links of `exception::send`: the vCPU waits for the reply, which
@@ -100,7 +100,7 @@ pub fn to_vcpu(handler: Handle, caller: Handle) -> bool {
             if !c.in_exception || c.vmcb == 0 || c.recall {
                 return None;
             }
-            if !crate::vcpu::save_plain(h.utcb, c.vmcb, &mut c.regs) {
+            if !crate::vcpu::save_fast(h.utcb, c.vmcb, &mut c.regs) {
                 return None;
             }
             super::call::unlink(h, c);

@@ -200,6 +200,54 @@ pub fn save(utcb: u64, v: Vmcb, f: &mut Frame) {
     v.snapshot();
 }
 
+/// A reply of MTD `m` for the VM-exit fast path: one with [`PLAIN`] state, an injection
+/// and the interruptibility state only (which SVM does not transfer: [`save`] leaves it
+/// too), whose injection needs no EVENTINJ (an external interrupt as a virtual one, a
+/// window request, or none). Applied as [`save`] applies it, without the snapshot: none
+/// of it can make VMRUN refuse the guest (an event in EVENTINJ could), so the snapshot
+/// of the last entered state stays good for a refusal that follows a later reply, as
+/// after a plain reply. Returns whether it did; if not, nothing has changed.
+#[inline(always)]
+pub fn save_fast(utcb: u64, v: Vmcb, f: &mut Frame, m: u32) -> bool {
+    let rest = m & !PLAIN;
+    if rest == 0 {
+        save_plain(utcb, v, f, m);
+        return true;
+    }
+    save_injection(utcb, v, f, m, rest)
+}
+
+/// [`save_fast`] for a reply beyond [`PLAIN`], out of line.
+#[inline(never)]
+fn save_injection(utcb: u64, v: Vmcb, f: &mut Frame, m: u32, rest: u32) -> bool {
+    if rest & !(mtd::INJ | mtd::STA) != 0 {
+        return false;
+    }
+    let programmed = match rest & mtd::INJ {
+        0 => None,
+        _ => {
+            let p = svm_inject::program(
+                rd(utcb, u::INJ),
+                v.r64(vmcb::VINTR),
+                v.r32(vmcb::INTERCEPT_MISC1),
+                v.own_iret(),
+            );
+            if p.eventinj != 0 {
+                return false;
+            }
+            Some(p)
+        }
+    };
+    save_plain(utcb, v, f, m);
+    if let Some(p) = programmed {
+        v.w64(vmcb::VINTR, p.vintr);
+        v.w32(vmcb::INTERCEPT_MISC1, p.misc1);
+        v.w64(vmcb::EVENTINJ, p.eventinj);
+        v.set_own_iret(p.own_iret);
+    }
+    true
+}
+
 /// Applies the state of the [`PLAIN`] bits of a reply's MTD `m` to the vCPU: the whole
 /// reply when `m` has no other bit (the VM-exit fast path), the first part of [`save`]'s
 /// otherwise.

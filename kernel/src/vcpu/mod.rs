@@ -294,16 +294,29 @@ pub fn save(utcb: u64, block: u64, frame: &mut Frame, xcr0: &mut u64) {
 /// (`exec::vm_exit`): the general registers, RSP, RIP and the instruction length, RFLAGS,
 /// the qualification and the TSC offset. Both extensions move them without their tables,
 /// and none of them in a reply can make the next entry fail, so neither takes a snapshot
-/// or compares paging state for them ([`load_plain`], [`save_plain`]).
+/// or compares paging state for them ([`load_fast`], [`save_fast`]).
 pub const PLAIN_MTD: u32 = crate::svm::state::PLAIN;
 const _: () = assert!(crate::svm::state::PLAIN == crate::vmx::state::PLAIN);
 
-/// Writes the message of exit `event` into the VMM's UTCB `utcb` (a thread's) if `mtd`
-/// selects only [`PLAIN_MTD`] state; returns whether it did (if not, nothing is
-/// written and [`load`] is the way).
+/// Writes the message of exit `event` into the VMM's UTCB `utcb` (a thread's) for the
+/// VM-exit fast path; returns whether it did (if not, nothing is written and the general
+/// path's [`load`] is the way). A message of [`PLAIN_MTD`] state only is written by the
+/// plain transfers; any other by [`load`] itself, as the general path writes it (reading
+/// the vCPU's state never fails or changes it, so the message is the same either way);
+/// `xcr0` is the guest's XCR0, for [`load`].
 #[inline(always)]
-pub fn load_plain(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64) -> bool {
-    debug_assert!(utcb != 0 && mtd & !PLAIN_MTD == 0);
+pub fn load_fast(
+    utcb: u64,
+    block: u64,
+    frame: &mut Frame,
+    mtd: u32,
+    event: u64,
+    xcr0: u64,
+) -> bool {
+    debug_assert!(utcb != 0);
+    if mtd & !PLAIN_MTD != 0 {
+        return load_full(utcb, block, frame, mtd, event, xcr0);
+    }
     match VENDOR.load(Ordering::Acquire) {
         SVM => crate::svm::state::load_plain(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
         // The start-up message hides part of the start state (`vmx::state::load`).
@@ -314,21 +327,38 @@ pub fn load_plain(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64
     true
 }
 
-/// Applies a VMM's reply in UTCB `utcb` (a thread's) to the vCPU if its MTD selects only
-/// [`PLAIN_MTD`] state; returns whether it did (if not, nothing has changed and [`save`]
-/// is the way).
-#[inline(always)]
-pub fn save_plain(utcb: u64, block: u64, frame: &mut Frame) -> bool {
-    let mtd = crate::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
-    if mtd & !PLAIN_MTD != 0 {
-        return false;
-    }
+/// [`load_fast`] for a message beyond [`PLAIN_MTD`]: [`load`], out of line (the rarer
+/// case, and the general path's code).
+#[inline(never)]
+fn load_full(utcb: u64, block: u64, frame: &mut Frame, mtd: u32, event: u64, xcr0: u64) -> bool {
     match VENDOR.load(Ordering::Acquire) {
-        SVM => crate::svm::state::save_plain(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
+        SVM => {}
+        // As for plain messages: the start-up message and a VMCS that cannot be made
+        // current take the general path.
+        _ if event == facet_abi::layout::VM_EVENT_STARTUP => return false,
         _ if !crate::vmx::run::make_current(block) => return false,
-        _ => crate::vmx::state::save_plain(frame, utcb, mtd),
+        _ => {}
     }
+    load(utcb, block, frame, mtd, event, xcr0);
     true
+}
+
+/// Applies a VMM's reply in UTCB `utcb` (a thread's) to the vCPU for the VM-exit fast
+/// path if its MTD selects only [`PLAIN_MTD`] state, or on SVM also an injection that
+/// needs no EVENTINJ (`svm::state::save_fast`); returns whether it did (if not, nothing
+/// has changed and [`save`] is the way).
+#[inline(always)]
+pub fn save_fast(utcb: u64, block: u64, frame: &mut Frame) -> bool {
+    let mtd = crate::utcb::read_word(utcb, facet_abi::utcb::MTD) as u32;
+    match VENDOR.load(Ordering::Acquire) {
+        SVM => crate::svm::state::save_fast(utcb, crate::svm::vmcb::Vmcb(block), frame, mtd),
+        _ if mtd & !PLAIN_MTD != 0 => false,
+        _ if !crate::vmx::run::make_current(block) => false,
+        _ => {
+            crate::vmx::state::save_plain(frame, utcb, mtd);
+            true
+        }
+    }
 }
 
 /// The general registers other than RAX and RSP with their UTCB offsets and MTD bits:
