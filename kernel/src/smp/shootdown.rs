@@ -145,9 +145,20 @@ pub fn everywhere() {
         while FLUSHED[c as usize].load(Ordering::Acquire) < g {
             core::hint::spin_loop();
             spins += 1;
+            // A CPU that has not answered for a while is sent the IPI again: answering
+            // twice costs a flush, while waiting on an IPI lost on the way (hardware
+            // does not lose one; an emulator's racing CPU threads might) would hold
+            // this CPU, and the kernel lock, for good.
+            if spins % RESEND_SPINS == 0 {
+                super::send_ipi(c, VECTOR);
+            }
             if spins == 100_000_000 {
                 crate::println!("smp: CPU {c} does not answer the TLB shootdown; waiting");
             }
         }
     }
 }
+
+/// Spins after which [`everywhere`] sends an unanswered shootdown IPI again (a few
+/// milliseconds).
+const RESEND_SPINS: u64 = 1 << 22;

@@ -446,10 +446,14 @@ fn across_cpus(per_ms: u64) -> TestResult {
     Ok(())
 }
 
-/// While the roottask naps 50 ms, CPU 0 takes the one interrupt of the nap's deadline
-/// and every other CPU (all idle) none; a report of the kernel's console that comes due
-/// meanwhile may add one.
+/// While the roottask naps 50 ms, every other CPU (all idle) takes at most one timer
+/// interrupt (a report of the kernel's console that comes due meanwhile), and CPU 0 at
+/// least the one of the nap's deadline. CPU 0 is not idle: whatever else of the suite
+/// still runs there (a spinner's quantum ending) and console reports add their own, so it
+/// is only held below what a periodic tick would take (50 in 50 ms at 1 kHz); on a busy
+/// host it was seen taking 3.
 fn idle_cpus_take_no_timer_interrupts(e: &Env) -> TestResult {
+    const CPU0_MOST: u64 = 10;
     let cpus = e.cpus(facet_abi::config::NUM_CPU);
     let count = |c: u64| timer_interrupts(c).unwrap_or(u64::MAX);
     let mut before = [0u64; facet_abi::config::NUM_CPU];
@@ -460,7 +464,7 @@ fn idle_cpus_take_no_timer_interrupts(e: &Env) -> TestResult {
     ensure!(nap.is_err(), "nap: {:?}", nap);
     for c in 0..cpus {
         let taken = count(c).wrapping_sub(before[c as usize]);
-        let most = if c == 0 { 2 } else { 1 };
+        let most = if c == 0 { CPU0_MOST } else { 1 };
         ensure!(
             taken <= most,
             "CPU {} took {} timer interrupts in a 50 ms nap",
