@@ -149,7 +149,7 @@ pub fn everywhere() {
             // twice costs a flush, while waiting on an IPI lost on the way (hardware
             // does not lose one; an emulator's racing CPU threads might) would hold
             // this CPU, and the kernel lock, for good.
-            if spins % RESEND_SPINS == 0 {
+            if spins.is_multiple_of(RESEND_SPINS) {
                 super::send_ipi(c, VECTOR);
             }
             if spins == 100_000_000 {
