@@ -131,7 +131,7 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
     let logs = ctx.paths.logs();
     let log_path = logs.join(format!("{}.log", tier.name));
     let out_path = logs.join(format!("{}.out", tier.name));
-    let once = |single_threaded: bool| match &ctx.built {
+    let once = || match &ctx.built {
         Ok(built) => fs::create_dir_all(&logs)
             .map_err(|e| format!("{}: {e}", logs.display()))
             .and_then(|_| {
@@ -144,7 +144,6 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
                         &log_path,
                         &out_path,
                         Duration::from_secs(tier.timeout_s),
-                        single_threaded,
                     )
                 }
             }),
@@ -154,35 +153,25 @@ fn run_linux(ctx: &Context, tier: &'static Tier) -> TierOutcome {
         Ok(v) => (v.passed(), v.failed(), v.problems(), Some(v.command)),
         Err(e) => (0, 1, vec![e], None),
     };
-    let (mut ok, mut failed, mut problems, mut command) = outcome(once(false));
+    let (mut ok, mut failed, mut problems, mut command) = outcome(once());
     // One more run after a failure, never silently: an intermittent failure of two
-    // guests under QEMU's multi-threaded TCG is still open (docs/vmm.md, "Open risks"),
-    // so QEMU's second run keeps every emulated CPU in one thread, where it has not been
-    // seen. The first run's log is kept beside the second's and its problems are printed
-    // and noted.
+    // guests under QEMU's TCG is still open (docs/vmm.md, "Open risks"). The first run's
+    // log is kept beside the second's and its problems are printed and noted.
     let mut note = None;
     if !problems.is_empty() && ctx.built.is_ok() {
         let first = logs.join(format!("{}.first.log", tier.name));
         let _ = fs::copy(&log_path, &first);
         println!(
-            "<== tier {}: the first run failed ({}); its log is {}; running it once more{}",
+            "<== tier {}: the first run failed ({}); its log is {}; running it once more",
             tier.name,
             problems.join("; "),
-            first.display(),
-            match tier.emulator {
-                Emu::Bochs => "",
-                _ => " (single-threaded TCG)",
-            }
+            first.display()
         );
         let first_problems = problems.join("; ");
-        (ok, failed, problems, command) = outcome(once(true));
+        (ok, failed, problems, command) = outcome(once());
         if problems.is_empty() {
-            let how = match tier.emulator {
-                Emu::Bochs => "",
-                _ => " (single-threaded TCG)",
-            };
             note = Some(format!(
-                "passed on the second run{how}; the first failed: {first_problems}"
+                "passed on the second run; the first failed: {first_problems}"
             ));
         }
     }

@@ -69,26 +69,12 @@ pub fn setup() -> Setup {
 }
 
 /// Boots the tier and checks it; `log_path` receives the serial output.
-/// Makes QEMU's TCG run every emulated CPU in one thread (`-accel tcg,thread=single`)
-/// instead of one thread each: the retry of a failed run, because two guests at once
-/// fail now and then only with a thread per CPU (docs/vmm.md, "Open risks").
-fn single_threaded_tcg(args: &mut [String]) {
-    let mut next_is_accel = false;
-    for a in args.iter_mut() {
-        if next_is_accel && a == "tcg" {
-            *a = "tcg,thread=single".into();
-        }
-        next_is_accel = a == "-accel";
-    }
-}
-
 pub fn run(
     paths: &Paths,
     built: &Built,
     log_path: &Path,
     out_path: &Path,
     timeout: Duration,
-    single_threaded: bool,
 ) -> Result<Verdict, String> {
     let images = guest::build(paths)?;
     let s = setup();
@@ -126,9 +112,6 @@ pub fn run(
         }
     }
     args.extend(["-monitor".into(), "none".into()]);
-    if single_threaded {
-        single_threaded_tcg(&mut args);
-    }
     let command = shell_line(QEMU, &args);
     let mut log = Log::fresh(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut cmd = Command::new(QEMU);
@@ -316,18 +299,6 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_retry_runs_every_cpu_in_one_thread() {
-        let mut args: Vec<String> = ["-smp", "4", "-accel", "tcg", "-cpu", "EPYC", "-name", "tcg"]
-            .map(String::from)
-            .to_vec();
-        single_threaded_tcg(&mut args);
-        assert_eq!(args[3], "tcg,thread=single");
-        // Only the accelerator's value changes.
-        assert_eq!(args[7], "tcg");
-        assert_eq!(args.len(), 8);
-    }
 
     #[test]
     fn each_vm_gets_its_own_lines() {
