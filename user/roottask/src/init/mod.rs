@@ -588,36 +588,61 @@ pub fn stop_program(index: usize) -> bool {
 }
 
 /// Program `program` is done (it said so with `parent::EXIT`).
+///
+/// The handler that runs this runs on the time of the program's EC that sent the
+/// message, whose scheduling context goes with the program: everything else (the line,
+/// the count, the main loop's wake-up) is done first, and taking the program down last
+/// (see [`claim`]).
 fn program_exited(program: usize, code: u64, on: Speaker) {
-    let Some(s) = stop(program) else { return };
+    let Some(s) = claim(program) else { return };
     on.say(format_args!("init: {} exited with {code}\n", name_of(&s)));
+    count_end(&s, code != 0);
+    take_down(&s);
+}
+
+/// An EC of program `program` faulted: the program is stopped (in the order of
+/// [`program_exited`], for the same reason: the fault's handler runs on the faulting
+/// EC's time).
+fn program_faulted(program: usize, vector: u64, rip: u64, error: u64, cr2: u64, on: Speaker) {
+    let Some(s) = claim(program) else { return };
+    on.say(format_args!(
+        "init: {} stopped: exception {vector} at rip {rip:#x} (error {error:#x}, address {cr2:#x})\n",
+        name_of(&s)
+    ));
+    count_end(&s, true);
+    take_down(&s);
+}
+
+/// A VM's end for the main loop's count, which it is woken to look at.
+fn count_end(s: &Started, failed: bool) {
     if s.vm {
         let mut v = VMS.lock();
         v.0 = v.0.saturating_sub(1);
-        if code != 0 {
+        if failed {
             v.1 += 1;
         }
     }
     let _ = sm_up(EVENTS);
 }
 
-/// An EC of program `program` faulted: the program is stopped.
-fn program_faulted(program: usize, vector: u64, rip: u64, error: u64, cr2: u64, on: Speaker) {
-    let Some(s) = stop(program) else { return };
-    on.say(format_args!(
-        "init: {} stopped: exception {vector} at rip {rip:#x} (error {error:#x}, address {cr2:#x})\n",
-        name_of(&s)
-    ));
-    if s.vm {
-        let mut v = VMS.lock();
-        v.0 = v.0.saturating_sub(1);
-        v.1 += 1;
-    }
-    let _ = sm_up(EVENTS);
-}
-
 /// Stops program `program` if it runs; what the roottask knew of it.
 fn stop(program: usize) -> Option<Started> {
+    let s = claim(program)?;
+    take_down(&s);
+    Some(s)
+}
+
+/// Marks program `program` as stopped if it runs; what the roottask knew of it. Nothing
+/// is taken down yet ([`take_down`]).
+///
+/// A handler that stops a program because of a message from one of its ECs runs on that
+/// EC's scheduling context, which goes with the program: once it is gone, the handler
+/// runs only until the kernel next looks at the CPU's queue. A handler that then still
+/// had a line to print would stop inside the console service with the console's lock
+/// held, and every other program's output would wait for good (seen as a hang of the
+/// `linux` tier). So the handlers claim, print, count and wake the main loop first, and
+/// take the program down last.
+fn claim(program: usize) -> Option<Started> {
     let s = {
         let mut all = STARTED.lock();
         let entry = all.get_mut(program)?.as_mut()?;
@@ -631,6 +656,11 @@ fn stop(program: usize) -> Option<Started> {
         // Its portal goes with it (the roottask's copy derives from the driver's).
         EDU.lock().0 = None;
     }
+    Some(s)
+}
+
+/// Takes program `s` down: its capabilities, and with them its PD, ECs and SCs.
+fn take_down(s: &Started) {
     let everything = Crd::new(Kind::Object, 0, 26, perm::ALL);
     let _ = facet_rt::hypercall::revoke(everything, true, Some(s.pd));
     for sel in [s.sc, s.ec, s.pd] {
@@ -639,7 +669,6 @@ fn stop(program: usize) -> Option<Started> {
                 facet_rt::hypercall::revoke(Crd::new(Kind::Object, sel, 0, perm::ALL), true, None);
         }
     }
-    Some(s)
 }
 
 fn name_of(s: &Started) -> &str {
