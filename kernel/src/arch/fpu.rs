@@ -23,6 +23,15 @@ pub fn init(xcr0: u64) {
     MASK_HIGH.store((xcr0 >> 32) as u32, Ordering::Relaxed);
 }
 
+/// The XCR0 the kernel enabled as the two halves XSAVE and XRSTOR take in EAX and EDX.
+#[inline(always)]
+pub fn mask() -> (u32, u32) {
+    (
+        MASK_LOW.load(Ordering::Relaxed),
+        MASK_HIGH.load(Ordering::Relaxed),
+    )
+}
+
 /// The XCR0 the kernel runs with.
 pub fn host_xcr0() -> u64 {
     (MASK_HIGH.load(Ordering::Relaxed) as u64) << 32 | MASK_LOW.load(Ordering::Relaxed) as u64

@@ -248,12 +248,6 @@ impl CpuTables {
 /// Each CPU's tables, by CPU number (registered by [`CpuTables::load`]).
 static TABLES: [AtomicU64; NUM_CPU] = [const { AtomicU64::new(0) }; NUM_CPU];
 
-/// The executing CPU's tables: those holding the per-CPU block its GS base names.
-#[inline(always)]
-pub fn local_tables() -> *mut CpuTables {
-    (super::percpu::self_ptr() - core::mem::offset_of!(CpuTables, percpu) as u64) as *mut CpuTables
-}
-
 /// CPU `cpu`'s tables, once it has loaded them.
 pub fn tables(cpu: u32) -> Option<*mut CpuTables> {
     let t = TABLES.get(cpu as usize)?.load(Ordering::Acquire);

@@ -49,7 +49,6 @@ field!(current_pd, set_current_pd);
 field!(obj_root, set_obj_root);
 field!(is_vcpu, set_is_vcpu);
 field!(lock_mark);
-field!(self_ptr);
 field!(caching, set_caching);
 field!(ports_owner);
 

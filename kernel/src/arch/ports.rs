@@ -10,7 +10,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use facet_abi::config::NUM_CPU;
 use facet_kcore::iobitmap;
 
-use super::gdt::tables;
+use core::mem::offset_of;
+
+use super::gdt::{tables, CpuTables, Tss, TssBlock};
 
 /// Allows (or denies) the `2^order` ports starting at `base` in the TSS of CPU `cpu`;
 /// ports above 0xffff are ignored.
@@ -85,25 +87,38 @@ fn copy_bitmap(cpu: u32, iomap: &mut [u8], pd: u64, bitmap: &[u8], extent: usize
 #[inline]
 pub fn switch_for(pd: u64, extent: u16) -> bool {
     // One store whichever way it was: cheaper than finding out.
-    let base = if extent == 0 {
-        BITMAP_OFF
+    if extent == 0 {
+        set_local_base!(BITMAP_OFF);
     } else if super::percpu::ports_owner() == pd {
-        BITMAP_ON
+        set_local_base!(BITMAP_ON);
     } else {
         return false;
-    };
-    set_local_base(base);
+    }
     true
 }
 
-/// Points the executing CPU's TSS at its bitmap or past its end.
-#[inline]
-fn set_local_base(base: u16) {
-    // SAFETY: the executing CPU's tables live for good; the CPU reads the field only in
-    // user mode, and kernel code writes it only holding the kernel lock (this CPU here,
-    // another through `load_on` while this one is out of the kernel).
-    unsafe { (*super::gdt::local_tables()).tss.tss.iomap_base = base };
+/// The place of the executing CPU's TSS field for the bitmap relative to the per-CPU
+/// block GS points at (the TSS comes first in the CPU's tables).
+const LOCAL_BASE_AT: i64 =
+    (offset_of!(CpuTables, tss) + offset_of!(TssBlock, tss) + offset_of!(Tss, iomap_base)) as i64
+        - offset_of!(CpuTables, percpu) as i64;
+
+/// Points the executing CPU's TSS at its bitmap or past its end (the constant given):
+/// one store of an immediate, with no load of the tables' address.
+macro_rules! set_local_base {
+    ($base:expr) => {
+        // SAFETY: GS holds the kernel's per-CPU base, which lies in the executing CPU's
+        // tables, `LOCAL_BASE_AT` bytes after the field; the tables live for good. The
+        // CPU reads the field only in user mode, and kernel code writes it only holding
+        // the kernel lock (this CPU here, another through `load_on` while this one is
+        // out of the kernel).
+        unsafe {
+            core::arch::asm!("mov word ptr gs:[{at}], {base}", at = const LOCAL_BASE_AT,
+                             base = const $base, options(nostack, preserves_flags))
+        }
+    };
 }
+use set_local_base;
 
 /// Pd `pd` is going away: no TSS may keep its bitmap for a Pd that later gets its handle.
 pub fn forget(pd: u64) {

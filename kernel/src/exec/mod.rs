@@ -54,8 +54,8 @@ pub fn switch_to(next: Handle) {
 /// `n` loaded; `n` is ready. Returns `n`'s Pd.
 #[inline(always)]
 pub fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
-    save_extended(c);
-    crate::arch::fpu::restore(&n.fpu);
+    switch_fpu(c, n);
+    save_bases(c);
     // User FS and GS bases belong to the Ec (user mode may change them itself); the
     // same are not loaded again.
     if n.gs_base != c.gs_base {
@@ -75,8 +75,8 @@ pub fn exchange(c: &mut Ec, n: &mut Ec) -> Handle {
 /// loaded. Returns `v`'s Pd.
 #[inline(always)]
 pub fn exchange_to_vcpu(t: &mut Ec, v: &mut Ec) -> Handle {
-    save_extended(t);
-    crate::arch::fpu::restore(&v.fpu);
+    switch_fpu(t, v);
+    save_bases(t);
     (v.fs_base, v.gs_base) = (t.fs_base, t.gs_base);
     v.state = State::Ready;
     v.pd
@@ -87,8 +87,7 @@ pub fn exchange_to_vcpu(t: &mut Ec, v: &mut Ec) -> Handle {
 /// the same values back), so only its FPU state is saved. Returns `t`'s Pd.
 #[inline(always)]
 pub fn exchange_from_vcpu(v: &mut Ec, t: &mut Ec) -> Handle {
-    crate::arch::fpu::save(&mut v.fpu);
-    crate::arch::fpu::restore(&t.fpu);
+    switch_fpu(v, t);
     if t.gs_base != v.gs_base {
         crate::arch::cpu::set_user_gs_base(t.gs_base);
     }
@@ -122,6 +121,28 @@ fn load_extended(e: &mut Ec) -> Handle {
 #[inline(always)]
 fn save_extended(e: &mut Ec) {
     crate::arch::fpu::save(&mut e.fpu);
+    save_bases(e);
+}
+
+/// Saves the FPU state of `c`, leaving the CPU, and loads that of `n`: XSAVE and XRSTOR
+/// with their component mask set up once, each addressing its area in the Ec itself.
+#[inline(always)]
+fn switch_fpu(c: &mut Ec, n: &Ec) {
+    let (low, high) = crate::arch::fpu::mask();
+    // SAFETY: both areas are 64-byte aligned and large enough for every enabled
+    // component (`arch::fpu::FpuArea`); CR4.OSXSAVE is on; XSAVE writes only `c`'s area,
+    // XRSTOR only reads `n`'s (an all-zero area loads the initial state).
+    unsafe {
+        core::arch::asm!("xsave64 [{c} + {at}]", "xrstor64 [{n} + {at}]",
+                         c = in(reg) c as *mut Ec, n = in(reg) n as *const Ec,
+                         at = const core::mem::offset_of!(Ec, fpu),
+                         in("eax") low, in("edx") high, options(nostack, preserves_flags))
+    };
+}
+
+/// Saves the user FS and GS bases of `e`, the Ec on the CPU.
+#[inline(always)]
+fn save_bases(e: &mut Ec) {
     e.fs_base = crate::arch::cpu::user_fs_base();
     // The user GS base sits in IA32_KERNEL_GS_BASE while in the kernel (swapped on
     // entry): stored as RDMSR gives its two halves.
