@@ -127,6 +127,9 @@ pub extern "C" fn kernel_start(magic: u32, info_addr: u32) -> ! {
     if let Err(e) = mem::kspace::init(&info, features.page1g) {
         fatal!("building the kernel address space: {e:?}");
     }
+    if !mem::cap_mem::init() {
+        fatal!("memory: no frames for the empty capability tables");
+    }
     self_test();
     match arch::lapic::init(features.x2apic, features.tsc_deadline) {
         Some(per_ms) => println!(

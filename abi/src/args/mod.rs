@@ -114,10 +114,13 @@ const fn flags(rdi: u64) -> u64 {
     (rdi >> 4) & 0xf
 }
 
+/// Where ARG1's selector starts: bits 63:8.
+pub const ARG1_SEL_SHIFT: u32 = 8;
+
 /// ARG1 bits 63:8.
 #[inline(always)]
 const fn sel(rdi: u64) -> u64 {
-    rdi >> 8
+    rdi >> ARG1_SEL_SHIFT
 }
 
 /// Bit `n` of `v` as a flag.

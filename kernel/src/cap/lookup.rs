@@ -1,8 +1,10 @@
 //! Capability lookups in the calling Pd's object space, with the type and permission
 //! checks every hypercall makes.
 
+use facet_abi::args::ARG1_SEL_SHIFT;
 use facet_abi::status::Status;
 use facet_kcore::capspace::{self, Cap};
+use facet_kcore::phys::PhysMem;
 
 use crate::obj::spaces::{obj_space, tools};
 use crate::obj::{pd, Handle, Kind};
@@ -16,8 +18,8 @@ pub fn lookup(sel: u64) -> Option<Cap> {
     Cap::decode(lookup_word(sel)?)
 }
 
-/// The stored word of the capability at `sel` in the running Pd (0 for an empty slot in
-/// a table that exists), `None` if there is no such slot.
+/// The stored word of the capability at `sel` in the running Pd: 0 for an empty slot (and
+/// for a selector from 2^26 to 2^34, beyond the space), `None` for one beyond that.
 #[inline(always)]
 fn lookup_word(sel: u64) -> Option<u64> {
     // A hypercall comes from a running Ec, whose Pd is the running one.
@@ -27,15 +29,13 @@ fn lookup_word(sel: u64) -> Option<u64> {
 /// [`lookup_word`] in the object space whose root frame is `root`.
 #[inline(always)]
 fn lookup_word_in(root: u64, sel: u64) -> Option<u64> {
-    if sel >= 1 << capspace::OBJECT_BITS {
-        return None;
-    }
     debug_assert!(root != 0);
     let table = capspace::Table {
         root,
         bits: capspace::OBJECT_BITS,
     };
-    capspace::lookup_word_in(&crate::mem::cap_mem::CapMem, table, sel)
+    // The range check is the root's: selectors beyond the space find no capability.
+    capspace::object_lookup_word(&crate::mem::cap_mem::CapMem, table, sel)
 }
 
 /// The object behind `sel` if it is of kind `kind` and the capability has every bit of
@@ -58,6 +58,34 @@ pub fn object(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
 #[inline(never)]
 pub fn object_out_of_line(sel: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
     object(sel, kind, perms)
+}
+
+/// [`object`] for the selector in bits 63:8 of a hypercall's first argument `arg1` (the
+/// fast path's `call`, `exec::call::portal_at`).
+///
+/// The root's entry is picked by shifting `arg1` in assembly: the compiler would
+/// otherwise test the selector's range on its own (`arg1 >> 42`) and compute the entry's
+/// offset apart (shift and mask), two instructions more on every `call` and on the null
+/// hypercall. Here the entry's range test is the range check, and the load scales it.
+#[inline(always)]
+pub fn object_at_arg1(arg1: u64, kind: Kind, perms: u8) -> Result<Handle, Status> {
+    const SHIFT: u32 = ARG1_SEL_SHIFT + capspace::Table::OBJECT_ROOT_SHIFT;
+    let mut entry = arg1;
+    // SAFETY: a shift of a register.
+    unsafe {
+        core::arch::asm!("shr {0}, {s}", inout(reg) entry, s = const SHIFT,
+                         options(pure, nomem, nostack))
+    };
+    if entry >= capspace::DIR_ENTRIES {
+        return Err(Status::BadCap);
+    }
+    let mem = crate::mem::cap_mem::CapMem;
+    let below = mem.read_u64(pd::current_obj_root() + entry * 8);
+    let slot = capspace::Table::object_slot_below(&mem, below, arg1 >> ARG1_SEL_SHIFT);
+    match mem.read_u64(slot) {
+        w if Cap::word_grants(w, kind as u8, perms) => Ok(Cap::word_obj(w)),
+        _ => Err(Status::BadCap),
+    }
 }
 
 /// [`object`] in the object space whose root frame is `root` (a Pd's `obj.root`): for

@@ -13,11 +13,9 @@
 //! What either way does to the two Ecs, their links, reference counts and message is the
 //! same (`exec::call`); only the checks that send a case to the general path are added.
 
-use facet_abi::args::Call;
 use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
-use crate::exec::current::arg1_args;
 use crate::exec::{exchange, sched, CurrentFrame, Outcome};
 use crate::obj::ec::{Ec, State};
 use crate::obj::pt::Pt;
@@ -36,8 +34,7 @@ pub extern "C" fn call_or_reply(arg1: u64) -> u8 {
     }
     // The lookup here, the rest apart: a call on an empty selector (the null hypercall)
     // pays for nothing else.
-    let a: Call = arg1_args(arg1);
-    match crate::exec::call::portal(a.pt) {
+    match crate::exec::call::portal_at(arg1) {
         Ok(pt) => call(arg1, pt),
         // SAFETY: the one token of this kernel entry.
         Err(s) => super::dispatch::finish(Outcome::status(s), unsafe { CurrentFrame::new_ref() }),

@@ -45,6 +45,13 @@ pub fn portal(sel: u64) -> Result<crate::obj::Handle, Status> {
     object(sel, Kind::Pt, perm::PT_CALL)
 }
 
+/// [`portal`] for the selector of a `call` whose first argument is `arg1`, as the fast
+/// path looks it up (`cap::lookup::object_at_arg1`).
+#[inline(always)]
+pub fn portal_at(arg1: u64) -> Result<crate::obj::Handle, Status> {
+    crate::cap::lookup::object_at_arg1(arg1, Kind::Pt, perm::PT_CALL)
+}
+
 /// The call through a portal whose handler is `handler`, with the portal's id and
 /// instruction pointer (apart, so that a call on an empty selector stays short).
 #[inline(never)]

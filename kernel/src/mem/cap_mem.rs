@@ -9,8 +9,14 @@
 //! (no hardware walks them), so their entries need not be physical.
 //!
 //! The frames still come from and go back to the pool as physical frames
-//! ([`CapFrames`]), counted as [`Use::CapTables`].
+//! ([`CapFrames`]), counted as [`Use::CapTables`]. Three more, made once at boot
+//! ([`init`]), are the empty frames every table's absent entries name
+//! (`facet_kcore::capspace::TableMem`), so that a lookup follows entries without testing
+//! them.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use facet_kcore::capspace::{build_empty, TableMem, EMPTY_LEVELS};
 use facet_kcore::phys::{FrameSource, PhysMem};
 
 use super::direct_map::{virt, DIRECT_MAP_BASE};
@@ -35,6 +41,30 @@ impl PhysMem for CapMem {
         // SAFETY: as for `read_u64`; the table code only writes frames its table owns.
         unsafe { core::ptr::write_volatile(addr as *mut u64, value) }
     }
+}
+
+/// The empty frames, level 0 (the leaf) first, by direct-map address: written once by
+/// [`init`], before any table exists, and never again.
+static EMPTY: [AtomicU64; EMPTY_LEVELS] = [const { AtomicU64::new(0) }; EMPTY_LEVELS];
+
+impl TableMem for CapMem {
+    #[inline(always)]
+    fn empty(&self, level: u32) -> u64 {
+        EMPTY[level as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Makes the empty frames. Called once at boot, before the first table; `false` if the
+/// pool has no three frames.
+#[link_section = ".init.text"]
+pub fn init() -> bool {
+    let Some(empty) = build_empty(&mut CapMem, &mut CapFrames) else {
+        return false;
+    };
+    for (slot, frame) in EMPTY.iter().zip(empty) {
+        slot.store(frame, Ordering::Relaxed);
+    }
+    true
 }
 
 /// Frames for capability tables, named by their direct-map addresses: the kernel's

@@ -171,8 +171,8 @@ impl Pd {
         let kernel = kspace::kernel_root().ok_or(OUT_OF_MEMORY)?;
         let pt = PageTable::new(&mut PoolFrames::new(Use::HostTables)).ok_or(OUT_OF_MEMORY)?;
         pt.share_top_level(&mut kspace::phys(), &kernel, 256, 511);
-        let obj = Table::new(&mut fs, OBJECT_BITS);
-        let pio = Table::new(&mut fs, PORT_BITS);
+        let obj = Table::new(&mut CapMem, &mut fs, OBJECT_BITS);
+        let pio = Table::new(&mut CapMem, &mut fs, PORT_BITS);
         let bitmap = frames::alloc_zeroed(1, Use::PdOther);
         let (Some(obj), Some(pio), Some(bitmap)) = (obj, pio, bitmap) else {
             obj.inspect(|t| t.free_all(&mem, cap_mem::free));

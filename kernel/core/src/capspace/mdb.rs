@@ -1,8 +1,8 @@
 //! The mapping database: creating, delegating and revoking capabilities across spaces.
 
-use super::table::{clear_slot, occupy, read_slot, write_parent};
+use super::table::{clear_slot, occupy, read_slot, write_parent, TableMem};
 use super::{Cap, CapError, Slot, SlotRef, Table, PERMS, SPACE_LIMIT, W_CAP, W_CHILD, W_SIBLING};
-use crate::phys::{FrameSource, PhysMem};
+use crate::phys::FrameSource;
 
 /// The caller's view of all spaces: how to find them, and what to do when capabilities
 /// come and go.
@@ -104,7 +104,7 @@ fn node_of(table: &Table, cap: Cap, index: u64) -> (u64, u64) {
 }
 
 /// The number of used slots of `table` in `[from, to)`.
-fn count_used(table: &Table, mem: &impl PhysMem, mut from: u64, to: u64) -> u64 {
+fn count_used(table: &Table, mem: &impl TableMem, mut from: u64, to: u64) -> u64 {
     let mut n = 0;
     while let Some((i, _)) = table.next_used_in(mem, from, to) {
         n += 1;
@@ -125,7 +125,7 @@ fn count_used(table: &Table, mem: &impl PhysMem, mut from: u64, to: u64) -> u64 
 /// (the frames made for the node are handed back).
 pub fn insert_root(
     spaces: &mut impl Spaces,
-    mem: &mut impl PhysMem,
+    mem: &mut impl TableMem,
     frames: &mut impl FrameSource,
     space: u32,
     index: u64,
@@ -198,7 +198,7 @@ pub fn insert_root(
 #[allow(clippy::too_many_arguments)] // Two ranges, their length and the mask.
 pub fn delegate(
     spaces: &mut impl Spaces,
-    mem: &mut impl PhysMem,
+    mem: &mut impl TableMem,
     frames: &mut impl FrameSource,
     src_space: u32,
     src_base: u64,
@@ -295,7 +295,7 @@ pub fn delegate(
 /// If the links are broken: a link into an unknown space or to an empty slot.
 pub fn revoke(
     spaces: &mut impl Spaces,
-    mem: &mut impl PhysMem,
+    mem: &mut impl TableMem,
     space: u32,
     base: u64,
     order: u32,
@@ -361,14 +361,14 @@ pub fn revoke(
 
 /// The capability at `index` of `space`; `None` if the slot is empty, the index is out of
 /// range or the space unknown.
-pub fn lookup(spaces: &impl Spaces, mem: &impl PhysMem, space: u32, index: u64) -> Option<Cap> {
+pub fn lookup(spaces: &impl Spaces, mem: &impl TableMem, space: u32, index: u64) -> Option<Cap> {
     lookup_in(mem, table_of(spaces, space).ok()?, index)
 }
 
 /// The capability at `index` of `table` (a lookup when the caller already knows the
 /// space's table, as the kernel does for the running Pd's object space).
 #[inline]
-pub fn lookup_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<Cap> {
+pub fn lookup_in(mem: &impl TableMem, table: Table, index: u64) -> Option<Cap> {
     Cap::decode(lookup_word_in(mem, table, index)?)
 }
 
@@ -376,8 +376,17 @@ pub fn lookup_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<Cap> {
 /// empty slot), `None` where the table has no slot there: for checks that test kind and
 /// permissions in one comparison ([`Cap::word_grants`]) without decoding.
 #[inline]
-pub fn lookup_word_in(mem: &impl PhysMem, table: Table, index: u64) -> Option<u64> {
+pub fn lookup_word_in(mem: &impl TableMem, table: Table, index: u64) -> Option<u64> {
     let addr = table.slot_addr(mem, index)?;
+    Some(mem.read_u64(addr + W_CAP))
+}
+
+/// [`lookup_word_in`] in an object space, the range check folded into the walk
+/// ([`Table::object_slot_addr`]): an index from 2^26 to 2^34 reads an empty slot (0),
+/// one beyond gives `None`. The kernel's lookup for every hypercall.
+#[inline]
+pub fn object_lookup_word(mem: &impl TableMem, table: Table, index: u64) -> Option<u64> {
+    let addr = table.object_slot_addr(mem, index)?;
     Some(mem.read_u64(addr + W_CAP))
 }
 
@@ -405,7 +414,7 @@ pub fn meet(a: u64, b: u64, a_order: u32, b_order: u32) -> Option<(u64, u32)> {
 #[allow(clippy::too_many_arguments)] // The sender's range, the receiver's window.
 pub fn translate(
     spaces: &impl Spaces,
-    mem: &impl PhysMem,
+    mem: &impl TableMem,
     snd_space: u32,
     base: u64,
     order: u32,
@@ -454,7 +463,7 @@ struct Mdb<'a, S, M> {
     out: RevokeOutcome,
 }
 
-impl<S: Spaces, M: PhysMem> Mdb<'_, S, M> {
+impl<S: Spaces, M: TableMem> Mdb<'_, S, M> {
     /// The physical address of a linked slot.
     fn addr(&self, r: SlotRef) -> u64 {
         let table = self

@@ -40,10 +40,10 @@ mod table;
 mod tests;
 
 pub use mdb::{
-    delegate, insert_root, lookup, lookup_in, lookup_word_in, meet, revoke, translate,
-    DelegateOutcome, RevokeOutcome, Spaces,
+    delegate, insert_root, lookup, lookup_in, lookup_word_in, meet, object_lookup_word, revoke,
+    translate, DelegateOutcome, RevokeOutcome, Spaces,
 };
-pub use table::Table;
+pub use table::{build_empty, Table, TableMem, EMPTY_LEVELS};
 
 /// Index bits of an object space: selectors `0..2^26`, as many as the reference's
 /// (its HIP reports 2^26).

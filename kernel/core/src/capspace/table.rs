@@ -3,9 +3,17 @@
 //! Index bits 6:0 pick one of the 128 slots of a leaf frame; each 9 bits above pick one of
 //! the 512 entries of a directory frame. A directory entry is the address of the
 //! next-level frame as the [`FrameSource`] named it (the kernel's are direct-map
-//! addresses, so that a walk loads through them as they are), 0 when absent. An object space (26 bits) has four levels (root
-//! directory, two directories, leaf), a port space (16 bits) two, a table of at most 7
-//! bits one (the root is the leaf).
+//! addresses, so that a walk loads through them as they are). An object space (26 bits)
+//! has four levels (root directory, two directories, leaf), a port space (16 bits) two, a
+//! table of at most 7 bits one (the root is the leaf).
+//!
+//! An absent frame is not a null entry but the address of the memory's shared *empty*
+//! frame of that level ([`TableMem::empty`]): an all-zero leaf, and directories whose
+//! every entry is the empty frame of the level below. A lookup therefore follows entries
+//! without testing them (every hypercall's lookup saves a test and a branch per
+//! directory) and ends at an empty slot where nothing was ever stored. The empty frames
+//! are shared by every table and never written: only code that changes a table tells
+//! them apart from its own frames.
 //!
 //! Frames go as their last entry does. Each leaf counts its used slots in bits 11:0 of
 //! its first slot's parent word, which links never use ([`super::SlotRef`]), so that the
@@ -20,6 +28,40 @@ use super::{
     W_CHILD, W_PARENT, W_SIBLING,
 };
 use crate::phys::{FrameSource, PhysMem};
+
+/// Memory that holds capability tables: physical memory plus the shared empty frames
+/// that stand for absent ones.
+pub trait TableMem: PhysMem {
+    /// The empty frame of `level` (0 = leaf, at most [`EMPTY_LEVELS`] - 1), as
+    /// [`build_empty`] made them: never written, never handed back.
+    fn empty(&self, level: u32) -> u64;
+}
+
+/// Levels of empty frames a table of [`MAX_BITS`] needs: every level below its root.
+pub const EMPTY_LEVELS: usize = (1 + (MAX_BITS - LEAF_BITS).div_ceil(DIR_BITS)) as usize - 1;
+
+/// Makes the empty frames for [`TableMem::empty`], lowest level first: a zeroed leaf and
+/// directories pointing at the level below. `None` if `frames` runs out (the frames taken
+/// so far are given back).
+pub fn build_empty(
+    mem: &mut impl PhysMem,
+    frames: &mut impl FrameSource,
+) -> Option<[u64; EMPTY_LEVELS]> {
+    let mut empty = [0u64; EMPTY_LEVELS];
+    for level in 0..EMPTY_LEVELS {
+        let Some(frame) = alloc(frames) else {
+            empty[..level].iter().for_each(|&f| frames.free(f));
+            return None;
+        };
+        if level > 0 {
+            for i in 0..DIR_ENTRIES {
+                mem.write_u64(frame + i * 8, empty[level - 1]);
+            }
+        }
+        empty[level] = frame;
+    }
+    Some(empty)
+}
 
 /// Index bits resolved by the leaf.
 const LEAF_BITS: u32 = 7;
@@ -51,13 +93,32 @@ fn alloc(frames: &mut impl FrameSource) -> Option<u64> {
 }
 
 impl Table {
-    /// An empty table of `bits` index bits (`1..=32`; 25 for objects, 16 for ports): one
-    /// zeroed frame. `None` when no frame is left or `bits` is out of range.
-    pub fn new(frames: &mut impl FrameSource, bits: u32) -> Option<Table> {
+    /// An empty table of `bits` index bits (`1..=26`; 26 for objects, 16 for ports): one
+    /// frame, whose entries all name the empty frame below (also those no index in range
+    /// reaches: [`Table::object_slot_addr`] relies on it). `None` when no frame is left or
+    /// `bits` is out of range.
+    pub fn new(mem: &mut impl TableMem, frames: &mut impl FrameSource, bits: u32) -> Option<Table> {
         if bits == 0 || bits > MAX_BITS {
             return None;
         }
-        alloc(frames).map(|root| Table { root, bits })
+        let t = Table {
+            root: alloc(frames)?,
+            bits,
+        };
+        let top = t.levels() - 1;
+        if top > 0 {
+            t.fill_absent(mem, t.root, top, DIR_ENTRIES);
+        }
+        Some(t)
+    }
+
+    /// Points the first `n` entries of the directory `frame` at `level` at the empty
+    /// frame below.
+    fn fill_absent(&self, mem: &mut impl TableMem, frame: u64, level: u32, n: u64) {
+        let empty = mem.empty(level - 1);
+        for i in 0..n {
+            mem.write_u64(frame + i * 8, empty);
+        }
     }
 
     /// The number of indices: `1 << bits`.
@@ -81,9 +142,9 @@ impl Table {
         1 + (self.bits.saturating_sub(LEAF_BITS)).div_ceil(DIR_BITS)
     }
 
-    /// The slot at `index`; [`Slot::EMPTY`] if its frame is absent or `index` is out of
+    /// The slot at `index`; [`Slot::EMPTY`] if it holds nothing or `index` is out of
     /// range.
-    pub fn get(&self, mem: &impl PhysMem, index: u64) -> Slot {
+    pub fn get(&self, mem: &impl TableMem, index: u64) -> Slot {
         match self.slot_addr(mem, index) {
             Some(addr) => read_slot(mem, addr),
             None => Slot::EMPTY,
@@ -103,7 +164,7 @@ impl Table {
     /// changed (frames created before the failure are handed back).
     pub fn set(
         &self,
-        mem: &mut impl PhysMem,
+        mem: &mut impl TableMem,
         frames: &mut impl FrameSource,
         index: u64,
         slot: Slot,
@@ -146,20 +207,20 @@ impl Table {
     /// the space first (e.g. [`super::revoke`] with all permissions and `include_self` over
     /// the whole range), or links from other spaces will dangle. The table must not be used
     /// afterwards.
-    pub fn free_all(&self, mem: &impl PhysMem, mut free: impl FnMut(u64)) {
+    pub fn free_all(&self, mem: &impl TableMem, mut free: impl FnMut(u64)) {
         free_below(mem, self.root, self.levels() - 1, &mut free);
         free(self.root);
     }
 
     /// The number of frames the table holds, its root included.
-    pub fn frames(&self, mem: &impl PhysMem) -> u64 {
+    pub fn frames(&self, mem: &impl TableMem) -> u64 {
         1 + count_below(mem, self.root, self.levels() - 1)
     }
 
     /// Calls `f` with the index and contents of every used slot (holding a capability), in
     /// increasing index order,
     /// skipping absent frames.
-    pub fn for_each_used(&self, mem: &impl PhysMem, mut f: impl FnMut(u64, Slot)) {
+    pub fn for_each_used(&self, mem: &impl TableMem, mut f: impl FnMut(u64, Slot)) {
         self.scan(mem, 0, self.len(), &mut |index, addr| {
             f(index, read_slot(mem, addr));
             true
@@ -167,7 +228,7 @@ impl Table {
     }
 
     /// The lowest index at or above `from` whose slot is used.
-    pub fn next_used(&self, mem: &impl PhysMem, from: u64) -> Option<u64> {
+    pub fn next_used(&self, mem: &impl TableMem, from: u64) -> Option<u64> {
         self.next_used_in(mem, from, self.len())
             .map(|(index, _)| index)
     }
@@ -180,7 +241,7 @@ impl Table {
     #[inline(always)]
     pub(super) fn next_used_in(
         &self,
-        mem: &impl PhysMem,
+        mem: &impl TableMem,
         from: u64,
         to: u64,
     ) -> Option<(u64, u64)> {
@@ -199,7 +260,7 @@ impl Table {
 
     /// [`Table::next_used_in`] for a range of more than one slot.
     #[inline(never)]
-    fn first_used_in(&self, mem: &impl PhysMem, from: u64, to: u64) -> Option<(u64, u64)> {
+    fn first_used_in(&self, mem: &impl TableMem, from: u64, to: u64) -> Option<(u64, u64)> {
         let mut found = None;
         self.scan(mem, from, to, &mut |index, addr| {
             found = Some((index, addr));
@@ -208,12 +269,13 @@ impl Table {
         found
     }
 
-    /// The physical address of the slot at `index`, if its leaf frame exists.
+    /// The physical address of the slot at `index` if `index` is in range: in the empty
+    /// leaf if the table has no leaf there (read it, never write it).
     ///
     /// Always inlined: every hypercall's capability lookup comes here, and inlined the
-    /// object-space walk is three loads with the table's bounds known.
+    /// object-space walk is three loads with the table's bounds known, none tested.
     #[inline(always)]
-    pub fn slot_addr(&self, mem: &impl PhysMem, index: u64) -> Option<u64> {
+    pub fn slot_addr(&self, mem: &impl TableMem, index: u64) -> Option<u64> {
         if !self.contains(index) {
             return None;
         }
@@ -225,22 +287,44 @@ impl Table {
         self.walk(mem, index, self.levels())
     }
 
+    /// [`Table::slot_addr`] in an object space, with the range check folded into the
+    /// root's: `None` only if `index` is beyond what the root's 512 entries cover (2^34);
+    /// an index from 2^26 on reaches an empty slot through the root entries no index in
+    /// range reaches, which name the empty frame as every absent entry does (and nothing
+    /// ever fills). For the kernel's hot lookup, which treats both as no capability.
     #[inline(always)]
-    fn walk(&self, mem: &impl PhysMem, index: u64, levels: u32) -> Option<u64> {
-        let mut frame = self.root;
-        for level in (1..levels).rev() {
-            frame = mem.read_u64(frame + dir_index(index, level) * 8);
-            if frame == 0 {
-                return None;
-            }
+    pub fn object_slot_addr(&self, mem: &impl TableMem, index: u64) -> Option<u64> {
+        debug_assert_eq!(self.bits, super::OBJECT_BITS);
+        let entry = index >> Table::OBJECT_ROOT_SHIFT;
+        if entry >= DIR_ENTRIES {
+            return None;
         }
-        Some(frame + (index % LEAF_SLOTS) * SLOT_BYTES)
+        Some(Table::object_slot_below(
+            mem,
+            mem.read_u64(self.root + entry * 8),
+            index,
+        ))
+    }
+
+    /// The rest of [`Table::object_slot_addr`]'s walk: the address of the slot for `index`
+    /// below `below`, the root's entry for it (`root + (index >> 25) * 8`).
+    #[inline(always)]
+    pub fn object_slot_below(mem: &impl TableMem, below: u64, index: u64) -> u64 {
+        walk_from(mem, below, index, OBJECT_LEVELS - 2)
+    }
+
+    /// Index bits below those that pick an object space's root entry.
+    pub const OBJECT_ROOT_SHIFT: u32 = LEAF_BITS + DIR_BITS * (OBJECT_LEVELS - 2);
+
+    #[inline(always)]
+    fn walk(&self, mem: &impl TableMem, index: u64, levels: u32) -> Option<u64> {
+        Some(walk_from(mem, self.root, index, levels - 1))
     }
 
     /// The physical address of the slot at `index` (in range), creating missing frames.
     pub(super) fn slot_addr_alloc(
         &self,
-        mem: &mut impl PhysMem,
+        mem: &mut impl TableMem,
         frames: &mut impl FrameSource,
         index: u64,
     ) -> Result<u64, CapError> {
@@ -249,8 +333,12 @@ impl Table {
         for level in (1..self.levels()).rev() {
             let entry = frame + dir_index(index, level) * 8;
             let mut next = mem.read_u64(entry);
-            if next == 0 {
+            if absent(mem, next, level - 1) {
                 next = alloc(frames).ok_or(CapError::OutOfMemory)?;
+                if level > 1 {
+                    // A directory: absent below until something is stored there.
+                    self.fill_absent(mem, next, level - 1, DIR_ENTRIES);
+                }
                 mem.write_u64(entry, next);
             }
             frame = next;
@@ -264,7 +352,7 @@ impl Table {
     /// back with [`Table::trim`].
     pub(super) fn reserve(
         &self,
-        mem: &mut impl PhysMem,
+        mem: &mut impl TableMem,
         frames: &mut impl FrameSource,
         from: u64,
         to: u64,
@@ -280,36 +368,46 @@ impl Table {
 
     /// Hands back the leaf holding `index`, whose count has dropped to 0, and every
     /// directory above it that is left without entries (never the root): each is
-    /// unlinked first, then given to `frames`. Nothing happens in a table whose root is
-    /// its leaf.
+    /// unlinked first (its entry names the empty frame again), then given to `frames`.
+    /// Where the walk meets an empty frame, the directories above it that hold nothing
+    /// go the same way (what a failed reservation leaves). Nothing happens in a table
+    /// whose root is its leaf.
     pub(super) fn release(
         &self,
-        mem: &mut impl PhysMem,
+        mem: &mut impl TableMem,
         frames: &mut impl FrameSource,
         index: u64,
     ) {
+        let top = self.levels() - 1;
         // entry[l]: the address of the entry for `index` in the directory of level l.
         let mut entry = [0u64; 5];
         let mut frame = self.root;
-        for level in (1..self.levels()).rev() {
+        let mut level = top;
+        while level >= 1 {
             let at = frame + dir_index(index, level) * 8;
             entry[level as usize] = at;
-            frame = mem.read_u64(at);
-            if frame == 0 {
+            let next = mem.read_u64(at);
+            if absent(mem, next, level - 1) {
+                break;
+            }
+            frame = next;
+            level -= 1;
+        }
+        // `frame` is the lowest frame of the table's own on the way, at `level`.
+        while level < top {
+            let empty = if level == 0 {
+                leaf_count(mem, frame) == 0
+            } else {
+                (0..DIR_ENTRIES).all(|i| absent(mem, mem.read_u64(frame + i * 8), level - 1))
+            };
+            if !empty {
                 return;
             }
-        }
-        debug_assert_eq!(mem.read_u64(frame + W_PARENT) & COUNT, 0);
-        for level in 1..self.levels() {
-            // `frame` (the level below) is empty: unlink it and hand it back.
-            let at = entry[level as usize];
-            mem.write_u64(at, 0);
+            let at = entry[level as usize + 1];
+            mem.write_u64(at, mem.empty(level));
             frames.free(frame);
             frame = at & !(FRAME - 1);
-            let is_root = level + 1 == self.levels();
-            if is_root || (0..DIR_ENTRIES).any(|i| mem.read_u64(frame + i * 8) != 0) {
-                return;
-            }
+            level += 1;
         }
     }
 
@@ -317,59 +415,21 @@ impl Table {
     /// a failed [`Table::reserve`] or store left), with the directories they leave empty.
     pub(super) fn trim(
         &self,
-        mem: &mut impl PhysMem,
+        mem: &mut impl TableMem,
         frames: &mut impl FrameSource,
         from: u64,
         to: u64,
     ) {
         let mut index = from - from % LEAF_SLOTS;
         while index < to {
-            match self.slot_addr(mem, index) {
-                Some(addr) if leaf_count(mem, addr) == 0 => self.release(mem, frames, index),
-                Some(_) => {}
-                None => self.release_empty_dirs(mem, frames, index),
-            }
+            self.release(mem, frames, index);
             index += LEAF_SLOTS;
-        }
-    }
-
-    /// Where the walk for `index` ends at a missing entry: hands back the directories on
-    /// the way that hold nothing (a reservation that failed below them).
-    fn release_empty_dirs(
-        &self,
-        mem: &mut impl PhysMem,
-        frames: &mut impl FrameSource,
-        index: u64,
-    ) {
-        let mut entry = [0u64; 5];
-        let mut frame = self.root;
-        let mut level = self.levels() - 1;
-        while level >= 1 {
-            let at = frame + dir_index(index, level) * 8;
-            entry[level as usize] = at;
-            let next = mem.read_u64(at);
-            if next == 0 {
-                break;
-            }
-            frame = next;
-            level -= 1;
-        }
-        // `frame` is the last directory reached, at `level`.
-        while level + 1 < self.levels() {
-            if (0..DIR_ENTRIES).any(|i| mem.read_u64(frame + i * 8) != 0) {
-                return;
-            }
-            let at = entry[level as usize + 1];
-            mem.write_u64(at, 0);
-            frames.free(frame);
-            frame = at & !(FRAME - 1);
-            level += 1;
         }
     }
 
     /// Calls `f(index, slot address)` for each used slot in `[from, to)` in
     /// index order until it returns false. `to <= len()`.
-    fn scan(&self, mem: &impl PhysMem, from: u64, to: u64, f: &mut impl FnMut(u64, u64) -> bool) {
+    fn scan(&self, mem: &impl TableMem, from: u64, to: u64, f: &mut impl FnMut(u64, u64) -> bool) {
         if from < to {
             scan_frame(mem, self.root, self.levels() - 1, 0, from, to, f);
         }
@@ -390,8 +450,26 @@ const fn dir_index(index: u64, level: u32) -> u64 {
     (index / span(level)) % DIR_ENTRIES
 }
 
+/// The address of the slot for `index` below `frame`, a frame at `level` (0: the leaf).
+/// Entries are followed untested: an absent frame is the empty one (entries an index can
+/// reach are never 0).
+#[inline(always)]
+fn walk_from(mem: &impl TableMem, mut frame: u64, index: u64, level: u32) -> u64 {
+    for l in (1..=level).rev() {
+        frame = mem.read_u64(frame + dir_index(index, l) * 8);
+    }
+    frame + (index % LEAF_SLOTS) * SLOT_BYTES
+}
+
+/// Whether directory entry `entry`, above a frame of `level`, names no frame of the
+/// table's own: the empty frame of that level, or 0 (a root's entries no index reaches).
+#[inline(always)]
+fn absent(mem: &impl TableMem, entry: u64, level: u32) -> bool {
+    entry == 0 || entry == mem.empty(level)
+}
+
 /// The slot at physical address `addr`.
-pub(super) fn read_slot(mem: &impl PhysMem, addr: u64) -> Slot {
+pub(super) fn read_slot(mem: &impl TableMem, addr: u64) -> Slot {
     Slot::decode([
         mem.read_u64(addr + W_CAP),
         mem.read_u64(addr + W_PARENT),
@@ -403,7 +481,7 @@ pub(super) fn read_slot(mem: &impl PhysMem, addr: u64) -> Slot {
 /// Whether the slot at `addr` is used: holds a capability (links come only with one,
 /// [`Slot::is_valid`]).
 #[inline(always)]
-pub(super) fn used(mem: &impl PhysMem, addr: u64) -> bool {
+pub(super) fn used(mem: &impl TableMem, addr: u64) -> bool {
     mem.read_u64(addr + W_CAP) != 0
 }
 
@@ -414,13 +492,13 @@ fn count_word(addr: u64) -> u64 {
 }
 
 /// The number of used slots of the leaf the slot at `addr` lies in.
-pub(super) fn leaf_count(mem: &impl PhysMem, addr: u64) -> u64 {
+pub(super) fn leaf_count(mem: &impl TableMem, addr: u64) -> u64 {
     mem.read_u64(count_word(addr)) & COUNT
 }
 
 /// The slot at `addr` became used: its leaf counts one more.
 #[inline(always)]
-pub(super) fn occupy(mem: &mut impl PhysMem, addr: u64) {
+pub(super) fn occupy(mem: &mut impl TableMem, addr: u64) {
     let w = count_word(addr);
     let v = mem.read_u64(w);
     mem.write_u64(w, v.wrapping_add(1));
@@ -429,7 +507,7 @@ pub(super) fn occupy(mem: &mut impl PhysMem, addr: u64) {
 /// Empties the used slot at `addr`: its words are cleared and its leaf counts one less.
 /// Whether the leaf holds nothing now (for [`Table::release`]).
 #[inline(always)]
-pub(super) fn clear_slot(mem: &mut impl PhysMem, addr: u64) -> bool {
+pub(super) fn clear_slot(mem: &mut impl TableMem, addr: u64) -> bool {
     mem.write_u64(addr + W_CAP, 0);
     mem.write_u64(addr + W_CHILD, 0);
     mem.write_u64(addr + W_SIBLING, 0);
@@ -448,7 +526,7 @@ pub(super) fn clear_slot(mem: &mut impl PhysMem, addr: u64) -> bool {
 /// Writes the parent link of the slot at `addr`, keeping the bits that are not part of
 /// the link (the leaf's count, in the first slot).
 #[inline(always)]
-pub(super) fn write_parent(mem: &mut impl PhysMem, addr: u64, link: Option<SlotRef>) {
+pub(super) fn write_parent(mem: &mut impl TableMem, addr: u64, link: Option<SlotRef>) {
     let old = mem.read_u64(addr + W_PARENT);
     mem.write_u64(addr + W_PARENT, (old & COUNT) | SlotRef::encode(link));
 }
@@ -456,7 +534,7 @@ pub(super) fn write_parent(mem: &mut impl PhysMem, addr: u64, link: Option<SlotR
 /// [`Table::scan`] below the `level` frame at `frame`, whose first index is `base`, where
 /// `from` lies in or before the frame. Returns false once `f` has.
 fn scan_frame(
-    mem: &impl PhysMem,
+    mem: &impl TableMem,
     frame: u64,
     level: u32,
     base: u64,
@@ -479,7 +557,9 @@ fn scan_frame(
             }
         } else {
             let next = mem.read_u64(frame + i * 8);
-            if next != 0 && !scan_frame(mem, next, level - 1, start, from, to, f) {
+            if !absent(mem, next, level - 1)
+                && !scan_frame(mem, next, level - 1, start, from, to, f)
+            {
                 return false;
             }
         }
@@ -488,25 +568,25 @@ fn scan_frame(
 }
 
 /// The frames below the `level` frame at `frame` (not `frame` itself).
-fn count_below(mem: &impl PhysMem, frame: u64, level: u32) -> u64 {
+fn count_below(mem: &impl TableMem, frame: u64, level: u32) -> u64 {
     if level == 0 {
         return 0;
     }
     (0..DIR_ENTRIES)
         .map(|i| mem.read_u64(frame + i * 8))
-        .filter(|&next| next != 0)
+        .filter(|&next| !absent(mem, next, level - 1))
         .map(|next| 1 + count_below(mem, next, level - 1))
         .sum()
 }
 
 /// Frees the frames below the `level` frame at `frame` (not `frame` itself).
-fn free_below(mem: &impl PhysMem, frame: u64, level: u32, free: &mut impl FnMut(u64)) {
+fn free_below(mem: &impl TableMem, frame: u64, level: u32, free: &mut impl FnMut(u64)) {
     if level == 0 {
         return;
     }
     for i in 0..DIR_ENTRIES {
         let next = mem.read_u64(frame + i * 8);
-        if next != 0 {
+        if !absent(mem, next, level - 1) {
             free_below(mem, next, level - 1, free);
             free(next);
         }

@@ -18,12 +18,16 @@ use std::vec::Vec;
 /// Where the fake frame source hands out frames, in order.
 const POOL: u64 = 0x40_0000;
 const FRAME: u64 = 4096;
+/// Where the shared empty frames lie (below the pool: no frame source hands them out).
+const EMPTY_AREA: u64 = 0x10_0000;
 
-/// Table memory: only frames handed out and not given back may be touched; writes are
-/// counted.
+/// Table memory: only frames handed out and not given back may be touched, and the
+/// empty frames only read; writes are counted.
 struct Mem {
     /// The words from `POOL` on, grown as they are written.
     words: Vec<u64>,
+    /// The empty frames' words, from `EMPTY_AREA` on, level 0 first.
+    empty_words: Vec<u64>,
     writes: usize,
     /// The frame source's next frame: everything below it has been handed out.
     handed_end: Rc<Cell<u64>>,
@@ -48,13 +52,39 @@ impl Mem {
     }
 }
 
+impl Mem {
+    fn empty_at(addr: u64) -> Option<usize> {
+        (EMPTY_AREA..EMPTY_AREA + EMPTY_LEVELS as u64 * FRAME)
+            .contains(&addr)
+            .then(|| ((addr - EMPTY_AREA) / 8) as usize)
+    }
+}
+
+impl TableMem for Mem {
+    fn empty(&self, level: u32) -> u64 {
+        assert!(
+            (level as usize) < EMPTY_LEVELS,
+            "no empty frame of level {level}"
+        );
+        EMPTY_AREA + level as u64 * FRAME
+    }
+}
+
 impl PhysMem for Mem {
     fn read_u64(&self, addr: u64) -> u64 {
+        if let Some(at) = Mem::empty_at(addr) {
+            assert!(addr.is_multiple_of(8), "unaligned access at {addr:#x}");
+            return self.empty_words[at];
+        }
         self.check(addr);
         let at = ((addr - POOL) / 8) as usize;
         self.words.get(at).copied().unwrap_or(0)
     }
     fn write_u64(&mut self, addr: u64, value: u64) {
+        assert!(
+            Mem::empty_at(addr).is_none(),
+            "write at {addr:#x} in a shared empty frame"
+        );
         self.check(addr);
         let at = ((addr - POOL) / 8) as usize;
         if at >= self.words.len() {
@@ -137,6 +167,32 @@ struct Sim {
     world: World,
 }
 
+/// The words of the empty frames at `EMPTY_AREA`, as [`build_empty`] makes them there.
+fn empty_frames() -> Vec<u64> {
+    let mut mem = Mem {
+        words: Vec::new(),
+        empty_words: Vec::new(),
+        writes: 0,
+        handed_end: Rc::new(Cell::new(POOL)),
+        freed: Rc::new(RefCell::new(BTreeSet::new())),
+    };
+    let mut frames = Frames {
+        next: mem.handed_end.clone(),
+        limit: EMPTY_LEVELS,
+        handed: Vec::new(),
+        freed: mem.freed.clone(),
+    };
+    let empty = build_empty(&mut mem, &mut frames).unwrap();
+    // Built in the pool, moved to their own area: entries name the frames there.
+    let moved = |w: u64| match empty.iter().position(|&f| f == w) {
+        Some(level) => EMPTY_AREA + level as u64 * FRAME,
+        None => w,
+    };
+    (0..EMPTY_LEVELS as u64 * FRAME / 8)
+        .map(|i| moved(mem.read_u64(empty[(i * 8 / FRAME) as usize] + i * 8 % FRAME)))
+        .collect()
+}
+
 fn r(space: u32, index: u32) -> SlotRef {
     SlotRef::new(space, index)
 }
@@ -153,6 +209,7 @@ impl Sim {
         Sim {
             mem: Mem {
                 words: Vec::new(),
+                empty_words: empty_frames(),
                 writes: 0,
                 handed_end: next.clone(),
                 freed: freed.clone(),
@@ -169,9 +226,12 @@ impl Sim {
     fn new() -> Sim {
         Sim::with_limit(usize::MAX)
     }
-    /// Adds space `id` with `bits` index bits.
+    /// Adds space `id` with `bits` index bits. The writes that fill its root with the
+    /// empty frames' addresses are not counted: tests count what operations write.
     fn space(&mut self, id: u32, bits: u32) -> Table {
-        let t = Table::new(&mut self.frames, bits).unwrap();
+        let writes = self.mem.writes;
+        let t = Table::new(&mut self.mem, &mut self.frames, bits).unwrap();
+        self.mem.writes = writes;
         self.world.tables.insert(id, t);
         t
     }
@@ -313,9 +373,16 @@ impl Sim {
         }
         let mut n = 1;
         let mut entries = 0;
+        let empty = self.mem.empty(level - 1);
         for i in 0..DIR_ENTRIES {
             let next = self.mem.word(frame + i * 8);
-            if next != 0 {
+            // Below the root every entry names a frame (a lookup follows it untested);
+            // the root's entries that no index reaches may be 0.
+            assert!(
+                root || next != 0,
+                "entry {i} of the directory at {frame:#x} is 0"
+            );
+            if next != 0 && next != empty {
                 entries += 1;
                 n += self.check_frame(next, level - 1, false);
             }

@@ -129,8 +129,8 @@ fn geometry() {
     assert_eq!(sim.space(5, 8).levels(), 2);
     assert_eq!(sim.space(6, 17).levels(), 3);
     assert_eq!(sim.space(7, 26).levels(), 4);
-    assert_eq!(Table::new(&mut sim.frames, 0), None);
-    assert_eq!(Table::new(&mut sim.frames, 27), None);
+    assert_eq!(Table::new(&mut sim.mem, &mut sim.frames, 0), None);
+    assert_eq!(Table::new(&mut sim.mem, &mut sim.frames, 27), None);
     // Refused sizes take no frame.
     assert_eq!(sim.frames.handed.len(), 7);
     assert!(obj.contains(TOP_OBJ) && !obj.contains(TOP_OBJ + 1));
@@ -142,7 +142,10 @@ fn absent_indices_read_empty_without_allocating() {
     let t = sim.space(1, OBJECT_BITS);
     for i in [0, 5, 127, 128, 1 << 16, TOP_OBJ, TOP_OBJ + 1, u64::MAX] {
         assert_eq!(t.get(&sim.mem, i), Slot::EMPTY, "index {i}");
-        assert_eq!(t.slot_addr(&sim.mem, i), None);
+        // In range: a slot of the shared empty leaf, which nothing writes.
+        let in_empty_leaf = sim.mem.empty(0) + (i % LEAF_SLOTS) * SLOT_BYTES;
+        let expected = t.contains(i).then_some(in_empty_leaf);
+        assert_eq!(t.slot_addr(&sim.mem, i), expected, "index {i}");
     }
     assert_eq!(sim.frames.handed, vec![POOL]);
     assert_eq!(sim.mem.writes, 0);
@@ -281,7 +284,11 @@ fn out_of_memory_midway_hands_the_new_frames_back() {
     let s = slot_with(7, 1, 3, [0, 0, 0]);
     assert_eq!(set(&mut sim, t, 300, s), Err(CapError::OutOfMemory));
     assert_eq!(sim.frames.handed, vec![POOL]);
-    assert_eq!(sim.mem.word(POOL), 0, "the root links nothing");
+    assert_eq!(
+        sim.mem.word(POOL),
+        sim.mem.empty(2),
+        "the root links nothing but the empty directory"
+    );
     assert_eq!(t.get(&sim.mem, 300), Slot::EMPTY);
     assert_eq!(t.next_used(&sim.mem, 0), None);
     let mut seen = 0;
@@ -328,7 +335,7 @@ fn a_leaf_counts_its_used_slots_in_its_first_parent_word() {
     }
     assert_eq!(
         t.slot_addr(&sim.mem, 128),
-        None,
+        Some(sim.mem.empty(0)),
         "the leaf went with its last slot"
     );
     assert_eq!(sim.frames.handed, vec![t.root]);
@@ -428,4 +435,45 @@ fn one_level_table() {
     let mut freed = Vec::new();
     t.free_all(&sim.mem, |f| freed.push(f));
     assert_eq!(freed, vec![t.root]);
+}
+
+#[test]
+fn object_walk_folds_the_range_check_into_the_root() {
+    let mut sim = Sim::new();
+    let t = sim.space(1, OBJECT_BITS);
+    let s = slot_with(7, 1, 3, [0, 0, 0]);
+    for i in [0, 300, 1 << 20, TOP_OBJ] {
+        set(&mut sim, t, i, s).unwrap();
+    }
+    // In range: the same slot as the checked walk, holding what was stored or nothing.
+    for i in [
+        0,
+        1,
+        300,
+        301,
+        1 << 16,
+        1 << 20,
+        1 << 25,
+        TOP_OBJ - 1,
+        TOP_OBJ,
+    ] {
+        assert_eq!(
+            t.object_slot_addr(&sim.mem, i),
+            t.slot_addr(&sim.mem, i),
+            "index {i}"
+        );
+    }
+    assert_eq!(
+        object_lookup_word(&sim.mem, t, 300),
+        Some(7 << 14 | 1 << 5 | 3)
+    );
+    // Beyond the space but under 2^34: an empty slot (the root's further entries name
+    // the empty directory); from 2^34 on, no slot.
+    for i in [TOP_OBJ + 1, 1 << 26 | 300, (1 << 34) - 1] {
+        assert_eq!(object_lookup_word(&sim.mem, t, i), Some(0), "index {i}");
+    }
+    for i in [1 << 34, u64::MAX] {
+        assert_eq!(t.object_slot_addr(&sim.mem, i), None, "index {i}");
+    }
+    sim.check_frames();
 }
