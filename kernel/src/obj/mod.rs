@@ -42,17 +42,20 @@ use crate::mem::direct_map::virt;
 use crate::mem::frames;
 use crate::sync::SpinLock;
 
-/// A handle: the object's physical address divided by [`HANDLE_UNIT`] (never 0).
+/// A handle: the object's physical address (never 0), a multiple of [`HANDLE_UNIT`].
+///
+/// The address itself rather than a slot number: reaching an object is then one add of
+/// the direct map's base, which folds into the access's addressing, where a slot number
+/// took a shift besides (several per IPC).
 pub type Handle = u64;
 
 /// The unit of handles: a slot, the alignment of every object.
 pub const HANDLE_UNIT: u64 = crate::mem::slots::SLOT_BYTES;
-const HANDLE_SHIFT: u32 = HANDLE_UNIT.trailing_zeros();
 
 /// The direct-mapped address of the object `h`.
 #[inline(always)]
 fn addr(h: Handle) -> u64 {
-    virt(h << HANDLE_SHIFT)
+    virt(h)
 }
 
 /// The slots an object of kind `kind` lives in (`mem::slots`).
@@ -161,7 +164,7 @@ pub fn alloc<T: Object>(value: T) -> Result<Handle, Status> {
     // (asserted above); nothing else refers to it yet.
     unsafe { core::ptr::write(virt(phys) as *mut T, value) };
     born(T::KIND);
-    Ok(phys >> HANDLE_SHIFT)
+    Ok(phys)
 }
 
 /// Objects of each kind alive now (by kind tag).
@@ -434,7 +437,7 @@ fn reap_all() {
         // A freed object has no kind: a handle some Ec still keeps without a reference
         // (the Sc it recorded to wake with) then names nothing.
         header(h).kind = 0;
-        let phys = h << HANDLE_SHIFT;
+        let phys = h;
         match kind {
             Some(Kind::Ec) => frames::free_object(phys),
             Some(k) => crate::mem::slots::free(slot_kind(k), phys),

@@ -11,7 +11,7 @@ use facet_kcore::capspace::{Cap, Spaces, Table};
 use facet_kcore::phys::FrameSource;
 
 use super::pd::Pd;
-use super::{cap_added, cap_dropped, with, Handle};
+use super::{cap_added, cap_dropped, with, Handle, HANDLE_UNIT};
 use crate::arch::ports;
 use crate::mem::cap_mem::{CapFrames, CapMem};
 use crate::mem::direct_map::virt;
@@ -21,15 +21,22 @@ pub const PORT_OBJ: u64 = 1;
 
 /// The object space id of PD `pd`.
 pub fn obj_space(pd: Handle) -> u32 {
-    // Handles count slots of the pool, which lies below 4 GiB: below 2^25, so that space
-    // ids stay below `capspace::SPACE_LIMIT`.
-    debug_assert!(pd < 1 << 25);
-    (pd << 1) as u32
+    // A Pd's slot number (its handle, a physical address, in slots) and which space:
+    // the pool lies below 4 GiB, so slot numbers are below 2^25 and space ids below
+    // `capspace::SPACE_LIMIT`.
+    let slot = pd / HANDLE_UNIT;
+    debug_assert!(slot < 1 << 25);
+    (slot << 1) as u32
 }
 
 /// The port space id of PD `pd`.
 pub fn pio_space(pd: Handle) -> u32 {
-    ((pd << 1) | 1) as u32
+    obj_space(pd) | 1
+}
+
+/// The Pd whose space is `space`.
+fn pd_of(space: u32) -> Handle {
+    (space >> 1) as u64 * HANDLE_UNIT
 }
 
 /// The kernel's view of all capability spaces.
@@ -37,13 +44,13 @@ pub struct KernelSpaces;
 
 impl Spaces for KernelSpaces {
     fn table(&self, space: u32) -> Option<Table> {
-        let pd = (space >> 1) as Handle;
+        let pd = pd_of(space);
         with::<Pd, _>(pd, |p| if space & 1 == 0 { p.obj } else { p.pio })
     }
 
     fn changed(&mut self, space: u32, index: u64, cap: Option<Cap>) {
         if space & 1 == 1 {
-            let pd = (space >> 1) as Handle;
+            let pd = pd_of(space);
             // The access right (bit 0, the one right the reference's documentation
             // defines for ports) opens the port. The reference's bitmap opens it for any
             // right; Facet checks the right, as an authority check.
