@@ -17,7 +17,7 @@ use facet_abi::hypercall::Hypercall;
 use facet_abi::status::Status;
 
 use crate::exec::{exchange, sched, CurrentFrame, Outcome};
-use crate::obj::ec::{Ec, State};
+use crate::obj::ec::Ec;
 use crate::obj::pt::Pt;
 use crate::obj::{with2_known, with_known, Handle};
 use crate::utcb;
@@ -52,7 +52,9 @@ fn call(arg1: u64, pt: Handle) -> u8 {
     // loan gives None if they are the same Ec (its own portal: the general path).
     let pd = unsafe {
         with2_known::<Ec, Ec, _>(caller, handler, |c, h| {
-            if h.state != State::Idle || h.cpu != c.cpu || h.vcpu {
+            // A local thread idle on the caller's CPU (a handler is never global:
+            // `create_pt` refuses global Ecs).
+            if !h.is_idle_local_thread_on(c.cpu) {
                 return None;
             }
             let items = utcb::plain_message(c.utcb, h.utcb)?;
