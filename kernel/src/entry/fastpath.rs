@@ -19,7 +19,7 @@ use facet_abi::status::Status;
 use crate::exec::{exchange, sched, CurrentFrame, Outcome};
 use crate::obj::ec::Ec;
 use crate::obj::pt::Pt;
-use crate::obj::{with2_known, with_known, Handle};
+use crate::obj::{with2_distinct_known, with_known, Handle};
 use crate::utcb;
 
 /// Entry from the syscall stub for `call` and `reply` (ARG1 bits 3:0 are 0 or 1), which
@@ -48,15 +48,18 @@ fn call(arg1: u64, pt: Handle) -> u8 {
     // SAFETY: a portal capability names a live portal.
     let (handler, id, ip) = unsafe { with_known::<Pt, _>(pt, |p| (p.ec, p.id, p.ip)) };
     let caller = sched::current_ec();
-    // SAFETY: a portal holds a reference to its Ec; the caller is the running Ec. The
-    // loan gives None if they are the same Ec (its own portal: the general path).
+    // The handler must be a local thread idle on this CPU, the caller's (a handler is
+    // never global: `create_pt` refuses global Ecs). The caller runs, so is not idle:
+    // the two are different Ecs (its own portal takes the general path).
+    let cpu = crate::arch::percpu::cpu_id() as u32;
+    // SAFETY: a portal holds a reference to its Ec.
+    if !unsafe { with_known::<Ec, _>(handler, |h| h.is_idle_local_thread_on(cpu)) } {
+        return general(arg1);
+    }
+    // SAFETY: the handler as above; the caller is the running Ec; they differ.
     let pd = unsafe {
-        with2_known::<Ec, Ec, _>(caller, handler, |c, h| {
-            // A local thread idle on the caller's CPU (a handler is never global:
-            // `create_pt` refuses global Ecs).
-            if !h.is_idle_local_thread_on(c.cpu) {
-                return None;
-            }
+        with2_distinct_known::<Ec, Ec, _>(caller, handler, |c, h| {
+            debug_assert_eq!(c.cpu, cpu);
             let items = utcb::plain_message(c.utcb, h.utcb)?;
             utcb::copy_plain(c.utcb, h.utcb, items);
             crate::exec::call::link(c, caller, h, handler);
@@ -66,7 +69,7 @@ fn call(arg1: u64, pt: Handle) -> u8 {
             Some(switch(c, h))
         })
     };
-    let Some(Some(pd)) = pd else {
+    let Some(pd) = pd else {
         return general(arg1);
     };
     // A call links the two Ecs; each keeps the other alive until the reply.
@@ -99,9 +102,10 @@ fn reply(arg1: u64) -> u8 {
         return general(arg1);
     }
     // SAFETY: the running Ec and the one it replies to, which the call's link keeps
-    // alive.
+    // alive; never the same Ec (every link is made between two lent Ecs: `call::link`,
+    // `exception::send`, `vm_exit::to_handler`).
     let pd = unsafe {
-        with2_known::<Ec, Ec, _>(handler, caller, |h, c| {
+        with2_distinct_known::<Ec, Ec, _>(handler, caller, |h, c| {
             // An exception or VM-exit message's reply restores state through the MTD:
             // the general path. (So the caller here is a thread: a vCPU only ever waits
             // in such a message.)
@@ -114,7 +118,7 @@ fn reply(arg1: u64) -> u8 {
             Some(switch(h, c))
         })
     };
-    let Some(Some(pd)) = pd else {
+    let Some(pd) = pd else {
         return vcpu_or_general(arg1);
     };
     crate::obj::put(handler);

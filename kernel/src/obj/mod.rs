@@ -270,6 +270,23 @@ pub unsafe fn with2_known<T: Object, U: Object, R>(
     Some(f(x, y))
 }
 
+/// [`with2_known`] for two handles the caller knows to differ: no comparison (checked in
+/// debug builds). For the IPC fast path, whose other checks already tell the two sides
+/// apart.
+///
+/// # Safety
+/// As for [`with2_known`], and `a != b`.
+#[inline(always)]
+pub unsafe fn with2_distinct_known<T: Object, U: Object, R>(
+    a: Handle,
+    b: Handle,
+    f: impl FnOnce(&mut T, &mut U) -> R,
+) -> R {
+    debug_assert!(a != b);
+    // SAFETY: the caller's promise, `a != b` included (see `with2_known`).
+    unsafe { with2_known(a, b, f).unwrap_unchecked() }
+}
+
 fn header(h: Handle) -> &'static mut Header {
     loans::assert_not_lent(h);
     // SAFETY: as for `with`; a header loan is never held across another loan.
