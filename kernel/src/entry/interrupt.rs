@@ -87,7 +87,9 @@ __exit_iret_trap:
 __isr_protection:
     test byte ptr [rsp + 24], 3
     jnz 1f
-    cmp qword ptr [rsp + 16], offset __exit_iret_status
+    cmp qword ptr [rsp + 16], offset __exit_sysret_status
+    je 2f
+    cmp qword ptr [rsp + 16], offset __exit_sysret_call_status
     je 2f
     cmp qword ptr [rsp + 16], offset __exit_iret_frame
     je 2f

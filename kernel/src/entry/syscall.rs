@@ -5,8 +5,9 @@
 //! running Ec (`exec::current`), switches to the kernel stack and calls
 //! [`super::dispatch::dispatch`] (`call` and `reply` first go to the IPC fast path,
 //! `super::fastpath`). When another Ec runs by then (or none), it leaves
-//! through [`__return_to_user`], which restores that Ec's whole frame; when the caller
-//! gets a status, it restores only the registers the kernel may have changed.
+//! through [`__return_to_user`], which restores that Ec's whole frame with IRETQ; when
+//! the caller gets a status, it restores only the registers the kernel may have changed
+//! and returns with SYSRET (much cheaper than IRETQ under emulation, and on hardware).
 
 use core::arch::global_asm;
 use core::mem::offset_of;
@@ -42,6 +43,12 @@ __syscall_entry:
     // A status for the caller, which runs on. RBX, RBP and R12-R15 still hold its values
     // (every function on the way kept them), so only the registers a hypercall may have
     // changed or the kernel used come back from the frame, and RDI gets the status.
+    // SYSRET returns: RCX and R11 come back as the SYSCALL left them (the return address
+    // and RFLAGS, which no hypercall writes), the RSP saved at entry. That RCX is always
+    // canonical: user mappings end below USER_ADDR, a page short of the canonical
+    // boundary, so the instruction after a SYSCALL lies below it (SYSRET to a
+    // non-canonical address would fault in ring 0 on Intel CPUs; should it ever, the
+    // #GP's interrupt stack takes it and it becomes the Ec's fault, as a failed IRETQ).
     mov rsp, gs:[40]
     movzx edi, al
     mov rax, [rsp + {rax}]
@@ -52,11 +59,11 @@ __syscall_entry:
     mov r9, [rsp + {r9}]
     mov r10, [rsp + {r10}]
     mov r11, [rsp + {r11}]
-    add rsp, {rip}
+    mov rsp, [rsp + {rsp}]
     swapgs
-    .global __exit_iret_status
-__exit_iret_status:
-    iretq
+    .global __exit_sysret_status
+__exit_sysret_status:
+    sysretq
     .global __return_to_user
 __return_to_user:
     mov rsp, gs:[40]
@@ -84,9 +91,11 @@ __exit_iret_frame:
     mov r9, [rsp + {r9}]
     mov r10, [rsp + {r10}]
     mov r11, [rsp + {r11}]
-    add rsp, {rip}
+    mov rsp, [rsp + {rsp}]
     swapgs
-    iretq
+    .global __exit_sysret_call_status
+__exit_sysret_call_status:
+    sysretq
 "#,
     vector = const VECTOR_SYSCALL,
     dispatch = sym super::dispatch::dispatch,
@@ -100,7 +109,7 @@ __exit_iret_frame:
     r9 = const offset_of!(Frame, r9),
     r10 = const offset_of!(Frame, r10),
     r11 = const offset_of!(Frame, r11),
-    rip = const offset_of!(Frame, rip),
+    rsp = const offset_of!(Frame, rsp),
 );
 
 // SYSCALL from 32-bit code (IA32_CSTAR; only AMD CPUs take this path, Intel's raise #UD

@@ -11,7 +11,7 @@ use super::HcResult;
 use crate::cap::lookup::object;
 use crate::exec::CurrentFrame;
 use crate::obj::pd::{self, Pd};
-use crate::obj::spaces::{obj_space, pio_space, tools};
+use crate::obj::spaces::{pio_space, tools};
 use crate::obj::{with, Kind};
 
 pub fn pd_ctrl(f: &mut CurrentFrame) -> HcResult {
@@ -69,12 +69,12 @@ fn map_access_page(a: MapAccessPage) -> HcResult {
 /// so a memory lookup is always null.
 fn lookup(f: &mut CurrentFrame, a: Lookup) -> HcResult {
     let crd = a.crd;
-    let (spaces, mem, _) = tools();
-    let cur = pd::current();
     let found = match crd.kind() {
-        CrdKind::Object => capspace::lookup(&spaces, &mem, obj_space(cur), crd.base()),
+        // The running Pd's object space, as every hypercall's own lookup reaches it.
+        CrdKind::Object => crate::cap::lookup::lookup(crd.base()),
         CrdKind::Pio if crd.base() < 1 << 16 => {
-            capspace::lookup(&spaces, &mem, pio_space(cur), crd.base())
+            let (spaces, mem, _) = tools();
+            capspace::lookup(&spaces, &mem, pio_space(pd::current()), crd.base())
         }
         _ => None,
     };
