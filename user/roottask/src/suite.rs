@@ -109,6 +109,7 @@ mod s3;
 mod sched;
 mod sm;
 mod smp;
+mod sysret;
 mod tools;
 mod vm;
 
@@ -191,6 +192,7 @@ const TESTS: &[Test] = &[
     test!(cpu::sse_usable_in_user_mode),
     test!(entry::compat_syscall_and_sysenter_are_the_callers_faults),
     test!(entry::portal_entries_and_stacks_outside_user_space_are_refused),
+    test!(sysret::a_status_returns_to_the_top_of_user_space),
     test!(delegate::ports_from_kernel),
     test!(delegate::memory_from_kernel_maps_module),
     test!(delegate::bad_pd_selectors),

@@ -200,6 +200,13 @@ pub const ENTRY: Sels = Sels::new(4000, 8);
 pub const ENTRY_EVENTS: Events = Events::exc(4100, 1);
 /// UTCBs: the exception handler's, the worker's, the non-canonical portal's handler's.
 pub const ENTRY_UTCBS: Pages = Pages::new(0x3200_0000, 3);
+/// `sysret::a_status_returns_to_the_top_of_user_space`: a child, its handler and the
+/// roottask's portal to it, the roottask's exception handler and its two portals.
+pub const SYSRET_TOP: Sels = Sels::new(4030, 6);
+/// The exception handler's UTCB.
+pub const SYSRET_TOP_UTCB: Pages = Pages::new(0x3201_0000, 1);
+/// The child's handler's UTCB, in the child.
+pub const SYSRET_TOP_CHILD_UTCB: Pages = Pages::new(0x3202_0000, 1);
 
 // ---- caps ----
 
@@ -521,6 +528,9 @@ const MAP: &[Claim] = &[
     sels("entry", ENTRY),
     events("entry", ENTRY_EVENTS),
     pages("entry", ENTRY_UTCBS),
+    sels("sysret top", SYSRET_TOP),
+    pages("sysret top", SYSRET_TOP_UTCB),
+    pages("sysret top (child)", SYSRET_TOP_CHILD_UTCB),
     sels("caps", CAPS),
     sels("caps PDs", CAPS_PDS),
     sels("caps windows", CAPS_WINDOWS),
