@@ -168,6 +168,7 @@ pub fn run(paths: &Paths, built: &Built) -> Result<Figures, String> {
         mem: 256,
         append: guest::CMDLINE.to_string(),
         ids: false,
+        spare_cpu0: false,
     };
     let console = paths.program(Profile::Release, "console");
     let vmm = paths.program(Profile::Release, "vmm");

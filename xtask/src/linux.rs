@@ -18,6 +18,11 @@ pub struct Setup {
     pub append: String,
     /// Extra per-VM kernel parameters: VM k (from 1) gets `facet.id=k` when set.
     pub ids: bool,
+    /// CPU 0 runs no vCPU, only the roottask and the console service: needed under
+    /// QEMU's multi-threaded TCG, where any CPU's FXRSTOR or XRSTOR rewrites CPU 0's SVM
+    /// state without a lock and can undo a VMRUN or #VMEXIT there (`docs/vmm.md`).
+    /// Single-threaded emulation (Bochs, `-icount`) needs no spare CPU.
+    pub spare_cpu0: bool,
 }
 
 impl Default for Setup {
@@ -28,14 +33,20 @@ impl Default for Setup {
             mem: 256,
             append: crate::guest::CMDLINE.to_string(),
             ids: false,
+            spare_cpu0: true,
         }
     }
 }
 
 impl Setup {
-    /// CPUs the machine needs: every vCPU on a CPU of its own.
+    /// The first CPU a vCPU runs on (see [`Setup::spare_cpu0`]).
+    fn first_vcpu_cpu(&self) -> u32 {
+        self.spare_cpu0 as u32
+    }
+
+    /// CPUs the machine needs: every vCPU on a CPU of its own, after the spare CPU 0.
     pub fn cpus(&self) -> u32 {
-        (self.vms * self.vcpus).max(1)
+        (self.first_vcpu_cpu() + self.vms * self.vcpus).max(1)
     }
 
     /// QEMU's memory size in MiB: the guests' memory, the VMMs and room for Facet.
@@ -45,8 +56,10 @@ impl Setup {
 
     /// The CPUs of VM `k` (from 0), as a `cpus=` list.
     pub fn cpu_list(&self, k: u32) -> String {
+        let first = self.first_vcpu_cpu();
+        let n = (self.cpus() - first).max(1);
         (0..self.vcpus)
-            .map(|i| ((k * self.vcpus + i) % self.cpus()).to_string())
+            .map(|i| (first + (k * self.vcpus + i) % n).to_string())
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -135,6 +148,17 @@ mod tests {
     }
 
     #[test]
+    fn cpu0_is_spared_unless_asked_not_to() {
+        let s = Setup::default();
+        assert_eq!((s.cpus(), s.cpu_list(0)), (3, "1,2".to_string()));
+        let s = Setup {
+            spare_cpu0: false,
+            ..Setup::default()
+        };
+        assert_eq!((s.cpus(), s.cpu_list(0)), (2, "0,1".to_string()));
+    }
+
+    #[test]
     fn two_vms_get_disjoint_cpus_and_ids() {
         let s = Setup {
             vms: 2,
@@ -156,14 +180,14 @@ mod tests {
         assert_eq!(m[1], "t/console console");
         assert_eq!(
             m[2],
-            "t/vmm vmm name=vm1 mem=256 cpus=0,1 kernel=linux initrd=initrd -- console=ttyS0 facet.id=1"
+            "t/vmm vmm name=vm1 mem=256 cpus=1,2 kernel=linux initrd=initrd -- console=ttyS0 facet.id=1"
         );
         assert!(
-            m[3].contains("name=vm2") && m[3].contains("cpus=2,3") && m[3].ends_with("facet.id=2")
+            m[3].contains("name=vm2") && m[3].contains("cpus=3,4") && m[3].ends_with("facet.id=2")
         );
         assert_eq!(m[4], "g/vmlinuz linux");
         assert_eq!(m[5], "g/initramfs.cpio initrd");
-        assert_eq!(s.cpus(), 4);
+        assert_eq!(s.cpus(), 5, "and the spare CPU 0");
         assert_eq!(s.machine_mem(), 256 + 2 * 288);
     }
 

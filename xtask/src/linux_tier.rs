@@ -65,6 +65,7 @@ pub fn setup() -> Setup {
         mem: 256,
         append: format!("{} facet.hold={HOLD_S}", guest::CMDLINE),
         ids: true,
+        spare_cpu0: true,
     }
 }
 
@@ -219,7 +220,8 @@ const FAULT_VM_MEM: u32 = 64;
 
 /// Makes vm2 end in a triple fault (`facet.end=triple` to its `/init`, `reboot=t` to its
 /// kernel) and adds, before the image modules, a VMM whose "kernel" is the initramfs and
-/// one that crashes once its guest runs.
+/// one that crashes once its guest runs (both on CPU 1: no vCPU runs on CPU 0, see
+/// `linux::Setup::cpus`).
 fn add_misbehaving_vms(modules: &mut Vec<String>, vmm: &str) {
     let triple = format!("vmm name=vm{TRIPLE_FAULT_VM} ");
     let mut vms = 0;
@@ -232,11 +234,11 @@ fn add_misbehaving_vms(modules: &mut Vec<String>, vmm: &str) {
         }
     }
     let bad = format!(
-        "{vmm} vmm name=vm{} mem={BAD_VM_MEM} cpus=0 kernel=initrd initrd=initrd -- console=ttyS0",
+        "{vmm} vmm name=vm{} mem={BAD_VM_MEM} cpus=1 kernel=initrd initrd=initrd -- console=ttyS0",
         vms + 1
     );
     let crash = format!(
-        "{vmm} vmm name=vm{} mem={FAULT_VM_MEM} cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet",
+        "{vmm} vmm name=vm{} mem={FAULT_VM_MEM} cpus=1 fault kernel=linux initrd=initrd -- console=ttyS0 quiet",
         vms + 2
     );
     let at = modules.len().saturating_sub(2);
@@ -313,8 +315,8 @@ mod tests {
         let mut m = vec![
             "r roottask exit-when-done".to_string(),
             "c console".to_string(),
-            "v vmm name=vm1 mem=256 cpus=0,1 kernel=linux initrd=initrd -- quiet facet.id=1".into(),
-            "v vmm name=vm2 mem=256 cpus=2,3 kernel=linux initrd=initrd -- quiet facet.id=2".into(),
+            "v vmm name=vm1 mem=256 cpus=1,2 kernel=linux initrd=initrd -- quiet facet.id=1".into(),
+            "v vmm name=vm2 mem=256 cpus=3,4 kernel=linux initrd=initrd -- quiet facet.id=2".into(),
             "k linux".to_string(),
             "i initrd".to_string(),
         ];
@@ -324,11 +326,11 @@ mod tests {
         assert!(m[3].ends_with("facet.id=2 facet.end=triple reboot=t"));
         assert_eq!(
             m[4],
-            "v vmm name=vm3 mem=32 cpus=0 kernel=initrd initrd=initrd -- console=ttyS0"
+            "v vmm name=vm3 mem=32 cpus=1 kernel=initrd initrd=initrd -- console=ttyS0"
         );
         assert_eq!(
             m[5],
-            "v vmm name=vm4 mem=64 cpus=0 fault kernel=linux initrd=initrd -- console=ttyS0 quiet"
+            "v vmm name=vm4 mem=64 cpus=1 fault kernel=linux initrd=initrd -- console=ttyS0 quiet"
         );
         assert_eq!(&m[6..], ["k linux", "i initrd"]);
     }
@@ -344,9 +346,10 @@ mod tests {
     }
 
     #[test]
-    fn two_vms_on_four_cpus_with_a_long_hold() {
+    fn two_vms_on_four_cpus_and_a_spare_with_a_long_hold() {
         let s = setup();
-        assert_eq!((s.vms, s.vcpus, s.cpus()), (2, 2, 4));
+        assert_eq!((s.vms, s.vcpus, s.cpus()), (2, 2, 5));
+        assert_eq!((s.cpu_list(0), s.cpu_list(1)), ("1,2".into(), "3,4".into()));
         assert!(s.append.contains("facet.hold=8") && s.ids);
     }
 

@@ -35,6 +35,7 @@ pub fn setup() -> Setup {
         mem: 128,
         append: guest::CMDLINE.to_string(),
         ids: false,
+        spare_cpu0: false,
     }
 }
 

@@ -496,7 +496,7 @@ pub const TIERS: &[Tier] = &[
     },
     Tier {
         name: "linux",
-        about: "QEMU TCG, AMD EPYC (SVM), 4 CPUs: two Debian Linux guests at once, each in a VMM of its own with 2 vCPUs, through the console service",
+        about: "QEMU TCG, AMD EPYC (SVM), 5 CPUs: two Debian Linux guests at once, each in a VMM of its own with 2 vCPUs on CPUs 1-4, through the console service",
         emulator: Emulator::Qemu,
         boot: Boot::Direct(Initrd::Roottask),
         kernel_args: "serial",
