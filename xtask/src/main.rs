@@ -8,8 +8,9 @@
 //!   on-target tier (see `tiers.rs`), then a summary; non-zero exit if anything failed.
 //! - `bench [--debug] [--no-build] [--quick] [--vmx]`: the roottask's benchmarks with
 //!   exact instruction counts (see `bench.rs`).
-//! - `profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]`: the instruction
-//!   mix of each benchmark operation from QEMU's execution log (see `profile.rs`).
+//! - `profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol] [--boot-kernel
+//!   ELF32]`: the instruction mix of each benchmark operation from QEMU's execution log
+//!   (see `profile.rs`), of Facet or of another kernel that runs the same roottask.
 //! - `iso [--debug]`: the GRUB ISOs (BIOS and UEFI), for debugging.
 
 mod artifacts;
@@ -63,11 +64,13 @@ commands:
                                    instruction counts; then TCG ticks or KVM cycles, the
                                    Linux guest and the VM-exit round trip on VMX under
                                    Bochs); --quick: the exact run only; --vmx: and Bochs
-  profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol]
+  profile [--debug] [--no-build] [--only PREFIX]... [--by-symbol] [--boot-kernel ELF32]
                                    each benchmark operation's instructions from QEMU's
                                    execution log: the total and the costly ones by kind
                                    (MSR, CR, XSAVE, TLB, locked, serialising, VM,
-                                   segment); --by-symbol adds them by function
+                                   segment); --by-symbol adds them by function;
+                                   --boot-kernel: another multiboot kernel (the
+                                   reference's) runs the same roottask instead
   iso [--debug]                    build the GRUB ISOs target/facet-mb1.iso,
                                    target/facet-mb2.iso (BIOS) and target/facet-efi.iso
                                    (UEFI), and one per GRUB tier
@@ -107,10 +110,24 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         "profile" => {
-            let o = parse_options(rest, &["--debug", "--no-build", "--only", "--by-symbol"])?;
+            let o = parse_options(
+                rest,
+                &[
+                    "--debug",
+                    "--no-build",
+                    "--only",
+                    "--by-symbol",
+                    "--boot-kernel",
+                ],
+            )?;
             setup::packages()?;
-            let built = prepare(&paths, &o)?;
-            let kernel = paths.kernel_elf64(profile(&o));
+            let mut built = prepare(&paths, &o)?;
+            let mut kernel = paths.kernel_elf64(profile(&o));
+            if let Some(other) = &o.boot_kernel {
+                built.kernel_elf32 =
+                    std::path::absolute(other).map_err(|e| format!("{other}: {e}"))?;
+                kernel = profile::symbols_beside(&built.kernel_elf32);
+            }
             profile::run(&paths, &built, &kernel, &o.only, o.by_symbol)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -137,6 +154,9 @@ struct Options {
     only: Vec<String>,
     /// `profile --by-symbol`: each operation's instructions by function.
     by_symbol: bool,
+    /// `profile --boot-kernel ELF32`: another multiboot kernel in Facet's place (the
+    /// reference's, for its instruction mix), its symbols from the ELF64 beside it.
+    boot_kernel: Option<String>,
     tiers: Vec<String>,
     cmdline: Option<String>,
     roottask_args: Option<String>,
@@ -172,6 +192,7 @@ fn parse_options(args: &[String], allowed: &[&str]) -> Result<Options, String> {
             "--by-symbol" => o.by_symbol = true,
             "--vmx" => o.vmx = true,
             "--only" => o.only.push(value("--only")?),
+            "--boot-kernel" => o.boot_kernel = Some(value("--boot-kernel")?),
             "--tier" => o.tiers.push(value("--tier")?),
             "--cmdline" => o.cmdline = Some(value("--cmdline")?),
             "--roottask-args" => o.roottask_args = Some(value("--roottask-args")?),

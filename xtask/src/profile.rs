@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -473,6 +473,18 @@ impl<'a> Walk<'a> {
             }
             self.last = Some((pc, guest));
         }
+    }
+}
+
+/// The ELF whose symbols name a booted kernel's code: `x` beside `x.elf32` if there is
+/// one (the 64-bit image Facet's and the reference's builds both leave there), else the
+/// file itself.
+pub fn symbols_beside(elf32: &Path) -> PathBuf {
+    let elf64 = elf32.with_extension("");
+    if elf32.extension().is_some_and(|e| e == "elf32") && elf64.is_file() {
+        elf64
+    } else {
+        elf32.to_path_buf()
     }
 }
 
