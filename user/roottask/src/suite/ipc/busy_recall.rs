@@ -142,8 +142,10 @@ pub fn recall_waits_for_a_busy_handler(e: &Env) -> TestResult {
     ok(create_sc(SCS[1], PD, SPINNER, 1, 1000), "spinner SC")?;
     nap_until(SM_NAP, per_ms, || SPINS.load(Ordering::SeqCst) > 0)?;
     // Recalled (by itself) while the handler is busy, it waits: no spins while the
-    // roottask naps.
+    // roottask naps. First the spinner must have taken the flag (on a busy host its CPU
+    // may not have run it yet), then its quantum (1 ms) must have ended.
     SELF_RECALL.store(1, Ordering::SeqCst);
+    nap_until(SM_NAP, per_ms, || SELF_RECALL.load(Ordering::SeqCst) == 0)?;
     let _ = spins_over(per_ms, 5);
     ensure_eq!(spins_over(per_ms, 20), 0u64);
     ensure_eq!(RECALLS.load(Ordering::SeqCst), 0u64);
