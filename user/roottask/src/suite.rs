@@ -201,6 +201,7 @@ const TESTS: &[Test] = &[
     test!(caps::root_capabilities),
     test!(caps::semaphore_counts),
     test!(caps::create_refusals),
+    test!(caps::selectors_beyond_the_space_name_nothing),
     test!(caps::ec_sc_pt_checks),
     test!(caps::delegate_and_revoke_recursively),
     test!(caps::revoke_reduces_rights),

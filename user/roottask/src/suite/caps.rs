@@ -3,6 +3,7 @@
 //! follow capabilities; device pages the kernel keeps; typed items that lose the
 //! hypervisor flag; `machine_ctrl`; translation.
 
+mod beyond;
 mod child_memory;
 mod forward;
 mod kernel_mmio;
@@ -21,6 +22,7 @@ use facet_rt::hypercall::{
     pt_ctrl, revoke, sm_down, sm_up,
 };
 
+pub use beyond::selectors_beyond_the_space_name_nothing;
 pub use child_memory::child_memory_follows_delegation;
 pub use forward::forwarded_items_lose_the_hypervisor_flag;
 pub use kernel_mmio::kernel_device_pages_are_not_delegable;

@@ -207,6 +207,10 @@ pub const SYSRET_TOP: Sels = Sels::new(4030, 6);
 pub const SYSRET_TOP_UTCB: Pages = Pages::new(0x3201_0000, 1);
 /// The child's handler's UTCB, in the child.
 pub const SYSRET_TOP_CHILD_UTCB: Pages = Pages::new(0x3202_0000, 1);
+/// `caps::selectors_beyond_the_space_name_nothing`: a local EC, its portal, a semaphore;
+/// the EC's UTCB.
+pub const BEYOND: Sels = Sels::new(4040, 3);
+pub const BEYOND_UTCB: Pages = Pages::new(0x3203_0000, 1);
 
 // ---- caps ----
 
@@ -531,6 +535,8 @@ const MAP: &[Claim] = &[
     sels("sysret top", SYSRET_TOP),
     pages("sysret top", SYSRET_TOP_UTCB),
     pages("sysret top (child)", SYSRET_TOP_CHILD_UTCB),
+    sels("beyond", BEYOND),
+    pages("beyond", BEYOND_UTCB),
     sels("caps", CAPS),
     sels("caps PDs", CAPS_PDS),
     sels("caps windows", CAPS_WINDOWS),
